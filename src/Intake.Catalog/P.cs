@@ -1,0 +1,1 @@
+namespace Intake.Catalog; internal static class Placeholder { }

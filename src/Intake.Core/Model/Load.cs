@@ -1,0 +1,67 @@
+using Intake.Core.Errors;
+
+namespace Intake.Core.Model;
+
+/// <summary>One unit of work. (Pipeline, SourceKey, Fingerprint) is unique in the catalog.</summary>
+public sealed record Load
+{
+    public long Id { get; init; }
+    public required string Pipeline { get; init; }
+    public required string Customer { get; init; }
+    public required string SourceKey { get; init; }
+    /// <summary>Size plus ETag, checksum or modification time: a changed file under the same key is a new load.</summary>
+    public required string Fingerprint { get; init; }
+    public long? SourceSize { get; init; }
+    public LoadStatus Status { get; init; }
+    public string? HeldReason { get; init; }
+    /// <summary>How many times an ingest worker has claimed this load.</summary>
+    public int Attempts { get; init; }
+    public string? LeaseOwner { get; init; }
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
+    public ErrorKind? ErrorKind { get; init; }
+    public string? ErrorMessage { get; init; }
+    /// <summary>Where the original sits in the inbox area once fetched.</summary>
+    public string? InboxKey { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+}
+
+/// <summary>What discovery knows about a unit of data before it becomes a load.</summary>
+public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null);
+
+/// <summary>Extra fields written together with a status change.</summary>
+public sealed record TransitionDetails
+{
+    public ErrorKind? ErrorKind { get; init; }
+    public string? ErrorMessage { get; init; }
+    public string? HeldReason { get; init; }
+    public string? InboxKey { get; init; }
+    /// <summary>When set, the change applies only while this worker still holds the lease.</summary>
+    public string? LeaseOwner { get; init; }
+    /// <summary>Clear the previous error fields (re-drive).</summary>
+    public bool ClearError { get; init; }
+    /// <summary>Reset the attempt counter (re-drive).</summary>
+    public bool ResetAttempts { get; init; }
+}
+
+public sealed record LoadQuery
+{
+    public LoadStatus? Status { get; init; }
+    public string? Pipeline { get; init; }
+    public string? Customer { get; init; }
+    public DateTimeOffset? CreatedAfter { get; init; }
+    public long? AfterId { get; init; }
+    public int Limit { get; init; } = 1000;
+}
+
+/// <summary>A worker asks for one load waiting in <see cref="From"/>; the catalog moves it to the matching working status.</summary>
+public sealed record ClaimRequest
+{
+    public required string Worker { get; init; }
+    public LoadStatus From { get; init; } = LoadStatus.Ready;
+    public required TimeSpan Lease { get; init; }
+    /// <summary>Only loads of these pipelines; null for all.</summary>
+    public IReadOnlyCollection<string>? Pipelines { get; init; }
+}
+
+public sealed record RegisterResult(Load Load, bool Created);

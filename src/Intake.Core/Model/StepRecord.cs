@@ -1,0 +1,65 @@
+using Intake.Core.Errors;
+
+namespace Intake.Core.Model;
+
+public enum StepOutcome
+{
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// <summary>One row per step attempt, append-only (the COLD importer's status tables, generalised).</summary>
+public sealed record StepRecord
+{
+    public long Id { get; init; }
+    public long LoadId { get; init; }
+    public required string Step { get; init; }
+    public int Attempt { get; init; }
+    public DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public StepOutcome Outcome { get; init; }
+    public ErrorKind? ErrorKind { get; init; }
+    public string? Message { get; init; }
+    public long? RowsIn { get; init; }
+    public long? RowsOut { get; init; }
+    public long? BytesIn { get; init; }
+    public long? BytesOut { get; init; }
+    /// <summary>Output locations, one per line (area:key, or table name).</summary>
+    public IReadOnlyList<string> Outputs { get; init; } = [];
+    public string? Worker { get; init; }
+}
+
+/// <summary>How a step attempt ended.</summary>
+public sealed record StepResult
+{
+    public StepOutcome Outcome { get; init; } = StepOutcome.Succeeded;
+    public ErrorKind? ErrorKind { get; init; }
+    public string? Message { get; init; }
+    public long? RowsIn { get; init; }
+    public long? RowsOut { get; init; }
+    public long? BytesIn { get; init; }
+    public long? BytesOut { get; init; }
+    public IReadOnlyList<string> Outputs { get; init; } = [];
+
+    public static StepResult Failed(ErrorKind kind, string message) => new() { Outcome = StepOutcome.Failed, ErrorKind = kind, Message = message };
+}
+
+public static class StepOutcomeNames
+{
+    public static string ToWord(this StepOutcome o) => o switch
+    {
+        StepOutcome.Running => "running",
+        StepOutcome.Succeeded => "succeeded",
+        StepOutcome.Failed => "failed",
+        _ => throw new ArgumentOutOfRangeException(nameof(o)),
+    };
+
+    public static StepOutcome Parse(string word) => word switch
+    {
+        "running" => StepOutcome.Running,
+        "succeeded" => StepOutcome.Succeeded,
+        "failed" => StepOutcome.Failed,
+        _ => throw new ArgumentException($"unknown step outcome '{word}'", nameof(word)),
+    };
+}

@@ -1,0 +1,57 @@
+using Intake.Core.Model;
+
+namespace Intake.Core.Ports;
+
+/// <summary>
+/// The metadata database: loads, their status and their step records. One implementation per
+/// database (SQLite embedded, PostgreSQL shared), both held to the same compliance suite.
+/// </summary>
+public interface ICatalog : IAsyncDisposable
+{
+    /// <summary>Applies the versioned SQL migrations that are not applied yet. Fails start-up with the SQL in the message.</summary>
+    Task MigrateAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Inserts a load in <c>ready</c> unless (pipeline, source key, fingerprint) exists; then returns
+    /// the existing one with <c>Created = false</c>. Safe to call from several processes at once.
+    /// </summary>
+    Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken);
+
+    Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Compare-and-set: moves the load from <paramref name="from"/> to <paramref name="to"/> only if it is
+    /// still in <paramref name="from"/> (and, when given, still leased by <c>details.LeaseOwner</c>).
+    /// Returns false when another worker got there first. Leaving a working status releases the lease.
+    /// </summary>
+    Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims the oldest load waiting in <c>request.From</c>, moves it to the matching working status with a
+    /// lease, and (for <c>ready</c>) counts an attempt. Two workers never claim the same load.
+    /// </summary>
+    Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Extends the lease; false when the worker no longer holds it.</summary>
+    Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Returns loads whose lease expired to their waiting status; an ingesting load that has used
+    /// <paramref name="maxAttempts"/> attempts goes to <c>ready_for_erroring</c> instead (kind transient).
+    /// Returns how many loads were changed.
+    /// </summary>
+    Task<int> SweepExpiredLeasesAsync(int maxAttempts, CancellationToken cancellationToken);
+
+    /// <summary>Appends a step record in <c>running</c> and returns its id.</summary>
+    Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken);
+
+    /// <summary>Completes a step record; step records are otherwise never changed.</summary>
+    Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken);
+
+    /// <summary>Count of loads per status, for the CLI summary and metrics.</summary>
+    Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken);
+}

@@ -1,0 +1,50 @@
+namespace Intake.Core.Ports;
+
+/// <summary>Column types a pipeline can declare; text when the table comes from a CSV header.</summary>
+public enum ColumnType
+{
+    Text,
+    Integer,
+    BigInt,
+    Decimal,
+    Double,
+    Boolean,
+    Date,
+    Timestamp,
+    TimestampTz,
+    Json,
+}
+
+public sealed record ColumnSpec(string Name, ColumnType Type, bool Nullable = true);
+
+public sealed record WarehouseLoadRequest
+{
+    /// <summary>Target table, optionally schema-qualified (<c>staging.properties</c>).</summary>
+    public required string Table { get; init; }
+    /// <summary>Declared columns; null to create text columns from the source's header.</summary>
+    public IReadOnlyList<ColumnSpec>? Columns { get; init; }
+    public required long LoadId { get; init; }
+    /// <summary>The step record's name and attempt, written to the warehouse's ledger in the same transaction as the rows.</summary>
+    public required string Step { get; init; }
+    public int Attempt { get; init; } = 1;
+}
+
+public sealed record WarehouseLoadResult(long RowsRead, long RowsWritten, long RowsDeletedFromEarlierAttempts);
+
+/// <summary>
+/// A database that receives bulk loads. Every row carries <c>_intake_load_id</c>; a load deletes that
+/// load's earlier rows and writes the new ones in one transaction, so a re-run never duplicates.
+/// </summary>
+public interface IWarehouse
+{
+    string Name { get; }
+
+    /// <summary>
+    /// Loads every row of one or more sources into one table in one transaction. A value that cannot be cast
+    /// is an <see cref="Errors.ErrorKind.Schema"/> error naming the source, row and column; nothing is written then.
+    /// </summary>
+    Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken);
+
+    /// <summary>Rows currently in the table for a load (for audit); 0 when the table does not exist.</summary>
+    Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken);
+}

@@ -1,0 +1,1 @@
+namespace Intake.Engine; internal static class Placeholder { }

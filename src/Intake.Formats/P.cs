@@ -1,0 +1,1 @@
+namespace Intake.Formats; internal static class Placeholder { }

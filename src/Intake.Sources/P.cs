@@ -1,0 +1,1 @@
+namespace Intake.Sources; internal static class Placeholder { }

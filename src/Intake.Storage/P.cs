@@ -1,0 +1,1 @@
+namespace Intake.Storage; internal static class Placeholder { }

@@ -1,0 +1,1 @@
+namespace Intake.Warehouse; internal static class Placeholder { }

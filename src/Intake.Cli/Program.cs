@@ -1,1 +1,17 @@
-return 0;
+using System.CommandLine;
+using Intake.Cli;
+
+var root = Commands.Build();
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"intake: {error.Message}");
+    }
+
+    Console.Error.WriteLine("Run 'intake --help' (or 'intake COMMAND --help') for usage.");
+    return ExitCodes.Usage;
+}
+
+return await parse.InvokeAsync();

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark: a 1M-row gzipped CSV loaded into PostgreSQL by `intake run --once` (SQLite catalog,
+# local store, PostgreSQL warehouse with binary COPY) and by `psql \copy ... FROM PROGRAM 'gzip -dc'`,
+# on the same file in the same run. Prints rows/s for both, the ratio and Intake's peak memory.
+#   bench/load-csv/run.sh [ROWS]      (default 1000000)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+rows=${1:-1000000}
+work=$(mktemp -d /tmp/intake-bench-XXXX)
+export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55439}
+trap '"$repo/scripts/postgres.sh" stop; rm -rf "$work"' EXIT
+conn=$("$repo/scripts/postgres.sh" start)
+psql_="psql -qAt -h 127.0.0.1 -p $INTAKE_PG_PORT -U postgres -d intake"
+
+echo "generating $rows rows..." >&2
+mkdir -p "$work/project/incoming" "$work/project/pipelines"
+python3 - "$rows" <<'PY' | gzip -6 > "$work/project/incoming/properties.csv.gz"
+import sys, random
+random.seed(1)
+n = int(sys.argv[1]); w = sys.stdout.write
+w("property_id,address,city,state,zip,price,bedrooms,listed_on,owner,notes\n")
+cities = ["Springfield", "Portland", "Austin", "Madison", "Raleigh", "Boise", "Tulsa"]
+for i in range(1, n + 1):
+    w(f"{i},{random.randint(1,9999)} Oak St,{random.choice(cities)},TX,{random.randint(10000,99999)},{random.randint(80,2000)*1000}.00,{random.randint(1,6)},2024-0{random.randint(1,9)}-1{random.randint(0,9)},Owner {i % 5000},\"note, with comma {i % 97}\"\n")
+PY
+file="$work/project/incoming/properties.csv.gz"
+size=$(stat -c %s "$file")
+
+cat > "$work/project/intake.yaml" <<YAML
+catalog: { kind: sqlite, path: .intake/catalog.db }
+stores: { local: { kind: local, root: .intake/store } }
+warehouses: { pg: { kind: postgres, connection: "$conn" } }
+defaults: { warehouse: pg }
+YAML
+cat > "$work/project/pipelines/properties.yaml" <<'YAML'
+name: properties
+source: { kind: local, path: ../incoming, stable_for: 0s }
+steps: [fetch, decompress, validate, archive, load]
+load:
+  table: properties
+  columns: { property_id: bigint not null, address: text, city: text, state: text, zip: text, price: decimal, bedrooms: integer, listed_on: date, owner: text, notes: text }
+YAML
+
+$psql_ -c "create table psql_properties (property_id bigint not null, address text, city text, state text, zip text, price numeric, bedrooms integer, listed_on date, owner text, notes text)"
+"$repo/intake" --help >/dev/null   # build outside the measurement
+
+now() { date +%s.%N; }
+t0=$(now)
+$psql_ -c "\\copy psql_properties from program 'gzip -dc $file' with (format csv, header true)"
+t1=$(now)
+( cd "$work/project" && /usr/bin/time -f "%M" -o "$work/intake.mem" "$repo/intake" run --once --json > "$work/intake.json" )
+t2=$(now)
+
+psql_rows=$($psql_ -c "select count(*) from psql_properties")
+intake_rows=$($psql_ -c "select count(*) from properties")
+load_secs=$(cd "$work/project" && "$repo/intake" show 1 --json | python3 -c "import json,sys,datetime as d; s=[x for x in json.load(sys.stdin)['steps'] if x['step']=='load' and x['outcome']=='succeeded'][0]; f=lambda t: d.datetime.fromisoformat(t); print((f(s['finished_at'])-f(s['started_at'])).total_seconds())")
+python3 - "$rows" "$size" "$t0" "$t1" "$t2" "$psql_rows" "$intake_rows" "$(cat "$work/intake.mem")" "$load_secs" <<'PY'
+import sys
+rows, size = int(sys.argv[1]), int(sys.argv[2])
+t0, t1, t2 = map(float, sys.argv[3:6])
+prow, irow, mem_kb, load_s = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), float(sys.argv[9])
+ps, it = t1 - t0, t2 - t1
+print(f"file: {rows:,} rows, {size/1e6:.1f} MB gzipped")
+print(f"psql \\copy FROM PROGRAM gzip -dc : {ps:6.2f} s  {prow/ps:12,.0f} rows/s  ({prow:,} rows)")
+print(f"intake run --once (all steps)  : {it:6.2f} s  {irow/it:12,.0f} rows/s  ({irow:,} rows)  ratio {ps/it:.2f}x psql")
+print(f"intake load step alone         : {load_s:6.2f} s  {irow/load_s:12,.0f} rows/s  ratio {ps/load_s:.2f}x psql")
+print(f"intake peak memory (RSS)       : {mem_kb/1024:.0f} MB")
+assert prow == rows and irow == rows, "row counts differ"
+PY

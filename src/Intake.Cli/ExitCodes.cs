@@ -1,0 +1,28 @@
+namespace Intake.Cli;
+
+/// <summary>What the process exit code tells a script. Documented in the README and in --help.</summary>
+public static class ExitCodes
+{
+    /// <summary>Everything asked for was done.</summary>
+    public const int Ok = 0;
+    /// <summary>An unexpected internal failure; the message says where.</summary>
+    public const int InternalError = 1;
+    /// <summary>Invalid command line or configuration; nothing was done.</summary>
+    public const int Usage = 2;
+    /// <summary>The run finished but one or more loads ended errored.</summary>
+    public const int LoadsFailed = 3;
+    /// <summary>The catalog, a store or a warehouse could not be reached.</summary>
+    public const int Unavailable = 4;
+    /// <summary>The load (or pipeline) asked for does not exist.</summary>
+    public const int NotFound = 5;
+    /// <summary>intake audit found loads that break an invariant.</summary>
+    public const int AuditProblems = 6;
+    /// <summary>Interrupted (Ctrl-C or SIGTERM); loads in progress were handed back.</summary>
+    public const int Interrupted = 130;
+
+    public const string HelpText = """
+        Exit codes: 0 ok; 1 internal error; 2 invalid command line or configuration;
+        3 one or more loads errored; 4 catalog, store or warehouse unreachable;
+        5 not found; 6 audit found problems; 130 interrupted.
+        """;
+}

@@ -1,0 +1,107 @@
+using Intake.Core.Model;
+using Intake.Engine.Runtime;
+
+namespace Intake.Engine.Audit;
+
+public sealed record LoadAudit(Load Load, long? RowsParsed, long? RowsLoaded, long? RowsInWarehouse, IReadOnlyList<string> Problems)
+{
+    public bool Ok => Problems.Count == 0;
+}
+
+/// <summary>
+/// Checks the invariants on every load: each step's first success follows the previous step's, an
+/// archived load has a success for every step, and the rows counted at parse equal the rows the
+/// warehouse wrote and still holds for that load.
+/// </summary>
+public sealed class Auditor
+{
+    private readonly IntakeRuntime _runtime;
+
+    public Auditor(IntakeRuntime runtime) => _runtime = runtime;
+
+    public async IAsyncEnumerable<LoadAudit> AuditAsync(string? pipeline, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        long? after = null;
+        while (true)
+        {
+            var page = await _runtime.Catalog.ListLoadsAsync(new LoadQuery { Pipeline = pipeline, AfterId = after, Limit = 500 }, cancellationToken);
+            if (page.Count == 0)
+            {
+                yield break;
+            }
+
+            foreach (var load in page)
+            {
+                yield return await AuditLoadAsync(load, cancellationToken);
+            }
+
+            after = page[^1].Id;
+        }
+    }
+
+    public async Task<LoadAudit> AuditLoadAsync(Load load, CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        var steps = await _runtime.Catalog.GetStepsAsync(load.Id, cancellationToken);
+        var config = _runtime.Config.FindPipeline(load.Pipeline);
+        var order = config?.Steps ?? steps.Select(s => s.Step).Where(s => s != "error").Distinct().ToList();
+
+        DateTimeOffset? previous = null;
+        string? previousName = null;
+        foreach (var name in order)
+        {
+            var first = steps.Where(s => s.Step == name && s.Outcome == StepOutcome.Succeeded).OrderBy(s => s.FinishedAt).FirstOrDefault();
+            if (first is null)
+            {
+                if (load.Status == LoadStatus.Archived)
+                {
+                    problems.Add($"archived without a successful '{name}' step");
+                }
+
+                previous = null;
+                continue;
+            }
+
+            if (previous is { } p && first.StartedAt < p)
+            {
+                problems.Add($"'{name}' first succeeded at {first.StartedAt:O}, before '{previousName}' finished at {p:O}");
+            }
+
+            previous = first.FinishedAt;
+            previousName = name;
+        }
+
+        if (steps.Any(s => s.Outcome == StepOutcome.Running) && !LoadStateMachine.IsWorking(load.Status))
+        {
+            problems.Add("a step record is still 'running' though no worker holds the load");
+        }
+
+        long? parsed = Latest(steps, "validate")?.RowsOut;
+        var loadStep = Latest(steps, "load");
+        long? loaded = loadStep?.RowsOut;
+        long? inWarehouse = null;
+        if (loadStep is not null && config?.Load is { } target && target.Warehouse is { } wh && _runtime.Warehouses.TryGetValue(wh, out var warehouse))
+        {
+            inWarehouse = await warehouse.CountRowsAsync(target.Table, load.Id, cancellationToken);
+            if (loadStep.RowsIn is { } read && parsed is { } p2 && read != p2)
+            {
+                problems.Add($"{p2} rows counted at validation but {read} read at load");
+            }
+
+            if (loaded is { } l && l != inWarehouse)
+            {
+                problems.Add($"{l} rows written at load but {inWarehouse} in {wh}:{target.Table}");
+            }
+
+            if (loadStep.RowsIn is { } ri && loaded is { } lo && ri != lo)
+            {
+                problems.Add($"{ri} rows read but {lo} written");
+            }
+        }
+
+        return new LoadAudit(load, parsed ?? loadStep?.RowsIn, loaded, inWarehouse, problems);
+    }
+
+    private static StepRecord? Latest(IReadOnlyList<StepRecord> steps, string name) =>
+        steps.Where(s => s.Step == name && s.Outcome == StepOutcome.Succeeded).OrderByDescending(s => s.Id).FirstOrDefault();
+}

@@ -1,1 +1,0 @@
-namespace Intake.Engine; internal static class Placeholder { }

@@ -1,0 +1,57 @@
+using Intake.Catalog;
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+using Intake.Storage;
+using Intake.Warehouse;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Intake.Engine.Runtime;
+
+/// <summary>The adapters a configuration declares, opened once: the catalog (migrated), the stores and the warehouses.</summary>
+public sealed class IntakeRuntime : IAsyncDisposable
+{
+    private IntakeRuntime(IntakeConfig config, ICatalog catalog, IReadOnlyDictionary<string, IObjectStore> stores, IReadOnlyDictionary<string, IWarehouse> warehouses, TimeProvider time, ILoggerFactory logs)
+    {
+        Config = config;
+        Catalog = catalog;
+        Stores = stores;
+        Warehouses = warehouses;
+        Time = time;
+        Logs = logs;
+    }
+
+    public IntakeConfig Config { get; }
+    public ICatalog Catalog { get; }
+    public IReadOnlyDictionary<string, IObjectStore> Stores { get; }
+    public IReadOnlyDictionary<string, IWarehouse> Warehouses { get; }
+    public TimeProvider Time { get; }
+    public ILoggerFactory Logs { get; }
+
+    public static async Task<IntakeRuntime> OpenAsync(IntakeConfig config, TimeProvider? time = null, ILoggerFactory? logs = null, CancellationToken cancellationToken = default)
+    {
+        time ??= TimeProvider.System;
+        logs ??= NullLoggerFactory.Instance;
+        var catalog = CatalogFactory.Create(config.Catalog.Kind, config.Catalog.Connection, time);
+        try
+        {
+            await catalog.MigrateAsync(cancellationToken);
+        }
+        catch
+        {
+            await catalog.DisposeAsync();
+            throw;
+        }
+
+        var stores = config.Stores.Values.ToDictionary(s => s.Name, s => (IObjectStore)new LocalDirectoryStore(s.Name, s.Root, time), StringComparer.Ordinal);
+        var warehouses = config.Warehouses.Values.ToDictionary(w => w.Name, w => WarehouseFactory.Create(w.Name, w.Kind, w.Connection), StringComparer.Ordinal);
+        return new IntakeRuntime(config, catalog, stores, warehouses, time, logs);
+    }
+
+    public PipelineConfig Pipeline(string name) =>
+        Config.FindPipeline(name) ?? throw new ArgumentException($"no pipeline named '{name}' (pipelines: {string.Join(", ", Config.Pipelines.Select(p => p.Name))})", nameof(name));
+
+    public IObjectStore StoreFor(PipelineConfig pipeline) => Stores[pipeline.Store];
+
+    public ValueTask DisposeAsync() => Catalog.DisposeAsync();
+}

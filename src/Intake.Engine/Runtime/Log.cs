@@ -1,0 +1,38 @@
+using Intake.Core.Errors;
+using Microsoft.Extensions.Logging;
+
+namespace Intake.Engine.Runtime;
+
+/// <summary>Every log line about a load carries its id and pipeline.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "discovered {New} new and {Seen} known files for {Pipeline}")]
+    public static partial void Discovered(ILogger logger, string pipeline, int @new, int seen);
+
+    [LoggerMessage(2, LogLevel.Information, "load {LoadId} of {Pipeline}: {Step} attempt {Attempt} started")]
+    public static partial void StepStarted(ILogger logger, long loadId, string pipeline, string step, int attempt);
+
+    [LoggerMessage(3, LogLevel.Information, "load {LoadId} of {Pipeline}: {Step} succeeded (rows in {RowsIn}, rows out {RowsOut}, bytes {BytesIn})")]
+    public static partial void StepSucceeded(ILogger logger, long loadId, string pipeline, string step, long? rowsIn, long? rowsOut, long? bytesIn);
+
+    [LoggerMessage(4, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} attempt {Attempt} failed ({ErrorKind}): {Message}")]
+    public static partial void StepFailed(ILogger logger, long loadId, string pipeline, string step, int attempt, ErrorKind errorKind, string message);
+
+    [LoggerMessage(5, LogLevel.Information, "load {LoadId} of {Pipeline}: {Status}")]
+    public static partial void LoadStatusChanged(ILogger logger, long loadId, string pipeline, string status);
+
+    [LoggerMessage(6, LogLevel.Warning, "load {LoadId} of {Pipeline}: lease lost to another worker; stopping work on it")]
+    public static partial void LeaseLost(ILogger logger, long loadId, string pipeline);
+
+    [LoggerMessage(7, LogLevel.Warning, "returned {Count} loads whose lease expired")]
+    public static partial void Swept(ILogger logger, int count);
+
+    [LoggerMessage(8, LogLevel.Warning, "load {LoadId} of {Pipeline}: reclaimed from stopped process {Owner}")]
+    public static partial void Reclaimed(ILogger logger, long loadId, string pipeline, string owner);
+
+    [LoggerMessage(9, LogLevel.Error, "load {LoadId} of {Pipeline}: unexpected failure in {Step}")]
+    public static partial void Unexpected(ILogger logger, Exception exception, long loadId, string pipeline, string step);
+
+    [LoggerMessage(10, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} retrying in {Delay} after a transient failure")]
+    public static partial void Retrying(ILogger logger, long loadId, string pipeline, string step, TimeSpan delay);
+}

@@ -1,0 +1,84 @@
+using Intake.Core.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Intake.Engine.Runtime;
+
+public sealed record RunOptions
+{
+    /// <summary>Discover and drain once, then return; otherwise poll until cancelled.</summary>
+    public bool Once { get; init; } = true;
+    /// <summary>Only these pipelines; null for all.</summary>
+    public IReadOnlyCollection<string>? Pipelines { get; init; }
+    public int Workers { get; init; } = 2;
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+public sealed record RunSummary(IReadOnlyList<DiscoveryResult> Discovered, IReadOnlyList<Load> Finished)
+{
+    public int Count(LoadStatus status) => Finished.Count(l => l.Status == status);
+}
+
+/// <summary>Discovery, the sweeper and a pool of workers: what <c>intake run</c> does.</summary>
+public sealed class Runner
+{
+    private readonly IntakeRuntime _runtime;
+    private readonly IRunObserver _observer;
+    private readonly ILogger _log;
+
+    public Runner(IntakeRuntime runtime, IRunObserver? observer = null)
+    {
+        _runtime = runtime;
+        _observer = observer ?? NullRunObserver.Instance;
+        _log = runtime.Logs.CreateLogger("Intake.Runner");
+    }
+
+    public async Task<RunSummary> RunAsync(RunOptions options, CancellationToken cancellationToken)
+    {
+        var pipelines = options.Pipelines is null
+            ? _runtime.Config.Pipelines
+            : options.Pipelines.Select(_runtime.Pipeline).ToList();
+        var names = pipelines.Select(p => p.Name).ToList();
+        var discovered = new List<DiscoveryResult>();
+        var finished = new List<Load>();
+        var discovery = new Discovery(_runtime);
+        var workers = Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => new Worker(_runtime, _observer)).ToList();
+
+        while (true)
+        {
+            foreach (var p in pipelines)
+            {
+                discovered.Add(await discovery.DiscoverAsync(p, cancellationToken));
+            }
+
+            await workers[0].ReclaimFromStoppedProcessesAsync(cancellationToken);
+            var swept = await _runtime.Catalog.SweepExpiredLeasesAsync(_runtime.Config.Defaults.MaxLoadAttempts, cancellationToken);
+            if (swept > 0)
+            {
+                Log.Swept(_log, swept);
+            }
+
+            // Each worker drains until nothing is claimable; a load moves ready → ingesting → ready_for_archiving
+            // and is claimed again for archiving by whichever worker is free.
+            await Task.WhenAll(workers.Select(w => Task.Run(async () =>
+            {
+                while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)
+                {
+                    if (LoadStateMachine.IsFinal(load.Status))
+                    {
+                        lock (finished)
+                        {
+                            finished.Add(load);
+                        }
+                    }
+                }
+            }, cancellationToken)));
+
+            if (options.Once || cancellationToken.IsCancellationRequested)
+            {
+                return new RunSummary(discovered, finished);
+            }
+
+            await Task.Delay(options.PollInterval, _runtime.Time, cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,360 @@
+using System.Diagnostics;
+using System.Globalization;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+using Intake.Engine.Steps;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace Intake.Engine.Runtime;
+
+/// <summary>
+/// Claims loads and carries each through its stage: ingest (the pipeline's steps), archive or error.
+/// Delivery is at least once per step; steps are idempotent, so the effect is exactly once.
+/// </summary>
+public sealed class Worker
+{
+    private static readonly LoadStatus[] ClaimOrder = [LoadStatus.ReadyForErroring, LoadStatus.ReadyForArchiving, LoadStatus.Ready];
+    private readonly IntakeRuntime _runtime;
+    private readonly IRunObserver _observer;
+    private readonly ILogger _log;
+    private readonly Dictionary<string, IStep> _steps;
+
+    public Worker(IntakeRuntime runtime, IRunObserver? observer = null, string? id = null)
+    {
+        _runtime = runtime;
+        _observer = observer ?? NullRunObserver.Instance;
+        _log = runtime.Logs.CreateLogger("Intake.Worker");
+        Id = id ?? WorkerIds.New();
+        var steps = new IStep[]
+        {
+            new FetchStep(c => Runtime.Sources.For(c.Pipeline, _runtime.Time)),
+            new DecompressStep(),
+            new ValidateStep(),
+            new ArchiveStep(),
+            new LoadStep(),
+        };
+        _steps = steps.ToDictionary(s => s.Name, StringComparer.Ordinal);
+    }
+
+    public string Id { get; }
+
+    private ICatalog Catalog => _runtime.Catalog;
+
+    /// <summary>Claims and processes one load of the given pipelines (errors and archiving first); null when nothing is waiting.</summary>
+    public async Task<Load?> RunOneAsync(IReadOnlyCollection<string>? pipelines, CancellationToken cancellationToken)
+    {
+        foreach (var from in ClaimOrder)
+        {
+            var lease = _runtime.Config.Defaults.Lease;
+            var load = await Catalog.ClaimAsync(new ClaimRequest { Worker = Id, From = from, Lease = lease, Pipelines = pipelines }, cancellationToken);
+            if (load is null)
+            {
+                continue;
+            }
+
+            return await ProcessAsync(load, cancellationToken);
+        }
+
+        return null;
+    }
+
+    private async Task<Load> ProcessAsync(Load load, CancellationToken cancellationToken)
+    {
+        var pipeline = _runtime.Config.FindPipeline(load.Pipeline);
+        _observer.LoadStarted(load, load.Status.ToWord());
+        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var lease = pipeline?.Lease ?? _runtime.Config.Defaults.Lease;
+        var heartbeat = HeartbeatAsync(load, lease, leaseLost);
+        try
+        {
+            var final = load.Status switch
+            {
+                LoadStatus.Ingesting => await IngestAsync(load, pipeline, leaseLost.Token),
+                LoadStatus.Archiving => await ArchiveAsync(load, pipeline, leaseLost.Token),
+                LoadStatus.Erroring => await QuarantineAsync(load, pipeline, leaseLost.Token),
+                _ => load.Status,
+            };
+            _observer.LoadFinished(load, final);
+            Log.LoadStatusChanged(_log, load.Id, load.Pipeline, final.ToWord());
+            return load with { Status = final };
+        }
+        catch (OperationCanceledException) when (leaseLost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            Log.LeaseLost(_log, load.Id, load.Pipeline);
+            return load;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Shutting down: hand the load back at once rather than letting its lease run out.
+            var waiting = LoadStateMachine.WaitingStatusFor(load.Status);
+            await Catalog.TransitionAsync(load.Id, load.Status, waiting, new TransitionDetails { LeaseOwner = Id }, CancellationToken.None);
+            _observer.LoadFinished(load, waiting);
+            throw;
+        }
+        finally
+        {
+            await leaseLost.CancelAsync();
+            try
+            {
+                await heartbeat;
+            }
+            catch (OperationCanceledException)
+            {
+                // the heartbeat stops with the load
+            }
+        }
+    }
+
+    private async Task HeartbeatAsync(Load load, TimeSpan lease, CancellationTokenSource leaseLost)
+    {
+        // A third of the lease: two beats can be missed (a GC pause, a slow catalog) before another worker may take over.
+        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(200).Ticks, lease.Ticks / 3));
+        using var timer = new PeriodicTimer(period, _runtime.Time);
+        while (await timer.WaitForNextTickAsync(leaseLost.Token))
+        {
+            if (!await Catalog.HeartbeatAsync(load.Id, Id, lease, leaseLost.Token))
+            {
+                await leaseLost.CancelAsync();
+                return;
+            }
+        }
+    }
+
+    private async Task<LoadStatus> IngestAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
+    {
+        if (pipeline is null)
+        {
+            return await FailAsync(load, ErrorKind.Config, $"pipeline '{load.Pipeline}' is no longer in the configuration", ct);
+        }
+
+        if (load.Attempts > pipeline.MaxLoadAttempts)
+        {
+            return await FailAsync(load, ErrorKind.Transient, $"gave up after {pipeline.MaxLoadAttempts} attempts: the worker stopped or lost its lease each time", ct);
+        }
+
+        var history = await Catalog.GetStepsAsync(load.Id, ct);
+        foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
+        {
+            // A worker died inside this step; its record is closed so the history reads truthfully.
+            await Catalog.FinishStepAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
+        }
+
+        var retry = BuildRetry(pipeline, load);
+        foreach (var stepName in pipeline.Steps)
+        {
+            if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded))
+            {
+                continue; // resume at the first step without a success
+            }
+
+            var step = _steps[stepName];
+            var attempt = history.Count(s => s.Step == stepName);
+            try
+            {
+                await retry.ExecuteAsync(async token =>
+                {
+                    attempt++;
+                    await RunStepAsync(step, load, pipeline, attempt, token);
+                }, ct);
+            }
+            catch (IntakeException e)
+            {
+                return await FailAsync(load, e.Kind, e.Describe(), ct);
+            }
+        }
+
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = Keys.InboxKey(pipeline, load) }, ct);
+        return LoadStatus.ReadyForArchiving;
+    }
+
+    private async Task RunStepAsync(IStep step, Load load, PipelineConfig pipeline, int attempt, CancellationToken ct)
+    {
+        var stepId = await Catalog.StartStepAsync(load.Id, step.Name, attempt, Id, ct);
+        _observer.StepStarted(load, step.Name, attempt);
+        Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
+        var context = new StepContext { Load = load, Pipeline = pipeline, Runtime = _runtime, Attempt = attempt, Observer = _observer, StepName = step.Name };
+        StepResult result;
+        try
+        {
+            result = await step.RunAsync(context, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await Catalog.FinishStepAsync(stepId, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker was stopped"), CancellationToken.None);
+            throw;
+        }
+        catch (Exception e)
+        {
+            var error = Classify(e, load, step.Name);
+            var failed = StepResult.Failed(error.Kind, error.Describe());
+            await Catalog.FinishStepAsync(stepId, failed, CancellationToken.None);
+            _observer.StepFinished(load, step.Name, failed);
+            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind, error.Describe());
+            if (ReferenceEquals(error, e))
+            {
+                throw;
+            }
+
+            throw error;
+        }
+
+        await Catalog.FinishStepAsync(stepId, result, CancellationToken.None);
+        _observer.StepFinished(load, step.Name, result);
+        Log.StepSucceeded(_log, load.Id, load.Pipeline, step.Name, result.RowsIn, result.RowsOut, result.BytesIn);
+    }
+
+    /// <summary>Anything that is not already an <see cref="IntakeException"/> is classified here, once.</summary>
+    private IntakeException Classify(Exception e, Load load, string step)
+    {
+        switch (e)
+        {
+            case IntakeException ie:
+                return ie;
+            case FileNotFoundException or DirectoryNotFoundException:
+                return IntakeException.Integrity($"{load.SourceKey}: {e.Message}");
+            case UnauthorizedAccessException:
+                return IntakeException.Config($"{load.SourceKey}: permission denied: {e.Message}", e);
+            case IOException or TimeoutException or System.Net.Sockets.SocketException:
+                return IntakeException.Transient($"{load.SourceKey}: {e.GetType().Name}: {e.Message}", e);
+            default:
+                Log.Unexpected(_log, e, load.Id, load.Pipeline, step);
+                return new IntakeException(ErrorKind.Transient, $"{load.SourceKey}: unexpected {e.GetType().Name}: {e.Message}", e);
+        }
+    }
+
+    private ResiliencePipeline BuildRetry(PipelineConfig pipeline, Load load)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = _runtime.Time };
+        if (pipeline.Retry.MaxAttempts > 1)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<IntakeException>(e => e.IsTransient),
+                MaxRetryAttempts = pipeline.Retry.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = pipeline.Retry.BaseDelay,
+                MaxDelay = pipeline.Retry.MaxDelay,
+                OnRetry = args =>
+                {
+                    Log.Retrying(_log, load.Id, load.Pipeline, "step", args.RetryDelay);
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private async Task<LoadStatus> FailAsync(Load load, ErrorKind kind, string message, CancellationToken ct)
+    {
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message }, ct);
+        return LoadStatus.ReadyForErroring;
+    }
+
+    private async Task TransitionAsync(Load load, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken ct)
+    {
+        if (!await Catalog.TransitionAsync(load.Id, from, to, details, ct))
+        {
+            // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
+            throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+        }
+    }
+
+    private async Task<LoadStatus> ArchiveAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
+    {
+        if (pipeline is not null)
+        {
+            await _runtime.StoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+        }
+
+        await TransitionAsync(load, LoadStatus.Archiving, LoadStatus.Archived, new TransitionDetails { LeaseOwner = Id }, ct);
+        return LoadStatus.Archived;
+    }
+
+    /// <summary>Copies the original to the error area (the inbox copy stays, as always) and clears the work area.</summary>
+    private async Task<LoadStatus> QuarantineAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
+    {
+        if (pipeline is not null)
+        {
+            var store = _runtime.StoreFor(pipeline);
+            var key = Keys.InboxKey(pipeline, load);
+            var attempt = (await Catalog.GetStepsAsync(load.Id, ct)).Count(s => s.Step == "error") + 1;
+            var stepId = await Catalog.StartStepAsync(load.Id, "error", attempt, Id, ct);
+            var outputs = new List<string>();
+            long? bytes = null;
+            if (await store.StatAsync(Areas.Inbox, key, ct) is not null)
+            {
+                var copy = await store.CopyAsync(Areas.Inbox, key, Areas.Error, key, ct);
+                bytes = copy.Size;
+                outputs.Add($"{Areas.Error}:{key}");
+            }
+
+            await store.DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+            await Catalog.FinishStepAsync(stepId, new StepResult { BytesIn = bytes, BytesOut = bytes, Outputs = outputs, Message = outputs.Count == 0 ? "the original never reached the inbox; nothing to copy" : null }, ct);
+        }
+
+        await TransitionAsync(load, LoadStatus.Erroring, LoadStatus.Errored, new TransitionDetails { LeaseOwner = Id }, ct);
+        return LoadStatus.Errored;
+    }
+
+    /// <summary>
+    /// Leases held by processes of this machine that no longer run are handed back at once instead of
+    /// waiting for them to expire: after a crash, a restart resumes the load immediately.
+    /// </summary>
+    public async Task<int> ReclaimFromStoppedProcessesAsync(CancellationToken cancellationToken)
+    {
+        var count = 0;
+        foreach (var working in new[] { LoadStatus.Ingesting, LoadStatus.Archiving, LoadStatus.Erroring })
+        {
+            foreach (var load in await Catalog.ListLoadsAsync(new LoadQuery { Status = working, Limit = 10_000 }, cancellationToken))
+            {
+                if (load.LeaseOwner is { } owner && WorkerIds.IsLocalAndStopped(owner))
+                {
+                    if (await Catalog.TransitionAsync(load.Id, working, LoadStateMachine.WaitingStatusFor(working), new TransitionDetails { LeaseOwner = owner }, cancellationToken))
+                    {
+                        Log.Reclaimed(_log, load.Id, load.Pipeline, owner);
+                        count++;
+                    }
+                }
+            }
+        }
+
+        return count;
+    }
+}
+
+/// <summary>Worker ids are <c>host:pid:nonce</c>, so a restarted process can tell its dead predecessor's leases from a live peer's.</summary>
+public static class WorkerIds
+{
+    public static string New() =>
+        $"{Environment.MachineName}:{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}:{Guid.NewGuid().ToString("N")[..8]}";
+
+    public static bool IsLocalAndStopped(string owner)
+    {
+        var parts = owner.Split(':');
+        if (parts.Length != 3 || parts[0] != Environment.MachineName || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out var pid))
+        {
+            return false;
+        }
+
+        if (pid == Environment.ProcessId)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true; // no such process
+        }
+    }
+}

@@ -1,0 +1,155 @@
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+
+namespace Intake.Engine.Tests;
+
+public sealed class ConfigLoaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("intake-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string relative, string text)
+    {
+        var path = Path.Combine(_dir, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private const string MinimalIntake = """
+        catalog:
+          kind: sqlite
+          path: .intake/catalog.db
+        stores:
+          local: { kind: local, root: .intake/store }
+        warehouses:
+          main: { kind: sqlite, path: .intake/wh.db }
+        """;
+
+    private const string MinimalPipeline = """
+        name: sales
+        customer: acme
+        source:
+          kind: local
+          path: ../incoming
+        steps: [fetch, decompress, validate, archive, load]
+        load:
+          table: sales
+          columns:
+            id: bigint not null
+            amount: decimal
+        """;
+
+    [Fact]
+    public void Load_ValidConfiguration_ResolvesPathsAndDefaults()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        var config = ConfigLoader.Load(file);
+
+        config.Catalog.Connection.ShouldBe(Path.Combine(_dir, ".intake/catalog.db"));
+        var p = config.Pipelines.ShouldHaveSingleItem();
+        p.Customer.ShouldBe("acme");
+        p.Source.Path.ShouldBe(Path.Combine(_dir, "incoming"));
+        p.Load!.Warehouse.ShouldBe("main");
+        p.Load.Columns.ShouldBe([new ColumnSpec("id", ColumnType.BigInt, false), new ColumnSpec("amount", ColumnType.Decimal, true)]);
+        p.KeyTemplate.ShouldBe("{customer}/{category}/{type}/{group}/{received:yyyyMMdd_HHmmss}/{name}");
+    }
+
+    [Fact]
+    public void Load_CustomerUnset_IsDefault()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline.Replace("customer: acme\n", "", StringComparison.Ordinal));
+
+        ConfigLoader.Load(file).Pipelines[0].Customer.ShouldBe("default");
+    }
+
+    [Fact]
+    public void Load_SeveralProblems_ReportsEachWithFileLineAndKey()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", """
+            name: sales
+            source:
+              kind: local
+              path: ../incoming
+              stable_for: soon
+            steps: [fetch, load, decompress]
+            load:
+              table: sales
+              warehous: main
+            """);
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldContain(x => x.File == Path.Combine("pipelines", "sales.yaml") && x.Line == 5 && x.Key == "source.stable_for" && x.Reason.Contains("not a duration"));
+        e.Errors.ShouldContain(x => x.Key == "steps" && x.Reason.Contains("'decompress' is out of order"));
+        e.Errors.ShouldContain(x => x.Line == 9 && x.Key == "load.warehous" && x.Reason.Contains("unknown key"));
+        e.Message.ShouldContain("sales.yaml:5: source.stable_for");
+    }
+
+    [Fact]
+    public void Load_UnknownWarehouse_NamesTheOnesThatExist()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline.Replace("table: sales", "table: sales\n  warehouse: dwh", StringComparison.Ordinal));
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldHaveSingleItem().Reason.ShouldBe("no warehouse named 'dwh' (warehouses: main)");
+    }
+
+    [Fact]
+    public void Load_VariablesFromDotEnv_AreSubstituted_AndMissingOnesAreNamed()
+    {
+        var file = Write("intake.yaml", MinimalIntake.Replace("path: .intake/wh.db", "path: ${WH_PATH}", StringComparison.Ordinal));
+        Write("pipelines/sales.yaml", MinimalPipeline.Replace("table: sales", "table: ${TABLE_NAME_NOT_SET_ANYWHERE}", StringComparison.Ordinal));
+        Write(".env", "# comment\nexport WH_PATH='data/wh.db'\n");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+        e.Errors.ShouldHaveSingleItem().Reason.ShouldContain("TABLE_NAME_NOT_SET_ANYWHERE is not set");
+
+        Write("pipelines/sales.yaml", MinimalPipeline);
+        ConfigLoader.Load(file).Warehouses["main"].Connection.ShouldBe(Path.Combine(_dir, "data/wh.db"));
+    }
+
+    [Fact]
+    public void Load_YamlSyntaxError_NamesFileAndLine()
+    {
+        var file = Write("intake.yaml", "catalog:\n  kind: sqlite\n   path: [oops\n");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldHaveSingleItem().Line.ShouldBe(3);
+        e.Errors[0].File.ShouldBe("intake.yaml");
+    }
+
+    [Fact]
+    public void Load_MissingFile_SaysHowToCreateOne() =>
+        Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(_dir, "intake.yaml"))).Message.ShouldContain("intake init");
+
+    [Theory]
+    [InlineData("500ms", 500)]
+    [InlineData("30s", 30_000)]
+    [InlineData("2m", 120_000)]
+    [InlineData("1h", 3_600_000)]
+    public void Durations_Parse(string text, int ms)
+    {
+        Units.TryParseDuration(text, out var value).ShouldBeTrue();
+        value.TotalMilliseconds.ShouldBe(ms);
+    }
+
+    [Theory]
+    [InlineData("10GiB", 10L * 1024 * 1024 * 1024)]
+    [InlineData("64KiB", 65536L)]
+    [InlineData("1MB", 1_000_000L)]
+    [InlineData("512", 512L)]
+    public void Sizes_Parse(string text, long bytes)
+    {
+        Units.TryParseSize(text, out var value).ShouldBeTrue();
+        value.ShouldBe(bytes);
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json;
+
+namespace Intake.IntegrationTests;
+
+/// <summary>The README's first command, on a copy of examples/quickstart, through the real CLI.</summary>
+public sealed class QuickstartTests : IDisposable
+{
+    private readonly TestWorkspace _ws = new();
+
+    public void Dispose() => _ws.Dispose();
+
+    private void CopyQuickstart()
+    {
+        var src = Path.Combine(TestWorkspace.RepoRoot, "examples", "quickstart");
+        foreach (var file in Directory.EnumerateFiles(src, "*", SearchOption.AllDirectories).Where(f => !f.Contains("/.intake/", StringComparison.Ordinal)))
+        {
+            var target = Path.Combine(_ws.Root, Path.GetRelativePath(src, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
+    [Fact]
+    public async Task RunOnce_OnTheSamples_LoadsEveryRow_ErrorsTheCorruptArchive_AndLoadsNothingTheSecondTime()
+    {
+        CopyQuickstart();
+
+        var first = await _ws.RunCliAsync("run", "--once", "--json");
+
+        first.ExitCode.ShouldBe(3, first.Stderr); // 3: a load ended errored
+        using var doc = JsonDocument.Parse(first.Stdout);
+        doc.RootElement.GetProperty("archived").GetInt32().ShouldBe(3);
+        doc.RootElement.GetProperty("errored").GetInt32().ShouldBe(1);
+        var warehouse = Path.Combine(_ws.Root, ".intake", "warehouse.db");
+        _ws.Scalar(warehouse, "select count(*) from properties").ShouldBe(1200 + 750 + 550);
+        _ws.Scalar(warehouse, "select count(distinct property_id) from properties").ShouldBe(2500);
+
+        var loads = await _ws.RunCliAsync("loads", "--status", "errored", "--json");
+        using var errored = JsonDocument.Parse(loads.Stdout);
+        var bad = errored.RootElement.EnumerateArray().ShouldHaveSingleItem();
+        bad.GetProperty("source_key").GetString().ShouldBe("properties-2024-04.zip");
+        bad.GetProperty("error_kind").GetString().ShouldBe("format");
+        var errorArea = Path.Combine(_ws.Root, ".intake", "store", "error");
+        Directory.EnumerateFiles(errorArea, "properties-2024-04.zip", SearchOption.AllDirectories).ShouldHaveSingleItem();
+
+        var second = await _ws.RunCliAsync("run", "--once", "--json");
+        second.ExitCode.ShouldBe(0, second.Stderr);
+        using var again = JsonDocument.Parse(second.Stdout);
+        again.RootElement.GetProperty("loads").GetArrayLength().ShouldBe(0);
+        _ws.Scalar(warehouse, "select count(*) from properties").ShouldBe(2500);
+
+        var audit = await _ws.RunCliAsync("audit", "--json");
+        audit.ExitCode.ShouldBe(0, audit.Stdout + audit.Stderr);
+    }
+
+    [Fact]
+    public async Task Show_PrintsTheStepHistory_AndUnknownLoadIsExitFive()
+    {
+        CopyQuickstart();
+        await _ws.RunCliAsync("run", "--once");
+
+        var show = await _ws.RunCliAsync("show", "1", "--json");
+        show.ExitCode.ShouldBe(0, show.Stderr);
+        using var doc = JsonDocument.Parse(show.Stdout);
+        doc.RootElement.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("step").GetString())
+            .ShouldBe(["fetch", "decompress", "validate", "archive", "load"]);
+
+        (await _ws.RunCliAsync("show", "999")).ExitCode.ShouldBe(5);
+    }
+
+    [Fact]
+    public async Task Validate_BadPipeline_ExitsTwoNamingFileLineAndKey()
+    {
+        CopyQuickstart();
+        var pipeline = Path.Combine(_ws.Root, "pipelines", "properties.yaml");
+        File.WriteAllText(pipeline, File.ReadAllText(pipeline).Replace("stable_for: 0s", "stable_for: whenever", StringComparison.Ordinal));
+
+        var result = await _ws.RunCliAsync("validate");
+
+        result.ExitCode.ShouldBe(2);
+        result.Stderr.ShouldContain("properties.yaml:");
+        result.Stderr.ShouldContain("source.stable_for: 'whenever' is not a duration");
+    }
+
+    [Fact]
+    public async Task Redrive_ErroredLoad_GoesBackToReadyAndFailsTheSameWayAgain()
+    {
+        CopyQuickstart();
+        await _ws.RunCliAsync("run", "--once");
+
+        var redrive = await _ws.RunCliAsync("redrive", "--status", "errored", "--json");
+        redrive.ExitCode.ShouldBe(0, redrive.Stderr);
+        using var doc = JsonDocument.Parse(redrive.Stdout);
+        var id = doc.RootElement.GetProperty("redriven").EnumerateArray().ShouldHaveSingleItem().GetInt64();
+
+        var run = await _ws.RunCliAsync("run", "--once", "--json");
+        run.ExitCode.ShouldBe(3);
+        var show = await _ws.RunCliAsync("show", id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        using var steps = JsonDocument.Parse(show.Stdout);
+        steps.RootElement.GetProperty("steps").EnumerateArray().Count(s => s.GetProperty("step").GetString() == "decompress").ShouldBe(2);
+    }
+}

@@ -418,11 +418,17 @@ public sealed class LocalDirectoryStore : IObjectStore
             DirectorySync.Flush(metaDirectory);
             return new ObjectInfo(area, key, written.Size, written.Sha256, LastModified(lastWrite));
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex)
         {
+            // Whatever failed, the temp files go: a failed put leaves nothing behind.
             TryDeleteFile(written.TempPath);
             TryDeleteFile(metaTemp);
-            throw Failure("write", objectPath, ex);
+            if (ex is IOException or UnauthorizedAccessException)
+            {
+                throw Failure("write", objectPath, ex);
+            }
+
+            throw;
         }
     }
 
@@ -604,6 +610,12 @@ public sealed class LocalDirectoryStore : IObjectStore
         var existing = directory;
         while (!Directory.Exists(existing))
         {
+            if (File.Exists(existing))
+            {
+                // Key "a/b" after key "a": S3 allows both, a file system cannot. Retrying will not help.
+                throw IntakeException.Config($"cannot create folder {directory}: {existing} is an object, so it cannot also be a folder of objects");
+            }
+
             missing.Add(existing);
             existing = Path.GetDirectoryName(existing)!;
         }

@@ -120,14 +120,16 @@ public sealed class LocalDirectoryStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Put_KeyBelowAnExistingObject_FailsAsIntakeException()
+    public async Task Put_KeyBelowAnExistingObject_FailsAsConfigWithoutRetrying()
     {
         await PutAsync(Areas.Inbox, "a", [1]);
 
         // "a" is a file, so "a/b" cannot be a folder entry on a file system.
-        var thrown = await Should.ThrowAsync<IntakeException>(() => PutAsync(Areas.Inbox, "a/b", [2]));
+        var thrown = await Should.ThrowAsync<IntakeException>(() => PutAsync(Areas.Inbox, "a/b/c", [2]));
 
-        thrown.Message.ShouldContain(Path.Combine(_root, "inbox", "a", "b"));
+        thrown.Kind.ShouldBe(ErrorKind.Config);
+        thrown.Message.ShouldContain(Path.Combine(_root, "inbox", "a"));
+        (await TestStreams.ReadAllAsync(await _store.OpenReadAsync(Areas.Inbox, "a", CancellationToken.None))).ShouldBe([(byte)1]);
         Directory.EnumerateFiles(TempFolder).ShouldBeEmpty();
     }
 

@@ -1,0 +1,31 @@
+namespace Intake.Sources;
+
+/// <summary>
+/// One file a source offers: its key (the path relative to the source root, with '/'), and a
+/// fingerprint that changes whenever the file does, so discovery loads a changed file again under the
+/// same key and never loads an unchanged one twice.
+/// </summary>
+/// <param name="Key">Relative path with forward slashes, e.g. <c>2026/01/data.csv</c>.</param>
+/// <param name="Size">Size in bytes when listed.</param>
+/// <param name="Modified">Last modification time as the source reports it.</param>
+/// <param name="Fingerprint">Opaque, stable for an unchanged file, e.g. <c>size:123;mtime:1767225600000</c>.</param>
+public sealed record SourceFile(string Key, long Size, DateTimeOffset Modified, string Fingerprint);
+
+/// <summary>
+/// A place that holds files to ingest: a local directory, an FTP or SFTP folder, an S3 prefix. All of
+/// them list and open the same way, so discovery and the fetch step do not care which one they face.
+/// </summary>
+public interface IFileSource
+{
+    /// <summary>
+    /// Lists the files that are ready to be taken now, ordered by key. A file still being written is
+    /// left out until it is complete, so a listing never offers a half-uploaded file.
+    /// </summary>
+    IAsyncEnumerable<SourceFile> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Opens a listed file for streaming reads; throws <see cref="FileNotFoundException"/> when it is gone.</summary>
+    Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>A human-readable location of a file for messages (a path or a URL).</summary>
+    string Describe(string key);
+}

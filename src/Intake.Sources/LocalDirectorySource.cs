@@ -1,0 +1,255 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Intake.Core.Errors;
+
+namespace Intake.Sources;
+
+/// <summary>
+/// Offers the files of a local folder (or a mounted share) to discovery, recursively, filtered by
+/// include and exclude patterns, and only once they look complete.
+/// </summary>
+/// <remarks>
+/// <para>
+/// "Complete" has no signal on a plain file system, so it is inferred: a file is offered when its
+/// last-write time is at least <see cref="LocalDirectorySourceOptions.StableFor"/> in the past (by the
+/// injected clock), and, when this instance saw the file in its previous listing, its size and
+/// last-write time are still what they were then. The second rule catches writers that stamp an old
+/// modification time before they finish (some SMB and <c>cp -p</c>-style copies); it needs no memory
+/// across restarts, so a one-shot CLI run still offers files from its first listing. A file whose
+/// modification time lies in the future (a skewed clock on a share) waits until that time has passed.
+/// </para>
+/// <para>
+/// Never offered: names starting with '.' (and everything inside such folders: <c>.git</c>, rsync's
+/// <c>.name.XXXX</c> temp files), the temporary names upload tools use while writing
+/// (<see cref="TemporaryNameSuffixes"/>, Office <c>~$</c> lock files), symbolic links (a link could
+/// lead outside the folder, or loop), and names with a backslash (not portable as keys).
+/// </para>
+/// </remarks>
+public sealed class LocalDirectorySource : IFileSource
+{
+    /// <summary>Suffixes of files that upload and download tools are still writing (compared ignoring case).</summary>
+    public static IReadOnlyList<string> TemporaryNameSuffixes { get; } =
+        [".tmp", ".temp", ".part", ".partial", ".filepart", ".crdownload", ".download", ".swp", "~"];
+
+    // Bigger reads (the store copies in 1 MiB blocks) bypass this buffer; smaller ones are absorbed by it.
+    private const int ReadBufferSize = 64 * 1024;
+
+    private static readonly EnumerationOptions ListOptions = new()
+    {
+        RecurseSubdirectories = false,
+        AttributesToSkip = FileAttributes.None, // hidden names are filtered by name below, the same on every OS
+        IgnoreInaccessible = false, // a folder we may not read is a configuration problem to report, not to hide
+        ReturnSpecialDirectories = false,
+        MatchType = MatchType.Simple,
+    };
+
+    private readonly TimeProvider _time;
+    private readonly Glob[] _include;
+    private readonly Glob[] _exclude;
+    private readonly TimeSpan _stableFor;
+
+    // What the previous complete listing saw. Replaced whole at the end of a listing, never mutated, so
+    // concurrent listings only ever compare against a consistent snapshot.
+    private volatile Dictionary<string, Observation> _lastSeen = new(StringComparer.Ordinal);
+
+    /// <summary>Validates the options and compiles the patterns.</summary>
+    /// <exception cref="IntakeException">Config: no directory, no include pattern, a bad pattern or a negative <c>StableFor</c>.</exception>
+    public LocalDirectorySource(LocalDirectorySourceOptions options, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
+
+        if (string.IsNullOrWhiteSpace(options.Directory))
+        {
+            throw IntakeException.Config("local source: 'directory' is not set");
+        }
+
+        if (options.Include is null || options.Include.Count == 0)
+        {
+            throw IntakeException.Config($"local source {options.Directory}: 'include' is empty, so no file could ever be taken (the default is **/*)");
+        }
+
+        if (options.StableFor < TimeSpan.Zero)
+        {
+            throw IntakeException.Config($"local source {options.Directory}: 'stable_for' cannot be negative ({options.StableFor})");
+        }
+
+        RootDirectory = Path.GetFullPath(options.Directory);
+        _time = time;
+        _stableFor = options.StableFor;
+        _include = options.Include.Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
+        _exclude = (options.Exclude ?? []).Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
+    }
+
+    /// <summary>The absolute folder this source lists.</summary>
+    public string RootDirectory { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="IntakeException">Config, naming the path, when the folder is missing or cannot be read.</exception>
+    public async IAsyncEnumerable<SourceFile> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await Task.CompletedTask; // listing is synchronous file system work; the signature is the interface's.
+        if (!Directory.Exists(RootDirectory))
+        {
+            throw IntakeException.Config($"local source: directory {RootDirectory} does not exist");
+        }
+
+        var now = _time.GetUtcNow();
+        var previous = _lastSeen;
+        var seen = new Dictionary<string, Observation>(previous.Count, StringComparer.Ordinal);
+
+        // Depth-first with an explicit stack, children pushed in reverse order: keys come out in ordinal
+        // order (a folder sorts as "name/") while memory holds one folder listing per level.
+        var pending = new Stack<(FileSystemInfo Entry, string Key)>();
+        PushChildren(pending, RootDirectory, "");
+        while (pending.TryPop(out var item))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (item.Entry is DirectoryInfo)
+            {
+                PushChildren(pending, item.Entry.FullName, item.Key);
+                continue;
+            }
+
+            if (!IsWanted(item.Key))
+            {
+                continue;
+            }
+
+            var file = (FileInfo)item.Entry;
+            var modified = new DateTimeOffset(DateTime.SpecifyKind(file.LastWriteTimeUtc, DateTimeKind.Utc));
+            var observation = new Observation(file.Length, modified);
+            seen[item.Key] = observation;
+
+            if (now - modified < _stableFor)
+            {
+                continue; // written to recently: possibly still being written
+            }
+
+            if (previous.TryGetValue(item.Key, out var before) && before != observation)
+            {
+                continue; // changed since the last listing although its time looks old: wait for one quiet listing
+            }
+
+            yield return new SourceFile(item.Key, observation.Size, modified, Fingerprint(observation));
+        }
+
+        // Only a listing that ran to the end describes the whole folder; an abandoned one would forget files.
+        _lastSeen = seen;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The key is not a relative path inside the folder.</exception>
+    /// <exception cref="IntakeException">Security when the key is a symbolic link; Config when it cannot be read.</exception>
+    public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
+    {
+        var path = Describe(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.LinkTarget is not null)
+            {
+                // Listing never offers links; one here was swapped in after the listing.
+                throw IntakeException.Security($"local source: {path} is a symbolic link; links are not followed");
+            }
+
+            Stream stream = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Read,
+                // The producer owns the file: never lock it against its writes, renames or deletes.
+                Share = FileShare.ReadWrite | FileShare.Delete,
+                BufferSize = ReadBufferSize,
+                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+            });
+            return Task.FromResult(stream);
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            throw new FileNotFoundException($"local source: {path} no longer exists", path, ex);
+        }
+        catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
+        {
+            throw new FileNotFoundException($"local source: {path} is a folder, not a file", path, ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw IntakeException.Config($"local source: no permission to read {path}", ex);
+        }
+        catch (IOException ex) when (ex is not FileNotFoundException)
+        {
+            throw IntakeException.Transient($"local source: cannot read {path}: {ex.Message}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public string Describe(string key)
+    {
+        ValidateKey(key);
+        return Path.Combine(RootDirectory, Path.DirectorySeparatorChar == '/' ? key : key.Replace('/', Path.DirectorySeparatorChar));
+    }
+
+    private bool IsWanted(string key) => _include.Any(g => g.IsMatch(key)) && !_exclude.Any(g => g.IsMatch(key));
+
+    private static string Fingerprint(Observation o) =>
+        string.Create(CultureInfo.InvariantCulture, $"size:{o.Size};mtime:{o.Modified.ToUnixTimeMilliseconds()}");
+
+    private static bool IsSkipped(FileSystemInfo entry)
+    {
+        var name = entry.Name;
+        if (name[0] == '.' || (entry.Attributes & FileAttributes.ReparsePoint) != 0 || name.Contains('\\', StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        return entry is FileInfo &&
+            (name.StartsWith("~$", StringComparison.Ordinal) ||
+             TemporaryNameSuffixes.Any(s => name.EndsWith(s, StringComparison.OrdinalIgnoreCase)));
+    }
+
+    private void PushChildren(Stack<(FileSystemInfo Entry, string Key)> pending, string directory, string directoryKey)
+    {
+        List<(FileSystemInfo Entry, string SortName)> children;
+        try
+        {
+            children = new DirectoryInfo(directory)
+                .EnumerateFileSystemInfos("*", ListOptions)
+                .Where(e => !IsSkipped(e))
+                .Select(e => (Entry: e, SortName: e is DirectoryInfo ? e.Name + "/" : e.Name))
+                .ToList();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return; // removed while we listed: nothing to offer from it
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw IntakeException.Config($"local source: no permission to list {directory}", ex);
+        }
+        catch (IOException ex)
+        {
+            throw IntakeException.Transient($"local source: cannot list {directory}: {ex.Message}", ex);
+        }
+
+        children.Sort(static (a, b) => string.CompareOrdinal(a.SortName, b.SortName));
+        for (var i = children.Count - 1; i >= 0; i--)
+        {
+            var name = children[i].Entry.Name;
+            pending.Push((children[i].Entry, directoryKey.Length == 0 ? name : directoryKey + "/" + name));
+        }
+    }
+
+    private static void ValidateKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length == 0 || key[0] == '/' || key.Contains('\\', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal) ||
+            key.Split('/').Any(s => s is "" or "." or ".."))
+        {
+            // Keys come from our own listing; anything else may be an attempt to read outside the folder.
+            throw new ArgumentException($"'{key.Replace('\0', '?')}' is not a relative path inside the source folder.", nameof(key));
+        }
+    }
+
+    private readonly record struct Observation(long Size, DateTimeOffset Modified);
+}

@@ -1,1 +1,0 @@
-namespace Intake.Sources; internal static class Placeholder { }

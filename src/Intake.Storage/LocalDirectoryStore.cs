@@ -1,0 +1,681 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using Intake.Core.Errors;
+using Intake.Core.Ports;
+
+namespace Intake.Storage;
+
+/// <summary>
+/// An object store in a local directory: the embedded default, and what a single machine needs.
+/// Objects live at <c>&lt;root&gt;/&lt;area&gt;/&lt;key&gt;</c> so an operator can browse them with ordinary tools.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Atomicity: every write streams into <c>&lt;root&gt;/.tmp/</c> (same file system, so the final step is a
+/// rename), is fsynced, and is then renamed over the final path. A reader therefore sees the old object
+/// or the new one, never a partial one; a crash leaves only files in <c>.tmp</c>, which the next store
+/// opened on the root removes once they are an hour old. The whole root must be one file system: a
+/// rename across a mount point degrades to copy-and-delete and loses the guarantee.
+/// </para>
+/// <para>
+/// Checksums: the SHA-256 is computed while the bytes stream through and kept in a sidecar at
+/// <c>&lt;root&gt;/.meta/&lt;area&gt;/&lt;key&gt;</c> (same tree as the objects, so two keys that cannot coexist as
+/// objects cannot collide as sidecars either). The sidecar stores the object's size and last-write time
+/// and is trusted only while both still match, so <see cref="StatAsync"/> costs two small reads, and a
+/// stale sidecar (a crash between the two renames, two writers racing on one key, a file edited by hand)
+/// makes <see cref="StatAsync"/> hash the object again and repair it. <see cref="ListAsync"/> stays cheap
+/// and reports a null SHA-256 for such objects instead. The check relies on the file system keeping
+/// sub-second modification times (ext4, xfs, btrfs, tmpfs, APFS, NTFS all do).
+/// </para>
+/// <para>
+/// Durability: the object and its sidecar are fsynced before the rename, and on Linux the directories
+/// that gained an entry are fsynced after it (see <see cref="DirectorySync"/>), so an object reported as
+/// written survives a power cut.
+/// </para>
+/// </remarks>
+public sealed class LocalDirectoryStore : IObjectStore
+{
+    internal const string TempDirectoryName = ".tmp";
+    internal const string MetaDirectoryName = ".meta";
+
+    // 1 MiB: few system calls per gigabyte, and one pooled buffer per transfer keeps memory flat whatever the object size.
+    private const int CopyBufferSize = 1 << 20;
+
+    // Readers of a stream are often parsers doing small reads; 64 KiB absorbs them, and bigger reads bypass it.
+    private const int ReadBufferSize = 64 * 1024;
+
+    // A live writer touches its temp file on every write, so one an hour old belongs to a writer that died.
+    // Not zero: another process may share this root and be writing right now.
+    private static readonly TimeSpan AbandonedTempAge = TimeSpan.FromHours(1);
+
+    private readonly TimeProvider _time;
+    private readonly string _tempDirectory;
+    private readonly string _metaDirectory;
+
+    /// <summary>Opens (creating when needed) the store at <paramref name="rootDirectory"/> and removes temp files abandoned by a crash.</summary>
+    /// <exception cref="IntakeException">Config, when the root cannot be created or written.</exception>
+    public LocalDirectoryStore(string name, string rootDirectory, TimeProvider time)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(rootDirectory);
+        ArgumentNullException.ThrowIfNull(time);
+
+        Name = name;
+        RootDirectory = Path.GetFullPath(rootDirectory);
+        _time = time;
+        _tempDirectory = Path.Combine(RootDirectory, TempDirectoryName);
+        _metaDirectory = Path.Combine(RootDirectory, MetaDirectoryName);
+
+        try
+        {
+            Directory.CreateDirectory(_tempDirectory);
+            Directory.CreateDirectory(_metaDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw IntakeException.Config($"store '{name}': cannot create its directory {RootDirectory}: {ex.Message}", ex);
+        }
+
+        RemoveAbandonedTempFiles();
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <summary>The absolute root directory.</summary>
+    public string RootDirectory { get; }
+
+    /// <inheritdoc />
+    public async Task<ObjectInfo> PutAsync(string area, string key, Stream content, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidateKey(key);
+        ArgumentNullException.ThrowIfNull(content);
+
+        var written = await WriteTempAsync(content, ObjectPath(area, key), cancellationToken);
+        return Commit(written, area, key);
+    }
+
+    /// <inheritdoc />
+    public Task<Stream> OpenReadAsync(string area, string key, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidateKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(OpenObject(ObjectPath(area, key), ReadBufferSize));
+    }
+
+    /// <inheritdoc />
+    public async Task<ObjectInfo?> StatAsync(string area, string key, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidateKey(key);
+
+        var path = ObjectPath(area, key);
+        var file = new FileInfo(path);
+        if (!file.Exists)
+        {
+            return null;
+        }
+
+        if (Sha256Sidecar.TryRead(MetaPath(area, key)) is { } sidecar && sidecar.Matches(file))
+        {
+            return new ObjectInfo(area, key, file.Length, sidecar.Sha256, LastModified(file.LastWriteTimeUtc));
+        }
+
+        return await RehashAsync(area, key, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Ordered by key (ordinal, as S3 lists). <paramref name="prefix"/> is a string prefix: "a/load1" also
+    /// lists "a/load10/x"; end it with '/' to list one folder. Objects whose sidecar is missing or stale
+    /// are listed with a null SHA-256 (ask <see cref="StatAsync"/> for it), so listing never reads objects.
+    /// </remarks>
+    public async IAsyncEnumerable<ObjectInfo> ListAsync(string area, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidatePrefix(prefix);
+        await Task.CompletedTask; // listing is synchronous file system work; the signature is the port's.
+
+        var (folderKey, namePrefix) = SplitPrefix(prefix);
+        var startDirectory = folderKey.Length == 0 ? AreaPath(area) : ObjectPath(area, folderKey);
+
+        // Depth-first with an explicit stack, children pushed in reverse order: keys come out in ordinal
+        // order while memory holds one directory listing per level, not the whole tree.
+        var pending = new Stack<(FileSystemInfo Entry, string Key)>();
+        PushChildren(pending, startDirectory, folderKey, namePrefix);
+        while (pending.TryPop(out var item))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (item.Entry is DirectoryInfo)
+            {
+                PushChildren(pending, item.Entry.FullName, item.Key, "");
+                continue;
+            }
+
+            var file = (FileInfo)item.Entry;
+            var sidecar = Sha256Sidecar.TryRead(MetaPath(area, item.Key));
+            yield return new ObjectInfo(
+                area,
+                item.Key,
+                file.Length,
+                sidecar is { } s && s.Matches(file) ? s.Sha256 : null,
+                LastModified(file.LastWriteTimeUtc));
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The bytes read from the source are hashed as they stream into the copy; the copy becomes visible
+    /// only when that hash and the size written to disk equal the source's recorded size and SHA-256.
+    /// A source that changed or decayed since it was written therefore fails with Integrity instead of
+    /// producing a copy that silently differs. Repeating a copy rewrites the target with the same bytes.
+    /// </remarks>
+    public async Task<ObjectInfo> CopyAsync(string fromArea, string fromKey, string toArea, string toKey, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(fromArea, nameof(fromArea));
+        ObjectKeys.ValidateKey(fromKey, nameof(fromKey));
+        ObjectKeys.ValidateArea(toArea, nameof(toArea));
+        ObjectKeys.ValidateKey(toKey, nameof(toKey));
+
+        var sourcePath = ObjectPath(fromArea, fromKey);
+        var expected = await StatAsync(fromArea, fromKey, cancellationToken)
+            ?? throw new FileNotFoundException($"store '{Name}': cannot copy {sourcePath}: no such object", sourcePath);
+
+        if (fromArea == toArea && fromKey == toKey)
+        {
+            return expected;
+        }
+
+        var targetPath = ObjectPath(toArea, toKey);
+        WrittenTemp written;
+        await using (var source = OpenObject(sourcePath, CopyBufferSize))
+        {
+            written = await WriteTempAsync(source, targetPath, cancellationToken);
+        }
+
+        if (written.Size != expected.Size || !string.Equals(written.Sha256, expected.Sha256, StringComparison.Ordinal))
+        {
+            TryDeleteFile(written.TempPath);
+            throw IntakeException.Integrity(
+                $"store '{Name}': copy of {sourcePath} to {targetPath} does not match its source: " +
+                $"expected {expected.Size} bytes with SHA-256 {expected.Sha256}, copied {written.Size} bytes with SHA-256 {written.Sha256}");
+        }
+
+        return Commit(written, toArea, toKey);
+    }
+
+    /// <inheritdoc />
+    public Task DeleteAsync(string area, string key, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidateKey(key);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var path = ObjectPath(area, key);
+        try
+        {
+            // File.Exists is false for a directory: a key that is only a folder of other keys is "absent".
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+                DirectorySync.Flush(Path.GetDirectoryName(path)!);
+            }
+
+            // After the object: a sidecar without its object is harmless, the reverse would cost a rehash.
+            TryDeleteFile(MetaPath(area, key));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("delete", path, ex);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Same prefix rule as <see cref="ListAsync"/>: "work/load1/" removes that folder tree, "work/load1"
+    /// would also remove "work/load10". An empty prefix is refused: it would empty the whole area.
+    /// </remarks>
+    public Task DeletePrefixAsync(string area, string prefix, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidatePrefix(prefix);
+        if (prefix.Length == 0)
+        {
+            throw new ArgumentException("An empty prefix would delete the whole area; delete the area's objects explicitly.", nameof(prefix));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        RemoveUnderPrefix(AreaPath(area), prefix);
+        RemoveUnderPrefix(Path.Combine(_metaDirectory, area), prefix);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public string Describe(string area, string key)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidateKey(key);
+        return ObjectPath(area, key);
+    }
+
+    private string AreaPath(string area) => Path.Combine(RootDirectory, area);
+
+    private string ObjectPath(string area, string key) => Path.Combine(RootDirectory, area, ToNative(key));
+
+    private string MetaPath(string area, string key) => Path.Combine(_metaDirectory, area, ToNative(key));
+
+    private static string ToNative(string key) =>
+        Path.DirectorySeparatorChar == '/' ? key : key.Replace('/', Path.DirectorySeparatorChar);
+
+    private static DateTimeOffset LastModified(DateTime lastWriteUtc) => new(DateTime.SpecifyKind(lastWriteUtc, DateTimeKind.Utc));
+
+    private static (string FolderKey, string NamePrefix) SplitPrefix(string prefix)
+    {
+        var slash = prefix.LastIndexOf('/');
+        return slash < 0 ? ("", prefix) : (prefix[..slash], prefix[(slash + 1)..]);
+    }
+
+    private Stream OpenObject(string path, int bufferSize)
+    {
+        try
+        {
+            return new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Read,
+                // Delete: a put may rename a new version over this path while we read the old one.
+                Share = FileShare.Read | FileShare.Delete,
+                BufferSize = bufferSize,
+                Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+            });
+        }
+        catch (FileNotFoundException)
+        {
+            throw;
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            throw new FileNotFoundException($"store '{Name}': no object at {path}", path, ex);
+        }
+        catch (UnauthorizedAccessException ex) when (Directory.Exists(path))
+        {
+            // The key names a folder of other keys, not an object.
+            throw new FileNotFoundException($"store '{Name}': no object at {path} (it is a folder)", path, ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("read", path, ex);
+        }
+    }
+
+    /// <summary>Streams <paramref name="content"/> into a new temp file, hashing as it goes, and fsyncs it.</summary>
+    private async Task<WrittenTemp> WriteTempAsync(Stream content, string targetPath, CancellationToken cancellationToken)
+    {
+        var tempPath = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".part");
+        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long size = 0;
+        try
+        {
+            await using (var file = CreateTemp(tempPath, targetPath))
+            {
+                int read;
+                // Failures of the source stream propagate as they are (the source classified them);
+                // only failures of our own file become store failures.
+                while ((read = await content.ReadAsync(buffer.AsMemory(0, CopyBufferSize), cancellationToken)) > 0)
+                {
+                    hash.AppendData(buffer, 0, read);
+                    try
+                    {
+                        await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    }
+                    catch (IOException ex)
+                    {
+                        throw Failure("write", targetPath, ex);
+                    }
+
+                    size += read;
+                }
+
+                try
+                {
+                    // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file.
+                    file.Flush(flushToDisk: true);
+                }
+                catch (IOException ex)
+                {
+                    throw Failure("write", targetPath, ex);
+                }
+            }
+
+            var onDisk = new FileInfo(tempPath).Length;
+            if (onDisk != size)
+            {
+                throw IntakeException.Integrity($"store '{Name}': wrote {size} bytes for {targetPath} but the file holds {onDisk}");
+            }
+
+            return new WrittenTemp(tempPath, size, Convert.ToHexStringLower(hash.GetHashAndReset()));
+        }
+        catch
+        {
+            // Whatever failed (the source, the disk, a cancellation), nothing reaches the final path.
+            TryDeleteFile(tempPath);
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private FileStream CreateTemp(string tempPath, string targetPath)
+    {
+        try
+        {
+            return new FileStream(tempPath, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = 0, // we write 1 MiB blocks; a FileStream buffer would only copy them once more
+                Options = FileOptions.Asynchronous,
+            });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("write", targetPath, ex);
+        }
+    }
+
+    /// <summary>Publishes a fsynced temp file under its key: sidecar first, then the object, each by an atomic rename.</summary>
+    private ObjectInfo Commit(WrittenTemp written, string area, string key)
+    {
+        var objectPath = ObjectPath(area, key);
+        var metaPath = MetaPath(area, key);
+        var metaTemp = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".sha256");
+        try
+        {
+            var objectDirectory = Path.GetDirectoryName(objectPath)!;
+            var metaDirectory = Path.GetDirectoryName(metaPath)!;
+            EnsureDirectory(objectDirectory);
+            EnsureDirectory(metaDirectory);
+
+            // A rename keeps the modification time, so this is the stamp the object will have under its key.
+            var lastWrite = File.GetLastWriteTimeUtc(written.TempPath);
+            WriteDurably(metaTemp, new Sha256Sidecar(written.Sha256, written.Size, lastWrite.Ticks).Format());
+
+            // Sidecar before object: when the object appears, its checksum is already in place. A crash in
+            // between leaves the previous object with a sidecar that does not match it, which is detected.
+            File.Move(metaTemp, metaPath, overwrite: true);
+            File.Move(written.TempPath, objectPath, overwrite: true);
+
+            DirectorySync.Flush(objectDirectory);
+            DirectorySync.Flush(metaDirectory);
+            return new ObjectInfo(area, key, written.Size, written.Sha256, LastModified(lastWrite));
+        }
+        catch (Exception ex)
+        {
+            // Whatever failed, the temp files go: a failed put leaves nothing behind.
+            TryDeleteFile(written.TempPath);
+            TryDeleteFile(metaTemp);
+            if (ex is IOException or UnauthorizedAccessException)
+            {
+                throw Failure("write", objectPath, ex);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Hashes an object whose sidecar is missing or stale, and writes a fresh sidecar.</summary>
+    private async Task<ObjectInfo?> RehashAsync(string area, string key, CancellationToken cancellationToken)
+    {
+        var path = ObjectPath(area, key);
+        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        try
+        {
+            // An object rewritten in place (not by us) while we hash it gives a hash of nothing in
+            // particular; try again a few times, then report it as a transient failure.
+            for (var attempt = 0; attempt < 3; attempt++)
+            {
+                Stream stream;
+                try
+                {
+                    stream = OpenObject(path, bufferSize: 0);
+                }
+                catch (FileNotFoundException)
+                {
+                    return null;
+                }
+
+                await using (stream)
+                {
+                    var handle = ((FileStream)stream).SafeFileHandle;
+                    var before = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
+
+                    using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    int read;
+                    while ((read = await stream.ReadAsync(buffer.AsMemory(0, CopyBufferSize), cancellationToken)) > 0)
+                    {
+                        hash.AppendData(buffer, 0, read);
+                    }
+
+                    var after = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
+                    if (before != after)
+                    {
+                        continue;
+                    }
+
+                    var sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
+                    TryRepairSidecar(area, key, new Sha256Sidecar(sha256, before.Size, before.Time.Ticks));
+                    return new ObjectInfo(area, key, before.Size, sha256, LastModified(before.Time));
+                }
+            }
+
+            throw IntakeException.Transient($"store '{Name}': {path} kept changing while its SHA-256 was computed");
+        }
+        catch (IOException ex)
+        {
+            throw Failure("read", path, ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void TryRepairSidecar(string area, string key, Sha256Sidecar sidecar)
+    {
+        // The sidecar is a cache: failing to write it (read-only mount, full disk) costs a rehash next time, nothing more.
+        var metaTemp = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".sha256");
+        try
+        {
+            var metaPath = MetaPath(area, key);
+            EnsureDirectory(Path.GetDirectoryName(metaPath)!);
+            WriteDurably(metaTemp, sidecar.Format());
+            File.Move(metaTemp, metaPath, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDeleteFile(metaTemp);
+        }
+    }
+
+    private void PushChildren(Stack<(FileSystemInfo Entry, string Key)> pending, string directory, string directoryKey, string namePrefix)
+    {
+        List<(FileSystemInfo Entry, string SortName)> children;
+        try
+        {
+            children = new DirectoryInfo(directory)
+                .EnumerateFileSystemInfos("*", ListOptions)
+                // Symbolic links are not objects we wrote (and a linked folder could loop); names with a
+                // backslash cannot be keys.
+                .Where(e => (e.Attributes & FileAttributes.ReparsePoint) == 0
+                    && e.Name.StartsWith(namePrefix, StringComparison.Ordinal)
+                    && !e.Name.Contains('\\', StringComparison.Ordinal))
+                // A folder sorts as "name/": every key inside it starts with that, so ordering siblings
+                // this way yields the keys in ordinal order ("a-b" < "a/c" because '-' < '/').
+                .Select(e => (Entry: e, SortName: e is DirectoryInfo ? e.Name + "/" : e.Name))
+                .ToList();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return; // absent, or removed while we listed: nothing under it
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("list", directory, ex);
+        }
+
+        children.Sort(static (a, b) => string.CompareOrdinal(a.SortName, b.SortName));
+        for (var i = children.Count - 1; i >= 0; i--)
+        {
+            var name = children[i].Entry.Name;
+            pending.Push((children[i].Entry, directoryKey.Length == 0 ? name : directoryKey + "/" + name));
+        }
+    }
+
+    private static readonly EnumerationOptions ListOptions = new()
+    {
+        RecurseSubdirectories = false,
+        // The default skips Hidden, which on Unix means every dot-file: those are valid keys here.
+        AttributesToSkip = FileAttributes.None,
+        IgnoreInaccessible = false,
+        ReturnSpecialDirectories = false,
+        MatchType = MatchType.Simple,
+    };
+
+    private void RemoveUnderPrefix(string baseDirectory, string prefix)
+    {
+        var (folderKey, namePrefix) = SplitPrefix(prefix);
+        var directory = folderKey.Length == 0 ? baseDirectory : Path.Combine(baseDirectory, ToNative(folderKey));
+        try
+        {
+            if (!Directory.Exists(directory))
+            {
+                return;
+            }
+
+            if (namePrefix.Length == 0)
+            {
+                // "x/": the folder itself goes.
+                Directory.Delete(directory, recursive: true);
+                DirectorySync.Flush(Path.GetDirectoryName(directory)!);
+                return;
+            }
+
+            foreach (var entry in new DirectoryInfo(directory).EnumerateFileSystemInfos("*", ListOptions))
+            {
+                if (!entry.Name.StartsWith(namePrefix, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                if (entry is DirectoryInfo folder && (entry.Attributes & FileAttributes.ReparsePoint) == 0)
+                {
+                    folder.Delete(recursive: true);
+                }
+                else
+                {
+                    entry.Delete(); // a file, or a link (removes the link, never its target)
+                }
+            }
+
+            DirectorySync.Flush(directory);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // Removed concurrently: the goal is reached.
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("delete", Path.Combine(directory, namePrefix), ex);
+        }
+    }
+
+    /// <summary>Creates a folder and makes each new entry durable in its parent, so a new key's path survives a crash.</summary>
+    private static void EnsureDirectory(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            return;
+        }
+
+        var missing = new List<string>();
+        var existing = directory;
+        while (!Directory.Exists(existing))
+        {
+            if (File.Exists(existing))
+            {
+                // Key "a/b" after key "a": S3 allows both, a file system cannot. Retrying will not help.
+                throw IntakeException.Config($"cannot create folder {directory}: {existing} is an object, so it cannot also be a folder of objects");
+            }
+
+            missing.Add(existing);
+            existing = Path.GetDirectoryName(existing)!;
+        }
+
+        Directory.CreateDirectory(directory);
+
+        // Each new folder's entry lives in its parent: the nearest existing ancestor, then each new
+        // folder but the deepest (whose own entries are flushed by the caller after the rename).
+        DirectorySync.Flush(existing);
+        for (var i = missing.Count - 1; i > 0; i--)
+        {
+            DirectorySync.Flush(missing[i]);
+        }
+    }
+
+    private static void WriteDurably(string path, string text)
+    {
+        using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+        file.Write(System.Text.Encoding.ASCII.GetBytes(text));
+        file.Flush(flushToDisk: true);
+    }
+
+    private void RemoveAbandonedTempFiles()
+    {
+        var now = _time.GetUtcNow();
+        try
+        {
+            foreach (var file in new DirectoryInfo(_tempDirectory).EnumerateFiles("*", ListOptions))
+            {
+                if (now - LastModified(file.LastWriteTimeUtc) > AbandonedTempAge)
+                {
+                    TryDeleteFile(file.FullName);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Housekeeping only: a store that cannot tidy its temp folder still works.
+        }
+    }
+
+    private static void TryDeleteFile(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: a leftover temp file is removed by the next start; a leftover sidecar is ignored.
+        }
+    }
+
+    private IntakeException Failure(string action, string path, Exception ex) => ex switch
+    {
+        // Permissions do not fix themselves by retrying.
+        UnauthorizedAccessException => IntakeException.Config($"store '{Name}': cannot {action} {path}: permission denied", ex),
+        // Full disk, I/O error, a folder removed under a concurrent write: worth a retry.
+        _ => IntakeException.Transient($"store '{Name}': cannot {action} {path}: {ex.Message}", ex),
+    };
+
+    private sealed record WrittenTemp(string TempPath, long Size, string Sha256);
+}

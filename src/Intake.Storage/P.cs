@@ -1,1 +1,0 @@
-namespace Intake.Storage; internal static class Placeholder { }

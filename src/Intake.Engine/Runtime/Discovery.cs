@@ -14,6 +14,9 @@ public sealed class Discovery
     private readonly IntakeRuntime _runtime;
     private readonly ILogger _log;
 
+    // One source per pipeline for the life of the process: the stable-file rule compares each listing with the previous one.
+    private readonly Dictionary<string, IFileSource> _sources = new(StringComparer.Ordinal);
+
     public Discovery(IntakeRuntime runtime)
     {
         _runtime = runtime;
@@ -22,7 +25,12 @@ public sealed class Discovery
 
     public async Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, CancellationToken cancellationToken)
     {
-        var source = Sources.For(pipeline, _runtime.Time);
+        if (!_sources.TryGetValue(pipeline.Name, out var source))
+        {
+            source = Sources.For(pipeline, _runtime.Time);
+            _sources[pipeline.Name] = source;
+        }
+
         int created = 0, seen = 0;
         await foreach (var file in source.ListAsync(cancellationToken))
         {
@@ -52,7 +60,7 @@ public static class Sources
 {
     public static IFileSource For(PipelineConfig pipeline, TimeProvider time) => pipeline.Source.Kind switch
     {
-        "local" => new LocalDirectorySource(pipeline.Source.Path, pipeline.Source.Include, pipeline.Source.Exclude, pipeline.Source.StableFor, time),
+        "local" => new LocalDirectorySource(new LocalDirectorySourceOptions { Directory = pipeline.Source.Path, Include = pipeline.Source.Include.ToList(), Exclude = pipeline.Source.Exclude.ToList(), StableFor = pipeline.Source.StableFor }, time),
         _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"{pipeline.File}: source.kind '{pipeline.Source.Kind}' is not supported"),
     };
 }

@@ -34,7 +34,7 @@ public static class Keys
     {
         var template = KeyTemplate.Parse(pipeline.KeyTemplate);
         var name = load.SourceKey.Contains('/', StringComparison.Ordinal) ? load.SourceKey[(load.SourceKey.LastIndexOf('/') + 1)..] : load.SourceKey;
-        var values = new Dictionary<string, string>(StringComparer.Ordinal)
+        var values = new Dictionary<string, object>(StringComparer.Ordinal)
         {
             ["customer"] = load.Customer,
             ["category"] = pipeline.Category,
@@ -42,9 +42,10 @@ public static class Keys
             ["group"] = pipeline.Group,
             ["pipeline"] = load.Pipeline,
             ["name"] = name,
-            ["load_id"] = load.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["load"] = load.Id,
+            ["received"] = load.CreatedAt,
         };
-        return template.Render(values, load.CreatedAt);
+        return template.Render(values);
     }
 
     public static string WorkPrefix(Load load) => $"loads/{load.Id}/";

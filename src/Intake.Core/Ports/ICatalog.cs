@@ -52,6 +52,14 @@ public interface ICatalog : IAsyncDisposable
 
     Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Every step record of the next <paramref name="limit"/> loads that have any, with load id above
+    /// <paramref name="afterLoadId"/>, ordered by load id then record id. For <c>intake audit</c>, which walks
+    /// the whole catalog: the limit counts loads, not records, so a page never splits one load's history;
+    /// pass the last record's <see cref="StepRecord.LoadId"/> to get the next page; an empty page is the end.
+    /// </summary>
+    Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken);
+
     /// <summary>Count of loads per status, for the CLI summary and metrics.</summary>
     Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken);
 }

@@ -1,0 +1,53 @@
+using System.Globalization;
+using System.Reflection;
+
+namespace Intake.Catalog.Migrations;
+
+/// <summary>One versioned SQL file, e.g. <c>0001_initial.sql</c>: version 1.</summary>
+internal sealed record Migration(int Version, string Name, string Sql)
+{
+    /// <summary>The migrations embedded for a dialect folder ("Sqlite", "Postgres"), in version order.</summary>
+    public static IReadOnlyList<Migration> Embedded(string dialect)
+    {
+        var assembly = typeof(Migration).Assembly;
+        var prefix = $"Migrations/{dialect}/";
+        var list = new List<Migration>();
+        foreach (var resource in assembly.GetManifestResourceNames())
+        {
+            if (!resource.StartsWith(prefix, StringComparison.Ordinal) || !resource.EndsWith(".sql", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var name = resource[prefix.Length..];
+            list.Add(new Migration(ParseVersion(name), name, Read(assembly, resource)));
+        }
+
+        list.Sort((a, b) => a.Version.CompareTo(b.Version));
+        for (var i = 1; i < list.Count; i++)
+        {
+            if (list[i].Version == list[i - 1].Version)
+            {
+                throw new InvalidOperationException($"two catalog migrations have version {list[i].Version}: {list[i - 1].Name}, {list[i].Name}");
+            }
+        }
+
+        return list.Count > 0 ? list : throw new InvalidOperationException($"no catalog migrations embedded for {dialect}");
+    }
+
+    /// <summary>The digits before the first underscore: <c>0007_add_x.sql</c> is version 7.</summary>
+    public static int ParseVersion(string fileName)
+    {
+        var underscore = fileName.IndexOf('_', StringComparison.Ordinal);
+        return underscore > 0 && int.TryParse(fileName.AsSpan(0, underscore), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
+            ? v
+            : throw new InvalidOperationException($"catalog migration '{fileName}' must be named <version>_<name>.sql, e.g. 0001_initial.sql");
+    }
+
+    private static string Read(Assembly assembly, string resource)
+    {
+        using var stream = assembly.GetManifestResourceStream(resource)!;
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

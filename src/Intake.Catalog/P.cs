@@ -1,1 +1,0 @@
-namespace Intake.Catalog; internal static class Placeholder { }

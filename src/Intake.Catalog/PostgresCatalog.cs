@@ -1,0 +1,94 @@
+using System.Data;
+using System.Data.Common;
+using System.Net.Sockets;
+using Intake.Core.Errors;
+using Npgsql;
+
+namespace Intake.Catalog;
+
+/// <summary>
+/// The shared catalog for many processes on many machines. Claims lock the picked row with
+/// <c>FOR UPDATE SKIP LOCKED</c>, so concurrent workers take different loads without waiting for each other.
+/// </summary>
+/// <remarks>Differences from SQLite: timestamps are <c>timestamptz</c>; the claim locks its row; migrations are
+/// serialised by a transaction-scoped advisory lock, released by commit or rollback even if the process dies.</remarks>
+public sealed class PostgresCatalog : SqlCatalog
+{
+    /// <summary>"Intake" in ASCII: the advisory lock key that serialises migrations across processes.</summary>
+    private const long MigrationLockKey = 0x496E74616B65;
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <param name="connectionString">An Npgsql connection string, e.g. <c>Host=db;Database=intake;Username=intake</c>.</param>
+    public PostgresCatalog(string connectionString, TimeProvider time)
+        : base(time, "Postgres")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            // The message names the bad keyword, never the string itself: it may hold a password.
+            throw IntakeException.Config($"invalid PostgreSQL catalog connection string: {e.Message}", e);
+        }
+
+        Description = $"PostgreSQL catalog {builder.Host}:{builder.Port}/{builder.Database}";
+        _dataSource = NpgsqlDataSource.Create(builder);
+    }
+
+    public override string Description { get; }
+
+    private protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken);
+
+    /// <summary>Lock the picked row; a concurrent claimer skips it and takes the next one instead of waiting.</summary>
+    private protected override string ClaimRowLock => "FOR UPDATE SKIP LOCKED";
+
+    private protected override string MigrationsTableSql =>
+        "CREATE TABLE IF NOT EXISTS intake_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)";
+
+    /// <summary>
+    /// Taken before anything else, even CREATE TABLE IF NOT EXISTS (which itself races on the system catalogs).
+    /// DDL is transactional in PostgreSQL, so a failed migration leaves no trace.
+    /// </summary>
+    private protected override async Task<DbTransaction> BeginMigrationAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        var tx = await connection.BeginTransactionAsync(cancellationToken);
+        try
+        {
+            await using var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key)", (NpgsqlConnection)connection, (NpgsqlTransaction)tx);
+            command.Parameters.AddWithValue("key", MigrationLockKey);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return tx;
+        }
+        catch
+        {
+            await tx.DisposeAsync();
+            throw;
+        }
+    }
+
+    private protected override void SetTime(DbParameter parameter, DateTimeOffset? utc)
+    {
+        // timestamptz; Npgsql accepts a DateTimeOffset only at offset zero, which the base class guarantees.
+        parameter.DbType = DbType.DateTimeOffset;
+        parameter.Value = utc is { } t ? t : DBNull.Value;
+    }
+
+    private protected override DateTimeOffset GetTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    private protected override IntakeException? Translate(Exception exception) => exception switch
+    {
+        // invalid_catalog_name, invalid_authorization_specification, invalid_password: retrying cannot help.
+        PostgresException { SqlState: "3D000" or "28000" or "28P01" } e => IntakeException.Config($"cannot use the {Description}: {e.Message}", e),
+        // Npgsql computes IsTransient from the cause: socket, timeout, server shutting down, serialization failure.
+        NpgsqlException { IsTransient: true } e => IntakeException.Transient($"the {Description} is unreachable or busy: {e.Message}", e),
+        SocketException or TimeoutException => IntakeException.Transient($"the {Description} is unreachable: {exception.Message}", exception),
+        _ => null,
+    };
+
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+}

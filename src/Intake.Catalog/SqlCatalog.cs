@@ -1,0 +1,658 @@
+using System.Data;
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Intake.Catalog.Migrations;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+
+namespace Intake.Catalog;
+
+/// <summary>
+/// The catalog logic both databases share. The SQL is written once, in the subset SQLite and PostgreSQL
+/// both speak (named parameters, <c>ON CONFLICT</c>, <c>UPDATE … RETURNING</c>), so the two catalogs cannot
+/// drift apart; <see cref="SqliteCatalog"/> and <see cref="PostgresCatalog"/> supply only what really differs
+/// (connecting, how a timestamp is stored, the claim's row lock, the migration lock, which failures are
+/// transient) and are meant to be read side by side.
+/// </summary>
+/// <remarks>
+/// Every statement runs on its own pooled connection in autocommit mode: each state change is one
+/// statement, so it is atomic without an explicit transaction. Timestamps come from the injected
+/// <see cref="TimeProvider"/>, truncated to the millisecond so that both databases return exactly what
+/// was written.
+/// </remarks>
+public abstract class SqlCatalog : ICatalog
+{
+    private const string LoadColumns =
+        "id, pipeline, customer, source_key, fingerprint, source_size, status, held_reason, attempts, " +
+        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at";
+
+    private const string StepColumns =
+        "id, load_id, step, attempt, started_at, finished_at, outcome, error_kind, message, " +
+        "rows_in, rows_out, bytes_in, bytes_out, outputs, worker";
+
+    private static readonly LoadStatus[] WorkingStatuses = Enum.GetValues<LoadStatus>().Where(LoadStateMachine.IsWorking).ToArray();
+
+    private static readonly string WorkingWords = string.Join(", ", WorkingStatuses.Select(s => $"'{s.ToWord()}'"));
+
+    /// <summary>
+    /// One statement for the sweeper. Each working status goes back to its waiting status
+    /// (<see cref="LoadStateMachine.WaitingStatusFor"/>), except an ingesting load that has used up its
+    /// attempts, which fails as transient. SET expressions all read the row as it was before the update.
+    /// </summary>
+    private static readonly string SweepSql = BuildSweepSql();
+
+    private readonly TimeProvider _time;
+    private readonly IReadOnlyList<Migration> _migrations;
+
+    private protected SqlCatalog(TimeProvider time, string dialect)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        _time = time;
+        _migrations = Migration.Embedded(dialect);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // What differs between the databases.
+    // ---------------------------------------------------------------------------------------------
+
+    /// <summary>The database as named in messages, without secrets.</summary>
+    public abstract string Description { get; }
+
+    /// <summary>An open connection, configured (pragmas, timeouts).</summary>
+    private protected abstract Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);
+
+    /// <summary>The row lock appended to the claim's sub-select, so two claimers never pick the same load.</summary>
+    private protected abstract string ClaimRowLock { get; }
+
+    /// <summary><c>CREATE TABLE IF NOT EXISTS intake_schema_migrations …</c> in the dialect's types.</summary>
+    private protected abstract string MigrationsTableSql { get; }
+
+    /// <summary>A transaction that no other process can be migrating in at the same time.</summary>
+    private protected abstract Task<DbTransaction> BeginMigrationAsync(DbConnection connection, CancellationToken cancellationToken);
+
+    /// <summary>Binds a UTC timestamp (already truncated to the millisecond), or null.</summary>
+    private protected abstract void SetTime(DbParameter parameter, DateTimeOffset? utc);
+
+    private protected abstract DateTimeOffset GetTime(DbDataReader reader, int ordinal);
+
+    /// <summary>The <see cref="IntakeException"/> for a connectivity or configuration failure; null for anything else.</summary>
+    private protected abstract IntakeException? Translate(Exception exception);
+
+    public abstract ValueTask DisposeAsync();
+
+    // ---------------------------------------------------------------------------------------------
+    // Migrations
+    // ---------------------------------------------------------------------------------------------
+
+    public Task MigrateAsync(CancellationToken cancellationToken) => MigrateAsync(_migrations, cancellationToken);
+
+    /// <summary>The embedded migrations of this dialect, in version order.</summary>
+    internal IReadOnlyList<Migration> Migrations => _migrations;
+
+    /// <summary>Applies <paramref name="migrations"/> (in version order) that are not recorded yet, all in one transaction.</summary>
+    internal Task MigrateAsync(IReadOnlyList<Migration> migrations, CancellationToken cancellationToken) => RunAsync(async connection =>
+    {
+        // Concurrent starters queue here (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock); the
+        // second one then finds every version recorded and applies nothing.
+        await using var tx = await BeginMigrationAsync(connection, cancellationToken);
+        await ExecuteAsync(Command(connection, MigrationsTableSql, tx), cancellationToken);
+
+        var applied = new HashSet<int>();
+        await using (var select = Command(connection, "SELECT version FROM intake_schema_migrations", tx))
+        await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                applied.Add(reader.GetInt32(0));
+            }
+        }
+
+        var newest = migrations.Count == 0 ? 0 : migrations.Max(m => m.Version);
+        if (applied.Count > 0 && applied.Max() > newest)
+        {
+            throw IntakeException.Config(
+                $"the catalog {Description} has schema version {applied.Max()}, newer than this Intake knows ({newest}): upgrade Intake");
+        }
+
+        foreach (var migration in migrations.Where(m => !applied.Contains(m.Version)).OrderBy(m => m.Version))
+        {
+            try
+            {
+                await ExecuteAsync(Command(connection, migration.Sql, tx), cancellationToken);
+            }
+            catch (DbException e) when (Translate(e) is null)
+            {
+                // The whole run rolls back: the catalog stays at the version it had.
+                throw IntakeException.Config(
+                    $"catalog migration {migration.Name} failed on {Description}: {e.Message}{Environment.NewLine}{migration.Sql}", e);
+            }
+
+            var record = Command(connection, "INSERT INTO intake_schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)", tx);
+            Add(record, "@version", migration.Version, DbType.Int32);
+            Add(record, "@name", migration.Name, DbType.String);
+            AddTime(record, "@now", Now());
+            await ExecuteAsync(record, cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+        return true;
+    }, cancellationToken);
+
+    // ---------------------------------------------------------------------------------------------
+    // Loads
+    // ---------------------------------------------------------------------------------------------
+
+    public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        ArgumentException.ThrowIfNullOrWhiteSpace(load.Pipeline);
+        ArgumentNullException.ThrowIfNull(load.Customer);
+        ArgumentException.ThrowIfNullOrWhiteSpace(load.SourceKey);
+        ArgumentException.ThrowIfNullOrWhiteSpace(load.Fingerprint);
+
+        return RunAsync(async connection =>
+        {
+            // Race-safe without a transaction: ON CONFLICT DO NOTHING does not fail when another process
+            // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
+            // and when it inserted nothing the row exists, so the UPDATE below finds it.
+            var insert = Command(connection, $"""
+                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, status, attempts, seen_count, created_at, updated_at)
+                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @status, 0, 1, @now, @now)
+                ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
+                RETURNING {LoadColumns}
+                """);
+            AddIdentity(insert, load);
+            Add(insert, "@customer", load.Customer, DbType.String);
+            Add(insert, "@source_size", load.SourceSize, DbType.Int64);
+            Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
+            AddTime(insert, "@now", Now());
+            if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
+            {
+                return new RegisterResult(created, Created: true);
+            }
+
+            var seen = Command(connection, $"""
+                UPDATE intake_loads SET seen_count = seen_count + 1
+                WHERE pipeline = @pipeline AND source_key = @source_key AND fingerprint = @fingerprint
+                RETURNING {LoadColumns}
+                """);
+            AddIdentity(seen, load);
+            var existing = await QuerySingleAsync(seen, ReadLoad, cancellationToken)
+                ?? throw new InvalidOperationException($"load {load.Pipeline}/{load.SourceKey} conflicted on insert but does not exist");
+            return new RegisterResult(existing, Created: false);
+        }, cancellationToken);
+
+        static void AddIdentity(DbCommand command, NewLoad load)
+        {
+            Add(command, "@pipeline", load.Pipeline, DbType.String);
+            Add(command, "@source_key", load.SourceKey, DbType.String);
+            Add(command, "@fingerprint", load.Fingerprint, DbType.String);
+        }
+    }
+
+    public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => RunAsync(connection =>
+    {
+        var select = Command(connection, $"SELECT {LoadColumns} FROM intake_loads WHERE id = @id");
+        Add(select, "@id", id, DbType.Int64);
+        return QuerySingleAsync(select, ReadLoad, cancellationToken);
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
+
+        return RunAsync(connection =>
+        {
+            var select = Command(connection, "");
+            var where = new List<string>();
+            if (query.Status is { } status)
+            {
+                where.Add("status = @status");
+                Add(select, "@status", status.ToWord(), DbType.String);
+            }
+
+            if (query.Pipeline is { } pipeline)
+            {
+                where.Add("pipeline = @pipeline");
+                Add(select, "@pipeline", pipeline, DbType.String);
+            }
+
+            if (query.Customer is { } customer)
+            {
+                where.Add("customer = @customer");
+                Add(select, "@customer", customer, DbType.String);
+            }
+
+            if (query.CreatedAfter is { } createdAfter)
+            {
+                where.Add("created_at > @created_after");
+                AddTime(select, "@created_after", createdAfter);
+            }
+
+            // Keyset paging: ids only grow, so "after the last id seen" never skips or repeats a load.
+            if (query.AfterId is { } afterId)
+            {
+                where.Add("id > @after_id");
+                Add(select, "@after_id", afterId, DbType.Int64);
+            }
+
+            Add(select, "@limit", query.Limit, DbType.Int32);
+            select.CommandText =
+                $"SELECT {LoadColumns} FROM intake_loads" +
+                (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
+                " ORDER BY id LIMIT @limit";
+            return QueryListAsync(select, ReadLoad, cancellationToken);
+        }, cancellationToken);
+    }
+
+    public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken)
+    {
+        // A transition missing from the table is a bug in the caller, not a race: fail loudly before touching the database.
+        LoadStateMachine.EnsureCanTransition(from, to);
+        details ??= new TransitionDetails();
+
+        return RunAsync(async connection =>
+        {
+            // Compare-and-set: the row changes only while it is still in @from (and, when given, still
+            // leased by @owner), so a worker that lost a race changes nothing and learns it from the count.
+            var update = Command(connection, """
+                UPDATE intake_loads SET
+                    status = @to,
+                    error_kind = CASE WHEN @error_kind IS NOT NULL THEN @error_kind WHEN @clear_error THEN NULL ELSE error_kind END,
+                    error_message = CASE WHEN @error_message IS NOT NULL THEN @error_message WHEN @clear_error THEN NULL ELSE error_message END,
+                    held_reason = @held_reason,
+                    inbox_key = COALESCE(@inbox_key, inbox_key),
+                    attempts = CASE WHEN @reset_attempts THEN 0 ELSE attempts END,
+                    lease_owner = CASE WHEN @release_lease THEN NULL ELSE lease_owner END,
+                    lease_expires_at = CASE WHEN @release_lease THEN NULL ELSE lease_expires_at END,
+                    updated_at = @now
+                WHERE id = @id AND status = @from AND (@owner IS NULL OR lease_owner = @owner)
+                """);
+            Add(update, "@id", loadId, DbType.Int64);
+            Add(update, "@from", from.ToWord(), DbType.String);
+            Add(update, "@to", to.ToWord(), DbType.String);
+            Add(update, "@owner", details.LeaseOwner, DbType.String);
+            Add(update, "@error_kind", details.ErrorKind?.ToWord(), DbType.String);
+            Add(update, "@error_message", details.ErrorMessage, DbType.String);
+            Add(update, "@clear_error", details.ClearError, DbType.Boolean);
+            // The reason only means something while the load is held; leaving held forgets it.
+            Add(update, "@held_reason", to == LoadStatus.Held ? details.HeldReason : null, DbType.String);
+            Add(update, "@inbox_key", details.InboxKey, DbType.String);
+            Add(update, "@reset_attempts", details.ResetAttempts, DbType.Boolean);
+            // Leaving a working status releases the lease, so the sweeper never touches the load again.
+            // Entering one sets no lease: workers enter working statuses through ClaimAsync.
+            Add(update, "@release_lease", !LoadStateMachine.IsWorking(to), DbType.Boolean);
+            AddTime(update, "@now", Now());
+            return await ExecuteAsync(update, cancellationToken) == 1;
+        }, cancellationToken);
+    }
+
+    public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.Worker);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Lease, TimeSpan.Zero, nameof(request));
+        var working = LoadStateMachine.WorkingStatusFor(request.From);
+        LoadStateMachine.EnsureCanTransition(request.From, working);
+        var pipelines = request.Pipelines?.ToArray();
+        if (pipelines is { Length: 0 })
+        {
+            return Task.FromResult<Load?>(null);
+        }
+
+        return RunAsync(connection =>
+        {
+            var claim = Command(connection, "");
+            var pipelineFilter = "";
+            if (pipelines is not null)
+            {
+                var names = new string[pipelines.Length];
+                for (var i = 0; i < pipelines.Length; i++)
+                {
+                    names[i] = $"@pipeline{i}";
+                    Add(claim, names[i], pipelines[i], DbType.String);
+                }
+
+                pipelineFilter = $" AND pipeline IN ({string.Join(", ", names)})";
+            }
+
+            // One statement, so picking the load and taking it cannot be split by another claimer:
+            // PostgreSQL locks the picked row (FOR UPDATE SKIP LOCKED, so a second claimer takes the next
+            // one instead of waiting); SQLite takes the database write lock before the statement reads,
+            // so claimers in other processes run one after the other (they wait up to the busy timeout).
+            // The outer status check is belt and braces for PostgreSQL's re-check of a row changed meanwhile.
+            claim.CommandText = $"""
+                UPDATE intake_loads SET
+                    status = @working,
+                    lease_owner = @worker,
+                    lease_expires_at = @expires,
+                    attempts = attempts + @attempt_increment,
+                    updated_at = @now
+                WHERE id = (SELECT id FROM intake_loads WHERE status = @waiting{pipelineFilter} ORDER BY id LIMIT 1 {ClaimRowLock})
+                  AND status = @waiting
+                RETURNING {LoadColumns}
+                """;
+            var now = Now();
+            Add(claim, "@waiting", request.From.ToWord(), DbType.String);
+            Add(claim, "@working", working.ToWord(), DbType.String);
+            Add(claim, "@worker", request.Worker, DbType.String);
+            // Only an ingest claim is an attempt: archiving and erroring retries do not use up the load's attempts.
+            Add(claim, "@attempt_increment", request.From == LoadStatus.Ready ? 1 : 0, DbType.Int32);
+            AddTime(claim, "@expires", now + request.Lease);
+            AddTime(claim, "@now", now);
+            return QuerySingleAsync(claim, ReadLoad, cancellationToken);
+        }, cancellationToken);
+    }
+
+    public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(worker);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
+
+        return RunAsync(async connection =>
+        {
+            // A lease that expired but was not swept yet can still be renewed: the worker is alive and no
+            // one else holds the load. Once swept, lease_owner is cleared and this returns false.
+            var update = Command(connection, $"""
+                UPDATE intake_loads SET lease_expires_at = @expires
+                WHERE id = @id AND lease_owner = @worker AND status IN ({WorkingWords})
+                """);
+            Add(update, "@id", loadId, DbType.Int64);
+            Add(update, "@worker", worker, DbType.String);
+            AddTime(update, "@expires", Now() + lease);
+            return await ExecuteAsync(update, cancellationToken) == 1;
+        }, cancellationToken);
+    }
+
+    public Task<int> SweepExpiredLeasesAsync(int maxAttempts, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
+
+        return RunAsync(connection =>
+        {
+            var update = Command(connection, SweepSql);
+            Add(update, "@max_attempts", maxAttempts, DbType.Int32);
+            AddTime(update, "@now", Now());
+            return ExecuteAsync(update, cancellationToken);
+        }, cancellationToken);
+    }
+
+    private static string BuildSweepSql()
+    {
+        var ingesting = LoadStatus.Ingesting.ToWord();
+        var exhausted = $"status = '{ingesting}' AND attempts >= @max_attempts";
+        LoadStateMachine.EnsureCanTransition(LoadStatus.Ingesting, LoadStatus.ReadyForErroring);
+        var back = string.Join(Environment.NewLine, WorkingStatuses.Select(s =>
+        {
+            var waiting = LoadStateMachine.WaitingStatusFor(s);
+            LoadStateMachine.EnsureCanTransition(s, waiting);
+            return $"        WHEN status = '{s.ToWord()}' THEN '{waiting.ToWord()}'";
+        }));
+        return $"""
+            UPDATE intake_loads SET
+                status = CASE
+                    WHEN {exhausted} THEN '{LoadStatus.ReadyForErroring.ToWord()}'
+            {back}
+                END,
+                error_kind = CASE WHEN {exhausted} THEN '{ErrorKind.Transient.ToWord()}' ELSE error_kind END,
+                error_message = CASE WHEN {exhausted} THEN 'lease expired after ' || attempts || ' attempts' ELSE error_message END,
+                lease_owner = NULL,
+                lease_expires_at = NULL,
+                updated_at = @now
+            WHERE status IN ({WorkingWords}) AND lease_expires_at < @now
+            """;
+    }
+
+    public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => RunAsync(async connection =>
+    {
+        var select = Command(connection,
+            "SELECT status, COUNT(*) FROM intake_loads" + (pipeline is null ? "" : " WHERE pipeline = @pipeline") + " GROUP BY status");
+        if (pipeline is not null)
+        {
+            Add(select, "@pipeline", pipeline, DbType.String);
+        }
+
+        // Every status is present, zero when no load is in it, so callers can print a stable table.
+        var counts = Enum.GetValues<LoadStatus>().ToDictionary(s => s, _ => 0L);
+        foreach (var (status, count) in await QueryListAsync(select, r => (LoadStatusNames.Parse(r.GetString(0)), r.GetInt64(1)), cancellationToken))
+        {
+            counts[status] = count;
+        }
+
+        return (IReadOnlyDictionary<LoadStatus, long>)counts;
+    }, cancellationToken);
+
+    // ---------------------------------------------------------------------------------------------
+    // Steps
+    // ---------------------------------------------------------------------------------------------
+
+    public Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(step);
+
+        return RunAsync(async connection =>
+        {
+            var insert = Command(connection, """
+                INSERT INTO intake_steps (load_id, step, attempt, started_at, outcome, worker)
+                VALUES (@load_id, @step, @attempt, @now, @outcome, @worker)
+                RETURNING id
+                """);
+            Add(insert, "@load_id", loadId, DbType.Int64);
+            Add(insert, "@step", step, DbType.String);
+            Add(insert, "@attempt", attempt, DbType.Int32);
+            Add(insert, "@outcome", StepOutcome.Running.ToWord(), DbType.String);
+            Add(insert, "@worker", worker, DbType.String);
+            AddTime(insert, "@now", Now());
+            await using (insert)
+            {
+                return Convert.ToInt64(await insert.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+            }
+        }, cancellationToken);
+    }
+
+    public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (result.Outcome == StepOutcome.Running)
+        {
+            throw new ArgumentException("a finished step cannot be running", nameof(result));
+        }
+
+        return RunAsync(async connection =>
+        {
+            // Only a running record is completed, and only once: history is never rewritten.
+            var update = Command(connection, """
+                UPDATE intake_steps SET
+                    outcome = @outcome, finished_at = @now, error_kind = @error_kind, message = @message,
+                    rows_in = @rows_in, rows_out = @rows_out, bytes_in = @bytes_in, bytes_out = @bytes_out, outputs = @outputs
+                WHERE id = @id AND outcome = @running
+                """);
+            Add(update, "@id", stepId, DbType.Int64);
+            Add(update, "@running", StepOutcome.Running.ToWord(), DbType.String);
+            Add(update, "@outcome", result.Outcome.ToWord(), DbType.String);
+            Add(update, "@error_kind", result.ErrorKind?.ToWord(), DbType.String);
+            Add(update, "@message", result.Message, DbType.String);
+            Add(update, "@rows_in", result.RowsIn, DbType.Int64);
+            Add(update, "@rows_out", result.RowsOut, DbType.Int64);
+            Add(update, "@bytes_in", result.BytesIn, DbType.Int64);
+            Add(update, "@bytes_out", result.BytesOut, DbType.Int64);
+            Add(update, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs) : null, DbType.String);
+            AddTime(update, "@now", Now());
+            if (await ExecuteAsync(update, cancellationToken) != 1)
+            {
+                throw new InvalidOperationException($"step record {stepId} does not exist or is already finished");
+            }
+
+            return true;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => RunAsync(connection =>
+    {
+        var select = Command(connection, $"SELECT {StepColumns} FROM intake_steps WHERE load_id = @load_id ORDER BY id");
+        Add(select, "@load_id", loadId, DbType.Int64);
+        return QueryListAsync(select, ReadStep, cancellationToken);
+    }, cancellationToken);
+
+    public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+
+        return RunAsync(connection =>
+        {
+            // The limit picks loads (through the (load_id, id) index), then all their records come along,
+            // so a page never ends in the middle of a load's history.
+            var select = Command(connection, $"""
+                SELECT {StepColumns} FROM intake_steps
+                WHERE load_id IN (SELECT DISTINCT load_id FROM intake_steps WHERE load_id > @after ORDER BY load_id LIMIT @limit)
+                ORDER BY load_id, id
+                """);
+            Add(select, "@after", afterLoadId ?? 0, DbType.Int64);
+            Add(select, "@limit", limit, DbType.Int32);
+            return QueryListAsync(select, ReadStep, cancellationToken);
+        }, cancellationToken);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Plumbing
+    // ---------------------------------------------------------------------------------------------
+
+    /// <summary>Now, truncated to the millisecond: the precision both databases keep.</summary>
+    private DateTimeOffset Now() => Truncate(_time.GetUtcNow());
+
+    private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
+
+    /// <summary>Runs <paramref name="work"/> on a fresh pooled connection; connectivity failures leave as <see cref="IntakeException"/>.</summary>
+    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await OpenConnectionAsync(cancellationToken);
+            return await work(connection);
+        }
+        catch (Exception e) when (e is not IntakeException && Translate(e) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    // Every SQL text is built from constants in this assembly and the dialect classes; values always go through parameters.
+#pragma warning disable CA2100
+    private static DbCommand Command(DbConnection connection, string sql, DbTransaction? transaction = null)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return command;
+    }
+#pragma warning restore CA2100
+
+    private static void Add(DbCommand command, string name, object? value, DbType type)
+    {
+        // The type is always given: PostgreSQL cannot infer one for a null in "@x IS NULL".
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.DbType = type;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
+    }
+
+    private void AddTime(DbCommand command, string name, DateTimeOffset? value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        SetTime(parameter, value is { } v ? Truncate(v) : null);
+        command.Parameters.Add(parameter);
+    }
+
+    private static async Task<int> ExecuteAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        await using (command)
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+    }
+
+    private static async Task<T?> QuerySingleAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
+        where T : class
+    {
+        await using (command)
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? read(reader) : null;
+        }
+    }
+
+    private static async Task<IReadOnlyList<T>> QueryListAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
+    {
+        await using (command)
+        {
+            var list = new List<T>();
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                list.Add(read(reader));
+            }
+
+            return list;
+        }
+    }
+
+    private Load ReadLoad(DbDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        Pipeline = r.GetString(1),
+        Customer = r.GetString(2),
+        SourceKey = r.GetString(3),
+        Fingerprint = r.GetString(4),
+        SourceSize = r.IsDBNull(5) ? null : r.GetInt64(5),
+        Status = LoadStatusNames.Parse(r.GetString(6)),
+        HeldReason = StringOrNull(r, 7),
+        Attempts = r.GetInt32(8),
+        LeaseOwner = StringOrNull(r, 9),
+        LeaseExpiresAt = r.IsDBNull(10) ? null : GetTime(r, 10),
+        ErrorKind = KindOrNull(r, 11),
+        ErrorMessage = StringOrNull(r, 12),
+        InboxKey = StringOrNull(r, 13),
+        CreatedAt = GetTime(r, 14),
+        UpdatedAt = GetTime(r, 15),
+    };
+
+    private StepRecord ReadStep(DbDataReader r) => new()
+    {
+        Id = r.GetInt64(0),
+        LoadId = r.GetInt64(1),
+        Step = r.GetString(2),
+        Attempt = r.GetInt32(3),
+        StartedAt = GetTime(r, 4),
+        FinishedAt = r.IsDBNull(5) ? null : GetTime(r, 5),
+        Outcome = StepOutcomeNames.Parse(r.GetString(6)),
+        ErrorKind = KindOrNull(r, 7),
+        Message = StringOrNull(r, 8),
+        RowsIn = LongOrNull(r, 9),
+        RowsOut = LongOrNull(r, 10),
+        BytesIn = LongOrNull(r, 11),
+        BytesOut = LongOrNull(r, 12),
+        Outputs = r.IsDBNull(13) ? [] : JsonSerializer.Deserialize<string[]>(r.GetString(13)) ?? [],
+        Worker = StringOrNull(r, 14),
+    };
+
+    private static string? StringOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static long? LongOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+
+    private static ErrorKind? KindOrNull(DbDataReader r, int i)
+    {
+        if (r.IsDBNull(i))
+        {
+            return null;
+        }
+
+        var word = r.GetString(i);
+        // Never drop an unknown kind silently: it means a newer Intake wrote this row.
+        return ErrorKindNames.TryParse(word, out var kind) ? kind : throw new InvalidDataException($"unknown error kind '{word}' in the catalog");
+    }
+}

@@ -1,0 +1,125 @@
+using System.Data;
+using System.Data.Common;
+using System.Globalization;
+using Intake.Core.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace Intake.Catalog;
+
+/// <summary>
+/// The embedded default catalog: one SQLite file, no server. Several processes on the same machine may
+/// share the file: WAL mode lets readers run beside the one writer, and a writer waits up to the busy
+/// timeout for another instead of failing. For many machines, use <see cref="PostgresCatalog"/>.
+/// </summary>
+/// <remarks>Differences from PostgreSQL: timestamps are fixed-width UTC ISO-8601 text; the claim needs no row
+/// lock because every write statement holds the database's single write lock; migrations are serialised by
+/// <c>BEGIN IMMEDIATE</c>.</remarks>
+public sealed class SqliteCatalog : SqlCatalog
+{
+    /// <summary>Fixed width, so comparing the text compares the times (used by lease expiry and CreatedAfter).</summary>
+    private const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+
+    /// <summary>Long enough to ride out another process's write (each is one short statement), short enough to surface a stuck lock.</summary>
+    public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly string _connectionString;
+    private readonly string _busyTimeoutPragma;
+
+    /// <summary>Opens (creating it and its directory when missing) the catalog file at <paramref name="databasePath"/>.</summary>
+    /// <param name="busyTimeout">How long a statement waits for another process's write lock before failing as transient.</param>
+    public SqliteCatalog(string databasePath, TimeProvider time, TimeSpan? busyTimeout = null)
+        : base(time, "Sqlite")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
+        var busy = busyTimeout ?? DefaultBusyTimeout;
+        ArgumentOutOfRangeException.ThrowIfLessThan(busy, TimeSpan.Zero, nameof(busyTimeout));
+
+        DatabasePath = Path.GetFullPath(databasePath);
+        _busyTimeoutPragma = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)busy.TotalMilliseconds}");
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            ForeignKeys = true,
+            // Microsoft.Data.Sqlite also retries a busy statement itself until this many seconds pass; 0 would mean forever.
+            DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busy.TotalSeconds)),
+        }.ToString();
+
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(DatabasePath)!);
+            using var connection = new SqliteConnection(_connectionString);
+            connection.Open();
+            using var command = connection.CreateCommand();
+            // WAL is a property of the file, kept across connections and processes: readers no longer block the writer.
+            command.CommandText = $"{_busyTimeoutPragma}; PRAGMA journal_mode = WAL;";
+            command.ExecuteNonQuery();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SqliteException)
+        {
+            throw Translate(e) ?? IntakeException.Config($"cannot open the SQLite catalog {DatabasePath}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The full path of the catalog file.</summary>
+    public string DatabasePath { get; }
+
+    public override string Description => $"SQLite catalog {DatabasePath}";
+
+    private protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            // Per connection: a pooled connection keeps it, but a new one starts at 0 (fail at once).
+            await using var command = connection.CreateCommand();
+            command.CommandText = _busyTimeoutPragma;
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>None: a write statement holds the database write lock from before it reads until it ends.</summary>
+    private protected override string ClaimRowLock => "";
+
+    private protected override string MigrationsTableSql =>
+        "CREATE TABLE IF NOT EXISTS intake_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT";
+
+    /// <summary>BEGIN IMMEDIATE takes the write lock at once, so a second process waits here instead of reading a stale version list.</summary>
+    private protected override Task<DbTransaction> BeginMigrationAsync(DbConnection connection, CancellationToken cancellationToken) =>
+        Task.FromResult<DbTransaction>(((SqliteConnection)connection).BeginTransaction(deferred: false));
+
+    private protected override void SetTime(DbParameter parameter, DateTimeOffset? utc)
+    {
+        parameter.DbType = DbType.String;
+        parameter.Value = utc is { } t ? t.ToString(TimeFormat, CultureInfo.InvariantCulture) : DBNull.Value;
+    }
+
+    private protected override DateTimeOffset GetTime(DbDataReader reader, int ordinal) =>
+        DateTimeOffset.ParseExact(reader.GetString(ordinal), TimeFormat, CultureInfo.InvariantCulture,
+            DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+    private protected override IntakeException? Translate(Exception exception) => exception switch
+    {
+        // SQLITE_BUSY, SQLITE_LOCKED: another process held the lock past the busy timeout.
+        SqliteException { SqliteErrorCode: 5 or 6 } e => IntakeException.Transient($"the {Description} is busy: {e.Message}", e),
+        // SQLITE_CANTOPEN: a path that cannot work (missing permission, a directory).
+        SqliteException { SqliteErrorCode: 14 } e => IntakeException.Config($"cannot open the {Description}: {e.Message}", e),
+        _ => null,
+    };
+
+    public override ValueTask DisposeAsync()
+    {
+        // Pooled connections keep the file open; release them so the file can be moved or deleted.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+        return ValueTask.CompletedTask;
+    }
+}

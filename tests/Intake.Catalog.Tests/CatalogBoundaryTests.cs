@@ -1,0 +1,99 @@
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Tests.Shared;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Intake.Catalog.Tests;
+
+/// <summary>How each catalog reports a database it cannot use: transient when waiting may help, config when it cannot.</summary>
+public sealed class CatalogBoundaryTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"intake-catalog-{Guid.NewGuid():N}");
+    private readonly ManualTimeProvider _clock = new();
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_directory))
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Sqlite_WhenAnotherProcessHoldsTheWriteLock_FailsAsTransient()
+    {
+        var path = Path.Combine(_directory, "catalog.db");
+        await using var catalog = new SqliteCatalog(path, _clock, busyTimeout: TimeSpan.Zero);
+        await catalog.MigrateAsync(CancellationToken.None);
+        await using var other = new SqliteConnection($"Data Source={path};Pooling=False");
+        await other.OpenAsync();
+        await using var hold = other.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: the write lock, until rolled back
+
+        var ex = await Should.ThrowAsync<IntakeException>(() => catalog.RegisterLoadAsync(new NewLoad("p", "c", "k", "f"), CancellationToken.None));
+
+        ex.Kind.ShouldBe(ErrorKind.Transient);
+        ex.Message.ShouldContain(path);
+    }
+
+    [Fact]
+    public void Sqlite_WhenThePathIsADirectory_FailsAsConfig()
+    {
+        Directory.CreateDirectory(_directory);
+
+        var ex = Should.Throw<IntakeException>(() => new SqliteCatalog(_directory, _clock));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain(_directory);
+    }
+
+    [Fact]
+    public async Task Postgres_WhenTheServerIsUnreachable_FailsAsTransient()
+    {
+        // Port 1 on loopback: connection refused at once.
+        await using var catalog = new PostgresCatalog("Host=127.0.0.1;Port=1;Username=intake;Password=secret;Database=intake;Timeout=2", _clock);
+
+        var ex = await Should.ThrowAsync<IntakeException>(() => catalog.MigrateAsync(CancellationToken.None));
+
+        ex.Kind.ShouldBe(ErrorKind.Transient);
+        ex.Message.ShouldContain("127.0.0.1:1/intake");
+        ex.Message.ShouldNotContain("secret");
+    }
+
+    [PostgresFact]
+    public async Task Postgres_WhenTheDatabaseDoesNotExist_FailsAsConfig()
+    {
+        var missing = new NpgsqlConnectionStringBuilder(TestPostgres.ServerConnectionString) { Database = $"intake_missing_{Guid.NewGuid():N}" };
+        await using var catalog = new PostgresCatalog(missing.ConnectionString, _clock);
+
+        var ex = await Should.ThrowAsync<IntakeException>(() => catalog.MigrateAsync(CancellationToken.None));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain(missing.Database!);
+    }
+
+    [Fact]
+    public void Postgres_WithAMalformedConnectionString_FailsAsConfig()
+    {
+        var ex = Should.Throw<IntakeException>(() => new PostgresCatalog("Host=db;NoSuchKeyword=1", _clock));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+    }
+
+    [Fact]
+    public async Task Factory_CreatesTheCatalogOfTheNamedKind()
+    {
+        await using (var sqlite = CatalogFactory.Create("SQLite", Path.Combine(_directory, "c.db"), _clock))
+        {
+            sqlite.ShouldBeOfType<SqliteCatalog>();
+        }
+
+        await using (var postgres = CatalogFactory.Create("postgres", "Host=127.0.0.1;Database=intake", _clock))
+        {
+            postgres.ShouldBeOfType<PostgresCatalog>();
+        }
+
+        Should.Throw<IntakeException>(() => CatalogFactory.Create("mysql", "x", _clock)).Kind.ShouldBe(ErrorKind.Config);
+    }
+}

@@ -1,0 +1,437 @@
+using System.Buffers;
+using System.Text;
+using Intake.Core.Errors;
+using Intake.Core.Ports;
+
+namespace Intake.Formats.Csv;
+
+/// <summary>
+/// Streams rows out of a CSV file (RFC 4180 plus the usual variants: any delimiter, CR, LF or CRLF line ends, a
+/// byte order mark). This is the bulk path, so it reads large character blocks, finds field ends with vectorised
+/// span searches and allocates nothing per row but the values' strings; memory is bounded by the longest row.
+/// </summary>
+/// <remarks>
+/// <para>An unquoted empty field reads as null, a quoted empty field (<c>""</c>) as the empty string, so both can be
+/// told apart downstream. Values are not trimmed; header names are.</para>
+/// <para>Lines with no characters at all are skipped (trailing blank lines are common in exports); they still count
+/// for <see cref="LineNumber"/>. A quote in the middle of an unquoted field is an ordinary character; anything but a
+/// delimiter or a line end right after a closing quote is an error, since it means the quoting is broken.</para>
+/// <para>Errors are <see cref="IntakeException"/>s naming the source and the line: <c>Empty</c> when there is no
+/// header row, <c>Format</c> for a wrong field count, an unclosed quote, a bad header or bytes that are not in the
+/// encoding.</para>
+/// </remarks>
+public sealed class CsvRowSource : IRowSource
+{
+    private const int InitialBufferChars = 64 * 1024;
+
+    private readonly TextReader _reader;
+    private readonly Encoding _encoding;
+    private readonly char _delimiter;
+    private readonly char _quote;
+    private readonly SearchValues<char> _unquotedStops;
+    private readonly int _maxRowChars;
+    private readonly string[] _columns;
+
+    private char[] _buffer = new char[InitialBufferChars];
+    private int _start;
+    private int _end;
+    private bool _eof;
+
+    // The current row's values, reused from row to row.
+    private string?[] _fields = new string?[16];
+    private int _fieldCount;
+    private char[] _scratch = new char[256];
+
+    private long _nextLine = 1;
+    private long _rowLine;
+    private bool _pending;
+    private bool _hasRow;
+    private bool _disposed;
+
+    /// <summary>Reads the header (or the first row, without one) at once, so <see cref="Columns"/> is known.</summary>
+    /// <param name="stream">The CSV bytes, read forward once.</param>
+    /// <param name="sourceName">Names the file in error messages (e.g. <c>archive.zip:a.csv</c>).</param>
+    /// <param name="options">Format; null for the defaults.</param>
+    /// <param name="leaveOpen">Whether disposing this reader leaves <paramref name="stream"/> open.</param>
+    public CsvRowSource(Stream stream, string sourceName, CsvOptions? options = null, bool leaveOpen = false)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentException.ThrowIfNullOrWhiteSpace(sourceName);
+        options ??= new CsvOptions();
+        options.Validate();
+
+        SourceName = sourceName;
+        _encoding = options.Encoding;
+        _delimiter = options.Delimiter;
+        _quote = options.Quote;
+        _unquotedStops = SearchValues.Create([_delimiter, '\r', '\n']);
+        _maxRowChars = options.MaxRowChars;
+        // The byte order mark is handled below for every encoding, so the reader must not guess from it.
+        _reader = new StreamReader(stream, options.Encoding, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen);
+        try
+        {
+            Refill();
+            if (_end > 0 && _buffer[0] == '\uFEFF')
+            {
+                _start = 1;
+            }
+            if (!ParseNext())
+            {
+                throw IntakeException.Empty($"{SourceName} is empty: it has no {(options.HasHeader ? "header row" : "rows")}");
+            }
+            _columns = options.HasHeader ? HeaderColumns(options.Columns) : FirstRowColumns(options.Columns);
+        }
+        catch
+        {
+            _reader.Dispose();
+            throw;
+        }
+    }
+
+    public string SourceName { get; }
+
+    public IReadOnlyList<string> Columns => _columns;
+
+    public int FieldCount => _columns.Length;
+
+    public long RowNumber { get; private set; }
+
+    public long LineNumber { get; private set; }
+
+    public bool Read()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_pending)
+        {
+            // Without a header the first row was read to learn the columns; it is the first data row.
+            _pending = false;
+        }
+        else if (!ParseNext())
+        {
+            _hasRow = false;
+            return false;
+        }
+        if (_fieldCount != _columns.Length)
+        {
+            _hasRow = false;
+            throw IntakeException.Format($"{SourceName}: line {_rowLine}: expected {_columns.Length} fields, found {_fieldCount}");
+        }
+        RowNumber++;
+        LineNumber = _rowLine;
+        _hasRow = true;
+        return true;
+    }
+
+    public string? GetString(int ordinal)
+    {
+        if (!_hasRow)
+        {
+            throw new InvalidOperationException("There is no current row: call Read() first, and only while it returns true.");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(ordinal);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(ordinal, _columns.Length);
+        return _fields[ordinal];
+    }
+
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _reader.Dispose();
+        }
+    }
+
+    private string[] HeaderColumns(IReadOnlyList<string>? overrides)
+    {
+        var names = new string[_fieldCount];
+        var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        for (int i = 0; i < _fieldCount; i++)
+        {
+            string name = _fields[i]?.Trim() ?? "";
+            if (name.Length == 0)
+            {
+                throw IntakeException.Format($"{SourceName}: line {_rowLine}: header column {i + 1} has no name");
+            }
+            // Case-insensitive: the warehouses fold or compare column names without case.
+            if (!seen.TryAdd(name, i))
+            {
+                throw IntakeException.Format($"{SourceName}: line {_rowLine}: header column {i + 1} '{name}' repeats column {seen[name] + 1}");
+            }
+            names[i] = name;
+        }
+        if (overrides is null)
+        {
+            return names;
+        }
+        if (overrides.Count != names.Length)
+        {
+            throw IntakeException.Format($"{SourceName}: line {_rowLine}: the header has {names.Length} columns but {overrides.Count} column names were configured");
+        }
+        return overrides.Select(c => c.Trim()).ToArray();
+    }
+
+    private string[] FirstRowColumns(IReadOnlyList<string>? configured)
+    {
+        _pending = true;
+        if (configured is not null)
+        {
+            return configured.Select(c => c.Trim()).ToArray();
+        }
+        return Enumerable.Range(1, _fieldCount).Select(i => $"column{i}").ToArray();
+    }
+
+    // ---- parsing --------------------------------------------------------------------------------------------
+
+    private enum Parse { Row, Blank, End, NeedMore }
+
+    /// <summary>Parses the next non-blank row into <see cref="_fields"/>; false at the end of the input.</summary>
+    private bool ParseNext()
+    {
+        while (true)
+        {
+            switch (ParseRow(out int consumed, out int lineBreaks))
+            {
+                case Parse.Row:
+                    if (consumed > _maxRowChars)
+                    {
+                        throw RowTooLong();
+                    }
+                    _start += consumed;
+                    _rowLine = _nextLine;
+                    _nextLine += lineBreaks;
+                    return true;
+                case Parse.Blank:
+                    _start += consumed;
+                    _nextLine++;
+                    break;
+                case Parse.End:
+                    return false;
+                default:
+                    Refill();
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Parses one row starting at <see cref="_start"/>. Nothing is committed unless it returns <see cref="Parse.Row"/>
+    /// or <see cref="Parse.Blank"/>: a row cut by the end of the buffer is parsed again from its start after a refill,
+    /// which costs one row per 64 Ki characters.
+    /// </summary>
+    private Parse ParseRow(out int consumed, out int lineBreaks)
+    {
+        consumed = 0;
+        lineBreaks = 1;
+        ReadOnlySpan<char> d = _buffer.AsSpan(_start, _end - _start);
+        if (d.IsEmpty)
+        {
+            return _eof ? Parse.End : Parse.NeedMore;
+        }
+        if (d[0] == '\n')
+        {
+            consumed = 1;
+            return Parse.Blank;
+        }
+        if (d[0] == '\r')
+        {
+            if (d.Length == 1 && !_eof)
+            {
+                return Parse.NeedMore;
+            }
+            consumed = d.Length > 1 && d[1] == '\n' ? 2 : 1;
+            return Parse.Blank;
+        }
+
+        int count = 0;
+        int i = 0;
+        while (true)
+        {
+            if (i < d.Length && d[i] == _quote)
+            {
+                // Quoted field: runs to a quote that is not doubled.
+                int j = i + 1;
+                int segment = j;
+                int scratchLength = 0;
+                bool escaped = false;
+                int close;
+                while (true)
+                {
+                    int k = d[j..].IndexOf(_quote);
+                    if (k < 0)
+                    {
+                        if (!_eof)
+                        {
+                            return Parse.NeedMore;
+                        }
+                        throw IntakeException.Format($"{SourceName}: line {_nextLine}: a quoted field is not closed before the end of the file");
+                    }
+                    int q = j + k;
+                    if (q + 1 == d.Length && !_eof)
+                    {
+                        return Parse.NeedMore; // a doubled quote may continue in the next block
+                    }
+                    if (q + 1 < d.Length && d[q + 1] == _quote)
+                    {
+                        AppendScratch(ref scratchLength, d[segment..(q + 1)]);
+                        escaped = true;
+                        j = q + 2;
+                        segment = j;
+                        continue;
+                    }
+                    close = q;
+                    break;
+                }
+                string value;
+                if (escaped)
+                {
+                    AppendScratch(ref scratchLength, d[segment..close]);
+                    value = new string(_scratch, 0, scratchLength);
+                }
+                else
+                {
+                    value = new string(d[segment..close]);
+                }
+                lineBreaks += CountLineBreaks(d[(i + 1)..close]);
+                SetField(count++, value);
+                i = close + 1;
+                if (i == d.Length)
+                {
+                    consumed = i; // only reached at the end of the input
+                    return Parse.Row;
+                }
+                char after = d[i];
+                if (after == _delimiter)
+                {
+                    i++;
+                    continue;
+                }
+                if (after is not ('\r' or '\n'))
+                {
+                    throw IntakeException.Format($"{SourceName}: line {_nextLine + lineBreaks - 1}: unexpected '{after}' after the closing quote of field {count} (a quote inside a quoted field must be doubled)");
+                }
+            }
+            else
+            {
+                int k = d[i..].IndexOfAny(_unquotedStops);
+                if (k < 0)
+                {
+                    if (!_eof)
+                    {
+                        return Parse.NeedMore;
+                    }
+                    SetField(count++, i == d.Length ? null : new string(d[i..]));
+                    consumed = d.Length;
+                    return Parse.Row;
+                }
+                SetField(count++, k == 0 ? null : new string(d.Slice(i, k)));
+                i += k;
+                if (d[i] == _delimiter)
+                {
+                    i++;
+                    continue;
+                }
+            }
+
+            // At a line end.
+            if (d[i] == '\n')
+            {
+                consumed = i + 1;
+            }
+            else if (i + 1 < d.Length)
+            {
+                consumed = d[i + 1] == '\n' ? i + 2 : i + 1;
+            }
+            else if (_eof)
+            {
+                consumed = i + 1;
+            }
+            else
+            {
+                return Parse.NeedMore; // a CR at the end of the block may be half of a CRLF
+            }
+            _fieldCount = count;
+            return Parse.Row;
+        }
+    }
+
+    private IntakeException RowTooLong() =>
+        IntakeException.Format($"{SourceName}: line {_nextLine}: the row is longer than {_maxRowChars} characters (is a quote not closed?)");
+
+    private void SetField(int index, string? value)
+    {
+        if (index == _fields.Length)
+        {
+            Array.Resize(ref _fields, _fields.Length * 2);
+        }
+        _fields[index] = value;
+        _fieldCount = index + 1;
+    }
+
+    private void AppendScratch(ref int length, ReadOnlySpan<char> chars)
+    {
+        if (length + chars.Length > _scratch.Length)
+        {
+            Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, length + chars.Length));
+        }
+        chars.CopyTo(_scratch.AsSpan(length));
+        length += chars.Length;
+    }
+
+    /// <summary>Line breaks inside a quoted value: LF, CRLF and a lone CR each count once.</summary>
+    private static int CountLineBreaks(ReadOnlySpan<char> value)
+    {
+        int first = value.IndexOfAny('\r', '\n');
+        if (first < 0)
+        {
+            return 0;
+        }
+        int breaks = 0;
+        for (int i = first; i < value.Length; i++)
+        {
+            char c = value[i];
+            if (c == '\n' || (c == '\r' && (i + 1 == value.Length || value[i + 1] != '\n')))
+            {
+                breaks++;
+            }
+        }
+        return breaks;
+    }
+
+    /// <summary>Keeps the unfinished row, grows the buffer if the row fills it, and reads until the buffer is full.</summary>
+    private void Refill()
+    {
+        if (_start > 0)
+        {
+            Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+        if (_end == _buffer.Length)
+        {
+            if (_buffer.Length >= _maxRowChars)
+            {
+                throw RowTooLong();
+            }
+            Array.Resize(ref _buffer, (int)Math.Min(_buffer.Length * 2L, _maxRowChars));
+        }
+        // Filling the whole free space (not just one read's worth) keeps a long row from being re-parsed per small read.
+        while (_end < _buffer.Length && !_eof)
+        {
+            int n;
+            try
+            {
+                n = _reader.Read(_buffer, _end, _buffer.Length - _end);
+            }
+            catch (DecoderFallbackException e)
+            {
+                throw IntakeException.Format($"{SourceName}: near line {_nextLine}: the bytes are not valid {_encoding.WebName}; set the file's encoding", e);
+            }
+            if (n == 0)
+            {
+                _eof = true;
+            }
+            _end += n;
+        }
+    }
+}

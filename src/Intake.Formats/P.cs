@@ -1,1 +1,0 @@
-namespace Intake.Formats; internal static class Placeholder { }

@@ -1,6 +1,7 @@
 using System.Text;
 using Intake.Core.Ports;
-using Intake.Formats;
+using Intake.Formats.Archives;
+using Intake.Formats.Csv;
 using Intake.Sources;
 
 namespace Intake.Engine.Steps;
@@ -10,7 +11,7 @@ internal static class DataFiles
 {
     public static async Task<List<ObjectInfo>> ListAsync(StepContext context, CancellationToken cancellationToken)
     {
-        var globs = context.Pipeline.Csv.Files.Select(Glob.Parse).ToList();
+        var globs = context.Pipeline.Csv.Files.Select(p => Glob.Parse(p)).ToList();
         var result = new List<ObjectInfo>();
         await foreach (var o in context.Store.ListAsync(Areas.Work, context.WorkPrefix, cancellationToken))
         {

@@ -1,6 +1,7 @@
 using Intake.Core.Model;
 using Intake.Core.Ports;
-using Intake.Formats;
+using Intake.Formats.Archives;
+using Intake.Formats.Csv;
 
 namespace Intake.Engine.Steps;
 

@@ -3,7 +3,8 @@ using System.Text.Json;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
-using Intake.Formats;
+using Intake.Formats.Archives;
+using Intake.Formats.Csv;
 
 namespace Intake.Engine.Steps;
 

@@ -1,0 +1,44 @@
+using Intake.Core.Ports;
+
+namespace Intake.Warehouse.Loading;
+
+/// <summary>
+/// One open transaction on one warehouse database: the dialect-specific primitives that
+/// <see cref="LoadRunner"/> composes, so both warehouses load with exactly the same rules.
+/// Disposing without <see cref="CommitAsync"/> rolls everything back.
+/// </summary>
+internal interface IWarehouseSession : IAsyncDisposable
+{
+    /// <summary>
+    /// True when the database stores any value in any column (SQLite): declared types then decide the cast
+    /// even when the table says otherwise, and unknown column types take text.
+    /// </summary>
+    bool StoresAnyType { get; }
+
+    /// <summary>The table's columns, or null when it does not exist.</summary>
+    Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Serialises schema changes among concurrent loads, held until the transaction ends; callers describe
+    /// the table again afterwards, because another load may have created it meanwhile.
+    /// </summary>
+    Task LockSchemaChangesAsync(CancellationToken cancellationToken);
+
+    /// <summary>Creates the table with its columns and <c>_intake_load_id</c>, without the index on it.</summary>
+    Task CreateTableAsync(TableName table, IReadOnlyList<ColumnSpec> columns, CancellationToken cancellationToken);
+
+    /// <summary>Indexes <c>_intake_load_id</c> of a table created by this session, once its first rows are in.</summary>
+    Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken);
+
+    /// <summary>Creates the ledger table when missing.</summary>
+    Task EnsureLedgerAsync(CancellationToken cancellationToken);
+
+    Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken);
+
+    /// <summary>Copies every remaining row of <paramref name="source"/>.</summary>
+    Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken);
+
+    Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken);
+
+    Task CommitAsync(CancellationToken cancellationToken);
+}

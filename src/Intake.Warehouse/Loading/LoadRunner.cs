@@ -1,0 +1,252 @@
+using Intake.Core.Errors;
+using Intake.Core.Ports;
+
+namespace Intake.Warehouse.Loading;
+
+/// <summary>
+/// The load algorithm both warehouses share: resolve the target columns, create the table when missing,
+/// delete the load's earlier rows, copy every source, record the ledger row, commit. All of it happens in
+/// the session's one transaction, so a load is either entirely there (with its ledger row) or not at all.
+/// </summary>
+internal static class LoadRunner
+{
+    public static void Validate(WarehouseLoadRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.Step);
+        ArgumentOutOfRangeException.ThrowIfLessThan(request.Attempt, 1);
+        _ = TableName.Parse(request.Table);
+        if (request.Columns is { } columns)
+        {
+            ValidateDeclared(columns);
+        }
+    }
+
+    public static async Task<WarehouseLoadResult> RunAsync(
+        IWarehouseSession session, WarehouseLoadRequest request, IEnumerable<IRowSource> sources, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        var table = TableName.Parse(request.Table);
+        var declared = request.Columns;
+        await session.EnsureLedgerAsync(cancellationToken);
+
+        // Sources may be opened lazily by the enumeration; each is disposed once copied (or on failure).
+        using var enumerator = sources.GetEnumerator();
+        var current = enumerator.MoveNext() ? enumerator.Current : null;
+        try
+        {
+            var shape = await session.DescribeAsync(table, cancellationToken);
+            IReadOnlyList<TargetColumn> targets = [];
+            var fromHeader = declared is null;
+            var created = false;
+            long deleted = 0;
+            if (shape is null)
+            {
+                var create = declared ?? (current is null ? null : HeaderColumns(current));
+                if (create is not null)
+                {
+                    await session.LockSchemaChangesAsync(cancellationToken);
+                    shape = await session.DescribeAsync(table, cancellationToken);
+                    if (shape is null)
+                    {
+                        await session.CreateTableAsync(table, create, cancellationToken);
+                        created = true;
+                        targets = [.. create.Select(c => new TargetColumn(c.Name, c.Type, null, c.Nullable, HasDefault: false))];
+                    }
+                }
+            }
+
+            if (shape is not null)
+            {
+                targets = Resolve(table, shape, declared, session.StoresAnyType);
+                deleted = await session.DeleteLoadAsync(table, request.LoadId, cancellationToken);
+            }
+
+            var byName = targets.ToDictionary(t => t.Name, StringComparer.OrdinalIgnoreCase);
+            long read = 0, written = 0;
+            while (current is not null)
+            {
+                var plan = Plan(table, current, targets, byName, fromHeader);
+                var count = await session.CopyAsync(table, plan, current, request.LoadId, cancellationToken);
+                read += count.Read;
+                written += count.Written;
+                var done = current;
+                current = null;
+                done.Dispose();
+                current = enumerator.MoveNext() ? enumerator.Current : null;
+            }
+
+            if (created)
+            {
+                // Building the index once over the loaded rows is cheaper than maintaining it row by row;
+                // nobody else sees the table before the commit anyway.
+                await session.CreateLoadIdIndexAsync(table, cancellationToken);
+            }
+
+            await session.RecordLedgerAsync(request, written, clock.GetUtcNow(), cancellationToken);
+            await session.CommitAsync(cancellationToken);
+            return new WarehouseLoadResult(read, written, deleted);
+        }
+        finally
+        {
+            current?.Dispose();
+        }
+    }
+
+    private static void ValidateDeclared(IReadOnlyList<ColumnSpec> columns)
+    {
+        if (columns.Count == 0)
+        {
+            throw IntakeException.Config("The declared column list is empty; declare at least one column, or none to take the source's header.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var column in columns)
+        {
+            if (SqlIdentifier.Problem(column.Name) is { } problem)
+            {
+                throw SqlIdentifier.Invalid(ErrorKind.Config, "The declared column", column.Name ?? "", problem);
+            }
+
+            if (!seen.Add(column.Name))
+            {
+                throw IntakeException.Config($"The declared column '{column.Name}' appears twice (names are compared without case).");
+            }
+
+            if (!Enum.IsDefined(column.Type))
+            {
+                throw IntakeException.Config($"The declared column '{column.Name}' has an unknown type {(int)column.Type}.");
+            }
+        }
+    }
+
+    /// <summary>A new table's columns from the first source's header: nullable text, as a CSV holds them.</summary>
+    private static List<ColumnSpec> HeaderColumns(IRowSource source)
+    {
+        CheckHeader(source);
+        return [.. source.Columns.Select(name => new ColumnSpec(name, ColumnType.Text))];
+    }
+
+    private static void CheckHeader(IRowSource source)
+    {
+        if (source.Columns.Count == 0)
+        {
+            throw IntakeException.Empty($"Source '{source.SourceName}' has no columns.");
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < source.Columns.Count; i++)
+        {
+            var name = source.Columns[i];
+            if (SqlIdentifier.Problem(name) is { } problem)
+            {
+                throw SqlIdentifier.Invalid(ErrorKind.Schema, $"Source '{source.SourceName}': header column {i + 1}", name ?? "", problem);
+            }
+
+            if (!seen.Add(name))
+            {
+                throw IntakeException.Schema($"Source '{source.SourceName}': the header has column '{ValueText.Truncate(name)}' twice (names are compared without case).");
+            }
+        }
+    }
+
+    /// <summary>The columns of an existing table that this load writes, with the types values are cast to.</summary>
+    private static List<TargetColumn> Resolve(TableName table, TableShape shape, IReadOnlyList<ColumnSpec>? declared, bool storesAnyType)
+    {
+        if (!shape.HasLoadIdColumn)
+        {
+            throw IntakeException.Schema(
+                $"Table '{table}' exists but has no {SqlIdentifier.LoadIdColumn} column, so its loads cannot be told apart; load into a table Intake creates.");
+        }
+
+        var targets = new List<TargetColumn>();
+        if (declared is null)
+        {
+            foreach (var c in shape.Columns)
+            {
+                var known = c.Type is not null || storesAnyType;
+                targets.Add(new TargetColumn(c.Name, c.Type ?? ColumnType.Text, c.StoreType, c.Nullable, c.HasDefault, known));
+            }
+
+            return targets;
+        }
+
+        var existing = shape.Columns.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+        var missing = new List<string>();
+        var conflicts = new List<string>();
+        foreach (var d in declared)
+        {
+            if (!existing.TryGetValue(d.Name, out var c))
+            {
+                missing.Add(d.Name);
+                continue;
+            }
+
+            // SQLite stores what it is given, so the declaration decides; PostgreSQL's binary COPY must match
+            // the column's type exactly, so a different declaration is refused rather than cast twice.
+            if (!storesAnyType && c.Type != d.Type)
+            {
+                conflicts.Add($"'{c.Name}' is {c.StoreType}, declared {ValueCaster.TypeWord(d.Type)}");
+                continue;
+            }
+
+            targets.Add(new TargetColumn(c.Name, d.Type, c.StoreType, d.Nullable && c.Nullable, c.HasDefault));
+        }
+
+        if (missing.Count > 0)
+        {
+            throw IntakeException.Schema($"Table '{table}' lacks the declared columns {Names(missing)}; add them to the table or remove them from the declaration.");
+        }
+
+        if (conflicts.Count > 0)
+        {
+            throw IntakeException.Schema($"Table '{table}' has columns of other types than declared: {string.Join("; ", conflicts)}.");
+        }
+
+        return targets;
+    }
+
+    /// <summary>Maps one source's header onto the target columns; everything that cannot work fails here, before a row is read.</summary>
+    private static CopyPlan Plan(TableName table, IRowSource source, IReadOnlyList<TargetColumn> targets, Dictionary<string, TargetColumn> byName, bool fromHeader)
+    {
+        CheckHeader(source);
+        var columns = new List<TargetColumn>(source.Columns.Count);
+        var ordinals = new List<int>(source.Columns.Count);
+        var extra = new List<string>();
+        var mapped = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < source.Columns.Count; i++)
+        {
+            var name = source.Columns[i];
+            if (!byName.TryGetValue(name, out var target))
+            {
+                extra.Add(name);
+                continue;
+            }
+
+            if (!target.Writable)
+            {
+                throw IntakeException.Schema($"Table '{table}' column '{target.Name}' has type {target.StoreType}, which Intake cannot load into.");
+            }
+
+            columns.Add(target);
+            ordinals.Add(i);
+            mapped.Add(target.Name);
+        }
+
+        if (extra.Count > 0)
+        {
+            throw IntakeException.Schema(fromHeader
+                ? $"Source '{source.SourceName}' has columns that table '{table}' lacks: {Names(extra)}."
+                : $"Source '{source.SourceName}' has columns that are not declared for table '{table}': {Names(extra)}.");
+        }
+
+        var required = targets.Where(t => !t.Nullable && !t.HasDefault && !mapped.Contains(t.Name)).Select(t => t.Name).ToList();
+        if (required.Count > 0)
+        {
+            throw IntakeException.Schema($"Source '{source.SourceName}' lacks the columns {Names(required)}, which table '{table}' requires (not nullable).");
+        }
+
+        return new CopyPlan(columns, ordinals);
+    }
+
+    private static string Names(IEnumerable<string> names) => string.Join(", ", names.Select(n => $"'{ValueText.Truncate(n)}'"));
+}

@@ -1,1 +1,0 @@
-namespace Intake.Warehouse; internal static class Placeholder { }

@@ -1,0 +1,244 @@
+using Intake.Core.Ports;
+using Intake.Warehouse.Loading;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Intake.Warehouse.Postgres;
+
+/// <summary>One PostgreSQL transaction of a load; rows go in with binary COPY.</summary>
+internal sealed class PostgresSession : IWarehouseSession
+{
+    // Any fixed number: every Intake process creating tables in this database takes the same lock.
+    private const long SchemaLockKey = 0x496E74616B65_01;
+
+    private readonly NpgsqlConnection _connection;
+    private readonly NpgsqlTransaction _transaction;
+
+    private PostgresSession(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        _connection = connection;
+        _transaction = transaction;
+    }
+
+    public bool StoresAnyType => false;
+
+    public static async Task<PostgresSession> OpenAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    {
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            return new PostgresSession(connection, transaction);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    public static string Qualified(TableName table) =>
+        table.Schema is null ? SqlIdentifier.Quote(table.Name) : $"{SqlIdentifier.Quote(table.Schema)}.{SqlIdentifier.Quote(table.Name)}";
+
+    public async Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken)
+    {
+        // One row per column; one row of nulls for a table without columns; no row when the table is missing.
+        const string sql = """
+            select a.attname, t.typname, a.attnotnull, a.atthasdef
+            from (select to_regclass(@name) as rel) r
+            left join pg_catalog.pg_attribute a on a.attrelid = r.rel and a.attnum > 0 and not a.attisdropped
+            left join pg_catalog.pg_type t on t.oid = a.atttypid
+            where r.rel is not null
+            order by a.attnum
+            """;
+        await using var command = Command(sql);
+        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, Qualified(table));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var exists = false;
+        var hasLoadId = false;
+        var columns = new List<ExistingColumn>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            exists = true;
+            if (reader.IsDBNull(0))
+            {
+                continue;
+            }
+
+            var name = reader.GetString(0);
+            if (name == SqlIdentifier.LoadIdColumn)
+            {
+                hasLoadId = true;
+                continue;
+            }
+
+            var storeType = reader.GetString(1);
+            columns.Add(new ExistingColumn(name, TypeOf(storeType), storeType, Nullable: !reader.GetBoolean(2), HasDefault: reader.GetBoolean(3)));
+        }
+
+        return exists ? new TableShape(columns, hasLoadId) : null;
+    }
+
+    public async Task LockSchemaChangesAsync(CancellationToken cancellationToken)
+    {
+        // Two loads creating the same table (or schema) at once would otherwise race on the catalog's unique
+        // indexes; the lock is released at commit or rollback, when the new table is visible to the other.
+        await using var command = Command($"select pg_advisory_xact_lock({SchemaLockKey})");
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task CreateTableAsync(TableName table, IReadOnlyList<ColumnSpec> columns, CancellationToken cancellationToken)
+    {
+        var qualified = Qualified(table);
+        var definitions = string.Join(", ", columns.Select(c => $"{SqlIdentifier.Quote(c.Name)} {SqlType(c.Type)}{(c.Nullable ? "" : " not null")}"));
+        var sql = $"""
+            {(table.Schema is null ? "" : $"create schema if not exists {SqlIdentifier.Quote(table.Schema)};")}
+            create table {qualified} ({definitions}, {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} bigint not null);
+            """;
+        await using var command = Command(sql);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken)
+    {
+        // Unnamed: PostgreSQL picks a unique name, whatever the length of the table's.
+        await using var command = Command($"create index on {Qualified(table)} ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})");
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task EnsureLedgerAsync(CancellationToken cancellationToken)
+    {
+        await using (var check = Command($"select to_regclass('{SqlIdentifier.LedgerTable}') is not null"))
+        {
+            if (await check.ExecuteScalarAsync(cancellationToken) is true)
+            {
+                return;
+            }
+        }
+
+        await LockSchemaChangesAsync(cancellationToken);
+        await using var command = Command($"""
+            create table if not exists {SqlIdentifier.LedgerTable} (
+                load_id bigint not null,
+                step text not null,
+                attempt integer not null,
+                table_name text not null,
+                rows_written bigint not null,
+                committed_at timestamptz not null,
+                primary key (load_id, step, attempt, table_name))
+            """);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = @load");
+        command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
+    {
+        var columnList = string.Join(", ", plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)));
+        var importer = await _connection.BeginBinaryImportAsync($"copy {Qualified(table)} ({columnList}) from stdin (format binary)", cancellationToken);
+        var completed = false;
+        try
+        {
+            var read = PostgresRowWriter.WriteAll(importer, plan, source, loadId, cancellationToken);
+            var written = await importer.CompleteAsync(cancellationToken);
+            completed = true;
+            return new CopyCount(read, checked((long)written));
+        }
+        finally
+        {
+            if (completed)
+            {
+                await importer.DisposeAsync();
+            }
+            else
+            {
+                await CancelQuietlyAsync(importer);
+            }
+        }
+    }
+
+    public async Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken)
+    {
+        // A re-run of the same attempt (after a crash between this commit and the catalog's) overwrites its row.
+        await using var command = Command($"""
+            insert into {SqlIdentifier.LedgerTable} (load_id, step, attempt, table_name, rows_written, committed_at)
+            values (@load, @step, @attempt, @table, @rows, @at)
+            on conflict (load_id, step, attempt, table_name)
+            do update set rows_written = excluded.rows_written, committed_at = excluded.committed_at
+            """);
+        command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, request.LoadId);
+        command.Parameters.AddWithValue("step", NpgsqlDbType.Text, request.Step);
+        command.Parameters.AddWithValue("attempt", NpgsqlDbType.Integer, request.Attempt);
+        command.Parameters.AddWithValue("table", NpgsqlDbType.Text, request.Table);
+        command.Parameters.AddWithValue("rows", NpgsqlDbType.Bigint, rowsWritten);
+        command.Parameters.AddWithValue("at", NpgsqlDbType.TimestampTz, committedAt.ToUniversalTime());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        // Without a commit the transaction rolls back. On a broken connection the rollback itself fails;
+        // the server has rolled back already, and the original failure is the one to report.
+        try
+        {
+            await _transaction.DisposeAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
+        {
+        }
+
+        await _connection.DisposeAsync();
+    }
+
+    /// <summary>The Intake type for a PostgreSQL type name; null when there is no cast to it.</summary>
+    public static ColumnType? TypeOf(string typeName) => typeName switch
+    {
+        "text" or "varchar" or "bpchar" or "name" or "citext" => ColumnType.Text,
+        "int4" => ColumnType.Integer,
+        "int8" => ColumnType.BigInt,
+        "numeric" => ColumnType.Decimal,
+        "float8" => ColumnType.Double,
+        "bool" => ColumnType.Boolean,
+        "date" => ColumnType.Date,
+        "timestamp" => ColumnType.Timestamp,
+        "timestamptz" => ColumnType.TimestampTz,
+        "json" or "jsonb" => ColumnType.Json,
+        _ => null,
+    };
+
+    private static string SqlType(ColumnType type) => type switch
+    {
+        ColumnType.Text => "text",
+        ColumnType.Integer => "integer",
+        ColumnType.BigInt => "bigint",
+        ColumnType.Decimal => "numeric",
+        ColumnType.Double => "double precision",
+        ColumnType.Boolean => "boolean",
+        ColumnType.Date => "date",
+        ColumnType.Timestamp => "timestamp",
+        ColumnType.TimestampTz => "timestamptz",
+        ColumnType.Json => "jsonb",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+    };
+
+    private static async Task CancelQuietlyAsync(NpgsqlBinaryImporter importer)
+    {
+        // Disposing an unfinished import cancels the COPY; the transaction is rolled back right after.
+        try
+        {
+            await importer.DisposeAsync();
+        }
+        catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
+        {
+        }
+    }
+
+    private NpgsqlCommand Command(string sql) => new(sql, _connection, _transaction);
+}

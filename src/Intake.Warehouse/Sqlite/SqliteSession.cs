@@ -1,0 +1,229 @@
+using Intake.Core.Ports;
+using Intake.Warehouse.Loading;
+using Microsoft.Data.Sqlite;
+
+namespace Intake.Warehouse.Sqlite;
+
+/// <summary>
+/// One SQLite transaction of a load. The transaction is <c>BEGIN IMMEDIATE</c>: it takes the database's write
+/// lock up front, so two loads never both read and then deadlock upgrading to write.
+/// </summary>
+internal sealed class SqliteSession : IWarehouseSession
+{
+    private readonly SqliteConnection _connection;
+    private readonly SqliteTransaction _transaction;
+
+    private SqliteSession(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        _connection = connection;
+        _transaction = transaction;
+    }
+
+    public bool StoresAnyType => true;
+
+    public static async Task<SqliteSession> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var connection = await OpenConnectionAsync(connectionString, cancellationToken);
+        try
+        {
+            var transaction = connection.BeginTransaction(deferred: false);
+            return new SqliteSession(connection, transaction);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    public static async Task<SqliteConnection> OpenConnectionAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            // WAL lets audits and merges read while a load writes. The mode is stored in the file; setting it again is a no-op.
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = "pragma journal_mode = wal";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// SQLite has no schemas inside one file, so <c>staging.things</c> is kept whole as one table name: the
+    /// pipeline's name works unchanged, and two schemas' tables cannot collide. <c>main.</c> is SQLite's own.
+    /// </summary>
+    public static string PlainName(TableName table) =>
+        table.Schema is null || string.Equals(table.Schema, "main", StringComparison.OrdinalIgnoreCase) ? table.Name : $"{table.Schema}.{table.Name}";
+
+    public static string Quoted(TableName table) => SqlIdentifier.Quote(PlainName(table));
+
+    public async Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken) =>
+        await DescribeAsync(_connection, _transaction, table, cancellationToken);
+
+    public static async Task<TableShape?> DescribeAsync(SqliteConnection connection, SqliteTransaction? transaction, TableName table, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """select name, type, "notnull", dflt_value from pragma_table_info($name) order by cid""";
+        command.Parameters.AddWithValue("$name", PlainName(table));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var exists = false;
+        var hasLoadId = false;
+        var columns = new List<ExistingColumn>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            exists = true;
+            var name = reader.GetString(0);
+            if (string.Equals(name, SqlIdentifier.LoadIdColumn, StringComparison.OrdinalIgnoreCase))
+            {
+                hasLoadId = true;
+                continue;
+            }
+
+            var storeType = reader.GetString(1);
+            columns.Add(new ExistingColumn(name, TypeOf(storeType), storeType, Nullable: reader.GetInt64(2) == 0, HasDefault: !reader.IsDBNull(3)));
+        }
+
+        return exists ? new TableShape(columns, hasLoadId) : null;
+    }
+
+    // BEGIN IMMEDIATE already serialises every writer of the file.
+    public Task LockSchemaChangesAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task CreateTableAsync(TableName table, IReadOnlyList<ColumnSpec> columns, CancellationToken cancellationToken)
+    {
+        var loadId = SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn);
+        var definitions = string.Join(", ", columns.Select(c => $"{SqlIdentifier.Quote(c.Name)} {SqlType(c.Type)}{(c.Nullable ? "" : " NOT NULL")}"));
+        await ExecuteAsync($"CREATE TABLE {Quoted(table)} ({definitions}, {loadId} INTEGER NOT NULL)", cancellationToken);
+    }
+
+    public Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            $"CREATE INDEX {SqlIdentifier.Quote(PlainName(table) + "__intake_load_id")} ON {Quoted(table)} ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})",
+            cancellationToken);
+
+    public Task EnsureLedgerAsync(CancellationToken cancellationToken) => ExecuteAsync($"""
+        CREATE TABLE IF NOT EXISTS {SqlIdentifier.LedgerTable} (
+            load_id INTEGER NOT NULL,
+            step TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            table_name TEXT NOT NULL,
+            rows_written INTEGER NOT NULL,
+            committed_at TEXT NOT NULL,
+            PRIMARY KEY (load_id, step, attempt, table_name))
+        """, cancellationToken);
+
+    public async Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"DELETE FROM {Quoted(table)} WHERE {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = $load");
+        command.Parameters.AddWithValue("$load", loadId);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
+    {
+        var names = plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn));
+        var placeholders = Enumerable.Range(0, plan.Columns.Count).Select(i => $"$p{i}").Append("$load");
+        await using var command = Command($"INSERT INTO {Quoted(table)} ({string.Join(", ", names)}) VALUES ({string.Join(", ", placeholders)})");
+        var parameters = new SqliteParameter[plan.Columns.Count];
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            parameters[i] = command.Parameters.Add(new SqliteParameter { ParameterName = $"$p{i}" });
+        }
+
+        command.Parameters.AddWithValue("$load", loadId);
+        command.Prepare();
+        var read = SqliteRowWriter.WriteAll(command, parameters, plan, source, cancellationToken);
+        return new CopyCount(read, read);
+    }
+
+    public async Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"""
+            INSERT INTO {SqlIdentifier.LedgerTable} (load_id, step, attempt, table_name, rows_written, committed_at)
+            VALUES ($load, $step, $attempt, $table, $rows, $at)
+            ON CONFLICT (load_id, step, attempt, table_name)
+            DO UPDATE SET rows_written = excluded.rows_written, committed_at = excluded.committed_at
+            """);
+        command.Parameters.AddWithValue("$load", request.LoadId);
+        command.Parameters.AddWithValue("$step", request.Step);
+        command.Parameters.AddWithValue("$attempt", request.Attempt);
+        command.Parameters.AddWithValue("$table", request.Table);
+        command.Parameters.AddWithValue("$rows", rowsWritten);
+        command.Parameters.AddWithValue("$at", committedAt.ToUniversalTime());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        // Without a commit the transaction rolls back; a failing rollback must not hide the original failure.
+        try
+        {
+            await _transaction.DisposeAsync();
+        }
+        catch (SqliteException)
+        {
+        }
+
+        await _connection.DisposeAsync();
+    }
+
+    /// <summary>
+    /// The declared type of each Intake type. SQLite derives a column's affinity from its declared type's
+    /// name, so decimals and JSON are declared with TEXT in the name: NUMERIC affinity would turn
+    /// "12345678901234567.89" into a 15-digit REAL and JSON "1.0" into a number.
+    /// </summary>
+    private static string SqlType(ColumnType type) => type switch
+    {
+        ColumnType.Text => "TEXT",
+        ColumnType.Integer => "INTEGER",
+        ColumnType.BigInt => "BIGINT",
+        ColumnType.Decimal => "DECIMAL_TEXT",
+        ColumnType.Double => "DOUBLE",
+        ColumnType.Boolean => "BOOLEAN",
+        ColumnType.Date => "DATE",
+        ColumnType.Timestamp => "TIMESTAMP",
+        ColumnType.TimestampTz => "TIMESTAMPTZ",
+        ColumnType.Json => "JSON_TEXT",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+    };
+
+    /// <summary>The Intake type for a declared SQLite type (the ones <see cref="SqlType"/> writes, and common synonyms).</summary>
+    private static ColumnType? TypeOf(string declared) => declared.ToUpperInvariant() switch
+    {
+        "TEXT" or "VARCHAR" or "" => ColumnType.Text,
+        "INTEGER" or "INT" => ColumnType.Integer,
+        "BIGINT" => ColumnType.BigInt,
+        "DECIMAL_TEXT" or "DECIMAL" or "NUMERIC" => ColumnType.Decimal,
+        "DOUBLE" or "REAL" or "FLOAT" => ColumnType.Double,
+        "BOOLEAN" => ColumnType.Boolean,
+        "DATE" => ColumnType.Date,
+        "TIMESTAMP" or "DATETIME" => ColumnType.Timestamp,
+        "TIMESTAMPTZ" => ColumnType.TimestampTz,
+        "JSON_TEXT" or "JSON" => ColumnType.Json,
+        _ => null,
+    };
+
+    private async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        await using var command = Command(sql);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private SqliteCommand Command(string sql)
+    {
+        var command = _connection.CreateCommand();
+        command.Transaction = _transaction;
+        command.CommandText = sql;
+        return command;
+    }
+}

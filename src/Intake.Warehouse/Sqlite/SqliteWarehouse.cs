@@ -1,0 +1,90 @@
+using Intake.Core.Errors;
+using Intake.Core.Ports;
+using Intake.Warehouse.Loading;
+using Microsoft.Data.Sqlite;
+
+namespace Intake.Warehouse.Sqlite;
+
+/// <summary>
+/// An embedded warehouse in one SQLite file, for a single machine and for trying Intake without a server.
+/// It follows the same rules as PostgreSQL (one transaction per load, rows tagged with their load id, a ledger
+/// row in the same transaction), so a pipeline can move from one to the other unchanged.
+/// </summary>
+public sealed class SqliteWarehouse : IWarehouse
+{
+    private readonly string _connectionString;
+    private readonly TimeProvider _clock;
+
+    /// <param name="name">The warehouse's name in the configuration, used in messages.</param>
+    /// <param name="databasePath">The database file; it and its directory are created when missing.</param>
+    /// <param name="timeProvider">The clock for ledger rows; the system clock when null.</param>
+    /// <param name="busyTimeout">
+    /// How long a load waits for another writer of the same file before failing as transient; 30 seconds when null.
+    /// </param>
+    public SqliteWarehouse(string name, string databasePath, TimeProvider? timeProvider = null, TimeSpan? busyTimeout = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
+        Name = name;
+        DatabasePath = Path.GetFullPath(databasePath);
+        _clock = timeProvider ?? TimeProvider.System;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            // Microsoft.Data.Sqlite retries a busy database for the command timeout before failing.
+            DefaultTimeout = (int)Math.Ceiling((busyTimeout ?? TimeSpan.FromSeconds(30)).TotalSeconds),
+        }.ConnectionString;
+    }
+
+    public string Name { get; }
+
+    public string DatabasePath { get; }
+
+    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    {
+        LoadRunner.Validate(request);
+        ArgumentNullException.ThrowIfNull(sources);
+        try
+        {
+            if (Path.GetDirectoryName(DatabasePath) is { Length: > 0 } directory)
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            await using var session = await SqliteSession.OpenAsync(_connectionString, cancellationToken);
+            return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
+        }
+        catch (Exception e) when (SqliteErrors.Translate(e, Name, request.Table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public async Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken)
+    {
+        var name = TableName.Parse(table);
+        if (!File.Exists(DatabasePath))
+        {
+            return 0;
+        }
+
+        try
+        {
+            await using var connection = await SqliteSession.OpenConnectionAsync(_connectionString, cancellationToken);
+            if (await SqliteSession.DescribeAsync(connection, null, name, cancellationToken) is null)
+            {
+                return 0;
+            }
+
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT count(*) FROM {SqliteSession.Quoted(name)} WHERE {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = $load";
+            command.Parameters.AddWithValue("$load", loadId);
+            return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        }
+        catch (Exception e) when (SqliteErrors.Translate(e, Name, table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+}

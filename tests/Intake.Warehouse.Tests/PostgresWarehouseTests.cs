@@ -1,0 +1,94 @@
+using Intake.Core.Errors;
+using Intake.Core.Ports;
+using Intake.Tests.Shared;
+using Intake.Warehouse.Postgres;
+using Intake.Warehouse.Tests.Support;
+using Npgsql;
+
+namespace Intake.Warehouse.Tests;
+
+/// <summary>One database for the whole class, created on first use (never when every test is skipped).</summary>
+public sealed class PostgresDatabaseFixture
+{
+    private readonly Lazy<Task<string>> _database = new(() => TestPostgres.CreateDatabaseAsync("wh"));
+
+    public Task<string> ConnectionStringAsync() => _database.Value;
+}
+
+[RequiresPostgres]
+public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : WarehouseComplianceTests, IClassFixture<PostgresDatabaseFixture>
+{
+    private string _connectionString = "";
+
+    protected override async Task<IWarehouse> CreateWarehouseAsync(TimeProvider clock)
+    {
+        _connectionString = await database.ConnectionStringAsync();
+        return new PostgresWarehouse("wh", _connectionString, clock);
+    }
+
+    protected override async Task<T?> ScalarAsync<T>(string sql) where T : default
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        return await reader.ReadAsync() && !reader.IsDBNull(0) ? reader.GetFieldValue<T>(0) : default;
+    }
+
+    [PostgresFact]
+    public async Task Load_WhenServerDropsTheConnectionMidCopy_FailsAsTransientAndKeepsEarlierAttempt()
+    {
+        await LoadAsync(1, null, Rows("a.csv", 3));
+        // At row 10 another session terminates the backend running the COPY, like a server restart would.
+        var source = new ListRowSource(
+            "big.csv", ["id", "name"], Enumerable.Range(1, 300_000).Select(i => new string?[] { "x", new string('y', 40) }),
+            onRow: row =>
+            {
+                if (row == 10)
+                {
+                    TerminateCopyBackend();
+                }
+            });
+
+        var error = await Should.ThrowAsync<IntakeException>(() => LoadAsync(1, null, source, attempt: 2));
+
+        error.Kind.ShouldBe(ErrorKind.Transient);
+        (await Warehouse.CountRowsAsync(Table, 1, default)).ShouldBe(3);
+    }
+
+    [PostgresFact]
+    public async Task Load_IntoExistingTableWithOtherTypeThanDeclared_FailsAsSchemaNamingTheColumn()
+    {
+        await LoadAsync(1, null, ListRowSource.Of("a.csv", "qty", ["1"]));
+
+        var error = await Should.ThrowAsync<IntakeException>(() => LoadAsync(2, [new("qty", ColumnType.Integer)], ListRowSource.Of("b.csv", "qty", ["2"])));
+
+        error.Kind.ShouldBe(ErrorKind.Schema);
+        error.Message.ShouldContain("'qty'");
+    }
+
+    private void TerminateCopyBackend()
+    {
+        using var connection = new NpgsqlConnection(_connectionString);
+        connection.Open();
+        using var command = new NpgsqlCommand(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and query ilike 'copy %'",
+            connection);
+        ((long)command.ExecuteScalar()!).ShouldBe(1);
+    }
+}
+
+/// <summary>PostgreSQL behaviour that needs no server (and so no database per test).</summary>
+public sealed class PostgresWarehouseWithoutServerTests
+{
+    [Fact]
+    public async Task Load_WhenServerIsUnreachable_FailsAsTransient()
+    {
+        // Port 1 on loopback: nothing listens there, the connection is refused at once.
+        await using var warehouse = new PostgresWarehouse("wh", "Host=127.0.0.1;Port=1;Username=x;Database=x;Timeout=5");
+
+        var error = await Should.ThrowAsync<IntakeException>(() => warehouse.LoadAsync(new WarehouseLoadRequest { Table = "t", LoadId = 1, Step = "load" }, [ListRowSource.Of("a.csv", "a", ["1"])], default));
+
+        error.Kind.ShouldBe(ErrorKind.Transient);
+    }
+}

@@ -50,7 +50,7 @@ internal static class Commands
     }
 
     /// <summary>Runs a command body with the configuration loaded and the runtime open, mapping failures to exit codes.</summary>
-    private static async Task<int> WithRuntimeAsync(ParseResult parse, CancellationToken ct, Func<IntakeRuntime, bool, Task<int>> body)
+    private static async Task<int> WithRuntimeAsync(ParseResult parse, Func<IntakeRuntime, bool, Task<int>> body, CancellationToken ct)
     {
         var json = parse.GetValue(JsonOption);
         var interactive = Terminal.IsInteractive && !json;
@@ -103,7 +103,7 @@ internal static class Commands
         {
             once, pipeline, workers, interval,
         };
-        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, ct, async (runtime, json) =>
+        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
         {
             if (!Units.TryParseDuration(parse.GetValue(interval)!, out var every))
             {
@@ -146,7 +146,7 @@ internal static class Commands
             else
             {
                 var all = new List<Load>();
-                foreach (var l in summary.Finished)
+                foreach (var l in summary.Finished.OrderBy(x => x.Id))
                 {
                     all.Add(await runtime.Catalog.GetLoadAsync(l.Id, ct) ?? l);
                 }
@@ -157,7 +157,7 @@ internal static class Commands
             }
 
             return errored > 0 ? ExitCodes.LoadsFailed : ExitCodes.Ok;
-        }));
+        }, ct));
         return cmd;
     }
 
@@ -168,7 +168,7 @@ internal static class Commands
         var customer = new Option<string?>("--customer") { Description = "Only loads of this customer" };
         var limit = new Option<int>("--limit", "-n") { Description = "At most this many (newest first)", DefaultValueFactory = _ => 50 };
         var cmd = new Command("loads", "List loads with their status, newest first.") { status, pipeline, customer, limit };
-        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, ct, async (runtime, json) =>
+        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
         {
             LoadStatus? s = null;
             if (parse.GetValue(status) is { } word)
@@ -195,7 +195,7 @@ internal static class Commands
             }
 
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return cmd;
     }
 
@@ -231,7 +231,7 @@ internal static class Commands
     {
         var id = new Argument<long>("LOAD") { Description = "The load id (see 'intake loads')" };
         var cmd = new Command("show", "Show one load and its step history: every attempt, outcome, error kind, rows and bytes.") { id };
-        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, ct, async (runtime, json) =>
+        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
         {
             var load = await runtime.Catalog.GetLoadAsync(parse.GetValue(id), ct);
             if (load is null)
@@ -251,7 +251,7 @@ internal static class Commands
             }
 
             return ExitCodes.Ok;
-        }));
+        }, ct));
         return cmd;
     }
 
@@ -261,7 +261,7 @@ internal static class Commands
         var status = new Option<string?>("--status", "-s") { Description = "Re-drive every load in this status (errored or held)" };
         var pipeline = new Option<string?>("--pipeline", "-p") { Description = "With --status: only this pipeline" };
         var cmd = new Command("redrive", "Send failed loads through their steps again; they resume at the first step without a success. Then run 'intake run --once'.") { id, status, pipeline };
-        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, ct, async (runtime, json) =>
+        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
         {
             var targets = new List<Load>();
             if (parse.GetValue(id) is { } loadId)
@@ -337,7 +337,7 @@ internal static class Commands
             }
 
             return refused.Count > 0 && redriven.Count == 0 ? ExitCodes.Usage : ExitCodes.Ok;
-        }));
+        }, ct));
         return cmd;
     }
 
@@ -346,7 +346,7 @@ internal static class Commands
         var pipeline = new Option<string?>("--pipeline", "-p") { Description = "Only loads of this pipeline" };
         var all = new Option<bool>("--all") { Description = "List every load, not only those with problems" };
         var cmd = new Command("audit", "Check every load: steps succeeded in order, and rows counted at parse = rows written = rows in the warehouse. Exit 6 when a load breaks one.") { pipeline, all };
-        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, ct, async (runtime, json) =>
+        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
         {
             var results = new List<LoadAudit>();
             await foreach (var a in new Auditor(runtime).AuditAsync(parse.GetValue(pipeline), ct))
@@ -380,7 +380,7 @@ internal static class Commands
             }
 
             return problems > 0 ? ExitCodes.AuditProblems : ExitCodes.Ok;
-        }));
+        }, ct));
         return cmd;
     }
 

@@ -28,12 +28,24 @@ internal static class Terminal
         b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
     });
 
-    public static IAnsiConsole Out { get; } = AnsiConsole.Create(new AnsiConsoleSettings
+    public static IAnsiConsole Out { get; } = CreateOut();
+
+    private static IAnsiConsole CreateOut()
     {
-        Ansi = IsInteractive ? AnsiSupport.Detect : AnsiSupport.No,
-        ColorSystem = IsInteractive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-        Out = new AnsiConsoleOutput(Console.Out),
-    });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = IsInteractive ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = IsInteractive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+        if (!IsInteractive)
+        {
+            // Redirected output has no width; wide enough that a load's row stays on one line in a log or a pipe.
+            console.Profile.Width = 200;
+        }
+
+        return console;
+    }
 
     public static string Escape(string? s) => Markup.Escape(s ?? "");
 }

@@ -1,4 +1,3 @@
-using Intake.Core.Errors;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
@@ -16,7 +15,7 @@ internal static partial class Log
     public static partial void StepSucceeded(ILogger logger, long loadId, string pipeline, string step, long? rowsIn, long? rowsOut, long? bytesIn);
 
     [LoggerMessage(4, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} attempt {Attempt} failed ({ErrorKind}): {Message}")]
-    public static partial void StepFailed(ILogger logger, long loadId, string pipeline, string step, int attempt, ErrorKind errorKind, string message);
+    public static partial void StepFailed(ILogger logger, long loadId, string pipeline, string step, int attempt, string errorKind, string message);
 
     [LoggerMessage(5, LogLevel.Information, "load {LoadId} of {Pipeline}: {Status}")]
     public static partial void LoadStatusChanged(ILogger logger, long loadId, string pipeline, string status);

@@ -193,7 +193,7 @@ public sealed class Worker
             var failed = StepResult.Failed(error.Kind, error.Describe());
             await Catalog.FinishStepAsync(stepId, failed, CancellationToken.None);
             _observer.StepFinished(load, step.Name, failed);
-            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind, error.Describe());
+            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Describe());
             if (ReferenceEquals(error, e))
             {
                 throw;

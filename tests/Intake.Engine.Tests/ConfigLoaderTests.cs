@@ -105,7 +105,8 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void Load_VariablesFromDotEnv_AreSubstituted_AndMissingOnesAreNamed()
     {
-        var file = Write("intake.yaml", MinimalIntake.Replace("path: .intake/wh.db", "path: ${WH_PATH}", StringComparison.Ordinal));
+        // block style: inside a flow mapping ({ ... }) YAML itself would read the braces of ${...}
+        var file = Write("intake.yaml", MinimalIntake.Replace("main: { kind: sqlite, path: .intake/wh.db }", "main:\n    kind: sqlite\n    path: ${WH_PATH}", StringComparison.Ordinal));
         Write("pipelines/sales.yaml", MinimalPipeline.Replace("table: sales", "table: ${TABLE_NAME_NOT_SET_ANYWHERE}", StringComparison.Ordinal));
         Write(".env", "# comment\nexport WH_PATH='data/wh.db'\n");
 

@@ -28,12 +28,19 @@ else
 fi
 
 log=$(mktemp)
-dotnet build Intake.sln -c Debug --nologo -v quiet 2>&1 | tail -5
-dotnet test Intake.sln --no-build -c Debug --nologo --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -E "^\s*(Failed|Passed!|Failed!|Skipped) |error" || true
-passed=$(grep -oE "Passed: +[0-9]+" "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -oE "Failed: +[0-9]+" "$log" | awk '{s+=$2} END {print s+0}')
-skipped=$(grep -oE "Skipped: +[0-9]+" "$log" | awk '{s+=$2} END {print s+0}')
-summaries=$(grep -cE "(Passed|Failed)! +-" "$log")
+if ! dotnet build Intake.sln -c Debug --nologo -v quiet -clp:ErrorsOnly > "$log" 2>&1; then
+  cat "$log"; rm -f "$log"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+# The default console logger prints one summary line per test project
+# ("Passed!  - Failed: 0, Passed: 20, Skipped: 0, ...") and every failing test with its message.
+dotnet test Intake.sln --no-build -c Debug --nologo 2>&1 | tee "$log" | grep -vE "^\s*(Passed|Skipped) " || true
+summary() { grep -E "(Passed|Failed)! +- " "$log" | grep -oE "$1: +[0-9]+" | awk '{s+=$2} END {print s+0}'; }
+passed=$(summary Passed)
+failed=$(summary Failed)
+skipped=$(summary Skipped)
+summaries=$(grep -cE "(Passed|Failed)! +- " "$log")
 projects=$(ls tests/*/*.csproj | wc -l)
 rm -f "$log"
 if [ "$summaries" -lt "$projects" ]; then

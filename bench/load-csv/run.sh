@@ -7,7 +7,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 rows=${1:-1000000}
-work=$(mktemp -d /tmp/intake-bench-XXXX)
+work=$(mktemp -d /tmp/intake-bench-XXXX); chmod 755 "$work"   # the postgres user must reach its data folder
 export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55439}
 trap '"$repo/scripts/postgres.sh" stop; rm -rf "$work"' EXIT
 conn=$("$repo/scripts/postgres.sh" start)

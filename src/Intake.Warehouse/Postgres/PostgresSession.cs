@@ -102,7 +102,11 @@ internal sealed class PostgresSession : IWarehouseSession
     public async Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken)
     {
         // Unnamed: PostgreSQL picks a unique name, whatever the length of the table's.
-        await using var command = Command($"create index on {Qualified(table)} ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})");
+        // BRIN, not btree: load ids grow with time and each load's rows are written together, so block ranges
+        // separate loads well; the index is a few pages, costs next to nothing to maintain on bulk appends
+        // (a btree over 1M rows took a fifth of the load's time), and still lets a re-run delete its own rows
+        // without scanning the whole table.
+        await using var command = Command($"create index on {Qualified(table)} using brin ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})");
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -140,24 +144,23 @@ internal sealed class PostgresSession : IWarehouseSession
     public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
     {
         var columnList = string.Join(", ", plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)));
-        var importer = await _connection.BeginBinaryImportAsync($"copy {Qualified(table)} ({columnList}) from stdin (format binary)", cancellationToken);
+        var copy = await _connection.BeginRawBinaryCopyAsync($"copy {Qualified(table)} ({columnList}) from stdin (format binary)", cancellationToken);
         var completed = false;
         try
         {
-            var read = PostgresRowWriter.WriteAll(importer, plan, source, loadId, cancellationToken);
-            var written = await importer.CompleteAsync(cancellationToken);
+            var writer = new PgBinaryCopyWriter(copy);
+            writer.WriteHeader();
+            var read = writer.WriteAll(plan, source, loadId, cancellationToken);
+            writer.WriteTrailer();
+            await copy.DisposeAsync(); // completes the COPY; the server has accepted every row or thrown
             completed = true;
-            return new CopyCount(read, checked((long)written));
+            return new CopyCount(read, read);
         }
         finally
         {
-            if (completed)
+            if (!completed)
             {
-                await importer.DisposeAsync();
-            }
-            else
-            {
-                await CancelQuietlyAsync(importer);
+                await CancelQuietlyAsync(copy);
             }
         }
     }
@@ -228,12 +231,13 @@ internal sealed class PostgresSession : IWarehouseSession
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
     };
 
-    private static async Task CancelQuietlyAsync(NpgsqlBinaryImporter importer)
+    private static async Task CancelQuietlyAsync(NpgsqlRawCopyStream copy)
     {
-        // Disposing an unfinished import cancels the COPY; the transaction is rolled back right after.
+        // Cancelling an unfinished COPY; the transaction is rolled back right after.
         try
         {
-            await importer.DisposeAsync();
+            await copy.CancelAsync();
+            await copy.DisposeAsync();
         }
         catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
         {

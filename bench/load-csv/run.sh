@@ -9,7 +9,7 @@ repo=$(cd "$here/../.." && pwd)
 rows=${1:-1000000}
 work=$(mktemp -d /tmp/intake-bench-XXXX); chmod 755 "$work"   # the postgres user must reach its data folder
 export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55439}
-trap '"$repo/scripts/postgres.sh" stop; rm -rf "$work"' EXIT
+trap '"$repo/scripts/postgres.sh" stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 conn=$("$repo/scripts/postgres.sh" start)
 psql_="psql -qAt -h 127.0.0.1 -p $INTAKE_PG_PORT -U postgres -d intake"
 
@@ -42,29 +42,34 @@ load:
   columns: { property_id: bigint not null, address: text, city: text, state: text, zip: text, price: decimal, bedrooms: integer, listed_on: date, owner: text, notes: text }
 YAML
 
-$psql_ -c "create table psql_properties (property_id bigint not null, address text, city text, state text, zip text, price numeric, bedrooms integer, listed_on date, owner text, notes text)"
 "$repo/intake" --help >/dev/null   # build outside the measurement
-
+reps=${REPS:-3}
 now() { date +%s.%N; }
-t0=$(now)
-$psql_ -c "\\copy psql_properties from program 'gzip -dc $file' with (format csv, header true)"
-t1=$(now)
-( cd "$work/project" && /usr/bin/time -f "%M" -o "$work/intake.mem" "$repo/intake" run --once --json > "$work/intake.json" )
-t2=$(now)
-
-psql_rows=$($psql_ -c "select count(*) from psql_properties")
-intake_rows=$($psql_ -c "select count(*) from properties")
-load_secs=$(cd "$work/project" && "$repo/intake" show 1 --json | python3 -c "import json,sys,datetime as d; s=[x for x in json.load(sys.stdin)['steps'] if x['step']=='load' and x['outcome']=='succeeded'][0]; f=lambda t: d.datetime.fromisoformat(t); print((f(s['finished_at'])-f(s['started_at'])).total_seconds())")
-python3 - "$rows" "$size" "$t0" "$t1" "$t2" "$psql_rows" "$intake_rows" "$(cat "$work/intake.mem")" "$load_secs" <<'PY'
-import sys
+: > "$work/times"
+for r in $(seq "$reps"); do
+  $psql_ -c "drop table if exists psql_properties; drop table if exists properties; create table psql_properties (property_id bigint not null, address text, city text, state text, zip text, price numeric, bedrooms integer, listed_on date, owner text, notes text)"
+  rm -rf "$work/project/.intake"
+  t0=$(now)
+  $psql_ -c "\\copy psql_properties from program 'gzip -dc $file' with (format csv, header true)"
+  t1=$(now)
+  ( cd "$work/project" && /usr/bin/time -f "%M" -o "$work/intake.mem" "$repo/intake" run --once --json > "$work/intake.json" 2>"$work/intake.log" )
+  t2=$(now)
+  psql_rows=$($psql_ -c "select count(*) from psql_properties")
+  intake_rows=$($psql_ -c "select count(*) from properties")
+  load_secs=$(cd "$work/project" && "$repo/intake" show 1 --json | python3 -c "import json,sys,datetime as d; s=[x for x in json.load(sys.stdin)['steps'] if x['step']=='load' and x['outcome']=='succeeded'][0]; f=lambda t: d.datetime.fromisoformat(t); print((f(s['finished_at'])-f(s['started_at'])).total_seconds())")
+  echo "$t0 $t1 $t2 $psql_rows $intake_rows $(cat "$work/intake.mem") $load_secs" >> "$work/times"
+done
+python3 - "$rows" "$size" "$work/times" <<'PY2'
+import sys, statistics as st
 rows, size = int(sys.argv[1]), int(sys.argv[2])
-t0, t1, t2 = map(float, sys.argv[3:6])
-prow, irow, mem_kb, load_s = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), float(sys.argv[9])
-ps, it = t1 - t0, t2 - t1
-print(f"file: {rows:,} rows, {size/1e6:.1f} MB gzipped")
-print(f"psql \\copy FROM PROGRAM gzip -dc : {ps:6.2f} s  {prow/ps:12,.0f} rows/s  ({prow:,} rows)")
-print(f"intake run --once (all steps)  : {it:6.2f} s  {irow/it:12,.0f} rows/s  ({irow:,} rows)  ratio {ps/it:.2f}x psql")
-print(f"intake load step alone         : {load_s:6.2f} s  {irow/load_s:12,.0f} rows/s  ratio {ps/load_s:.2f}x psql")
-print(f"intake peak memory (RSS)       : {mem_kb/1024:.0f} MB")
-assert prow == rows and irow == rows, "row counts differ"
-PY
+runs = [list(map(float, l.split())) for l in open(sys.argv[3])]
+ps = [r[1] - r[0] for r in runs]; it = [r[2] - r[1] for r in runs]; ld = [r[6] for r in runs]
+for r in runs:
+    assert int(r[3]) == rows and int(r[4]) == rows, f"row counts differ: psql {int(r[3])}, intake {int(r[4])}, expected {rows}"
+m = st.median
+print(f"file: {rows:,} rows, {size/1e6:.1f} MB gzipped; {len(runs)} runs, medians (each run: psql then intake on a fresh table)")
+print(f"psql \\copy FROM PROGRAM gzip -dc : {m(ps):6.2f} s  {rows/m(ps):12,.0f} rows/s   runs: {' '.join(f'{x:.2f}' for x in ps)}")
+print(f"intake run --once (all steps)  : {m(it):6.2f} s  {rows/m(it):12,.0f} rows/s   runs: {' '.join(f'{x:.2f}' for x in it)}   ratio {m(ps)/m(it):.2f}x psql")
+print(f"intake load step alone         : {m(ld):6.2f} s  {rows/m(ld):12,.0f} rows/s   runs: {' '.join(f'{x:.2f}' for x in ld)}   ratio {m(ps)/m(ld):.2f}x psql")
+print(f"intake peak memory (RSS)       : {max(r[5] for r in runs)/1024:.0f} MB (largest of the runs)")
+PY2

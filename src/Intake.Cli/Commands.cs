@@ -151,8 +151,14 @@ internal static class Commands
                     all.Add(await runtime.Catalog.GetLoadAsync(l.Id, ct) ?? l);
                 }
 
-                Tables.Loads(all, "Loads processed in this run");
                 var total = summary.Discovered.Sum(d => d.New);
+                if (all.Count == 0)
+                {
+                    Terminal.Out.WriteLine("Nothing to do: no new files and no loads waiting. 'intake loads' lists what is known.");
+                    return ExitCodes.Ok;
+                }
+
+                Tables.Loads(all, "Loads processed in this run");
                 Terminal.Out.MarkupLine($"{total} new file(s) discovered; {summary.Count(LoadStatus.Archived)} archived, {errored} errored.");
             }
 

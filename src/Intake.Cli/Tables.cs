@@ -21,31 +21,66 @@ internal static class Tables
 
     public static void Loads(IReadOnlyList<Load> loads, string? title)
     {
+        if (loads.Count == 0)
+        {
+            Terminal.Out.WriteLine("no loads");
+            return;
+        }
+
+        // Columns that say the same on every row, or do not fit a narrow terminal, are left out.
+        var wide = Terminal.Out.Profile.Width >= 140;
+        var showPipeline = wide || loads.Select(l => l.Pipeline).Distinct().Skip(1).Any();
+        var showCustomer = wide || loads.Select(l => l.Customer).Distinct().Skip(1).Any();
         var table = new Table { Border = TableBorder.Simple };
         if (title is not null)
         {
             table.Title = new TableTitle(title);
         }
 
-        table.AddColumns("id", "pipeline", "customer", "source", "status", "attempts", "error", "updated (UTC)");
+        table.AddColumn(new TableColumn("id").NoWrap());
+        if (showPipeline)
+        {
+            table.AddColumn(new TableColumn("pipeline").NoWrap());
+        }
+
+        if (showCustomer)
+        {
+            table.AddColumn(new TableColumn("customer").NoWrap());
+        }
+
+        table.AddColumn(new TableColumn("source"));
+        table.AddColumn(new TableColumn("status").NoWrap());
+        table.AddColumn(new TableColumn("tries").NoWrap());
+        table.AddColumn(new TableColumn("error"));
+        if (wide)
+        {
+            table.AddColumn(new TableColumn("updated (UTC)").NoWrap());
+        }
+
         foreach (var l in loads)
         {
             var error = l.ErrorKind is { } k ? $"{k.ToWord()}: {l.ErrorMessage}" : l.HeldReason ?? "";
-            table.AddRow(
-                l.Id.ToString(CultureInfo.InvariantCulture),
-                Terminal.Escape(l.Pipeline),
-                Terminal.Escape(l.Customer),
-                Terminal.Escape(l.SourceKey),
-                StatusMarkup(l.Status),
-                l.Attempts.ToString(CultureInfo.InvariantCulture),
-                Terminal.Escape(Truncate(error, 90)),
-                Time(l.UpdatedAt));
-        }
+            var cells = new List<string> { l.Id.ToString(CultureInfo.InvariantCulture) };
+            if (showPipeline)
+            {
+                cells.Add(Terminal.Escape(l.Pipeline));
+            }
 
-        if (loads.Count == 0)
-        {
-            Terminal.Out.WriteLine("no loads");
-            return;
+            if (showCustomer)
+            {
+                cells.Add(Terminal.Escape(l.Customer));
+            }
+
+            cells.Add(Terminal.Escape(l.SourceKey));
+            cells.Add(StatusMarkup(l.Status));
+            cells.Add(l.Attempts.ToString(CultureInfo.InvariantCulture));
+            cells.Add(Terminal.Escape(Truncate(error, wide ? 90 : 60)));
+            if (wide)
+            {
+                cells.Add(Time(l.UpdatedAt));
+            }
+
+            table.AddRow(cells.ToArray());
         }
 
         Terminal.Out.Write(table);

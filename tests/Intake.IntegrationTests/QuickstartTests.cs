@@ -100,3 +100,37 @@ public sealed class QuickstartTests : IDisposable
         steps.RootElement.GetProperty("steps").EnumerateArray().Count(s => s.GetProperty("step").GetString() == "decompress").ShouldBe(2);
     }
 }
+
+public sealed class InitTests : IDisposable
+{
+    private readonly TestWorkspace _ws = new();
+
+    public void Dispose() => _ws.Dispose();
+
+    [Fact]
+    public async Task Init_WritesAConfigurationThatValidatesAndLoadsADroppedFile()
+    {
+        var dir = Path.Combine(_ws.Root, "project");
+        var init = await _ws.RunCliAsync("init", dir);
+        init.ExitCode.ShouldBe(0, init.Stderr);
+        (await _ws.RunCliAsync("init", dir)).ExitCode.ShouldBe(2); // refuses to overwrite
+
+        var pipeline = Path.Combine(dir, "pipelines", "incoming.yaml");
+        File.WriteAllText(pipeline, File.ReadAllText(pipeline).Replace("stable_for: 10s", "stable_for: 0s", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(dir, "incoming", "a.csv"), "id,name\n1,x\n2,y\n");
+
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { TestWorkspace.CliDll, "run", "--once", "--json", "--config", dir })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        p.ExitCode.ShouldBe(0, stdout + await p.StandardError.ReadToEndAsync());
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        doc.RootElement.GetProperty("archived").GetInt32().ShouldBe(1);
+        _ws.Scalar(Path.Combine(dir, ".intake", "warehouse.db"), "select count(*) from incoming_rows").ShouldBe(2);
+    }
+}

@@ -143,7 +143,6 @@ public sealed class Worker
             await Catalog.FinishStepAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
         }
 
-        var retry = BuildRetry(pipeline, load);
         foreach (var stepName in pipeline.Steps)
         {
             if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded))
@@ -152,6 +151,7 @@ public sealed class Worker
             }
 
             var step = _steps[stepName];
+            var retry = BuildRetry(pipeline, load, stepName);
             var attempt = history.Count(s => s.Step == stepName);
             try
             {
@@ -226,7 +226,7 @@ public sealed class Worker
         }
     }
 
-    private ResiliencePipeline BuildRetry(PipelineConfig pipeline, Load load)
+    private ResiliencePipeline BuildRetry(PipelineConfig pipeline, Load load, string step)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = _runtime.Time };
         if (pipeline.Retry.MaxAttempts > 1)
@@ -241,7 +241,7 @@ public sealed class Worker
                 MaxDelay = pipeline.Retry.MaxDelay,
                 OnRetry = args =>
                 {
-                    Log.Retrying(_log, load.Id, load.Pipeline, "step", args.RetryDelay);
+                    Log.Retrying(_log, load.Id, load.Pipeline, step, args.RetryDelay);
                     return ValueTask.CompletedTask;
                 },
             });

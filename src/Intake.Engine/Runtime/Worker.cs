@@ -24,21 +24,28 @@ public sealed class Worker
     private readonly Dictionary<string, IStep> _steps;
 
     public Worker(IntakeRuntime runtime, IRunObserver? observer = null, string? id = null)
+        : this(runtime, DefaultSteps(runtime), observer, id)
+    {
+    }
+
+    /// <summary>A worker with its own step implementations (tests replace one to make it fail on cue).</summary>
+    public Worker(IntakeRuntime runtime, IEnumerable<IStep> steps, IRunObserver? observer = null, string? id = null)
     {
         _runtime = runtime;
         _observer = observer ?? NullRunObserver.Instance;
         _log = runtime.Logs.CreateLogger("Intake.Worker");
         Id = id ?? WorkerIds.New();
-        var steps = new IStep[]
-        {
-            new FetchStep(c => Runtime.Sources.For(c.Pipeline, _runtime.Time)),
-            new DecompressStep(),
-            new ValidateStep(),
-            new ArchiveStep(),
-            new LoadStep(),
-        };
         _steps = steps.ToDictionary(s => s.Name, StringComparer.Ordinal);
     }
+
+    public static IReadOnlyList<IStep> DefaultSteps(IntakeRuntime runtime) =>
+    [
+        new FetchStep(c => Runtime.Sources.For(c.Pipeline, runtime.Time)),
+        new DecompressStep(),
+        new ValidateStep(),
+        new ArchiveStep(),
+        new LoadStep(),
+    ];
 
     public string Id { get; }
 

@@ -1,0 +1,133 @@
+using System.IO.Compression;
+using System.Text;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Engine.Configuration;
+using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
+
+namespace Intake.Engine.Tests;
+
+/// <summary>The worker's handling of step failures, with one step replaced by one that fails on cue.</summary>
+public sealed class WorkerTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("intake-worker-").FullName;
+    private IntakeRuntime _runtime = null!;
+
+    public async Task InitializeAsync()
+    {
+        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
+            catalog: { kind: sqlite, path: .intake/catalog.db }
+            stores: { local: { kind: local, root: .intake/store } }
+            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
+            defaults:
+              retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }
+            """);
+        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
+        Directory.CreateDirectory(Path.Combine(_dir, "in"));
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s }
+            steps: [fetch, decompress, validate, archive, load]
+            load: { table: rows }
+            """);
+        await using (var f = File.Create(Path.Combine(_dir, "in", "a.csv.gz")))
+        await using (var gz = new GZipStream(f, CompressionLevel.Fastest))
+        {
+            await gz.WriteAsync(Encoding.UTF8.GetBytes("id,name\n1,a\n2,b\n"));
+        }
+
+        _runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+        await new Discovery(_runtime).DiscoverAsync(_runtime.Pipeline("p"), default);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _runtime.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private sealed class FlakyArchive(Func<int, Exception?> failure) : IStep
+    {
+        private readonly ArchiveStep _real = new();
+        public int Calls { get; private set; }
+        public string Name => "archive";
+
+        public Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
+        {
+            Calls++;
+            return failure(Calls) is { } e ? throw e : _real.RunAsync(context, cancellationToken);
+        }
+    }
+
+    private async Task<(Load Load, IReadOnlyList<StepRecord> Steps)> DrainAsync(IStep replacement)
+    {
+        var steps = Worker.DefaultSteps(_runtime).Select(s => s.Name == replacement.Name ? replacement : s);
+        var worker = new Worker(_runtime, steps);
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var load = (await _runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        return (load, await _runtime.Catalog.GetStepsAsync(load.Id, default));
+    }
+
+    [Fact]
+    public async Task TransientFailure_IsRetriedWithARecordPerAttempt_ThenTheLoadIsArchived()
+    {
+        var step = new FlakyArchive(call => call <= 2 ? IntakeException.Transient("server went away", legacyName: "AWSNetworkS3UploadException") : null);
+
+        var (load, steps) = await DrainAsync(step);
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        var archive = steps.Where(s => s.Step == "archive").ToList();
+        archive.Select(s => (s.Attempt, s.Outcome)).ShouldBe([(1, StepOutcome.Failed), (2, StepOutcome.Failed), (3, StepOutcome.Succeeded)]);
+        archive[0].ErrorKind.ShouldBe(ErrorKind.Transient);
+        archive[0].Message.ShouldBe("AWSNetworkS3UploadException: server went away");
+        steps.Count(s => s.Step == "load" && s.Outcome == StepOutcome.Succeeded).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task TransientFailure_PastTheRetryLimit_ErrorsTheLoadAsTransient_AndKeepsTheOriginal()
+    {
+        var step = new FlakyArchive(_ => IntakeException.Transient("still down"));
+
+        var (load, steps) = await DrainAsync(step);
+
+        load.Status.ShouldBe(LoadStatus.Errored);
+        load.ErrorKind.ShouldBe(ErrorKind.Transient);
+        step.Calls.ShouldBe(3);
+        steps.ShouldNotContain(s => s.Step == "load");
+        steps[^1].Step.ShouldBe("error");
+        steps[^1].Outputs.ShouldHaveSingleItem().ShouldStartWith("error:");
+        Directory.EnumerateFiles(Path.Combine(_dir, ".intake", "store", "inbox"), "a.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
+    }
+
+    [Fact]
+    public async Task NonTransientFailure_IsNotRetried()
+    {
+        var step = new FlakyArchive(_ => IntakeException.Integrity("copy differs"));
+
+        var (load, steps) = await DrainAsync(step);
+
+        step.Calls.ShouldBe(1);
+        load.Status.ShouldBe(LoadStatus.Errored);
+        load.ErrorKind.ShouldBe(ErrorKind.Integrity);
+        load.ErrorMessage.ShouldBe("copy differs");
+    }
+
+    [Fact]
+    public async Task Redriven_Load_ResumesAtTheFailedStep_WithoutRepeatingEarlierOnes()
+    {
+        var (failed, _) = await DrainAsync(new FlakyArchive(_ => IntakeException.Integrity("copy differs")));
+        (await _runtime.Catalog.TransitionAsync(failed.Id, LoadStatus.Errored, LoadStatus.Ready, new TransitionDetails { ClearError = true, ResetAttempts = true }, default)).ShouldBeTrue();
+
+        var (load, steps) = await DrainAsync(new FlakyArchive(_ => null));
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        load.ErrorKind.ShouldBeNull();
+        steps.Count(s => s.Step == "fetch").ShouldBe(1);
+        steps.Count(s => s.Step == "decompress").ShouldBe(1);
+        steps.Where(s => s.Step == "archive").Select(s => s.Outcome).ShouldBe([StepOutcome.Failed, StepOutcome.Succeeded]);
+    }
+}

@@ -1,31 +1,35 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (PostgreSQL from Debian when missing), starts it on
-# 127.0.0.1, runs every test project, stops what it started, and prints the totals as
+# The test command: installs what the tests need (the servers in scripts/servers/, from Debian or npm,
+# when missing), starts them on 127.0.0.1, runs every test project, stops what it started, and prints the totals as
 # "N passed, N failed" on the last line. Exit status: 0 only when every test passed.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 export INTAKE_SERVERS_DIR=${INTAKE_SERVERS_DIR:-/tmp/intake-servers-$$}
-mkdir -p "$INTAKE_SERVERS_DIR"
-started_pg=""
+mkdir -p "$INTAKE_SERVERS_DIR"; chmod 755 "$INTAKE_SERVERS_DIR"
+# Ports of our own, so a developer's servers on the default ports are left alone.
+export INTAKE_PG_PORT=${INTAKE_PG_PORT:-55433}
+started=()
 
 cleanup() {
-  if [ -n "$started_pg" ]; then scripts/postgres.sh stop; fi
+  for ((i=${#started[@]}-1; i>=0; i--)); do "${started[$i]}" stop || true; done
   rm -rf "$INTAKE_SERVERS_DIR"
 }
 trap cleanup EXIT
 
-if [ "$(id -u)" = 0 ]; then
-  scripts/postgres.sh install || { echo "test.sh: could not install PostgreSQL" >&2; exit 1; }
-fi
-# A port of our own, so a developer's server on 55432 is left alone.
-export INTAKE_PG_PORT=${INTAKE_PG_PORT:-55433}
-if conn=$(scripts/postgres.sh start); then
-  started_pg=1
-  export INTAKE_TEST_PG="$conn"
-else
-  echo "test.sh: PostgreSQL did not start; PostgreSQL tests will fail in CI and be skipped elsewhere" >&2
-fi
+# Every test server has a script in scripts/servers/ with install (as root, from Debian or npm, only
+# when missing), start (prints 'export VAR=...' lines that tell the tests where it listens) and stop.
+for server in scripts/servers/*.sh; do
+  if [ "$(id -u)" = 0 ]; then
+    "$server" install || { echo "test.sh: $server install failed" >&2; exit 1; }
+  fi
+  if env_lines=$("$server" start); then
+    started+=("$server")
+    eval "$env_lines"
+  else
+    echo "test.sh: $server did not start; its tests fail in CI and are skipped elsewhere" >&2
+  fi
+done
 
 log=$(mktemp)
 if ! dotnet build Intake.sln -c Debug --nologo -v quiet -clp:ErrorsOnly > "$log" 2>&1; then

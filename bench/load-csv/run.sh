@@ -9,8 +9,8 @@ repo=$(cd "$here/../.." && pwd)
 rows=${1:-1000000}
 work=$(mktemp -d /tmp/intake-bench-XXXX); chmod 755 "$work"   # the postgres user must reach its data folder
 export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55439}
-trap '"$repo/scripts/postgres.sh" stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-conn=$("$repo/scripts/postgres.sh" start)
+trap '"$repo/scripts/servers/postgres.sh" stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+eval "$("$repo/scripts/servers/postgres.sh" start)"; conn=$INTAKE_TEST_PG
 psql_="psql -qAt -h 127.0.0.1 -p $INTAKE_PG_PORT -U postgres -d intake"
 
 echo "generating $rows rows..." >&2

@@ -5,7 +5,7 @@ namespace Intake.Tests.Shared;
 
 /// <summary>
 /// The PostgreSQL server the tests run against: <c>INTAKE_TEST_PG</c>, or the one
-/// <c>scripts/postgres.sh start</c> runs on 127.0.0.1:55432. Each caller gets a fresh database.
+/// <c>scripts/servers/postgres.sh start</c> runs on 127.0.0.1:55432. Each caller gets a fresh database.
 /// </summary>
 public static class TestPostgres
 {
@@ -56,7 +56,7 @@ public sealed class PostgresFactAttribute : FactAttribute
     {
         if (!TestPostgres.IsReachable && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
         {
-            Skip = "PostgreSQL is not reachable (start it with scripts/postgres.sh start, or set INTAKE_TEST_PG)";
+            Skip = "PostgreSQL is not reachable (start it with scripts/servers/postgres.sh start, or set INTAKE_TEST_PG)";
         }
     }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Throwaway PostgreSQL 15 for tests and benchmarks, on 127.0.0.1:${INTAKE_PG_PORT:-55432}.
-#   scripts/postgres.sh install   install postgresql-15 from Debian when missing (root)
-#   scripts/postgres.sh start     initdb a fresh cluster under $INTAKE_SERVERS_DIR and start it; prints the connection string
-#   scripts/postgres.sh stop      stop the cluster this script started (by its postmaster PID)
+#   scripts/servers/postgres.sh install   install postgresql-15 from Debian when missing (root)
+#   scripts/servers/postgres.sh start     initdb a fresh cluster under $INTAKE_SERVERS_DIR and start it;
+#                                         prints 'export INTAKE_TEST_PG=<connection string>'
+#   scripts/servers/postgres.sh stop      stop the cluster this script started (by its postmaster PID)
 # Superuser postgres with trust auth on loopback; database 'intake' owned by it.
 set -euo pipefail
 PORT=${INTAKE_PG_PORT:-55432}
@@ -22,7 +23,7 @@ case "${1:-}" in
   start)
     [ -x "$BIN/initdb" ] || { echo "postgres.sh: PostgreSQL is not installed; run '$0 install' as root" >&2; exit 1; }
     if [ -f "$PG/data/postmaster.pid" ] && kill -0 "$(head -1 "$PG/data/postmaster.pid")" 2>/dev/null; then
-      echo "Host=127.0.0.1;Port=$PORT;Username=postgres;Database=intake"; exit 0
+      echo "export INTAKE_TEST_PG='Host=127.0.0.1;Port=$PORT;Username=postgres;Database=intake'"; exit 0
     fi
     rm -rf "$PG"; mkdir -p "$PG"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG" && chmod 755 "$D"
@@ -31,7 +32,7 @@ case "${1:-}" in
     as_pg "$BIN/pg_ctl" -D "$PG/data" -l "$PG/server.log" -w -o \
       "-c listen_addresses=127.0.0.1 -p $PORT -k $PG -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null
     psql -qh 127.0.0.1 -p "$PORT" -U postgres -c "create database intake" >/dev/null
-    echo "Host=127.0.0.1;Port=$PORT;Username=postgres;Database=intake"
+    echo "export INTAKE_TEST_PG='Host=127.0.0.1;Port=$PORT;Username=postgres;Database=intake'"
     ;;
   stop)
     if [ -f "$PG/data/postmaster.pid" ]; then

@@ -375,6 +375,7 @@ internal static class Commands
                         rows_parsed = r.RowsParsed,
                         rows_loaded = r.RowsLoaded,
                         rows_in_warehouse = r.RowsInWarehouse,
+                        rows_merged = r.RowsMerged,
                         problems = r.Problems,
                     }),
                 });

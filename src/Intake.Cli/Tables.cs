@@ -143,7 +143,7 @@ internal static class Tables
         }
 
         var table = new Table { Border = TableBorder.Simple };
-        table.AddColumns("load", "pipeline", "status", "rows parsed", "rows loaded", "rows in warehouse", "problems");
+        table.AddColumns("load", "pipeline", "status", "rows parsed", "rows loaded", "rows in warehouse", "rows merged", "problems");
         foreach (var r in results)
         {
             table.AddRow(
@@ -153,6 +153,7 @@ internal static class Tables
                 N(r.RowsParsed),
                 N(r.RowsLoaded),
                 N(r.RowsInWarehouse),
+                N(r.RowsMerged),
                 r.Ok ? "[green]ok[/]" : "[red]" + Terminal.Escape(string.Join("; ", r.Problems)) + "[/]");
         }
 

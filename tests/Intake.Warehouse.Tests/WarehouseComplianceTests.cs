@@ -294,6 +294,75 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         (await Warehouse.CountRowsAsync("no_such_table", 1, default)).ShouldBe(0);
     }
 
+    private string Target => Table + "_app";
+
+    private WarehouseMergeRequest Merge(long loadId, string? transform = null) => new()
+    {
+        StagingTable = Table,
+        LoadId = loadId,
+        TargetTable = Target,
+        KeyColumns = ["id"],
+        TransformSql = transform,
+        SetupSql = $"create table if not exists {Target} (id bigint primary key, name text, amount decimal)",
+        Step = "merge",
+    };
+
+    private static readonly ColumnSpec[] MergeColumns = [new("id", ColumnType.BigInt, false), new("name", ColumnType.Text), new("amount", ColumnType.Decimal)];
+
+    [WarehouseFact]
+    public async Task Merge_InsertsThenUpdatesByKey_AndRepeatingItChangesNothing()
+    {
+        await LoadAsync(1, MergeColumns, ListRowSource.Of("a.csv", "id,name,amount", ["1", "one", "1.5"], ["2", "two", "2.5"]));
+        await LoadAsync(2, MergeColumns, ListRowSource.Of("b.csv", "id,name,amount", ["2", "TWO", "20"], ["3", "three", "3"]));
+
+        var first = await Warehouse.MergeAsync(Merge(1), default);
+        var second = await Warehouse.MergeAsync(Merge(2), default);
+        var again = await Warehouse.MergeAsync(Merge(2), default);
+
+        first.ShouldBe(new WarehouseMergeResult(2, 2));
+        second.ShouldBe(new WarehouseMergeResult(2, 2));
+        again.RowsInStaging.ShouldBe(2);
+        (await ScalarAsync<long>($"select count(*) from {Target}")).ShouldBe(3);
+        (await ScalarAsync<string>($"select name from {Target} where id = 2")).ShouldBe("TWO");
+        (await ScalarAsync<long>($"select count(*) from _intake_ledger where step = 'merge' and load_id = 2")).ShouldBeGreaterThanOrEqualTo(1);
+    }
+
+    [WarehouseFact]
+    public async Task Merge_WithTransform_WritesWhatTheTransformSelects()
+    {
+        await LoadAsync(7, MergeColumns, ListRowSource.Of("a.csv", "id,name,amount", ["1", "one", "1.5"], ["2", "two", "-4"]));
+
+        var result = await Warehouse.MergeAsync(Merge(7, "select id, upper(name) as name, amount * 2 as amount from {staging} where _intake_load_id = {load_id} and amount > 0"), default);
+
+        result.ShouldBe(new WarehouseMergeResult(2, 1));
+        (await ScalarAsync<string>($"select name from {Target} where id = 1")).ShouldBe("ONE");
+        (await ScalarAsync<long>($"select count(*) from {Target}")).ShouldBe(1);
+    }
+
+    [WarehouseFact]
+    public async Task Merge_KeyTwiceInOneLoad_IsIntegrityError_NamingTheKey_AndMergesNothing()
+    {
+        await LoadAsync(3, MergeColumns, ListRowSource.Of("a.csv", "id,name,amount", ["5", "a", "1"], ["6", "b", "1"], ["5", "c", "1"]));
+
+        var e = await Should.ThrowAsync<IntakeException>(() => Warehouse.MergeAsync(Merge(3), default));
+
+        e.Kind.ShouldBe(ErrorKind.Integrity);
+        e.Message.ShouldContain("(id) = (5) occurs 2 times");
+        // rolled back whole: not even the setup's table, nor a ledger row, remains
+        (await ScalarAsync<long>("select count(*) from _intake_ledger where step = 'merge' and load_id = 3")).ShouldBe(0);
+    }
+
+    [WarehouseFact]
+    public async Task Merge_TransformWithoutTheKey_IsConfigError()
+    {
+        await LoadAsync(4, MergeColumns, ListRowSource.Of("a.csv", "id,name,amount", ["1", "a", "1"]));
+
+        var e = await Should.ThrowAsync<IntakeException>(() => Warehouse.MergeAsync(Merge(4, "select name from {staging}"), default));
+
+        e.Kind.ShouldBe(ErrorKind.Config);
+        e.Message.ShouldContain("key column(s) id");
+    }
+
     protected Task<WarehouseLoadResult> LoadAsync(long loadId, IReadOnlyList<ColumnSpec>? columns, params IRowSource[] sources) =>
         Warehouse.LoadAsync(Request(Table, loadId, columns), sources, default);
 

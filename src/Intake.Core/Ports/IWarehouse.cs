@@ -32,6 +32,30 @@ public sealed record WarehouseLoadRequest
 public sealed record WarehouseLoadResult(long RowsRead, long RowsWritten, long RowsDeletedFromEarlierAttempts);
 
 /// <summary>
+/// Upserts one load's staging rows into an application table (the COLD importer's "import into stingray"),
+/// through an optional SQL transform, in one transaction.
+/// </summary>
+public sealed record WarehouseMergeRequest
+{
+    public required string StagingTable { get; init; }
+    public required long LoadId { get; init; }
+    public required string TargetTable { get; init; }
+    /// <summary>The upsert key: a row whose key exists is updated, others are inserted. The target needs a unique index on it.</summary>
+    public required IReadOnlyList<string> KeyColumns { get; init; }
+    /// <summary>
+    /// A SELECT producing the target's columns from this load's staging rows; <c>{staging}</c> and <c>{load_id}</c>
+    /// are replaced. Null: every staging column but <c>_intake_load_id</c>, as it is.
+    /// </summary>
+    public string? TransformSql { get; init; }
+    /// <summary>Idempotent statements run first in the same transaction, e.g. <c>create table if not exists …</c>.</summary>
+    public string? SetupSql { get; init; }
+    public required string Step { get; init; }
+    public int Attempt { get; init; } = 1;
+}
+
+public sealed record WarehouseMergeResult(long RowsInStaging, long RowsMerged);
+
+/// <summary>
 /// A database that receives bulk loads. Every row carries <c>_intake_load_id</c>; a load deletes that
 /// load's earlier rows and writes the new ones in one transaction, so a re-run never duplicates.
 /// </summary>
@@ -44,6 +68,13 @@ public interface IWarehouse
     /// is an <see cref="Errors.ErrorKind.Schema"/> error naming the source, row and column; nothing is written then.
     /// </summary>
     Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Upserts the load's staging rows into the target table in one transaction with a ledger row; safe to repeat.
+    /// A key that occurs twice in one load is an <see cref="Errors.ErrorKind.Integrity"/> error; a value the target
+    /// cannot take is <see cref="Errors.ErrorKind.Schema"/>; nothing is merged then.
+    /// </summary>
+    Task<WarehouseMergeResult> MergeAsync(WarehouseMergeRequest request, CancellationToken cancellationToken);
 
     /// <summary>Rows currently in the table for a load (for audit); 0 when the table does not exist.</summary>
     Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken);

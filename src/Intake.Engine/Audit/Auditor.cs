@@ -3,7 +3,7 @@ using Intake.Engine.Runtime;
 
 namespace Intake.Engine.Audit;
 
-public sealed record LoadAudit(Load Load, long? RowsParsed, long? RowsLoaded, long? RowsInWarehouse, IReadOnlyList<string> Problems)
+public sealed record LoadAudit(Load Load, long? RowsParsed, long? RowsLoaded, long? RowsInWarehouse, long? RowsMerged, IReadOnlyList<string> Problems)
 {
     public bool Ok => Problems.Count == 0;
 }
@@ -99,7 +99,21 @@ public sealed class Auditor
             }
         }
 
-        return new LoadAudit(load, parsed ?? loadStep?.RowsIn, loaded, inWarehouse, problems);
+        var mergeStep = Latest(steps, "merge");
+        if (mergeStep is not null)
+        {
+            if (mergeStep.RowsIn is { } staged && loaded is { } l2 && staged != l2)
+            {
+                problems.Add($"{l2} rows written at load but {staged} in staging when merged");
+            }
+
+            if (mergeStep.RowsIn is { } staged2 && mergeStep.RowsOut is { } merged && staged2 != merged)
+            {
+                problems.Add($"{staged2} rows in staging but {merged} merged");
+            }
+        }
+
+        return new LoadAudit(load, parsed ?? loadStep?.RowsIn, loaded, inWarehouse, mergeStep?.RowsOut, problems);
     }
 
     private static StepRecord? Latest(IReadOnlyList<StepRecord> steps, string name) =>

@@ -11,7 +11,7 @@ namespace Intake.Engine.Configuration;
 public static class ConfigLoader
 {
     /// <summary>Steps in the only order they can run in; a pipeline lists a subsequence of them.</summary>
-    public static readonly IReadOnlyList<string> KnownSteps = ["fetch", "decompress", "validate", "archive", "load"];
+    public static readonly IReadOnlyList<string> KnownSteps = ["fetch", "decompress", "validate", "archive", "copy", "load", "merge"];
 
     public const string DefaultFileName = "intake.yaml";
 
@@ -309,6 +309,7 @@ public static class ConfigLoader
         {
             Manifest = v.String("manifest"),
             ManifestRequired = v.Bool("required", false),
+            ManifestEntry = v.String("manifest_entry"),
         };
         v.RejectUnknown();
 
@@ -381,6 +382,35 @@ public static class ConfigLoader
             s.Report("load", "is set but the steps do not include 'load'");
         }
 
+        var merge = ReadMerge(s, steps, load, baseDir);
+        CopyStepConfig? copy = null;
+        var cp = s.Scope("copy");
+        if (steps.Contains("copy"))
+        {
+            if (!cp.Exists)
+            {
+                s.Report("copy", "is required when the steps include 'copy' (at least: area)");
+            }
+
+            var copyStore = cp.String("store", fallback: store)!;
+            if (!stores.ContainsKey(copyStore))
+            {
+                cp.Report("store", $"no store named '{copyStore}' (stores: {string.Join(", ", stores.Keys)})");
+            }
+
+            copy = new CopyStepConfig
+            {
+                Store = copyStore,
+                Area = cp.Name("area", required: cp.Exists, fallback: "raw"),
+                KeyTemplate = cp.String("key_template", fallback: "{type}/{name}")!,
+            };
+            cp.RejectUnknown();
+        }
+        else if (cp.Exists)
+        {
+            s.Report("copy", "is set but the steps do not include 'copy'");
+        }
+
         var limits = ReadLimits(s.Scope("limits"), defaults.Limits);
         var pipeline = new PipelineConfig
         {
@@ -397,6 +427,8 @@ public static class ConfigLoader
             Validate = validate,
             Csv = csv,
             Load = load,
+            Merge = merge,
+            Copy = copy,
             Retry = ReadRetry(s.Scope("retry"), defaults.Retry),
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
@@ -404,6 +436,74 @@ public static class ConfigLoader
         };
         s.RejectUnknown();
         return pipeline;
+    }
+
+    private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)
+    {
+        var m = s.Scope("merge");
+        if (!steps.Contains("merge"))
+        {
+            if (m.Exists)
+            {
+                s.Report("merge", "is set but the steps do not include 'merge'");
+            }
+
+            return null;
+        }
+
+        if (!m.Exists)
+        {
+            s.Report("merge", "is required when the steps include 'merge' (at least: target and key)");
+            return null;
+        }
+
+        if (load is null)
+        {
+            s.Report("steps", "'merge' reads the staging table that 'load' writes; add 'load' before it");
+        }
+
+        var warehouse = m.String("warehouse", fallback: load?.Warehouse);
+        if (warehouse is not null && warehouse != load?.Warehouse)
+        {
+            m.Report("warehouse", $"must be the load step's warehouse ('{load?.Warehouse}'): the merge runs in the staging table's database, in one transaction");
+        }
+
+        var key = m.StringList("key") ?? [];
+        if (key.Count == 0)
+        {
+            m.Report("key", "is required: the column(s) that identify a row of the target (the upsert key)");
+        }
+
+        string? ReadSqlFile(string field)
+        {
+            var path = m.String(field);
+            if (path is null)
+            {
+                return null;
+            }
+
+            var full = ResolvePath(baseDir, path);
+            if (!File.Exists(full))
+            {
+                m.Report(field, $"file '{full}' does not exist");
+                return null;
+            }
+
+            return File.ReadAllText(full);
+        }
+
+        var transformFile = m.String("transform");
+        var result = new MergeStepConfig
+        {
+            Target = m.String("target", required: true) ?? "",
+            Key = key,
+            TransformFile = transformFile,
+            TransformSql = ReadSqlFile("transform"),
+            SetupSql = ReadSqlFile("setup"),
+            Warehouse = warehouse,
+        };
+        m.RejectUnknown();
+        return result;
     }
 
     private static IReadOnlyList<ColumnSpec>? ReadColumns(ConfigContext ctx, YamlNode? node, string path)

@@ -75,6 +75,12 @@ public sealed record ValidateConfig
     public string? Manifest { get; init; }
     /// <summary>Whether a missing manifest fails the load (integrity) or is ignored.</summary>
     public bool ManifestRequired { get; init; }
+
+    /// <summary>
+    /// A metadata file shipped inside the archive (glob on the entry names, e.g. <c>**/*.meta.json</c>) that describes
+    /// the data file next to it: <c>{"file": "x.csv", "rows": 100, "size": 12345, "sha256": "…"}</c>. Required when set.
+    /// </summary>
+    public string? ManifestEntry { get; init; }
 }
 
 public sealed record LoadStepConfig
@@ -82,6 +88,27 @@ public sealed record LoadStepConfig
     public required string Table { get; init; }
     public string? Warehouse { get; init; }
     public IReadOnlyList<ColumnSpec>? Columns { get; init; }
+}
+
+public sealed record MergeStepConfig
+{
+    /// <summary>The application table, optionally schema-qualified; it must have a unique index on the key.</summary>
+    public required string Target { get; init; }
+    public required IReadOnlyList<string> Key { get; init; }
+    /// <summary>The SELECT read from the transform file ({staging} and {load_id} are replaced), or null for the staging columns as they are.</summary>
+    public string? TransformSql { get; init; }
+    public string? TransformFile { get; init; }
+    /// <summary>Idempotent statements (create table if not exists …) run first, in the same transaction.</summary>
+    public string? SetupSql { get; init; }
+    public string? Warehouse { get; init; }
+}
+
+public sealed record CopyStepConfig
+{
+    /// <summary>Where the raw original goes: a store and an area (e.g. the COLD importer's bucket per data type).</summary>
+    public required string Store { get; init; }
+    public required string Area { get; init; }
+    public required string KeyTemplate { get; init; }
 }
 
 public sealed record PipelineConfig
@@ -99,6 +126,8 @@ public sealed record PipelineConfig
     public ValidateConfig Validate { get; init; } = new();
     public CsvConfig Csv { get; init; } = new();
     public LoadStepConfig? Load { get; init; }
+    public MergeStepConfig? Merge { get; init; }
+    public CopyStepConfig? Copy { get; init; }
     public RetryConfig Retry { get; init; } = new();
     public int MaxLoadAttempts { get; init; } = 3;
     public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(2);

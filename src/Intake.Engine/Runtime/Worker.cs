@@ -44,7 +44,9 @@ public sealed class Worker
         new DecompressStep(),
         new ValidateStep(),
         new ArchiveStep(),
+        new CopyStep(),
         new LoadStep(),
+        new MergeStep(),
     ];
 
     public string Id { get; }

@@ -30,9 +30,12 @@ public sealed class StepContext
 /// <summary>Where a load's objects live.</summary>
 public static class Keys
 {
-    public static string InboxKey(PipelineConfig pipeline, Load load)
+    public static string InboxKey(PipelineConfig pipeline, Load load) => Render(pipeline.KeyTemplate, pipeline, load);
+
+    /// <summary>A key template rendered with the load's values: customer, category, type, group, pipeline, name, load and received.</summary>
+    public static string Render(string keyTemplate, PipelineConfig pipeline, Load load)
     {
-        var template = KeyTemplate.Parse(pipeline.KeyTemplate);
+        var template = KeyTemplate.Parse(keyTemplate);
         var name = load.SourceKey.Contains('/', StringComparison.Ordinal) ? load.SourceKey[(load.SourceKey.LastIndexOf('/') + 1)..] : load.SourceKey;
         var values = new Dictionary<string, object>(StringComparer.Ordinal)
         {

@@ -26,10 +26,16 @@ public sealed class ValidateStep : IStep
         }
 
         var bytes = files.Sum(f => f.Size);
+        long? entryRows = null;
+        if (context.Pipeline.Validate.ManifestEntry is { } entryGlob)
+        {
+            entryRows = await CheckManifestEntriesAsync(context, entryGlob, files, cancellationToken);
+        }
+
         var manifest = await ReadManifestAsync(context, cancellationToken);
         if (manifest is null)
         {
-            return new StepResult { BytesIn = bytes, Outputs = [] };
+            return new StepResult { BytesIn = bytes, RowsIn = entryRows, RowsOut = entryRows };
         }
 
         var original = await store.StatAsync(Areas.Inbox, context.InboxKey, cancellationToken)
@@ -42,7 +48,7 @@ public sealed class ValidateStep : IStep
 
         if (manifest.Sha256 is { } sha)
         {
-            var actual = original.Sha256 ?? await HashAsync(store, context.InboxKey, cancellationToken);
+            var actual = original.Sha256 ?? await HashAsync(store, Areas.Inbox, context.InboxKey, cancellationToken);
             if (!string.Equals(actual, sha, StringComparison.OrdinalIgnoreCase))
             {
                 problems.Add($"SHA-256 {actual}, manifest says {sha}");
@@ -52,15 +58,12 @@ public sealed class ValidateStep : IStep
         long? rows = null;
         if (manifest.Rows is { } expectedRows)
         {
-            rows = 0;
-            var options = DataFiles.Options(context);
-            foreach (var f in files)
+            rows = entryRows ?? 0;
+            if (entryRows is null)
             {
-                await using var s = await store.OpenReadAsync(Areas.Work, f.Key, cancellationToken);
-                using var csv = new CsvRowSource(s, DataFiles.DisplayName(context, f), options);
-                while (csv.Read())
+                foreach (var f in files)
                 {
-                    rows++;
+                    rows += await CountRowsAsync(context, f, cancellationToken);
                 }
             }
 
@@ -78,9 +81,94 @@ public sealed class ValidateStep : IStep
         return new StepResult { BytesIn = bytes, RowsIn = rows, RowsOut = rows };
     }
 
-    private static async Task<string> HashAsync(IObjectStore store, string key, CancellationToken ct)
+    /// <summary>
+    /// The COLD importer's check: each metadata file inside the archive describes one data file beside it, whose
+    /// size, SHA-256 and row count must match. Returns the rows counted.
+    /// </summary>
+    private static async Task<long> CheckManifestEntriesAsync(StepContext context, string entryGlob, List<ObjectInfo> files, CancellationToken ct)
     {
-        await using var s = await store.OpenReadAsync(Areas.Inbox, key, ct);
+        var glob = Sources.Glob.Parse(entryGlob);
+        var metas = new List<ObjectInfo>();
+        await foreach (var o in context.Store.ListAsync(Areas.Work, context.WorkPrefix, ct))
+        {
+            if (glob.IsMatch(o.Key[context.WorkPrefix.Length..]))
+            {
+                metas.Add(o);
+            }
+        }
+
+        if (metas.Count == 0)
+        {
+            throw IntakeException.Integrity($"{context.Load.SourceKey}: no metadata file matching '{entryGlob}' inside it", "PropertyFileFormatDecompressException");
+        }
+
+        long rows = 0;
+        var problems = new List<string>();
+        foreach (var meta in metas)
+        {
+            var metaName = meta.Key[context.WorkPrefix.Length..];
+            Manifest m;
+            string? file;
+            await using (var s = await context.Store.OpenReadAsync(Areas.Work, meta.Key, ct))
+            {
+                (m, file) = await ParseManifestAsync(s, $"{context.Load.SourceKey}!{metaName}", ct);
+            }
+
+            var folder = metaName.Contains('/', StringComparison.Ordinal) ? metaName[..(metaName.LastIndexOf('/') + 1)] : "";
+            var data = file is not null
+                ? files.FirstOrDefault(f => f.Key[context.WorkPrefix.Length..] == folder + file)
+                : files.Count == 1 ? files[0] : null;
+            if (data is null)
+            {
+                problems.Add(file is null
+                    ? $"{metaName} names no \"file\" and there are {files.Count} data files"
+                    : $"{metaName} describes {folder + file}, which is not in the archive");
+                continue;
+            }
+
+            var dataName = DataFiles.DisplayName(context, data);
+            if (m.Size is { } size && size != data.Size)
+            {
+                problems.Add($"{dataName} has {data.Size} bytes, {metaName} says {size}");
+            }
+
+            if (m.Sha256 is { } sha && !string.Equals(sha, data.Sha256 ?? await HashAsync(context.Store, Areas.Work, data.Key, ct), StringComparison.OrdinalIgnoreCase))
+            {
+                problems.Add($"{dataName} SHA-256 differs from {metaName}");
+            }
+
+            var counted = await CountRowsAsync(context, data, ct);
+            rows += counted;
+            if (m.Rows is { } expected && expected != counted)
+            {
+                problems.Add($"{dataName} has {counted} data rows, {metaName} says {expected}");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw IntakeException.Integrity($"{context.Load.SourceKey}: data and metadata disagree: {string.Join("; ", problems)}", "PropertyFileFormatDecompressException");
+        }
+
+        return rows;
+    }
+
+    private static async Task<long> CountRowsAsync(StepContext context, ObjectInfo file, CancellationToken ct)
+    {
+        await using var s = await context.Store.OpenReadAsync(Areas.Work, file.Key, ct);
+        using var csv = new CsvRowSource(s, DataFiles.DisplayName(context, file), DataFiles.Options(context));
+        long rows = 0;
+        while (csv.Read())
+        {
+            rows++;
+        }
+
+        return rows;
+    }
+
+    private static async Task<string> HashAsync(IObjectStore store, string area, string key, CancellationToken ct)
+    {
+        await using var s = await store.OpenReadAsync(area, key, ct);
         return Convert.ToHexStringLower(await SHA256.HashDataAsync(s, ct));
     }
 
@@ -100,18 +188,24 @@ public sealed class ValidateStep : IStep
         }
 
         await using var s = await context.Store.OpenReadAsync(Areas.Inbox, key, ct);
+        return (await ParseManifestAsync(s, $"the manifest of {context.Load.SourceKey}", ct)).Manifest;
+    }
+
+    private static async Task<(Manifest Manifest, string? File)> ParseManifestAsync(Stream s, string what, CancellationToken ct)
+    {
         try
         {
             using var doc = await JsonDocument.ParseAsync(s, cancellationToken: ct);
             var root = doc.RootElement;
-            return new Manifest(
+            return (new Manifest(
                 root.TryGetProperty("rows", out var r) ? r.GetInt64() : null,
                 root.TryGetProperty("size", out var z) ? z.GetInt64() : null,
-                root.TryGetProperty("sha256", out var h) ? h.GetString() : null);
+                root.TryGetProperty("sha256", out var h) ? h.GetString() : null),
+                root.TryGetProperty("file", out var f) ? f.GetString() : null);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw IntakeException.Format($"{context.Load.SourceKey}: its manifest is not valid JSON with rows, size and sha256: {e.Message}", e);
+            throw IntakeException.Format($"{what} is not valid JSON with rows, size and sha256: {e.Message}", e);
         }
     }
 }

@@ -40,5 +40,22 @@ internal interface IWarehouseSession : IAsyncDisposable
 
     Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken);
 
+    /// <summary>Runs statements that return nothing (a merge's setup).</summary>
+    Task ExecuteAsync(string sql, CancellationToken cancellationToken);
+
+    /// <summary>The names of the columns a query returns, without running it for its rows.</summary>
+    Task<IReadOnlyList<string>> DescribeQueryAsync(string sql, CancellationToken cancellationToken);
+
+    /// <summary>The first row a query returns, as text, or null when it returns none.</summary>
+    Task<IReadOnlyList<string?>?> DescribeFirstRowAsync(string sql, CancellationToken cancellationToken);
+
+    /// <summary>Runs a statement and returns the rows it inserted or updated.</summary>
+    Task<long> ExecuteCountAsync(string sql, CancellationToken cancellationToken);
+
+    Task<long> CountLoadRowsAsync(TableName table, long loadId, CancellationToken cancellationToken);
+
+    /// <summary>The table's name as this dialect writes it in SQL.</summary>
+    string Quote(TableName table);
+
     Task CommitAsync(CancellationToken cancellationToken);
 }

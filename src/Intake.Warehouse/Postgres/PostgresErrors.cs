@@ -36,6 +36,7 @@ internal static class PostgresErrors
 
         return e.SqlState switch
         {
+            "21000" => ErrorKind.Integrity, // cardinality: one upsert key twice in one load
             "42501" => ErrorKind.Config, // insufficient privilege
             ['2', '2', ..] or ['2', '3', ..] or ['4', '2', ..] => ErrorKind.Schema, // data exception, constraint, undefined or mismatched objects
             ['2', '8', ..] or ['3', 'D', ..] or ['3', 'F', ..] or ['0', 'A', ..] => ErrorKind.Config, // authentication, missing database or schema, unsupported feature

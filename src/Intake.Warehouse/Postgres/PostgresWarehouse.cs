@@ -1,6 +1,7 @@
 using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Warehouse.Loading;
+using Intake.Warehouse.Merging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -57,6 +58,20 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public async Task<WarehouseMergeResult> MergeAsync(WarehouseMergeRequest request, CancellationToken cancellationToken)
+    {
+        MergeRunner.Validate(request);
+        try
+        {
+            await using var session = await PostgresSession.OpenAsync(_dataSource, cancellationToken);
+            return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
+        }
+        catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)
         {
             throw translated;
         }

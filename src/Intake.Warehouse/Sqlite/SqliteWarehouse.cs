@@ -1,6 +1,7 @@
 using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Warehouse.Loading;
+using Intake.Warehouse.Merging;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.Warehouse.Sqlite;
@@ -56,6 +57,20 @@ public sealed class SqliteWarehouse : IWarehouse
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.Table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public async Task<WarehouseMergeResult> MergeAsync(WarehouseMergeRequest request, CancellationToken cancellationToken)
+    {
+        MergeRunner.Validate(request);
+        try
+        {
+            await using var session = await SqliteSession.OpenAsync(_connectionString, cancellationToken);
+            return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
+        }
+        catch (Exception e) when (SqliteErrors.Translate(e, Name, request.TargetTable) is { } translated)
         {
             throw translated;
         }

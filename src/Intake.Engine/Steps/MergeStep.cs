@@ -1,0 +1,34 @@
+using Intake.Core.Model;
+using Intake.Core.Ports;
+
+namespace Intake.Engine.Steps;
+
+/// <summary>
+/// Upserts the load's staging rows into the application table through the pipeline's SQL transform, in one
+/// transaction (the COLD importer's import into the application database). Safe to repeat.
+/// </summary>
+public sealed class MergeStep : IStep
+{
+    public string Name => "merge";
+
+    public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        var merge = context.Pipeline.Merge!;
+        var load = context.Pipeline.Load!;
+        var warehouse = context.Runtime.Warehouses[merge.Warehouse ?? load.Warehouse!];
+        var result = await warehouse.MergeAsync(
+            new WarehouseMergeRequest
+            {
+                StagingTable = load.Table,
+                LoadId = context.Load.Id,
+                TargetTable = merge.Target,
+                KeyColumns = merge.Key,
+                TransformSql = merge.TransformSql,
+                SetupSql = merge.SetupSql,
+                Step = Name,
+                Attempt = context.Attempt,
+            },
+            cancellationToken);
+        return new StepResult { RowsIn = result.RowsInStaging, RowsOut = result.RowsMerged, Outputs = [$"{warehouse.Name}:{merge.Target}"] };
+    }
+}

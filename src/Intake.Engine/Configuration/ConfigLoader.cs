@@ -134,14 +134,39 @@ public static class ConfigLoader
         {
             var st = new YamlScope(ctx, node, $"stores.{name}");
             var kind = st.String("kind", fallback: "local")!;
-            if (kind != "local")
+            var root = "";
+            var config = new StoreConfig(name, kind, root);
+            switch (kind)
             {
-                st.Report("kind", $"'{kind}' is not a store kind (local; s3 comes with the S3 store)");
+                case "local":
+                    config = config with { Root = ResolvePath(baseDir, st.String("root", fallback: $".intake/stores/{name}")!) };
+                    break;
+                case "s3":
+                    var buckets = new Dictionary<string, string>(StringComparer.Ordinal);
+                    foreach (var (area, bucketNode) in st.Scope("area_buckets").Entries)
+                    {
+                        buckets[area] = (bucketNode as YamlScalarNode)?.Value ?? "";
+                    }
+
+                    config = config with
+                    {
+                        Url = st.String("url", required: true),
+                        Region = st.String("region", fallback: "us-east-1"),
+                        Bucket = st.String("bucket", required: true),
+                        Prefix = st.String("prefix"),
+                        AccessKey = st.String("access_key", required: true),
+                        SecretKey = st.String("secret_key", required: true),
+                        AreaBuckets = buckets,
+                        TrustCertificate = st.String("trust_certificate") is { } cert ? ResolvePath(baseDir, cert) : null,
+                    };
+                    break;
+                default:
+                    st.Report("kind", $"'{kind}' is not a store kind (local, s3)");
+                    break;
             }
 
-            var root = ResolvePath(baseDir, st.String("root", fallback: $".intake/stores/{name}")!);
             st.RejectUnknown();
-            stores[name] = new StoreConfig(name, kind, root);
+            stores[name] = config;
         }
 
         if (stores.Count == 0)
@@ -250,20 +275,7 @@ public static class ConfigLoader
             s.Report("source", "is required");
         }
 
-        var sourceKind = src.String("kind", fallback: "local")!;
-        if (sourceKind != "local")
-        {
-            src.Report("kind", $"'{sourceKind}' is not a source kind (local)");
-        }
-
-        var source = new SourceConfig
-        {
-            Kind = sourceKind,
-            Path = ResolvePath(baseDir, src.String("path", required: src.Exists) ?? "."),
-            Include = src.StringList("include") ?? ["**/*"],
-            Exclude = src.StringList("exclude") ?? [],
-            StableFor = src.Duration("stable_for", TimeSpan.FromSeconds(10)),
-        };
+        var source = ReadSource(src, baseDir);
         if (src.Exists)
         {
             src.RejectUnknown();
@@ -436,6 +448,67 @@ public static class ConfigLoader
         };
         s.RejectUnknown();
         return pipeline;
+    }
+
+    /// <summary>The kinds of source and what each needs; secrets (password, secret_key) are best given as ${VAR}.</summary>
+    private static SourceConfig ReadSource(YamlScope src, string baseDir)
+    {
+        var kind = src.String("kind", fallback: "local")!;
+        var common = new SourceConfig
+        {
+            Kind = kind,
+            Path = "",
+            Include = src.StringList("include") ?? ["**/*"],
+            Exclude = src.StringList("exclude") ?? [],
+            StableFor = src.Duration("stable_for", TimeSpan.FromSeconds(10)),
+            Timeout = src.Duration("timeout", TimeSpan.FromSeconds(30)),
+        };
+        switch (kind)
+        {
+            case "local":
+                return common with { Path = ResolvePath(baseDir, src.String("path", required: src.Exists) ?? ".") };
+            case "ftp":
+                var tls = src.String("tls", fallback: "none")!;
+                if (tls is not ("none" or "explicit"))
+                {
+                    src.Report("tls", $"'{tls}' is not a TLS mode for FTP (none, explicit)");
+                }
+
+                return common with
+                {
+                    Path = src.String("path", fallback: "/")!,
+                    Host = src.String("host", required: true),
+                    Port = src.Int("port", 21, 1, 65535),
+                    User = src.String("user", required: true),
+                    Password = src.String("password", fallback: ""),
+                    Tls = tls,
+                    TrustCertificate = src.String("trust_certificate") is { } c1 ? ResolvePath(baseDir, c1) : null,
+                };
+            case "sftp":
+                return common with
+                {
+                    Path = src.String("path", fallback: ".")!,
+                    Host = src.String("host", required: true),
+                    Port = src.Int("port", 22, 1, 65535),
+                    User = src.String("user", required: true),
+                    KeyFile = src.String("key_file", required: true) is { } k ? ResolvePath(baseDir, k) : null,
+                    KnownHosts = src.String("known_hosts") is { } kh ? ResolvePath(baseDir, kh) : null,
+                };
+            case "s3":
+                return common with
+                {
+                    Path = src.String("prefix", fallback: "")!,
+                    Url = src.String("url", required: true),
+                    Bucket = src.String("bucket", required: true),
+                    Region = src.String("region", fallback: "us-east-1"),
+                    AccessKey = src.String("access_key", required: true),
+                    SecretKey = src.String("secret_key", required: true),
+                    TrustCertificate = src.String("trust_certificate") is { } c2 ? ResolvePath(baseDir, c2) : null,
+                };
+            default:
+                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3)");
+                return common;
+        }
     }
 
     private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)

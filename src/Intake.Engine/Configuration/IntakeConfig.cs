@@ -19,7 +19,21 @@ public sealed record IntakeConfig
 
 public sealed record CatalogConfig(string Kind, string Connection);
 
-public sealed record StoreConfig(string Name, string Kind, string Root);
+public sealed record StoreConfig(string Name, string Kind, string Root)
+{
+    /// <summary>S3: the service URL (http://127.0.0.1:4569, https://s3.eu-west-1.amazonaws.com).</summary>
+    public string? Url { get; init; }
+    public string? Region { get; init; }
+    public string? Bucket { get; init; }
+    /// <summary>S3: a prefix inside the bucket under which the areas live.</summary>
+    public string? Prefix { get; init; }
+    public string? AccessKey { get; init; }
+    public string? SecretKey { get; init; }
+    /// <summary>S3: areas kept in buckets of their own (the COLD importer's bucket per data type).</summary>
+    public IReadOnlyDictionary<string, string> AreaBuckets { get; init; } = new Dictionary<string, string>();
+    /// <summary>A CA certificate file to trust for a self-signed https endpoint.</summary>
+    public string? TrustCertificate { get; init; }
+}
 
 public sealed record WarehouseConfig(string Name, string Kind, string Connection);
 
@@ -54,7 +68,26 @@ public sealed record ArchiveLimitsConfig
 public sealed record SourceConfig
 {
     public required string Kind { get; init; }
+    /// <summary>local: the folder; ftp, sftp: the remote directory; s3: the key prefix.</summary>
     public required string Path { get; init; }
+    public string? Host { get; init; }
+    public int? Port { get; init; }
+    public string? User { get; init; }
+    public string? Password { get; init; }
+    /// <summary>ftp: none or explicit (AUTH TLS on the control and data channels).</summary>
+    public string Tls { get; init; } = "none";
+    /// <summary>A CA or server certificate file to trust (self-signed servers).</summary>
+    public string? TrustCertificate { get; init; }
+    /// <summary>sftp: the private key file; sftp: the known_hosts file that must hold the server's key.</summary>
+    public string? KeyFile { get; init; }
+    public string? KnownHosts { get; init; }
+    /// <summary>s3: the service URL, bucket, region and credentials.</summary>
+    public string? Url { get; init; }
+    public string? Bucket { get; init; }
+    public string? Region { get; init; }
+    public string? AccessKey { get; init; }
+    public string? SecretKey { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
     public IReadOnlyList<string> Include { get; init; } = ["**/*"];
     public IReadOnlyList<string> Exclude { get; init; } = [];
     public TimeSpan StableFor { get; init; } = TimeSpan.FromSeconds(10);

@@ -43,10 +43,16 @@ public sealed class IntakeRuntime : IAsyncDisposable
             throw;
         }
 
-        var stores = config.Stores.Values.ToDictionary(s => s.Name, s => (IObjectStore)new LocalDirectoryStore(s.Name, s.Root, time), StringComparer.Ordinal);
+        var stores = config.Stores.Values.ToDictionary(s => s.Name, s => CreateStore(s, time), StringComparer.Ordinal);
         var warehouses = config.Warehouses.Values.ToDictionary(w => w.Name, w => WarehouseFactory.Create(w.Name, w.Kind, w.Connection), StringComparer.Ordinal);
         return new IntakeRuntime(config, catalog, stores, warehouses, time, logs);
     }
+
+    private static IObjectStore CreateStore(StoreConfig store, TimeProvider time) => store.Kind switch
+    {
+        "local" => new LocalDirectoryStore(store.Name, store.Root, time),
+        _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"store '{store.Name}': kind '{store.Kind}' is not available in this build"),
+    };
 
     public PipelineConfig Pipeline(string name) =>
         Config.FindPipeline(name) ?? throw new ArgumentException($"no pipeline named '{name}' (pipelines: {string.Join(", ", Config.Pipelines.Select(p => p.Name))})", nameof(name));

@@ -9,6 +9,8 @@ export INTAKE_SERVERS_DIR=${INTAKE_SERVERS_DIR:-/tmp/intake-servers-$$}
 mkdir -p "$INTAKE_SERVERS_DIR"; chmod 755 "$INTAKE_SERVERS_DIR"
 # Ports of our own, so a developer's servers on the default ports are left alone.
 export INTAKE_PG_PORT=${INTAKE_PG_PORT:-55433}
+export INTAKE_FTP_PORT=${INTAKE_FTP_PORT:-2122}
+export INTAKE_FTP_PASV_MIN=${INTAKE_FTP_PASV_MIN:-40110} INTAKE_FTP_PASV_MAX=${INTAKE_FTP_PASV_MAX:-40190}
 started=()
 
 cleanup() {

@@ -2,6 +2,7 @@ using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Engine.Steps;
 using Intake.Sources;
+using Intake.Sources.Ftp;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
@@ -61,6 +62,23 @@ public static class Sources
     public static IFileSource For(PipelineConfig pipeline, TimeProvider time) => pipeline.Source.Kind switch
     {
         "local" => new LocalDirectorySource(new LocalDirectorySourceOptions { Directory = pipeline.Source.Path, Include = pipeline.Source.Include.ToList(), Exclude = pipeline.Source.Exclude.ToList(), StableFor = pipeline.Source.StableFor }, time),
+        "ftp" => new FtpSource(
+            new FtpSourceOptions
+            {
+                Host = pipeline.Source.Host!,
+                Port = pipeline.Source.Port ?? 21,
+                User = pipeline.Source.User!,
+                Password = pipeline.Source.Password ?? "",
+                Tls = pipeline.Source.Tls == "explicit" ? FtpTlsMode.Explicit : FtpTlsMode.None,
+                TrustedCertificateFile = pipeline.Source.TrustCertificate,
+                ConnectTimeout = pipeline.Source.Timeout,
+                ReadTimeout = pipeline.Source.Timeout,
+                RemoteDirectory = pipeline.Source.Path,
+                Include = pipeline.Source.Include.ToList(),
+                Exclude = pipeline.Source.Exclude.ToList(),
+                StableFor = pipeline.Source.StableFor,
+            },
+            time),
         _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"{pipeline.File}: source.kind '{pipeline.Source.Kind}' is not supported"),
     };
 }

@@ -36,7 +36,7 @@ namespace Intake.Sources.Ftp;
 /// backslash. Each listing and each download uses its own connection, so downloads can run side by side.
 /// </para>
 /// </remarks>
-public sealed class FtpSource : IFileSource
+public sealed class FtpSource : IResumableFileSource
 {
     // Folders nested deeper than this are a loop (some servers show links as folders) or a mistake.
     private const int MaxDepth = 64;
@@ -159,6 +159,10 @@ public sealed class FtpSource : IFileSource
     /// Integrity (also from reads) when the file's size is not <paramref name="expectedSize"/> or it changed
     /// between two attempts, so parts of two versions are never joined; Transient once the retries are spent.
     /// </exception>
+    /// <summary>A resumable download with the options' <see cref="FtpSourceOptions.Resume"/> policy.</summary>
+    public Task<Stream> OpenResumableReadAsync(string key, long expectedSize, CancellationToken cancellationToken) =>
+        OpenResumableReadAsync(key, expectedSize, null, cancellationToken);
+
     public async Task<Stream> OpenResumableReadAsync(string key, long expectedSize, FtpResumePolicy? policy, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(expectedSize);

@@ -4,6 +4,7 @@ using Intake.Core.Errors;
 using Intake.Sources.Ftp;
 using Intake.Tests.Shared;
 
+
 namespace Intake.Sources.Tests.Ftp;
 
 /// <summary>Against the real vsftpd of scripts/servers/vsftpd.sh (LIST, SIZE, MDTM, REST, explicit TLS).</summary>

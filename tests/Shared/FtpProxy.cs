@@ -5,7 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Intake.Sources.Tests.Ftp;
+namespace Intake.Tests.Shared;
 
 /// <summary>
 /// A plain-FTP man in the middle for testing cut connections against the real vsftpd: it relays the
@@ -16,7 +16,7 @@ namespace Intake.Sources.Tests.Ftp;
 /// The cut is real TCP behaviour seen by the client's sockets, not a hook in the client. It works for
 /// plain FTP only: with TLS the passive replies are encrypted and cannot be rewritten.
 /// </remarks>
-internal sealed partial class FtpProxy : IAsyncDisposable
+public sealed partial class FtpProxy : IAsyncDisposable
 {
     private readonly string _targetHost;
     private readonly int _targetPort;

@@ -9,6 +9,7 @@ export INTAKE_SERVERS_DIR=${INTAKE_SERVERS_DIR:-/tmp/intake-servers-$$}
 mkdir -p "$INTAKE_SERVERS_DIR"; chmod 755 "$INTAKE_SERVERS_DIR"
 # Ports of our own, so a developer's servers on the default ports are left alone.
 export INTAKE_PG_PORT=${INTAKE_PG_PORT:-55433}
+export INTAKE_S3_PORT=${INTAKE_S3_PORT:-4571} INTAKE_S3_TLS_PORT=${INTAKE_S3_TLS_PORT:-4572}
 started=()
 
 cleanup() {

@@ -12,6 +12,18 @@ internal static class TestStreams
 
     public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
 
+    /// <summary>Byte-exact comparison that stays fast for megabytes (Shouldly compares element by element) and names the first difference.</summary>
+    public static void ShouldBeSameBytes(this byte[] actual, byte[] expected)
+    {
+        var common = Math.Min(actual.Length, expected.Length);
+        var firstDifference = actual.AsSpan(0, common).CommonPrefixLength(expected.AsSpan(0, common));
+        if (firstDifference < common || actual.Length != expected.Length)
+        {
+            throw new Shouldly.ShouldAssertException(
+                $"expected {expected.Length} bytes, got {actual.Length}; first difference at offset {firstDifference}");
+        }
+    }
+
     public static async Task<byte[]> ReadAllAsync(Stream stream)
     {
         await using (stream)

@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Intake.Core.Errors;
+using Intake.Shared.S3;
+
+namespace Intake.Sources.S3;
+
+/// <summary>
+/// Offers the objects under a prefix of a bucket (AWS S3 or any S3-compatible service) to discovery,
+/// filtered by include and exclude patterns.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Completeness needs no heuristic here: S3 shows an object only once its upload has finished, so every
+/// listed object is whole. The fingerprint is <c>size:&lt;bytes&gt;;etag:&lt;etag&gt;</c>: an object rewritten
+/// under the same key gets a new ETag (even at the same size), so discovery loads it again.
+/// </para>
+/// <para>
+/// Keys are relative to <see cref="S3SourceOptions.Prefix"/>, listed in the server's order (by key on S3,
+/// MinIO and Ceph). Folder markers (keys ending in '/') and keys that cannot be relative paths (empty,
+/// '.' or '..' segments, backslashes, NUL) are never offered.
+/// </para>
+/// <para>
+/// Failures: network errors, timeouts, 5xx and throttling are Transient; wrong keys and denied permissions
+/// are Config, never showing the secret; a missing bucket is Config naming it.
+/// </para>
+/// </remarks>
+public sealed class S3Source : IFileSource, IDisposable
+{
+    private readonly AmazonS3Client _client;
+    private readonly string _bucket;
+    private readonly string _prefix;
+    private readonly Glob[] _include;
+    private readonly Glob[] _exclude;
+    private readonly int _listPageSize;
+
+    /// <summary>Validates the options (every problem at once), compiles the patterns and builds the client. Makes no request.</summary>
+    /// <exception cref="IntakeException">Config, listing every invalid option or pattern.</exception>
+    public S3Source(S3SourceOptions options)
+        : this(options, null)
+    {
+    }
+
+    /// <param name="options">The source's settings.</param>
+    /// <param name="wrapHandler">Tests only: wraps the HTTP handler to watch or break requests.</param>
+    internal S3Source(S3SourceOptions options, Func<HttpMessageHandler, HttpMessageHandler>? wrapHandler)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var endpoint = new S3Endpoint(
+            options.ServiceUrl, options.Region, options.AccessKey, options.SecretKey, options.ForcePathStyle,
+            options.CaFile, options.MaxErrorRetry, options.RequestTimeout);
+        var problems = endpoint.Problems().ToList();
+        if (string.IsNullOrWhiteSpace(options.Bucket) || options.Bucket.Any(c => c == '/' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            problems.Add($"'bucket' must be a bucket name (no '/', no spaces), not '{options.Bucket}'");
+        }
+
+        var prefix = (options.Prefix ?? "").Trim('/');
+        if (prefix.Length > 0 && !IsRelativePath(prefix))
+        {
+            problems.Add($"'prefix' '{options.Prefix}' is not a folder path ('a/b': no '//', '.' or '..' segments, no backslash)");
+        }
+
+        if (options.Include is null || options.Include.Count == 0)
+        {
+            problems.Add("'include' is empty, so no file could ever be taken (the default is **/*)");
+        }
+
+        if (options.ListPageSize is < 1 or > 1000)
+        {
+            problems.Add($"'list_page_size' must be between 1 and 1000, not {options.ListPageSize}");
+        }
+
+        var include = Compile(options.Include ?? [], options.IgnoreCase, problems);
+        var exclude = Compile(options.Exclude ?? [], options.IgnoreCase, problems);
+        if (problems.Count > 0)
+        {
+            throw IntakeException.Config($"S3 source s3://{options.Bucket}/{prefix}: {string.Join("; ", problems)}");
+        }
+
+        _bucket = options.Bucket;
+        _prefix = prefix.Length == 0 ? "" : prefix + "/";
+        _include = include;
+        _exclude = exclude;
+        _listPageSize = options.ListPageSize;
+        _client = endpoint.CreateClient(wrapHandler);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="IntakeException">Config for a missing bucket or denied access; Transient for network and server failures.</exception>
+    public async IAsyncEnumerable<SourceFile> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix, MaxKeys = _listPageSize };
+        var what = $"S3 source: cannot list s3://{_bucket}/{_prefix}";
+        ListObjectsV2Response page;
+        do
+        {
+            page = await S3Failures.CallAsync(token => _client.ListObjectsV2Async(request, token), what, _bucket, cancellationToken);
+            foreach (var item in page.S3Objects ?? [])
+            {
+                var key = item.Key[_prefix.Length..];
+                if (!IsRelativePath(key) || !_include.Any(g => g.IsMatch(key)) || _exclude.Any(g => g.IsMatch(key)))
+                {
+                    continue;
+                }
+
+                var size = item.Size ?? 0;
+                var etag = S3Values.Unquote(item.ETag);
+                yield return new SourceFile(key, size, S3Values.Utc(item.LastModified), string.Create(CultureInfo.InvariantCulture, $"size:{size};etag:{etag}"));
+            }
+
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+        while (page.IsTruncated == true && !string.IsNullOrEmpty(page.NextContinuationToken));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The stream reads the body as it arrives; a connection lost midway throws an <see cref="IOException"/>.</remarks>
+    /// <exception cref="ArgumentException">The key is not a relative path.</exception>
+    /// <exception cref="IntakeException">Config for a missing bucket or denied access; Transient for network and server failures.</exception>
+    public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
+    {
+        var location = Describe(key);
+        try
+        {
+            var response = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _bucket, Key = _prefix + key }, cancellationToken);
+            return new S3ReadStream(response);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.Classify(ex) == S3Failure.NotFound)
+        {
+            throw new FileNotFoundException($"S3 source: {location} no longer exists", location, ex);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.ToIntake(ex, $"S3 source: cannot read {location}", _bucket) is { } failure)
+        {
+            throw failure;
+        }
+    }
+
+    /// <inheritdoc />
+    public string Describe(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!IsRelativePath(key))
+        {
+            // Keys come from our own listing; anything else may be an attempt to read outside the prefix.
+            throw new ArgumentException($"'{key.Replace('\0', '?')}' is not a relative path inside the source folder.", nameof(key));
+        }
+
+        return $"s3://{_bucket}/{_prefix}{key}";
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _client.Dispose();
+
+    private static bool IsRelativePath(string key) =>
+        key.Length > 0 && !key.Contains('\\', StringComparison.Ordinal) && !key.Contains('\0', StringComparison.Ordinal) &&
+        !key.Split('/').Any(s => s is "" or "." or "..");
+
+    private static Glob[] Compile(IEnumerable<string> patterns, bool ignoreCase, List<string> problems)
+    {
+        var globs = new List<Glob>();
+        foreach (var pattern in patterns)
+        {
+            try
+            {
+                globs.Add(Glob.Parse(pattern, ignoreCase));
+            }
+            catch (IntakeException ex)
+            {
+                problems.Add(ex.Message);
+            }
+        }
+
+        return [.. globs];
+    }
+
+}

@@ -3,6 +3,7 @@ using Intake.Engine.Configuration;
 using Intake.Engine.Steps;
 using Intake.Sources;
 using Intake.Sources.Ftp;
+using Intake.Sources.S3;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
@@ -79,6 +80,18 @@ public static class Sources
                 StableFor = pipeline.Source.StableFor,
             },
             time),
+        "s3" => new S3Source(new S3SourceOptions
+        {
+            ServiceUrl = pipeline.Source.Url,
+            Region = pipeline.Source.Region ?? "us-east-1",
+            Bucket = pipeline.Source.Bucket ?? "",
+            Prefix = pipeline.Source.Path,
+            AccessKey = pipeline.Source.AccessKey,
+            SecretKey = pipeline.Source.SecretKey,
+            CaFile = pipeline.Source.TrustCertificate,
+            Include = pipeline.Source.Include.ToList(),
+            Exclude = pipeline.Source.Exclude.ToList(),
+        }),
         _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"{pipeline.File}: source.kind '{pipeline.Source.Kind}' is not supported"),
     };
 }

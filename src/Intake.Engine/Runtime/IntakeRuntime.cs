@@ -2,6 +2,7 @@ using Intake.Catalog;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
 using Intake.Storage;
+using Intake.Storage.S3;
 using Intake.Warehouse;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -51,6 +52,18 @@ public sealed class IntakeRuntime : IAsyncDisposable
     private static IObjectStore CreateStore(StoreConfig store, TimeProvider time) => store.Kind switch
     {
         "local" => new LocalDirectoryStore(store.Name, store.Root, time),
+        "s3" => new S3ObjectStore(new S3StoreOptions
+        {
+            Name = store.Name,
+            ServiceUrl = store.Url,
+            Region = store.Region ?? "us-east-1",
+            Bucket = store.Bucket ?? "",
+            Prefix = store.Prefix,
+            AccessKey = store.AccessKey,
+            SecretKey = store.SecretKey,
+            AreaBuckets = store.AreaBuckets.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
+            CaFile = store.TrustCertificate,
+        }),
         _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"store '{store.Name}': kind '{store.Kind}' is not available in this build"),
     };
 

@@ -19,6 +19,18 @@ public sealed class FetchStep : IStep
         var store = context.Store;
         var key = context.InboxKey;
         var source = _sourceFor(context);
+        try
+        {
+            return await FetchAsync(context, store, key, source, cancellationToken);
+        }
+        finally
+        {
+            (source as IDisposable)?.Dispose();
+        }
+    }
+
+    private static async Task<StepResult> FetchAsync(StepContext context, IObjectStore store, string key, IFileSource source, CancellationToken cancellationToken)
+    {
         var outputs = new List<string>();
 
         // The inbox is never modified: a fetch that already completed (crash after the put) is kept as it is.

@@ -316,6 +316,12 @@ public static class ConfigLoader
             s.Report("store", $"no store named '{store}' in intake.yaml (stores: {string.Join(", ", stores.Keys)})");
         }
 
+        var workStore = s.String("work_store");
+        if (workStore is not null && !stores.ContainsKey(workStore))
+        {
+            s.Report("work_store", $"no store named '{workStore}' in intake.yaml (stores: {string.Join(", ", stores.Keys)})");
+        }
+
         var v = s.Scope("validate");
         var validate = new ValidateConfig
         {
@@ -435,6 +441,7 @@ public static class ConfigLoader
             Source = source,
             Steps = steps,
             Store = store,
+            WorkStore = workStore,
             KeyTemplate = s.String("key_template", fallback: new PipelineConfig { Name = "", File = "", Source = source, Steps = [] }.KeyTemplate)!,
             Validate = validate,
             Csv = csv,

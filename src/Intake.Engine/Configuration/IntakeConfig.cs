@@ -155,6 +155,8 @@ public sealed record PipelineConfig
     public required SourceConfig Source { get; init; }
     public required IReadOnlyList<string> Steps { get; init; }
     public string Store { get; init; } = "local";
+    /// <summary>A store for the work area only (e.g. local disk beside an S3 store); null for <see cref="Store"/>.</summary>
+    public string? WorkStore { get; init; }
     public string KeyTemplate { get; init; } = "{customer}/{category}/{type}/{group}/{received:yyyyMMdd_HHmmss}/{name}";
     public ValidateConfig Validate { get; init; } = new();
     public CsvConfig Csv { get; init; } = new();

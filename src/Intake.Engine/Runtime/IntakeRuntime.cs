@@ -72,5 +72,7 @@ public sealed class IntakeRuntime : IAsyncDisposable
 
     public IObjectStore StoreFor(PipelineConfig pipeline) => Stores[pipeline.Store];
 
+    public IObjectStore WorkStoreFor(PipelineConfig pipeline) => Stores[pipeline.WorkStore ?? pipeline.Store];
+
     public ValueTask DisposeAsync() => Catalog.DisposeAsync();
 }

@@ -278,7 +278,7 @@ public sealed class Worker
     {
         if (pipeline is not null)
         {
-            await _runtime.StoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+            await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
         }
 
         await TransitionAsync(load, LoadStatus.Archiving, LoadStatus.Archived, new TransitionDetails { LeaseOwner = Id }, ct);
@@ -303,7 +303,7 @@ public sealed class Worker
                 outputs.Add($"{Areas.Error}:{key}");
             }
 
-            await store.DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+            await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
             await Catalog.FinishStepAsync(stepId, new StepResult { BytesIn = bytes, BytesOut = bytes, Outputs = outputs, Message = outputs.Count == 0 ? "the original never reached the inbox; nothing to copy" : null }, ct);
         }
 

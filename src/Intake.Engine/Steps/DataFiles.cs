@@ -13,7 +13,7 @@ internal static class DataFiles
     {
         var globs = context.Pipeline.Csv.Files.Select(p => Glob.Parse(p)).ToList();
         var result = new List<ObjectInfo>();
-        await foreach (var o in context.Store.ListAsync(Areas.Work, context.WorkPrefix, cancellationToken))
+        await foreach (var o in context.WorkStore.ListAsync(Areas.Work, context.WorkPrefix, cancellationToken))
         {
             var name = o.Key[context.WorkPrefix.Length..];
             if (globs.Any(g => g.IsMatch(name)))

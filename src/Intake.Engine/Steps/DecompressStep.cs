@@ -17,7 +17,8 @@ public sealed class DecompressStep : IStep
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var store = context.Store;
-        await store.DeletePrefixAsync(Areas.Work, context.WorkPrefix, cancellationToken);
+        var work = context.WorkStore;
+        await work.DeletePrefixAsync(Areas.Work, context.WorkPrefix, cancellationToken);
         var limits = context.Pipeline.Limits;
         var expander = new ArchiveExpander(new ArchiveLimits { MaxTotalBytes = limits.MaxTotalBytes, MaxRatio = limits.MaxRatio, MaxEntries = limits.MaxEntries });
         var inboxInfo = await store.StatAsync(Areas.Inbox, context.InboxKey, cancellationToken);
@@ -30,7 +31,7 @@ public sealed class DecompressStep : IStep
             await foreach (var entry in expander.ExpandAsync(input, name, cancellationToken))
             {
                 var key = context.WorkPrefix + entry.Name;
-                var written = await store.PutAsync(Areas.Work, key, entry.Content, cancellationToken);
+                var written = await work.PutAsync(Areas.Work, key, entry.Content, cancellationToken);
                 bytesOut += written.Size;
                 outputs.Add($"{Areas.Work}:{key}");
             }
@@ -39,7 +40,7 @@ public sealed class DecompressStep : IStep
         }
         catch
         {
-            await store.DeletePrefixAsync(Areas.Work, context.WorkPrefix, CancellationToken.None);
+            await work.DeletePrefixAsync(Areas.Work, context.WorkPrefix, CancellationToken.None);
             throw;
         }
     }

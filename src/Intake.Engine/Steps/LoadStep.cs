@@ -29,7 +29,7 @@ public sealed class LoadStep : IStep
             foreach (var f in files)
             {
                 var offset = doneBefore;
-                var stream = new CountingStream(await context.Store.OpenReadAsync(Areas.Work, f.Key, cancellationToken), n => context.Progress(offset + n, total));
+                var stream = new CountingStream(await context.WorkStore.OpenReadAsync(Areas.Work, f.Key, cancellationToken), n => context.Progress(offset + n, total));
                 doneBefore += f.Size;
                 streams.Add(stream);
                 sources.Add(new CsvRowSource(stream, DataFiles.DisplayName(context, f), options));

@@ -18,6 +18,9 @@ public sealed class StepContext
 
     public IObjectStore Store => Runtime.StoreFor(Pipeline);
 
+    /// <summary>Where expanded entries are kept while the load runs: the pipeline's store unless <c>work_store</c> names a faster one.</summary>
+    public IObjectStore WorkStore => Runtime.WorkStoreFor(Pipeline);
+
     /// <summary>The original's key in the inbox area: the pipeline's key template, rendered from the load (stable across attempts).</summary>
     public string InboxKey => Keys.InboxKey(Pipeline, Load);
 

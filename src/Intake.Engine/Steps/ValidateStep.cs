@@ -89,7 +89,7 @@ public sealed class ValidateStep : IStep
     {
         var glob = Sources.Glob.Parse(entryGlob);
         var metas = new List<ObjectInfo>();
-        await foreach (var o in context.Store.ListAsync(Areas.Work, context.WorkPrefix, ct))
+        await foreach (var o in context.WorkStore.ListAsync(Areas.Work, context.WorkPrefix, ct))
         {
             if (glob.IsMatch(o.Key[context.WorkPrefix.Length..]))
             {
@@ -109,7 +109,7 @@ public sealed class ValidateStep : IStep
             var metaName = meta.Key[context.WorkPrefix.Length..];
             Manifest m;
             string? file;
-            await using (var s = await context.Store.OpenReadAsync(Areas.Work, meta.Key, ct))
+            await using (var s = await context.WorkStore.OpenReadAsync(Areas.Work, meta.Key, ct))
             {
                 (m, file) = await ParseManifestAsync(s, $"{context.Load.SourceKey}!{metaName}", ct);
             }
@@ -132,7 +132,7 @@ public sealed class ValidateStep : IStep
                 problems.Add($"{dataName} has {data.Size} bytes, {metaName} says {size}");
             }
 
-            if (m.Sha256 is { } sha && !string.Equals(sha, data.Sha256 ?? await HashAsync(context.Store, Areas.Work, data.Key, ct), StringComparison.OrdinalIgnoreCase))
+            if (m.Sha256 is { } sha && !string.Equals(sha, data.Sha256 ?? await HashAsync(context.WorkStore, Areas.Work, data.Key, ct), StringComparison.OrdinalIgnoreCase))
             {
                 problems.Add($"{dataName} SHA-256 differs from {metaName}");
             }
@@ -155,7 +155,7 @@ public sealed class ValidateStep : IStep
 
     private static async Task<long> CountRowsAsync(StepContext context, ObjectInfo file, CancellationToken ct)
     {
-        await using var s = await context.Store.OpenReadAsync(Areas.Work, file.Key, ct);
+        await using var s = await context.WorkStore.OpenReadAsync(Areas.Work, file.Key, ct);
         using var csv = new CsvRowSource(s, DataFiles.DisplayName(context, file), DataFiles.Options(context));
         long rows = 0;
         while (csv.Read())

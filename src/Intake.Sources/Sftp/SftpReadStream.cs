@@ -9,9 +9,12 @@ namespace Intake.Sources.Sftp;
 /// </summary>
 internal sealed class SftpReadStream : Stream
 {
-    // 32 KiB is the read size every SFTP server must support (OpenSSH's own client uses it); 32 of them
-    // in flight keep a long-distance link busy (1 MiB per round trip) while bounding memory per download.
-    private const uint ChunkSize = 32 * 1024;
+    /// <summary>
+    /// 32 KiB is the read size every SFTP server must support (OpenSSH's own client uses it); 32 of them
+    /// in flight keep a long-distance link busy (1 MiB per round trip) while bounding memory per download.
+    /// </summary>
+    public const uint DefaultChunkSize = 32 * 1024;
+
     private const int ReadAhead = 32;
 
     private readonly SftpSource _source;
@@ -20,6 +23,7 @@ internal sealed class SftpReadStream : Stream
     private readonly int _maxResumeAttempts;
     private readonly TimeProvider _time;
     private readonly LinkedList<PendingRead> _pending = new();
+    private readonly uint _chunkSize;
 
     private SftpSession? _session;
     private byte[] _handle = [];
@@ -32,8 +36,9 @@ internal sealed class SftpReadStream : Stream
     private int _resumeAttempts;
     private bool _disposed;
 
-    public SftpReadStream(SftpSource source, string path, string location, int maxResumeAttempts, TimeProvider time)
+    public SftpReadStream(SftpSource source, string path, string location, int maxResumeAttempts, TimeProvider time, uint chunkSize = DefaultChunkSize)
     {
+        _chunkSize = chunkSize;
         _source = source;
         _path = path;
         _location = location;
@@ -168,8 +173,8 @@ internal sealed class SftpReadStream : Stream
         // server says EOF, so a file that grew is still read to its end without flooding the server.
         while (_pending.Count < ReadAhead && (_requestOffset < _identity.Size || _pending.Count == 0))
         {
-            QueueRead(session, _requestOffset, ChunkSize, atFront: false);
-            _requestOffset += ChunkSize;
+            QueueRead(session, _requestOffset, _chunkSize, atFront: false);
+            _requestOffset += _chunkSize;
         }
 
         await session.FlushAsync(cancellationToken);

@@ -137,6 +137,9 @@ public sealed class SftpSource : IFileSource
     /// <summary><c>user@host:port</c>, as messages name the server.</summary>
     public string Target { get; }
 
+    /// <summary>Bytes asked for per read request. Tests raise it above what the server serves at once (OpenSSH: 255 KiB) to get short reads.</summary>
+    internal uint ReadChunkSize { get; set; } = SftpReadStream.DefaultChunkSize;
+
     /// <inheritdoc />
     /// <exception cref="IntakeException">Config when the folder is missing or unreadable, or the login fails;
     /// Security when the host key is not the trusted one; Transient when the server cannot be reached.</exception>
@@ -208,7 +211,7 @@ public sealed class SftpSource : IFileSource
     public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
     {
         var path = RemotePath(key);
-        var stream = new SftpReadStream(this, path, Describe(key), _options.MaxResumeAttempts, _time);
+        var stream = new SftpReadStream(this, path, Describe(key), _options.MaxResumeAttempts, _time, ReadChunkSize);
         try
         {
             await stream.OpenAsync(cancellationToken);

@@ -191,6 +191,8 @@ public sealed class SftpSourceTests : IDisposable
     [SftpFact]
     public async Task List_SymbolicLink_IsNotOfferedAndCannotBeOpened()
     {
+        // The link's own time is the machine's now: move the test clock past it, so only its being a link can keep it out.
+        _clock.Set(new DateTimeOffset(2099, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var target = Write("real.csv", "data");
         File.CreateSymbolicLink(Path.Combine(Folder, "link.csv"), target);
         var source = Source();
@@ -222,6 +224,21 @@ public sealed class SftpSourceTests : IDisposable
         var read = await ReadAllAsync(stream);
 
         read.Length.ShouldBe(content.Length);
+        SHA256.HashData(read).ShouldBe(SHA256.HashData(content));
+    }
+
+    [SftpFact]
+    public async Task OpenRead_ServerAnsweringWithLessThanAsked_StillStreamsByteExact()
+    {
+        var content = RandomBytes((3 * 1024 * 1024) + 777);
+        Write("short-reads.bin", content);
+        var source = Source();
+        source.ReadChunkSize = 1024 * 1024; // more than OpenSSH returns per read (255 KiB): every reply is short
+
+        await using var stream = await source.OpenReadAsync("short-reads.bin", CancellationToken.None);
+        var read = await ReadAllAsync(stream);
+
+        ((SftpReadStream)stream).Resumes.ShouldBe(0);
         SHA256.HashData(read).ShouldBe(SHA256.HashData(content));
     }
 

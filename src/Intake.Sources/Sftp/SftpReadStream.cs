@@ -171,7 +171,9 @@ internal sealed class SftpReadStream : Stream
 
         // Read ahead up to the size the file had when opened; beyond it, one request at a time until the
         // server says EOF, so a file that grew is still read to its end without flooding the server.
-        while (_pending.Count < ReadAhead && (_requestOffset < _identity.Size || _pending.Count == 0))
+        // Topped up in batches once half the window is used: one write carries many requests.
+        var topUp = _pending.Count <= ReadAhead / 2;
+        while (topUp && _pending.Count < ReadAhead && (_requestOffset < _identity.Size || _pending.Count == 0))
         {
             QueueRead(session, _requestOffset, _chunkSize, atFront: false);
             _requestOffset += _chunkSize;

@@ -40,7 +40,9 @@ internal sealed class SftpSession : IAsyncDisposable
         _time = time;
         _target = target;
         _input = process.StandardInput.BaseStream;
-        _output = process.StandardOutput.BaseStream;
+        // Buffered: every reply is read as a small header and then its body, which would otherwise be
+        // several system calls per 32 KiB chunk.
+        _output = new BufferedStream(process.StandardOutput.BaseStream, 64 * 1024);
         _stderrPump = PumpStderrAsync(process.StandardError);
     }
 

@@ -9,6 +9,7 @@ export INTAKE_SERVERS_DIR=${INTAKE_SERVERS_DIR:-/tmp/intake-servers-$$}
 mkdir -p "$INTAKE_SERVERS_DIR"; chmod 755 "$INTAKE_SERVERS_DIR"
 # Ports of our own, so a developer's servers on the default ports are left alone.
 export INTAKE_PG_PORT=${INTAKE_PG_PORT:-55433}
+export INTAKE_SFTP_PORT=${INTAKE_SFTP_PORT:-2223}
 started=()
 
 cleanup() {

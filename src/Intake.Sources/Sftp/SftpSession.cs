@@ -52,6 +52,9 @@ internal sealed class SftpSession : IAsyncDisposable
     /// <summary>The ssh process, for tests that cut the connection the way a network failure would.</summary>
     internal int ProcessId => _process.Id;
 
+    /// <summary>ssh's exit status once the session has ended: 0 when the channel was closed cleanly, not killed.</summary>
+    internal int? ExitCode { get; private set; }
+
     /// <summary>
     /// Starts ssh and completes the SFTP version exchange, which succeeds only after the TCP connection,
     /// host key check and authentication did.
@@ -348,6 +351,9 @@ internal sealed class SftpSession : IAsyncDisposable
             // the pipe is already broken: ssh is gone
         }
 
+        // Replies still in flight (a download abandoned part-way) must be read and dropped: until they
+        // are, ssh cannot write them out, the server cannot finish, and ssh would not exit.
+        var drain = DrainOutputAsync();
         using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time))
         {
             try
@@ -361,11 +367,25 @@ internal sealed class SftpSession : IAsyncDisposable
             }
         }
 
-        // stderr reaches its end once ssh has exited; the pump then completes.
+        // stdout and stderr reach their end once ssh has exited; the drain and the pump then complete.
+        await drain;
         await _stderrPump;
+        ExitCode = _process.ExitCode;
         lock (_stderr)
         {
             return _stderr.ToString();
+        }
+    }
+
+    private async Task DrainOutputAsync()
+    {
+        try
+        {
+            await _output.CopyToAsync(Stream.Null);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // the pipe broke with the process: nothing left to drop
         }
     }
 

@@ -49,9 +49,6 @@ internal sealed class SftpReadStream : Stream
     /// <summary>How many times the download reconnected and continued.</summary>
     public int Resumes { get; private set; }
 
-    /// <summary>How the last ssh process ended, once the stream is disposed (tests: 0 means closed cleanly, not killed).</summary>
-    internal int? LastExitCode { get; private set; }
-
     /// <summary>The current ssh process, for tests that cut the connection the way a network failure would.</summary>
     internal int ProcessId => _session?.ProcessId ?? throw new InvalidOperationException("not connected");
 
@@ -151,7 +148,6 @@ internal sealed class SftpReadStream : Stream
         {
             // Ending the session closes the file on the server; replies still in flight are dropped with it.
             await _session.DisposeAsync();
-            LastExitCode = _session.ExitCode;
             _session = null;
         }
 

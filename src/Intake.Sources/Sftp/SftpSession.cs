@@ -52,9 +52,6 @@ internal sealed class SftpSession : IAsyncDisposable
     /// <summary>The ssh process, for tests that cut the connection the way a network failure would.</summary>
     internal int ProcessId => _process.Id;
 
-    /// <summary>ssh's exit status once the session has ended: 0 when the channel was closed cleanly, not killed.</summary>
-    internal int? ExitCode { get; private set; }
-
     /// <summary>
     /// Starts ssh and completes the SFTP version exchange, which succeeds only after the TCP connection,
     /// host key check and authentication did.
@@ -370,7 +367,6 @@ internal sealed class SftpSession : IAsyncDisposable
         // stdout and stderr reach their end once ssh has exited; the drain and the pump then complete.
         await drain;
         await _stderrPump;
-        ExitCode = _process.ExitCode;
         lock (_stderr)
         {
             return _stderr.ToString();

@@ -243,19 +243,6 @@ public sealed class SftpSourceTests : IDisposable
     }
 
     [SftpFact]
-    public async Task OpenRead_AbandonedPartWay_EndsTheConnectionCleanlyWithoutKillingIt()
-    {
-        Write("abandoned.bin", RandomBytes(8 * 1024 * 1024));
-        var stream = await Source().OpenReadAsync("abandoned.bin", CancellationToken.None);
-        await stream.ReadExactlyAsync(new byte[1024 * 1024]); // replies for the next megabyte are in flight
-
-        await stream.DisposeAsync();
-
-        // Killed (after a grace period) is what happens when nobody drains the replies in flight.
-        ((SftpReadStream)stream).LastExitCode.ShouldBe(0);
-    }
-
-    [SftpFact]
     public async Task OpenRead_EmptyFile_ReturnsNoBytes()
     {
         Write("empty.csv", []);

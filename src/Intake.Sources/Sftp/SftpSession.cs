@@ -86,7 +86,12 @@ internal sealed class SftpSession : IAsyncDisposable
                 session._writer.Begin(SftpProtocol.Init, id: null);
                 session._writer.UInt32(SftpProtocol.Version);
                 session._writer.End();
-                await session.FlushAsync(linked.Token);
+
+                // Written directly, not through FlushAsync: if ssh already gave up, the failure must be
+                // classified from its message below, not reported as a lost connection.
+                await session._input.WriteAsync(session._writer.Pending, linked.Token);
+                await session._input.FlushAsync(linked.Token);
+                session._writer.Clear();
                 using var version = await session.ReceiveAnyAsync(linked.Token);
                 if (version.Type != SftpProtocol.VersionReply)
                 {

@@ -1,0 +1,500 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Intake.Core.Errors;
+using Intake.Sources.Sftp;
+using Intake.Tests.Shared;
+
+namespace Intake.Sources.Tests.Sftp;
+
+/// <summary>
+/// The SFTP source against a real OpenSSH server (internal-sftp, a nologin account, key login only).
+/// Each test works in a folder of its own under the served home; files are written there directly and
+/// their modification times set relative to the test clock.
+/// </summary>
+public sealed class SftpSourceTests : IDisposable
+{
+    private static readonly TimeSpan StableFor = TimeSpan.FromSeconds(60);
+
+    private readonly ManualTimeProvider _clock = new();
+    private readonly string _name = "t-" + Guid.NewGuid().ToString("N")[..12];
+    private readonly string _scratch = Directory.CreateTempSubdirectory("intake-sftp-test-").FullName;
+    private string? _folder;
+
+    public void Dispose()
+    {
+        if (_folder is not null && Directory.Exists(_folder))
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+
+        Directory.Delete(_scratch, recursive: true);
+    }
+
+    /// <summary>The test's folder on the server, as a local path.</summary>
+    private string Folder
+    {
+        get
+        {
+            if (_folder is null)
+            {
+                _folder = Path.Combine(TestSftp.Server.Home, _name);
+                Directory.CreateDirectory(_folder);
+            }
+
+            return _folder;
+        }
+    }
+
+    private string KnownHosts(string? line = null)
+    {
+        var path = Path.Combine(_scratch, "known_hosts");
+        File.WriteAllText(path, (line ?? TestSftp.Server.KnownHostsLine()) + "\n");
+        return path;
+    }
+
+    private SftpSourceOptions Options(Action<SftpSourceOptions>? configure = null)
+    {
+        var server = TestSftp.Server;
+        var options = new SftpSourceOptions
+        {
+            Host = server.Host,
+            Port = server.Port,
+            User = server.User,
+            PrivateKeyFile = server.PrivateKey,
+            KnownHostsFile = KnownHosts(),
+            RemoteDirectory = Folder, // absolute: works whatever the login folder is
+            StableFor = StableFor,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        };
+        configure?.Invoke(options);
+        return options;
+    }
+
+    private SftpSource Source(Action<SftpSourceOptions>? configure = null) => new(Options(configure), _clock);
+
+    /// <summary>Writes a file on the server whose last write was <paramref name="age"/> before the test clock's now.</summary>
+    private string Write(string key, byte[] content, TimeSpan? age = null)
+    {
+        var path = Path.Combine(Folder, key);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllBytes(path, content);
+        File.SetLastWriteTimeUtc(path, (_clock.GetUtcNow() - (age ?? TimeSpan.FromMinutes(5))).UtcDateTime);
+        return path;
+    }
+
+    private string Write(string key, string content, TimeSpan? age = null) => Write(key, System.Text.Encoding.UTF8.GetBytes(content), age);
+
+    private static async Task<List<SourceFile>> ListAsync(IFileSource source)
+    {
+        var files = new List<SourceFile>();
+        await foreach (var file in source.ListAsync(CancellationToken.None))
+        {
+            files.Add(file);
+        }
+
+        return files;
+    }
+
+    private static async Task<byte[]> ReadAllAsync(Stream stream)
+    {
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        return copy.ToArray();
+    }
+
+    private static byte[] RandomBytes(int length)
+    {
+        var bytes = new byte[length];
+        new Random(length).NextBytes(bytes);
+        return bytes;
+    }
+
+    private string GenerateKey(string name)
+    {
+        var path = Path.Combine(_scratch, name);
+        var start = new ProcessStartInfo("ssh-keygen") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "-q", "-t", "ed25519", "-N", "", "-C", "other", "-f", path })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        process.WaitForExit();
+        process.ExitCode.ShouldBe(0, process.StandardError.ReadToEnd());
+        return path;
+    }
+
+    private static async Task<IntakeException> FailureAsync(SftpSource source) =>
+        await Should.ThrowAsync<IntakeException>(async () => await ListAsync(source));
+
+    [SftpFact]
+    public async Task List_NestedFoldersWithGlobs_OffersMatchingFilesInKeyOrderWithExactSizeTimeAndFingerprint()
+    {
+        Write("z.csv", "last");
+        Write("a.csv", "a,b\n1,2\n", TimeSpan.FromMinutes(7));
+        Write("sub/deep/c.csv", "c");
+        Write("sub/b.csv", "bb");
+        Write("sub/notes.txt", "not data");
+        Write("archive/old.csv", "old");
+        Write(".hidden.csv", "dot file");
+        Write("sub/upload.csv.part", "still uploading");
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.Include = ["**/*.csv"];
+            o.Exclude = ["archive/**"];
+        }));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv", "sub/b.csv", "sub/deep/c.csv", "z.csv"]);
+        var a = files[0];
+        a.Size.ShouldBe(8);
+        a.Modified.ShouldBe(_clock.GetUtcNow() - TimeSpan.FromMinutes(7));
+        a.Fingerprint.ShouldBe($"size:8;mtime:{a.Modified.ToUnixTimeMilliseconds()}");
+    }
+
+    [SftpFact]
+    public async Task List_FileWrittenRecently_IsOfferedOnlyOnceQuietForStableFor()
+    {
+        Write("new.csv", "x", TimeSpan.FromSeconds(10));
+        var source = Source();
+
+        (await ListAsync(source)).ShouldBeEmpty();
+
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        (await ListAsync(source)).Select(f => f.Key).ShouldBe(["new.csv"]);
+    }
+
+    [SftpFact]
+    public async Task ListAndRead_NamesWithSpacesQuotesAndNonAscii_RoundTrip()
+    {
+        const string odd = "my file 'x' \"y\" $HOME;`z`.csv";
+        Write(odd, "quoted");
+        Write("folder with space/grüße ünïcödé.csv", "unicode");
+        var source = Source();
+
+        var keys = (await ListAsync(source)).Select(f => f.Key).ToList();
+
+        keys.ShouldBe(["folder with space/grüße ünïcödé.csv", odd]);
+        await using (var stream = await source.OpenReadAsync(odd, CancellationToken.None))
+        {
+            System.Text.Encoding.UTF8.GetString(await ReadAllAsync(stream)).ShouldBe("quoted");
+        }
+
+        await using (var stream = await source.OpenReadAsync(keys[0], CancellationToken.None))
+        {
+            System.Text.Encoding.UTF8.GetString(await ReadAllAsync(stream)).ShouldBe("unicode");
+        }
+    }
+
+    [SftpFact]
+    public async Task List_SymbolicLink_IsNotOfferedAndCannotBeOpened()
+    {
+        // The link's own time is the machine's now: move the test clock past it, so only its being a link can keep it out.
+        _clock.Set(new DateTimeOffset(2099, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var target = Write("real.csv", "data");
+        File.CreateSymbolicLink(Path.Combine(Folder, "link.csv"), target);
+        var source = Source();
+
+        (await ListAsync(source)).Select(f => f.Key).ShouldBe(["real.csv"]);
+        var ex = await Should.ThrowAsync<IntakeException>(() => source.OpenReadAsync("link.csv", CancellationToken.None));
+        ex.Kind.ShouldBe(ErrorKind.Security);
+    }
+
+    [SftpFact]
+    public async Task List_MissingRemoteDirectory_ThrowsConfigNamingIt()
+    {
+        var source = Source(o => o.RemoteDirectory = Folder + "/missing");
+
+        var ex = await FailureAsync(source);
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain("missing");
+    }
+
+    [SftpFact]
+    public async Task OpenRead_FileOfSeveralMegabytes_StreamsItByteExact()
+    {
+        var content = RandomBytes((3 * 1024 * 1024) + 12345); // not a multiple of the read size
+        Write("big.bin", content);
+        var source = Source();
+
+        await using var stream = await source.OpenReadAsync("big.bin", CancellationToken.None);
+        var read = await ReadAllAsync(stream);
+
+        read.Length.ShouldBe(content.Length);
+        SHA256.HashData(read).ShouldBe(SHA256.HashData(content));
+    }
+
+    [SftpFact]
+    public async Task OpenRead_ServerAnsweringWithLessThanAsked_StillStreamsByteExact()
+    {
+        var content = RandomBytes((3 * 1024 * 1024) + 777);
+        Write("short-reads.bin", content);
+        var source = Source();
+        source.ReadChunkSize = 1024 * 1024; // more than OpenSSH returns per read (255 KiB): every reply is short
+
+        await using var stream = await source.OpenReadAsync("short-reads.bin", CancellationToken.None);
+        var read = await ReadAllAsync(stream);
+
+        ((SftpReadStream)stream).Resumes.ShouldBe(0);
+        SHA256.HashData(read).ShouldBe(SHA256.HashData(content));
+    }
+
+    [SftpFact]
+    public async Task OpenRead_EmptyFile_ReturnsNoBytes()
+    {
+        Write("empty.csv", []);
+
+        await using var stream = await Source().OpenReadAsync("empty.csv", CancellationToken.None);
+
+        (await ReadAllAsync(stream)).ShouldBeEmpty();
+    }
+
+    [SftpFact]
+    public async Task OpenRead_MissingFileOrFolder_ThrowsFileNotFound()
+    {
+        Write("sub/present.csv", "x");
+        var source = Source();
+
+        var missing = await Should.ThrowAsync<FileNotFoundException>(() => source.OpenReadAsync("gone.csv", CancellationToken.None));
+        missing.Message.ShouldContain("gone.csv");
+        await Should.ThrowAsync<FileNotFoundException>(() => source.OpenReadAsync("sub", CancellationToken.None));
+    }
+
+    [SftpFact]
+    public async Task OpenRead_ConnectionDroppedMidDownload_ResumesWhereItStoppedByteExact()
+    {
+        var content = RandomBytes(4 * 1024 * 1024);
+        Write("resume.bin", content);
+        var source = Source();
+        await using var stream = await source.OpenReadAsync("resume.bin", CancellationToken.None);
+        var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        while (received.Length < 1024 * 1024)
+        {
+            var n = await stream.ReadAsync(buffer);
+            n.ShouldBeGreaterThan(0);
+            received.Write(buffer, 0, n);
+        }
+
+        // Cut the connection the way a network failure does: the ssh process dies with reads in flight.
+        var download = (SftpReadStream)stream;
+        using (var ssh = Process.GetProcessById(download.ProcessId))
+        {
+            ssh.Kill();
+            await ssh.WaitForExitAsync();
+        }
+
+        await stream.CopyToAsync(received);
+
+        download.Resumes.ShouldBe(1);
+        received.Length.ShouldBe(content.Length);
+        SHA256.HashData(received.ToArray()).ShouldBe(SHA256.HashData(content));
+    }
+
+    [SftpFact]
+    public async Task OpenRead_FileChangedWhileConnectionWasDown_FailsAsIntegrityInsteadOfSplicing()
+    {
+        var path = Write("changing.bin", RandomBytes(2 * 1024 * 1024));
+        var source = Source();
+        await using var stream = await source.OpenReadAsync("changing.bin", CancellationToken.None);
+        var buffer = new byte[64 * 1024];
+        (await stream.ReadAsync(buffer)).ShouldBeGreaterThan(0);
+
+        File.WriteAllBytes(path, RandomBytes(3 * 1024 * 1024));
+        using (var ssh = Process.GetProcessById(((SftpReadStream)stream).ProcessId))
+        {
+            ssh.Kill();
+            await ssh.WaitForExitAsync();
+        }
+
+        var ex = await Should.ThrowAsync<IntakeException>(() => stream.CopyToAsync(Stream.Null));
+        ex.Kind.ShouldBe(ErrorKind.Integrity);
+    }
+
+    [SftpFact]
+    public async Task Connect_KeyTheServerDoesNotAccept_FailsAsConfig()
+    {
+        var source = Source(o => o.PrivateKeyFile = GenerateKey("stranger"));
+
+        var ex = await FailureAsync(source);
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain("Permission denied");
+    }
+
+    [SftpFact]
+    public async Task Connect_HostNotInKnownHosts_FailsAsSecurity()
+    {
+        var source = Source(o => o.KnownHostsFile = KnownHosts("# nothing trusted yet"));
+
+        var ex = await FailureAsync(source);
+
+        ex.Kind.ShouldBe(ErrorKind.Security);
+    }
+
+    [SftpFact]
+    public async Task Connect_HostKeyDifferentFromKnownHosts_FailsAsSecurity()
+    {
+        var other = File.ReadAllText(GenerateKey("impostor") + ".pub").Split(' ');
+        var server = TestSftp.Server;
+        var source = Source(o => o.KnownHostsFile = KnownHosts($"[{server.Host}]:{server.Port} {other[0]} {other[1]}"));
+
+        var ex = await FailureAsync(source);
+
+        ex.Kind.ShouldBe(ErrorKind.Security);
+        ex.Message.ShouldContain("host key");
+    }
+
+    [SftpFact]
+    public async Task Connect_ByMatchingFingerprint_ListsWithoutAKnownHostsFile()
+    {
+        Write("a.csv", "a");
+        var blob = Convert.FromBase64String(File.ReadAllText(TestSftp.Server.HostPublicKey).Split(' ')[1]);
+        var fingerprint = "SHA256:" + Convert.ToBase64String(SHA256.HashData(blob)).TrimEnd('=');
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.KnownHostsFile = null;
+            o.HostKeyFingerprint = fingerprint;
+        }));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpFact]
+    public async Task Connect_ByOtherFingerprint_FailsAsSecurity()
+    {
+        var blob = Convert.FromBase64String(File.ReadAllText(GenerateKey("impostor") + ".pub").Split(' ')[1]);
+        var source = Source(o =>
+        {
+            o.KnownHostsFile = null;
+            o.HostKeyFingerprint = "SHA256:" + Convert.ToBase64String(SHA256.HashData(blob)).TrimEnd('=');
+        });
+
+        var ex = await FailureAsync(source);
+
+        ex.Kind.ShouldBe(ErrorKind.Security);
+    }
+
+    [SftpFact]
+    public async Task Connect_KeyAndKnownHostsPathsWithSpacesPercentAndQuotes_AreUsedAsGiven()
+    {
+        Write("a.csv", "a");
+        var odd = Directory.CreateDirectory(Path.Combine(_scratch, "keys 100% \"mine\" 'here'")).FullName;
+        var key = Path.Combine(odd, "id %d %h");
+        File.Copy(TestSftp.Server.PrivateKey, key);
+        var knownHosts = Path.Combine(odd, "known hosts %u");
+        File.Copy(KnownHosts(), knownHosts);
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.PrivateKeyFile = key;
+            o.KnownHostsFile = knownHosts;
+        }));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpFact]
+    public async Task Connect_AcceptNewHostKeyOptedIn_RecordsTheKeyInTheDedicatedFile()
+    {
+        Write("a.csv", "a");
+        var file = Path.Combine(_scratch, "trusted", "known_hosts");
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.KnownHostsFile = file;
+            o.AcceptNewHostKey = true;
+        }));
+
+        files.Count.ShouldBe(1);
+        var recorded = File.ReadAllText(file);
+        recorded.ShouldContain(File.ReadAllText(TestSftp.Server.HostPublicKey).Split(' ')[1]);
+    }
+
+    [SftpFact]
+    public async Task Connect_NothingListeningOnThePort_FailsAsTransientWithTheLegacyName()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens there any more: the connection is refused
+
+        var ex = await FailureAsync(Source(o => o.Port = port));
+
+        ex.Kind.ShouldBe(ErrorKind.Transient);
+        ex.LegacyName.ShouldBe("FTPServerNetworkDownloadException");
+        ex.Message.ShouldContain("Connection refused");
+    }
+
+    [Fact]
+    public async Task Connect_SshNotInstalled_FailsAsConfigSayingWhatToInstall()
+    {
+        var key = Path.Combine(_scratch, "key");
+        File.WriteAllText(key, "not used");
+        var source = new SftpSource(new SftpSourceOptions
+        {
+            Host = "127.0.0.1",
+            User = "u",
+            PrivateKeyFile = key,
+            KnownHostsFile = key,
+            SshExecutable = Path.Combine(_scratch, "no-such-ssh"),
+        }, _clock);
+
+        var ex = await FailureAsync(source);
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain("openssh-client");
+    }
+
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("known_hosts", "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU")]
+    public void Create_WithoutExactlyOneWayToVerifyTheServer_IsRejectedAsConfig(string? knownHosts, string? fingerprint)
+    {
+        var ex = Should.Throw<IntakeException>(() => new SftpSource(new SftpSourceOptions
+        {
+            Host = "example.org",
+            User = "u",
+            PrivateKeyFile = "key",
+            KnownHostsFile = knownHosts,
+            HostKeyFingerprint = fingerprint,
+        }, _clock));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+    }
+
+    [Theory]
+    [InlineData("-oProxyCommand=x")]
+    [InlineData("user@host")]
+    [InlineData("two words")]
+    public void Create_HostThatCouldBeReadAsAnOption_IsRejectedAsConfig(string host)
+    {
+        var ex = Should.Throw<IntakeException>(() => new SftpSource(new SftpSourceOptions
+        {
+            Host = host,
+            User = "u",
+            PrivateKeyFile = "key",
+            KnownHostsFile = "known_hosts",
+        }, _clock));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+    }
+
+    [Fact]
+    public void Create_FingerprintNotInOpenSshForm_IsRejectedAsConfig()
+    {
+        var ex = Should.Throw<IntakeException>(() => new SftpSource(new SftpSourceOptions
+        {
+            Host = "example.org",
+            User = "u",
+            PrivateKeyFile = "key",
+            HostKeyFingerprint = "MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48",
+        }, _clock));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+    }
+}

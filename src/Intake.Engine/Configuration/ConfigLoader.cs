@@ -500,6 +500,7 @@ public static class ConfigLoader
                     User = src.String("user", required: true),
                     KeyFile = src.String("key_file", required: true) is { } k ? ResolvePath(baseDir, k) : null,
                     KnownHosts = src.String("known_hosts") is { } kh ? ResolvePath(baseDir, kh) : null,
+                    HostKeyFingerprint = src.String("host_key_fingerprint"),
                 };
             case "s3":
                 return common with

@@ -81,6 +81,8 @@ public sealed record SourceConfig
     /// <summary>sftp: the private key file; sftp: the known_hosts file that must hold the server's key.</summary>
     public string? KeyFile { get; init; }
     public string? KnownHosts { get; init; }
+    /// <summary>sftp: the server's host key fingerprint (SHA256:…), instead of a known_hosts file.</summary>
+    public string? HostKeyFingerprint { get; init; }
     /// <summary>s3: the service URL, bucket, region and credentials.</summary>
     public string? Url { get; init; }
     public string? Bucket { get; init; }

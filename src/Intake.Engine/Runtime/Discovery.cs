@@ -4,6 +4,7 @@ using Intake.Engine.Steps;
 using Intake.Sources;
 using Intake.Sources.Ftp;
 using Intake.Sources.S3;
+using Intake.Sources.Sftp;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
@@ -78,6 +79,22 @@ public static class Sources
                 Include = pipeline.Source.Include.ToList(),
                 Exclude = pipeline.Source.Exclude.ToList(),
                 StableFor = pipeline.Source.StableFor,
+            },
+            time),
+        "sftp" => new SftpSource(
+            new SftpSourceOptions
+            {
+                Host = pipeline.Source.Host!,
+                Port = pipeline.Source.Port ?? 22,
+                User = pipeline.Source.User!,
+                PrivateKeyFile = pipeline.Source.KeyFile!,
+                KnownHostsFile = pipeline.Source.KnownHosts,
+                HostKeyFingerprint = pipeline.Source.HostKeyFingerprint,
+                RemoteDirectory = pipeline.Source.Path,
+                Include = pipeline.Source.Include.ToList(),
+                Exclude = pipeline.Source.Exclude.ToList(),
+                StableFor = pipeline.Source.StableFor,
+                ConnectTimeout = pipeline.Source.Timeout,
             },
             time),
         "s3" => new S3Source(new S3SourceOptions

@@ -29,7 +29,7 @@ for server in scripts/servers/*.sh; do
   fi
   if env_lines=$("$server" start); then
     started+=("$server")
-    eval "$env_lines"
+    eval "$(grep "^export " <<<"$env_lines")"   # only the exports: a tool that chats on stdout must not run as a command
   else
     echo "test.sh: $server did not start; its tests fail in CI and are skipped elsewhere" >&2
   fi

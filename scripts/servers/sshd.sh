@@ -46,8 +46,8 @@ case "${1:-}" in
     rm -rf "$S"; mkdir -p "$S/home"; chmod 755 "$D" "$S"
     if [ "$(id -u)" = 0 ]; then
       id "$SFTP_USER" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin -d "$home" "$SFTP_USER"
-      usermod -d "$home" -s /usr/sbin/nologin "$SFTP_USER" 2>/dev/null || true
-      usermod -p "*" "$SFTP_USER" 2>/dev/null   # useradd leaves the account locked ('!'); sshd (UsePAM no) refuses locked accounts
+      usermod -d "$home" -s /usr/sbin/nologin "$SFTP_USER" >/dev/null 2>&1 || true
+      usermod -p "*" "$SFTP_USER" >/dev/null 2>&1   # useradd leaves the account locked ('!'); sshd (UsePAM no) refuses locked accounts
       chown "$SFTP_USER:" "$home"
       mkdir -p /run/sshd            # sshd's privilege separation directory
     fi

@@ -45,7 +45,7 @@ case "${1:-}" in
     # with different folders never disturb each other. The shell must be in /etc/shells (PAM pam_shells).
     mkdir -p /var/lib/intake-ftp-user
     id "$FTP_USER" >/dev/null 2>&1 || useradd -M -d /var/lib/intake-ftp-user -s /bin/bash "$FTP_USER"
-    usermod -d /var/lib/intake-ftp-user "$FTP_USER"
+    usermod -d /var/lib/intake-ftp-user "$FTP_USER" >/dev/null
     echo "$FTP_USER:$FTP_PASS" | chpasswd
     chown "$FTP_USER:$FTP_USER" "$F/home"; chmod 777 "$F/home"
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=127.0.0.1" \

@@ -340,6 +340,22 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
     }
 
     [WarehouseFact]
+    public async Task Merge_WithVersionColumn_AnOlderLoadMergedLater_DoesNotOverwriteNewerRows()
+    {
+        var setup = $"create table if not exists {Target} (id bigint primary key, name text, amount decimal, version bigint)";
+        const string transform = "select id, name, amount, _intake_load_id as version from {staging} where _intake_load_id = {load_id}";
+        await LoadAsync(1, MergeColumns, ListRowSource.Of("old.csv", "id,name,amount", ["1", "old", "1"], ["2", "old", "2"]));
+        await LoadAsync(2, MergeColumns, ListRowSource.Of("new.csv", "id,name,amount", ["2", "new", "20"]));
+
+        await Warehouse.MergeAsync(Merge(2, transform) with { SetupSql = setup, VersionColumn = "version" }, default);
+        var late = await Warehouse.MergeAsync(Merge(1, transform) with { SetupSql = setup, VersionColumn = "version" }, default);
+
+        late.ShouldBe(new WarehouseMergeResult(2, 1)); // id 1 inserted, id 2 left alone
+        (await ScalarAsync<string>($"select name from {Target} where id = 2")).ShouldBe("new");
+        (await ScalarAsync<string>($"select name from {Target} where id = 1")).ShouldBe("old");
+    }
+
+    [WarehouseFact]
     public async Task Merge_KeyTwiceInOneLoad_IsIntegrityError_NamingTheKey_AndMergesNothing()
     {
         await LoadAsync(3, MergeColumns, ListRowSource.Of("a.csv", "id,name,amount", ["5", "a", "1"], ["6", "b", "1"], ["5", "c", "1"]));

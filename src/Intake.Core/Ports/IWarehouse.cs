@@ -49,6 +49,12 @@ public sealed record WarehouseMergeRequest
     public string? TransformSql { get; init; }
     /// <summary>Idempotent statements run first in the same transaction, e.g. <c>create table if not exists …</c>.</summary>
     public string? SetupSql { get; init; }
+    /// <summary>
+    /// A target column that orders versions of a row (the source load id, a timestamp): an existing row is
+    /// updated only when the incoming value is not older, so loads merged out of order (in parallel, or an
+    /// old load re-driven) never overwrite newer data. Null: the last merge wins.
+    /// </summary>
+    public string? VersionColumn { get; init; }
     public required string Step { get; init; }
     public int Attempt { get; init; } = 1;
 }

@@ -581,6 +581,7 @@ public static class ConfigLoader
             TransformFile = transformFile,
             TransformSql = ReadSqlFile("transform"),
             SetupSql = ReadSqlFile("setup"),
+            VersionColumn = m.String("version_column"),
             Warehouse = warehouse,
         };
         m.RejectUnknown();

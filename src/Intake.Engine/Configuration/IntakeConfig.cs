@@ -135,6 +135,8 @@ public sealed record MergeStepConfig
     public string? TransformFile { get; init; }
     /// <summary>Idempotent statements (create table if not exists …) run first, in the same transaction.</summary>
     public string? SetupSql { get; init; }
+    /// <summary>A target column ordering versions of a row; an older incoming row never overwrites a newer one.</summary>
+    public string? VersionColumn { get; init; }
     public string? Warehouse { get; init; }
 }
 

@@ -25,6 +25,7 @@ public sealed class MergeStep : IStep
                 KeyColumns = merge.Key,
                 TransformSql = merge.TransformSql,
                 SetupSql = merge.SetupSql,
+                VersionColumn = merge.VersionColumn,
                 Step = Name,
                 Attempt = context.Attempt,
             },

@@ -20,7 +20,7 @@ internal static class MergeRunner
             throw IntakeException.Config($"merge into {request.TargetTable}: the upsert key has no columns");
         }
 
-        foreach (var key in request.KeyColumns)
+        foreach (var key in request.KeyColumns.Concat(request.VersionColumn is null ? [] : [request.VersionColumn]))
         {
             if (SqlIdentifier.Problem(key) is { } problem)
             {
@@ -33,6 +33,10 @@ internal static class MergeRunner
     {
         var staging = TableName.Parse(request.StagingTable);
         var target = TableName.Parse(request.TargetTable);
+
+        // Merges (and their setup DDL) run one at a time per database: "create … if not exists" is not safe
+        // against a concurrent twin, and without a version column the order of commits decides the winner.
+        await session.LockSchemaChangesAsync(cancellationToken);
         if (!string.IsNullOrWhiteSpace(request.SetupSql))
         {
             await session.ExecuteAsync(request.SetupSql, cancellationToken);
@@ -57,6 +61,11 @@ internal static class MergeRunner
             throw IntakeException.Config($"merge into {request.TargetTable}: the transform does not return the key column(s) {string.Join(", ", missingKeys)} (it returns {string.Join(", ", columns)})");
         }
 
+        if (request.VersionColumn is { } version && !columns.Contains(version, StringComparer.OrdinalIgnoreCase))
+        {
+            throw IntakeException.Config($"merge into {request.TargetTable}: the transform does not return the version column {version}");
+        }
+
         var quoted = columns.Select(SqlIdentifier.Quote).ToList();
         var updates = columns.Where(c => !request.KeyColumns.Contains(c, StringComparer.OrdinalIgnoreCase))
             .Select(c => $"{SqlIdentifier.Quote(c)} = excluded.{SqlIdentifier.Quote(c)}").ToList();
@@ -66,6 +75,7 @@ internal static class MergeRunner
             select {string.Join(", ", quoted)} from ({transform}) as t where true
             on conflict ({string.Join(", ", request.KeyColumns.Select(SqlIdentifier.Quote))})
             {(updates.Count == 0 ? "do nothing" : "do update set " + string.Join(", ", updates))}
+            {(request.VersionColumn is { } v && updates.Count > 0 ? $"where {session.Quote(target)}.{SqlIdentifier.Quote(v)} <= excluded.{SqlIdentifier.Quote(v)}" : "")}
             """;
 
         // One key twice in one load has no right answer (which row wins?); PostgreSQL refuses it and SQLite would

@@ -30,7 +30,7 @@ public abstract class SqlCatalog : ICatalog
 
     private const string StepColumns =
         "id, load_id, step, attempt, started_at, finished_at, outcome, error_kind, message, " +
-        "rows_in, rows_out, bytes_in, bytes_out, outputs, worker";
+        "rows_in, rows_out, bytes_in, bytes_out, outputs, worker, rows_rejected";
 
     private static readonly LoadStatus[] WorkingStatuses = Enum.GetValues<LoadStatus>().Where(LoadStateMachine.IsWorking).ToArray();
 
@@ -467,7 +467,7 @@ public abstract class SqlCatalog : ICatalog
             var update = Command(connection, """
                 UPDATE intake_steps SET
                     outcome = @outcome, finished_at = @now, error_kind = @error_kind, message = @message,
-                    rows_in = @rows_in, rows_out = @rows_out, bytes_in = @bytes_in, bytes_out = @bytes_out, outputs = @outputs
+                    rows_in = @rows_in, rows_out = @rows_out, bytes_in = @bytes_in, bytes_out = @bytes_out, outputs = @outputs, rows_rejected = @rows_rejected
                 WHERE id = @id AND outcome = @running
                 """);
             Add(update, "@id", stepId, DbType.Int64);
@@ -477,6 +477,7 @@ public abstract class SqlCatalog : ICatalog
             Add(update, "@message", result.Message, DbType.String);
             Add(update, "@rows_in", result.RowsIn, DbType.Int64);
             Add(update, "@rows_out", result.RowsOut, DbType.Int64);
+            Add(update, "@rows_rejected", result.RowsRejected, DbType.Int64);
             Add(update, "@bytes_in", result.BytesIn, DbType.Int64);
             Add(update, "@bytes_out", result.BytesOut, DbType.Int64);
             Add(update, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs) : null, DbType.String);
@@ -638,6 +639,7 @@ public abstract class SqlCatalog : ICatalog
         BytesOut = LongOrNull(r, 12),
         Outputs = r.IsDBNull(13) ? [] : JsonSerializer.Deserialize<string[]>(r.GetString(13)) ?? [],
         Worker = StringOrNull(r, 14),
+        RowsRejected = LongOrNull(r, 15),
     };
 
     private static string? StringOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

@@ -48,6 +48,7 @@ internal static class Json
         message = s.Message,
         rows_in = s.RowsIn,
         rows_out = s.RowsOut,
+        rows_rejected = s.RowsRejected,
         bytes_in = s.BytesIn,
         bytes_out = s.BytesOut,
         outputs = s.Outputs,

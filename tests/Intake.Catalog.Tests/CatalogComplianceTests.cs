@@ -480,7 +480,7 @@ public abstract class CatalogComplianceTests : IAsyncLifetime
         await Catalog.FinishStepAsync(stepId, new StepResult
         {
             Outcome = StepOutcome.Failed, ErrorKind = ErrorKind.Integrity, Message = "rows 10 != 11",
-            RowsIn = 11, RowsOut = 10, BytesIn = 5_000_000_000, BytesOut = 0, Outputs = ["work:acme/a.csv", "table \"raw\".\"orders\""],
+            RowsIn = 11, RowsOut = 10, RowsRejected = 1, BytesIn = 5_000_000_000, BytesOut = 0, Outputs = ["work:acme/a.csv", "table \"raw\".\"orders\""],
         }, None);
 
         var step = (await Catalog.GetStepsAsync(id, None)).Single();
@@ -490,7 +490,7 @@ public abstract class CatalogComplianceTests : IAsyncLifetime
         {
             Id = stepId, LoadId = id, Step = "parse", Attempt = 2, StartedAt = started, FinishedAt = started.AddMilliseconds(1234),
             Outcome = StepOutcome.Failed, ErrorKind = ErrorKind.Integrity, Message = "rows 10 != 11",
-            RowsIn = 11, RowsOut = 10, BytesIn = 5_000_000_000, BytesOut = 0, Outputs = NoOutputs, Worker = "w1",
+            RowsIn = 11, RowsOut = 10, RowsRejected = 1, BytesIn = 5_000_000_000, BytesOut = 0, Outputs = NoOutputs, Worker = "w1",
         });
     }
 

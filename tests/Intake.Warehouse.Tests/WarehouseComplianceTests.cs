@@ -350,7 +350,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         await Warehouse.MergeAsync(Merge(2, transform) with { SetupSql = setup, VersionColumn = "version" }, default);
         var late = await Warehouse.MergeAsync(Merge(1, transform) with { SetupSql = setup, VersionColumn = "version" }, default);
 
-        late.ShouldBe(new WarehouseMergeResult(2, 1)); // id 1 inserted, id 2 left alone
+        late.ShouldBe(new WarehouseMergeResult(2, 1, 1)); // id 1 inserted, id 2 left alone and counted as such
         (await ScalarAsync<string>($"select name from {Target} where id = 2")).ShouldBe("new");
         (await ScalarAsync<string>($"select name from {Target} where id = 1")).ShouldBe("old");
     }

@@ -23,6 +23,8 @@ public sealed record StepRecord
     public string? Message { get; init; }
     public long? RowsIn { get; init; }
     public long? RowsOut { get; init; }
+    /// <summary>Rows the step deliberately did not pass on, the reason in <see cref="Message"/>.</summary>
+    public long? RowsRejected { get; init; }
     public long? BytesIn { get; init; }
     public long? BytesOut { get; init; }
     /// <summary>Output locations, one per line (area:key, or table name).</summary>
@@ -38,6 +40,8 @@ public sealed record StepResult
     public string? Message { get; init; }
     public long? RowsIn { get; init; }
     public long? RowsOut { get; init; }
+    /// <summary>Rows the step deliberately did not pass on, the reason in <see cref="Message"/>.</summary>
+    public long? RowsRejected { get; init; }
     public long? BytesIn { get; init; }
     public long? BytesOut { get; init; }
     public IReadOnlyList<string> Outputs { get; init; } = [];

@@ -59,7 +59,8 @@ public sealed record WarehouseMergeRequest
     public int Attempt { get; init; } = 1;
 }
 
-public sealed record WarehouseMergeResult(long RowsInStaging, long RowsMerged);
+/// <param name="RowsKeptNewer">Rows not merged because the target held a newer version (see <see cref="WarehouseMergeRequest.VersionColumn"/>).</param>
+public sealed record WarehouseMergeResult(long RowsInStaging, long RowsMerged, long RowsKeptNewer = 0);
 
 /// <summary>
 /// A database that receives bulk loads. Every row carries <c>_intake_load_id</c>; a load deletes that

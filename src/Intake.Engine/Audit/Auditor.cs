@@ -107,9 +107,12 @@ public sealed class Auditor
                 problems.Add($"{l2} rows written at load but {staged} in staging when merged");
             }
 
-            if (mergeStep.RowsIn is { } staged2 && mergeStep.RowsOut is { } merged && staged2 != merged)
+            var rejected = mergeStep.RowsRejected ?? 0;
+            if (mergeStep.RowsIn is { } staged2 && mergeStep.RowsOut is { } merged && staged2 != merged + rejected)
             {
-                problems.Add($"{staged2} rows in staging but {merged} merged");
+                problems.Add(rejected == 0
+                    ? $"{staged2} rows in staging but {merged} merged"
+                    : $"{staged2} rows in staging but {merged} merged and {rejected} kept back as older");
             }
         }
 

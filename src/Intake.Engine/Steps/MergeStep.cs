@@ -30,6 +30,13 @@ public sealed class MergeStep : IStep
                 Attempt = context.Attempt,
             },
             cancellationToken);
-        return new StepResult { RowsIn = result.RowsInStaging, RowsOut = result.RowsMerged, Outputs = [$"{warehouse.Name}:{merge.Target}"] };
+        return new StepResult
+        {
+            RowsIn = result.RowsInStaging,
+            RowsOut = result.RowsMerged,
+            RowsRejected = result.RowsKeptNewer,
+            Message = result.RowsKeptNewer > 0 ? $"{result.RowsKeptNewer} rows not merged: {merge.Target} holds newer versions ({merge.VersionColumn})" : null,
+            Outputs = [$"{warehouse.Name}:{merge.Target}"],
+        };
     }
 }

@@ -90,6 +90,17 @@ internal static class MergeRunner
         }
 
         var inStaging = await session.CountLoadRowsAsync(staging, request.LoadId, cancellationToken);
+        long keptNewer = 0;
+        if (request.VersionColumn is { } versionColumn)
+        {
+            // Counted before the merge, in the same transaction: the rows the version check will pass over.
+            var join = string.Join(" and ", request.KeyColumns.Select(k => $"x.{SqlIdentifier.Quote(k)} = t.{SqlIdentifier.Quote(k)}"));
+            var older = await session.DescribeFirstRowAsync(
+                $"select count(*) from ({transform}) as t join {session.Quote(target)} as x on {join} where x.{SqlIdentifier.Quote(versionColumn)} > t.{SqlIdentifier.Quote(versionColumn)}",
+                cancellationToken);
+            keptNewer = long.Parse(older![0]!, CultureInfo.InvariantCulture);
+        }
+
         var merged = await session.ExecuteCountAsync(merge, cancellationToken);
         await session.EnsureLedgerAsync(cancellationToken);
         await session.RecordLedgerAsync(
@@ -98,6 +109,6 @@ internal static class MergeRunner
             clock.GetUtcNow(),
             cancellationToken);
         await session.CommitAsync(cancellationToken);
-        return new WarehouseMergeResult(inStaging, merged);
+        return new WarehouseMergeResult(inStaging, merged, keptNewer);
     }
 }

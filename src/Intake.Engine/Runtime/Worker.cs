@@ -278,14 +278,18 @@ public sealed class Worker
     {
         if (pipeline is not null)
         {
-            await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+            await CleanWorkAreaAsync(load, pipeline, ct);
         }
 
         await TransitionAsync(load, LoadStatus.Archiving, LoadStatus.Archived, new TransitionDetails { LeaseOwner = Id }, ct);
         return LoadStatus.Archived;
     }
 
-    /// <summary>Copies the original to the error area (the inbox copy stays, as always) and clears the work area.</summary>
+    /// <summary>
+    /// Copies the original to the error area and clears the work area. The load ends errored even when the
+    /// copy fails (a store down, say): the original stays in the inbox, which is never modified, and the
+    /// failed copy is recorded on the "error" step for the operator.
+    /// </summary>
     private async Task<LoadStatus> QuarantineAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
     {
         if (pipeline is not null)
@@ -294,21 +298,44 @@ public sealed class Worker
             var key = Keys.InboxKey(pipeline, load);
             var attempt = (await Catalog.GetStepsAsync(load.Id, ct)).Count(s => s.Step == "error") + 1;
             var stepId = await Catalog.StartStepAsync(load.Id, "error", attempt, Id, ct);
-            var outputs = new List<string>();
-            long? bytes = null;
-            if (await store.StatAsync(Areas.Inbox, key, ct) is not null)
+            StepResult result;
+            try
             {
-                var copy = await store.CopyAsync(Areas.Inbox, key, Areas.Error, key, ct);
-                bytes = copy.Size;
-                outputs.Add($"{Areas.Error}:{key}");
+                if (await store.StatAsync(Areas.Inbox, key, ct) is not null)
+                {
+                    var copy = await store.CopyAsync(Areas.Inbox, key, Areas.Error, key, ct);
+                    result = new StepResult { BytesIn = copy.Size, BytesOut = copy.Size, Outputs = [$"{Areas.Error}:{key}"] };
+                }
+                else
+                {
+                    result = new StepResult { Message = "the original never reached the inbox; nothing to copy" };
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                var error = Classify(e, load, "error");
+                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Describe()}");
             }
 
-            await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
-            await Catalog.FinishStepAsync(stepId, new StepResult { BytesIn = bytes, BytesOut = bytes, Outputs = outputs, Message = outputs.Count == 0 ? "the original never reached the inbox; nothing to copy" : null }, ct);
+            await Catalog.FinishStepAsync(stepId, result, ct);
+            await CleanWorkAreaAsync(load, pipeline, ct);
         }
 
         await TransitionAsync(load, LoadStatus.Erroring, LoadStatus.Errored, new TransitionDetails { LeaseOwner = Id }, ct);
         return LoadStatus.Errored;
+    }
+
+    /// <summary>Work files are scratch copies; failing to delete them never holds a load back (the next decompress replaces them).</summary>
+    private async Task CleanWorkAreaAsync(Load load, PipelineConfig pipeline, CancellationToken ct)
+    {
+        try
+        {
+            await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.Unexpected(_log, e, load.Id, load.Pipeline, "clean-up of the work area");
+        }
     }
 
     /// <summary>

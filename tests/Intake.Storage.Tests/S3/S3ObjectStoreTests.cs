@@ -4,6 +4,8 @@ using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Storage.S3;
 
+using Intake.Tests.Shared;
+
 namespace Intake.Storage.Tests.S3;
 
 /// <summary>What only the S3 store does: multipart uploads, bounded memory, ETag checks, failures of the server.</summary>

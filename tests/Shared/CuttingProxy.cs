@@ -1,14 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Intake.Storage.Tests.S3;
+namespace Intake.Tests.Shared;
 
 /// <summary>
 /// A TCP proxy in front of the S3 server that dies like a server does: once <c>cutAfter</c> bytes went
 /// upstream it drops every connection and stops listening, so what follows (retries, the abort) meets a
 /// closed port.
 /// </summary>
-internal sealed class CuttingProxy : IAsyncDisposable
+public sealed class CuttingProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly Uri _upstream;

@@ -156,7 +156,8 @@ internal static class LoadEndpoints
             return NoSuchLoad(id);
         }
 
-        if (!LoadStateMachine.CanTransition(load.Status, LoadStatus.Ready))
+        // Not CanTransition(status, ready): ingesting → ready exists too (a lease handed back), but re-driving a load a worker holds is not allowed.
+        if (load.Status is not (LoadStatus.Errored or LoadStatus.Held or LoadStatus.Archived))
         {
             return Problems.Conflict($"load {load.Id} is {load.Status.ToWord()}; only errored, held or archived loads can be re-driven");
         }

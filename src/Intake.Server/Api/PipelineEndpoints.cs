@@ -18,11 +18,11 @@ internal static class PipelineEndpoints
 
     public static void Map(RouteGroupBuilder api, RouteGroupBuilder write)
     {
-        api.MapGet("/pipelines", ListAsync).WithName("ListPipelines").WithSummary("Pipelines this key can see, with their schedule, pause state and load counts.");
-        api.MapGet("/pipelines/{name}", ShowAsync).WithName("GetPipeline").WithSummary("One pipeline.");
-        write.MapPost("/pipelines/{name}/pause", PauseAsync).WithName("PausePipeline").WithSummary("Stops scheduled runs and new claims of the pipeline's loads (loads in progress finish).");
-        write.MapPost("/pipelines/{name}/resume", ResumeAsync).WithName("ResumePipeline").WithSummary("Resumes a paused pipeline; a scheduled run missed while paused runs once.");
-        write.MapPost("/pipelines/{name}/run", RunAsync).WithName("RunPipeline")
+        api.MapGet("/pipelines", ListAsync).WithName("ListPipelines").WithTags("Pipelines").WithSummary("Pipelines this key can see, with their schedule, pause state and load counts.");
+        api.MapGet("/pipelines/{name}", ShowAsync).WithName("GetPipeline").WithTags("Pipelines").WithSummary("One pipeline.");
+        write.MapPost("/pipelines/{name}/pause", PauseAsync).WithName("PausePipeline").WithTags("Pipelines").WithSummary("Stops scheduled runs and new claims of the pipeline's loads (loads in progress finish).");
+        write.MapPost("/pipelines/{name}/resume", ResumeAsync).WithName("ResumePipeline").WithTags("Pipelines").WithSummary("Resumes a paused pipeline; a scheduled run missed while paused runs once.");
+        write.MapPost("/pipelines/{name}/run", RunAsync).WithName("RunPipeline").WithTags("Pipelines")
             .WithSummary("Runs the pipeline now: discovers its source (optionally only the given source keys) and queues new loads for the workers.")
             .Accepts<RunRequest>(true, "application/json");
     }

@@ -27,10 +27,11 @@ internal static class ServerCommands
         var discover = new Option<string>("--discover-every") { Description = "Discovery interval of pipelines without a schedule", DefaultValueFactory = _ => "30s" };
         var sweep = new Option<string>("--sweep-every") { Description = "How often expired leases and job timeouts are checked", DefaultValueFactory = _ => "5s" };
         var rate = new Option<string>("--rate-limit") { Description = "Requests per API key, as N/DURATION (e.g. 600/1m), or 'off'", DefaultValueFactory = _ => "600/1m" };
+        var keyCache = new Option<string>("--key-cache") { Description = "How long a checked API key is trusted before the catalog is asked again (a revoked key works up to this long); 0s to always ask", DefaultValueFactory = _ => "5s" };
         var schedule = new Option<string>("--schedule-every") { Description = "How often cron schedules are checked (their resolution)", DefaultValueFactory = _ => "1s" };
         var cmd = new Command("serve", "Run the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), the scheduler and workers in one process, until Ctrl+C.")
         {
-            urls, workers, poll, discover, sweep, rate, schedule,
+            urls, workers, poll, discover, sweep, rate, schedule, keyCache,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -45,6 +46,7 @@ internal static class ServerCommands
                 SweepEvery = Duration(parse.GetValue(sweep)!, "--sweep-every", errors),
                 ScheduleEvery = Duration(parse.GetValue(schedule)!, "--schedule-every", errors),
                 RateLimit = ParseRate(parse.GetValue(rate)!, errors),
+                KeyCache = parse.GetValue(keyCache) is "0" or "0s" ? TimeSpan.Zero : Duration(parse.GetValue(keyCache)!, "--key-cache", errors),
             };
             return RunHostAsync(parse, options, errors, ct);
         });

@@ -27,7 +27,8 @@ public sealed class KeysCommandTests
         list.Stdout.ShouldContain("\"scope\":\"write\"");
         list.Stdout.ShouldNotContain(key[(key.LastIndexOf('_') + 1)..]);
 
-        await using var serve = await workspace.StartServeAsync();
+        // --key-cache 0s: every request asks the catalog, so the revocation below takes effect at once.
+        await using var serve = await workspace.StartServeAsync("--key-cache", "0s");
         using var client = serve.Client(key);
         (await client.GetJsonAsync("/api/v1/pipelines")).Status.ShouldBe(200);
 

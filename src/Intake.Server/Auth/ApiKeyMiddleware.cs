@@ -22,7 +22,7 @@ public sealed class ApiKeyMiddleware
         if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && ReadKey(context.Request) is { } key)
         {
             var id = ApiKeys.IdOf(key);
-            var record = id is null ? null : await state.Keys.FindApiKeyAsync(id, context.RequestAborted);
+            var record = id is null ? null : await state.KeyCache.FindAsync(id, context.RequestAborted);
             if (record is not null && record.RevokedAt is null && ApiKeys.Matches(key, record))
             {
                 context.Features.Set(new Caller(record.Id, record.Customer, record.Scope));

@@ -23,6 +23,11 @@ public sealed record ServerOptions
     public TimeSpan SweepEvery { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>How often schedules are checked: the resolution of cron runs.</summary>
     public TimeSpan ScheduleEvery { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long a key looked up in the catalog is trusted without asking again. Saves a catalog round trip per
+    /// request; the price is that a revoked key keeps working on a server for up to this long. Zero: always ask.
+    /// </summary>
+    public TimeSpan KeyCache { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Requests per key (or per client address without a valid key); null for no limit.</summary>
     public RateLimit? RateLimit { get; init; } = new(600, TimeSpan.FromMinutes(1));
 }

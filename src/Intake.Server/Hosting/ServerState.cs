@@ -22,6 +22,7 @@ public sealed class ServerState
     public ServerOptions Options { get; }
     public IntakeRuntime Runtime => _runtime ?? throw new InvalidOperationException("the runtime is not open yet");
     public IApiKeyStore Keys { get; private set; } = null!;
+    public Auth.ApiKeyCache KeyCache { get; private set; } = null!;
     public IScheduleStore Schedules { get; private set; } = null!;
     public ICatalogQueries Queries { get; private set; } = null!;
     public PipelineRuns Runs { get; private set; } = null!;
@@ -43,6 +44,7 @@ public sealed class ServerState
         Schedules = catalog as IScheduleStore ?? throw new InvalidOperationException("this catalog does not store schedules");
         Queries = catalog as ICatalogQueries ?? throw new InvalidOperationException("this catalog does not answer API queries");
         Log = runtime.Logs.CreateLogger("Intake.Server");
+        KeyCache = new Auth.ApiKeyCache(Keys, runtime.Time, Options.KeyCache);
         Metrics = new ServerMetrics(runtime.Time);
         Runs = new PipelineRuns(runtime);
         Runs.NewLoads += Work.Pulse;

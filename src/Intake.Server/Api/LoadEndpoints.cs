@@ -169,7 +169,12 @@ internal static class LoadEndpoints
 
         ServerLog.LoadAction(state.Log, load.Id, load.Pipeline, "re-driven", caller.KeyId);
         state.Work.Pulse();
-        return Results.Ok(LoadDto.From((await state.Runtime.Catalog.GetLoadAsync(load.Id, ct))!));
+        // The load as this request left it (a worker may claim it the next moment; GET shows what happens next).
+        return Results.Ok(LoadDto.From(load with
+        {
+            Status = LoadStatus.Ready, ErrorKind = null, ErrorMessage = null, HeldReason = null, Attempts = 0,
+            LeaseOwner = null, LeaseExpiresAt = null, UpdatedAt = state.Time.GetUtcNow(),
+        }));
     }
 
     private static async Task<IResult> CancelAsync(long id, HttpContext http, ServerState state, CancellationToken ct)
@@ -201,7 +206,10 @@ internal static class LoadEndpoints
 
         ServerLog.LoadAction(state.Log, load.Id, load.Pipeline, "cancelled", caller.KeyId);
         state.Work.Pulse();
-        return Results.Ok(LoadDto.From((await state.Runtime.Catalog.GetLoadAsync(load.Id, ct))!));
+        var after = load.Status == LoadStatus.Ready
+            ? load with { Status = LoadStatus.Held, HeldReason = who }
+            : load with { Status = LoadStatus.ReadyForErroring, ErrorKind = ErrorKind.Transient, ErrorMessage = who + " while ingesting" };
+        return Results.Ok(LoadDto.From(after with { LeaseOwner = null, LeaseExpiresAt = null, UpdatedAt = state.Time.GetUtcNow() }));
     }
 
     /// <summary>Opaque to clients: the last id of the page and the window start the list was asked with.</summary>

@@ -22,7 +22,7 @@ namespace Intake.Catalog;
 /// <see cref="TimeProvider"/>, truncated to the millisecond so that both databases return exactly what
 /// was written.
 /// </remarks>
-public abstract class SqlCatalog : ICatalog
+public abstract partial class SqlCatalog : ICatalog
 {
     private const string LoadColumns =
         "id, pipeline, customer, source_key, fingerprint, source_size, status, held_reason, attempts, " +

@@ -46,6 +46,11 @@ internal static class Commands
         root.Subcommands.Add(AuditCommand());
         root.Subcommands.Add(ValidateCommand());
         root.Subcommands.Add(InitCommand.Build());
+        foreach (var command in ServerCommands.Build())
+        {
+            root.Subcommands.Add(command);
+        }
+
         return root;
     }
 

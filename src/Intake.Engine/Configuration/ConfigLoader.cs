@@ -452,6 +452,8 @@ public static class ConfigLoader
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
             Limits = limits,
+            Schedule = ScheduleConfig.ReadSchedule(s),
+            Timeout = ScheduleConfig.ReadTimeout(s),
         };
         s.RejectUnknown();
         return pipeline;

@@ -171,4 +171,8 @@ public sealed record PipelineConfig
     public int MaxLoadAttempts { get; init; } = 3;
     public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(2);
     public ArchiveLimitsConfig Limits { get; init; } = new();
+    /// <summary>Cron schedule of the pipeline's runs (discovery) under <c>intake serve</c>, in UTC; null: discovered on every poll.</summary>
+    public Scheduling.PipelineSchedule? Schedule { get; init; }
+    /// <summary>Job timeout: how long a load may stay in a working status before the sweeper fails it (transient); null for no limit.</summary>
+    public TimeSpan? Timeout { get; init; }
 }

@@ -1,0 +1,175 @@
+using Intake.Engine.Runtime;
+using Intake.Engine.Scheduling;
+using Microsoft.Extensions.Hosting;
+
+namespace Intake.Server.Hosting;
+
+/// <summary>Runs a periodic job until shutdown; a failure (catalog unreachable) is logged and the job goes on at its next period.</summary>
+internal abstract class PeriodicService : BackgroundService
+{
+    protected PeriodicService(ServerState state) => State = state;
+
+    protected ServerState State { get; }
+
+    protected abstract TimeSpan Period { get; }
+
+    protected abstract Task RunOnceAsync(CancellationToken cancellationToken);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        using var timer = new PeriodicTimer(Period, State.Time);
+        do
+        {
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                ServerLog.ServiceFailed(State.Log, e, GetType().Name, Period);
+            }
+        }
+        while (await WaitAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}
+
+/// <summary>
+/// Returns loads whose lease expired (or whose worker on this machine stopped) to their waiting status, and
+/// fails loads past their pipeline's job timeout. Safe in every process at once: each change is a compare-and-set.
+/// </summary>
+internal sealed class SweeperService : PeriodicService
+{
+    private Worker? _reclaimer;
+    private JobTimeouts? _timeouts;
+
+    public SweeperService(ServerState state) : base(state) { }
+
+    protected override TimeSpan Period => State.Options.SweepEvery;
+
+    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        _reclaimer ??= new Worker(State.Runtime);
+        _timeouts ??= new JobTimeouts(State.Runtime);
+        var returned = await _reclaimer.ReclaimFromStoppedProcessesAsync(cancellationToken)
+            + await State.Runtime.Catalog.SweepExpiredLeasesAsync(State.Config.Defaults.MaxLoadAttempts, cancellationToken);
+        if (returned > 0)
+        {
+            ServerLog.Swept(State.Log, returned);
+        }
+
+        var timedOut = await _timeouts.FailTimedOutAsync(cancellationToken);
+        foreach (var load in timedOut)
+        {
+            State.Metrics.JobTimedOut(load.Pipeline);
+        }
+
+        if (returned > 0 || timedOut.Count > 0)
+        {
+            State.Work.Pulse();
+        }
+    }
+}
+
+/// <summary>Fires cron runs (exactly one process per run) and discovers unscheduled pipelines every <see cref="ServerOptions.DiscoverEvery"/>.</summary>
+internal sealed class SchedulerService : PeriodicService
+{
+    private readonly Dictionary<string, DateTimeOffset> _lastPoll = new(StringComparer.Ordinal);
+
+    public SchedulerService(ServerState state) : base(state) { }
+
+    protected override TimeSpan Period => State.Options.ScheduleEvery;
+
+    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        await State.Scheduler.TickAsync(cancellationToken);
+
+        var now = State.Time.GetUtcNow();
+        var unscheduled = State.Config.Pipelines.Where(p => p.Schedule is null).ToList();
+        if (unscheduled.Count == 0)
+        {
+            return;
+        }
+
+        var active = await State.ActivePipelinesAsync(cancellationToken);
+        foreach (var pipeline in unscheduled)
+        {
+            if (!active.Contains(pipeline.Name) || (_lastPoll.TryGetValue(pipeline.Name, out var last) && now - last < State.Options.DiscoverEvery))
+            {
+                continue;
+            }
+
+            _lastPoll[pipeline.Name] = now;
+            try
+            {
+                await State.Runs.RunAsync(pipeline, null, "poll", cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                ServerLog.ServiceFailed(State.Log, e, $"discovery of {pipeline.Name}", State.Options.DiscoverEvery);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// The process's workers: each claims a load of an unpaused pipeline (errors and archiving first), carries it
+/// through its stage, and waits for a pulse or the poll interval when nothing is waiting.
+/// </summary>
+internal sealed class WorkerPoolService : BackgroundService
+{
+    private readonly ServerState _state;
+
+    public WorkerPoolService(ServerState state) => _state = state;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, _state.Options.Workers)).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None)));
+
+    private async Task LoopAsync(CancellationToken ct)
+    {
+        var worker = new Worker(_state.Runtime, _state.Metrics);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var pipelines = await _state.ActivePipelinesAsync(ct);
+                if (await worker.RunOneAsync(pipelines, ct) is null)
+                {
+                    await _state.Work.WaitAsync(_state.Options.Poll, _state.Time, ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                ServerLog.ServiceFailed(_state.Log, e, "worker", _state.Options.Poll);
+                try
+                {
+                    await Task.Delay(_state.Options.Poll, _state.Time, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

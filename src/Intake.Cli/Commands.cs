@@ -288,7 +288,7 @@ internal static class Commands
             }
             else if (parse.GetValue(status) is { } word)
             {
-                if (!LoadStatusNames.TryParse(word, out var s) || s is not (LoadStatus.Errored or LoadStatus.Held or LoadStatus.Archived))
+                if (!LoadStatusNames.TryParse(word, out var s) || !LoadStateMachine.CanRedrive(s))
                 {
                     Console.Error.WriteLine($"intake: --status must be errored, held or archived, not '{word}'");
                     return ExitCodes.Usage;
@@ -317,7 +317,7 @@ internal static class Commands
             var refused = new List<string>();
             foreach (var load in targets)
             {
-                if (!LoadStateMachine.CanTransition(load.Status, LoadStatus.Ready))
+                if (!LoadStateMachine.CanRedrive(load.Status))
                 {
                     refused.Add($"load {load.Id} is {load.Status.ToWord()}; only errored, held or archived loads can be re-driven");
                     continue;

@@ -134,3 +134,30 @@ public sealed class InitTests : IDisposable
         _ws.Scalar(Path.Combine(dir, ".intake", "warehouse.db"), "select count(*) from incoming_rows").ShouldBe(2);
     }
 }
+
+public sealed class RedriveGuardTests : IDisposable
+{
+    private readonly TestWorkspace _ws = new();
+
+    public void Dispose() => _ws.Dispose();
+
+    [Fact]
+    public async Task Redrive_OfALoadAWorkerHolds_IsRefused_AndLeavesItAlone()
+    {
+        _ws.WriteConfig();
+        _ws.WritePipeline("p");
+        await using (var catalog = Intake.Catalog.CatalogFactory.Create("sqlite", _ws.CatalogPath, TimeProvider.System))
+        {
+            await catalog.MigrateAsync(default);
+            await catalog.RegisterLoadAsync(new Intake.Core.Model.NewLoad("p", "acme", "a.csv", "size:1"), default);
+            var claimed = await catalog.ClaimAsync(new Intake.Core.Model.ClaimRequest { Worker = "elsewhere:1:x", Lease = TimeSpan.FromMinutes(5) }, default);
+            claimed.ShouldNotBeNull();
+        }
+
+        var result = await _ws.RunCliAsync("redrive", "1");
+
+        result.ExitCode.ShouldBe(2);
+        result.Stderr.ShouldContain("load 1 is ingesting");
+        _ws.Scalar(_ws.CatalogPath, "select count(*) from intake_loads where status = 'ingesting'").ShouldBe(1);
+    }
+}

@@ -31,6 +31,12 @@ public static class LoadStateMachine
     /// <summary>Statuses after which nothing happens without an operator.</summary>
     public static bool IsFinal(LoadStatus s) => s is LoadStatus.Archived or LoadStatus.Errored;
 
+    /// <summary>
+    /// Whether an operator may send the load through its steps again: only when no worker holds it and it is
+    /// not already waiting (<c>ingesting → ready</c> is in the table for lease expiry, not for operators).
+    /// </summary>
+    public static bool CanRedrive(LoadStatus status) => status is LoadStatus.Errored or LoadStatus.Held or LoadStatus.Archived;
+
     public static bool CanTransition(LoadStatus from, LoadStatus to) =>
         Allowed.TryGetValue(from, out var targets) && Array.IndexOf(targets, to) >= 0;
 

@@ -157,7 +157,7 @@ internal static class LoadEndpoints
         }
 
         // Not CanTransition(status, ready): ingesting → ready exists too (a lease handed back), but re-driving a load a worker holds is not allowed.
-        if (load.Status is not (LoadStatus.Errored or LoadStatus.Held or LoadStatus.Archived))
+        if (!LoadStateMachine.CanRedrive(load.Status))
         {
             return Problems.Conflict($"load {load.Id} is {load.Status.ToWord()}; only errored, held or archived loads can be re-driven");
         }

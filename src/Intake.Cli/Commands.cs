@@ -138,11 +138,17 @@ internal static class Commands
             }
 
             var errored = summary.Count(LoadStatus.Errored);
+            var unlisted = summary.Discovered.Where(d => d.Error is not null).ToList();
+            foreach (var d in unlisted)
+            {
+                Console.Error.WriteLine($"intake: could not list the source of {d.Pipeline}: {d.Error!.Kind.ToWord()}: {d.Error.Describe()}");
+            }
+
             if (json)
             {
                 Json.Write(new
                 {
-                    discovered = summary.Discovered.GroupBy(d => d.Pipeline).Select(g => new { pipeline = g.Key, @new = g.Sum(x => x.New), seen = g.Sum(x => x.Seen) }),
+                    discovered = summary.Discovered.GroupBy(d => d.Pipeline).Select(g => new { pipeline = g.Key, @new = g.Sum(x => x.New), seen = g.Sum(x => x.Seen), error = g.LastOrDefault(x => x.Error is not null)?.Error?.Describe() }),
                     archived = summary.Count(LoadStatus.Archived),
                     errored,
                     loads = summary.Finished.Select(Json.Load),
@@ -160,14 +166,14 @@ internal static class Commands
                 if (all.Count == 0)
                 {
                     Terminal.Out.WriteLine("Nothing to do: no new files and no loads waiting. 'intake loads' lists what is known.");
-                    return ExitCodes.Ok;
+                    return unlisted.Count > 0 ? ExitCodes.Unavailable : ExitCodes.Ok;
                 }
 
                 Tables.Loads(all, "Loads processed in this run");
                 Terminal.Out.MarkupLine($"{total} new file(s) discovered; {summary.Count(LoadStatus.Archived)} archived, {errored} errored.");
             }
 
-            return errored > 0 ? ExitCodes.LoadsFailed : ExitCodes.Ok;
+            return errored > 0 ? ExitCodes.LoadsFailed : unlisted.Count > 0 ? ExitCodes.Unavailable : ExitCodes.Ok;
         }, ct));
         return cmd;
     }

@@ -11,7 +11,7 @@ public static class ExitCodes
     public const int Usage = 2;
     /// <summary>The run finished but one or more loads ended errored.</summary>
     public const int LoadsFailed = 3;
-    /// <summary>The catalog, a store or a warehouse could not be reached.</summary>
+    /// <summary>The catalog, a store, a warehouse or a pipeline's source could not be reached.</summary>
     public const int Unavailable = 4;
     /// <summary>The load (or pipeline) asked for does not exist.</summary>
     public const int NotFound = 5;

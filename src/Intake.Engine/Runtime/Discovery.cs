@@ -9,7 +9,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
 
-public sealed record DiscoveryResult(string Pipeline, int New, int Seen);
+public sealed record DiscoveryResult(string Pipeline, int New, int Seen)
+{
+    /// <summary>Why the source could not be listed this time, or null.</summary>
+    public Core.Errors.IntakeException? Error { get; init; }
+}
 
 /// <summary>Lists a pipeline's source and registers each stable file as a load; a file already known (same key and fingerprint) is only counted as seen.</summary>
 public sealed class Discovery
@@ -79,6 +83,8 @@ public static class Sources
                 Include = pipeline.Source.Include.ToList(),
                 Exclude = pipeline.Source.Exclude.ToList(),
                 StableFor = pipeline.Source.StableFor,
+                // Resuming a dropped download follows the pipeline's retry settings (the step's own retries come on top).
+                Resume = new FtpResumePolicy { MaxRetries = Math.Max(1, pipeline.Retry.MaxAttempts - 1), BaseDelay = pipeline.Retry.BaseDelay, MaxDelay = pipeline.Retry.MaxDelay },
             },
             time),
         "sftp" => new SftpSource(

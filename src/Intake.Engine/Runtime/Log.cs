@@ -32,6 +32,9 @@ internal static partial class Log
     [LoggerMessage(9, LogLevel.Error, "load {LoadId} of {Pipeline}: unexpected failure in {Step}")]
     public static partial void Unexpected(ILogger logger, Exception exception, long loadId, string pipeline, string step);
 
+    [LoggerMessage(11, LogLevel.Error, "could not list the source of {Pipeline} ({ErrorKind}): {Message}")]
+    public static partial void DiscoveryFailed(ILogger logger, string pipeline, string errorKind, string message);
+
     [LoggerMessage(10, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} retrying in {Delay} after a transient failure")]
     public static partial void Retrying(ILogger logger, long loadId, string pipeline, string step, TimeSpan delay);
 }

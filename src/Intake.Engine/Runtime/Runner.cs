@@ -1,4 +1,5 @@
 using Intake.Core.Model;
+using Intake.Core.Errors;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
@@ -47,7 +48,16 @@ public sealed class Runner
         {
             foreach (var p in pipelines)
             {
-                discovered.Add(await discovery.DiscoverAsync(p, cancellationToken));
+                try
+                {
+                    discovered.Add(await discovery.DiscoverAsync(p, cancellationToken));
+                }
+                catch (Core.Errors.IntakeException e) when (e.Kind is Core.Errors.ErrorKind.Transient or Core.Errors.ErrorKind.Config or Core.Errors.ErrorKind.Security)
+                {
+                    // One source down must not stop the loads already waiting, nor the other pipelines.
+                    Log.DiscoveryFailed(_log, p.Name, e.Kind.ToWord(), e.Describe());
+                    discovered.Add(new DiscoveryResult(p.Name, 0, 0) { Error = e });
+                }
             }
 
             await workers[0].ReclaimFromStoppedProcessesAsync(cancellationToken);

@@ -164,24 +164,7 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
         return RunAsync(connection =>
         {
             var select = Command(connection, "");
-            var where = new List<string>();
-            if (query.Status is { } status)
-            {
-                where.Add("status = @status");
-                Add(select, "@status", status.ToWord(), DbType.String);
-            }
-
-            if (query.Pipeline is { } pipeline)
-            {
-                where.Add("pipeline = @pipeline");
-                Add(select, "@pipeline", pipeline, DbType.String);
-            }
-
-            if (query.Customer is { } customer)
-            {
-                where.Add("customer = @customer");
-                Add(select, "@customer", customer, DbType.String);
-            }
+            var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
 
             if (query.CreatedFrom is { } from)
             {
@@ -203,12 +186,7 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
                 Add(select, "@before_id", before, DbType.Int64);
             }
 
-            Add(select, "@limit", query.Limit, DbType.Int32);
-            select.CommandText =
-                $"SELECT {LoadColumns} FROM intake_loads" +
-                (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
-                " ORDER BY id DESC LIMIT @limit";
-            return QueryListAsync(select, ReadLoad, cancellationToken);
+            return SelectLoadsAsync(select, where, "id DESC", query.Limit, cancellationToken);
         }, cancellationToken);
     }
 

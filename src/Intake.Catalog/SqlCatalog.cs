@@ -207,24 +207,7 @@ public abstract partial class SqlCatalog : ICatalog
         return RunAsync(connection =>
         {
             var select = Command(connection, "");
-            var where = new List<string>();
-            if (query.Status is { } status)
-            {
-                where.Add("status = @status");
-                Add(select, "@status", status.ToWord(), DbType.String);
-            }
-
-            if (query.Pipeline is { } pipeline)
-            {
-                where.Add("pipeline = @pipeline");
-                Add(select, "@pipeline", pipeline, DbType.String);
-            }
-
-            if (query.Customer is { } customer)
-            {
-                where.Add("customer = @customer");
-                Add(select, "@customer", customer, DbType.String);
-            }
+            var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
 
             if (query.CreatedAfter is { } createdAfter)
             {
@@ -239,13 +222,43 @@ public abstract partial class SqlCatalog : ICatalog
                 Add(select, "@after_id", afterId, DbType.Int64);
             }
 
-            Add(select, "@limit", query.Limit, DbType.Int32);
-            select.CommandText =
-                $"SELECT {LoadColumns} FROM intake_loads" +
-                (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
-                " ORDER BY id LIMIT @limit";
-            return QueryListAsync(select, ReadLoad, cancellationToken);
+            return SelectLoadsAsync(select, where, "id", query.Limit, cancellationToken);
         }, cancellationToken);
+    }
+
+    /// <summary>The filters both listings share; returns the WHERE clauses with their parameters added.</summary>
+    private List<string> LoadFilters(DbCommand select, LoadStatus? status, string? pipeline, string? customer)
+    {
+        var where = new List<string>();
+        if (status is { } s)
+        {
+            where.Add("status = @status");
+            Add(select, "@status", s.ToWord(), DbType.String);
+        }
+
+        if (pipeline is not null)
+        {
+            where.Add("pipeline = @pipeline");
+            Add(select, "@pipeline", pipeline, DbType.String);
+        }
+
+        if (customer is not null)
+        {
+            where.Add("customer = @customer");
+            Add(select, "@customer", customer, DbType.String);
+        }
+
+        return where;
+    }
+
+    private Task<IReadOnlyList<Load>> SelectLoadsAsync(DbCommand select, List<string> where, string orderBy, int limit, CancellationToken cancellationToken)
+    {
+        Add(select, "@limit", limit, DbType.Int32);
+        select.CommandText =
+            $"SELECT {LoadColumns} FROM intake_loads" +
+            (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
+            $" ORDER BY {orderBy} LIMIT @limit";
+        return QueryListAsync(select, ReadLoad, cancellationToken);
     }
 
     public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken)

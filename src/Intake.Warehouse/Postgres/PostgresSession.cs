@@ -6,7 +6,7 @@ using NpgsqlTypes;
 namespace Intake.Warehouse.Postgres;
 
 /// <summary>One PostgreSQL transaction of a load; rows go in with binary COPY.</summary>
-internal sealed class PostgresSession : IWarehouseSession
+internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 {
     // Any fixed number: every Intake process creating tables in this database takes the same lock.
     private const long SchemaLockKey = 0x496E74616B65_01;
@@ -183,46 +183,7 @@ internal sealed class PostgresSession : IWarehouseSession
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command(sql);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task<IReadOnlyList<string>> DescribeQueryAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command($"select * from ({sql}) as q limit 0");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
-    }
-
-    public async Task<IReadOnlyList<string?>?> DescribeFirstRowAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command(sql);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        return Enumerable.Range(0, reader.FieldCount)
-            .Select(i => reader.IsDBNull(i) ? null : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))
-            .ToList();
-    }
-
-    public async Task<long> ExecuteCountAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command(sql);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task<long> CountLoadRowsAsync(TableName table, long loadId, CancellationToken cancellationToken)
-    {
-        await using var command = Command($"select count(*) from {Quote(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
-        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    public string Quote(TableName table) => Qualified(table);
+    public override string Quote(TableName table) => Qualified(table);
 
     public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
 
@@ -285,5 +246,5 @@ internal sealed class PostgresSession : IWarehouseSession
         }
     }
 
-    private NpgsqlCommand Command(string sql) => new(sql, _connection, _transaction);
+    protected override NpgsqlCommand Command(string sql) => new(sql, _connection, _transaction);
 }

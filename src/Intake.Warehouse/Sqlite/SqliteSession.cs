@@ -8,7 +8,7 @@ namespace Intake.Warehouse.Sqlite;
 /// One SQLite transaction of a load. The transaction is <c>BEGIN IMMEDIATE</c>: it takes the database's write
 /// lock up front, so two loads never both read and then deadlock upgrading to write.
 /// </summary>
-internal sealed class SqliteSession : IWarehouseSession
+internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
 {
     private readonly SqliteConnection _connection;
     private readonly SqliteTransaction _transaction;
@@ -161,46 +161,7 @@ internal sealed class SqliteSession : IWarehouseSession
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command(sql);
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task<IReadOnlyList<string>> DescribeQueryAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command($"select * from ({sql}) as q limit 0");
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
-    }
-
-    public async Task<IReadOnlyList<string?>?> DescribeFirstRowAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command(sql);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        return Enumerable.Range(0, reader.FieldCount)
-            .Select(i => reader.IsDBNull(i) ? null : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))
-            .ToList();
-    }
-
-    public async Task<long> ExecuteCountAsync(string sql, CancellationToken cancellationToken)
-    {
-        await using var command = Command(sql);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task<long> CountLoadRowsAsync(TableName table, long loadId, CancellationToken cancellationToken)
-    {
-        await using var command = Command($"select count(*) from {Quote(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
-        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    public string Quote(TableName table) => Quoted(table);
+    public override string Quote(TableName table) => Quoted(table);
 
     public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
 
@@ -254,7 +215,7 @@ internal sealed class SqliteSession : IWarehouseSession
         _ => null,
     };
 
-    private SqliteCommand Command(string sql)
+    protected override SqliteCommand Command(string sql)
     {
         var command = _connection.CreateCommand();
         command.Transaction = _transaction;

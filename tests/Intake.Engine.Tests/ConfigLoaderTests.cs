@@ -129,6 +129,32 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_KeyTemplateWithAnUnknownPlaceholder_IsReportedAtStart()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline + "\nkey_template: \"{customer}/{colour}/{name}\"\n");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        var error = e.Errors.ShouldHaveSingleItem();
+        error.Key.ShouldBe("key_template");
+        error.Reason.ShouldContain("colour");
+    }
+
+    [Fact]
+    public void Load_PipelineWithASyntaxError_IsOneProblem_NamedByItsPathInTheProject()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", "name: sales\nsource: [oops\n");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        var error = e.Errors.ShouldHaveSingleItem();
+        error.File.ShouldBe(Path.Combine("pipelines", "sales.yaml"));
+        error.Key.ShouldBe("(syntax)");
+    }
+
+    [Fact]
     public void Load_MissingFile_SaysHowToCreateOne() =>
         Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(_dir, "intake.yaml"))).Message.ShouldContain("intake init");
 

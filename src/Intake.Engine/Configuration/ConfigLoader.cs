@@ -33,7 +33,7 @@ public static class ConfigLoader
         var baseDir = Path.GetDirectoryName(configFile)!;
         var variables = Variables.FromDirectory(baseDir);
         var errors = new List<ConfigError>();
-        var root = Parse(configFile, errors);
+        var root = Parse(configFile, Relative(baseDir, configFile), errors);
         var ctx = new ConfigContext(Relative(baseDir, configFile), variables, errors);
         var top = new YamlScope(ctx, root, "");
 
@@ -51,7 +51,13 @@ public static class ConfigLoader
             foreach (var file in Directory.EnumerateFiles(dir, "*.y*ml").Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
             {
                 var pctx = new ConfigContext(Relative(baseDir, file), variables, errors);
-                var proot = Parse(file, errors);
+                var before = errors.Count;
+                var proot = Parse(file, pctx.File, errors);
+                if (errors.Count > before)
+                {
+                    continue; // a syntax error says all there is to say about this file
+                }
+
                 var pipeline = ReadPipeline(pctx, new YamlScope(pctx, proot, ""), file, defaults, stores, warehouses);
                 if (pipeline is not null)
                 {
@@ -84,7 +90,7 @@ public static class ConfigLoader
 
     private static string Relative(string baseDir, string file) => Path.GetRelativePath(baseDir, file);
 
-    private static YamlNode? Parse(string file, List<ConfigError> errors)
+    private static YamlNode? Parse(string file, string displayName, List<ConfigError> errors)
     {
         try
         {
@@ -95,7 +101,7 @@ public static class ConfigLoader
         }
         catch (YamlException e)
         {
-            errors.Add(new ConfigError(Path.GetFileName(file), (int)e.Start.Line, "(syntax)", e.InnerException?.Message ?? e.Message));
+            errors.Add(new ConfigError(displayName, (int)e.Start.Line, "(syntax)", e.InnerException?.Message ?? e.Message));
             return null;
         }
     }
@@ -429,6 +435,13 @@ public static class ConfigLoader
             s.Report("copy", "is set but the steps do not include 'copy'");
         }
 
+        var keyTemplate = s.String("key_template", fallback: Storage.KeyTemplate.DefaultReceivedText)!;
+        CheckKeyTemplate(s, "key_template", keyTemplate);
+        if (copy is not null)
+        {
+            CheckKeyTemplate(cp, "key_template", copy.KeyTemplate);
+        }
+
         var limits = ReadLimits(s.Scope("limits"), defaults.Limits);
         var pipeline = new PipelineConfig
         {
@@ -442,7 +455,7 @@ public static class ConfigLoader
             Steps = steps,
             Store = store,
             WorkStore = workStore,
-            KeyTemplate = s.String("key_template", fallback: new PipelineConfig { Name = "", File = "", Source = source, Steps = [] }.KeyTemplate)!,
+            KeyTemplate = keyTemplate,
             Validate = validate,
             Csv = csv,
             Load = load,
@@ -457,6 +470,19 @@ public static class ConfigLoader
         };
         s.RejectUnknown();
         return pipeline;
+    }
+
+    /// <summary>A key template is checked at start, so an unknown placeholder never fails a load later.</summary>
+    private static void CheckKeyTemplate(YamlScope scope, string key, string template)
+    {
+        try
+        {
+            _ = Storage.KeyTemplate.Parse(template);
+        }
+        catch (Core.Errors.IntakeException e)
+        {
+            scope.Report(key, e.Message);
+        }
     }
 
     /// <summary>The kinds of source and what each needs; secrets (password, secret_key) are best given as ${VAR}.</summary>

@@ -111,26 +111,36 @@ public static class ConfigLoader
 
     private static CatalogConfig ReadCatalog(YamlScope s, string baseDir)
     {
+        var (kind, connection) = ReadDatabase(s, baseDir, ".intake/catalog.db", "catalog");
+        s.RejectUnknown();
+        return new CatalogConfig(kind, connection);
+    }
+
+    /// <summary>A database the catalog or a warehouse lives in: sqlite with a path, or postgres with a connection string.</summary>
+    private static (string Kind, string Connection) ReadDatabase(YamlScope s, string baseDir, string defaultPath, string what)
+    {
         var kind = s.String("kind", fallback: "sqlite")!;
-        string connection;
         switch (kind)
         {
             case "sqlite":
-                connection = ResolvePath(baseDir, s.String("path", fallback: ".intake/catalog.db")!);
-                break;
+                return (kind, ResolvePath(baseDir, s.String("path", fallback: defaultPath)!));
             case "postgres":
-                connection = s.String("connection", required: true) ?? "";
-                break;
+                return (kind, s.String("connection", required: true) ?? "");
             default:
                 s.String("path");
                 s.String("connection");
-                s.RejectUnknown();
-                s.Report("kind", $"'{kind}' is not a catalog kind (sqlite, postgres)");
-                return new CatalogConfig(kind, "");
+                s.Report("kind", $"'{kind}' is not a {what} kind (sqlite, postgres)");
+                return (kind, "");
         }
+    }
 
-        s.RejectUnknown();
-        return new CatalogConfig(kind, connection);
+    /// <summary>A name that must be declared in intake.yaml (a store, a warehouse).</summary>
+    private static void CheckReference<T>(YamlScope scope, string key, string? name, IReadOnlyDictionary<string, T> declared, string what)
+    {
+        if (name is not null && !declared.ContainsKey(name))
+        {
+            scope.Report(key, $"no {what} named '{name}' ({what}s: {string.Join(", ", declared.Keys)})");
+        }
     }
 
     private static Dictionary<string, StoreConfig> ReadStores(ConfigContext ctx, YamlScope s, string baseDir)
@@ -189,21 +199,7 @@ public static class ConfigLoader
         foreach (var (name, node) in s.Entries)
         {
             var w = new YamlScope(ctx, node, $"warehouses.{name}");
-            var kind = w.String("kind", fallback: "sqlite")!;
-            string connection = "";
-            switch (kind)
-            {
-                case "sqlite":
-                    connection = ResolvePath(baseDir, w.String("path", fallback: $".intake/{name}.db")!);
-                    break;
-                case "postgres":
-                    connection = w.String("connection", required: true) ?? "";
-                    break;
-                default:
-                    w.Report("kind", $"'{kind}' is not a warehouse kind (sqlite, postgres)");
-                    break;
-            }
-
+            var (kind, connection) = ReadDatabase(w, baseDir, $".intake/{name}.db", "warehouse");
             w.RejectUnknown();
             result[name] = new WarehouseConfig(name, kind, connection);
         }
@@ -238,16 +234,10 @@ public static class ConfigLoader
     private static DefaultsConfig ReadDefaults(YamlScope s, Dictionary<string, StoreConfig> stores, Dictionary<string, WarehouseConfig> warehouses)
     {
         var store = s.String("store", fallback: stores.Keys.First())!;
-        if (!stores.ContainsKey(store))
-        {
-            s.Report("store", $"no store named '{store}' (stores: {string.Join(", ", stores.Keys)})");
-        }
+        CheckReference(s, "store", store, stores, "store");
 
         var warehouse = s.String("warehouse", fallback: warehouses.Keys.FirstOrDefault());
-        if (warehouse is not null && !warehouses.ContainsKey(warehouse))
-        {
-            s.Report("warehouse", $"no warehouse named '{warehouse}' (warehouses: {string.Join(", ", warehouses.Keys)})");
-        }
+        CheckReference(s, "warehouse", warehouse, warehouses, "warehouse");
 
         var d = new DefaultsConfig();
         var result = new DefaultsConfig
@@ -317,16 +307,10 @@ public static class ConfigLoader
         }
 
         var store = s.String("store", fallback: defaults.Store)!;
-        if (!stores.ContainsKey(store))
-        {
-            s.Report("store", $"no store named '{store}' in intake.yaml (stores: {string.Join(", ", stores.Keys)})");
-        }
+        CheckReference(s, "store", store, stores, "store");
 
         var workStore = s.String("work_store");
-        if (workStore is not null && !stores.ContainsKey(workStore))
-        {
-            s.Report("work_store", $"no store named '{workStore}' in intake.yaml (stores: {string.Join(", ", stores.Keys)})");
-        }
+        CheckReference(s, "work_store", workStore, stores, "store");
 
         var v = s.Scope("validate");
         var validate = new ValidateConfig
@@ -388,9 +372,9 @@ public static class ConfigLoader
             {
                 l.Report("warehouse", "no warehouse is declared in intake.yaml (warehouses:) for the load step");
             }
-            else if (!warehouses.ContainsKey(warehouse))
+            else
             {
-                l.Report("warehouse", $"no warehouse named '{warehouse}' (warehouses: {string.Join(", ", warehouses.Keys)})");
+                CheckReference(l, "warehouse", warehouse, warehouses, "warehouse");
             }
 
             load = new LoadStepConfig
@@ -417,10 +401,7 @@ public static class ConfigLoader
             }
 
             var copyStore = cp.String("store", fallback: store)!;
-            if (!stores.ContainsKey(copyStore))
-            {
-                cp.Report("store", $"no store named '{copyStore}' (stores: {string.Join(", ", stores.Keys)})");
-            }
+            CheckReference(cp, "store", copyStore, stores, "store");
 
             copy = new CopyStepConfig
             {

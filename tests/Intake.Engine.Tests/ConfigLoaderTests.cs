@@ -142,6 +142,19 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_ManifestEntryWithoutTheDecompressStep_IsReported()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline.Replace("decompress, ", "", StringComparison.Ordinal) + "\nvalidate: { manifest_entry: \"**/*.meta.json\" }\n");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        var error = e.Errors.ShouldHaveSingleItem();
+        error.Key.ShouldBe("validate.manifest_entry");
+        error.Reason.ShouldContain("decompress");
+    }
+
+    [Fact]
     public void Load_PipelineWithASyntaxError_IsOneProblem_NamedByItsPathInTheProject()
     {
         var file = Write("intake.yaml", MinimalIntake);

@@ -319,6 +319,11 @@ public static class ConfigLoader
             ManifestRequired = v.Bool("required", false),
             ManifestEntry = v.String("manifest_entry"),
         };
+        if (validate.ManifestEntry is not null && !steps.Contains("decompress"))
+        {
+            v.Report("manifest_entry", "needs the 'decompress' step: the metadata file is checked against the expanded data file beside it");
+        }
+
         v.RejectUnknown();
 
         var c = s.Scope("csv");

@@ -154,7 +154,7 @@ public sealed class Worker
 
         foreach (var stepName in pipeline.Steps)
         {
-            if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded))
+            if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded) && !await ScratchLostAsync(load, pipeline, stepName, history, ct))
             {
                 continue; // resume at the first step without a success
             }
@@ -323,6 +323,31 @@ public sealed class Worker
 
         await TransitionAsync(load, LoadStatus.Erroring, LoadStatus.Errored, new TransitionDetails { LeaseOwner = Id }, ct);
         return LoadStatus.Errored;
+    }
+
+    /// <summary>
+    /// Whether a succeeded <c>decompress</c> must run again: its output is scratch, cleared when the load errored, so a
+    /// re-driven load whose later steps still need it would otherwise read an empty work area and load nothing.
+    /// </summary>
+    private async Task<bool> ScratchLostAsync(Load load, PipelineConfig pipeline, string stepName, IReadOnlyList<StepRecord> history, CancellationToken ct)
+    {
+        if (stepName != "decompress")
+        {
+            return false;
+        }
+
+        var later = pipeline.Steps.SkipWhile(s => s != stepName).Skip(1);
+        if (later.All(step => history.Any(s => s.Step == step && s.Outcome == StepOutcome.Succeeded)))
+        {
+            return false;
+        }
+
+        await foreach (var _ in _runtime.WorkStoreFor(pipeline).ListAsync(Areas.Work, Keys.WorkPrefix(load), ct))
+        {
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Work files are scratch copies; failing to delete them never holds a load back (the next decompress replaces them).</summary>

@@ -1,4 +1,5 @@
 using System.Text;
+using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Formats.Archives;
 using Intake.Formats.Csv;
@@ -6,12 +7,19 @@ using Intake.Sources;
 
 namespace Intake.Engine.Steps;
 
-/// <summary>The load's expanded entries that are read as CSV, and how to open them.</summary>
+/// <summary>
+/// The load's data files and how to read them. A pipeline with a <c>decompress</c> step reads the entries it expanded
+/// into the work area; a pipeline without one reads them straight out of the original in the inbox, expanding while
+/// it reads, so nothing is written in between (the same work as <c>gzip -dc | psql \copy</c>).
+/// </summary>
 internal static class DataFiles
 {
+    /// <summary>Whether the data is read from the original as it is expanded, rather than from the work area.</summary>
+    public static bool Streamed(StepContext context) => !context.Pipeline.Steps.Contains("decompress");
+
     public static async Task<List<ObjectInfo>> ListAsync(StepContext context, CancellationToken cancellationToken)
     {
-        var globs = context.Pipeline.Csv.Files.Select(p => Glob.Parse(p)).ToList();
+        var globs = Globs(context);
         var result = new List<ObjectInfo>();
         await foreach (var o in context.WorkStore.ListAsync(Areas.Work, context.WorkPrefix, cancellationToken))
         {
@@ -25,6 +33,57 @@ internal static class DataFiles
         return result;
     }
 
+    /// <summary>
+    /// The load's data files as CSV row sources, opened one at a time as the caller moves on (each is valid until the
+    /// next is asked for). <paramref name="done"/> reports the bytes read so far against the total, for progress.
+    /// When nothing matches the data file patterns the enumeration ends with an <c>empty</c> error.
+    /// </summary>
+    public static async Task<DataFileSet> OpenAsync(StepContext context, Action<long, long?>? done, CancellationToken cancellationToken)
+    {
+        if (!Streamed(context))
+        {
+            var files = await ListAsync(context, cancellationToken);
+            return new DataFileSet(context, WorkSources(context, files, done, cancellationToken), files.Sum(f => f.Size), null);
+        }
+
+        var info = await context.Store.StatAsync(Areas.Inbox, context.InboxKey, cancellationToken)
+            ?? throw IntakeException.Integrity($"{context.Load.SourceKey}: the original is missing from the inbox");
+        var input = new CountingStream(await context.Store.OpenReadAsync(Areas.Inbox, context.InboxKey, cancellationToken), n => done?.Invoke(n, info.Size));
+        return new DataFileSet(context, StreamedSources(context, input), info.Size, input);
+    }
+
+    private static IEnumerable<(string Name, Stream Content, bool Owned)> WorkSources(StepContext context, List<ObjectInfo> files, Action<long, long?>? done, CancellationToken cancellationToken)
+    {
+        var total = files.Sum(f => f.Size);
+        long before = 0;
+        foreach (var f in files)
+        {
+            var offset = before;
+            // Opened only when the caller gets here, so one file is open at a time.
+            var stream = context.WorkStore.OpenReadAsync(Areas.Work, f.Key, cancellationToken).GetAwaiter().GetResult();
+            yield return (DisplayName(context, f), new CountingStream(stream, n => done?.Invoke(offset + n, total)), true);
+            before += f.Size;
+        }
+    }
+
+    private static IEnumerable<(string Name, Stream Content, bool Owned)> StreamedSources(StepContext context, Stream input)
+    {
+        var limits = context.Pipeline.Limits;
+        var expander = new ArchiveExpander(new ArchiveLimits { MaxTotalBytes = limits.MaxTotalBytes, MaxRatio = limits.MaxRatio, MaxEntries = limits.MaxEntries });
+        var globs = Globs(context);
+        var name = context.InboxKey[(context.InboxKey.LastIndexOf('/') + 1)..];
+        foreach (var entry in expander.Expand(input, name))
+        {
+            // Entries that are not data are skipped: the expander reads past them when the next one is asked for.
+            if (globs.Any(g => g.IsMatch(entry.Name)))
+            {
+                yield return ($"{context.Load.SourceKey}!{entry.Name}", entry.Content, false);
+            }
+        }
+    }
+
+    private static List<Glob> Globs(StepContext context) => context.Pipeline.Csv.Files.Select(p => Glob.Parse(p)).ToList();
+
     public static CsvOptions Options(StepContext context) => new()
     {
         Delimiter = context.Pipeline.Csv.Delimiter,
@@ -37,5 +96,54 @@ internal static class DataFiles
     {
         var original = context.Load.SourceKey;
         return $"{original}!{o.Key[context.WorkPrefix.Length..]}";
+    }
+
+    public static string NoDataMessage(StepContext context) =>
+        $"{context.Load.SourceKey}: no entry matches the data file patterns ({string.Join(", ", context.Pipeline.Csv.Files)})";
+}
+
+/// <summary>The data files of one load, read once, in order, as CSV; see <see cref="DataFiles.OpenAsync"/>.</summary>
+internal sealed class DataFileSet : IAsyncDisposable
+{
+    private readonly StepContext _context;
+    private readonly IEnumerable<(string Name, Stream Content, bool Owned)> _files;
+    private readonly Stream? _input;
+
+    public DataFileSet(StepContext context, IEnumerable<(string Name, Stream Content, bool Owned)> files, long totalBytes, Stream? input)
+    {
+        _context = context;
+        _files = files;
+        TotalBytes = totalBytes;
+        _input = input;
+    }
+
+    /// <summary>Bytes to read: the data files' sizes, or the original's (compressed) size when streamed.</summary>
+    public long TotalBytes { get; }
+
+    /// <summary>Data files opened so far.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>One CSV source per data file, opened lazily; the caller disposes each before asking for the next.</summary>
+    public IEnumerable<IRowSource> RowSources()
+    {
+        var options = DataFiles.Options(_context);
+        foreach (var (name, content, owned) in _files)
+        {
+            Count++;
+            yield return new CsvRowSource(content, name, options, leaveOpen: !owned);
+        }
+
+        if (Count == 0)
+        {
+            throw IntakeException.Empty(DataFiles.NoDataMessage(_context), "PropertyFileFormatDecompressException");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_input is not null)
+        {
+            await _input.DisposeAsync();
+        }
     }
 }

@@ -19,10 +19,11 @@ public sealed class ValidateStep : IStep
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var store = context.Store;
-        var files = await DataFiles.ListAsync(context, cancellationToken);
-        if (context.Pipeline.Steps.Contains("load") && files.Count == 0)
+        // Streamed pipelines (no decompress step) have nothing in the work area: the load step finds an empty original.
+        var files = DataFiles.Streamed(context) ? [] : await DataFiles.ListAsync(context, cancellationToken);
+        if (context.Pipeline.Steps.Contains("load") && files.Count == 0 && !DataFiles.Streamed(context))
         {
-            throw IntakeException.Empty($"{context.Load.SourceKey}: no entry matches the data file patterns ({string.Join(", ", context.Pipeline.Csv.Files)})", "PropertyFileFormatDecompressException");
+            throw IntakeException.Empty(DataFiles.NoDataMessage(context), "PropertyFileFormatDecompressException");
         }
 
         var bytes = files.Sum(f => f.Size);
@@ -61,10 +62,7 @@ public sealed class ValidateStep : IStep
             rows = entryRows ?? 0;
             if (entryRows is null)
             {
-                foreach (var f in files)
-                {
-                    rows += await CountRowsAsync(context, f, cancellationToken);
-                }
+                rows = await CountRowsAsync(context, cancellationToken);
             }
 
             if (rows != expectedRows)
@@ -137,7 +135,12 @@ public sealed class ValidateStep : IStep
                 problems.Add($"{dataName} SHA-256 differs from {metaName}");
             }
 
-            var counted = await CountRowsAsync(context, data, ct);
+            long counted;
+            await using (var s = await context.WorkStore.OpenReadAsync(Areas.Work, data.Key, ct))
+            {
+                counted = CountRows(new CsvRowSource(s, dataName, DataFiles.Options(context)));
+            }
+
             rows += counted;
             if (m.Rows is { } expected && expected != counted)
             {
@@ -153,17 +156,31 @@ public sealed class ValidateStep : IStep
         return rows;
     }
 
-    private static async Task<long> CountRowsAsync(StepContext context, ObjectInfo file, CancellationToken ct)
+    /// <summary>The data rows of every data file of the load (from the work area, or streamed out of the original).</summary>
+    private static async Task<long> CountRowsAsync(StepContext context, CancellationToken ct)
     {
-        await using var s = await context.WorkStore.OpenReadAsync(Areas.Work, file.Key, ct);
-        using var csv = new CsvRowSource(s, DataFiles.DisplayName(context, file), DataFiles.Options(context));
+        await using var data = await DataFiles.OpenAsync(context, null, ct);
         long rows = 0;
-        while (csv.Read())
+        foreach (var source in data.RowSources())
         {
-            rows++;
+            rows += CountRows(source);
         }
 
         return rows;
+    }
+
+    private static long CountRows(IRowSource source)
+    {
+        using (source)
+        {
+            long rows = 0;
+            while (source.Read())
+            {
+                rows++;
+            }
+
+            return rows;
+        }
     }
 
     private static async Task<string> HashAsync(IObjectStore store, string area, string key, CancellationToken ct)

@@ -1,0 +1,146 @@
+using System.IO.Compression;
+using System.Text;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Engine.Configuration;
+using Intake.Engine.Runtime;
+using Microsoft.Data.Sqlite;
+
+namespace Intake.Engine.Tests;
+
+/// <summary>A pipeline without a decompress step: the load step reads the data out of the original as it expands it.</summary>
+public sealed class StreamedLoadTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("intake-streamed-").FullName;
+    private IntakeRuntime _runtime = null!;
+
+    private string In(string name) => Path.Combine(_dir, "in", name);
+
+    public Task InitializeAsync()
+    {
+        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
+            catalog: { kind: sqlite, path: .intake/catalog.db }
+            stores: { local: { kind: local, root: .intake/store } }
+            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
+            defaults:
+              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
+            """);
+        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
+        Directory.CreateDirectory(Path.Combine(_dir, "in"));
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s }
+            steps: [fetch, validate, archive, load]
+            validate: { manifest: "{name}.manifest.json" }
+            csv: { files: ["**/*.csv"] }
+            load: { table: rows }
+            """);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_runtime is not null)
+        {
+            await _runtime.DisposeAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static void WriteGzip(string path, string text)
+    {
+        using var f = File.Create(path);
+        using var gz = new GZipStream(f, CompressionLevel.Fastest);
+        gz.Write(Encoding.UTF8.GetBytes(text));
+    }
+
+    private async Task<List<Load>> RunAsync()
+    {
+        _runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+        await new Runner(_runtime).RunAsync(new RunOptions { Once = true, Workers = 1 }, default);
+        return [.. await _runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)];
+    }
+
+    private long Rows()
+    {
+        using var c = new SqliteConnection($"Data Source={Path.Combine(_dir, ".intake", "warehouse.db")};Pooling=false");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = 'rows'";
+        if ((long)cmd.ExecuteScalar()! == 0)
+        {
+            return 0;
+        }
+
+        cmd.CommandText = $"SELECT count(*) FROM rows";
+        return (long)cmd.ExecuteScalar()!;
+    }
+
+    [Fact]
+    public async Task ZipWithSeveralCsvs_IsLoadedEntryByEntry_WithoutExpandingItIntoTheWorkArea()
+    {
+        using (var zip = ZipFile.Open(In("batch.zip"), ZipArchiveMode.Create))
+        {
+            foreach (var (name, text) in new[] { ("jan.csv", "id,name\n1,a\n2,b\n"), ("notes.md", "not data"), ("sub/feb.csv", "id,name\n3,c\n") })
+            {
+                using var w = new StreamWriter(zip.CreateEntry(name).Open());
+                w.Write(text);
+            }
+        }
+
+        var load = (await RunAsync()).ShouldHaveSingleItem();
+
+        load.Status.ShouldBe(LoadStatus.Archived, load.ErrorMessage);
+        Rows().ShouldBe(3);
+        var steps = await _runtime.Catalog.GetStepsAsync(load.Id, default);
+        steps.Select(s => s.Step).ShouldNotContain("decompress");
+        steps.Single(s => s.Step == "load").RowsOut.ShouldBe(3);
+        // Nothing was ever written to the work area: the store never created it.
+        Directory.Exists(Path.Combine(_dir, ".intake", "store", "work")).ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task TruncatedGzip_FailsTheLoadStepAsFormat_LoadsNoRow_AndKeepsTheOriginal()
+    {
+        var text = new StringBuilder("id,name\n");
+        for (var i = 0; i < 50_000; i++)
+        {
+            text.Append(i).Append(",name").Append(i).Append('\n');
+        }
+
+        WriteGzip(In("big.csv.gz"), text.ToString());
+        var bytes = File.ReadAllBytes(In("big.csv.gz"));
+        File.WriteAllBytes(In("big.csv.gz"), bytes[..(bytes.Length * 2 / 3)]);
+
+        var load = (await RunAsync()).ShouldHaveSingleItem();
+
+        load.Status.ShouldBe(LoadStatus.Errored);
+        load.ErrorKind.ShouldBe(ErrorKind.Format);
+        load.ErrorMessage!.ShouldContain("big.csv.gz");
+        var steps = await _runtime.Catalog.GetStepsAsync(load.Id, default);
+        steps.Last(s => s.Step == "load").Outcome.ShouldBe(StepOutcome.Failed);
+        // The failed COPY rolled back: not one of the rows read before the cut is in the table.
+        Rows().ShouldBe(0);
+        Directory.EnumerateFiles(Path.Combine(_dir, ".intake", "store", "error"), "big.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
+    }
+
+    [Fact]
+    public async Task SidecarManifestRows_AreCountedOutOfTheOriginal_AndAMismatchFailsAsIntegrity()
+    {
+        WriteGzip(In("good.csv.gz"), "id,name\n1,a\n2,b\n");
+        File.WriteAllText(In("good.csv.gz.manifest.json"), """{"rows": 2}""");
+        WriteGzip(In("short.csv.gz"), "id,name\n3,c\n");
+        File.WriteAllText(In("short.csv.gz.manifest.json"), """{"rows": 5}""");
+
+        var loads = await RunAsync();
+
+        loads.Single(l => l.SourceKey == "good.csv.gz").Status.ShouldBe(LoadStatus.Archived);
+        var bad = loads.Single(l => l.SourceKey == "short.csv.gz");
+        bad.Status.ShouldBe(LoadStatus.Errored);
+        bad.ErrorKind.ShouldBe(ErrorKind.Integrity);
+        bad.ErrorMessage!.ShouldContain("1 data rows, manifest says 5");
+        Rows().ShouldBe(2);
+    }
+}

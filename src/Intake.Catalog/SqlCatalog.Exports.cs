@@ -36,12 +36,12 @@ public abstract partial class SqlCatalog : IExportStore
             // Race-safe like RegisterLoadAsync: ON CONFLICT DO NOTHING never fails when another process adds the
             // same request at the same moment (PostgreSQL waits for its insert to commit), and then the row exists.
             var insert = Command(connection, $"""
-                INSERT INTO intake_export_requests AS r (pipeline, customer, request_key, export_type, start_at, end_at, ignore_last_export_time,
+                INSERT INTO intake_export_requests (pipeline, customer, request_key, export_type, start_at, end_at, ignore_last_export_time,
                     partitions, record_ids, records_key, tag, redrive_count, redrive_of, not_before, requested_at)
                 VALUES (@pipeline, @customer, @request_key, @export_type, @start_at, @end_at, @ignore, @partitions, @record_ids, @records_key,
                     @tag, @redrive_count, @redrive_of, @not_before, @now)
                 ON CONFLICT (pipeline, request_key) DO NOTHING
-                RETURNING {RequestColumns}
+                RETURNING {RequestColumns.Replace("r.", "", StringComparison.Ordinal)}
                 """);
             Add(insert, "@pipeline", request.Pipeline, DbType.String);
             Add(insert, "@customer", request.Customer, DbType.String);

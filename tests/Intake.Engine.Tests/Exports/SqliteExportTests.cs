@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Intake.Engine.Configuration;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.Engine.Tests.Exports;
@@ -50,4 +51,40 @@ public sealed class SqliteExportTests : ExportScenarios
 
     [Fact]
     public Task IdenticalRequests_AtTheSameTime_ExportOnce() => IdenticalRequestsAsync();
+
+    [Fact]
+    public async Task ScheduledRun_QueuesTheDailyRequest_EndingAtTheStartOfTheDay_OncePerDay()
+    {
+        var first = await Intake.Engine.Exports.ExportRuns.RunAsync(Runtime, Pipeline, "schedule", () => { }, default);
+        var again = await Intake.Engine.Exports.ExportRuns.RunAsync(Runtime, Pipeline, "schedule", () => { }, default);
+
+        first.New.ShouldBe(1);
+        again.New.ShouldBe(0);
+        var request = (await Exports.ListExportRequestsAsync("bridge", null, 10, default)).ShouldHaveSingleItem();
+        request.ExportType.ShouldBe("daily");
+        request.End.ShouldBe(At("2026-03-10T00:00:00Z"));
+    }
+
+    [Fact]
+    public void Config_UnknownKeyOrMissingColumn_IsReportedWithFileAndLine()
+    {
+        File.WriteAllText(Path.Combine(Dir, "pipelines", "broken.yaml"), """
+            name: broken
+            source:
+              kind: database
+              database: { kind: sqlite, path: ../source.db }
+              table: records
+              time_column: uploadedOn
+              colour: red
+            steps: [export]
+            export: { format: parquet }
+            """);
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(Dir, "intake.yaml")));
+
+        e.Message.ShouldContain("pipelines/broken.yaml:7");
+        e.Message.ShouldContain("source.colour");
+        e.Message.ShouldContain("source.partition_column: is required");
+        e.Message.ShouldContain("'parquet' is not an export format");
+    }
 }

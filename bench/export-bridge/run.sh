@@ -57,7 +57,7 @@ for r in $(seq "$reps"); do
   $psql_ -c "\\copy (select row_to_json(t) from records t) to program 'gzip -1 > $work/psql/all.ndjson.gz'"
   t1=$(now)
   $psql_ -At -c "select distinct study from records order by 1" | while read -r s; do
-    echo "\\copy (select row_to_json(t) from records t where study = '$s' and uploaded_on >= '2025-12-31' and uploaded_on < '$end' order by uploaded_on) to program 'gzip -1 > $work/psql/parts/$s.ndjson.gz'"
+    echo "\\copy (select row_to_json(t) from records t where study = '$s' and uploaded_on >= '2025-12-31' and uploaded_on < '$end') to program 'gzip -1 > $work/psql/parts/$s.ndjson.gz'"
   done > "$work/psql/parts.sql"
   t2=$(now)
   $psql_ -f "$work/psql/parts.sql"

@@ -77,11 +77,15 @@ internal sealed class SourceDatabase : IAsyncDisposable
         return list;
     }
 
-    /// <summary>Rows of one partition with <c>start &lt;= time &lt; end</c>, in time order.</summary>
+    /// <summary>
+    /// Rows of one partition with <c>start &lt;= time &lt; end</c>, in no particular order: without an ORDER BY, PostgreSQL
+    /// reads a partition scattered over the table with a bitmap scan in physical order instead of jumping around the
+    /// heap for every row (twice as fast on a table written in time order across partitions).
+    /// </summary>
     public Task<DbDataReader> ReadWindowAsync(string partition, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken)
     {
         var c = _config;
-        var command = Command($"SELECT * FROM {c.From} WHERE {c.PartitionColumn} = @partition AND {c.TimeColumn} >= @start AND {c.TimeColumn} < @end ORDER BY {c.TimeColumn}");
+        var command = Command($"SELECT * FROM {c.From} WHERE {c.PartitionColumn} = @partition AND {c.TimeColumn} >= @start AND {c.TimeColumn} < @end");
         AddPartition(command, partition);
         AddTime(command, "@start", start);
         AddTime(command, "@end", end);

@@ -11,7 +11,7 @@ namespace Intake.Engine.Configuration;
 public static class ConfigLoader
 {
     /// <summary>Steps in the only order they can run in; a pipeline lists a subsequence of them.</summary>
-    public static readonly IReadOnlyList<string> KnownSteps = ["fetch", "decompress", "validate", "archive", "copy", "load", "merge"];
+    public static readonly IReadOnlyList<string> KnownSteps = ["fetch", "decompress", "validate", "archive", "copy", "load", "merge", "export"];
 
     public const string DefaultFileName = "intake.yaml";
 
@@ -117,7 +117,7 @@ public static class ConfigLoader
     }
 
     /// <summary>A database the catalog or a warehouse lives in: sqlite with a path, or postgres with a connection string.</summary>
-    private static (string Kind, string Connection) ReadDatabase(YamlScope s, string baseDir, string defaultPath, string what)
+    internal static (string Kind, string Connection) ReadDatabase(YamlScope s, string baseDir, string defaultPath, string what)
     {
         var kind = s.String("kind", fallback: "sqlite")!;
         switch (kind)
@@ -301,7 +301,7 @@ public static class ConfigLoader
             }
         }
 
-        if (steps.Count > 0 && steps[0] != "fetch")
+        if (steps.Count > 0 && steps[0] != "fetch" && source.Kind != DatabaseSourceReader.Kind)
         {
             s.Report("steps", "the first step must be 'fetch' (it copies the original into the inbox)");
         }
@@ -453,6 +453,7 @@ public static class ConfigLoader
             Limits = limits,
             Schedule = ScheduleConfig.ReadSchedule(s),
             Timeout = ScheduleConfig.ReadTimeout(s),
+            Export = DatabaseSourceReader.ReadExport(s, source, steps, store, stores),
         };
         s.RejectUnknown();
         return pipeline;
@@ -527,8 +528,10 @@ public static class ConfigLoader
                     SecretKey = src.String("secret_key", required: true),
                     TrustCertificate = src.String("trust_certificate") is { } c2 ? ResolvePath(baseDir, c2) : null,
                 };
+            case DatabaseSourceReader.Kind:
+                return DatabaseSourceReader.ReadSource(src, baseDir, common);
             default:
-                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3)");
+                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3, database)");
                 return common;
         }
     }

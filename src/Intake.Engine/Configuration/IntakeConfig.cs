@@ -93,6 +93,8 @@ public sealed record SourceConfig
     public IReadOnlyList<string> Include { get; init; } = ["**/*"];
     public IReadOnlyList<string> Exclude { get; init; } = [];
     public TimeSpan StableFor { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>database: the table or query the incremental exporter reads.</summary>
+    public DatabaseSourceConfig? Database { get; init; }
 }
 
 public sealed record CsvConfig
@@ -175,4 +177,6 @@ public sealed record PipelineConfig
     public Scheduling.PipelineSchedule? Schedule { get; init; }
     /// <summary>Job timeout: how long a load may stay in a working status before the sweeper fails it (transient); null for no limit.</summary>
     public TimeSpan? Timeout { get; init; }
+    /// <summary>Database pipelines: where and how exports are written.</summary>
+    public ExportConfig? Export { get; init; }
 }

@@ -32,6 +32,13 @@ public sealed class Discovery
 
     public async Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, CancellationToken cancellationToken)
     {
+        if (pipeline.Source.Database is not null)
+        {
+            // A database pipeline has no files: its loads are export requests, queued by the CLI, the API or the schedule; re-drives are queued here once due.
+            var (due, known) = await new Exports.ExportQueue(_runtime).PromoteDueAsync(pipeline, cancellationToken);
+            return new DiscoveryResult(pipeline.Name, due, known);
+        }
+
         if (!_sources.TryGetValue(pipeline.Name, out var source))
         {
             source = Sources.For(pipeline, _runtime.Time);

@@ -47,6 +47,7 @@ public sealed class Worker
         new CopyStep(),
         new LoadStep(),
         new MergeStep(),
+        new ExportStep(),
     ];
 
     public string Id { get; }

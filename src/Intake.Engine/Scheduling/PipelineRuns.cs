@@ -36,6 +36,11 @@ public sealed class PipelineRuns
     public async Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
+        if (pipeline.Source.Database is not null)
+        {
+            return await Exports.ExportRuns.RunAsync(_runtime, pipeline, trigger, () => NewLoads?.Invoke(), cancellationToken);
+        }
+
         (IFileSource Source, SemaphoreSlim Gate) entry;
         lock (_sources)
         {

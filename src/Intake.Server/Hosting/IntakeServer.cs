@@ -174,6 +174,7 @@ public static class IntakeServer
         LoadEndpoints.Map(api, write, "loads");
         LoadEndpoints.Map(api, write, "jobs");
         TableEndpoints.Map(api);
+        ExportEndpoints.Map(api, write);
     }
 }
 

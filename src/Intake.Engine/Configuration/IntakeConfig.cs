@@ -93,6 +93,8 @@ public sealed record SourceConfig
     public IReadOnlyList<string> Include { get; init; } = ["**/*"];
     public IReadOnlyList<string> Exclude { get; init; } = [];
     public TimeSpan StableFor { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>http: the API, its pagination and where the parts go.</summary>
+    public HttpSourceConfig? Http { get; init; }
 }
 
 public sealed record CsvConfig

@@ -18,6 +18,11 @@ public sealed class LoadStep : IStep
     {
         var config = context.Pipeline.Load!;
         var warehouse = context.Runtime.Warehouses[config.Warehouse!];
+        if (context.Pipeline.Source.Kind == "http")
+        {
+            return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // the pull's NDJSON parts
+        }
+
         var files = await DataFiles.ListAsync(context, cancellationToken);
         var total = files.Sum(f => f.Size);
         var options = DataFiles.Options(context);

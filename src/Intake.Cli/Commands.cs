@@ -46,6 +46,7 @@ internal static class Commands
         root.Subcommands.Add(AuditCommand());
         root.Subcommands.Add(ValidateCommand());
         root.Subcommands.Add(InitCommand.Build());
+        root.Subcommands.Add(BackfillCommands.Build());
         foreach (var command in ServerCommands.Build())
         {
             root.Subcommands.Add(command);
@@ -55,7 +56,7 @@ internal static class Commands
     }
 
     /// <summary>Runs a command body with the configuration loaded and the runtime open, mapping failures to exit codes.</summary>
-    private static async Task<int> WithRuntimeAsync(ParseResult parse, Func<IntakeRuntime, bool, Task<int>> body, CancellationToken ct)
+    internal static async Task<int> WithRuntimeAsync(ParseResult parse, Func<IntakeRuntime, bool, Task<int>> body, CancellationToken ct)
     {
         var json = parse.GetValue(JsonOption);
         var interactive = Terminal.IsInteractive && !json;

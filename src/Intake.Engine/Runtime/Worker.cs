@@ -177,7 +177,7 @@ public sealed class Worker
             }
         }
 
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = Keys.InboxKey(pipeline, load) }, ct);
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = pipeline.Source.Kind == "http" ? null : Keys.InboxKey(pipeline, load) }, ct);
         return LoadStatus.ReadyForArchiving;
     }
 

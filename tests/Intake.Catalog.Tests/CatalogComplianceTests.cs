@@ -9,7 +9,7 @@ namespace Intake.Catalog.Tests;
 /// What every catalog must do, whatever the database: subclassed once per implementation, so SQLite and
 /// PostgreSQL are held to the same behaviour. Each test gets an empty, migrated database.
 /// </summary>
-public abstract class CatalogComplianceTests : IAsyncLifetime
+public abstract partial class CatalogComplianceTests : IAsyncLifetime
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
     private static readonly CancellationToken None = CancellationToken.None;

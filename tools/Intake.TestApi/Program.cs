@@ -25,8 +25,6 @@ for (var i = 0; i + 1 < args.Length; i += 2)
 
 await using var server = await TestApiServer.StartAsync(options, port);
 Console.WriteLine($"test API listening on {server.BaseUrl}");
-var done = new TaskCompletionSource();
-Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-AppDomain.CurrentDomain.ProcessExit += (_, _) => done.TrySetResult();
-await done.Task;
+// The host's console lifetime turns SIGTERM and Ctrl+C into a shutdown.
+await server.WaitForShutdownAsync();
 return 0;

@@ -73,12 +73,12 @@ public sealed class HttpPullTests : IAsyncLifetime
 
     private async Task<IntakeRuntime> OpenAsync() => await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
 
-    private async Task<(IReadOnlyList<BackfillDay> Plan, IReadOnlyList<Load> Finished)> BackfillAsync(DateOnly from, DateOnly to, bool rerun = false)
+    private async Task<(IReadOnlyList<BackfillDay> Plan, IReadOnlyList<Load> Finished)> BackfillAsync(DateOnly from, DateOnly to, bool rerun = false, int workers = 2)
     {
         await using var runtime = await OpenAsync();
         var pipeline = runtime.Pipeline("events");
         var plan = await Backfill.PlanAsync(runtime, pipeline, from, to, rerun, default);
-        var finished = await Backfill.RunAsync(runtime, pipeline, 2, null, default);
+        var finished = await Backfill.RunAsync(runtime, pipeline, workers, null, default);
         var loads = new List<Load>();
         foreach (var l in finished)
         {
@@ -252,6 +252,19 @@ public sealed class HttpPullTests : IAsyncLifetime
         finishedAgain.ShouldBeEmpty();
         _api.Requests.ShouldBe(requests);
         Directory.GetFiles(Path.Combine(StoreRoot, "raw"), "*", SearchOption.AllDirectories).ToDictionary(f => f, File.GetLastWriteTimeUtc).ShouldBe(files);
+    }
+
+    [Fact]
+    public async Task Pull_OfFourEventTypesWithParallelTwo_HasAtMostTwoRequestsInFlight()
+    {
+        _api.Options.Latency = TimeSpan.FromMilliseconds(20);
+        WritePipeline(events: "[charge, refund, dispute, customer]", extra: "  parallel: 2");
+
+        var (_, finished) = await BackfillAsync(Day, Day, workers: 4);
+
+        finished.Count.ShouldBe(4);
+        finished.ShouldAllBe(l => l.Status == LoadStatus.Archived);
+        _api.MaxInFlight.ShouldBe(2);
     }
 
     [Fact]

@@ -25,6 +25,8 @@ public sealed class TestApiServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly Random _random;
     private long _requests;
+    private int _inFlight;
+    private int _maxInFlight;
 
     private TestApiServer(WebApplication app, TestApiOptions options)
     {
@@ -39,6 +41,9 @@ public sealed class TestApiServer : IAsyncDisposable
     public string BaseUrl { get; private set; } = "";
 
     public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>The most requests that were being answered at the same time.</summary>
+    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
     /// <summary>Each answered request as "type day position" (position: the cursor, page or offset asked for).</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> Served { get; } = new();
@@ -75,6 +80,23 @@ public sealed class TestApiServer : IAsyncDisposable
 
     /// <summary>Latency, authentication and injected failures, before any endpoint.</summary>
     private async Task GateAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var now = Interlocked.Increment(ref _inFlight);
+        for (var max = Volatile.Read(ref _maxInFlight); now > max && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max; max = Volatile.Read(ref _maxInFlight))
+        {
+        }
+
+        try
+        {
+            await AnswerAsync(ctx, next);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private async Task AnswerAsync(HttpContext ctx, RequestDelegate next)
     {
         var n = Interlocked.Increment(ref _requests);
         if (Options.Latency > TimeSpan.Zero)

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
+using System.Runtime.InteropServices;
 
 namespace Intake.Formats.Json;
 
@@ -28,21 +29,35 @@ public sealed class NdjsonPartWriter : IAsyncDisposable
     public long Records { get; private set; }
 
     /// <summary>Appends one record as one line.</summary>
-    public async ValueTask WriteAsync(JsonElement record, CancellationToken cancellationToken)
+    public ValueTask WriteAsync(JsonElement record, CancellationToken cancellationToken)
     {
-        if (_flatten)
+        cancellationToken.ThrowIfCancellationRequested();
+        // Compression is CPU work into a local file: written synchronously, one record at a time.
+        var raw = JsonMarshal.GetRawUtf8Value(record);
+        if (!_flatten && raw.IndexOfAny((byte)'\n', (byte)'\r') < 0)
         {
-            JsonFlattener.Write(record, _json);
+            // Already one line (a newline can only be whitespace between tokens; inside strings it is escaped):
+            // the bytes as the API sent them, without parsing them into a writer again.
+            _gzip.Write(raw);
         }
         else
         {
-            record.WriteTo(_json);
+            if (_flatten)
+            {
+                JsonFlattener.Write(record, _json);
+            }
+            else
+            {
+                record.WriteTo(_json);
+            }
+
+            _json.Flush();
+            _json.Reset();
         }
 
-        await _json.FlushAsync(cancellationToken);
-        _json.Reset();
-        await _gzip.WriteAsync(NewLine, cancellationToken);
+        _gzip.Write(NewLine);
         Records++;
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Ends the gzip member, so the output is a complete .gz file.</summary>

@@ -47,6 +47,7 @@ internal static class Commands
         root.Subcommands.Add(ValidateCommand());
         root.Subcommands.Add(InitCommand.Build());
         ExportCommands.Build().ToList().ForEach(root.Subcommands.Add);
+        root.Subcommands.Add(BackfillCommands.Build());
         foreach (var command in ServerCommands.Build())
         {
             root.Subcommands.Add(command);

@@ -76,7 +76,7 @@ public sealed class Auditor
             problems.Add("a step record is still 'running' though no worker holds the load");
         }
 
-        long? parsed = Latest(steps, "validate")?.RowsOut;
+        long? parsed = Latest(steps, "validate")?.RowsOut ?? Latest(steps, "pull")?.RowsOut;
         var loadStep = Latest(steps, "load");
         long? loaded = loadStep?.RowsOut;
         long? inWarehouse = null;

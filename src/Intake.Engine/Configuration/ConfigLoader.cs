@@ -11,7 +11,7 @@ namespace Intake.Engine.Configuration;
 public static class ConfigLoader
 {
     /// <summary>Steps in the only order they can run in; a pipeline lists a subsequence of them.</summary>
-    public static readonly IReadOnlyList<string> KnownSteps = ["fetch", "decompress", "validate", "archive", "copy", "load", "merge", "export"];
+    public static readonly IReadOnlyList<string> KnownSteps = ["pull", "fetch", "decompress", "validate", "archive", "copy", "load", "merge", "export"];
 
     public const string DefaultFileName = "intake.yaml";
 
@@ -301,13 +301,14 @@ public static class ConfigLoader
             }
         }
 
-        if (steps.Count > 0 && steps[0] != "fetch" && source.Kind != DatabaseSourceReader.Kind)
+        if (steps.Count > 0 && source.Kind != DatabaseSourceReader.Kind && steps[0] != HttpSourceReader.FirstStep(source))
         {
-            s.Report("steps", "the first step must be 'fetch' (it copies the original into the inbox)");
+            s.Report("steps", source.Kind == "http" ? "the first step must be 'pull' (it reads the API into parts)" : "the first step must be 'fetch' (it copies the original into the inbox)");
         }
 
         var store = s.String("store", fallback: defaults.Store)!;
         CheckReference(s, "store", store, stores, "store");
+        HttpSourceReader.Check(s, source, steps, stores);
 
         var workStore = s.String("work_store");
         CheckReference(s, "work_store", workStore, stores, "store");
@@ -451,7 +452,7 @@ public static class ConfigLoader
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
             Limits = limits,
-            Schedule = ScheduleConfig.ReadSchedule(s),
+            Schedule = ScheduleConfig.ReadSchedule(s) ?? HttpSourceReader.DefaultSchedule(source),
             Timeout = ScheduleConfig.ReadTimeout(s),
             Export = DatabaseSourceReader.ReadExport(s, source, steps, store, stores),
         };
@@ -530,8 +531,10 @@ public static class ConfigLoader
                 };
             case DatabaseSourceReader.Kind:
                 return DatabaseSourceReader.ReadSource(src, baseDir, common);
+            case "http":
+                return HttpSourceReader.Read(src, common);
             default:
-                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3, database)");
+                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3, http, database)");
                 return common;
         }
     }

@@ -95,6 +95,8 @@ public sealed record SourceConfig
     public TimeSpan StableFor { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>database: the table or query the incremental exporter reads.</summary>
     public DatabaseSourceConfig? Database { get; init; }
+    /// <summary>http: the API, its pagination and where the parts go.</summary>
+    public HttpSourceConfig? Http { get; init; }
 }
 
 public sealed record CsvConfig

@@ -39,6 +39,11 @@ public sealed class Discovery
             return new DiscoveryResult(pipeline.Name, due, known);
         }
 
+        if (pipeline.Source.Kind == "http")
+        {
+            return await Http.HttpLoads.DiscoverAsync(_runtime, pipeline, cancellationToken); // one load per (event, day), no listing
+        }
+
         if (!_sources.TryGetValue(pipeline.Name, out var source))
         {
             source = Sources.For(pipeline, _runtime.Time);

@@ -40,6 +40,7 @@ public sealed class Worker
 
     public static IReadOnlyList<IStep> DefaultSteps(IntakeRuntime runtime) =>
     [
+        new PullStep(),
         new FetchStep(c => Runtime.Sources.For(c.Pipeline, runtime.Time)),
         new DecompressStep(),
         new ValidateStep(),
@@ -177,7 +178,7 @@ public sealed class Worker
             }
         }
 
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = Keys.InboxKey(pipeline, load) }, ct);
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = pipeline.Source.Kind == "http" ? null : Keys.InboxKey(pipeline, load) }, ct);
         return LoadStatus.ReadyForArchiving;
     }
 

@@ -19,6 +19,11 @@ public sealed class LoadStep : IStep
     {
         var config = context.Pipeline.Load!;
         var warehouse = context.Runtime.Warehouses[config.Warehouse!];
+        if (context.Pipeline.Source.Kind == "http")
+        {
+            return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // the pull's NDJSON parts
+        }
+
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
         var result = await warehouse.LoadAsync(
             new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = Name, Attempt = context.Attempt },

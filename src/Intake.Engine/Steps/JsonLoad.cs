@@ -1,0 +1,79 @@
+using System.IO.Compression;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+using Intake.Formats.Json;
+
+namespace Intake.Engine.Steps;
+
+/// <summary>
+/// The load step for an HTTP pipeline: the pull's NDJSON parts (still in the load's work area) into the warehouse
+/// table. Two streaming passes: the first collects every key of every record (records of one API need not all have
+/// the same keys), the second reads the rows with that column list; without declared columns they are text.
+/// </summary>
+internal static class JsonLoad
+{
+    public static async Task<StepResult> RunAsync(StepContext context, IWarehouse warehouse, LoadStepConfig config, string step, CancellationToken cancellationToken)
+    {
+        var prefix = context.WorkPrefix + "pull/";
+        var parts = new List<ObjectInfo>();
+        await foreach (var o in context.WorkStore.ListAsync(Areas.Work, prefix, cancellationToken))
+        {
+            parts.Add(o);
+        }
+
+        parts.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var columns = new List<string>();
+        foreach (var p in parts)
+        {
+            await using var stream = await OpenAsync(context, p, cancellationToken);
+            await NdjsonColumns.ScanAsync(stream, Display(context, p), columns, cancellationToken);
+        }
+
+        if (parts.Count == 0 || columns.Count == 0)
+        {
+            return new StepResult { RowsIn = 0, RowsOut = 0, Message = "the day has no records; nothing to load" };
+        }
+
+        var streams = new List<Stream>();
+        var sources = new List<IRowSource>();
+        try
+        {
+            foreach (var p in parts)
+            {
+                var stream = await OpenAsync(context, p, cancellationToken);
+                streams.Add(stream);
+                sources.Add(new NdjsonRowSource(stream, Display(context, p), columns));
+            }
+
+            var result = await warehouse.LoadAsync(
+                new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = step, Attempt = context.Attempt },
+                sources,
+                cancellationToken);
+            return new StepResult
+            {
+                RowsIn = result.RowsRead,
+                RowsOut = result.RowsWritten,
+                BytesIn = parts.Sum(p => p.Size),
+                Outputs = [$"{warehouse.Name}:{config.Table}"],
+            };
+        }
+        finally
+        {
+            foreach (var s in sources)
+            {
+                s.Dispose();
+            }
+
+            foreach (var s in streams)
+            {
+                await s.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<Stream> OpenAsync(StepContext context, ObjectInfo part, CancellationToken cancellationToken) =>
+        new GZipStream(await context.WorkStore.OpenReadAsync(Areas.Work, part.Key, cancellationToken), CompressionMode.Decompress);
+
+    private static string Display(StepContext context, ObjectInfo part) => $"{context.Load.SourceKey}!{part.Key[(context.WorkPrefix.Length + 5)..]}";
+}

@@ -1,0 +1,282 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+using Intake.Engine.Http;
+using Intake.Formats.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Intake.Engine.Steps;
+
+/// <summary>
+/// Reads one (event, day) from an HTTP API page by page into gzipped NDJSON parts of <c>roll_every</c> records, then
+/// publishes them at the key template and removes any part of that day it did not write, so a re-run replaces the day
+/// as a whole. Memory holds one page and one record being compressed, never the day.
+/// <para>
+/// Crash safety: parts are written to the load's work area first; after each part the catalog checkpoint records
+/// the page it ended in, how many of that page's records it holds, and the totals. A resumed pull asks for that page
+/// again and skips those records, so no record is lost or written twice (the day is in the past, so its pages do not
+/// change). Publishing copies every part (safe to repeat), then deletes the stale ones.
+/// </para>
+/// </summary>
+public sealed class PullStep : IStep
+{
+    // Event types pulled at once per pipeline in this process (source.parallel), whatever the number of workers.
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
+
+    public string Name => "pull";
+
+    public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        var config = context.Pipeline.Source.Http ?? throw IntakeException.Config($"pipeline '{context.Pipeline.Name}': the pull step needs source.kind: http");
+        var gate = Gates.GetOrAdd(context.Pipeline.Name, _ => new SemaphoreSlim(config.Parallel));
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await PullAsync(context, config, cancellationToken);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private sealed record PullState
+    {
+        public PageToken Token { get; init; } = new();
+        /// <summary>Records of the page <see cref="Token"/> asks for that are already in a part.</summary>
+        public int Skip { get; init; }
+        public int Parts { get; init; }
+        public long Records { get; init; }
+        public long Bytes { get; init; }
+        /// <summary>Every page was read; only publishing is left.</summary>
+        public bool Done { get; init; }
+    }
+
+    private static string WorkKey(StepContext context, int n) => $"{context.WorkPrefix}pull/part-{n.ToString("D5", CultureInfo.InvariantCulture)}.ndjson.gz";
+
+    private async Task<StepResult> PullAsync(StepContext context, HttpSourceConfig config, CancellationToken ct)
+    {
+        var (eventType, day) = HttpLoads.Parse(context.Load.SourceKey);
+        var dayText = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        var log = context.Runtime.Logs.CreateLogger("Intake.Pull");
+        var checkpoints = context.Runtime.Catalog as ICheckpointStore;
+        var work = context.WorkStore;
+
+        var state = await ResumeAsync(context, checkpoints, ct) ?? new PullState { Token = PageToken.First(config) };
+        if (state.Parts > 0 || state.Skip > 0)
+        {
+            HttpLog.Resuming(log, eventType, dayText, state.Records, state.Parts, state.Token.ToString());
+        }
+
+        var client = new ApiClient(config, eventType, day, context.Runtime.Time, log);
+        var part = (OpenPart?)null;
+        try
+        {
+            while (!state.Done)
+            {
+                using var page = await client.GetPageAsync(state.Token, ct);
+                var records = JsonPaths.Find(page.RootElement, config.RecordsPath) is { ValueKind: JsonValueKind.Array } array
+                    ? array
+                    : throw IntakeException.Format($"{eventType} {dayText} ({state.Token}): the response has no array at '{config.RecordsPath}' (source.records)");
+                var count = records.GetArrayLength();
+                if (count > config.PageSize)
+                {
+                    throw IntakeException.Format($"{eventType} {dayText} ({state.Token}): the API returned {count} records for a page of {config.PageSize}");
+                }
+
+                var next = state.Token.Next(config, page.RootElement, records);
+                var index = 0;
+                foreach (var record in records.EnumerateArray())
+                {
+                    index++;
+                    if (index <= state.Skip)
+                    {
+                        continue; // already in a part before the crash
+                    }
+
+                    part ??= OpenPart.Create(config.Flatten);
+                    await part.Writer.WriteAsync(record, ct);
+                    if (part.Writer.Records >= config.RollEvery)
+                    {
+                        state = await ClosePartAsync(context, checkpoints, part, state with { Skip = index }, index == count && next is null, ct);
+                        part = null;
+                        context.Progress(state.Records, null);
+                    }
+                }
+
+                if (next is null)
+                {
+                    if (part is not null)
+                    {
+                        state = await ClosePartAsync(context, checkpoints, part, state with { Skip = count }, done: true, ct);
+                        part = null;
+                    }
+                    else if (!state.Done)
+                    {
+                        state = state with { Done = true };
+                        await SaveAsync(context, checkpoints, state, ct);
+                    }
+                }
+                else
+                {
+                    // The records of this page after the last closed part are in the open part only: the checkpoint
+                    // keeps pointing at this page until that part is closed.
+                    state = state with { Token = next, Skip = 0 };
+                }
+            }
+        }
+        finally
+        {
+            if (part is not null)
+            {
+                await part.DisposeAsync();
+            }
+        }
+
+        var (outputs, stale) = await PublishAsync(context, config, eventType, dayText, state.Parts, ct);
+        if (checkpoints is not null)
+        {
+            await checkpoints.DeleteCheckpointAsync(context.Load.Id, Name, ct);
+        }
+
+        HttpLog.Pulled(log, eventType, dayText, state.Records, state.Parts, client.Requests, client.Retries, stale);
+        return new StepResult
+        {
+            RowsIn = state.Records,
+            RowsOut = state.Records,
+            BytesOut = state.Bytes,
+            Outputs = outputs,
+            Message = string.Create(CultureInfo.InvariantCulture, $"{state.Records} records of {eventType} on {dayText} in {state.Parts} part(s); {client.Requests} request(s) in this attempt, {client.Retries} retried; {stale} stale part(s) removed"),
+        };
+    }
+
+    /// <summary>The checkpoint of an earlier attempt, if every part it counts is still in the work area.</summary>
+    private async Task<PullState?> ResumeAsync(StepContext context, ICheckpointStore? checkpoints, CancellationToken ct)
+    {
+        if (checkpoints is null || await checkpoints.GetCheckpointAsync(context.Load.Id, Name, ct) is not { } text)
+        {
+            return null;
+        }
+
+        PullState? state;
+        try
+        {
+            state = JsonSerializer.Deserialize<PullState>(text);
+        }
+        catch (JsonException)
+        {
+            return null; // written by another version: start over, which is always correct
+        }
+
+        for (var n = 1; state is not null && n <= state.Parts; n++)
+        {
+            // The work area is cleared when a load errors; a re-driven load then starts the day over.
+            if (await context.WorkStore.StatAsync(Areas.Work, WorkKey(context, n), ct) is null)
+            {
+                return null;
+            }
+        }
+
+        return state;
+    }
+
+    private async Task<PullState> ClosePartAsync(StepContext context, ICheckpointStore? checkpoints, OpenPart part, PullState state, bool done, CancellationToken ct)
+    {
+        var records = part.Writer.Records;
+        var n = state.Parts + 1;
+        var info = await part.PutAsync(context.WorkStore, WorkKey(context, n), ct);
+        state = state with { Parts = n, Records = state.Records + records, Bytes = state.Bytes + info.Size, Done = done };
+        // The part is in the store before the checkpoint names it: a crash in between re-writes the same part.
+        await SaveAsync(context, checkpoints, state, ct);
+        return state;
+    }
+
+    private Task SaveAsync(StepContext context, ICheckpointStore? checkpoints, PullState state, CancellationToken ct) =>
+        checkpoints?.SaveCheckpointAsync(context.Load.Id, Name, JsonSerializer.Serialize(state), ct) ?? Task.CompletedTask;
+
+    /// <summary>Copies the parts to their final keys, then removes the day's parts this run did not write.</summary>
+    private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceConfig config, string eventType, string day, int parts, CancellationToken ct)
+    {
+        var store = context.Runtime.Stores[config.Store ?? context.Pipeline.Store];
+        var work = context.WorkStore;
+        var outputs = new List<string>();
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        for (var n = 1; n <= parts; n++)
+        {
+            var key = PartKeys.Render(config.KeyTemplate, eventType, day, n);
+            if (ReferenceEquals(store, work))
+            {
+                await store.CopyAsync(Areas.Work, WorkKey(context, n), config.Area, key, ct);
+            }
+            else
+            {
+                await using var input = await work.OpenReadAsync(Areas.Work, WorkKey(context, n), ct);
+                await store.PutAsync(config.Area, key, input, ct);
+            }
+
+            keep.Add(key);
+            outputs.Add($"{config.Area}:{key}");
+        }
+
+        var stale = new List<string>();
+        await foreach (var o in store.ListAsync(config.Area, PartKeys.ListPrefix(config.KeyTemplate, eventType, day), ct))
+        {
+            if (!keep.Contains(o.Key) && PartKeys.IsPart(config.KeyTemplate, eventType, day, o.Key))
+            {
+                stale.Add(o.Key);
+            }
+        }
+
+        foreach (var key in stale)
+        {
+            await store.DeleteAsync(config.Area, key, ct);
+        }
+
+        return (outputs, stale.Count);
+    }
+
+    /// <summary>A part being written: gzip into a temporary file that deletes itself when closed.</summary>
+    private sealed class OpenPart : IAsyncDisposable
+    {
+        private readonly FileStream _file;
+
+        private OpenPart(FileStream file, NdjsonPartWriter writer)
+        {
+            _file = file;
+            Writer = writer;
+        }
+
+        public NdjsonPartWriter Writer { get; }
+
+        public static OpenPart Create(bool flatten)
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"intake-part-{Guid.NewGuid():N}.ndjson.gz");
+            var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+            return new OpenPart(file, new NdjsonPartWriter(file, flatten));
+        }
+
+        public async Task<ObjectInfo> PutAsync(IObjectStore store, string key, CancellationToken ct)
+        {
+            await Writer.DisposeAsync();
+            _file.Position = 0;
+            try
+            {
+                return await store.PutAsync(Areas.Work, key, _file, ct);
+            }
+            finally
+            {
+                await _file.DisposeAsync();
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Writer.DisposeAsync();
+            await _file.DisposeAsync();
+        }
+    }
+}

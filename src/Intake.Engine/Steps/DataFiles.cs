@@ -77,7 +77,8 @@ internal static class DataFiles
             // Entries that are not data are skipped: the expander reads past them when the next one is asked for.
             if (globs.Any(g => g.IsMatch(entry.Name)))
             {
-                yield return ($"{context.Load.SourceKey}!{entry.Name}", entry.Content, false);
+                // Decompressed on another thread while the caller parses: the overlap psql gets from a gzip pipe.
+                yield return ($"{context.Load.SourceKey}!{entry.Name}", new ReadAheadStream(entry.Content), true);
             }
         }
     }

@@ -1,0 +1,122 @@
+using System.Threading.Channels;
+
+namespace Intake.Engine.Steps;
+
+/// <summary>
+/// Reads its inner stream on another thread, a few blocks ahead of the caller, so that decompressing an original
+/// overlaps with parsing and copying it (what a <c>gzip -dc |</c> pipe gives psql). Memory is bounded by
+/// <see cref="Blocks"/> × <see cref="BlockSize"/>. The inner stream's errors reach the caller at the point of the
+/// read that would have met them. Disposing stops the reader and waits for it, so the inner stream is idle after.
+/// </summary>
+internal sealed class ReadAheadStream : Stream
+{
+    private const int BlockSize = 256 * 1024;
+    private const int Blocks = 8;
+    private readonly Stream _inner;
+    private readonly Channel<(byte[] Buffer, int Count)> _filled = Channel.CreateBounded<(byte[], int)>(Blocks);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _reader;
+    private byte[]? _current;
+    private int _offset;
+    private int _count;
+
+    public ReadAheadStream(Stream inner)
+    {
+        _inner = inner;
+        _reader = Task.Run(ReadAsync);
+    }
+
+    private async Task ReadAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var buffer = new byte[BlockSize];
+                var n = await _inner.ReadAtLeastAsync(buffer, BlockSize, throwOnEndOfStream: false, _stop.Token);
+                if (n > 0)
+                {
+                    await _filled.Writer.WriteAsync((buffer, n), _stop.Token);
+                }
+
+                if (n < BlockSize)
+                {
+                    break;
+                }
+            }
+
+            _filled.Writer.TryComplete();
+        }
+        catch (Exception e)
+        {
+            // The caller meets the inner stream's error (a truncated archive, a bomb) at its next read.
+            _filled.Writer.TryComplete(e);
+        }
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_current is null || _offset == _count)
+        {
+            if (!Next())
+            {
+                return 0;
+            }
+        }
+
+        var n = Math.Min(buffer.Length, _count - _offset);
+        _current.AsSpan(_offset, n).CopyTo(buffer);
+        _offset += n;
+        return n;
+    }
+
+    private bool Next()
+    {
+        var reader = _filled.Reader;
+        (byte[] Buffer, int Count) block;
+        while (!reader.TryRead(out block))
+        {
+            // Completed with an error: WaitToReadAsync throws it (the inner stream's own exception).
+            if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                return false;
+            }
+        }
+
+        (_current, _count) = block;
+        _offset = 0;
+        return true;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _stop.Cancel();
+            try
+            {
+                _reader.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped early: the caller did not want the rest
+            }
+
+            _stop.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

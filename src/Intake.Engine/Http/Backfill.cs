@@ -81,26 +81,6 @@ public static class Backfill
     }
 
     /// <summary>Drains the pipeline's waiting loads with <paramref name="workers"/> workers; returns the loads that reached a final status.</summary>
-    public static async Task<IReadOnlyList<Load>> RunAsync(IntakeRuntime runtime, PipelineConfig pipeline, int workers, IRunObserver? observer, CancellationToken cancellationToken)
-    {
-        var pool = Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(runtime, observer)).ToList();
-        await pool[0].ReclaimFromStoppedProcessesAsync(cancellationToken);
-        await runtime.Catalog.SweepExpiredLeasesAsync(pipeline.MaxLoadAttempts, cancellationToken);
-        var finished = new List<Load>();
-        string[] names = [pipeline.Name];
-        await Task.WhenAll(pool.Select(w => Task.Run(async () =>
-        {
-            while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)
-            {
-                if (LoadStateMachine.IsFinal(load.Status))
-                {
-                    lock (finished)
-                    {
-                        finished.Add(load);
-                    }
-                }
-            }
-        }, cancellationToken)));
-        return finished;
-    }
+    public static Task<IReadOnlyList<Load>> RunAsync(IntakeRuntime runtime, PipelineConfig pipeline, int workers, IRunObserver? observer, CancellationToken cancellationToken) =>
+        new Runner(runtime, observer).DrainAsync([pipeline.Name], workers, pipeline.MaxLoadAttempts, cancellationToken);
 }

@@ -33,6 +33,44 @@ public sealed class Runner
         _log = runtime.Logs.CreateLogger("Intake.Runner");
     }
 
+    /// <summary>
+    /// Carries every waiting load of <paramref name="pipelines"/> through its stages with <paramref name="workers"/>
+    /// workers, without discovery (a backfill, whose loads are already registered); returns the loads that ended.
+    /// </summary>
+    public async Task<IReadOnlyList<Load>> DrainAsync(IReadOnlyCollection<string> pipelines, int workers, int maxLoadAttempts, CancellationToken cancellationToken)
+    {
+        var pool = Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(_runtime, _observer)).ToList();
+        var finished = new List<Load>();
+        await DrainAsync(pool, pipelines, maxLoadAttempts, finished, cancellationToken);
+        return finished;
+    }
+
+    private async Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, int maxLoadAttempts, List<Load> finished, CancellationToken cancellationToken)
+    {
+        await workers[0].ReclaimFromStoppedProcessesAsync(cancellationToken);
+        var swept = await _runtime.Catalog.SweepExpiredLeasesAsync(maxLoadAttempts, cancellationToken);
+        if (swept > 0)
+        {
+            Log.Swept(_log, swept);
+        }
+
+        // Each worker drains until nothing is claimable; a load moves ready → ingesting → ready_for_archiving
+        // and is claimed again for archiving by whichever worker is free.
+        await Task.WhenAll(workers.Select(w => Task.Run(async () =>
+        {
+            while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)
+            {
+                if (LoadStateMachine.IsFinal(load.Status))
+                {
+                    lock (finished)
+                    {
+                        finished.Add(load);
+                    }
+                }
+            }
+        }, cancellationToken)));
+    }
+
     public async Task<RunSummary> RunAsync(RunOptions options, CancellationToken cancellationToken)
     {
         var pipelines = options.Pipelines is null
@@ -60,28 +98,7 @@ public sealed class Runner
                 }
             }
 
-            await workers[0].ReclaimFromStoppedProcessesAsync(cancellationToken);
-            var swept = await _runtime.Catalog.SweepExpiredLeasesAsync(_runtime.Config.Defaults.MaxLoadAttempts, cancellationToken);
-            if (swept > 0)
-            {
-                Log.Swept(_log, swept);
-            }
-
-            // Each worker drains until nothing is claimable; a load moves ready → ingesting → ready_for_archiving
-            // and is claimed again for archiving by whichever worker is free.
-            await Task.WhenAll(workers.Select(w => Task.Run(async () =>
-            {
-                while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)
-                {
-                    if (LoadStateMachine.IsFinal(load.Status))
-                    {
-                        lock (finished)
-                        {
-                            finished.Add(load);
-                        }
-                    }
-                }
-            }, cancellationToken)));
+            await DrainAsync(workers, names, _runtime.Config.Defaults.MaxLoadAttempts, finished, cancellationToken);
 
             if (options.Once || cancellationToken.IsCancellationRequested)
             {

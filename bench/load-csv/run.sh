@@ -3,6 +3,8 @@
 # local store, PostgreSQL warehouse with binary COPY) and by `psql \copy ... FROM PROGRAM 'gzip -dc'`,
 # on the same file in the same run. Prints rows/s for both, the ratio and Intake's peak memory.
 #   bench/load-csv/run.sh [ROWS]      (default 1000000)
+# The pipeline streams the gzipped original into COPY (no decompress step), as psql's FROM PROGRAM does;
+# STEPS='fetch, decompress, validate, archive, load' measures the path through the work area.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -36,7 +38,7 @@ YAML
 cat > "$work/project/pipelines/properties.yaml" <<'YAML'
 name: properties
 source: { kind: local, path: ../incoming, stable_for: 0s }
-steps: [fetch, decompress, validate, archive, load]
+steps: [${STEPS:-fetch, validate, archive, load}]
 load:
   table: properties
   columns: { property_id: bigint not null, address: text, city: text, state: text, zip: text, price: decimal, bedrooms: integer, listed_on: date, owner: text, notes: text }

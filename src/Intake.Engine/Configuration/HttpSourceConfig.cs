@@ -52,6 +52,11 @@ public sealed record HttpSourceConfig
     public int Parallel { get; init; } = 2;
     /// <summary>Records per part object.</summary>
     public int RollEvery { get; init; } = 100_000;
+    /// <summary>
+    /// Pages between two checkpoints of the open part: a crash re-reads at most this many pages. One catalog write
+    /// per checkpoint; raise it for a remote catalog far away.
+    /// </summary>
+    public int CheckpointEvery { get; init; } = 1;
     /// <summary>Where parts go: placeholders {event} {day} {n} (n is 00001, 00002, …).</summary>
     public string KeyTemplate { get; init; } = DefaultKeyTemplate;
     /// <summary>The store the parts go to; null for the pipeline's store.</summary>

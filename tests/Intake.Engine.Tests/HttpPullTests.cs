@@ -150,7 +150,7 @@ public sealed class HttpPullTests : IAsyncLifetime
                 _api.Options.StormRemaining = 6;
             }
         };
-        WritePipeline(style, pageSize: 10, rollEvery: 100);
+        WritePipeline(style, pageSize: 10, rollEvery: 100, extra: "  checkpoint_interval: 0");
 
         var (_, finished) = await BackfillAsync(Day, Day);
 
@@ -198,7 +198,7 @@ public sealed class HttpPullTests : IAsyncLifetime
 
             _api.Options.StormRemaining = 6;
         };
-        WritePipeline(pageSize: 10, rollEvery: 100);
+        WritePipeline(pageSize: 10, rollEvery: 100, extra: "  checkpoint_interval: 0");
 
         var (_, finished) = await BackfillAsync(Day, Day);
 

@@ -53,10 +53,11 @@ public sealed record HttpSourceConfig
     /// <summary>Records per part object.</summary>
     public int RollEvery { get; init; } = 100_000;
     /// <summary>
-    /// Pages between two checkpoints of the open part: a crash re-reads at most this many pages. One catalog write
-    /// per checkpoint; raise it for a remote catalog far away.
+    /// The least time between two checkpoints of the open part, taken at the end of a page: every page when pages take
+    /// longer than this, fewer when they come faster. A crash re-reads the pages since the last checkpoint, so at most
+    /// about this much pulling (plus the page in flight); each checkpoint is one catalog write. Zero: every page.
     /// </summary>
-    public int CheckpointEvery { get; init; } = 1;
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Where parts go: placeholders {event} {day} {n} (n is 00001, 00002, …).</summary>
     public string KeyTemplate { get; init; } = DefaultKeyTemplate;
     /// <summary>The store the parts go to; null for the pipeline's store.</summary>

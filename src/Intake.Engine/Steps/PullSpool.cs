@@ -92,8 +92,8 @@ internal static class PullSpool
 }
 
 /// <summary>
-/// The open part of a pull: gzipped NDJSON in a spool file, one gzip member per page, so the file's length after a
-/// page is a point a resumed pull can cut it back to and append from.
+/// The open part of a pull: gzipped NDJSON in a spool file, one gzip member per checkpoint, so the file's length at a
+/// checkpoint is a point a resumed pull can cut it back to and append from.
 /// </summary>
 internal sealed class SpoolPart : IAsyncDisposable
 {
@@ -182,7 +182,7 @@ internal sealed class SpoolPart : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the page's gzip member and hands the bytes to the OS; returns the file length to checkpoint.</summary>
+    /// <summary>At the end of a page: ends the gzip member and hands the bytes to the OS; returns the file length to checkpoint.</summary>
     public async Task<long> EndPageAsync(CancellationToken ct)
     {
         Writer.EndMember();

@@ -17,8 +17,8 @@ namespace Intake.Engine.Steps;
 /// as a whole. Memory holds one page and one record being compressed, never the day.
 /// <para>
 /// Crash safety: the open part is written to a spool file on the local disk (see <see cref="PullSpool"/>), one gzip
-/// member per page. After each completed page (every <c>checkpoint_every</c> pages) the catalog checkpoint records the
-/// page to ask for next, the spool file's length and the records in it; after each closed part it records the page
+/// member per checkpoint. At the end of a page, at most every <c>checkpoint_interval</c> (default 1 s; 0: every page),
+/// the catalog checkpoint records the page to ask for next, the spool file's length and the records in it; after each closed part it records the page
 /// the part ended in, how many of that page's records it holds, and the totals. A pull resumed on the same machine
 /// cuts a copy of the spool file back to the checkpointed length and asks for the next page; elsewhere (no spool
 /// file) it asks for the page the last part ended in again and skips those records. Either way no record is lost or
@@ -112,7 +112,8 @@ public sealed class PullStep : IStep
         }
 
         var client = new ApiClient(config, eventType, day, context.Runtime.Time, log);
-        var pagesSinceSave = 0;
+        var time = context.Runtime.Time;
+        var saved = time.GetTimestamp();
         try
         {
             while (!state.Done)
@@ -143,7 +144,7 @@ public sealed class PullStep : IStep
                     {
                         state = await ClosePartAsync(context, checkpoints, part, state with { Token = token, Skip = index, Open = null }, index == count && next is null, ct);
                         part = null;
-                        pagesSinceSave = 0;
+                        saved = time.GetTimestamp();
                         context.Progress(state.Records, null);
                     }
                 }
@@ -163,16 +164,14 @@ public sealed class PullStep : IStep
                 }
                 else
                 {
-                    if (part is not null && checkpoints is not null)
+                    if (part is not null && checkpoints is not null && time.GetElapsedTime(saved) >= config.CheckpointInterval)
                     {
-                        // The page is complete in the spool file: a resumed pull can continue from the next one.
+                        // The page is complete in the spool file: a resumed pull can continue from the next one. Only
+                        // here does a gzip member end, so the pages between checkpoints share one compression window.
                         var length = await part.EndPageAsync(ct);
                         state = state with { Open = new OpenPartState { Spool = part.Id, Next = next, Length = length, Records = part.Records } };
-                        if (++pagesSinceSave >= config.CheckpointEvery)
-                        {
-                            await SaveAsync(context, checkpoints, state, ct);
-                            pagesSinceSave = 0;
-                        }
+                        await SaveAsync(context, checkpoints, state, ct);
+                        saved = time.GetTimestamp();
                     }
 
                     token = next;

@@ -7,8 +7,8 @@ using static Intake.Formats.Tests.Archives.TestArchives;
 namespace Intake.Formats.Tests.Json;
 
 /// <summary>
-/// A pulled part is one gzip member per page (so a crash can resume after the last page): every reader of parts must
-/// read all the members, not stop after the first.
+/// A pulled part is one gzip member per checkpoint (so a crash can resume after the last checkpointed page): every
+/// reader of parts must read all the members, not stop after the first.
 /// </summary>
 public sealed class NdjsonMemberTests
 {

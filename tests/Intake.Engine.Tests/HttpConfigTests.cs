@@ -45,6 +45,7 @@ public sealed class HttpConfigTests : IDisposable
               pagination: { style: next_link, next_link: paging.next, has_more: paging.more }
               parallel: 4
               roll_every: 5000
+              checkpoint_interval: 250ms
               flatten: true
               day: today
               request_timeout: 10s
@@ -61,6 +62,7 @@ public sealed class HttpConfigTests : IDisposable
         http.RecordsPath.ShouldBe("result.items");
         (http.Parallel, http.RollEvery, http.Flatten, http.Day, http.MaxAttempts).ShouldBe((4, 5000, true, "today", 3));
         http.KeyTemplate.ShouldBe("{event}/date={day}/part-{n}.ndjson.gz");
+        http.CheckpointInterval.ShouldBe(TimeSpan.FromMilliseconds(250));
         config.Pipelines[0].Schedule.ShouldNotBeNull().Expression.ShouldBe("0 7 * * *");
     }
 

@@ -135,6 +135,82 @@ public sealed class HttpPullTests : IAsyncLifetime
         PartFiles("charge", Day).Count.ShouldBe((count + 69) / 70);
     }
 
+    [Theory]
+    [InlineData("cursor")]
+    [InlineData("page")]
+    [InlineData("next_link")]
+    public async Task Pull_StoppedAfterAPageInTheMiddleOfAPart_ResumesAtTheNextPage(string style)
+    {
+        // Pages of 10 and parts of 100: page 14 is the fourth page of the second part. After it, six 502s use up the
+        // request's attempts, the step fails transient, and the worker runs it again from the checkpoint.
+        _api.Options.OnServed = n =>
+        {
+            if (n == 14)
+            {
+                _api.Options.StormRemaining = 6;
+            }
+        };
+        WritePipeline(style, pageSize: 10, rollEvery: 100, extra: "  checkpoint_interval: 0");
+
+        var (_, finished) = await BackfillAsync(Day, Day);
+
+        var load = finished.ShouldHaveSingleItem();
+        load.Status.ShouldBe(LoadStatus.Archived, load.ErrorMessage);
+        await using (var runtime = await OpenAsync())
+        {
+            (await runtime.Catalog.GetStepsAsync(load.Id, default)).Count(s => s.Step == "pull").ShouldBe(2);
+        }
+
+        // no page asked for twice: the second attempt started at page 15, not at the part's first page (11)
+        var served = _api.Served.ToList();
+        served.Distinct().Count().ShouldBe(served.Count);
+        served.Count.ShouldBeGreaterThanOrEqualTo(25);
+        _api.Requests.ShouldBe(served.Count + 6);
+        ReadRecords("charge", Day).Select(r => r.GetProperty("id").GetString()!).ToList().ShouldBe(ExpectedIds("charge", Day, 250));
+        PartFiles("charge", Day).Count.ShouldBe(3);
+        Directory.Exists(Path.Combine(_dir, ".intake", "spool", $"load-{load.Id}")).ShouldBeFalse();
+    }
+
+    [Theory]
+    [InlineData("missing")]
+    [InlineData("damaged")]
+    public async Task Pull_ResumedWithoutAUsableSpoolFile_PullsTheOpenPartAgainAndWritesEveryRecordOnce(string what)
+    {
+        var spool = Path.Combine(_dir, ".intake", "spool");
+        _api.Options.OnServed = n =>
+        {
+            if (n != 14)
+            {
+                return;
+            }
+
+            if (what == "missing")
+            {
+                Directory.Delete(spool, recursive: true); // the writer keeps its (now nameless) file open
+            }
+            else
+            {
+                // Pages 11 to 13 are checkpointed in it; zeros over the first of them stand for writes lost in a power cut.
+                var file = Directory.GetFiles(spool, "*.ndjson.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
+                using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+                System.IO.RandomAccess.Write(handle, new byte[64], 20);
+            }
+
+            _api.Options.StormRemaining = 6;
+        };
+        WritePipeline(pageSize: 10, rollEvery: 100, extra: "  checkpoint_interval: 0");
+
+        var (_, finished) = await BackfillAsync(Day, Day);
+
+        finished.ShouldHaveSingleItem().Status.ShouldBe(LoadStatus.Archived, finished[0].ErrorMessage);
+        // the second attempt asked again for page 10, where the first part ended, and then for pages 11 to 14
+        var served = _api.Served.ToList();
+        served.Count.ShouldBe(25 + 5);
+        served[14].ShouldBe(served[9]);
+        ReadRecords("charge", Day).Select(r => r.GetProperty("id").GetString()!).ToList().ShouldBe(ExpectedIds("charge", Day, 250));
+        PartFiles("charge", Day).Count.ShouldBe(3);
+    }
+
     [Fact]
     public async Task Pull_ThroughA502Storm_RetriesAndLosesNothing()
     {

@@ -39,6 +39,7 @@ public sealed class HttpIngestTests : IAsyncLifetime
               page_size_max: 100
               pagination: { style: cursor, has_more: has_more }
               roll_every: 1000
+              checkpoint_interval: 0
               retry: { max_attempts: 6, base_delay: 1ms, max_delay: 5ms }
             steps: [pull]
             """);
@@ -49,8 +50,8 @@ public sealed class HttpIngestTests : IAsyncLifetime
             var killed = false;
             while (sw.Elapsed < TimeSpan.FromMinutes(2) && !child.HasExited)
             {
-                // kill -9 once a few parts are checkpointed and the pull is still going
-                if (File.Exists(_ws.CatalogPath) && Count("select count(*) from intake_checkpoints where state like '%\"Parts\":3,%'") > 0)
+                // kill -9 once a few parts are closed and some pages of the next one are checkpointed
+                if (File.Exists(_ws.CatalogPath) && Count("select count(*) from intake_checkpoints where state like '%\"Parts\":3,%' and state like '%\"Open\":{%'") > 0)
                 {
                     child.Kill(entireProcessTree: true);
                     killed = true;
@@ -66,6 +67,11 @@ public sealed class HttpIngestTests : IAsyncLifetime
 
         var servedBefore = _api.Served.Count;
         Count("select count(*) from intake_loads where status = 'ingesting'").ShouldBe(1);
+        // where the last checkpoint says the open part ends: the page after its last completed page
+        using var checkpoint = JsonDocument.Parse(Text("select state from intake_checkpoints"));
+        var open = checkpoint.RootElement.GetProperty("Open");
+        var next = open.GetProperty("Next").GetProperty("Cursor").GetString();
+        open.GetProperty("Records").GetInt64().ShouldBeGreaterThan(0);
 
         var rerun = await _ws.RunCliAsync("backfill", "events", "--from", "2024-01-10", "--to", "2024-01-10", "--json");
 
@@ -74,9 +80,10 @@ public sealed class HttpIngestTests : IAsyncLifetime
         var ids = ReadIds();
         ids.Count.ShouldBe(Total);
         ids.ShouldBe(Enumerable.Range(0, Total).Select(i => Records.Id("charge", new DateOnly(2024, 1, 10), i)).ToList());
-        // resumed, not restarted: the first page asked for after the restart is not the day's first page
-        var after = _api.Served.Skip(servedBefore).First();
-        after.ShouldNotEndWith("after=");
+        // resumed from the last checkpointed page, not from the start of the open part (nor of the day)
+        _api.Served.Skip(servedBefore).First().ShouldBe($"charge 2024-01-10 after={next}");
+        // the spool file survived the kill (or the resume could not have started there) and is gone once published
+        Directory.GetFiles(Path.Combine(_ws.Root, ".intake", "spool"), "*", SearchOption.AllDirectories).ShouldBeEmpty();
         Count("select count(*) from intake_checkpoints").ShouldBe(0);
     }
 
@@ -95,6 +102,15 @@ public sealed class HttpIngestTests : IAsyncLifetime
         }
 
         return ids;
+    }
+
+    private string Text(string sql)
+    {
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_ws.CatalogPath};Mode=ReadOnly;Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return (string)cmd.ExecuteScalar()!;
     }
 
     private long Count(string sql)

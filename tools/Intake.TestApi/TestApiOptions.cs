@@ -61,6 +61,12 @@ public sealed class TestApiOptions
 
     public int RetryAfterSeconds { get; set; }
 
+    /// <summary>
+    /// Called with the number of pages served so far, after each page is counted and before it is sent: a test can
+    /// start a storm right after a chosen page to stop a pull there.
+    /// </summary>
+    public Action<int>? OnServed { get; set; }
+
     /// <summary>Added to every answer, to stand for a remote API.</summary>
     public TimeSpan Latency { get; set; }
 

@@ -139,6 +139,12 @@ public sealed class TestApiServer : IAsyncDisposable
         await next(ctx);
     }
 
+    private void Serve(string entry)
+    {
+        Served.Enqueue(entry);
+        Options.OnServed?.Invoke(Served.Count);
+    }
+
     private static async Task ErrorAsync(HttpContext ctx, int status, string type, string message)
     {
         ctx.Response.StatusCode = status;
@@ -190,7 +196,7 @@ public sealed class TestApiServer : IAsyncDisposable
             start = index + 1; // exclusive
         }
 
-        Served.Enqueue($"{c.Type} {c.Day:yyyy-MM-dd} after={f.GetValueOrDefault("starting_after")}");
+        Serve($"{c.Type} {c.Day:yyyy-MM-dd} after={f.GetValueOrDefault("starting_after")}");
         var end = Math.Min(c.Count, start + c.Limit);
         await WriteAsync(ctx, c.Type, c.Day, start, end, w => w.WriteBoolean("has_more", end < c.Count));
     }
@@ -209,7 +215,7 @@ public sealed class TestApiServer : IAsyncDisposable
             return;
         }
 
-        Served.Enqueue($"{c.Type} {c.Day:yyyy-MM-dd} page={page}");
+        Serve($"{c.Type} {c.Day:yyyy-MM-dd} page={page}");
         var start = (int)Math.Min(c.Count, (long)(page - 1) * c.Limit);
         var end = Math.Min(c.Count, start + c.Limit);
         await WriteAsync(ctx, c.Type, c.Day, start, end, w => w.WriteNumber("page", page));
@@ -224,7 +230,7 @@ public sealed class TestApiServer : IAsyncDisposable
         }
 
         var offset = int.TryParse(f.GetValueOrDefault("offset") ?? "0", NumberStyles.Integer, CultureInfo.InvariantCulture, out var o) ? Math.Clamp(o, 0, c.Count) : 0;
-        Served.Enqueue($"{c.Type} {c.Day:yyyy-MM-dd} offset={offset}");
+        Serve($"{c.Type} {c.Day:yyyy-MM-dd} offset={offset}");
         var end = Math.Min(c.Count, offset + c.Limit);
         await WriteAsync(ctx, c.Type, c.Day, offset, end, w =>
         {

@@ -52,6 +52,12 @@ public sealed record HttpSourceConfig
     public int Parallel { get; init; } = 2;
     /// <summary>Records per part object.</summary>
     public int RollEvery { get; init; } = 100_000;
+    /// <summary>
+    /// The least time between two checkpoints of the open part, taken at the end of a page: every page when pages take
+    /// longer than this, fewer when they come faster. A crash re-reads the pages since the last checkpoint, so at most
+    /// about this much pulling (plus the page in flight); each checkpoint is one catalog write. Zero: every page.
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Where parts go: placeholders {event} {day} {n} (n is 00001, 00002, …).</summary>
     public string KeyTemplate { get; init; } = DefaultKeyTemplate;
     /// <summary>The store the parts go to; null for the pipeline's store.</summary>

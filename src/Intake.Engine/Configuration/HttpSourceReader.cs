@@ -143,6 +143,7 @@ internal static class HttpSourceReader
             FirstPage = pagination.FirstPage,
             Parallel = src.Int("parallel", d.Parallel, 1, 64),
             RollEvery = src.Int("roll_every", d.RollEvery, 1),
+            CheckpointInterval = src.Duration("checkpoint_interval", d.CheckpointInterval),
             KeyTemplate = keyTemplate,
             Store = src.String("store"),
             Area = src.Name("area", fallback: d.Area),

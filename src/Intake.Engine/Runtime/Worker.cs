@@ -358,6 +358,7 @@ public sealed class Worker
         try
         {
             await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
+            PullSpool.Delete(_runtime.Config, load.Id); // the pull's open part, on this machine's disk
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -16,10 +16,14 @@ namespace Intake.Engine.Steps;
 /// publishes them at the key template and removes any part of that day it did not write, so a re-run replaces the day
 /// as a whole. Memory holds one page and one record being compressed, never the day.
 /// <para>
-/// Crash safety: parts are written to the load's work area first; after each part the catalog checkpoint records
-/// the page it ended in, how many of that page's records it holds, and the totals. A resumed pull asks for that page
-/// again and skips those records, so no record is lost or written twice (the day is in the past, so its pages do not
-/// change). Publishing copies every part (safe to repeat), then deletes the stale ones.
+/// Crash safety: the open part is written to a spool file on the local disk (see <see cref="PullSpool"/>), one gzip
+/// member per checkpoint. At the end of a page, at most every <c>checkpoint_interval</c> (default 1 s; 0: every page),
+/// the catalog checkpoint records the page to ask for next, the spool file's length and the records in it; after each closed part it records the page
+/// the part ended in, how many of that page's records it holds, and the totals. A pull resumed on the same machine
+/// cuts a copy of the spool file back to the checkpointed length and asks for the next page; elsewhere (no spool
+/// file) it asks for the page the last part ended in again and skips those records. Either way no record is lost or
+/// written twice (the day is in the past, so its pages do not change). Publishing copies every part (safe to
+/// repeat), then deletes the stale ones.
 /// </para>
 /// </summary>
 public sealed class PullStep : IStep
@@ -46,6 +50,7 @@ public sealed class PullStep : IStep
 
     private sealed record PullState
     {
+        /// <summary>The page the last closed part ended in (the day's first page before any part).</summary>
         public PageToken Token { get; init; } = new();
         /// <summary>Records of the page <see cref="Token"/> asks for that are already in a part.</summary>
         public int Skip { get; init; }
@@ -54,6 +59,17 @@ public sealed class PullStep : IStep
         public long Bytes { get; init; }
         /// <summary>Every page was read; only publishing is left.</summary>
         public bool Done { get; init; }
+        /// <summary>The open part as of its last completed page; null when none is open (or it was not checkpointed yet).</summary>
+        public OpenPartState? Open { get; init; }
+    }
+
+    /// <summary>A spool file holding <see cref="Records"/> complete records in its first <see cref="Length"/> bytes, followed by the page <see cref="Next"/>.</summary>
+    private sealed record OpenPartState
+    {
+        public required string Spool { get; init; }
+        public required PageToken Next { get; init; }
+        public required long Length { get; init; }
+        public required long Records { get; init; }
     }
 
     private static string WorkKey(StepContext context, int n) => $"{context.WorkPrefix}pull/part-{n.ToString("D5", CultureInfo.InvariantCulture)}.ndjson.gz";
@@ -67,43 +83,68 @@ public sealed class PullStep : IStep
         var work = context.WorkStore;
 
         var state = await ResumeAsync(context, checkpoints, ct) ?? new PullState { Token = PageToken.First(config) };
-        if (state.Parts > 0 || state.Skip > 0)
+        var spool = PullSpool.DirectoryFor(context.Runtime.Config, context.Load.Id);
+        var part = (SpoolPart?)null;
+        var token = state.Token; // the page to ask for
+        var skip = state.Skip; // records of that page already in a part
+        if (state.Open is { } open)
         {
-            HttpLog.Resuming(log, eventType, dayText, state.Records, state.Parts, state.Token.ToString());
+            part = await SpoolPart.TryResumeAsync(spool, open.Spool, open.Length, open.Records, config.Flatten, ct);
+            if (part is null)
+            {
+                // No spool file here (another machine, or lost): the open part starts over where the last closed one ended.
+                state = state with { Open = null };
+            }
+            else
+            {
+                token = open.Next;
+                skip = 0;
+                // The copy is named before the old file goes, so a crash in between still finds one of them.
+                state = state with { Open = open with { Spool = part.Id } };
+                await SaveAsync(context, checkpoints, state, ct);
+            }
+        }
+
+        PullSpool.DeleteOthers(spool, part?.Id);
+        if (state.Parts > 0 || skip > 0 || part is not null)
+        {
+            HttpLog.Resuming(log, eventType, dayText, state.Records + (part?.Records ?? 0), state.Parts, token.ToString());
         }
 
         var client = new ApiClient(config, eventType, day, context.Runtime.Time, log);
-        var part = (OpenPart?)null;
+        var time = context.Runtime.Time;
+        var saved = time.GetTimestamp();
         try
         {
             while (!state.Done)
             {
-                using var page = await client.GetPageAsync(state.Token, ct);
+                using var page = await client.GetPageAsync(token, ct);
                 var records = JsonPaths.Find(page.RootElement, config.RecordsPath) is { ValueKind: JsonValueKind.Array } array
                     ? array
-                    : throw IntakeException.Format($"{eventType} {dayText} ({state.Token}): the response has no array at '{config.RecordsPath}' (source.records)");
+                    : throw IntakeException.Format($"{eventType} {dayText} ({token}): the response has no array at '{config.RecordsPath}' (source.records)");
                 var count = records.GetArrayLength();
                 if (count > config.PageSize)
                 {
-                    throw IntakeException.Format($"{eventType} {dayText} ({state.Token}): the API returned {count} records for a page of {config.PageSize}");
+                    throw IntakeException.Format($"{eventType} {dayText} ({token}): the API returned {count} records for a page of {config.PageSize}");
                 }
 
-                var next = state.Token.Next(config, page.RootElement, records);
+                var next = token.Next(config, page.RootElement, records);
                 var index = 0;
                 foreach (var record in records.EnumerateArray())
                 {
                     index++;
-                    if (index <= state.Skip)
+                    if (index <= skip)
                     {
                         continue; // already in a part before the crash
                     }
 
-                    part ??= OpenPart.Create(config.Flatten);
+                    part ??= SpoolPart.Create(spool, config.Flatten);
                     await part.Writer.WriteAsync(record, ct);
-                    if (part.Writer.Records >= config.RollEvery)
+                    if (part.Records >= config.RollEvery)
                     {
-                        state = await ClosePartAsync(context, checkpoints, part, state with { Skip = index }, index == count && next is null, ct);
+                        state = await ClosePartAsync(context, checkpoints, part, state with { Token = token, Skip = index, Open = null }, index == count && next is null, ct);
                         part = null;
+                        saved = time.GetTimestamp();
                         context.Progress(state.Records, null);
                     }
                 }
@@ -112,7 +153,7 @@ public sealed class PullStep : IStep
                 {
                     if (part is not null)
                     {
-                        state = await ClosePartAsync(context, checkpoints, part, state with { Skip = count }, done: true, ct);
+                        state = await ClosePartAsync(context, checkpoints, part, state with { Token = token, Skip = count, Open = null }, done: true, ct);
                         part = null;
                     }
                     else if (!state.Done)
@@ -123,9 +164,18 @@ public sealed class PullStep : IStep
                 }
                 else
                 {
-                    // The records of this page after the last closed part are in the open part only: the checkpoint
-                    // keeps pointing at this page until that part is closed.
-                    state = state with { Token = next, Skip = 0 };
+                    if (part is not null && checkpoints is not null && time.GetElapsedTime(saved) >= config.CheckpointInterval)
+                    {
+                        // The page is complete in the spool file: a resumed pull can continue from the next one. Only
+                        // here does a gzip member end, so the pages between checkpoints share one compression window.
+                        var length = await part.EndPageAsync(ct);
+                        state = state with { Open = new OpenPartState { Spool = part.Id, Next = next, Length = length, Records = part.Records } };
+                        await SaveAsync(context, checkpoints, state, ct);
+                        saved = time.GetTimestamp();
+                    }
+
+                    token = next;
+                    skip = 0;
                 }
             }
         }
@@ -133,6 +183,7 @@ public sealed class PullStep : IStep
         {
             if (part is not null)
             {
+                // Kept on disk: the checkpoint may name it, and a retry of this step resumes from it.
                 await part.DisposeAsync();
             }
         }
@@ -142,6 +193,8 @@ public sealed class PullStep : IStep
         {
             await checkpoints.DeleteCheckpointAsync(context.Load.Id, Name, ct);
         }
+
+        PullSpool.Delete(context.Runtime.Config, context.Load.Id);
 
         HttpLog.Pulled(log, eventType, dayText, state.Records, state.Parts, client.Requests, client.Retries, stale);
         return new StepResult
@@ -184,14 +237,16 @@ public sealed class PullStep : IStep
         return state;
     }
 
-    private async Task<PullState> ClosePartAsync(StepContext context, ICheckpointStore? checkpoints, OpenPart part, PullState state, bool done, CancellationToken ct)
+    private async Task<PullState> ClosePartAsync(StepContext context, ICheckpointStore? checkpoints, SpoolPart part, PullState state, bool done, CancellationToken ct)
     {
-        var records = part.Writer.Records;
+        var records = part.Records;
         var n = state.Parts + 1;
         var info = await part.PutAsync(context.WorkStore, WorkKey(context, n), ct);
         state = state with { Parts = n, Records = state.Records + records, Bytes = state.Bytes + info.Size, Done = done };
-        // The part is in the store before the checkpoint names it: a crash in between re-writes the same part.
+        // The part is in the store before the checkpoint names it: a crash in between re-writes the same part (from
+        // the spool file, which goes only after the checkpoint stops naming it).
         await SaveAsync(context, checkpoints, state, ct);
+        await part.DeleteAsync();
         return state;
     }
 
@@ -237,46 +292,5 @@ public sealed class PullStep : IStep
         }
 
         return (outputs, stale.Count);
-    }
-
-    /// <summary>A part being written: gzip into a temporary file that deletes itself when closed.</summary>
-    private sealed class OpenPart : IAsyncDisposable
-    {
-        private readonly FileStream _file;
-
-        private OpenPart(FileStream file, NdjsonPartWriter writer)
-        {
-            _file = file;
-            Writer = writer;
-        }
-
-        public NdjsonPartWriter Writer { get; }
-
-        public static OpenPart Create(bool flatten)
-        {
-            var path = Path.Combine(Path.GetTempPath(), $"intake-part-{Guid.NewGuid():N}.ndjson.gz");
-            var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
-            return new OpenPart(file, new NdjsonPartWriter(file, flatten));
-        }
-
-        public async Task<ObjectInfo> PutAsync(IObjectStore store, string key, CancellationToken ct)
-        {
-            await Writer.DisposeAsync();
-            _file.Position = 0;
-            try
-            {
-                return await store.PutAsync(Areas.Work, key, _file, ct);
-            }
-            finally
-            {
-                await _file.DisposeAsync();
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await Writer.DisposeAsync();
-            await _file.DisposeAsync();
-        }
     }
 }

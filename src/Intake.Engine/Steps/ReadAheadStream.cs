@@ -1,17 +1,20 @@
+using System.Buffers;
 using System.Threading.Channels;
 
 namespace Intake.Engine.Steps;
 
 /// <summary>
 /// Reads its inner stream on another thread, a few blocks ahead of the caller, so that decompressing an original
-/// overlaps with parsing and copying it (what a <c>gzip -dc |</c> pipe gives psql). Memory is bounded by
-/// <see cref="Blocks"/> × <see cref="BlockSize"/>. The inner stream's errors reach the caller at the point of the
-/// read that would have met them. Disposing stops the reader and waits for it, so the inner stream is idle after.
+/// overlaps with parsing and copying it (what a <c>gzip -dc |</c> pipe gives psql). Memory is bounded: at most
+/// <see cref="Blocks"/> blocks of <see cref="BlockSize"/> bytes, rented from the shared pool and returned once read
+/// (fresh arrays of this size would land on the large-object heap and only be freed by full collections). The inner
+/// stream's errors reach the caller at the read that would have met them. Disposing stops the reader and waits for
+/// it, so the inner stream is idle after.
 /// </summary>
 internal sealed class ReadAheadStream : Stream
 {
     private const int BlockSize = 256 * 1024;
-    private const int Blocks = 8;
+    private const int Blocks = 4;
     private readonly Stream _inner;
     private readonly Channel<(byte[] Buffer, int Count)> _filled = Channel.CreateBounded<(byte[], int)>(Blocks);
     private readonly CancellationTokenSource _stop = new();
@@ -32,11 +35,23 @@ internal sealed class ReadAheadStream : Stream
         {
             while (true)
             {
-                var buffer = new byte[BlockSize];
-                var n = await _inner.ReadAtLeastAsync(buffer, BlockSize, throwOnEndOfStream: false, _stop.Token);
-                if (n > 0)
+                var buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+                int n;
+                try
                 {
-                    await _filled.Writer.WriteAsync((buffer, n), _stop.Token);
+                    n = await _inner.ReadAtLeastAsync(buffer.AsMemory(0, BlockSize), BlockSize, throwOnEndOfStream: false, _stop.Token);
+                    if (n > 0)
+                    {
+                        await _filled.Writer.WriteAsync((buffer, n), _stop.Token);
+                        buffer = null;
+                    }
+                }
+                finally
+                {
+                    if (buffer is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                    }
                 }
 
                 if (n < BlockSize)
@@ -72,6 +87,7 @@ internal sealed class ReadAheadStream : Stream
 
     private bool Next()
     {
+        Release();
         var reader = _filled.Reader;
         (byte[] Buffer, int Count) block;
         while (!reader.TryRead(out block))
@@ -88,6 +104,15 @@ internal sealed class ReadAheadStream : Stream
         return true;
     }
 
+    private void Release()
+    {
+        if (_current is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_current);
+            _current = null;
+        }
+    }
+
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     protected override void Dispose(bool disposing)
@@ -102,6 +127,12 @@ internal sealed class ReadAheadStream : Stream
             catch (OperationCanceledException)
             {
                 // stopped early: the caller did not want the rest
+            }
+
+            Release();
+            while (_filled.Reader.TryRead(out var left))
+            {
+                ArrayPool<byte>.Shared.Return(left.Buffer);
             }
 
             _stop.Dispose();

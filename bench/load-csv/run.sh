@@ -35,7 +35,7 @@ stores: { local: { kind: local, root: .intake/store } }
 warehouses: { pg: { kind: postgres, connection: "$conn" } }
 defaults: { warehouse: pg }
 YAML
-cat > "$work/project/pipelines/properties.yaml" <<'YAML'
+cat > "$work/project/pipelines/properties.yaml" <<YAML
 name: properties
 source: { kind: local, path: ../incoming, stable_for: 0s }
 steps: [${STEPS:-fetch, validate, archive, load}]

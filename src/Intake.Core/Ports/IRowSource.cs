@@ -20,6 +20,17 @@ public interface IRowSource : IDisposable
     /// <summary>The current row's value at <paramref name="ordinal"/>; null for an empty unquoted field.</summary>
     string? GetString(int ordinal);
 
+    /// <summary>
+    /// The current row's value at <paramref name="ordinal"/> without allocating a string where the source can (the
+    /// CSV reader), valid until the next <see cref="Read"/>; <paramref name="isNull"/> as for <see cref="GetString"/>.
+    /// </summary>
+    ReadOnlySpan<char> GetSpan(int ordinal, out bool isNull)
+    {
+        var value = GetString(ordinal);
+        isNull = value is null;
+        return value;
+    }
+
     /// <summary>1-based number of the current data row (the header is not counted).</summary>
     long RowNumber { get; }
 

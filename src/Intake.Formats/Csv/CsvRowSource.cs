@@ -37,10 +37,18 @@ public sealed class CsvRowSource : IRowSource
     private int _end;
     private bool _eof;
 
-    // The current row's values, reused from row to row.
-    private string?[] _fields = new string?[16];
+    // The current row's values, reused from row to row: where each one is (in the buffer, or in the scratch when
+    // it had doubled quotes), and its string once somebody asked for one. A value is only copied into a string on
+    // request, so a loader that reads spans allocates nothing per field.
+    private FieldRef[] _fields = new FieldRef[16];
+    private string?[] _strings = new string?[16];
     private int _fieldCount;
     private char[] _scratch = new char[256];
+    private int _rowScratch;
+
+    private enum FieldAt : byte { Null, Buffer, Scratch }
+
+    private readonly record struct FieldRef(FieldAt At, int Start, int Length);
 
     private long _nextLine = 1;
     private long _rowLine;
@@ -130,8 +138,34 @@ public sealed class CsvRowSource : IRowSource
         }
         ArgumentOutOfRangeException.ThrowIfNegative(ordinal);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(ordinal, _columns.Length);
-        return _fields[ordinal];
+        return _strings[ordinal] ??= Materialize(ordinal);
     }
+
+    /// <summary>The current row's value without a copy; valid until the next <see cref="Read"/>.</summary>
+    public ReadOnlySpan<char> GetSpan(int ordinal, out bool isNull)
+    {
+        if (!_hasRow)
+        {
+            throw new InvalidOperationException("There is no current row: call Read() first, and only while it returns true.");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(ordinal);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(ordinal, _columns.Length);
+        isNull = _fields[ordinal].At == FieldAt.Null;
+        return Span(ordinal);
+    }
+
+    private ReadOnlySpan<char> Span(int index)
+    {
+        var f = _fields[index];
+        return f.At switch
+        {
+            FieldAt.Buffer => _buffer.AsSpan(f.Start, f.Length),
+            FieldAt.Scratch => _scratch.AsSpan(f.Start, f.Length),
+            _ => default,
+        };
+    }
+
+    private string? Materialize(int index) => _fields[index].At == FieldAt.Null ? null : new string(Span(index));
 
     public void Dispose()
     {
@@ -148,7 +182,7 @@ public sealed class CsvRowSource : IRowSource
         var seen = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         for (int i = 0; i < _fieldCount; i++)
         {
-            string name = _fields[i]?.Trim() ?? "";
+            string name = Materialize(i)?.Trim() ?? "";
             if (name.Length == 0)
             {
                 throw IntakeException.Format($"{SourceName}: line {_rowLine}: header column {i + 1} has no name");
@@ -245,6 +279,7 @@ public sealed class CsvRowSource : IRowSource
 
         int count = 0;
         int i = 0;
+        _rowScratch = 0; // a row cut by the end of the buffer is parsed again from its start
         while (true)
         {
             if (i < d.Length && d[i] == _quote)
@@ -252,7 +287,7 @@ public sealed class CsvRowSource : IRowSource
                 // Quoted field: runs to a quote that is not doubled.
                 int j = i + 1;
                 int segment = j;
-                int scratchLength = 0;
+                int scratchStart = _rowScratch;
                 bool escaped = false;
                 int close;
                 while (true)
@@ -273,7 +308,7 @@ public sealed class CsvRowSource : IRowSource
                     }
                     if (q + 1 < d.Length && d[q + 1] == _quote)
                     {
-                        AppendScratch(ref scratchLength, d[segment..(q + 1)]);
+                        AppendScratch(d[segment..(q + 1)]);
                         escaped = true;
                         j = q + 2;
                         segment = j;
@@ -282,15 +317,16 @@ public sealed class CsvRowSource : IRowSource
                     close = q;
                     break;
                 }
-                string value;
+                FieldRef value;
                 if (escaped)
                 {
-                    AppendScratch(ref scratchLength, d[segment..close]);
-                    value = new string(_scratch, 0, scratchLength);
+                    AppendScratch(d[segment..close]);
+                    value = new FieldRef(FieldAt.Scratch, scratchStart, _rowScratch - scratchStart);
                 }
                 else
                 {
-                    value = new string(d[segment..close]);
+                    // A quoted empty field is an empty string, not a missing value.
+                    value = new FieldRef(FieldAt.Buffer, _start + segment, close - segment);
                 }
                 lineBreaks += CountLineBreaks(d[(i + 1)..close]);
                 SetField(count++, value);
@@ -320,11 +356,11 @@ public sealed class CsvRowSource : IRowSource
                     {
                         return Parse.NeedMore;
                     }
-                    SetField(count++, i == d.Length ? null : new string(d[i..]));
+                    SetField(count++, i == d.Length ? default : new FieldRef(FieldAt.Buffer, _start + i, d.Length - i));
                     consumed = d.Length;
                     return Parse.Row;
                 }
-                SetField(count++, k == 0 ? null : new string(d.Slice(i, k)));
+                SetField(count++, k == 0 ? default : new FieldRef(FieldAt.Buffer, _start + i, k));
                 i += k;
                 if (d[i] == _delimiter)
                 {
@@ -358,24 +394,26 @@ public sealed class CsvRowSource : IRowSource
     private IntakeException RowTooLong() =>
         IntakeException.Format($"{SourceName}: line {_nextLine}: the row is longer than {_maxRowChars} characters (is a quote not closed?)");
 
-    private void SetField(int index, string? value)
+    private void SetField(int index, FieldRef value)
     {
         if (index == _fields.Length)
         {
             Array.Resize(ref _fields, _fields.Length * 2);
+            Array.Resize(ref _strings, _fields.Length);
         }
         _fields[index] = value;
+        _strings[index] = null;
         _fieldCount = index + 1;
     }
 
-    private void AppendScratch(ref int length, ReadOnlySpan<char> chars)
+    private void AppendScratch(ReadOnlySpan<char> chars)
     {
-        if (length + chars.Length > _scratch.Length)
+        if (_rowScratch + chars.Length > _scratch.Length)
         {
-            Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, length + chars.Length));
+            Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, _rowScratch + chars.Length));
         }
-        chars.CopyTo(_scratch.AsSpan(length));
-        length += chars.Length;
+        chars.CopyTo(_scratch.AsSpan(_rowScratch));
+        _rowScratch += chars.Length;
     }
 
     /// <summary>Line breaks inside a quoted value: LF, CRLF and a lone CR each count once.</summary>

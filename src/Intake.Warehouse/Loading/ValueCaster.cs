@@ -38,26 +38,30 @@ internal static class ValueCaster
     /// Whether a value is SQL NULL for a column of this type. An empty (or blank) value of a typed column is
     /// NULL; for text only a missing value is, so a quoted empty string stays an empty string.
     /// </summary>
-    public static bool IsNull(string? value, ColumnType type) =>
-        value is null || (type != ColumnType.Text && value.AsSpan().IsWhiteSpace());
+    public static bool IsNull(string? value, ColumnType type) => IsNull(value, value is null, type);
 
-    public static bool TryInt32(string value, out int result) =>
+    /// <summary><see cref="IsNull(string?, ColumnType)"/> for a value read as a span (<paramref name="missing"/>: no value at all).</summary>
+    public static bool IsNull(ReadOnlySpan<char> value, bool missing, ColumnType type) =>
+        missing || (type != ColumnType.Text && value.IsWhiteSpace());
+
+    // The casts take spans, so that the loaders parse straight out of the CSV reader's buffer; strings convert implicitly.
+    public static bool TryInt32(ReadOnlySpan<char> value, out int result) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out result);
 
-    public static bool TryInt64(string value, out long result) =>
+    public static bool TryInt64(ReadOnlySpan<char> value, out long result) =>
         long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out result);
 
     // NumberStyles.Float: sign, decimal point, exponent, surrounding blanks; no thousands separators,
     // because "1,5" must never become 15.
-    public static bool TryDecimal(string value, out decimal result) =>
+    public static bool TryDecimal(ReadOnlySpan<char> value, out decimal result) =>
         decimal.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out result);
 
-    public static bool TryDouble(string value, out double result) =>
+    public static bool TryDouble(ReadOnlySpan<char> value, out double result) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out result);
 
-    public static bool TryBoolean(string value, out bool result)
+    public static bool TryBoolean(ReadOnlySpan<char> value, out bool result)
     {
-        var s = value.AsSpan().Trim();
+        var s = value.Trim();
         if (s.Equals("true", StringComparison.OrdinalIgnoreCase) || s.Equals("t", StringComparison.OrdinalIgnoreCase)
             || s.Equals("1", StringComparison.Ordinal) || s.Equals("yes", StringComparison.OrdinalIgnoreCase))
         {
@@ -76,14 +80,14 @@ internal static class ValueCaster
         return false;
     }
 
-    public static bool TryDate(string value, out DateOnly result) =>
-        DateOnly.TryParseExact(value.AsSpan().Trim(), DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out result);
+    public static bool TryDate(ReadOnlySpan<char> value, out DateOnly result) =>
+        DateOnly.TryParseExact(value.Trim(), DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out result);
 
     /// <summary>
     /// A timestamp without time zone: the wall-clock time as written. When the value carries an offset it is
     /// converted to UTC first (PostgreSQL would drop the offset silently, which shifts the instant).
     /// </summary>
-    public static bool TryTimestamp(string value, out DateTime result)
+    public static bool TryTimestamp(ReadOnlySpan<char> value, out DateTime result)
     {
         if (TryParseInstant(value, out var instant))
         {
@@ -96,7 +100,7 @@ internal static class ValueCaster
     }
 
     /// <summary>An instant; a value without an offset is taken as UTC (the server's session zone is not ours to guess).</summary>
-    public static bool TryTimestampTz(string value, out DateTime utc)
+    public static bool TryTimestampTz(ReadOnlySpan<char> value, out DateTime utc)
     {
         if (TryParseInstant(value, out var instant))
         {
@@ -109,7 +113,7 @@ internal static class ValueCaster
     }
 
     /// <summary>Whether the text is exactly one well-formed JSON value (with surrounding blanks).</summary>
-    public static bool IsJson(string value)
+    public static bool IsJson(ReadOnlySpan<char> value)
     {
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);
         var buffer = ArrayPool<byte>.Shared.Rent(max);
@@ -135,9 +139,9 @@ internal static class ValueCaster
         }
     }
 
-    private static bool TryParseInstant(string value, out DateTimeOffset result) =>
+    private static bool TryParseInstant(ReadOnlySpan<char> value, out DateTimeOffset result) =>
         DateTimeOffset.TryParseExact(
-            value.AsSpan().Trim(), TimestampFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out result);
+            value.Trim(), TimestampFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out result);
 
     private static string[] BuildTimestampFormats()
     {

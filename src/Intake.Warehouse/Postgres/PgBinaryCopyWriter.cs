@@ -78,8 +78,9 @@ internal sealed class PgBinaryCopyWriter
             for (var i = 0; i < count; i++)
             {
                 var column = columns[i];
-                var value = source.GetString(ordinals[i]);
-                if (ValueCaster.IsNull(value, column.Type))
+                // A span: parsed or encoded straight out of the reader's buffer, no string per field.
+                var value = source.GetSpan(ordinals[i], out var missing);
+                if (ValueCaster.IsNull(value, missing, column.Type))
                 {
                     if (!column.Nullable)
                     {
@@ -91,7 +92,7 @@ internal sealed class PgBinaryCopyWriter
                     continue;
                 }
 
-                WriteValue(source, column, value!, jsonb[i]);
+                WriteValue(source, column, value, jsonb[i]);
             }
 
             Ensure(12);
@@ -106,7 +107,7 @@ internal sealed class PgBinaryCopyWriter
         return read;
     }
 
-    private void WriteValue(IRowSource source, TargetColumn column, string text, bool jsonb)
+    private void WriteValue(IRowSource source, TargetColumn column, ReadOnlySpan<char> text, bool jsonb)
     {
         switch (column.Type)
         {
@@ -116,43 +117,43 @@ internal sealed class PgBinaryCopyWriter
             case ColumnType.Integer:
                 Ensure(8);
                 WriteInt32(4);
-                WriteInt32(ValueCaster.TryInt32(text, out var i) ? i : throw RowErrors.CannotCast(source, column, text));
+                WriteInt32(ValueCaster.TryInt32(text, out var i) ? i : throw RowErrors.CannotCast(source, column, text.ToString()));
                 break;
             case ColumnType.BigInt:
                 Ensure(12);
                 WriteInt32(8);
-                WriteInt64(ValueCaster.TryInt64(text, out var l) ? l : throw RowErrors.CannotCast(source, column, text));
+                WriteInt64(ValueCaster.TryInt64(text, out var l) ? l : throw RowErrors.CannotCast(source, column, text.ToString()));
                 break;
             case ColumnType.Decimal:
-                WriteNumeric(ValueCaster.TryDecimal(text, out var m) ? m : throw RowErrors.CannotCast(source, column, text));
+                WriteNumeric(ValueCaster.TryDecimal(text, out var m) ? m : throw RowErrors.CannotCast(source, column, text.ToString()));
                 break;
             case ColumnType.Double:
                 Ensure(12);
                 WriteInt32(8);
-                WriteInt64(BitConverter.DoubleToInt64Bits(ValueCaster.TryDouble(text, out var d) ? d : throw RowErrors.CannotCast(source, column, text)));
+                WriteInt64(BitConverter.DoubleToInt64Bits(ValueCaster.TryDouble(text, out var d) ? d : throw RowErrors.CannotCast(source, column, text.ToString())));
                 break;
             case ColumnType.Boolean:
                 Ensure(5);
                 WriteInt32(1);
-                _buffer[_position++] = (byte)((ValueCaster.TryBoolean(text, out var b) ? b : throw RowErrors.CannotCast(source, column, text)) ? 1 : 0);
+                _buffer[_position++] = (byte)((ValueCaster.TryBoolean(text, out var b) ? b : throw RowErrors.CannotCast(source, column, text.ToString())) ? 1 : 0);
                 break;
             case ColumnType.Date:
                 Ensure(8);
                 WriteInt32(4);
-                WriteInt32((ValueCaster.TryDate(text, out var date) ? date : throw RowErrors.CannotCast(source, column, text)).DayNumber - PgEpochDate.DayNumber);
+                WriteInt32((ValueCaster.TryDate(text, out var date) ? date : throw RowErrors.CannotCast(source, column, text.ToString())).DayNumber - PgEpochDate.DayNumber);
                 break;
             case ColumnType.Timestamp:
                 Ensure(12);
                 WriteInt32(8);
-                WriteInt64(Microseconds(ValueCaster.TryTimestamp(text, out var ts) ? ts : throw RowErrors.CannotCast(source, column, text)));
+                WriteInt64(Microseconds(ValueCaster.TryTimestamp(text, out var ts) ? ts : throw RowErrors.CannotCast(source, column, text.ToString())));
                 break;
             case ColumnType.TimestampTz:
                 Ensure(12);
                 WriteInt32(8);
-                WriteInt64(Microseconds(ValueCaster.TryTimestampTz(text, out var tz) ? tz : throw RowErrors.CannotCast(source, column, text)));
+                WriteInt64(Microseconds(ValueCaster.TryTimestampTz(text, out var tz) ? tz : throw RowErrors.CannotCast(source, column, text.ToString())));
                 break;
             case ColumnType.Json:
-                WriteText(ValueCaster.IsJson(text) ? text : throw RowErrors.CannotCast(source, column, text), versionByte: jsonb);
+                WriteText(ValueCaster.IsJson(text) ? text : throw RowErrors.CannotCast(source, column, text.ToString()), versionByte: jsonb);
                 break;
             default:
                 throw new InvalidOperationException($"Unhandled column type {column.Type}.");
@@ -161,13 +162,14 @@ internal sealed class PgBinaryCopyWriter
 
     private static long Microseconds(DateTime value) => (value.Ticks - PgEpochTicks) / 10;
 
-    private void WriteText(string text, bool versionByte)
+    private void WriteText(ReadOnlySpan<char> text, bool versionByte)
     {
         var max = Utf8.GetMaxByteCount(text.Length) + 5;
         if (max > _buffer.Length)
         {
             // A value larger than the buffer: encode it on its own.
-            var bytes = Utf8.GetBytes(text);
+            var bytes = new byte[Utf8.GetByteCount(text)];
+            Utf8.GetBytes(text, bytes);
             Ensure(5);
             WriteInt32(bytes.Length + (versionByte ? 1 : 0));
             if (versionByte)

@@ -127,6 +127,26 @@ public sealed class StreamedLoadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task BadRowEarlyInABigFile_StopsTheReadAhead_AndFailsAsFormatNamingTheLine()
+    {
+        // The reader stops while decompression is still blocks ahead; the load must end (not hang) with the row's error.
+        var text = new StringBuilder("id,name\n1,a\n2,b,extra\n");
+        for (var i = 3; i < 400_000; i++)
+        {
+            text.Append(i).Append(",name").Append(i).Append('\n');
+        }
+
+        WriteGzip(In("bad.csv.gz"), text.ToString());
+
+        var load = (await RunAsync()).ShouldHaveSingleItem();
+
+        load.Status.ShouldBe(LoadStatus.Errored);
+        load.ErrorKind.ShouldBe(ErrorKind.Format);
+        load.ErrorMessage!.ShouldContain("bad.csv.gz!bad.csv: line 3: expected 2 fields, found 3");
+        Rows().ShouldBe(0);
+    }
+
+    [Fact]
     public async Task SidecarManifestRows_AreCountedOutOfTheOriginal_AndAMismatchFailsAsIntegrity()
     {
         WriteGzip(In("good.csv.gz"), "id,name\n1,a\n2,b\n");

@@ -144,6 +144,30 @@ public abstract class ExportScenarios : IAsyncLifetime
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // Two different requests on one partition at once (beyond the spec): the second reads the watermark the first
+    // leaves, so no row is exported by both.
+    // ------------------------------------------------------------------------------------------------------------
+    protected async Task ConcurrentRequestsOnOnePartitionAsync()
+    {
+        var locks = (ILockStore)Runtime.Catalog;
+        await SetWatermarkAsync("s1", "2026-03-09T00:00:00Z");
+        // Another process's daily export holds s1: it read the watermark and is exporting up to 2026-03-10.
+        (await locks.TryAcquireLockAsync("export:bridge:s1", "load:other", TimeSpan.FromMinutes(2), default)).ShouldBeTrue();
+
+        var instant = Task.Run(() => ExportAsync(new ExportSubmission { Type = "instant", Partitions = ["s1"] }));
+        await Task.Delay(300); // the instant request reaches the lock and waits there
+        instant.IsCompleted.ShouldBeFalse();
+        await SetWatermarkAsync("s1", "2026-03-10T00:00:00Z"); // the daily export succeeds
+        await locks.ReleaseLockAsync("export:bridge:s1", "load:other", default);
+        var (queued, load, _) = await instant;
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        // Records 2 and 3 (2026-03-09) were the daily export's; the instant one starts where it ended.
+        (await ExportedIdsAsync(queued, "s1")).ShouldBe([4]);
+        (await WatermarkAsync("s1")).ShouldBe(At("2026-03-10T11:59:00Z"));
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Spec test case 1: daily export without ignoreLastExportTime.
     // ------------------------------------------------------------------------------------------------------------
     protected async Task Case1Async()

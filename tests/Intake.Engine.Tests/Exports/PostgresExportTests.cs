@@ -25,6 +25,9 @@ public sealed class PostgresExportTests : ExportScenarios
     protected override string TimeType => "timestamptz";
 
     [PostgresFact]
+    public Task TwoDifferentRequestsOnOnePartitionAtOnce_TakeTurns_AndExportEachRowOnce() => ConcurrentRequestsOnOnePartitionAsync();
+
+    [PostgresFact]
     public Task Case1_DailyExport_UsesWatermarkWhenPresent_AndDefaultStartWhenAbsent() => Case1Async();
 
     [PostgresFact]

@@ -20,6 +20,9 @@ public sealed class SqliteExportTests : ExportScenarios
     protected override string TimeType => "text";
 
     [Fact]
+    public Task TwoDifferentRequestsOnOnePartitionAtOnce_TakeTurns_AndExportEachRowOnce() => ConcurrentRequestsOnOnePartitionAsync();
+
+    [Fact]
     public Task Case1_DailyExport_UsesWatermarkWhenPresent_AndDefaultStartWhenAbsent() => Case1Async();
 
     [Fact]

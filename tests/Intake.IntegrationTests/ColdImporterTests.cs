@@ -12,12 +12,8 @@ namespace Intake.IntegrationTests;
 /// <summary>Where the real servers the COLD pipeline uses are: from scripts/servers (INTAKE_TEST_FTP, INTAKE_TEST_S3).</summary>
 internal static class ColdServers
 {
-    private static Dictionary<string, string> Parse(string variable) =>
-        (Environment.GetEnvironmentVariable(variable) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
-
-    public static Dictionary<string, string> Ftp => Parse("INTAKE_TEST_FTP");
-    public static Dictionary<string, string> S3 => Parse("INTAKE_TEST_S3");
+    public static Dictionary<string, string> Ftp => TestServers.Settings("INTAKE_TEST_FTP");
+    public static Dictionary<string, string> S3 => TestServers.Settings("INTAKE_TEST_S3");
 
     public static bool Available => Ftp.ContainsKey("host") && S3.ContainsKey("url") && TestPostgres.IsReachable;
 }
@@ -25,13 +21,8 @@ internal static class ColdServers
 /// <summary>Needs vsftpd, s3rver and PostgreSQL: skipped on a machine without them, failing in CI.</summary>
 public sealed class ColdFactAttribute : FactAttribute
 {
-    public ColdFactAttribute()
-    {
-        if (!ColdServers.Available && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Skip = "vsftpd, s3rver and PostgreSQL are not all running (scripts/test.sh starts them)";
-        }
-    }
+    public ColdFactAttribute() =>
+        Skip = TestServers.SkipUnless(ColdServers.Available, "vsftpd, s3rver and PostgreSQL are not all running (scripts/test.sh starts them)");
 }
 
 /// <summary>

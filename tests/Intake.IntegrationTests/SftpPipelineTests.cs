@@ -1,55 +1,13 @@
 using System.IO.Compression;
-using System.Net.Sockets;
 using System.Text;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
+using Intake.Tests.Shared;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.IntegrationTests;
-
-/// <summary>The OpenSSH test server from scripts/servers/sshd.sh (INTAKE_TEST_SFTP: host, port, user, key, home, hostkey).</summary>
-internal static class SftpServer
-{
-    public static Dictionary<string, string> Settings =>
-        (Environment.GetEnvironmentVariable("INTAKE_TEST_SFTP") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
-
-    public static bool Available
-    {
-        get
-        {
-            if (!Settings.TryGetValue("host", out var host))
-            {
-                return false;
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                client.Connect(host, int.Parse(Settings["port"], System.Globalization.CultureInfo.InvariantCulture));
-                return true;
-            }
-            catch (SocketException)
-            {
-                return false;
-            }
-        }
-    }
-}
-
-/// <summary>Needs the SFTP test server: skipped on a machine without it, failing in CI.</summary>
-public sealed class SftpFactAttribute : FactAttribute
-{
-    public SftpFactAttribute()
-    {
-        if (!SftpServer.Available && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Skip = "the SFTP test server is not running (scripts/test.sh starts it)";
-        }
-    }
-}
 
 /// <summary>A whole pipeline over SFTP against the real OpenSSH server: discovery, fetch, streamed load, archive.</summary>
 public sealed class SftpPipelineTests : IDisposable
@@ -57,9 +15,9 @@ public sealed class SftpPipelineTests : IDisposable
     private readonly TestWorkspace _ws = new();
     private readonly string _folder = "sftp-" + Guid.NewGuid().ToString("N")[..8];
 
-    private static Dictionary<string, string> Server => SftpServer.Settings;
+    private static TestSftp.Settings Server => TestSftp.Server;
 
-    private string Remote => Path.Combine(Server["home"], _folder);
+    private string Remote => Path.Combine(Server.Home, _folder);
 
     public void Dispose()
     {
@@ -85,10 +43,10 @@ public sealed class SftpPipelineTests : IDisposable
             name: readings
             source:
               kind: sftp
-              host: {Server["host"]}
-              port: {Server["port"]}
-              user: {Server["user"]}
-              key_file: {Server["key"]}
+              host: {Server.Host}
+              port: {Server.Port}
+              user: {Server.User}
+              key_file: {Server.PrivateKey}
               known_hosts: known_hosts
               path: {Remote}
               include: ["*.csv.gz"]
@@ -97,12 +55,6 @@ public sealed class SftpPipelineTests : IDisposable
             steps: [fetch, validate, archive, load]
             load: {"{"} table: readings, columns: {"{"} id: bigint not null, value: decimal {"}"} {"}"}
             """);
-    }
-
-    private string KnownHostsLine()
-    {
-        var parts = File.ReadAllText(Server["hostkey"]).Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return $"[{Server["host"]}]:{Server["port"]} {parts[0]} {parts[1]}\n";
     }
 
     private void PutCsv(string name, int start, int rows)
@@ -140,7 +92,7 @@ public sealed class SftpPipelineTests : IDisposable
     [SftpFact]
     public async Task FilesOnTheSftpServer_AreFetchedAndLoadedOnce_AndASecondRunLoadsNothing()
     {
-        Configure(KnownHostsLine());
+        Configure(Server.KnownHostsLine() + "\n");
         PutCsv("2024-01.csv.gz", 1, 30_000);
         PutCsv("2024-02.csv.gz", 30_001, 20_000);
 
@@ -164,7 +116,7 @@ public sealed class SftpPipelineTests : IDisposable
     public async Task ServerWhoseHostKeyIsNotTheKnownOne_IsRefusedAsSecurity_AndNothingIsFetched()
     {
         // A known_hosts entry for the right address but another key: a man in the middle, as far as Intake can tell.
-        Configure($"[{Server["host"]}]:{Server["port"]} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n");
+        Configure($"[{Server.Host}]:{Server.Port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n");
         PutCsv("2024-01.csv.gz", 1, 10);
 
         var (summary, loads) = await RunOnceAsync();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
+using Intake.Tests.Shared;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.IntegrationTests;
@@ -33,29 +34,9 @@ public sealed class TestWorkspace : IDisposable
         }
     }
 
-    public static string RepoRoot
-    {
-        get
-        {
-            var dir = AppContext.BaseDirectory;
-            while (dir is not null && !File.Exists(Path.Combine(dir, "Intake.sln")))
-            {
-                dir = Path.GetDirectoryName(dir);
-            }
+    public static string RepoRoot => TestRepo.Root;
 
-            return dir ?? throw new InvalidOperationException("cannot find the repository root from " + AppContext.BaseDirectory);
-        }
-    }
-
-    public static string CliDll
-    {
-        get
-        {
-            var config = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-            var path = Path.Combine(RepoRoot, "src", "Intake.Cli", "bin", config, "net10.0", "intake.dll");
-            return File.Exists(path) ? path : throw new FileNotFoundException("build the CLI first", path);
-        }
-    }
+    public static string CliDll => TestRepo.CliDll;
 
     /// <summary>The embedded default: SQLite catalog and warehouse, a local store under .intake/.</summary>
     public void WriteConfig(string? catalog = null, string? warehouse = null, string retry = "{ max_attempts: 2, base_delay: 50ms, max_delay: 100ms }", string lease = "30s")

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Intake.Tests.Shared;
 
 namespace Intake.Server.Tests;
 
@@ -73,21 +74,7 @@ public sealed partial class Workspace : IDisposable
         }
     }
 
-    public static string CliDll
-    {
-        get
-        {
-            var dir = AppContext.BaseDirectory;
-            while (dir is not null && !File.Exists(Path.Combine(dir, "Intake.sln")))
-            {
-                dir = Path.GetDirectoryName(dir);
-            }
-
-            var config = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Release" : "Debug";
-            var path = Path.Combine(dir ?? ".", "src", "Intake.Cli", "bin", config, "net10.0", "intake.dll");
-            return File.Exists(path) ? path : throw new FileNotFoundException("build the CLI first", path);
-        }
-    }
+    public static string CliDll => TestRepo.CliDll;
 
     private ProcessStartInfo Cli(IEnumerable<string> args)
     {

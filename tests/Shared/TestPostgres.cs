@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Npgsql;
 
 namespace Intake.Tests.Shared;
@@ -17,16 +16,7 @@ public static class TestPostgres
     private static readonly Lazy<bool> Reachable = new(() =>
     {
         var b = new NpgsqlConnectionStringBuilder(ServerConnectionString);
-        try
-        {
-            using var c = new TcpClient();
-            c.Connect(b.Host ?? "127.0.0.1", b.Port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
+        return TestServers.Answers(b.Host ?? "127.0.0.1", b.Port);
     });
 
     public static bool IsReachable => Reachable.Value;
@@ -52,11 +42,13 @@ public static class TestPostgres
 /// </summary>
 public sealed class PostgresFactAttribute : FactAttribute
 {
-    public PostgresFactAttribute()
-    {
-        if (!TestPostgres.IsReachable && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Skip = "PostgreSQL is not reachable (start it with scripts/servers/postgres.sh start, or set INTAKE_TEST_PG)";
-        }
-    }
+    public PostgresFactAttribute() =>
+        Skip = TestServers.SkipUnless(TestPostgres.IsReachable, "PostgreSQL is not reachable (start it with scripts/servers/postgres.sh start, or set INTAKE_TEST_PG)");
+}
+
+/// <summary>A theory that needs PostgreSQL (same rule as <see cref="PostgresFactAttribute"/>).</summary>
+public sealed class PostgresTheoryAttribute : TheoryAttribute
+{
+    public PostgresTheoryAttribute() =>
+        Skip = TestServers.SkipUnless(TestPostgres.IsReachable, "PostgreSQL is not reachable (start it with scripts/servers/postgres.sh start, or set INTAKE_TEST_PG)");
 }

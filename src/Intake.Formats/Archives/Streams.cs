@@ -41,6 +41,30 @@ internal abstract class ReadOnlyStream : Stream
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
+/// <summary>A read-only stream over another, which it disposes with itself when asked to.</summary>
+internal abstract class WrappingStream(Stream inner, bool disposeInner) : ReadOnlyStream
+{
+    protected Stream Inner { get; } = inner;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && disposeInner)
+        {
+            Inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (disposeInner)
+        {
+            await Inner.DisposeAsync();
+        }
+        await base.DisposeAsync();
+    }
+}
+
 /// <summary>Counts the bytes read from the caller's input: the denominator of the overall expansion ratio.</summary>
 internal sealed class CountingStream(Stream inner) : ReadOnlyStream
 {
@@ -65,7 +89,7 @@ internal sealed class CountingStream(Stream inner) : ReadOnlyStream
 /// Reads the first bytes of a stream ahead (to recognise a format by its magic bytes) and then replays them, so
 /// detection never needs a seekable stream and never reads an entry twice.
 /// </summary>
-internal sealed class PeekStream(Stream inner, bool disposeInner) : ReadOnlyStream
+internal sealed class PeekStream(Stream inner, bool disposeInner) : WrappingStream(inner, disposeInner)
 {
     // 512 bytes: one tar header block, which holds the "ustar" magic at offset 257.
     public const int HeadSize = 512;
@@ -78,7 +102,7 @@ internal sealed class PeekStream(Stream inner, bool disposeInner) : ReadOnlyStre
 
     public async Task FillAsync(CancellationToken cancellationToken)
     {
-        _headLength = await inner.ReadAtLeastAsync(_head, HeadSize, throwOnEndOfStream: false, cancellationToken);
+        _headLength = await Inner.ReadAtLeastAsync(_head, HeadSize, throwOnEndOfStream: false, cancellationToken);
         _headPosition = 0;
     }
 
@@ -91,7 +115,7 @@ internal sealed class PeekStream(Stream inner, bool disposeInner) : ReadOnlyStre
             _headPosition += n;
             return n;
         }
-        return inner.Read(buffer);
+        return Inner.Read(buffer);
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -100,25 +124,7 @@ internal sealed class PeekStream(Stream inner, bool disposeInner) : ReadOnlyStre
         {
             return ValueTask.FromResult(Read(buffer.Span));
         }
-        return inner.ReadAsync(buffer, cancellationToken);
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && disposeInner)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        if (disposeInner)
-        {
-            await inner.DisposeAsync();
-        }
-        await base.DisposeAsync();
+        return Inner.ReadAsync(buffer, cancellationToken);
     }
 }
 
@@ -133,7 +139,7 @@ internal sealed class PeekStream(Stream inner, bool disposeInner) : ReadOnlyStre
 /// </param>
 internal sealed class MeteredStream(
     Stream inner, Expansion expansion, Func<long> compressedBytes, string itemName, bool disposeInner, (long Length, uint Crc32)? declared = null)
-    : ReadOnlyStream
+    : WrappingStream(inner, disposeInner)
 {
     private long _expanded;
     private uint _crc;
@@ -141,14 +147,14 @@ internal sealed class MeteredStream(
 
     public override int Read(Span<byte> buffer)
     {
-        int n = inner.Read(buffer);
+        int n = Inner.Read(buffer);
         Account(buffer[..n], buffer.IsEmpty);
         return n;
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        int n = await inner.ReadAsync(buffer, cancellationToken);
+        int n = await Inner.ReadAsync(buffer, cancellationToken);
         Account(buffer.Span[..n], buffer.IsEmpty);
         return n;
     }
@@ -180,24 +186,6 @@ internal sealed class MeteredStream(
                 throw new InvalidDataException($"the entry's CRC-32 is {_crc:x8}, its header declares {d.Crc32:x8}");
             }
         }
-    }
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && disposeInner)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        if (disposeInner)
-        {
-            await inner.DisposeAsync();
-        }
-        await base.DisposeAsync();
     }
 }
 

@@ -1,5 +1,5 @@
-using System.Net.Sockets;
 using Intake.Sources.Ftp;
+using Intake.Tests.Shared;
 
 namespace Intake.Sources.Tests.Ftp;
 
@@ -10,26 +10,10 @@ namespace Intake.Sources.Tests.Ftp;
 /// </summary>
 public static class TestFtp
 {
-    private static readonly Dictionary<string, string> Settings = Parse(Environment.GetEnvironmentVariable("INTAKE_TEST_FTP"));
+    private static readonly Dictionary<string, string> Settings = TestServers.Settings("INTAKE_TEST_FTP");
 
     private static readonly Lazy<bool> Reachable = new(() =>
-    {
-        if (!Settings.ContainsKey("host") || !Settings.ContainsKey("home"))
-        {
-            return false;
-        }
-
-        try
-        {
-            using var c = new TcpClient();
-            c.Connect(Host, Port);
-            return Directory.Exists(Home);
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    });
+        Settings.ContainsKey("host") && Settings.ContainsKey("home") && TestServers.Answers(Host, Port) && Directory.Exists(Home));
 
     public static bool IsReachable => Reachable.Value;
 
@@ -69,21 +53,6 @@ public static class TestFtp
         var bytes = new byte[length];
         new Random(seed).NextBytes(bytes);
         return bytes;
-    }
-
-    private static Dictionary<string, string> Parse(string? text)
-    {
-        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var part in (text ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = part.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                result[part[..eq].Trim()] = part[(eq + 1)..];
-            }
-        }
-
-        return result;
     }
 }
 
@@ -137,11 +106,6 @@ public sealed class TestFolder : IDisposable
 /// </summary>
 public sealed class FtpFactAttribute : FactAttribute
 {
-    public FtpFactAttribute()
-    {
-        if (!TestFtp.IsReachable && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Skip = "vsftpd is not reachable (scripts/servers/vsftpd.sh start, then export INTAKE_TEST_FTP)";
-        }
-    }
+    public FtpFactAttribute() =>
+        Skip = TestServers.SkipUnless(TestFtp.IsReachable, "vsftpd is not reachable (scripts/servers/vsftpd.sh start, then export INTAKE_TEST_FTP)");
 }

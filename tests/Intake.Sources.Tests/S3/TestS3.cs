@@ -1,8 +1,8 @@
-using System.Net.Sockets;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Intake.Shared.S3;
 using Intake.Sources.S3;
+using Intake.Tests.Shared;
 
 namespace Intake.Sources.Tests.S3;
 
@@ -62,30 +62,19 @@ internal sealed record TestS3(string Url, string AccessKey, string SecretKey, st
 
     private static TestS3? Parse()
     {
-        if (Environment.GetEnvironmentVariable(Variable) is not { Length: > 0 } text)
+        var parts = TestServers.Settings(Variable);
+        if (!parts.TryGetValue("url", out var url))
         {
             return null;
         }
 
-        var parts = text.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2))
-            .ToDictionary(p => p[0].Trim(), p => p.Length > 1 ? p[1].Trim() : "", StringComparer.OrdinalIgnoreCase);
         var server = new TestS3(
-            parts.GetValueOrDefault("url", ""),
+            url,
             parts.GetValueOrDefault("access_key", "S3RVER"),
             parts.GetValueOrDefault("secret_key", "S3RVER"),
             parts.GetValueOrDefault("region", "us-east-1"));
-        var url = new Uri(server.Url);
-        try
-        {
-            using var probe = new TcpClient();
-            probe.Connect(url.Host, url.Port);
-            return server;
-        }
-        catch (SocketException)
-        {
-            return null;
-        }
+        var uri = new Uri(url);
+        return TestServers.Answers(uri.Host, uri.Port) ? server : null;
     }
 }
 
@@ -96,11 +85,6 @@ internal sealed record TestS3(string Url, string AccessKey, string SecretKey, st
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class S3FactAttribute : FactAttribute
 {
-    public S3FactAttribute()
-    {
-        if (!TestS3.IsAvailable && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Skip = $"no S3 test server ({TestS3.Variable} unset or unreachable; start one with scripts/servers/s3rver.sh start)";
-        }
-    }
+    public S3FactAttribute() =>
+        Skip = TestServers.SkipUnless(TestS3.IsAvailable, $"no S3 test server ({TestS3.Variable} unset or unreachable; start one with scripts/servers/s3rver.sh start)");
 }

@@ -1,8 +1,8 @@
-using System.Net.Sockets;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Intake.Shared.S3;
 using Intake.Storage.S3;
+using Intake.Tests.Shared;
 
 namespace Intake.Storage.Tests.S3;
 
@@ -75,31 +75,20 @@ internal sealed record TestS3(string Url, string AccessKey, string SecretKey, st
 
     private static TestS3? Parse(string variable)
     {
-        if (Environment.GetEnvironmentVariable(variable) is not { Length: > 0 } text)
+        var parts = TestServers.Settings(variable);
+        if (!parts.TryGetValue("url", out var url))
         {
             return null;
         }
 
-        var parts = text.Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2))
-            .ToDictionary(p => p[0].Trim(), p => p.Length > 1 ? p[1].Trim() : "", StringComparer.OrdinalIgnoreCase);
         var server = new TestS3(
-            parts.GetValueOrDefault("url", ""),
+            url,
             parts.GetValueOrDefault("access_key", "S3RVER"),
             parts.GetValueOrDefault("secret_key", "S3RVER"),
             parts.GetValueOrDefault("region", "us-east-1"),
             parts.GetValueOrDefault("ca_file"));
-        var url = new Uri(server.Url);
-        try
-        {
-            using var probe = new TcpClient();
-            probe.Connect(url.Host, url.Port);
-            return server;
-        }
-        catch (SocketException)
-        {
-            return null;
-        }
+        var uri = new Uri(url);
+        return TestServers.Answers(uri.Host, uri.Port) ? server : null;
     }
 }
 
@@ -110,11 +99,6 @@ internal sealed record TestS3(string Url, string AccessKey, string SecretKey, st
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class S3FactAttribute : FactAttribute
 {
-    public S3FactAttribute(bool tls = false)
-    {
-        if (!TestS3.IsAvailable(tls) && !string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
-        {
-            Skip = $"no S3 test server ({(tls ? TestS3.TlsVariable : TestS3.HttpVariable)} unset or unreachable; start one with scripts/servers/s3rver.sh start)";
-        }
-    }
+    public S3FactAttribute(bool tls = false) =>
+        Skip = TestServers.SkipUnless(TestS3.IsAvailable(tls), $"no S3 test server ({(tls ? TestS3.TlsVariable : TestS3.HttpVariable)} unset or unreachable; start one with scripts/servers/s3rver.sh start)");
 }

@@ -26,11 +26,11 @@ public abstract partial class SqlCatalog : ICatalog
 {
     private const string LoadColumns =
         "id, pipeline, customer, source_key, fingerprint, source_size, status, held_reason, attempts, " +
-        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at";
+        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at, error_code";
 
     private const string StepColumns =
         "id, load_id, step, attempt, started_at, finished_at, outcome, error_kind, message, " +
-        "rows_in, rows_out, bytes_in, bytes_out, outputs, worker, rows_rejected";
+        "rows_in, rows_out, bytes_in, bytes_out, outputs, worker, rows_rejected, error_code";
 
     private static readonly LoadStatus[] WorkingStatuses = Enum.GetValues<LoadStatus>().Where(LoadStateMachine.IsWorking).ToArray();
 
@@ -276,6 +276,7 @@ public abstract partial class SqlCatalog : ICatalog
                     status = @to,
                     error_kind = CASE WHEN @error_kind IS NOT NULL THEN @error_kind WHEN @clear_error THEN NULL ELSE error_kind END,
                     error_message = CASE WHEN @error_message IS NOT NULL THEN @error_message WHEN @clear_error THEN NULL ELSE error_message END,
+                    error_code = CASE WHEN @error_message IS NOT NULL THEN @error_code WHEN @clear_error THEN NULL ELSE error_code END,
                     held_reason = @held_reason,
                     inbox_key = COALESCE(@inbox_key, inbox_key),
                     attempts = CASE WHEN @reset_attempts THEN 0 ELSE attempts END,
@@ -290,6 +291,7 @@ public abstract partial class SqlCatalog : ICatalog
             Add(update, "@owner", details.LeaseOwner, DbType.String);
             Add(update, "@error_kind", details.ErrorKind?.ToWord(), DbType.String);
             Add(update, "@error_message", details.ErrorMessage, DbType.String);
+            Add(update, "@error_code", details.ErrorCode, DbType.String);
             Add(update, "@clear_error", details.ClearError, DbType.Boolean);
             // The reason only means something while the load is held; leaving held forgets it.
             Add(update, "@held_reason", to == LoadStatus.Held ? details.HeldReason : null, DbType.String);
@@ -479,7 +481,7 @@ public abstract partial class SqlCatalog : ICatalog
             // Only a running record is completed, and only once: history is never rewritten.
             var update = Command(connection, """
                 UPDATE intake_steps SET
-                    outcome = @outcome, finished_at = @now, error_kind = @error_kind, message = @message,
+                    outcome = @outcome, finished_at = @now, error_kind = @error_kind, message = @message, error_code = @error_code,
                     rows_in = @rows_in, rows_out = @rows_out, bytes_in = @bytes_in, bytes_out = @bytes_out, outputs = @outputs, rows_rejected = @rows_rejected
                 WHERE id = @id AND outcome = @running
                 """);
@@ -488,6 +490,7 @@ public abstract partial class SqlCatalog : ICatalog
             Add(update, "@outcome", result.Outcome.ToWord(), DbType.String);
             Add(update, "@error_kind", result.ErrorKind?.ToWord(), DbType.String);
             Add(update, "@message", result.Message, DbType.String);
+            Add(update, "@error_code", result.ErrorCode, DbType.String);
             Add(update, "@rows_in", result.RowsIn, DbType.Int64);
             Add(update, "@rows_out", result.RowsOut, DbType.Int64);
             Add(update, "@rows_rejected", result.RowsRejected, DbType.Int64);
@@ -633,6 +636,7 @@ public abstract partial class SqlCatalog : ICatalog
         InboxKey = StringOrNull(r, 13),
         CreatedAt = GetTime(r, 14),
         UpdatedAt = GetTime(r, 15),
+        ErrorCode = StringOrNull(r, 16),
     };
 
     private StepRecord ReadStep(DbDataReader r) => new()
@@ -653,6 +657,7 @@ public abstract partial class SqlCatalog : ICatalog
         Outputs = r.IsDBNull(13) ? [] : JsonSerializer.Deserialize<string[]>(r.GetString(13)) ?? [],
         Worker = StringOrNull(r, 14),
         RowsRejected = LongOrNull(r, 15),
+        ErrorCode = StringOrNull(r, 16),
     };
 
     private static string? StringOrNull(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

@@ -143,14 +143,14 @@ internal static class Commands
             var unlisted = summary.Discovered.Where(d => d.Error is not null).ToList();
             foreach (var d in unlisted)
             {
-                Console.Error.WriteLine($"intake: could not list the source of {d.Pipeline}: {d.Error!.Kind.ToWord()}: {d.Error.Describe()}");
+                Console.Error.WriteLine($"intake: could not list the source of {d.Pipeline}: {d.Error!.Kind.ToWord()}: {d.Error.Message}");
             }
 
             if (json)
             {
                 Json.Write(new
                 {
-                    discovered = summary.Discovered.GroupBy(d => d.Pipeline).Select(g => new { pipeline = g.Key, @new = g.Sum(x => x.New), seen = g.Sum(x => x.Seen), error = g.LastOrDefault(x => x.Error is not null)?.Error?.Describe() }),
+                    discovered = summary.Discovered.GroupBy(d => d.Pipeline).Select(g => new { pipeline = g.Key, @new = g.Sum(x => x.New), seen = g.Sum(x => x.Seen), error = g.LastOrDefault(x => x.Error is not null)?.Error?.Message }),
                     archived = summary.Count(LoadStatus.Archived),
                     errored,
                     loads = summary.Finished.Select(Json.Load),

@@ -100,6 +100,10 @@ internal static class Tables
         if (l.ErrorKind is { } kind)
         {
             Row("error", $"{kind.ToWord()}: {l.ErrorMessage}");
+            if (l.ErrorCode is not null)
+            {
+                Row("error code", l.ErrorCode);
+            }
         }
 
         if (l.HeldReason is not null)
@@ -118,7 +122,7 @@ internal static class Tables
         foreach (var s in steps)
         {
             var took = s.FinishedAt is { } f ? $"{(f - s.StartedAt).TotalSeconds:0.000}s" : "";
-            var detail = s.ErrorKind is { } k ? $"{k.ToWord()}: {s.Message}" : string.Join(" ", s.Outputs);
+            var detail = s.ErrorKind is { } k ? $"{k.ToWord()}{(s.ErrorCode is null ? "" : $" ({s.ErrorCode})")}: {s.Message}" : string.Join(" ", s.Outputs);
             table.AddRow(
                 Terminal.Escape(s.Step),
                 s.Attempt.ToString(CultureInfo.InvariantCulture),

@@ -240,7 +240,7 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         var id = (await RegisterAsync("a.csv")).Load.Id;
         await ClaimAsync();
         await Catalog.TransitionAsync(id, LoadStatus.Ingesting, LoadStatus.ReadyForErroring,
-            new TransitionDetails { ErrorKind = ErrorKind.Format, ErrorMessage = "bad CSV at line 3", InboxKey = "inbox:a.csv" }, None);
+            new TransitionDetails { ErrorKind = ErrorKind.Format, ErrorMessage = "bad CSV at line 3", ErrorCode = "PropertyFileFormatDecompressException", InboxKey = "inbox:a.csv" }, None);
         await ClaimAsync(from: LoadStatus.ReadyForErroring);
         // An intermediate transition without error details keeps the recorded error.
         await Catalog.TransitionAsync(id, LoadStatus.Erroring, LoadStatus.Errored, null, None);
@@ -249,6 +249,7 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         failed.Status.ShouldBe(LoadStatus.Errored);
         failed.ErrorKind.ShouldBe(ErrorKind.Format);
         failed.ErrorMessage.ShouldBe("bad CSV at line 3");
+        failed.ErrorCode.ShouldBe("PropertyFileFormatDecompressException");
         failed.Attempts.ShouldBe(1);
 
         await Catalog.TransitionAsync(id, LoadStatus.Errored, LoadStatus.Ready, new TransitionDetails { ClearError = true, ResetAttempts = true }, None);
@@ -257,6 +258,7 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         redriven.Status.ShouldBe(LoadStatus.Ready);
         redriven.ErrorKind.ShouldBeNull();
         redriven.ErrorMessage.ShouldBeNull();
+        redriven.ErrorCode.ShouldBeNull();
         redriven.Attempts.ShouldBe(0);
         redriven.InboxKey.ShouldBe("inbox:a.csv");
     }
@@ -479,7 +481,7 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
 
         await Catalog.FinishStepAsync(stepId, new StepResult
         {
-            Outcome = StepOutcome.Failed, ErrorKind = ErrorKind.Integrity, Message = "rows 10 != 11",
+            Outcome = StepOutcome.Failed, ErrorKind = ErrorKind.Integrity, Message = "rows 10 != 11", ErrorCode = "AWSFileCopyRedshiftException",
             RowsIn = 11, RowsOut = 10, RowsRejected = 1, BytesIn = 5_000_000_000, BytesOut = 0, Outputs = ["work:acme/a.csv", "table \"raw\".\"orders\""],
         }, None);
 
@@ -489,7 +491,7 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         (step with { Outputs = NoOutputs }).ShouldBe(new StepRecord
         {
             Id = stepId, LoadId = id, Step = "parse", Attempt = 2, StartedAt = started, FinishedAt = started.AddMilliseconds(1234),
-            Outcome = StepOutcome.Failed, ErrorKind = ErrorKind.Integrity, Message = "rows 10 != 11",
+            Outcome = StepOutcome.Failed, ErrorKind = ErrorKind.Integrity, Message = "rows 10 != 11", ErrorCode = "AWSFileCopyRedshiftException",
             RowsIn = 11, RowsOut = 10, RowsRejected = 1, BytesIn = 5_000_000_000, BytesOut = 0, Outputs = NoOutputs, Worker = "w1",
         });
     }

@@ -59,11 +59,11 @@ public class LoadStateMachineTests
     }
 
     [Fact]
-    public void IntakeException_DescribeKeepsTheLegacyName()
+    public void IntakeException_IsTransientOnlyForTheTransientKind()
     {
-        var e = IntakeException.Transient("connection reset", legacyName: "FTPServerNetworkDownloadException");
+        var e = IntakeException.Transient("connection reset");
         e.IsTransient.ShouldBeTrue();
-        e.Describe().ShouldBe("FTPServerNetworkDownloadException: connection reset");
+        e.Message.ShouldBe("connection reset");
         IntakeException.Format("bad").IsTransient.ShouldBeFalse();
     }
 }

@@ -99,6 +99,7 @@ public sealed class ColdImporterTests : IAsyncLifetime
               timeout: 5s
             work_store: scratch
             steps: [fetch, decompress, validate, archive, copy, load, merge]
+            error_codes: cold
             validate:
               manifest_entry: "*.meta.json"
             copy: {"{"} area: raw, key_template: "{"{"}type{"}"}/{"{"}name{"}"}" {"}"}
@@ -204,7 +205,8 @@ public sealed class ColdImporterTests : IAsyncLifetime
 
             failed.Status.ShouldBe(LoadStatus.Errored);
             failed.ErrorKind.ShouldBe(Core.Errors.ErrorKind.Transient);
-            failed.ErrorMessage!.ShouldContain("FTPServerNetworkDownloadException");
+            failed.ErrorCode.ShouldBe("FTPServerNetworkDownloadException");
+            failed.ErrorMessage!.ShouldNotContain("Exception");
             (await runtime.Catalog.GetStepsAsync(failed.Id, default)).Count(s => s.Step == "fetch").ShouldBe(3);
             (await runtime.Catalog.TransitionAsync(failed.Id, LoadStatus.Errored, LoadStatus.Ready, new TransitionDetails { ClearError = true, ResetAttempts = true }, default)).ShouldBeTrue();
         }

@@ -4,13 +4,17 @@ namespace Intake.Core.Errors;
 /// The one root exception of Intake. Adapters translate what they catch into it at their boundary,
 /// choosing the <see cref="ErrorKind"/>; retries are decided by <see cref="IsTransient"/> only.
 /// </summary>
+/// <remarks>
+/// The message is plain text for a person: what happened, where (file, entry, line, record, column, byte
+/// offset) and what to do. It never names a .NET type or a replaced system's exception: those names are
+/// error codes, chosen per pipeline where the worker records the failure, not here.
+/// </remarks>
 public class IntakeException : Exception
 {
-    public IntakeException(ErrorKind kind, string message, Exception? innerException = null, string? legacyName = null)
+    public IntakeException(ErrorKind kind, string message, Exception? innerException = null)
         : base(message, innerException)
     {
         Kind = kind;
-        LegacyName = legacyName;
     }
 
     public IntakeException() : this(ErrorKind.Transient, "unknown failure") { }
@@ -21,19 +25,13 @@ public class IntakeException : Exception
 
     public ErrorKind Kind { get; }
 
-    /// <summary>The exception name the replaced system used for this failure (e.g. <c>FTPServerNetworkDownloadException</c>), kept so its users recognise it.</summary>
-    public string? LegacyName { get; }
-
     public bool IsTransient => Kind == ErrorKind.Transient;
 
-    /// <summary>The message as recorded on a step: the legacy name first when there is one.</summary>
-    public string Describe() => LegacyName is null ? Message : $"{LegacyName}: {Message}";
-
-    public static IntakeException Transient(string message, Exception? inner = null, string? legacyName = null) => new(ErrorKind.Transient, message, inner, legacyName);
-    public static IntakeException Empty(string message, string? legacyName = null) => new(ErrorKind.Empty, message, null, legacyName);
-    public static IntakeException Format(string message, Exception? inner = null, string? legacyName = null) => new(ErrorKind.Format, message, inner, legacyName);
-    public static IntakeException Integrity(string message, string? legacyName = null) => new(ErrorKind.Integrity, message, null, legacyName);
+    public static IntakeException Transient(string message, Exception? inner = null) => new(ErrorKind.Transient, message, inner);
+    public static IntakeException Empty(string message) => new(ErrorKind.Empty, message);
+    public static IntakeException Format(string message, Exception? inner = null) => new(ErrorKind.Format, message, inner);
+    public static IntakeException Integrity(string message, Exception? inner = null) => new(ErrorKind.Integrity, message, inner);
     public static IntakeException Schema(string message, Exception? inner = null) => new(ErrorKind.Schema, message, inner);
-    public static IntakeException Security(string message, string? legacyName = null) => new(ErrorKind.Security, message, null, legacyName);
+    public static IntakeException Security(string message, Exception? inner = null) => new(ErrorKind.Security, message, inner);
     public static IntakeException Config(string message, Exception? inner = null) => new(ErrorKind.Config, message, inner);
 }

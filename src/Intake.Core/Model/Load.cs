@@ -20,6 +20,8 @@ public sealed record Load
     public DateTimeOffset? LeaseExpiresAt { get; init; }
     public ErrorKind? ErrorKind { get; init; }
     public string? ErrorMessage { get; init; }
+    /// <summary>The replaced system's name for this failure (e.g. <c>FTPServerNetworkDownloadException</c>), only for pipelines that ask for one (<c>error_codes</c>).</summary>
+    public string? ErrorCode { get; init; }
     /// <summary>Where the original sits in the inbox area once fetched.</summary>
     public string? InboxKey { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
@@ -34,6 +36,8 @@ public sealed record TransitionDetails
 {
     public ErrorKind? ErrorKind { get; init; }
     public string? ErrorMessage { get; init; }
+    /// <summary>Written together with <see cref="ErrorMessage"/>, and cleared with it.</summary>
+    public string? ErrorCode { get; init; }
     public string? HeldReason { get; init; }
     public string? InboxKey { get; init; }
     /// <summary>When set, the change applies only while this worker still holds the lease.</summary>

@@ -21,6 +21,8 @@ public sealed record StepRecord
     public StepOutcome Outcome { get; init; }
     public ErrorKind? ErrorKind { get; init; }
     public string? Message { get; init; }
+    /// <summary>The replaced system's name for this failure (e.g. <c>FTPServerNetworkDownloadException</c>), only for pipelines that ask for one (<c>error_codes</c>).</summary>
+    public string? ErrorCode { get; init; }
     public long? RowsIn { get; init; }
     public long? RowsOut { get; init; }
     /// <summary>Rows the step deliberately did not pass on, the reason in <see cref="Message"/>.</summary>
@@ -38,6 +40,8 @@ public sealed record StepResult
     public StepOutcome Outcome { get; init; } = StepOutcome.Succeeded;
     public ErrorKind? ErrorKind { get; init; }
     public string? Message { get; init; }
+    /// <summary>The replaced system's name for this failure (e.g. <c>FTPServerNetworkDownloadException</c>), only for pipelines that ask for one (<c>error_codes</c>).</summary>
+    public string? ErrorCode { get; init; }
     public long? RowsIn { get; init; }
     public long? RowsOut { get; init; }
     /// <summary>Rows the step deliberately did not pass on, the reason in <see cref="Message"/>.</summary>

@@ -455,6 +455,7 @@ public static class ConfigLoader
             Schedule = ScheduleConfig.ReadSchedule(s) ?? HttpSourceReader.DefaultSchedule(source),
             Timeout = ScheduleConfig.ReadTimeout(s),
             Export = DatabaseSourceReader.ReadExport(s, source, steps, store, stores),
+            ErrorCodes = ErrorCodes.Read(s, steps),
         };
         s.RejectUnknown();
         return pipeline;

@@ -181,4 +181,6 @@ public sealed record PipelineConfig
     public TimeSpan? Timeout { get; init; }
     /// <summary>Database pipelines: where and how exports are written.</summary>
     public ExportConfig? Export { get; init; }
+    /// <summary>The replaced system's names for failures, recorded as <c>error_code</c> beside the kind; none by default.</summary>
+    public ErrorCodes ErrorCodes { get; init; } = ErrorCodes.None;
 }

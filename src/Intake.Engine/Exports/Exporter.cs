@@ -289,7 +289,7 @@ public sealed class Exporter
         var result = new ExportPartitionResult
         {
             Pipeline = run.Request.Pipeline, RequestKey = run.Request.RequestKey, Partition = partition,
-            WindowStart = start, WindowEnd = end, Succeeded = false, Error = $"{error.Kind.ToWord()}: {error.Describe()}",
+            WindowStart = start, WindowEnd = end, Succeeded = false, Error = $"{error.Kind.ToWord()}: {error.Message}",
         };
         await Exports.RecordExportPartitionAsync(result, null, cancellationToken);
     }

@@ -93,7 +93,7 @@ public sealed class Runner
                 catch (Core.Errors.IntakeException e) when (e.Kind is Core.Errors.ErrorKind.Transient or Core.Errors.ErrorKind.Config or Core.Errors.ErrorKind.Security)
                 {
                     // One source down must not stop the loads already waiting, nor the other pipelines.
-                    Log.DiscoveryFailed(_log, p.Name, e.Kind.ToWord(), e.Describe());
+                    Log.DiscoveryFailed(_log, p.Name, e.Kind.ToWord(), e.Message);
                     discovered.Add(new DiscoveryResult(p.Name, 0, 0) { Error = e });
                 }
             }

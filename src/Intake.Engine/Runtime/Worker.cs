@@ -174,7 +174,7 @@ public sealed class Worker
             }
             catch (IntakeException e)
             {
-                return await FailAsync(load, e.Kind, e.Describe(), ct);
+                return await FailAsync(load, e.Kind, e.Message, ct, pipeline.ErrorCodes.For(stepName, e.Kind));
             }
         }
 
@@ -201,10 +201,10 @@ public sealed class Worker
         catch (Exception e)
         {
             var error = Classify(e, load, step.Name);
-            var failed = StepResult.Failed(error.Kind, error.Describe());
+            var failed = StepResult.Failed(error.Kind, error.Message) with { ErrorCode = pipeline.ErrorCodes.For(step.Name, error.Kind) };
             await Catalog.FinishStepAsync(stepId, failed, CancellationToken.None);
             _observer.StepFinished(load, step.Name, failed);
-            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Describe());
+            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Message);
             if (ReferenceEquals(error, e))
             {
                 throw;
@@ -229,11 +229,14 @@ public sealed class Worker
                 return IntakeException.Integrity($"{load.SourceKey}: {e.Message}");
             case UnauthorizedAccessException:
                 return IntakeException.Config($"{load.SourceKey}: permission denied: {e.Message}", e);
-            case IOException or TimeoutException or System.Net.Sockets.SocketException:
-                return IntakeException.Transient($"{load.SourceKey}: {e.GetType().Name}: {e.Message}", e);
+            case TimeoutException:
+                return IntakeException.Transient($"{load.SourceKey}: timed out: {e.Message}", e);
+            case IOException or System.Net.Sockets.SocketException:
+                return IntakeException.Transient($"{load.SourceKey}: input/output failed: {e.Message}", e);
             default:
+                // The type and stack trace go to the log for the developers; the record gets plain words.
                 Log.Unexpected(_log, e, load.Id, load.Pipeline, step);
-                return new IntakeException(ErrorKind.Transient, $"{load.SourceKey}: unexpected {e.GetType().Name}: {e.Message}", e);
+                return new IntakeException(ErrorKind.Transient, $"{load.SourceKey}: unexpected failure in step '{step}': {e.Message} (the worker's log has the details)", e);
         }
     }
 
@@ -261,9 +264,9 @@ public sealed class Worker
         return builder.Build();
     }
 
-    private async Task<LoadStatus> FailAsync(Load load, ErrorKind kind, string message, CancellationToken ct)
+    private async Task<LoadStatus> FailAsync(Load load, ErrorKind kind, string message, CancellationToken ct, string? errorCode = null)
     {
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message }, ct);
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message, ErrorCode = errorCode }, ct);
         return LoadStatus.ReadyForErroring;
     }
 
@@ -316,7 +319,7 @@ public sealed class Worker
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 var error = Classify(e, load, "error");
-                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Describe()}");
+                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For("error", error.Kind) };
             }
 
             await Catalog.FinishStepAsync(stepId, result, ct);

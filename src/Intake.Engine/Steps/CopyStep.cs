@@ -33,7 +33,7 @@ public sealed class CopyStep : IStep
 
             if (written.Size != original.Size || (original.Sha256 is not null && written.Sha256 is not null && !string.Equals(original.Sha256, written.Sha256, StringComparison.OrdinalIgnoreCase)))
             {
-                throw Core.Errors.IntakeException.Integrity($"{target.Describe(copy.Area, key)}: the copy differs from the original ({written.Size} bytes, {written.Sha256}; expected {original.Size}, {original.Sha256})", "AWSFileS3UploadException");
+                throw Core.Errors.IntakeException.Integrity($"{target.Describe(copy.Area, key)}: the copy differs from the original ({written.Size} bytes, {written.Sha256}; expected {original.Size}, {original.Sha256})");
             }
         }
 

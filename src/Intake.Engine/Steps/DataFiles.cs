@@ -136,7 +136,7 @@ internal sealed class DataFileSet : IAsyncDisposable
 
         if (Count == 0)
         {
-            throw IntakeException.Empty(DataFiles.NoDataMessage(_context), "PropertyFileFormatDecompressException");
+            throw IntakeException.Empty(DataFiles.NoDataMessage(_context));
         }
     }
 

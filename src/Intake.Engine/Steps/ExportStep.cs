@@ -31,7 +31,7 @@ public sealed class ExportStep : IStep
         }
 
         var first = outcome.Failed[0].Error;
-        var summary = string.Join("; ", outcome.Failed.Select(f => $"partition '{f.Partition}': {f.Error.Describe()}"));
+        var summary = string.Join("; ", outcome.Failed.Select(f => $"partition '{f.Partition}': {f.Error.Message}"));
         var lastAttempt = context.Attempt >= context.Pipeline.Retry.MaxAttempts;
         if (!lastAttempt && outcome.Failed.All(f => f.Error.IsTransient))
         {

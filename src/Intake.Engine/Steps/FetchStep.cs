@@ -52,7 +52,7 @@ public sealed class FetchStep : IStep
             {
                 // The file changed between discovery and fetch: this load's fingerprint no longer describes it.
                 // Discovery will register the new content as a new load once it is stable.
-                throw IntakeException.Integrity($"{context.Load.SourceKey}: fetched {info.Size} bytes but {expected} were listed; the file changed while it was read", "FTPServerNetworkDownloadException");
+                throw IntakeException.Integrity($"{context.Load.SourceKey}: fetched {info.Size} bytes but {expected} were listed; the file changed while it was read");
             }
         }
 

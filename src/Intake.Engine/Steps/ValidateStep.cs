@@ -23,7 +23,7 @@ public sealed class ValidateStep : IStep
         var files = DataFiles.Streamed(context) ? [] : await DataFiles.ListAsync(context, cancellationToken);
         if (context.Pipeline.Steps.Contains("load") && files.Count == 0 && !DataFiles.Streamed(context))
         {
-            throw IntakeException.Empty(DataFiles.NoDataMessage(context), "PropertyFileFormatDecompressException");
+            throw IntakeException.Empty(DataFiles.NoDataMessage(context));
         }
 
         var bytes = files.Sum(f => f.Size);
@@ -73,7 +73,7 @@ public sealed class ValidateStep : IStep
 
         if (problems.Count > 0)
         {
-            throw IntakeException.Integrity($"{context.Load.SourceKey} does not match its manifest: {string.Join("; ", problems)}", "PropertyFileFormatDecompressException");
+            throw IntakeException.Integrity($"{context.Load.SourceKey} does not match its manifest: {string.Join("; ", problems)}");
         }
 
         return new StepResult { BytesIn = bytes, RowsIn = rows, RowsOut = rows };
@@ -97,7 +97,7 @@ public sealed class ValidateStep : IStep
 
         if (metas.Count == 0)
         {
-            throw IntakeException.Integrity($"{context.Load.SourceKey}: no metadata file matching '{entryGlob}' inside it", "PropertyFileFormatDecompressException");
+            throw IntakeException.Integrity($"{context.Load.SourceKey}: no metadata file matching '{entryGlob}' inside it");
         }
 
         long rows = 0;
@@ -150,7 +150,7 @@ public sealed class ValidateStep : IStep
 
         if (problems.Count > 0)
         {
-            throw IntakeException.Integrity($"{context.Load.SourceKey}: data and metadata disagree: {string.Join("; ", problems)}", "PropertyFileFormatDecompressException");
+            throw IntakeException.Integrity($"{context.Load.SourceKey}: data and metadata disagree: {string.Join("; ", problems)}");
         }
 
         return rows;

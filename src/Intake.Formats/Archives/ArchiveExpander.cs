@@ -109,11 +109,10 @@ public sealed class ArchiveExpander
 
             case ArchiveFormat.NotWhatItsNameSays:
                 throw IntakeException.Format(
-                    $"{Where(x, itemName)} is neither zip nor tar nor gzip, although its name says it is an archive (it starts with {ArchiveFormats.Hex(content.Head)})",
-                    legacyName: Failures.NotAnArchiveLegacyName);
+                    $"{Where(x, itemName)} is neither zip nor tar nor gzip, although its name says it is an archive (it starts with {ArchiveFormats.Hex(content.Head)})");
 
             case ArchiveFormat.Unsupported:
-                throw IntakeException.Format($"{Where(x, itemName)} is compressed with {unsupported}, which is not supported; send zip, gzip or tar", legacyName: Failures.FormatLegacyName);
+                throw IntakeException.Format($"{Where(x, itemName)} is compressed with {unsupported}, which is not supported; send zip, gzip or tar");
 
             case ArchiveFormat.EmptyZip:
                 break;
@@ -191,7 +190,7 @@ public sealed class ArchiveExpander
                     case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
                         throw Failures.Location(Where(x, itemName), tarEntry.Name, $"is {Failures.Describe(tarEntry.EntryType)}");
                     default:
-                        throw IntakeException.Format($"{Where(x, itemName)}: entry '{Failures.Printable(tarEntry.Name)}' is {Failures.Describe(tarEntry.EntryType)}, which is not supported", legacyName: Failures.FormatLegacyName);
+                        throw IntakeException.Format($"{Where(x, itemName)}: entry '{Failures.Printable(tarEntry.Name)}' is {Failures.Describe(tarEntry.EntryType)}, which is not supported");
                 }
                 if (memberName is null || tarEntry.DataStream is null || tarEntry.Length == 0)
                 {

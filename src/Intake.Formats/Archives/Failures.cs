@@ -6,15 +6,6 @@ namespace Intake.Formats.Archives;
 /// <summary>The expander's translation of what it catches into <see cref="IntakeException"/>, in one place.</summary>
 internal static class Failures
 {
-    /// <summary>Name the replaced system used for a corrupt or truncated archive.</summary>
-    public const string FormatLegacyName = "PropertyFileFormatDecompressException";
-
-    /// <summary>Name the replaced system used for an entry that would land outside the extraction folder.</summary>
-    public const string LocationLegacyName = "PropertyFileLocationDecompressException";
-
-    /// <summary>Name the replaced system used for a download that was not the archive it claimed to be.</summary>
-    public const string NotAnArchiveLegacyName = "FTPServerFormatDownloadException";
-
     /// <summary>
     /// What the framework's readers throw on bad bytes: zip and gzip raise <see cref="InvalidDataException"/>, tar
     /// raises it or <see cref="FormatException"/>, and any of them raises <see cref="EndOfStreamException"/> when the
@@ -27,11 +18,11 @@ internal static class Failures
     {
         string what = e is EndOfStreamException ? "truncated" : "corrupt";
         string where = entryName.Length == 0 || entryName == EntryNames.FileName(archiveName) ? archiveName : $"{archiveName}, entry '{Printable(entryName)}'";
-        return IntakeException.Format($"{where}: the archive is {what}: {e.Message}", e, FormatLegacyName);
+        return IntakeException.Format($"{where}: the archive is {what}: {e.Message}", e);
     }
 
     public static IntakeException Location(string archiveName, string entryName, string reason) =>
-        IntakeException.Security($"{archiveName}: entry '{Printable(entryName)}' {reason}; nothing was extracted from it", LocationLegacyName);
+        IntakeException.Security($"{archiveName}: entry '{Printable(entryName)}' {reason}; nothing was extracted from it");
 
     public static string Describe(TarEntryType type) => type switch
     {

@@ -38,6 +38,7 @@ public sealed record LoadDto(
     int Attempts,
     string? ErrorKind,
     string? ErrorMessage,
+    string? ErrorCode,
     string? InboxKey,
     string? LeaseOwner,
     DateTimeOffset? LeaseExpiresAt,
@@ -46,7 +47,7 @@ public sealed record LoadDto(
 {
     public static LoadDto From(Load l) => new(
         l.Id, l.Pipeline, l.Customer, l.SourceKey, l.Fingerprint, l.SourceSize, l.Status.ToWord(), l.HeldReason, l.Attempts,
-        l.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, l.ErrorMessage, l.InboxKey, l.LeaseOwner, l.LeaseExpiresAt, l.CreatedAt, l.UpdatedAt);
+        l.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, l.ErrorMessage, l.ErrorCode, l.InboxKey, l.LeaseOwner, l.LeaseExpiresAt, l.CreatedAt, l.UpdatedAt);
 }
 
 public sealed record StepDto(
@@ -59,6 +60,7 @@ public sealed record StepDto(
     double? DurationSeconds,
     string? ErrorKind,
     string? Message,
+    string? ErrorCode,
     long? RowsIn,
     long? RowsOut,
     long? BytesIn,
@@ -68,7 +70,7 @@ public sealed record StepDto(
 {
     public static StepDto From(StepRecord s) => new(
         s.Id, s.Step, s.Attempt, s.Outcome.ToWord(), s.StartedAt, s.FinishedAt, s.FinishedAt is { } f ? (f - s.StartedAt).TotalSeconds : null,
-        s.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, s.Message, s.RowsIn, s.RowsOut, s.BytesIn, s.BytesOut, s.Outputs, s.Worker);
+        s.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, s.Message, s.ErrorCode, s.RowsIn, s.RowsOut, s.BytesIn, s.BytesOut, s.Outputs, s.Worker);
 }
 
 /// <summary>A load with its step history: every attempt of every step, in order.</summary>

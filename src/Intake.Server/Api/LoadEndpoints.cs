@@ -172,7 +172,7 @@ internal static class LoadEndpoints
         // The load as this request left it (a worker may claim it the next moment; GET shows what happens next).
         return Results.Ok(LoadDto.From(load with
         {
-            Status = LoadStatus.Ready, ErrorKind = null, ErrorMessage = null, HeldReason = null, Attempts = 0,
+            Status = LoadStatus.Ready, ErrorKind = null, ErrorMessage = null, ErrorCode = null, HeldReason = null, Attempts = 0,
             LeaseOwner = null, LeaseExpiresAt = null, UpdatedAt = state.Time.GetUtcNow(),
         }));
     }

@@ -17,7 +17,7 @@ namespace Intake.Sources.Ftp;
 /// <remarks>
 /// <para>
 /// Failures are classified where they happen: a refused, reset or silent connection and every 4xx reply
-/// are <see cref="ErrorKind.Transient"/> (legacy name <see cref="NetworkFailureLegacyName"/>); a refused
+/// are <see cref="ErrorKind.Transient"/>; a refused
 /// login, a refused TLS upgrade or an untrusted certificate are <see cref="ErrorKind.Config"/>; a 550 on a
 /// file is a <see cref="FileNotFoundException"/>; other 5xx replies are <see cref="ErrorKind.Format"/>
 /// (the server does not speak the protocol as expected) or Config. The password never appears in a message.
@@ -35,9 +35,6 @@ namespace Intake.Sources.Ftp;
 /// </remarks>
 public sealed class FtpClient : IAsyncDisposable, IDisposable
 {
-    /// <summary>The exception name the replaced system used for connection failures; kept on transient errors.</summary>
-    public const string NetworkFailureLegacyName = "FTPServerNetworkDownloadException";
-
     private readonly FtpClientOptions _options;
     private readonly TimeProvider _time;
     private readonly FtpCertificateValidator _validator;
@@ -691,7 +688,7 @@ public sealed class FtpClient : IAsyncDisposable, IDisposable
     // ---- errors ----
 
     internal static IntakeException Network(string message, Exception? inner = null) =>
-        IntakeException.Transient(message, inner, NetworkFailureLegacyName);
+        IntakeException.Transient(message, inner);
 
     private IntakeException Unexpected(string command, FtpReply reply, ErrorKind permanentKind)
     {

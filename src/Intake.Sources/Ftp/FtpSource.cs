@@ -70,7 +70,7 @@ public sealed class FtpSource : IResumableFileSource
 
     /// <inheritdoc />
     /// <exception cref="IntakeException">
-    /// Transient (<see cref="FtpClient.NetworkFailureLegacyName"/>) when the server cannot be reached or fails
+    /// Transient when the server cannot be reached or fails
     /// for now; Config when the login is refused or the remote folder does not exist.
     /// </exception>
     public async IAsyncEnumerable<SourceFile> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)

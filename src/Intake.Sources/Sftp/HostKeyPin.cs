@@ -117,7 +117,7 @@ internal sealed class HostKeyPin
                     var message = (await stderr).Trim();
                     throw IntakeException.Transient(
                         $"sftp {_target}: no host key could be fetched (refused, timed out, or not an SSH server){(message.Length > 0 ? ": " + message : "")}",
-                        null, SshErrors.NetworkLegacyName);
+                        null);
                 }
 
                 return keys;

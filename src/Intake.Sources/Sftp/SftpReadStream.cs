@@ -190,7 +190,7 @@ internal sealed class SftpReadStream : Stream
             {
                 response.Dispose();
                 session.Kill();
-                throw IntakeException.Transient($"{_location}: the server answered a read of {head.Length} bytes at {head.Offset} with {length} bytes", null, SshErrors.NetworkLegacyName);
+                throw IntakeException.Transient($"{_location}: the server answered a read of {head.Length} bytes at {head.Offset} with {length} bytes", null);
             }
 
             if (length < head.Length)
@@ -282,8 +282,7 @@ internal sealed class SftpReadStream : Stream
                 await session.DisposeAsync();
                 throw IntakeException.Integrity(
                     $"{_location}: the file changed on the server while it was downloaded (size {_identity.Size} → {identity.Size}, " +
-                    $"modified {_identity.ModifiedUnixSeconds} → {identity.ModifiedUnixSeconds}); it must be read again from the start",
-                    SshErrors.NetworkLegacyName);
+                    $"modified {_identity.ModifiedUnixSeconds} → {identity.ModifiedUnixSeconds}); it must be read again from the start");
             }
 
             _session = session;
@@ -295,7 +294,7 @@ internal sealed class SftpReadStream : Stream
 
         throw IntakeException.Transient(
             $"{_location}: the download stopped at byte {_position} and could not be resumed after {_resumeAttempts} attempt(s): {failure.Message}",
-            failure, SshErrors.NetworkLegacyName);
+            failure);
     }
 
     /// <summary>Connects, checks the path is a regular file (not a link, not a folder), opens it and reads its size and time.</summary>

@@ -106,7 +106,7 @@ internal sealed class SftpSession : IAsyncDisposable
                 var stderr = await session.StopAndReadStderrAsync();
                 if (timeout.IsCancellationRequested)
                 {
-                    throw IntakeException.Transient($"sftp {context.Target}: no working SFTP channel within {context.ConnectTimeout.TotalSeconds:0.#} s (+10 s); ssh: {stderr.Trim()}", ex, SshErrors.NetworkLegacyName);
+                    throw IntakeException.Transient($"sftp {context.Target}: no working SFTP channel within {context.ConnectTimeout.TotalSeconds:0.#} s (+10 s); ssh: {stderr.Trim()}", ex);
                 }
 
                 if (ex is SftpProtocolException && stderr.Trim().Length == 0)
@@ -204,7 +204,7 @@ internal sealed class SftpSession : IAsyncDisposable
             var stderr = await StopAndReadStderrAsync();
             if (ex is SftpProtocolException)
             {
-                throw IntakeException.Transient($"sftp {_target}: malformed reply from the server ({ex.Message})", ex, SshErrors.NetworkLegacyName);
+                throw IntakeException.Transient($"sftp {_target}: malformed reply from the server ({ex.Message})", ex);
             }
 
             throw SshErrors.ConnectionLost(stderr, _target, ex);

@@ -10,9 +10,6 @@ namespace Intake.Sources.Sftp;
 /// </summary>
 internal static partial class SshErrors
 {
-    /// <summary>The COLD importer's name for a connection failure while downloading, kept for its users.</summary>
-    public const string NetworkLegacyName = "FTPServerNetworkDownloadException";
-
     private static readonly string[] HostKeyPhrases =
     [
         "Host key verification failed",
@@ -93,14 +90,14 @@ internal static partial class SshErrors
 
         // Anything else is most likely the network or an overloaded server (MaxStartups drops
         // connections silently): worth a retry, which a configuration error would not be.
-        return IntakeException.Transient($"sftp {target}: cannot connect: {reason}", null, NetworkLegacyName);
+        return IntakeException.Transient($"sftp {target}: cannot connect: {reason}", null);
     }
 
     /// <summary>A connection that worked and then broke (server gone, network down, keep-alives unanswered).</summary>
     public static IntakeException ConnectionLost(string stderr, string target, Exception? inner = null)
     {
         var text = Condense(stderr);
-        return IntakeException.Transient($"sftp {target}: connection lost{(text.Length > 0 ? ": " + text : "")}", inner, NetworkLegacyName);
+        return IntakeException.Transient($"sftp {target}: connection lost{(text.Length > 0 ? ": " + text : "")}", inner);
     }
 
     /// <summary>A status reply for an operation on a path, for statuses that have no better mapping at the call site.</summary>
@@ -110,7 +107,7 @@ internal static partial class SshErrors
         SftpStatus.PermissionDenied => IntakeException.Config($"{location}: permission denied ({operation}); the server does not let this user read it"),
         SftpStatus.OperationUnsupported => IntakeException.Config($"{location}: the server does not support {operation}: {message}"),
         SftpStatus.NoConnection or SftpStatus.ConnectionLost =>
-            IntakeException.Transient($"{location}: {operation} failed, connection lost: {message}", null, NetworkLegacyName),
+            IntakeException.Transient($"{location}: {operation} failed, connection lost: {message}", null),
         _ => IntakeException.Transient($"{location}: {operation} failed ({status}): {message}"),
     };
 

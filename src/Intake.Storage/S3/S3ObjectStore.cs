@@ -59,7 +59,6 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public const string Sha256MetadataName = "sha256";
 
     /// <summary>The name the replaced system gave a failed upload; kept so its operators recognise it.</summary>
-    public const string UploadLegacyName = "AWSNetworkS3UploadException";
 
     // S3's limits: one CopyObject request copies at most 5 GiB; one multipart upload has at most 10,000 parts.
     private const long MaxSingleCopySize = 5L * 1024 * 1024 * 1024;
@@ -169,7 +168,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     /// previous object under the key stays as it was.
     /// </remarks>
     /// <exception cref="IntakeException">
-    /// Transient (legacy name <see cref="UploadLegacyName"/>) for network and server failures; Integrity when the
+    /// Transient for network and server failures; Integrity when the
     /// server stored something other than what was sent; Config for access, bucket and size-limit problems.
     /// </exception>
     public async Task<ObjectInfo> PutAsync(string area, string key, Stream content, CancellationToken cancellationToken)
@@ -440,7 +439,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         request.Metadata[Sha256MetadataName] = sha256;
 
         var response = await S3Failures.CallAsync(
-            token => _client.PutObjectAsync(request, token), $"store '{Name}': cannot upload {location}", bucket, cancellationToken, UploadLegacyName);
+            token => _client.PutObjectAsync(request, token), $"store '{Name}': cannot upload {location}", bucket, cancellationToken);
 
         // The request is finished with the buffer only once it has answered. On a failure the buffer is
         // dropped for the GC instead: a cancelled send may still be reading it in the background.
@@ -460,8 +459,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             token => _client.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = bucket, Key = objectKey, ContentType = ContentType }, token),
             what,
             bucket,
-            cancellationToken,
-            UploadLegacyName);
+            cancellationToken);
         var uploadId = started.UploadId;
 
         var parts = new List<Task<UploadedPart>>();
@@ -507,8 +505,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                     token),
                 what,
                 bucket,
-                cancellationToken,
-                UploadLegacyName);
+                cancellationToken);
         }
         catch (Exception ex)
         {
@@ -581,8 +578,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
                 token),
             $"{what} (part {number})",
             bucket,
-            cancellationToken,
-            UploadLegacyName);
+            cancellationToken);
 
         // Returned only after the request answered; on failure dropped for the GC (see PutSingleAsync).
         ArrayPool<byte>.Shared.Return(buffer);

@@ -84,8 +84,7 @@ internal static class S3Failures
     /// </summary>
     /// <param name="what">The action and its place, e.g. <c>store 'cold': cannot upload s3://bucket/key</c>.</param>
     /// <param name="bucket">Named in the message when the bucket does not exist.</param>
-    /// <param name="transientLegacyName">The replaced system's name for this transient failure (e.g. <c>AWSNetworkS3UploadException</c>).</param>
-    public static IntakeException? ToIntake(Exception exception, string what, string bucket, string? transientLegacyName = null)
+    public static IntakeException? ToIntake(Exception exception, string what, string bucket)
     {
         var detail = Detail(exception);
         return Classify(exception) switch
@@ -96,8 +95,8 @@ internal static class S3Failures
                 $"{what}: access denied ({Code(exception)}); check the access key, the secret key and the permissions on bucket '{bucket}'", exception),
             S3Failure.Tls => IntakeException.Config(
                 $"{what}: the server's TLS certificate is not trusted ({detail}); set 'ca_file' to the PEM of its CA", exception),
-            S3Failure.Transient => IntakeException.Transient($"{what}: {detail}", exception, transientLegacyName),
-            S3Failure.PreconditionFailed => IntakeException.Transient($"{what}: the object changed while it was being copied ({detail})", exception, transientLegacyName),
+            S3Failure.Transient => IntakeException.Transient($"{what}: {detail}", exception),
+            S3Failure.PreconditionFailed => IntakeException.Transient($"{what}: the object changed while it was being copied ({detail})", exception),
             S3Failure.Rejected or S3Failure.NotFound => IntakeException.Config($"{what}: the server refused the request ({detail})", exception),
             _ => null,
         };
@@ -105,13 +104,13 @@ internal static class S3Failures
 
     /// <summary>Runs one S3 call, turning its failures into <see cref="IntakeException"/>s; the caller's own cancellation passes through.</summary>
     public static async Task<T> CallAsync<T>(
-        Func<CancellationToken, Task<T>> call, string what, string bucket, CancellationToken cancellationToken, string? transientLegacyName = null)
+        Func<CancellationToken, Task<T>> call, string what, string bucket, CancellationToken cancellationToken)
     {
         try
         {
             return await call(cancellationToken);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ToIntake(ex, what, bucket, transientLegacyName) is { } failure)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ToIntake(ex, what, bucket) is { } failure)
         {
             throw failure;
         }
@@ -146,7 +145,7 @@ internal static class S3Failures
 
     private static string Code(Exception exception) =>
         exception is AmazonServiceException { ErrorCode: { Length: > 0 } code } service ? $"{(int)service.StatusCode} {code}" :
-        exception is AmazonServiceException s ? $"HTTP {(int)s.StatusCode}" : exception.GetType().Name;
+        exception is AmazonServiceException s ? $"HTTP {(int)s.StatusCode}" : "no answer";
 
     private static string Detail(Exception exception)
     {
@@ -162,8 +161,9 @@ internal static class S3Failures
             innermost = innermost.InnerException;
         }
 
-        return ReferenceEquals(innermost, exception)
-            ? $"{exception.GetType().Name}: {exception.Message}"
-            : $"{exception.GetType().Name}: {exception.Message} ({innermost.GetType().Name}: {innermost.Message})";
+        // Plain words only: the exception types go to the log, not into a message a person reads.
+        return ReferenceEquals(innermost, exception) || innermost.Message == exception.Message
+            ? exception.Message
+            : $"{exception.Message} ({innermost.Message})";
     }
 }

@@ -227,7 +227,6 @@ public sealed class ArchiveExpanderTests
 
         var intake = error.ShouldBeOfType<IntakeException>();
         intake.Kind.ShouldBe(ErrorKind.Security);
-        intake.LegacyName.ShouldBe("PropertyFileLocationDecompressException");
         intake.Message.ShouldContain("batch.zip");
         intake.Message.ShouldContain("../evil.csv");
         yielded.ShouldBe(["good.csv"]);
@@ -414,7 +413,6 @@ public sealed class ArchiveExpanderTests
 
         var intake = error.ShouldBeOfType<IntakeException>();
         intake.Kind.ShouldBe(ErrorKind.Format);
-        intake.LegacyName.ShouldBe("PropertyFileFormatDecompressException");
         intake.Message.ShouldContain("orders.csv.gz");
         intake.Message.ShouldContain("truncated");
     }
@@ -494,7 +492,6 @@ public sealed class ArchiveExpanderTests
 
         var intake = error.ShouldBeOfType<IntakeException>();
         intake.Kind.ShouldBe(ErrorKind.Format);
-        intake.LegacyName.ShouldBe("FTPServerFormatDownloadException");
         intake.Message.ShouldContain(name);
         intake.Message.ShouldContain("neither zip nor tar");
     }

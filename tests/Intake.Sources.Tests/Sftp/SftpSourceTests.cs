@@ -416,7 +416,7 @@ public sealed class SftpSourceTests : IDisposable
     }
 
     [SftpFact]
-    public async Task Connect_NothingListeningOnThePort_FailsAsTransientWithTheLegacyName()
+    public async Task Connect_NothingListeningOnThePort_FailsAsTransientSayingSo()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -426,7 +426,6 @@ public sealed class SftpSourceTests : IDisposable
         var ex = await FailureAsync(Source(o => o.Port = port));
 
         ex.Kind.ShouldBe(ErrorKind.Transient);
-        ex.LegacyName.ShouldBe("FTPServerNetworkDownloadException");
         ex.Message.ShouldContain("Connection refused");
     }
 

@@ -45,16 +45,16 @@ public sealed class S3FailuresTests
     }
 
     [Fact]
-    public void NetworkFailures_AreTransientWithTheLegacyNameWhenGiven()
+    public void NetworkFailures_AreTransientAndSayWhatFailed()
     {
         var refused = new HttpRequestException("Connection refused (127.0.0.1:1)", new SocketException((int)SocketError.ConnectionRefused));
         var timeout = new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout", new TimeoutException());
 
         foreach (var failure in new Exception[] { refused, timeout, new IOException("reset") })
         {
-            var mapped = S3Failures.ToIntake(failure, "cannot upload", "b", "AWSNetworkS3UploadException");
+            var mapped = S3Failures.ToIntake(failure, "cannot upload", "b");
             mapped!.Kind.ShouldBe(ErrorKind.Transient);
-            mapped.Describe().ShouldStartWith("AWSNetworkS3UploadException: cannot upload: ");
+            mapped.Message.ShouldStartWith("cannot upload: ");
         }
     }
 

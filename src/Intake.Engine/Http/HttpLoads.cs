@@ -41,13 +41,14 @@ public static class HttpLoads
     {
         var config = pipeline.Source.Http!;
         var day = ScheduledDay(config, runtime.Time);
-        int created = 0, seen = 0;
+        var created = new List<long>();
+        var seen = 0;
         foreach (var e in config.Events)
         {
             var result = await runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, pipeline.Customer, SourceKey(e, day), DayFingerprint), cancellationToken);
             if (result.Created)
             {
-                created++;
+                created.Add(result.Load.Id);
             }
             else
             {
@@ -55,6 +56,6 @@ public static class HttpLoads
             }
         }
 
-        return new DiscoveryResult(pipeline.Name, created, seen);
+        return new DiscoveryResult(pipeline.Name, created.Count, seen) { NewLoadIds = created };
     }
 }

@@ -13,16 +13,29 @@ public sealed record DiscoveryResult(string Pipeline, int New, int Seen)
 {
     /// <summary>Why the source could not be listed this time, or null.</summary>
     public Core.Errors.IntakeException? Error { get; init; }
+
+    /// <summary>The loads this discovery registered.</summary>
+    public IReadOnlyList<long> NewLoadIds { get; init; } = [];
+
+    /// <summary>Source keys that were asked for but are not in the source (a trigger for a file that is not there).</summary>
+    public IReadOnlyList<string> MissingKeys { get; init; } = [];
 }
 
-/// <summary>Lists a pipeline's source and registers each stable file as a load; a file already known (same key and fingerprint) is only counted as seen.</summary>
+/// <summary>
+/// The one discovery of every host (<c>run</c>, <c>backfill</c>, <c>worker</c>, and <c>serve</c>'s schedule ticks and
+/// "run now"): lists a pipeline's source and registers each stable file as a load; a file already known (same key
+/// and fingerprint) is only counted as seen. HTTP pipelines register one load per event and day without a listing;
+/// database pipelines promote their due export re-drives.
+/// </summary>
+/// <remarks>Thread-safe: discoveries of one pipeline are serialised (its source remembers the previous listing for
+/// the stable-file rule), discoveries of different pipelines proceed in parallel.</remarks>
 public sealed class Discovery
 {
     private readonly IntakeRuntime _runtime;
     private readonly ILogger _log;
 
     // One source per pipeline for the life of the process: the stable-file rule compares each listing with the previous one.
-    private readonly Dictionary<string, IFileSource> _sources = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (IFileSource Source, SemaphoreSlim Gate)> _sources = new(StringComparer.Ordinal);
 
     public Discovery(IntakeRuntime runtime)
     {
@@ -30,8 +43,15 @@ public sealed class Discovery
         _log = runtime.Logs.CreateLogger("Intake.Discovery");
     }
 
-    public async Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, CancellationToken cancellationToken)
+    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, CancellationToken cancellationToken) =>
+        DiscoverAsync(pipeline, null, cancellationToken);
+
+    /// <param name="pipeline">The pipeline whose source is listed.</param>
+    /// <param name="sourceKeys">Only these keys (an upload trigger: "this file is complete, load it"); null for all.</param>
+    /// <param name="cancellationToken">Stops the listing.</param>
+    public async Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(pipeline);
         if (pipeline.Source.Database is not null)
         {
             // A database pipeline has no files: its loads are export requests, queued by the CLI, the API or the schedule; re-drives are queued here once due.
@@ -44,33 +64,58 @@ public sealed class Discovery
             return await Http.HttpLoads.DiscoverAsync(_runtime, pipeline, cancellationToken); // one load per (event, day), no listing
         }
 
-        if (!_sources.TryGetValue(pipeline.Name, out var source))
+        (IFileSource Source, SemaphoreSlim Gate) entry;
+        lock (_sources)
         {
-            source = Sources.For(pipeline, _runtime.Time);
-            _sources[pipeline.Name] = source;
-        }
-
-        int created = 0, seen = 0;
-        await foreach (var file in source.ListAsync(cancellationToken))
-        {
-            if (pipeline.Validate.Manifest is { } m && ManifestNames.IsManifest(file.Key, m))
+            if (!_sources.TryGetValue(pipeline.Name, out entry))
             {
-                continue;
-            }
-
-            var result = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size), cancellationToken);
-            if (result.Created)
-            {
-                created++;
-            }
-            else
-            {
-                seen++;
+                entry = (Sources.For(pipeline, _runtime.Time), new SemaphoreSlim(1, 1));
+                _sources[pipeline.Name] = entry;
             }
         }
 
-        Log.Discovered(_log, pipeline.Name, created, seen);
-        return new DiscoveryResult(pipeline.Name, created, seen);
+        var wanted = sourceKeys is null ? null : new HashSet<string>(sourceKeys, StringComparer.Ordinal);
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        var created = new List<long>();
+        var seen = 0;
+        await entry.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            await foreach (var file in entry.Source.ListAsync(cancellationToken))
+            {
+                if (wanted is not null && !wanted.Contains(file.Key))
+                {
+                    continue;
+                }
+
+                if (pipeline.Validate.Manifest is { } m && ManifestNames.IsManifest(file.Key, m))
+                {
+                    continue;
+                }
+
+                found.Add(file.Key);
+                var result = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size), cancellationToken);
+                if (result.Created)
+                {
+                    created.Add(result.Load.Id);
+                }
+                else
+                {
+                    seen++;
+                }
+            }
+        }
+        finally
+        {
+            entry.Gate.Release();
+        }
+
+        Log.Discovered(_log, pipeline.Name, created.Count, seen);
+        return new DiscoveryResult(pipeline.Name, created.Count, seen)
+        {
+            NewLoadIds = created,
+            MissingKeys = wanted is null ? [] : wanted.Where(k => !found.Contains(k)).Order(StringComparer.Ordinal).ToList(),
+        };
     }
 }
 

@@ -11,22 +11,21 @@ namespace Intake.Engine.Scheduling;
 public sealed record PipelineRunResult(string Pipeline, int New, int Seen, IReadOnlyList<long> NewLoadIds, IReadOnlyList<string> MissingKeys);
 
 /// <summary>
-/// A run of a pipeline: discovery of its source, registering each stable file as a load. Used by the
-/// scheduler (cron), by the server's polling of unscheduled pipelines and by "run now" from the API, which
-/// may name the source keys to take (an upload trigger: "this file is complete, load it").
+/// A triggered run of a pipeline: a schedule tick, the server's polling of unscheduled pipelines, or "run now"
+/// from the API, which may name the source keys to take (an upload trigger). File and HTTP pipelines go through
+/// the one <see cref="Discovery"/> that every host uses; a database pipeline's run queues its scheduled export.
 /// Workers then carry the new loads through their steps.
 /// </summary>
-/// <remarks>Thread-safe: runs of one pipeline are serialised (its source remembers the previous listing for
-/// the stable-file rule), runs of different pipelines proceed in parallel.</remarks>
 public sealed class PipelineRuns
 {
     private readonly IntakeRuntime _runtime;
+    private readonly Discovery _discovery;
     private readonly ILogger _log;
-    private readonly Dictionary<string, (IFileSource Source, SemaphoreSlim Gate)> _sources = new(StringComparer.Ordinal);
 
     public PipelineRuns(IntakeRuntime runtime)
     {
         _runtime = runtime;
+        _discovery = new Discovery(runtime);
         _log = runtime.Logs.CreateLogger("Intake.Runs");
     }
 
@@ -41,59 +40,13 @@ public sealed class PipelineRuns
             return await Exports.ExportRuns.RunAsync(_runtime, pipeline, trigger, () => NewLoads?.Invoke(), cancellationToken);
         }
 
-        (IFileSource Source, SemaphoreSlim Gate) entry;
-        lock (_sources)
-        {
-            if (!_sources.TryGetValue(pipeline.Name, out entry))
-            {
-                entry = (Runtime.Sources.For(pipeline, _runtime.Time), new SemaphoreSlim(1, 1));
-                _sources[pipeline.Name] = entry;
-            }
-        }
-
-        var wanted = sourceKeys is null ? null : new HashSet<string>(sourceKeys, StringComparer.Ordinal);
-        var found = new HashSet<string>(StringComparer.Ordinal);
-        var created = new List<long>();
-        var seen = 0;
-        await entry.Gate.WaitAsync(cancellationToken);
-        try
-        {
-            await foreach (var file in entry.Source.ListAsync(cancellationToken))
-            {
-                if (wanted is not null && !wanted.Contains(file.Key))
-                {
-                    continue;
-                }
-
-                if (pipeline.Validate.Manifest is { } m && ManifestNames.IsManifest(file.Key, m))
-                {
-                    continue;
-                }
-
-                found.Add(file.Key);
-                var result = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size), cancellationToken);
-                if (result.Created)
-                {
-                    created.Add(result.Load.Id);
-                }
-                else
-                {
-                    seen++;
-                }
-            }
-        }
-        finally
-        {
-            entry.Gate.Release();
-        }
-
-        var missing = wanted is null ? [] : wanted.Where(k => !found.Contains(k)).Order(StringComparer.Ordinal).ToList();
-        SchedulingLog.RunFinished(_log, pipeline.Name, trigger, created.Count, seen);
-        if (created.Count > 0)
+        var found = await _discovery.DiscoverAsync(pipeline, sourceKeys, cancellationToken);
+        SchedulingLog.RunFinished(_log, pipeline.Name, trigger, found.New, found.Seen);
+        if (found.New > 0)
         {
             NewLoads?.Invoke();
         }
 
-        return new PipelineRunResult(pipeline.Name, created.Count, seen, created, missing);
+        return new PipelineRunResult(pipeline.Name, found.New, found.Seen, found.NewLoadIds, found.MissingKeys);
     }
 }

@@ -8,18 +8,23 @@ public static class CatalogFactory
 {
     /// <param name="kind"><c>sqlite</c> or <c>postgres</c> (case-insensitive; <c>postgresql</c> also accepted).</param>
     /// <param name="connectionOrPath">The SQLite file path, or the PostgreSQL connection string.</param>
-    public static ICatalog Create(string kind, string connectionOrPath, TimeProvider time)
+    public static CatalogPorts Open(string kind, string connectionOrPath, TimeProvider time)
     {
+        SqlCatalog catalog;
         if (string.Equals(kind, "sqlite", StringComparison.OrdinalIgnoreCase))
         {
-            return new SqliteCatalog(connectionOrPath, time);
+            catalog = new SqliteCatalog(connectionOrPath, time);
         }
-
-        if (string.Equals(kind, "postgres", StringComparison.OrdinalIgnoreCase) || string.Equals(kind, "postgresql", StringComparison.OrdinalIgnoreCase))
+        else if (string.Equals(kind, "postgres", StringComparison.OrdinalIgnoreCase) || string.Equals(kind, "postgresql", StringComparison.OrdinalIgnoreCase))
         {
-            return new PostgresCatalog(connectionOrPath, time);
+            catalog = new PostgresCatalog(connectionOrPath, time);
+        }
+        else
+        {
+            throw IntakeException.Config($"unknown catalog kind '{kind}': expected 'sqlite' or 'postgres'");
         }
 
-        throw IntakeException.Config($"unknown catalog kind '{kind}': expected 'sqlite' or 'postgres'");
+        // One database serves every port: the SQL is written once in SqlCatalog's partial files.
+        return new CatalogPorts(catalog, catalog, catalog, catalog, catalog, catalog, catalog);
     }
 }

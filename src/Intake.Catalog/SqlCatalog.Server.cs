@@ -156,40 +156,6 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
     // Queries for the API and metrics
     // ---------------------------------------------------------------------------------------------
 
-    public Task<IReadOnlyList<Load>> ListLoadsNewestFirstAsync(LoadPageQuery query, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
-
-        return RunAsync(connection =>
-        {
-            var select = Command(connection, "");
-            var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
-
-            if (query.CreatedFrom is { } from)
-            {
-                where.Add("created_at >= @created_from");
-                AddTime(select, "@created_from", from);
-            }
-
-            if (query.CreatedUntil is { } until)
-            {
-                where.Add("created_at < @created_until");
-                AddTime(select, "@created_until", until);
-            }
-
-            // Keyset paging backwards: ids only grow, so "below the last id seen" never skips or repeats a load,
-            // and each page is an index range scan however deep the client pages.
-            if (query.BeforeId is { } before)
-            {
-                where.Add("id < @before_id");
-                Add(select, "@before_id", before, DbType.Int64);
-            }
-
-            return SelectLoadsAsync(select, where, "id DESC", query.Limit, cancellationToken);
-        }, cancellationToken);
-    }
-
     public Task<IReadOnlyList<Watermark>> ListWatermarksAsync(IReadOnlyCollection<string>? pipelines, CancellationToken cancellationToken)
     {
         var names = pipelines?.ToArray();

@@ -209,24 +209,37 @@ public abstract partial class SqlCatalog : ICatalog
             var select = Command(connection, "");
             var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
 
-            if (query.CreatedAfter is { } createdAfter)
+            if (query.CreatedFrom is { } from)
             {
-                where.Add("created_at > @created_after");
-                AddTime(select, "@created_after", createdAfter);
+                where.Add("created_at >= @created_from");
+                AddTime(select, "@created_from", from);
             }
 
-            // Keyset paging: ids only grow, so "after the last id seen" never skips or repeats a load.
+            if (query.CreatedUntil is { } until)
+            {
+                where.Add("created_at < @created_until");
+                AddTime(select, "@created_until", until);
+            }
+
+            // Keyset paging: ids only grow, so "after (or below) the last id seen" never skips or repeats a load,
+            // and each page is an index range scan however deep the client pages.
             if (query.AfterId is { } afterId)
             {
                 where.Add("id > @after_id");
                 Add(select, "@after_id", afterId, DbType.Int64);
             }
 
-            return SelectLoadsAsync(select, where, "id", query.Limit, cancellationToken);
+            if (query.BeforeId is { } before)
+            {
+                where.Add("id < @before_id");
+                Add(select, "@before_id", before, DbType.Int64);
+            }
+
+            return SelectLoadsAsync(select, where, query.NewestFirst ? "id DESC" : "id", query.Limit, cancellationToken);
         }, cancellationToken);
     }
 
-    /// <summary>The filters both listings share; returns the WHERE clauses with their parameters added.</summary>
+    /// <summary>The status, pipeline and customer filters; returns the WHERE clauses with their parameters added.</summary>
     private List<string> LoadFilters(DbCommand select, LoadStatus? status, string? pipeline, string? customer)
     {
         var where = new List<string>();

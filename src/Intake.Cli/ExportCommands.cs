@@ -84,7 +84,7 @@ internal static class ExportCommands
                 load = await runtime.Catalog.GetLoadAsync(load.Id, ct) ?? load;
             }
 
-            var results = await ((IExportStore)runtime.Catalog).GetExportResultsAsync(config.Name, queued.Request.RequestKey, ct);
+            var results = await runtime.Ports.Exports.GetExportResultsAsync(config.Name, queued.Request.RequestKey, ct);
             if (json)
             {
                 Json.Write(new
@@ -129,7 +129,7 @@ internal static class ExportCommands
         cmd.SetAction((parse, ct) => Commands.WithRuntimeAsync(parse, async (runtime, json) =>
         {
             var name = parse.GetValue(pipeline);
-            var marks = await ((ICatalogQueries)runtime.Catalog).ListWatermarksAsync(name is null ? null : [name], ct);
+            var marks = await runtime.Ports.Queries.ListWatermarksAsync(name is null ? null : [name], ct);
             if (json)
             {
                 Json.Write(marks.Select(m => new { pipeline = m.Pipeline, partition = m.PartitionKey, value = m.Value, updated_at = m.UpdatedAt }));
@@ -158,7 +158,7 @@ internal static class ExportCommands
         var delete = new Command("delete", "Forget a partition's watermark (its partition was deleted); a partition that comes back starts at the default start.") { delPipeline, delPartition };
         delete.SetAction((parse, ct) => Commands.WithRuntimeAsync(parse, async (runtime, json) =>
         {
-            var removed = await ((IExportStore)runtime.Catalog).DeleteWatermarkAsync(parse.GetValue(delPipeline)!, parse.GetValue(delPartition)!, ct);
+            var removed = await runtime.Ports.Exports.DeleteWatermarkAsync(parse.GetValue(delPipeline)!, parse.GetValue(delPartition)!, ct);
             if (json)
             {
                 Json.Write(new { deleted = removed });

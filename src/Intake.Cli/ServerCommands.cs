@@ -251,15 +251,10 @@ internal static class ServerCommands
         try
         {
             var config = ConfigLoader.Load(ConfigLoader.Locate(ConfigPath(parse)));
-            await using var catalog = CatalogFactory.Create(config.Catalog.Kind, config.Catalog.Connection, TimeProvider.System);
-            await catalog.MigrateAsync(ct);
-            if (catalog is not IApiKeyStore store)
-            {
-                Console.Error.WriteLine($"intake: the {config.Catalog.Kind} catalog does not store API keys");
-                return ExitCodes.Usage;
-            }
-
-            return await body(store, JsonOutput(parse));
+            var catalog = CatalogFactory.Open(config.Catalog.Kind, config.Catalog.Connection, TimeProvider.System);
+            await using var loads = catalog.Loads;
+            await loads.MigrateAsync(ct);
+            return await body(catalog.Keys, JsonOutput(parse));
         }
         catch (IntakeException e) when (e.Kind == ErrorKind.Config)
         {

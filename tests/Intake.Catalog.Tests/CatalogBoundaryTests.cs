@@ -84,16 +84,19 @@ public sealed class CatalogBoundaryTests : IDisposable
     [Fact]
     public async Task Factory_CreatesTheCatalogOfTheNamedKind()
     {
-        await using (var sqlite = CatalogFactory.Create("SQLite", Path.Combine(_directory, "c.db"), _clock))
+        var sqlite = CatalogFactory.Open("SQLite", Path.Combine(_directory, "c.db"), _clock);
+        await using (sqlite.Loads)
         {
-            sqlite.ShouldBeOfType<SqliteCatalog>();
+            sqlite.Loads.ShouldBeOfType<SqliteCatalog>();
+            new object[] { sqlite.Queries, sqlite.Exports, sqlite.Locks, sqlite.Checkpoints, sqlite.Keys, sqlite.Schedules }.ShouldAllBe(p => ReferenceEquals(p, sqlite.Loads));
         }
 
-        await using (var postgres = CatalogFactory.Create("postgres", "Host=127.0.0.1;Database=intake", _clock))
+        var postgres = CatalogFactory.Open("postgres", "Host=127.0.0.1;Database=intake", _clock);
+        await using (postgres.Loads)
         {
-            postgres.ShouldBeOfType<PostgresCatalog>();
+            postgres.Loads.ShouldBeOfType<PostgresCatalog>();
         }
 
-        Should.Throw<IntakeException>(() => CatalogFactory.Create("mysql", "x", _clock)).Kind.ShouldBe(ErrorKind.Config);
+        Should.Throw<IntakeException>(() => CatalogFactory.Open("mysql", "x", _clock)).Kind.ShouldBe(ErrorKind.Config);
     }
 }

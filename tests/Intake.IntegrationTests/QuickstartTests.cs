@@ -146,7 +146,7 @@ public sealed class RedriveGuardTests : IDisposable
     {
         _ws.WriteConfig();
         _ws.WritePipeline("p");
-        await using (var catalog = Intake.Catalog.CatalogFactory.Create("sqlite", _ws.CatalogPath, TimeProvider.System))
+        await using (var catalog = Intake.Catalog.CatalogFactory.Open("sqlite", _ws.CatalogPath, TimeProvider.System).Loads)
         {
             await catalog.MigrateAsync(default);
             await catalog.RegisterLoadAsync(new Intake.Core.Model.NewLoad("p", "acme", "a.csv", "size:1"), default);

@@ -98,7 +98,7 @@ public sealed partial class SchedulerTests
     }
 
     private static Scheduler SchedulerFor(IntakeRuntime runtime, string owner) =>
-        new(runtime, (IScheduleStore)runtime.Catalog, new PipelineRuns(runtime), owner);
+        new(runtime, runtime.Ports.Schedules, new PipelineRuns(runtime), owner);
 
     private static DateTimeOffset At(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
 
@@ -123,7 +123,7 @@ public sealed partial class SchedulerTests
         clock.Set(At("2026-03-05T07:00:01Z"));
         (await restarted.TickAsync(default)).Select(r => r.ScheduledFor).ShouldBe([At("2026-03-05T07:00:00Z")]);
 
-        var runs = await ((IScheduleStore)runtime.Catalog).ListScheduledRunsAsync("daily", 10, default);
+        var runs = await runtime.Ports.Schedules.ListScheduledRunsAsync("daily", 10, default);
         runs.Select(r => r.ScheduledFor).ShouldBe([At("2026-03-05T07:00:00Z"), At("2026-03-04T07:00:00Z"), At("2026-03-01T07:00:00Z")]);
     }
 
@@ -152,7 +152,7 @@ public sealed partial class SchedulerTests
         var (runtime, clock, workspace) = await OpenAsync("0 7 * * *", At("2026-03-01T08:00:00Z"));
         await using var _ = runtime;
         using var __ = workspace;
-        var store = (IScheduleStore)runtime.Catalog;
+        var store = runtime.Ports.Schedules;
         var scheduler = SchedulerFor(runtime, "a");
         (await scheduler.TickAsync(default)).ShouldBeEmpty();
 

@@ -71,11 +71,11 @@ public sealed class ServerStoreTests
             clock.Advance(TimeSpan.FromHours(1));
         }
 
-        var page = await catalog.ListLoadsNewestFirstAsync(new LoadPageQuery { Customer = "acme", Limit = 2 }, default);
+        var page = await catalog.ListLoadsAsync(new LoadQuery { NewestFirst = true, Customer = "acme", Limit = 2 }, default);
         page.Select(l => l.Id).ShouldBe([ids[4], ids[2]]);
-        var next = await catalog.ListLoadsNewestFirstAsync(new LoadPageQuery { Customer = "acme", Limit = 2, BeforeId = page[^1].Id }, default);
+        var next = await catalog.ListLoadsAsync(new LoadQuery { NewestFirst = true, Customer = "acme", Limit = 2, BeforeId = page[^1].Id }, default);
         next.Select(l => l.Id).ShouldBe([ids[0]]);
-        var window = await catalog.ListLoadsNewestFirstAsync(new LoadPageQuery { CreatedFrom = clock.GetUtcNow().AddHours(-3), CreatedUntil = clock.GetUtcNow().AddHours(-1) }, default);
+        var window = await catalog.ListLoadsAsync(new LoadQuery { NewestFirst = true, CreatedFrom = clock.GetUtcNow().AddHours(-3), CreatedUntil = clock.GetUtcNow().AddHours(-1) }, default);
         window.Select(l => l.Id).ShouldBe([ids[4], ids[3]]);
         (await catalog.CountByPipelineAndStatusAsync(default)).ShouldBe([new LoadCount("p", LoadStatus.Ready, 6)]);
     }

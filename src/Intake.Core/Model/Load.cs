@@ -48,13 +48,25 @@ public sealed record TransitionDetails
     public bool ResetAttempts { get; init; }
 }
 
+/// <summary>
+/// The one load listing: filters, a creation window and keyset paging, oldest first (workers, audit, exports)
+/// or newest first (operators look at recent jobs first). Ids only grow, so paging by id never skips or repeats a load.
+/// </summary>
 public sealed record LoadQuery
 {
     public LoadStatus? Status { get; init; }
     public string? Pipeline { get; init; }
     public string? Customer { get; init; }
-    public DateTimeOffset? CreatedAfter { get; init; }
+    /// <summary>Only loads created at or after this time.</summary>
+    public DateTimeOffset? CreatedFrom { get; init; }
+    /// <summary>Only loads created before this time.</summary>
+    public DateTimeOffset? CreatedUntil { get; init; }
+    /// <summary>Only loads with a larger id: the last id of the previous page, oldest first.</summary>
     public long? AfterId { get; init; }
+    /// <summary>Only loads with a smaller id: the last id of the previous page, newest first.</summary>
+    public long? BeforeId { get; init; }
+    /// <summary>Highest id first instead of lowest.</summary>
+    public bool NewestFirst { get; init; }
     public int Limit { get; init; } = 1000;
 }
 

@@ -50,8 +50,7 @@ public sealed class ExportQueue
 
     public static readonly IReadOnlyList<string> Types = ["instant", "daily", "hourly"];
 
-    private IExportStore Store => _runtime.Catalog as IExportStore
-        ?? throw IntakeException.Config("this catalog does not keep export requests");
+    private IExportStore Store => _runtime.Ports.Exports;
 
     /// <summary>Validates, fills in the defaults, queues the request and its load.</summary>
     /// <exception cref="ExportValidationException">The request is invalid; nothing was queued.</exception>

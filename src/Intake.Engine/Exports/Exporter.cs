@@ -55,7 +55,7 @@ public sealed class Exporter
         _keys = KeyTemplate.Parse(_export.KeyTemplate, ExportConfig.TextPlaceholders, ExportConfig.DatePlaceholders);
     }
 
-    private IExportStore Exports => (IExportStore)_runtime.Catalog;
+    private IExportStore Exports => _runtime.Ports.Exports;
 
     private IObjectStore Store => _runtime.Stores[_export.Store];
 
@@ -111,7 +111,7 @@ public sealed class Exporter
         // Reading the watermark, exporting the window and advancing it are one critical section per partition: two
         // different requests on the same partition (a daily and an instant, in one process or two) take turns, and
         // the second reads the watermark the first left, so no row is exported by both.
-        await using var held = await PartitionLock.AcquireAsync((ILockStore)_runtime.Catalog, $"export:{_pipeline.Name}:{partition}", $"load:{run.Load.Id}", _pipeline.Lease, cancellationToken);
+        await using var held = await PartitionLock.AcquireAsync(_runtime.Ports.Locks, $"export:{_pipeline.Name}:{partition}", $"load:{run.Load.Id}", _pipeline.Lease, cancellationToken);
         var (start, end, advance) = await WindowAsync(run.Request, partition, cancellationToken);
         var result = new ExportPartitionResult { Pipeline = run.Request.Pipeline, RequestKey = run.Request.RequestKey, Partition = partition, WindowStart = start, WindowEnd = end, Succeeded = true };
         if (end <= start)

@@ -12,10 +12,10 @@ namespace Intake.Engine.Runtime;
 /// <summary>The adapters a configuration declares, opened once: the catalog (migrated), the stores and the warehouses.</summary>
 public sealed class IntakeRuntime : IAsyncDisposable
 {
-    private IntakeRuntime(IntakeConfig config, ICatalog catalog, IReadOnlyDictionary<string, IObjectStore> stores, IReadOnlyDictionary<string, IWarehouse> warehouses, TimeProvider time, ILoggerFactory logs)
+    private IntakeRuntime(IntakeConfig config, CatalogPorts ports, IReadOnlyDictionary<string, IObjectStore> stores, IReadOnlyDictionary<string, IWarehouse> warehouses, TimeProvider time, ILoggerFactory logs)
     {
         Config = config;
-        Catalog = catalog;
+        Ports = ports;
         Stores = stores;
         Warehouses = warehouses;
         Time = time;
@@ -23,7 +23,11 @@ public sealed class IntakeRuntime : IAsyncDisposable
     }
 
     public IntakeConfig Config { get; }
-    public ICatalog Catalog { get; }
+    /// <summary>Every port of the catalog, typed.</summary>
+    public CatalogPorts Ports { get; }
+
+    /// <summary>Loads and their step records.</summary>
+    public ICatalog Catalog => Ports.Loads;
     public IReadOnlyDictionary<string, IObjectStore> Stores { get; }
     public IReadOnlyDictionary<string, IWarehouse> Warehouses { get; }
     public TimeProvider Time { get; }
@@ -33,14 +37,14 @@ public sealed class IntakeRuntime : IAsyncDisposable
     {
         time ??= TimeProvider.System;
         logs ??= NullLoggerFactory.Instance;
-        var catalog = CatalogFactory.Create(config.Catalog.Kind, config.Catalog.Connection, time);
+        var catalog = CatalogFactory.Open(config.Catalog.Kind, config.Catalog.Connection, time);
         try
         {
-            await catalog.MigrateAsync(cancellationToken);
+            await catalog.Loads.MigrateAsync(cancellationToken);
         }
         catch
         {
-            await catalog.DisposeAsync();
+            await catalog.Loads.DisposeAsync();
             throw;
         }
 

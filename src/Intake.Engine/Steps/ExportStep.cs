@@ -17,7 +17,7 @@ public sealed class ExportStep : IStep
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
-        var exports = context.Runtime.Catalog as IExportStore ?? throw IntakeException.Config("this catalog does not keep export requests");
+        var exports = context.Runtime.Ports.Exports;
         var request = await exports.GetExportRequestAsync(context.Load.Pipeline, context.Load.SourceKey, cancellationToken)
             ?? throw IntakeException.Integrity($"load {context.Load.Id} has no export request '{context.Load.SourceKey}' in the catalog");
         var exporter = new Exporter(context.Runtime, context.Pipeline);

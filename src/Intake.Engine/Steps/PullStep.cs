@@ -79,7 +79,7 @@ public sealed class PullStep : IStep
         var (eventType, day) = HttpLoads.Parse(context.Load.SourceKey);
         var dayText = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var log = context.Runtime.Logs.CreateLogger("Intake.Pull");
-        var checkpoints = context.Runtime.Catalog as ICheckpointStore;
+        var checkpoints = context.Runtime.Ports.Checkpoints;
         var work = context.WorkStore;
 
         var state = await ResumeAsync(context, checkpoints, ct) ?? new PullState { Token = PageToken.First(config) };

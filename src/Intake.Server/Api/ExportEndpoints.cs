@@ -52,7 +52,7 @@ internal static class ExportEndpoints
             .WithSummary("Forgets a partition's watermark (the partition was deleted).");
     }
 
-    private static IExportStore Store(ServerState state) => (IExportStore)state.Runtime.Catalog;
+    private static IExportStore Store(ServerState state) => state.Runtime.Ports.Exports;
 
     private static async Task<IResult> SubmitAsync(string name, HttpContext http, ServerState state, CancellationToken ct)
     {

@@ -100,8 +100,9 @@ internal static class LoadEndpoints
         // The default window (last 24 hours) is fixed when the first page is asked for and travels in the
         // cursor, so later pages continue the same list instead of a window that moved meanwhile.
         from ??= after?.Since ?? (to is null && after is null ? state.Time.GetUtcNow() - DefaultWindow : null);
-        var query = new LoadPageQuery
+        var query = new LoadQuery
         {
+            NewestFirst = true,
             Status = statusFilter,
             Pipeline = pipeline,
             Customer = customer ?? caller.CustomerFilter,
@@ -110,7 +111,7 @@ internal static class LoadEndpoints
             BeforeId = after?.BeforeId,
             Limit = size + 1,
         };
-        var loads = await state.Queries.ListLoadsNewestFirstAsync(query, ct);
+        var loads = await state.Runtime.Catalog.ListLoadsAsync(query, ct);
         var items = loads.Take(size).Select(LoadDto.From).ToList();
         var next = loads.Count > size ? new Cursor(items[^1].Id, from).ToString() : null;
         return Results.Ok(new Page<LoadDto>(items, next));

@@ -39,10 +39,9 @@ public sealed class ServerState
     public void Initialize(IntakeRuntime runtime)
     {
         _runtime = runtime;
-        var catalog = runtime.Catalog;
-        Keys = catalog as IApiKeyStore ?? throw new InvalidOperationException("this catalog does not store API keys");
-        Schedules = catalog as IScheduleStore ?? throw new InvalidOperationException("this catalog does not store schedules");
-        Queries = catalog as ICatalogQueries ?? throw new InvalidOperationException("this catalog does not answer API queries");
+        Keys = runtime.Ports.Keys;
+        Schedules = runtime.Ports.Schedules;
+        Queries = runtime.Ports.Queries;
         Log = runtime.Logs.CreateLogger("Intake.Server");
         KeyCache = new Auth.ApiKeyCache(Keys, runtime.Time, Options.KeyCache);
         Metrics = new ServerMetrics(runtime.Time);

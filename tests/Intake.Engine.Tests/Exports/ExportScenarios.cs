@@ -24,7 +24,7 @@ public abstract class ExportScenarios : IAsyncLifetime
 
     protected string Dir => _dir;
     protected IntakeRuntime Runtime => _runtime;
-    protected IExportStore Exports => (IExportStore)_runtime.Catalog;
+    protected IExportStore Exports => _runtime.Ports.Exports;
     protected ManualTimeProvider Time => _time;
 
     protected static DateTimeOffset At(string text) => DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture).ToUniversalTime();
@@ -149,7 +149,7 @@ public abstract class ExportScenarios : IAsyncLifetime
     // ------------------------------------------------------------------------------------------------------------
     protected async Task ConcurrentRequestsOnOnePartitionAsync()
     {
-        var locks = (ILockStore)Runtime.Catalog;
+        var locks = Runtime.Ports.Locks;
         await SetWatermarkAsync("s1", "2026-03-09T00:00:00Z");
         // Another process's daily export holds s1: it read the watermark and is exporting up to 2026-03-10.
         (await locks.TryAcquireLockAsync("export:bridge:s1", "load:other", TimeSpan.FromMinutes(2), default)).ShouldBeTrue();

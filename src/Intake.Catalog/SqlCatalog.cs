@@ -395,23 +395,41 @@ public abstract partial class SqlCatalog : ICatalog
         }, cancellationToken);
     }
 
-    public Task<int> SweepExpiredLeasesAsync(int maxAttempts, CancellationToken cancellationToken)
+    public Task<int> SweepExpiredLeasesAsync(int maxAttempts, CancellationToken cancellationToken) =>
+        SweepExpiredLeasesAsync(maxAttempts, null, cancellationToken);
+
+    public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
+        var own = (maxAttemptsByPipeline ?? new Dictionary<string, int>()).Where(kv => kv.Value != maxAttempts).OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        if (own.Any(kv => kv.Value < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxAttemptsByPipeline), "every pipeline's limit must be at least 1");
+        }
 
         return RunAsync(connection =>
         {
-            var update = Command(connection, SweepSql);
+            var update = Command(connection, own.Count == 0 ? SweepSql : BuildSweepSql(own.Count));
             Add(update, "@max_attempts", maxAttempts, DbType.Int32);
+            for (var i = 0; i < own.Count; i++)
+            {
+                Add(update, $"@limit_pipeline_{i}", own[i].Key, DbType.String);
+                Add(update, $"@limit_{i}", own[i].Value, DbType.Int32);
+            }
+
             AddTime(update, "@now", Now());
             return ExecuteAsync(update, cancellationToken);
         }, cancellationToken);
     }
 
-    private static string BuildSweepSql()
+    /// <param name="ownLimits">How many pipelines have a limit of their own (bound as @limit_pipeline_i and @limit_i).</param>
+    private static string BuildSweepSql(int ownLimits = 0)
     {
         var ingesting = LoadStatus.Ingesting.ToWord();
-        var exhausted = $"status = '{ingesting}' AND attempts >= @max_attempts";
+        var limit = ownLimits == 0
+            ? "@max_attempts"
+            : "CASE pipeline " + string.Concat(Enumerable.Range(0, ownLimits).Select(i => $"WHEN @limit_pipeline_{i} THEN @limit_{i} ")) + "ELSE @max_attempts END";
+        var exhausted = $"status = '{ingesting}' AND attempts >= {limit}";
         LoadStateMachine.EnsureCanTransition(LoadStatus.Ingesting, LoadStatus.ReadyForErroring);
         var back = string.Join(Environment.NewLine, WorkingStatuses.Select(s =>
         {

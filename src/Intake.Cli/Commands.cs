@@ -43,6 +43,7 @@ internal static class Commands
         root.Subcommands.Add(LoadsCommand());
         root.Subcommands.Add(ShowCommand());
         root.Subcommands.Add(RedriveCommand());
+        root.Subcommands.Add(CancelCommand());
         root.Subcommands.Add(AuditCommand());
         root.Subcommands.Add(ValidateCommand());
         root.Subcommands.Add(InitCommand.Build());
@@ -274,6 +275,38 @@ internal static class Commands
         return cmd;
     }
 
+    private static Command CancelCommand()
+    {
+        var id = new Argument<long>("LOAD") { Description = "The load to stop" };
+        var cmd = new Command("cancel", "Stop a load: a ready one is held until re-driven; an ingesting one fails (transient) and its worker stops at its next heartbeat. Exit 2 when its status does not allow it.") { id };
+        cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
+        {
+            var loadId = parse.GetValue(id);
+            if (await runtime.Catalog.GetLoadAsync(loadId, ct) is not { } load)
+            {
+                Console.Error.WriteLine($"intake: no load {loadId}");
+                return ExitCodes.NotFound;
+            }
+
+            var result = await runtime.Actions.CancelAsync(load, $"cancelled from the command line by {Environment.UserName}", ct);
+            if (json)
+            {
+                Json.Write(new { cancelled = result.Done, load = Json.Load(result.Load), reason = result.Reason });
+            }
+            else if (result.Done)
+            {
+                Terminal.Out.WriteLine($"load {load.Id}: {load.Status.ToWord()} -> {result.Load.Status.ToWord()}");
+            }
+            else
+            {
+                Console.Error.WriteLine($"intake: {result.Reason}");
+            }
+
+            return result.Done ? ExitCodes.Ok : ExitCodes.Usage;
+        }, ct));
+        return cmd;
+    }
+
     private static Command RedriveCommand()
     {
         var id = new Argument<long?>("LOAD") { Description = "The load to send through its steps again", Arity = ArgumentArity.ZeroOrOne };
@@ -325,19 +358,14 @@ internal static class Commands
             var refused = new List<string>();
             foreach (var load in targets)
             {
-                if (!LoadStateMachine.CanRedrive(load.Status))
-                {
-                    refused.Add($"load {load.Id} is {load.Status.ToWord()}; only errored, held or archived loads can be re-driven");
-                    continue;
-                }
-
-                if (await runtime.Catalog.TransitionAsync(load.Id, load.Status, LoadStatus.Ready, new TransitionDetails { ClearError = true, ResetAttempts = true }, ct))
+                var result = await runtime.Actions.RedriveAsync(load, ct);
+                if (result.Done)
                 {
                     redriven.Add(load);
                 }
                 else
                 {
-                    refused.Add($"load {load.Id} changed status while re-driving; nothing done");
+                    refused.Add(result.Reason!);
                 }
             }
 

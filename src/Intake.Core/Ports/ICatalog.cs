@@ -38,11 +38,15 @@ public interface ICatalog : IAsyncDisposable
     Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Returns loads whose lease expired to their waiting status; an ingesting load that has used
-    /// <paramref name="maxAttempts"/> attempts goes to <c>ready_for_erroring</c> instead (kind transient).
-    /// Returns how many loads were changed.
+    /// Returns loads whose lease expired to their waiting status; an ingesting load that has used its pipeline's
+    /// attempts (<paramref name="maxAttemptsByPipeline"/>, else <paramref name="maxAttempts"/>) goes to
+    /// <c>ready_for_erroring</c> instead (kind transient). Returns how many loads were changed.
     /// </summary>
-    Task<int> SweepExpiredLeasesAsync(int maxAttempts, CancellationToken cancellationToken);
+    Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken);
+
+    /// <summary>The sweep with one limit for every pipeline.</summary>
+    Task<int> SweepExpiredLeasesAsync(int maxAttempts, CancellationToken cancellationToken) =>
+        SweepExpiredLeasesAsync(maxAttempts, null, cancellationToken);
 
     /// <summary>Appends a step record in <c>running</c> and returns its id.</summary>
     Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken);

@@ -82,5 +82,5 @@ public static class Backfill
 
     /// <summary>Drains the pipeline's waiting loads with <paramref name="workers"/> workers; returns the loads that reached a final status.</summary>
     public static Task<IReadOnlyList<Load>> RunAsync(IntakeRuntime runtime, PipelineConfig pipeline, int workers, IRunObserver? observer, CancellationToken cancellationToken) =>
-        new Runner(runtime, observer).DrainAsync([pipeline.Name], workers, pipeline.MaxLoadAttempts, cancellationToken);
+        new Runner(runtime, observer).DrainAsync([pipeline.Name], workers, cancellationToken);
 }

@@ -16,6 +16,7 @@ public sealed class IntakeRuntime : IAsyncDisposable
     {
         Config = config;
         Ports = ports;
+        Actions = new Operations.LoadActions(ports.Loads, time);
         Stores = stores;
         Warehouses = warehouses;
         Time = time;
@@ -28,6 +29,9 @@ public sealed class IntakeRuntime : IAsyncDisposable
 
     /// <summary>Loads and their step records.</summary>
     public ICatalog Catalog => Ports.Loads;
+
+    /// <summary>The operator's actions on loads (re-drive, hold, cancel), shared by the CLI, the API and the UI.</summary>
+    public Operations.LoadActions Actions { get; }
     public IReadOnlyDictionary<string, IObjectStore> Stores { get; }
     public IReadOnlyDictionary<string, IWarehouse> Warehouses { get; }
     public TimeProvider Time { get; }

@@ -37,21 +37,20 @@ public sealed class Runner
     /// Carries every waiting load of <paramref name="pipelines"/> through its stages with <paramref name="workers"/>
     /// workers, without discovery (a backfill, whose loads are already registered); returns the loads that ended.
     /// </summary>
-    public async Task<IReadOnlyList<Load>> DrainAsync(IReadOnlyCollection<string> pipelines, int workers, int maxLoadAttempts, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Load>> DrainAsync(IReadOnlyCollection<string> pipelines, int workers, CancellationToken cancellationToken)
     {
         var pool = Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(_runtime, _observer)).ToList();
         var finished = new List<Load>();
-        await DrainAsync(pool, pipelines, maxLoadAttempts, finished, cancellationToken);
+        await DrainAsync(pool, pipelines, finished, cancellationToken);
         return finished;
     }
 
-    private async Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, int maxLoadAttempts, List<Load> finished, CancellationToken cancellationToken)
+    private async Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken)
     {
-        await workers[0].ReclaimFromStoppedProcessesAsync(cancellationToken);
-        var swept = await _runtime.Catalog.SweepExpiredLeasesAsync(maxLoadAttempts, cancellationToken);
-        if (swept > 0)
+        var swept = await new Operations.Sweeper(_runtime).SweepAsync(cancellationToken);
+        if (swept.Returned > 0)
         {
-            Log.Swept(_log, swept);
+            Log.Swept(_log, swept.Returned);
         }
 
         // Each worker drains until nothing is claimable; a load moves ready → ingesting → ready_for_archiving
@@ -98,7 +97,7 @@ public sealed class Runner
                 }
             }
 
-            await DrainAsync(workers, names, _runtime.Config.Defaults.MaxLoadAttempts, finished, cancellationToken);
+            await DrainAsync(workers, names, finished, cancellationToken);
 
             if (options.Once || cancellationToken.IsCancellationRequested)
             {

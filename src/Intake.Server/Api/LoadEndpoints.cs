@@ -157,25 +157,16 @@ internal static class LoadEndpoints
             return NoSuchLoad(id);
         }
 
-        // Not CanTransition(status, ready): ingesting → ready exists too (a lease handed back), but re-driving a load a worker holds is not allowed.
-        if (!LoadStateMachine.CanRedrive(load.Status))
+        var result = await state.Runtime.Actions.RedriveAsync(load, ct);
+        if (!result.Done)
         {
-            return Problems.Conflict($"load {load.Id} is {load.Status.ToWord()}; only errored, held or archived loads can be re-driven");
-        }
-
-        if (!await state.Runtime.Catalog.TransitionAsync(load.Id, load.Status, LoadStatus.Ready, new TransitionDetails { ClearError = true, ResetAttempts = true }, ct))
-        {
-            return Problems.Conflict($"load {load.Id} changed status while re-driving; nothing was done, look at it again");
+            return Problems.Conflict(result.Reason!);
         }
 
         ServerLog.LoadAction(state.Log, load.Id, load.Pipeline, "re-driven", caller.KeyId);
         state.Work.Pulse();
         // The load as this request left it (a worker may claim it the next moment; GET shows what happens next).
-        return Results.Ok(LoadDto.From(load with
-        {
-            Status = LoadStatus.Ready, ErrorKind = null, ErrorMessage = null, ErrorCode = null, HeldReason = null, Attempts = 0,
-            LeaseOwner = null, LeaseExpiresAt = null, UpdatedAt = state.Time.GetUtcNow(),
-        }));
+        return Results.Ok(LoadDto.From(result.Load));
     }
 
     private static async Task<IResult> CancelAsync(long id, HttpContext http, ServerState state, CancellationToken ct)
@@ -186,31 +177,15 @@ internal static class LoadEndpoints
             return NoSuchLoad(id);
         }
 
-        var who = $"cancelled through the API by key {caller.KeyId}";
-        var changed = load.Status switch
+        var result = await state.Runtime.Actions.CancelAsync(load, $"cancelled through the API by key {caller.KeyId}", ct);
+        if (!result.Done)
         {
-            LoadStatus.Ready => await state.Runtime.Catalog.TransitionAsync(load.Id, LoadStatus.Ready, LoadStatus.Held, new TransitionDetails { HeldReason = who }, ct),
-            // The worker holding it loses its lease (compare-and-set on the owner seen) and stops at its next heartbeat.
-            LoadStatus.Ingesting => await state.Runtime.Catalog.TransitionAsync(load.Id, LoadStatus.Ingesting, LoadStatus.ReadyForErroring,
-                new TransitionDetails { LeaseOwner = load.LeaseOwner, ErrorKind = ErrorKind.Transient, ErrorMessage = who + " while ingesting" }, ct),
-            _ => (bool?)null,
-        };
-        if (changed is null)
-        {
-            return Problems.Conflict($"load {load.Id} is {load.Status.ToWord()}; only ready or ingesting loads can be cancelled");
-        }
-
-        if (changed == false)
-        {
-            return Problems.Conflict($"load {load.Id} changed status while cancelling; nothing was done, look at it again");
+            return Problems.Conflict(result.Reason!);
         }
 
         ServerLog.LoadAction(state.Log, load.Id, load.Pipeline, "cancelled", caller.KeyId);
         state.Work.Pulse();
-        var after = load.Status == LoadStatus.Ready
-            ? load with { Status = LoadStatus.Held, HeldReason = who }
-            : load with { Status = LoadStatus.ReadyForErroring, ErrorKind = ErrorKind.Transient, ErrorMessage = who + " while ingesting" };
-        return Results.Ok(LoadDto.From(after with { LeaseOwner = null, LeaseExpiresAt = null, UpdatedAt = state.Time.GetUtcNow() }));
+        return Results.Ok(LoadDto.From(result.Load));
     }
 
     /// <summary>Opaque to clients: the last id of the page and the window start the list was asked with.</summary>

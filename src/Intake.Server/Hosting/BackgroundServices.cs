@@ -1,3 +1,4 @@
+using Intake.Engine.Operations;
 using Intake.Engine.Runtime;
 using Intake.Engine.Scheduling;
 using Microsoft.Extensions.Hosting;
@@ -56,8 +57,7 @@ internal abstract class PeriodicService : BackgroundService
 /// </summary>
 internal sealed class SweeperService : PeriodicService
 {
-    private Worker? _reclaimer;
-    private JobTimeouts? _timeouts;
+    private Sweeper? _sweeper;
 
     public SweeperService(ServerState state) : base(state) { }
 
@@ -65,16 +65,13 @@ internal sealed class SweeperService : PeriodicService
 
     protected override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        _reclaimer ??= new Worker(State.Runtime);
-        _timeouts ??= new JobTimeouts(State.Runtime);
-        var returned = await _reclaimer.ReclaimFromStoppedProcessesAsync(cancellationToken)
-            + await State.Runtime.Catalog.SweepExpiredLeasesAsync(State.Config.Defaults.MaxLoadAttempts, cancellationToken);
+        _sweeper ??= new Sweeper(State.Runtime);
+        var (returned, timedOut) = await _sweeper.SweepAsync(cancellationToken);
         if (returned > 0)
         {
             ServerLog.Swept(State.Log, returned);
         }
 
-        var timedOut = await _timeouts.FailTimedOutAsync(cancellationToken);
         foreach (var load in timedOut)
         {
             State.Metrics.JobTimedOut(load.Pipeline);

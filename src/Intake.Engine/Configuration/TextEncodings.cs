@@ -14,12 +14,15 @@ namespace Intake.Engine.Configuration;
 /// </summary>
 public static partial class TextEncodings
 {
-    /// <summary>Names offered as close matches besides .NET's own list (which holds only one name per encoding).</summary>
+    /// <summary>
+    /// Names offered as close matches besides .NET's own list (which holds only one name per encoding), most used
+    /// first: among equally close names the earlier one is offered first.
+    /// </summary>
     private static readonly string[] CommonNames =
     [
-        "utf-8", "utf-16", "utf-16le", "utf-16be", "utf-32", "ascii", "us-ascii", "latin1", "iso-8859-1", "iso-8859-2",
-        "iso-8859-15", "windows-1250", "windows-1251", "windows-1252", "windows-1253", "windows-1254", "windows-1257",
-        "cp1252", "cp437", "cp850", "shift_jis", "euc-jp", "euc-kr", "gb2312", "gbk", "gb18030", "big5", "koi8-r", "koi8-u",
+        "utf-8", "windows-1252", "latin1", "iso-8859-1", "iso-8859-15", "utf-16", "ascii", "cp1252", "shift_jis",
+        "windows-1250", "windows-1251", "iso-8859-2", "utf-16le", "utf-16be", "utf-32", "us-ascii", "windows-1253",
+        "windows-1254", "windows-1257", "cp437", "cp850", "euc-jp", "euc-kr", "gb2312", "gbk", "gb18030", "big5", "koi8-r", "koi8-u",
     ];
 
     private static readonly string[] KnownNames = RegisterAndList();

@@ -46,6 +46,6 @@ public sealed class LoadStep : IStep
     /// <summary>With <c>keep_work</c>, says where the expanded files stay (the decompress step's outputs list each).</summary>
     private static StepResult WithKeptWork(StepContext context, StepResult result) =>
         context.Pipeline.KeepWork && !DataFiles.Streamed(context)
-            ? result with { Message = $"expanded files kept (keep_work) in {context.WorkStore.Describe(Areas.Work, context.WorkPrefix)}" + (result.Message is { } m ? "; " + m : "") }
+            ? result with { Message = $"expanded files kept (keep_work) in {context.WorkStore.Describe(Areas.Work, context.WorkPrefix.TrimEnd('/'))}" + (result.Message is { } m ? "; " + m : "") }
             : result;
 }

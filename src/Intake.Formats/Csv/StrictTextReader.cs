@@ -21,8 +21,9 @@ internal sealed record DecodeFailure(long Offset, byte[] Bytes, char? Control);
 /// <para>The offset has to be counted in bytes, which a decoder cannot report once it has failed in the middle of a block.
 /// So blocks are cut after their last line break: a decoder holds no half character there, and after a failure the
 /// part of the block before the bad bytes can be decoded again on its own. A block without a line break (a row
-/// longer than 64 KiB) is cut at its end; if the bad bytes come in the next block, the characters between that cut
-/// and the bad bytes may be left out, which can only move the reported line and record, never the offset.</para>
+/// longer than 64 KiB) is cut at its end; if the bad bytes come in the next block, the one character split by that
+/// cut is left out of what is delivered before the failure (the row it is in is never loaded, since the read fails),
+/// and the line, the record and the offset stay exact.</para>
 /// <para>Under ISO-8859-1 the bytes 0x80–0x9F are the C1 control characters U+0080–U+009F. That is valid, but text
 /// files almost never hold them: such a file is nearly always windows-1252 (0x80 is €, 0x92 is ’), so with
 /// <c>rejectC1Controls</c> they fail the same way.</para>
@@ -191,7 +192,14 @@ internal sealed class StrictTextReader : IDisposable
     private void Fail(ReadOnlySpan<byte> block, DecoderFallbackException e, bool startsClean)
     {
         int index = e.Index; // in the block; negative when the bad sequence began in the previous block
-        Failure = new DecodeFailure(_offset + index, e.BytesUnknown ?? [], null);
+        byte[] bad = e.BytesUnknown ?? [];
+        if (index >= bad.Length && bad.Length > 0 && !block[index..].StartsWith(bad) && block.Slice(index - bad.Length, bad.Length).SequenceEqual(bad))
+        {
+            // The UTF-16 decoder reports an unpaired surrogate at the unit after it, where it found the pair broken.
+            index -= bad.Length;
+        }
+
+        Failure = new DecodeFailure(_offset + index, bad, null);
         _done = true;
         _charEnd = 0;
         if (index <= 0)
@@ -199,17 +207,24 @@ internal sealed class StrictTextReader : IDisposable
             return;
         }
 
-        try
+        // After a line break no half character is pending, so the block's valid part decodes on its own. A block cut
+        // elsewhere may start with the rest of a character begun in the previous block: that fragment (at most 3
+        // bytes, never a line break) is skipped, so the line and record counts stay exact.
+        int unit = _lf.Length;
+        for (int skip = 0; skip < index && skip <= 3; skip += unit)
         {
-            // After a line break no half character is pending, so the block's valid part decodes on its own.
-            _charEnd = _strict.GetDecoder().GetChars(block[..index], _chars, flush: false);
+            try
+            {
+                _charEnd = _strict.GetDecoder().GetChars(block[skip..index], _chars, flush: false);
+                return;
+            }
+            catch (DecoderFallbackException)
+            {
+                Debug.Assert(!startsClean, "a block cut after a line break decodes up to its first bad byte");
+            }
         }
-        catch (DecoderFallbackException)
-        {
-            // Only when the block began inside a character cut at the end of the previous one (see the remarks).
-            Debug.Assert(!startsClean, "a block cut after a line break decodes up to its first bad byte");
-            _charEnd = 0;
-        }
+
+        _charEnd = 0;
     }
 
     public void Dispose()

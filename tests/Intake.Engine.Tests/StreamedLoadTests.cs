@@ -142,7 +142,7 @@ public sealed class StreamedLoadTests : IAsyncLifetime
 
         load.Status.ShouldBe(LoadStatus.Errored);
         load.ErrorKind.ShouldBe(ErrorKind.Format);
-        load.ErrorMessage!.ShouldContain("bad.csv.gz!bad.csv: line 3: expected 2 fields, found 3");
+        load.ErrorMessage!.ShouldContain("bad.csv.gz!bad.csv: line 3 (record 2): expected 2 fields, found 3");
         Rows().ShouldBe(0);
     }
 

@@ -346,13 +346,10 @@ public static class ConfigLoader
         }
 
         var encoding = c.String("encoding", fallback: "utf-8")!;
-        try
+        if (!TextEncodings.TryGet(encoding, out _))
         {
-            _ = System.Text.Encoding.GetEncoding(encoding);
-        }
-        catch (ArgumentException)
-        {
-            c.Report("encoding", $"'{encoding}' is not a known encoding (utf-8, latin1, utf-16, ascii)");
+            var close = TextEncodings.CloseMatches(encoding);
+            c.Report("encoding", $"'{encoding}' is not an encoding name{(close.Count > 0 ? $"; did you mean {string.Join(" or ", close)}?" : "")} (any name .NET knows, e.g. utf-8, windows-1252, iso-8859-15, shift_jis, or cp1252-style)");
         }
 
         var csv = new CsvConfig
@@ -361,8 +358,38 @@ public static class ConfigLoader
             Quote = quote.Length > 0 ? quote[0] : '"',
             Encoding = encoding,
             Files = c.StringList("files") ?? new CsvConfig().Files,
+            AllowEmpty = c.Bool("allow_empty", false),
         };
         c.RejectUnknown();
+
+        var format = s.String("format", fallback: "csv")!;
+        if (format is not ("csv" or "ndjson"))
+        {
+            s.Report("format", $"'{format}' is not a data file format (csv, ndjson)");
+        }
+
+        var nd = s.Scope("ndjson");
+        var ndjson = new NdjsonConfig
+        {
+            Files = nd.StringList("files") ?? new NdjsonConfig().Files,
+            Flatten = nd.Bool("flatten", false),
+            AllowEmpty = nd.Bool("allow_empty", false),
+        };
+        nd.RejectUnknown();
+        if (nd.Exists && format != "ndjson")
+        {
+            s.Report("ndjson", "is set but format is not ndjson (add format: ndjson)");
+        }
+        else if (c.Exists && format == "ndjson")
+        {
+            s.Report("csv", "is set but format is ndjson: the data files are read with the ndjson keys (files, flatten, allow_empty)");
+        }
+
+        var keepWork = s.Bool("keep_work", false);
+        if (keepWork && !steps.Contains("decompress") && !steps.Contains("pull"))
+        {
+            s.Report("keep_work", "keeps the files expanded by the 'decompress' step, which this pipeline does not have (without it nothing is written to the work area)");
+        }
 
         LoadStepConfig? load = null;
         var l = s.Scope("load");
@@ -445,6 +472,9 @@ public static class ConfigLoader
             KeyTemplate = keyTemplate,
             Validate = validate,
             Csv = csv,
+            Format = format,
+            Ndjson = ndjson,
+            KeepWork = keepWork,
             Load = load,
             Merge = merge,
             Copy = copy,

@@ -103,9 +103,26 @@ public sealed record CsvConfig
 {
     public char Delimiter { get; init; } = ',';
     public char Quote { get; init; } = '"';
+    /// <summary>Any name .NET knows (code pages included) or a <c>cp1252</c>-style alias; see <see cref="TextEncodings"/>.</summary>
     public string Encoding { get; init; } = "utf-8";
     /// <summary>Entries of the load that are read as CSV (globs on the entry name).</summary>
     public IReadOnlyList<string> Files { get; init; } = ["**/*.csv", "**/*.txt", "**/*.tsv"];
+    /// <summary>
+    /// Whether data files with a header and no rows are loaded as 0 rows (true) or end the load <c>empty</c>, like a
+    /// zero-byte file (false): for most feeds a file without rows is a fault upstream, for some an empty day is normal.
+    /// </summary>
+    public bool AllowEmpty { get; init; }
+}
+
+/// <summary>Data files that are newline-delimited JSON (<c>format: ndjson</c>), loaded into the table like CSV.</summary>
+public sealed record NdjsonConfig
+{
+    /// <summary>Entries of the load that are read as NDJSON (globs on the entry name; compressed files are expanded first).</summary>
+    public IReadOnlyList<string> Files { get; init; } = ["**/*.ndjson", "**/*.jsonl"];
+    /// <summary>Nested objects become <c>a.b.c</c> columns, arrays stay JSON, as <c>source.flatten</c> does for HTTP pipelines.</summary>
+    public bool Flatten { get; init; }
+    /// <summary>As <see cref="CsvConfig.AllowEmpty"/>: data files without a record end the load <c>empty</c> unless true.</summary>
+    public bool AllowEmpty { get; init; }
 }
 
 public sealed record ValidateConfig
@@ -168,6 +185,14 @@ public sealed record PipelineConfig
     public string KeyTemplate { get; init; } = "{customer}/{category}/{type}/{group}/{received:yyyyMMdd_HHmmss}/{name}";
     public ValidateConfig Validate { get; init; } = new();
     public CsvConfig Csv { get; init; } = new();
+    /// <summary>What the data files are: <c>csv</c> (read with <see cref="Csv"/>) or <c>ndjson</c> (with <see cref="Ndjson"/>).</summary>
+    public string Format { get; init; } = "csv";
+    public NdjsonConfig Ndjson { get; init; } = new();
+    /// <summary>
+    /// Keep the work area (the expanded files) after a successful load, so an operator can compare them with the
+    /// original; false clears it. A failed load's work area is cleared either way.
+    /// </summary>
+    public bool KeepWork { get; init; }
     public LoadStepConfig? Load { get; init; }
     public MergeStepConfig? Merge { get; init; }
     public CopyStepConfig? Copy { get; init; }

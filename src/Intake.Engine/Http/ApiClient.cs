@@ -1,9 +1,11 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Runtime.InteropServices;
 using Intake.Core.Errors;
 using Intake.Engine.Configuration;
 using Microsoft.Extensions.Logging;
@@ -52,8 +54,8 @@ public sealed class ApiClient
 
     public int Retries { get; private set; }
 
-    /// <summary>The page's parsed body; the caller disposes it.</summary>
-    public async Task<JsonDocument> GetPageAsync(PageToken token, CancellationToken cancellationToken)
+    /// <summary>The page's parsed body, checked to be UTF-8 throughout; the caller disposes it.</summary>
+    public async Task<ApiPage> GetPageAsync(PageToken token, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -70,14 +72,7 @@ public sealed class ApiClient
                 if (response.IsSuccessStatusCode)
                 {
                     await using var body = await response.Content.ReadAsStreamAsync(timeout.Token);
-                    try
-                    {
-                        return await JsonDocument.ParseAsync(body, default, timeout.Token);
-                    }
-                    catch (JsonException e)
-                    {
-                        throw IntakeException.Format($"{where} ({_event} {Day}, {token}): the response is not JSON: {e.Message}", e);
-                    }
+                    return await ReadPageAsync(body, $"{where} ({_event} {Day}, {token})", timeout.Token);
                 }
 
                 var status = (int)response.StatusCode;
@@ -125,6 +120,96 @@ public sealed class ApiClient
     }
 
     private string Day => _day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Reads the body whole (a page is held in memory anyway) and parses it in place. JSON is UTF-8, but the parser
+    /// lets bytes that are not UTF-8 through inside strings, and writing them out again would turn them into U+FFFD:
+    /// so the body is checked first, and bad bytes fail the load as <c>format</c>, naming the page, the record and the
+    /// byte offset.
+    /// </summary>
+    private async Task<ApiPage> ReadPageAsync(Stream body, string where, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = larger;
+                }
+
+                var n = await body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                length += n;
+            }
+
+            var bom = buffer.AsSpan(0, length).StartsWith("\uFEFF"u8) ? 3 : 0;
+            var json = buffer.AsMemory(bom, length - bom);
+            JsonDocument doc;
+            try
+            {
+                doc = JsonDocument.Parse(json);
+            }
+            catch (JsonException e)
+            {
+                throw IntakeException.Format($"{where}: the response is not JSON: {e.Message}", e);
+            }
+
+            if (Formats.Json.Utf8Check.FirstInvalid(json.Span) is { } bad)
+            {
+                using (doc)
+                {
+                    var record = RecordAt(doc.RootElement, json.Span, bad.Index);
+                    throw IntakeException.Format(
+                        $"{where}{(record is { } r ? $", record {r} of the page" : "")}, byte offset {bom + bad.Index} of the response: " +
+                        $"{Formats.Json.Utf8Check.Describe(json.Span.Slice(bad.Index, bad.Length))} not valid UTF-8, which JSON must be; the API sent text in another encoding");
+                }
+            }
+
+            var page = new ApiPage(doc, buffer);
+            buffer = null;
+            return page;
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    /// <summary>The 1-based number of the record (at <c>records</c>) whose bytes hold <paramref name="offset"/>; null when it is outside them.</summary>
+    private int? RecordAt(JsonElement root, ReadOnlySpan<byte> json, int offset)
+    {
+        if (JsonPaths.Find(root, _config.RecordsPath) is not { ValueKind: JsonValueKind.Array } records)
+        {
+            return null;
+        }
+
+        var n = 0;
+        foreach (var record in records.EnumerateArray())
+        {
+            n++;
+            // The document reads the body in place, so a record's bytes are a slice of it.
+            var raw = JsonMarshal.GetRawUtf8Value(record);
+            if (json.Overlaps(raw, out var start) && offset >= start && offset < start + raw.Length)
+            {
+                return n;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Exponential from base_delay, capped at max_delay, with "equal jitter": half fixed, half random, so parallel pulls do not retry in step.</summary>
     private TimeSpan Backoff(int attempt)
@@ -270,6 +355,31 @@ public sealed class ApiClient
         }
 
         return template;
+    }
+}
+
+/// <summary>One page of an API's answer: the parsed body and the pooled buffer it is read from in place.</summary>
+public sealed class ApiPage : IDisposable
+{
+    private readonly JsonDocument _document;
+    private byte[]? _buffer;
+
+    internal ApiPage(JsonDocument document, byte[] buffer)
+    {
+        _document = document;
+        _buffer = buffer;
+    }
+
+    public JsonElement RootElement => _document.RootElement;
+
+    public void Dispose()
+    {
+        _document.Dispose();
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
     }
 }
 

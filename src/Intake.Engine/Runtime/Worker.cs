@@ -281,9 +281,9 @@ public sealed class Worker
 
     private async Task<LoadStatus> ArchiveAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
     {
-        if (pipeline is not null)
+        if (pipeline is not null && !pipeline.KeepWork)
         {
-            await CleanWorkAreaAsync(load, pipeline, ct);
+            await CleanWorkAreaAsync(load, pipeline, ct); // keep_work: left for the operator (the load step says where)
         }
 
         await TransitionAsync(load, LoadStatus.Archiving, LoadStatus.Archived, new TransitionDetails { LeaseOwner = Id }, ct);

@@ -1,8 +1,9 @@
-using System.Text;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Formats.Archives;
+using Intake.Engine.Configuration;
 using Intake.Formats.Csv;
+using Intake.Formats.Json;
 using Intake.Sources;
 
 namespace Intake.Engine.Steps;
@@ -10,7 +11,8 @@ namespace Intake.Engine.Steps;
 /// <summary>
 /// The load's data files and how to read them. A pipeline with a <c>decompress</c> step reads the entries it expanded
 /// into the work area; a pipeline without one reads them straight out of the original in the inbox, expanding while
-/// it reads, so nothing is written in between (the same work as <c>gzip -dc | psql \copy</c>).
+/// it reads, so nothing is written in between (the same work as <c>gzip -dc | psql \copy</c>). The data files are
+/// CSV or, with <c>format: ndjson</c>, newline-delimited JSON.
 /// </summary>
 internal static class DataFiles
 {
@@ -34,9 +36,9 @@ internal static class DataFiles
     }
 
     /// <summary>
-    /// The load's data files as CSV row sources, opened one at a time as the caller moves on (each is valid until the
-    /// next is asked for). <paramref name="done"/> reports the bytes read so far against the total, for progress.
-    /// When nothing matches the data file patterns the enumeration ends with an <c>empty</c> error.
+    /// The load's data files, opened one at a time as the caller moves on (each is valid until the next is asked
+    /// for). <paramref name="done"/> reports the bytes read so far against the total, for progress. When nothing
+    /// matches the data file patterns the enumeration ends with an <c>empty</c> error.
     /// </summary>
     public static async Task<DataFileSet> OpenAsync(StepContext context, Action<long, long?>? done, CancellationToken cancellationToken)
     {
@@ -78,32 +80,43 @@ internal static class DataFiles
             if (globs.Any(g => g.IsMatch(entry.Name)))
             {
                 // Decompressed on another thread while the caller parses: the overlap psql gets from a gzip pipe.
-                yield return ($"{context.Load.SourceKey}!{entry.Name}", new ReadAheadStream(entry.Content), true);
+                yield return (EntryName(context, entry.Name), new ReadAheadStream(entry.Content), true);
             }
         }
     }
 
-    private static List<Glob> Globs(StepContext context) => context.Pipeline.Csv.Files.Select(p => Glob.Parse(p)).ToList();
+    public static bool IsNdjson(StepContext context) => context.Pipeline.Format == "ndjson";
+
+    private static IReadOnlyList<string> Patterns(StepContext context) => IsNdjson(context) ? context.Pipeline.Ndjson.Files : context.Pipeline.Csv.Files;
+
+    private static List<Glob> Globs(StepContext context) => Patterns(context).Select(p => Glob.Parse(p)).ToList();
 
     public static CsvOptions Options(StepContext context) => new()
     {
         Delimiter = context.Pipeline.Csv.Delimiter,
         Quote = context.Pipeline.Csv.Quote,
-        Encoding = Encoding.GetEncoding(context.Pipeline.Csv.Encoding),
+        Encoding = TextEncodings.Get(context.Pipeline.Csv.Encoding),
     };
 
-    /// <summary>The entry's name as users know it: inside the original, e.g. <c>sales.zip/2024/jan.csv</c>.</summary>
-    public static string DisplayName(StepContext context, ObjectInfo o)
+    /// <summary>The entry's name as users know it: inside the original, e.g. <c>sales.zip!2024/jan.csv</c>.</summary>
+    public static string DisplayName(StepContext context, ObjectInfo o) => EntryName(context, o.Key[context.WorkPrefix.Length..]);
+
+    /// <summary>
+    /// <c>original!entry</c> for an entry inside an archive (or a gzip file); the original's name alone for a plain
+    /// file, whose one entry is itself (<c>a.csv</c>, not <c>a.csv!a.csv</c>).
+    /// </summary>
+    private static string EntryName(StepContext context, string entry)
     {
         var original = context.Load.SourceKey;
-        return $"{original}!{o.Key[context.WorkPrefix.Length..]}";
+        var fileName = original[(original.LastIndexOf('/') + 1)..];
+        return entry == fileName ? original : $"{original}!{entry}";
     }
 
     public static string NoDataMessage(StepContext context) =>
-        $"{context.Load.SourceKey}: no entry matches the data file patterns ({string.Join(", ", context.Pipeline.Csv.Files)})";
+        $"{context.Load.SourceKey}: no entry matches the data file patterns ({string.Join(", ", Patterns(context))})";
 }
 
-/// <summary>The data files of one load, read once, in order, as CSV; see <see cref="DataFiles.OpenAsync"/>.</summary>
+/// <summary>The data files of one load, read once, in order; see <see cref="DataFiles.OpenAsync"/>.</summary>
 internal sealed class DataFileSet : IAsyncDisposable
 {
     private readonly StepContext _context;
@@ -124,19 +137,64 @@ internal sealed class DataFileSet : IAsyncDisposable
     /// <summary>Data files opened so far.</summary>
     public int Count { get; private set; }
 
-    /// <summary>One CSV source per data file, opened lazily; the caller disposes each before asking for the next.</summary>
+    /// <summary>
+    /// One CSV source per data file, opened lazily; the caller reads each to its end and disposes it before asking
+    /// for the next. Files with a header and no rows are an <c>empty</c> load unless <c>csv.allow_empty</c>.
+    /// </summary>
     public IEnumerable<IRowSource> RowSources()
     {
         var options = DataFiles.Options(_context);
-        foreach (var (name, content, owned) in _files)
+        return Checked(Files().Select(f => (IRowSource)new CsvRowSource(f.Content, f.Name, options, leaveOpen: !f.Owned)), _context.Pipeline.Csv.AllowEmpty, "a header and no rows", "csv.allow_empty");
+    }
+
+    /// <summary>One NDJSON source per data file with the load's <paramref name="columns"/> (from a first pass), as <see cref="RowSources"/>.</summary>
+    public IEnumerable<IRowSource> NdjsonSources(IReadOnlyList<string> columns)
+    {
+        var ndjson = _context.Pipeline.Ndjson;
+        return Checked(Files().Select(f => (IRowSource)new NdjsonRowSource(f.Content, f.Name, columns, ndjson.Flatten)), ndjson.AllowEmpty, "no record", "ndjson.allow_empty");
+    }
+
+    /// <summary>The data files' names and contents, opened lazily; an <c>empty</c> error at the end when there was none.</summary>
+    public IEnumerable<(string Name, Stream Content, bool Owned)> Files()
+    {
+        foreach (var file in _files)
         {
             Count++;
-            yield return new CsvRowSource(content, name, options, leaveOpen: !owned);
+            yield return file;
         }
 
         if (Count == 0)
         {
             throw IntakeException.Empty(DataFiles.NoDataMessage(_context));
+        }
+    }
+
+    /// <summary>
+    /// Passes the sources on and, once the last one was read, fails the load as <c>empty</c> when none of them had a
+    /// row: a file with only a header is as empty as a zero-byte one, and loading it as 0 rows would hide a fault
+    /// upstream unless the pipeline says that an empty file is normal for it.
+    /// </summary>
+    private IEnumerable<IRowSource> Checked(IEnumerable<IRowSource> sources, bool allowEmpty, string what, string key)
+    {
+        long rows = 0;
+        var names = new List<string>();
+        IRowSource? previous = null;
+        foreach (var source in sources)
+        {
+            // The caller has read the previous source to its end before asking for this one.
+            rows += previous?.RowNumber ?? 0;
+            previous = source;
+            names.Add(source.SourceName);
+            yield return source;
+        }
+
+        rows += previous?.RowNumber ?? 0;
+        if (rows == 0 && names.Count > 0 && !allowEmpty)
+        {
+            var list = names.Count <= 5 ? string.Join(", ", names) : string.Join(", ", names.Take(5)) + $" and {names.Count - 5} more";
+            throw IntakeException.Empty(names.Count == 1
+                ? $"{names[0]} has {what}: nothing to load (set {key}: true for a feed where an empty file is normal)"
+                : $"{_context.Load.SourceKey}: every data file has {what} ({list}): nothing to load (set {key}: true for a feed where an empty file is normal)");
         }
     }
 

@@ -72,6 +72,49 @@ internal static class JsonLoad
         }
     }
 
+    /// <summary>
+    /// The load step for data files that are NDJSON (<c>format: ndjson</c>): the same two passes over the data files
+    /// (from the work area, or streamed out of the original twice), flattened when <c>ndjson.flatten</c> says so.
+    /// Files without a record end the load <c>empty</c> unless <c>ndjson.allow_empty</c>.
+    /// </summary>
+    public static async Task<StepResult> RunFilesAsync(StepContext context, IWarehouse warehouse, LoadStepConfig config, string step, CancellationToken cancellationToken)
+    {
+        var ndjson = context.Pipeline.Ndjson;
+        var columns = new List<string>();
+        long records = 0;
+        await using (var scan = await DataFiles.OpenAsync(context, null, cancellationToken))
+        {
+            foreach (var (name, content, _) in scan.Files())
+            {
+                records += await NdjsonColumns.ScanAsync(content, name, columns, ndjson.Flatten, cancellationToken);
+            }
+        }
+
+        if (records == 0)
+        {
+            if (!ndjson.AllowEmpty)
+            {
+                throw Core.Errors.IntakeException.Empty($"{context.Load.SourceKey}: the data files hold no record: nothing to load (set ndjson.allow_empty: true for a feed where an empty file is normal)");
+            }
+
+            // Without a record there is no column to create the table with.
+            return new StepResult { RowsIn = 0, RowsOut = 0, Message = "the data files hold no record; nothing to load (ndjson.allow_empty)" };
+        }
+
+        await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
+        var result = await warehouse.LoadAsync(
+            new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = step, Attempt = context.Attempt },
+            data.NdjsonSources(columns),
+            cancellationToken);
+        return new StepResult
+        {
+            RowsIn = result.RowsRead,
+            RowsOut = result.RowsWritten,
+            BytesIn = data.TotalBytes,
+            Outputs = [$"{warehouse.Name}:{config.Table}"],
+        };
+    }
+
     private static async Task<Stream> OpenAsync(StepContext context, ObjectInfo part, CancellationToken cancellationToken) =>
         new GZipStream(await context.WorkStore.OpenReadAsync(Areas.Work, part.Key, cancellationToken), CompressionMode.Decompress);
 

@@ -24,17 +24,28 @@ public sealed class LoadStep : IStep
             return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // the pull's NDJSON parts
         }
 
+        if (DataFiles.IsNdjson(context))
+        {
+            return WithKeptWork(context, await JsonLoad.RunFilesAsync(context, warehouse, config, Name, cancellationToken));
+        }
+
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
         var result = await warehouse.LoadAsync(
             new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = Name, Attempt = context.Attempt },
             data.RowSources(),
             cancellationToken);
-        return new StepResult
+        return WithKeptWork(context, new StepResult
         {
             RowsIn = result.RowsRead,
             RowsOut = result.RowsWritten,
             BytesIn = data.TotalBytes,
             Outputs = [$"{warehouse.Name}:{config.Table}"],
-        };
+        });
     }
+
+    /// <summary>With <c>keep_work</c>, says where the expanded files stay (the decompress step's outputs list each).</summary>
+    private static StepResult WithKeptWork(StepContext context, StepResult result) =>
+        context.Pipeline.KeepWork && !DataFiles.Streamed(context)
+            ? result with { Message = $"expanded files kept (keep_work) in {context.WorkStore.Describe(Areas.Work, context.WorkPrefix.TrimEnd('/'))}" + (result.Message is { } m ? "; " + m : "") }
+            : result;
 }

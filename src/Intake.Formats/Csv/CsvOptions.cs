@@ -18,8 +18,10 @@ public sealed class CsvOptions
     public char Quote { get; set; } = '"';
 
     /// <summary>
-    /// Text encoding (<see cref="StrictUtf8"/>; e.g. <see cref="Encoding.Latin1"/> for old exports). A UTF-8 byte
-    /// order mark at the start is dropped whatever the encoding is, when it decodes to U+FEFF.
+    /// Text encoding (<see cref="StrictUtf8"/>; e.g. windows-1252 for old Windows exports). Bytes that are not text in
+    /// it fail the read whatever fallback the instance has: nothing is replaced by U+FFFD. Under ISO-8859-1 the C1
+    /// controls (bytes 0x80–0x9F) fail too, since such a file is nearly always windows-1252. A UTF-8 byte order mark
+    /// at the start is dropped whatever the encoding is, when it decodes to U+FEFF.
     /// </summary>
     public Encoding Encoding { get; set; } = StrictUtf8;
 

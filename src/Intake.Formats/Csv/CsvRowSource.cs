@@ -16,16 +16,18 @@ namespace Intake.Formats.Csv;
 /// <para>Lines with no characters at all are skipped (trailing blank lines are common in exports); they still count
 /// for <see cref="LineNumber"/>. A quote in the middle of an unquoted field is an ordinary character; anything but a
 /// delimiter or a line end right after a closing quote is an error, since it means the quoting is broken.</para>
-/// <para>Errors are <see cref="IntakeException"/>s naming the source and the line: <c>Empty</c> when there is no
-/// header row, <c>Format</c> for a wrong field count, an unclosed quote, a bad header or bytes that are not in the
-/// encoding.</para>
+/// <para>Errors are <see cref="IntakeException"/>s naming the source, the line and the record (the data row, counted
+/// from 1 after the header): <c>Empty</c> when there is no header row, <c>Format</c> for a wrong field count, an
+/// unclosed quote, a bad header, and bytes that are not text in the encoding, which also give their offset in the
+/// file and their value in hex (see <see cref="StrictTextReader"/>: nothing is ever replaced by U+FFFD).</para>
 /// </remarks>
 public sealed class CsvRowSource : IRowSource
 {
     private const int InitialBufferChars = 64 * 1024;
 
-    private readonly TextReader _reader;
+    private readonly StrictTextReader _reader;
     private readonly Encoding _encoding;
+    private readonly int _headerRows;
     private readonly char _delimiter;
     private readonly char _quote;
     private readonly SearchValues<char> _unquotedStops;
@@ -52,6 +54,7 @@ public sealed class CsvRowSource : IRowSource
 
     private long _nextLine = 1;
     private long _rowLine;
+    private long _rowsParsed; // rows of the file parsed so far, the header included
     private bool _pending;
     private bool _hasRow;
     private bool _disposed;
@@ -74,8 +77,9 @@ public sealed class CsvRowSource : IRowSource
         _quote = options.Quote;
         _unquotedStops = SearchValues.Create([_delimiter, '\r', '\n']);
         _maxRowChars = options.MaxRowChars;
+        _headerRows = options.HasHeader ? 1 : 0;
         // The byte order mark is handled below for every encoding, so the reader must not guess from it.
-        _reader = new StreamReader(stream, options.Encoding, detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024, leaveOpen);
+        _reader = new StrictTextReader(stream, options.Encoding, rejectC1Controls: IsLatin1(options.Encoding), leaveOpen);
         try
         {
             Refill();
@@ -122,7 +126,7 @@ public sealed class CsvRowSource : IRowSource
         if (_fieldCount != _columns.Length)
         {
             _hasRow = false;
-            throw IntakeException.Format($"{SourceName}: line {_rowLine}: expected {_columns.Length} fields, found {_fieldCount}");
+            throw IntakeException.Format($"{SourceName}: line {_rowLine} (record {RowNumber + 1}): expected {_columns.Length} fields, found {_fieldCount}");
         }
         RowNumber++;
         LineNumber = _rowLine;
@@ -185,12 +189,12 @@ public sealed class CsvRowSource : IRowSource
             string name = Materialize(i)?.Trim() ?? "";
             if (name.Length == 0)
             {
-                throw IntakeException.Format($"{SourceName}: line {_rowLine}: header column {i + 1} has no name");
+                throw IntakeException.Format($"{SourceName}: line {_rowLine} (the header): column {i + 1} has no name");
             }
             // Case-insensitive: the warehouses fold or compare column names without case.
             if (!seen.TryAdd(name, i))
             {
-                throw IntakeException.Format($"{SourceName}: line {_rowLine}: header column {i + 1} '{name}' repeats column {seen[name] + 1}");
+                throw IntakeException.Format($"{SourceName}: line {_rowLine} (the header): column {i + 1} '{name}' repeats column {seen[name] + 1}");
             }
             names[i] = name;
         }
@@ -200,7 +204,7 @@ public sealed class CsvRowSource : IRowSource
         }
         if (overrides.Count != names.Length)
         {
-            throw IntakeException.Format($"{SourceName}: line {_rowLine}: the header has {names.Length} columns but {overrides.Count} column names were configured");
+            throw IntakeException.Format($"{SourceName}: line {_rowLine} (the header): it has {names.Length} columns but {overrides.Count} column names were configured");
         }
         return overrides.Select(c => c.Trim()).ToArray();
     }
@@ -234,6 +238,7 @@ public sealed class CsvRowSource : IRowSource
                     _start += consumed;
                     _rowLine = _nextLine;
                     _nextLine += lineBreaks;
+                    _rowsParsed++;
                     return true;
                 case Parse.Blank:
                     _start += consumed;
@@ -299,7 +304,7 @@ public sealed class CsvRowSource : IRowSource
                         {
                             return Parse.NeedMore;
                         }
-                        throw IntakeException.Format($"{SourceName}: line {_nextLine}: a quoted field is not closed before the end of the file");
+                        throw IntakeException.Format($"{At(_nextLine)}: a quoted field is not closed before the end of the file");
                     }
                     int q = j + k;
                     if (q + 1 == d.Length && !_eof)
@@ -344,7 +349,7 @@ public sealed class CsvRowSource : IRowSource
                 }
                 if (after is not ('\r' or '\n'))
                 {
-                    throw IntakeException.Format($"{SourceName}: line {_nextLine + lineBreaks - 1}: unexpected '{after}' after the closing quote of field {count} (a quote inside a quoted field must be doubled)");
+                    throw IntakeException.Format($"{At(_nextLine + lineBreaks - 1)}: unexpected '{after}' after the closing quote of field {count} (a quote inside a quoted field must be doubled)");
                 }
             }
             else
@@ -392,7 +397,37 @@ public sealed class CsvRowSource : IRowSource
     }
 
     private IntakeException RowTooLong() =>
-        IntakeException.Format($"{SourceName}: line {_nextLine}: the row is longer than {_maxRowChars} characters (is a quote not closed?)");
+        IntakeException.Format($"{At(_nextLine)}: the row is longer than {_maxRowChars} characters (is a quote not closed?)");
+
+    /// <summary>The file, the line and the row being parsed, for messages: <c>a.csv: line 7 (record 6)</c>.</summary>
+    private string At(long line)
+    {
+        long record = _rowsParsed + 1 - _headerRows;
+        return record < 1 ? $"{SourceName}: line {line} (the header)" : $"{SourceName}: line {line} (record {record})";
+    }
+
+    private static bool IsLatin1(Encoding encoding) => encoding.CodePage == 28591;
+
+    /// <summary>
+    /// The parser has used every character before the bad bytes (see <see cref="Refill"/>), so they are on the line
+    /// after the line breaks still unparsed in the buffer, in the row being parsed.
+    /// </summary>
+    private IntakeException NotText(DecodeFailure failure)
+    {
+        long line = _nextLine + CountLineBreaks(_buffer.AsSpan(_start, _end - _start));
+        string where = $"{At(line)}, byte offset {failure.Offset}";
+        if (failure.Control is { } control)
+        {
+            return IntakeException.Format(
+                $"{where}: byte 0x{failure.Bytes[0]:X2} is the control character U+{(int)control:X4} in {_encoding.WebName}, which text files do not hold; " +
+                "the file is almost certainly windows-1252 (where 0x80 to 0x9F are characters such as € and ’): set csv.encoding: windows-1252");
+        }
+
+        string bytes = failure.Bytes.Length == 0 ? "the bytes there" : string.Join(' ', failure.Bytes.Select(b => $"0x{b:X2}"));
+        return IntakeException.Format(
+            $"{where}: {(failure.Bytes.Length == 1 ? "byte" : "bytes")} {bytes} {(failure.Bytes.Length == 1 ? "is" : "are")} not valid {_encoding.WebName}; " +
+            "the file is in another encoding: set csv.encoding to it");
+    }
 
     private void SetField(int index, FieldRef value)
     {
@@ -454,22 +489,24 @@ public sealed class CsvRowSource : IRowSource
             Array.Resize(ref _buffer, (int)Math.Min(_buffer.Length * 2L, _maxRowChars));
         }
         // Filling the whole free space (not just one read's worth) keeps a long row from being re-parsed per small read.
+        int added = 0;
         while (_end < _buffer.Length && !_eof)
         {
-            int n;
-            try
-            {
-                n = _reader.Read(_buffer, _end, _buffer.Length - _end);
-            }
-            catch (DecoderFallbackException e)
-            {
-                throw IntakeException.Format($"{SourceName}: near line {_nextLine}: the bytes are not valid {_encoding.WebName}; set the file's encoding", e);
-            }
+            int n = _reader.Read(_buffer.AsSpan(_end));
             if (n == 0)
             {
+                if (_reader.Failure is { } failure)
+                {
+                    if (added > 0)
+                    {
+                        break; // the rows before the bad bytes are parsed first, so the error names the right record
+                    }
+                    throw NotText(failure);
+                }
                 _eof = true;
             }
             _end += n;
+            added += n;
         }
     }
 }

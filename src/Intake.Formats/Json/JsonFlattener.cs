@@ -24,6 +24,29 @@ public static class JsonFlattener
         writer.WriteEndObject();
     }
 
+    /// <summary>The members of <paramref name="record"/> (an object) as <see cref="Write"/> names them: one per leaf, nested names dotted.</summary>
+    public static void Leaves(JsonElement record, List<KeyValuePair<string, JsonElement>> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        AddLeaves(record, "", into);
+    }
+
+    private static void AddLeaves(JsonElement obj, string prefix, List<KeyValuePair<string, JsonElement>> into)
+    {
+        foreach (var property in obj.EnumerateObject())
+        {
+            var name = prefix.Length == 0 ? property.Name : string.Concat(prefix, ".", property.Name);
+            if (property.Value.ValueKind == JsonValueKind.Object && property.Value.EnumerateObject().Any())
+            {
+                AddLeaves(property.Value, name, into);
+            }
+            else
+            {
+                into.Add(new(name, property.Value));
+            }
+        }
+    }
+
     private static void WriteMembers(JsonElement obj, string prefix, Utf8JsonWriter writer)
     {
         foreach (var property in obj.EnumerateObject())

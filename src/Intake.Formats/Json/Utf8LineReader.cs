@@ -1,0 +1,189 @@
+using Intake.Core.Errors;
+
+namespace Intake.Formats.Json;
+
+/// <summary>
+/// Splits a UTF-8 stream into lines as bytes (LF or CRLF; a UTF-8 byte order mark at the start is dropped), keeping
+/// each line's number and its offset in the stream, so a bad line can be named exactly. Nothing is decoded here: JSON
+/// is parsed from the bytes, and <see cref="FirstInvalid"/> finds bytes that are not UTF-8. A line is valid until the
+/// next one is asked for.
+/// </summary>
+internal sealed class Utf8LineReader : IDisposable
+{
+    /// <summary>Longest line (64 MiB): a record is held whole in memory, and a file without line breaks must not be.</summary>
+    public const int MaxLineBytes = 64 * 1024 * 1024;
+
+    private readonly Stream _stream;
+    private readonly string _sourceName;
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _start;
+    private int _end;
+    private long _offset; // raw offset of _buffer[0]
+    private bool _eof;
+
+    public Utf8LineReader(Stream stream, string sourceName)
+    {
+        _stream = stream;
+        _sourceName = sourceName;
+    }
+
+    /// <summary>1-based number of the line last returned.</summary>
+    public long LineNumber { get; private set; }
+
+    /// <summary>Offset in the stream of the first byte of the line last returned.</summary>
+    public long LineOffset { get; private set; }
+
+    private enum Take { Line, NeedMore, End }
+
+    public bool TryReadLine(out ReadOnlyMemory<byte> line)
+    {
+        while (true)
+        {
+            switch (TryTake(out line))
+            {
+                case Take.Line:
+                    return true;
+                case Take.End:
+                    return false;
+                default:
+                    Prepare();
+                    Filled(_stream.Read(_buffer, _end, _buffer.Length - _end));
+                    break;
+            }
+        }
+    }
+
+    public async ValueTask<ReadOnlyMemory<byte>?> ReadLineAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            switch (TryTake(out var line))
+            {
+                case Take.Line:
+                    return line;
+                case Take.End:
+                    return null;
+                default:
+                    Prepare();
+                    Filled(await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken));
+                    break;
+            }
+        }
+    }
+
+    private Take TryTake(out ReadOnlyMemory<byte> line)
+    {
+        line = default;
+        var span = _buffer.AsSpan(_start, _end - _start);
+        int newline = span.IndexOf((byte)'\n');
+        int length;
+        int consumed;
+        if (newline >= 0)
+        {
+            length = newline;
+            consumed = newline + 1;
+        }
+        else if (!_eof)
+        {
+            return Take.NeedMore;
+        }
+        else if (span.IsEmpty)
+        {
+            return Take.End;
+        }
+        else
+        {
+            length = consumed = span.Length; // the last line needs no line break
+        }
+
+        LineNumber++;
+        int start = _start;
+        if (LineNumber == 1 && span.StartsWith("\uFEFF"u8))
+        {
+            start += 3;
+            length -= 3;
+        }
+
+        if (length > 0 && _buffer[start + length - 1] == '\r')
+        {
+            length--;
+        }
+
+        LineOffset = _offset + start;
+        line = _buffer.AsMemory(start, length);
+        _start += consumed;
+        return Take.Line;
+    }
+
+    /// <summary>Keeps the unfinished line at the start of the buffer, growing it when the line fills it.</summary>
+    private void Prepare()
+    {
+        if (_start > 0)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _offset += _start;
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (_end == _buffer.Length)
+        {
+            if (_buffer.Length > MaxLineBytes)
+            {
+                throw IntakeException.Format($"{_sourceName}: line {LineNumber + 1} is longer than {MaxLineBytes / (1024 * 1024)} MiB; is it NDJSON (one record per line)?");
+            }
+
+            Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, MaxLineBytes + 1));
+        }
+    }
+
+    private void Filled(int n)
+    {
+        if (n == 0)
+        {
+            _eof = true;
+        }
+
+        _end += n;
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
+
+/// <summary>Finding and showing bytes that are not UTF-8, for messages that say exactly where and what they are.</summary>
+public static class Utf8Check
+{
+    /// <summary>The first bytes of <paramref name="text"/> that are not UTF-8: their index and how many; null when it is all UTF-8.</summary>
+    public static (int Index, int Length)? FirstInvalid(ReadOnlySpan<byte> text)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(text))
+        {
+            return null;
+        }
+
+        int i = 0;
+        while (i < text.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(text[i..], out _, out int consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return (i, Math.Max(consumed, 1));
+            }
+
+            i += consumed;
+        }
+
+        return null;
+    }
+
+    /// <summary>Bytes for a message: <c>byte 0xFF is</c>, <c>bytes 0xC3 0x28 are</c>.</summary>
+    public static string Describe(ReadOnlySpan<byte> bytes)
+    {
+        var text = new System.Text.StringBuilder(bytes.Length == 1 ? "byte" : "bytes");
+        foreach (var b in bytes)
+        {
+            text.Append(" 0x").Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return text.Append(bytes.Length == 1 ? " is" : " are").ToString();
+    }
+}

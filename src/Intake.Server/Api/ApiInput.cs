@@ -87,7 +87,8 @@ internal static class ApiInput
             return $"{Quote(key)} contains a backslash; separate folders with '/'";
         }
 
-        if (key.StartsWith('/') || (key.Length >= 2 && char.IsAsciiLetter(key[0]) && key[1] == ':'))
+        // A drive ("C:", "C:/x", "C:\\x") is absolute too; "s:1" is a name.
+        if (key.StartsWith('/') || (key.Length >= 2 && char.IsAsciiLetter(key[0]) && key[1] == ':' && (key.Length == 2 || key[2] is '/' or '\\')))
         {
             return $"{Quote(key)} is an absolute path; give a key relative to the area or source root (e.g. 2026/01/ids.txt)";
         }

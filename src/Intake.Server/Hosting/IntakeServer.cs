@@ -128,7 +128,7 @@ public static class IntakeServer
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
             {
-                if (!http.Request.Path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase) && !ApiKeyMiddleware.TakesAKey(http.Request.Path, options))
+                if (!ApiKeyMiddleware.TakesAKey(http.Request.Path, options))
                 {
                     return RateLimitPartition.GetNoLimiter("ops");
                 }

@@ -106,7 +106,10 @@ public abstract partial class SqlCatalog : IExportStore
         return await ExecuteAsync(update, cancellationToken);
     }, cancellationToken);
 
-    public Task<IReadOnlyList<ExportRequestRecord>> ListExportRequestsAsync(string? pipeline, string? customer, int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<ExportRequestRecord>> ListExportRequestsAsync(string? pipeline, string? customer, int limit, CancellationToken cancellationToken) =>
+        ListExportRequestsAsync(pipeline, customer, null, limit, cancellationToken);
+
+    public Task<IReadOnlyList<ExportRequestRecord>> ListExportRequestsAsync(string? pipeline, string? customer, long? beforeId, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         return RunAsync(connection =>
@@ -123,6 +126,12 @@ public abstract partial class SqlCatalog : IExportStore
             {
                 where.Add("r.customer = @customer");
                 Add(select, "@customer", customer, DbType.String);
+            }
+
+            if (beforeId is not null)
+            {
+                where.Add("r.id < @before_id");
+                Add(select, "@before_id", beforeId.Value, DbType.Int64);
             }
 
             Add(select, "@limit", limit, DbType.Int32);

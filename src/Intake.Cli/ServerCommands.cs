@@ -26,12 +26,14 @@ internal static class ServerCommands
         var poll = new Option<string>("--poll") { Description = "How long idle workers wait before looking for work again", DefaultValueFactory = _ => "2s" };
         var discover = new Option<string>("--discover-every") { Description = "Discovery interval of pipelines without a schedule", DefaultValueFactory = _ => "30s" };
         var sweep = new Option<string>("--sweep-every") { Description = "How often expired leases and job timeouts are checked", DefaultValueFactory = _ => "5s" };
-        var rate = new Option<string>("--rate-limit") { Description = "Requests per API key, as N/DURATION (e.g. 600/1m), or 'off'", DefaultValueFactory = _ => "600/1m" };
+        var rate = new Option<string>("--rate-limit") { Description = "Requests per valid API key, as N/DURATION (e.g. 6000/1m), or 'off'", DefaultValueFactory = _ => "6000/1m" };
+        var anonymousRate = new Option<string>("--anonymous-rate-limit") { Description = "Requests without a valid API key, per client address, as N/DURATION, or 'off'", DefaultValueFactory = _ => "60/1m" };
+        var metricsAuth = new Option<string>("--metrics-auth") { Description = "Who may read /metrics: admin (an admin key), open (anyone), or auto (admin when --urls reach beyond loopback)", DefaultValueFactory = _ => "auto" };
         var keyCache = new Option<string>("--key-cache") { Description = "How long a checked API key is trusted before the catalog is asked again (a revoked key works up to this long); 0s to always ask", DefaultValueFactory = _ => "5s" };
         var schedule = new Option<string>("--schedule-every") { Description = "How often cron schedules are checked (their resolution)", DefaultValueFactory = _ => "1s" };
         var cmd = new Command("serve", "Run the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), the scheduler and workers in one process, until Ctrl+C.")
         {
-            urls, workers, poll, discover, sweep, rate, schedule, keyCache,
+            urls, workers, poll, discover, sweep, rate, anonymousRate, metricsAuth, schedule, keyCache,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -45,7 +47,9 @@ internal static class ServerCommands
                 DiscoverEvery = Duration(parse.GetValue(discover)!, "--discover-every", errors),
                 SweepEvery = Duration(parse.GetValue(sweep)!, "--sweep-every", errors),
                 ScheduleEvery = Duration(parse.GetValue(schedule)!, "--schedule-every", errors),
-                RateLimit = ParseRate(parse.GetValue(rate)!, errors),
+                RateLimit = ParseRate(parse.GetValue(rate)!, "--rate-limit", errors),
+                AnonymousRateLimit = ParseRate(parse.GetValue(anonymousRate)!, "--anonymous-rate-limit", errors),
+                Metrics = ParseMetricsAccess(parse.GetValue(metricsAuth)!, errors),
                 KeyCache = parse.GetValue(keyCache) is "0" or "0s" ? TimeSpan.Zero : Duration(parse.GetValue(keyCache)!, "--key-cache", errors),
             };
             return RunHostAsync(parse, options, errors, ct);
@@ -88,7 +92,23 @@ internal static class ServerCommands
         return TimeSpan.FromSeconds(1);
     }
 
-    private static RateLimit? ParseRate(string text, List<string> errors)
+    private static MetricsAccess ParseMetricsAccess(string text, List<string> errors)
+    {
+        switch (text)
+        {
+            case "auto":
+                return MetricsAccess.Auto;
+            case "admin":
+                return MetricsAccess.Admin;
+            case "open":
+                return MetricsAccess.Open;
+            default:
+                errors.Add($"--metrics-auth '{text}' is not auto, admin or open");
+                return MetricsAccess.Auto;
+        }
+    }
+
+    private static RateLimit? ParseRate(string text, string option, List<string> errors)
     {
         if (text is "off" or "none")
         {
@@ -102,7 +122,7 @@ internal static class ServerCommands
             return new RateLimit(permits, window);
         }
 
-        errors.Add($"--rate-limit '{text}' is not N/DURATION (e.g. 600/1m, 20/1s) or 'off'");
+        errors.Add($"{option} '{text}' is not N/DURATION (e.g. 6000/1m, 20/1s) or 'off'");
         return null;
     }
 

@@ -27,6 +27,21 @@ public abstract partial class CatalogComplianceTests
     }
 
     [CatalogFact]
+    public async Task ListExportRequests_BeforeAnId_GivesTheNextPageNewestFirst()
+    {
+        foreach (var key in new[] { "p1", "p2", "p3" })
+        {
+            await Catalog.AddExportRequestAsync(Request(key, Clock.GetUtcNow()), CancellationToken.None);
+        }
+
+        var first = await Catalog.ListExportRequestsAsync("bridge", "acme", null, 2, CancellationToken.None);
+        var second = await Catalog.ListExportRequestsAsync("bridge", "acme", first[^1].Id, 2, CancellationToken.None);
+
+        first.Select(r => r.RequestKey).ShouldBe(["p3", "p2"]);
+        second.Select(r => r.RequestKey).ShouldBe(["p1"]);
+    }
+
+    [CatalogFact]
     public async Task DueExportRequests_AreThoseWithoutALoadWhoseTimeHasCome()
     {
         await Catalog.AddExportRequestAsync(Request("now", Clock.GetUtcNow()), CancellationToken.None);

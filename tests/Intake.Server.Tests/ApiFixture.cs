@@ -88,7 +88,8 @@ public sealed class ApiFixture : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync();
         }
 
-        Serve = await Workspace.StartServeAsync("--rate-limit", $"{RateLimit}/1m", "--workers", "2", "--poll", "200ms", "--sweep-every", "1s");
+        // The tests send many requests without a valid key from one address: lift that limit too (RateLimitTests pin both).
+        Serve = await Workspace.StartServeAsync("--rate-limit", $"{RateLimit}/1m", "--anonymous-rate-limit", $"{RateLimit}/1m", "--workers", "2", "--poll", "200ms", "--sweep-every", "1s");
     }
 
     private static async Task<long> ErroredAsync(ICatalog catalog, string pipeline, string customer, string key)

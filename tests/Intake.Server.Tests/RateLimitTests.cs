@@ -45,4 +45,49 @@ public sealed class RateLimitTests
         // Probes are never limited: a load balancer must see the process.
         (await limited.GetJsonAsync("/healthz")).Status.ShouldBe(200);
     }
+
+    [PostgresFact]
+    public async Task DefaultLimits_LetAKeyBeBusy_ButLimitRequestsWithoutAValidKeySooner()
+    {
+        var connection = await TestPostgres.CreateDatabaseAsync("rate");
+        using var workspace = new Workspace(connection);
+        workspace.WritePipeline("orders", "acme");
+        string key;
+        await using (var catalog = new PostgresCatalog(connection, TimeProvider.System))
+        {
+            await catalog.MigrateAsync(default);
+            key = (await ApiKeys.CreateAsync(catalog, "acme", ApiKeyScope.Read, null, default)).Key;
+        }
+
+        await using var serve = await workspace.StartServeAsync();
+
+        // Automation at 10+ requests a second for over a minute's worth of the old default (600) is not limited.
+        using var keyed = serve.Client(key);
+        var statuses = new List<int>();
+        for (var i = 0; i < 700; i++)
+        {
+            statuses.Add((await keyed.GetJsonAsync("/api/v1/pipelines")).Status);
+        }
+
+        statuses.ShouldAllBe(s => s == 200);
+
+        // Without a valid key the limit is stricter, and the 429 says why.
+        using var anonymous = serve.Client(null);
+        var answers = new List<(int Status, System.Text.Json.JsonElement Body, HttpResponseMessage Response)>();
+        for (var i = 0; i < 70; i++)
+        {
+            answers.Add(await anonymous.GetJsonAsync("/api/v1/pipelines"));
+        }
+
+        answers.Take(60).ShouldAllBe(a => a.Status == 401);
+        var limited = answers.Skip(60).ToList();
+        limited.ShouldAllBe(a => a.Status == 429);
+        limited[0].Response.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+        limited[0].Response.Headers.RetryAfter.ShouldNotBeNull();
+        limited[0].Body.GetProperty("detail").GetString()!.ShouldContain("without a valid API key");
+        limited[0].Body.GetProperty("type").GetString().ShouldNotBeNullOrWhiteSpace();
+
+        // The limit on anonymous requests does not touch a valid key from the same address.
+        (await keyed.GetJsonAsync("/api/v1/pipelines")).Status.ShouldBe(200);
+    }
 }

@@ -75,6 +75,9 @@ public interface IExportStore
     /// <summary>Newest first; filters are optional.</summary>
     Task<IReadOnlyList<ExportRequestRecord>> ListExportRequestsAsync(string? pipeline, string? customer, int limit, CancellationToken cancellationToken);
 
+    /// <summary>Newest first, only requests older than <paramref name="beforeId"/> when given (the next page of a list); filters are optional.</summary>
+    Task<IReadOnlyList<ExportRequestRecord>> ListExportRequestsAsync(string? pipeline, string? customer, long? beforeId, int limit, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<ExportPartitionResult>> GetExportResultsAsync(string pipeline, string requestKey, CancellationToken cancellationToken);
 
     /// <summary>

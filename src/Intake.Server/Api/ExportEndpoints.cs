@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using Intake.Core.Ports;
@@ -46,10 +47,16 @@ internal static class ExportEndpoints
     public static void Map(RouteGroupBuilder api, RouteGroupBuilder write)
     {
         write.MapPost("/pipelines/{name}/exports", SubmitAsync).WithName("SubmitExport").WithTags("Exports")
-            .WithSummary("Queues an export request of a database pipeline; the same request twice is queued once (200 with the existing one).");
-        api.MapGet("/exports", ListAsync).WithName("ListExports").WithTags("Exports").WithSummary("Export requests this key can see, newest first.");
+            .WithSummary("Queues an export request of a database pipeline; the same request twice is queued once (200 with the existing one).")
+            .Accepts<ExportRequestBody>(true, "application/json")
+            .Produces<ExportRequestDto>(StatusCodes.Status202Accepted).Produces<ExportRequestDto>()
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+        api.MapGet("/exports", ListAsync).WithName("ListExports").WithTags("Exports")
+            .WithSummary("Export requests this key can see, newest first; limit (100, at most 1000) and cursor page them.")
+            .Produces<Page<ExportRequestDto>>().ProducesProblem(StatusCodes.Status404NotFound);
         write.MapDelete("/watermarks/{pipeline}/{partition}", DeleteWatermarkAsync).WithName("DeleteWatermark").WithTags("Watermarks")
-            .WithSummary("Forgets a partition's watermark (the partition was deleted).");
+            .WithSummary("Forgets a partition's watermark (the partition was deleted).")
+            .Produces(StatusCodes.Status204NoContent).ProducesProblem(StatusCodes.Status404NotFound);
     }
 
     private static IExportStore Store(ServerState state) => state.Runtime.Ports.Exports;
@@ -61,17 +68,13 @@ internal static class ExportEndpoints
             return PipelineEndpoints.NoSuchPipeline(name);
         }
 
-        JsonElement body;
-        try
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var body = await ApiInput.ReadJsonAsync(http.Request, errors, Example, ct);
+        if (errors.Count > 0)
         {
-            body = http.Request.ContentLength is 0 ? default : await JsonSerializer.DeserializeAsync<JsonElement>(http.Request.Body, Json.Options, ct);
-        }
-        catch (JsonException e)
-        {
-            return Problems.Invalid(new() { ["body"] = [$"not valid JSON ({e.Message}); expected e.g. {{\"exportType\": \"daily\", \"endDateTime\": \"2026-03-10T00:00:00Z\"}}"] });
+            return Problems.Invalid(errors);
         }
 
-        var errors = new Dictionary<string, string[]>();
         var submission = Parse(body, errors);
         if (errors.Count > 0)
         {
@@ -85,7 +88,7 @@ internal static class ExportEndpoints
         }
         catch (ExportValidationException e)
         {
-            return Problems.Invalid(e.Errors.GroupBy(x => x.Field).ToDictionary(g => g.Key, g => g.Select(x => x.Message).ToArray()));
+            return Problems.Invalid(e.Errors.GroupBy(x => x.Field).ToDictionary(g => g.Key, g => g.Select(x => x.Message).ToArray(), StringComparer.Ordinal));
         }
 
         if (queued.Created)
@@ -96,6 +99,8 @@ internal static class ExportEndpoints
         var dto = ExportRequestDto.From(queued.Request, queued.Created);
         return queued.Created ? Results.Accepted($"/api/v1/exports?pipeline={Uri.EscapeDataString(pipeline.Name)}", dto) : Results.Ok(dto);
     }
+
+    private const string Example = "{\"exportType\": \"daily\", \"endDateTime\": \"2026-03-10T00:00:00Z\"}";
 
     private static ExportSubmission Parse(JsonElement body, Dictionary<string, string[]> errors)
     {
@@ -120,6 +125,12 @@ internal static class ExportEndpoints
             }
 
             var v = p.Value;
+            if (StringProblem(field, v) is { } problem)
+            {
+                errors.Add(p.Name, problem);
+                continue;
+            }
+
             switch (field)
             {
                 case "type" when v.ValueKind == JsonValueKind.String:
@@ -132,7 +143,7 @@ internal static class ExportEndpoints
                     }
                     else
                     {
-                        errors[p.Name] = [$"'{v.GetString()}' is not an ISO 8601 time (e.g. 2026-03-10T00:00:00Z)"];
+                        errors.Add(p.Name, $"{ApiInput.Quote(v.GetString()!)} is not an ISO 8601 time (e.g. 2026-03-10T00:00:00Z)");
                     }
 
                     break;
@@ -154,12 +165,12 @@ internal static class ExportEndpoints
                     s = s with { Tag = v.GetString() };
                     break;
                 default:
-                    errors[p.Name] = [field switch
+                    errors.Add(p.Name, field switch
                     {
                         "ignore" => "must be true or false",
                         "partition" or "records" => "must be an array of strings",
                         _ => "must be a string",
-                    }];
+                    });
                     break;
             }
         }
@@ -167,16 +178,65 @@ internal static class ExportEndpoints
         return s;
     }
 
-    private static async Task<IResult> ListAsync(HttpContext http, ServerState state, [FromQuery] string? pipeline, [FromQuery] int? limit, CancellationToken ct)
+    /// <summary>The limits of each field's strings: names, times, a tag, an object key inside the export area.</summary>
+    private static string? StringProblem(string field, JsonElement value)
     {
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            var text = value.GetString()!;
+            return field switch
+            {
+                "records_key" => ApiInput.KeyProblem(text),
+                "tag" => ApiInput.TextProblem(text, ApiInput.MaxTagLength),
+                "end" or "start" => ApiInput.TextProblem(text, ApiInput.MaxTimeLength),
+                _ => ApiInput.TextProblem(text, ApiInput.MaxNameLength),
+            };
+        }
+
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        if (value.GetArrayLength() > ApiInput.MaxItems)
+        {
+            return $"has {value.GetArrayLength().ToString(CultureInfo.InvariantCulture)} items; at most {ApiInput.MaxItems.ToString(CultureInfo.InvariantCulture)} are accepted (put more record ids in an object and send its recordsKey)";
+        }
+
+        var index = 0;
+        foreach (var item in value.EnumerateArray())
+        {
+            index++;
+            if (item.ValueKind == JsonValueKind.String && ApiInput.TextProblem(item.GetString()!, ApiInput.MaxNameLength) is { } problem)
+            {
+                return $"item {index.ToString(CultureInfo.InvariantCulture)} {problem}";
+            }
+        }
+
+        return null;
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext http, ServerState state, [FromQuery] string? pipeline, [FromQuery, Description(ApiInput.LimitDescription)] string? limit, [FromQuery, Description(ApiInput.CursorDescription)] string? cursor, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        pipeline = ApiInput.Text(errors, "pipeline", pipeline);
+        var size = ApiInput.Limit(errors, limit, 100);
+        var before = ApiInput.Cursor(errors, cursor, "exports", 1, p => ApiInput.IsLong(p[0], 1, long.MaxValue)) is { } parts ? long.Parse(parts[0], CultureInfo.InvariantCulture) : (long?)null;
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
         var caller = http.Caller();
         if (pipeline is not null && PipelineEndpoints.Find(state, caller, pipeline) is null)
         {
             return PipelineEndpoints.NoSuchPipeline(pipeline);
         }
 
-        var requests = await Store(state).ListExportRequestsAsync(pipeline, caller.CustomerFilter, Math.Clamp(limit ?? 100, 1, 1000), ct);
-        return Results.Ok(new Page<ExportRequestDto>(requests.Select(r => ExportRequestDto.From(r)).ToList(), null));
+        var requests = await Store(state).ListExportRequestsAsync(pipeline, caller.CustomerFilter, before, size + 1, ct);
+        var page = requests.Take(size).ToList();
+        var next = requests.Count > size ? ApiInput.NewCursor("exports", page[^1].Id.ToString(CultureInfo.InvariantCulture)) : null;
+        return Results.Ok(new Page<ExportRequestDto>(page.Select(r => ExportRequestDto.From(r)).ToList(), next));
     }
 
     private static async Task<IResult> DeleteWatermarkAsync(string pipeline, string partition, HttpContext http, ServerState state, CancellationToken ct)

@@ -1,5 +1,5 @@
+using System.ComponentModel;
 using System.Globalization;
-using System.Text;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
@@ -20,20 +20,23 @@ namespace Intake.Server.Api;
 internal static class LoadEndpoints
 {
     public const int DefaultLimit = 50;
-    public const int MaxLimit = 1000;
     private static readonly TimeSpan DefaultWindow = TimeSpan.FromHours(24);
 
     public static void Map(RouteGroupBuilder api, RouteGroupBuilder write, string collection)
     {
         var tag = collection == "loads" ? "Loads" : "Jobs";
         api.MapGet($"/{collection}", ListAsync).WithName($"List{tag}").WithTags(tag)
-            .WithSummary("Loads newest first. Without since/until/cursor: those created in the last 24 hours.");
+            .WithSummary("Loads newest first. Without since/until/cursor: those created in the last 24 hours.")
+            .Produces<Page<LoadDto>>().ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet($"/{collection}/{{id:long}}", ShowAsync).WithName($"Get{tag[..^1]}").WithTags(tag)
-            .WithSummary("One load with its step history (every attempt of every step).");
+            .WithSummary("One load with its step history (every attempt of every step).")
+            .Produces<LoadDetailDto>().ProducesProblem(StatusCodes.Status404NotFound);
         write.MapPost($"/{collection}/{{id:long}}/redrive", RedriveAsync).WithName($"Redrive{tag[..^1]}").WithTags(tag)
-            .WithSummary("Sends an errored, held or archived load through its steps again; it resumes at the first step without a success.");
+            .WithSummary("Sends an errored, held or archived load through its steps again; it resumes at the first step without a success.")
+            .Produces<LoadDto>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
         write.MapPost($"/{collection}/{{id:long}}/cancel", CancelAsync).WithName($"Cancel{tag[..^1]}").WithTags(tag)
-            .WithSummary("Stops a load: a ready one is held (re-drive releases it); an ingesting one is failed and takes the error path.");
+            .WithSummary("Stops a load: a ready one is held (re-drive releases it); an ingesting one is failed and takes the error path.")
+            .Produces<LoadDto>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
     }
 
     private static async Task<IResult> ListAsync(
@@ -44,42 +47,34 @@ internal static class LoadEndpoints
         [FromQuery] string? customer,
         [FromQuery] string? since,
         [FromQuery] string? until,
-        [FromQuery] string? limit,
-        [FromQuery] string? cursor,
+        [FromQuery, Description(ApiInput.LimitDescription)] string? limit,
+        [FromQuery, Description(ApiInput.CursorDescription)] string? cursor,
         CancellationToken ct)
     {
         var caller = http.Caller();
-        var errors = new Dictionary<string, string[]>();
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        pipeline = ApiInput.Text(errors, "pipeline", pipeline);
+        customer = ApiInput.Text(errors, "customer", customer);
         LoadStatus? statusFilter = null;
-        if (status is not null)
+        if (ApiInput.Text(errors, "status", status) is { } statusText)
         {
-            if (LoadStatusNames.TryParse(status, out var s))
+            if (LoadStatusNames.TryParse(statusText, out var s))
             {
                 statusFilter = s;
             }
             else
             {
-                errors["status"] = [$"'{status}' is not a load status; use one of {string.Join(", ", LoadStatusNames.Words)}"];
+                errors.Add("status", $"{ApiInput.Quote(statusText)} is not a load status; use one of {string.Join(", ", LoadStatusNames.Words)}");
             }
         }
 
-        var from = ParseTime("since", since, errors);
-        var to = ParseTime("until", until, errors);
-        var size = DefaultLimit;
-        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out size) || size < 1 || size > MaxLimit))
-        {
-            errors["limit"] = [$"'{limit}' is not a whole number from 1 to {MaxLimit}"];
-        }
-
-        Cursor? after = null;
-        if (cursor is not null && (after = Cursor.Parse(cursor)) is null)
-        {
-            errors["cursor"] = ["is not a cursor this API returned; pass next_cursor from the previous page unchanged"];
-        }
-
+        var from = ParseTime("since", ApiInput.Text(errors, "since", since, ApiInput.MaxTimeLength), errors);
+        var to = ParseTime("until", ApiInput.Text(errors, "until", until, ApiInput.MaxTimeLength), errors);
+        var size = ApiInput.Limit(errors, limit, DefaultLimit);
+        var after = Cursor.Parse(errors, cursor);
         if (from is { } f && to is { } t && f >= t)
         {
-            errors["until"] = ["must be later than since"];
+            errors.Add("until", "must be later than since");
         }
 
         if (errors.Count > 0)
@@ -112,7 +107,7 @@ internal static class LoadEndpoints
             Limit = size + 1,
         };
         var loads = await state.Runtime.Catalog.ListLoadsAsync(query, ct);
-        var items = loads.Take(size).Select(LoadDto.From).ToList();
+        var items = loads.Take(size).Select(l => LoadDto.From(l, state.ClientText)).ToList();
         var next = loads.Count > size ? new Cursor(items[^1].Id, from).ToString() : null;
         return Results.Ok(new Page<LoadDto>(items, next));
     }
@@ -129,7 +124,7 @@ internal static class LoadEndpoints
             return t;
         }
 
-        errors[name] = [$"'{text}' is not a time; use ISO 8601, e.g. 2026-01-31T07:00:00Z"];
+        errors.Add(name, $"{ApiInput.Quote(text)} is not a time; use ISO 8601, e.g. 2026-01-31T07:00:00Z");
         return null;
     }
 
@@ -146,7 +141,7 @@ internal static class LoadEndpoints
         }
 
         var steps = await state.Runtime.Catalog.GetStepsAsync(load.Id, ct);
-        return Results.Ok(new LoadDetailDto(LoadDto.From(load), steps.Select(StepDto.From).ToList()));
+        return Results.Ok(new LoadDetailDto(LoadDto.From(load, state.ClientText), steps.Select(st => StepDto.From(st, state.ClientText)).ToList()));
     }
 
     private static async Task<IResult> RedriveAsync(long id, HttpContext http, ServerState state, CancellationToken ct)
@@ -166,7 +161,7 @@ internal static class LoadEndpoints
         ServerLog.LoadAction(state.Log, load.Id, load.Pipeline, "re-driven", caller.KeyId);
         state.Work.Pulse();
         // The load as this request left it (a worker may claim it the next moment; GET shows what happens next).
-        return Results.Ok(LoadDto.From(result.Load));
+        return Results.Ok(LoadDto.From(result.Load, state.ClientText));
     }
 
     private static async Task<IResult> CancelAsync(long id, HttpContext http, ServerState state, CancellationToken ct)
@@ -185,49 +180,24 @@ internal static class LoadEndpoints
 
         ServerLog.LoadAction(state.Log, load.Id, load.Pipeline, "cancelled", caller.KeyId);
         state.Work.Pulse();
-        return Results.Ok(LoadDto.From(result.Load));
+        return Results.Ok(LoadDto.From(result.Load, state.ClientText));
     }
 
-    /// <summary>Opaque to clients: the last id of the page and the window start the list was asked with.</summary>
+    /// <summary>Opaque to clients: the last id of the page and the window start the list was asked with (/loads and /jobs share it).</summary>
     private sealed record Cursor(long BeforeId, DateTimeOffset? Since)
     {
-        public override string ToString()
-        {
-            var text = Since is { } s
-                ? string.Create(CultureInfo.InvariantCulture, $"{BeforeId}:{s.ToUnixTimeMilliseconds()}")
-                : BeforeId.ToString(CultureInfo.InvariantCulture);
-            return Convert.ToBase64String(Encoding.ASCII.GetBytes(text)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        }
+        private static readonly long MinMilliseconds = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+        private static readonly long MaxMilliseconds = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 
-        public static Cursor? Parse(string text)
-        {
-            try
-            {
-                var padded = text.Replace('-', '+').Replace('_', '/');
-                padded += new string('=', (4 - (padded.Length % 4)) % 4);
-                var parts = Encoding.ASCII.GetString(Convert.FromBase64String(padded)).Split(':');
-                if (parts.Length is < 1 or > 2 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-                {
-                    return null;
-                }
+        public override string ToString() => ApiInput.NewCursor(
+            "loads", BeforeId.ToString(CultureInfo.InvariantCulture), Since is { } s ? s.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) : "");
 
-                DateTimeOffset? since = null;
-                if (parts.Length == 2)
-                {
-                    if (!long.TryParse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ms))
-                    {
-                        return null;
-                    }
-
-                    since = DateTimeOffset.FromUnixTimeMilliseconds(ms);
-                }
-
-                return new Cursor(id, since);
-            }
-            catch (FormatException)
-            {
-                return null;
-            }
-        }
+        /// <summary>Null when absent or refused; a time outside what <see cref="DateTimeOffset"/> holds is refused like any other bad cursor.</summary>
+        public static Cursor? Parse(Dictionary<string, string[]> errors, string? text) =>
+            ApiInput.Cursor(errors, text, "loads", 2, p => ApiInput.IsLong(p[0], 1, long.MaxValue) && (p[1].Length == 0 || ApiInput.IsLong(p[1], MinMilliseconds, MaxMilliseconds))) is { } parts
+                ? new Cursor(
+                    long.Parse(parts[0], CultureInfo.InvariantCulture),
+                    parts[1].Length == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)))
+                : null;
     }
 }

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Text.Json;
 using Intake.Core.Model;
 using Intake.Engine.Configuration;
@@ -6,6 +7,7 @@ using Intake.Server.Auth;
 using Intake.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 
 namespace Intake.Server.Api;
@@ -18,13 +20,20 @@ internal static class PipelineEndpoints
 
     public static void Map(RouteGroupBuilder api, RouteGroupBuilder write)
     {
-        api.MapGet("/pipelines", ListAsync).WithName("ListPipelines").WithTags("Pipelines").WithSummary("Pipelines this key can see, with their schedule, pause state and load counts.");
-        api.MapGet("/pipelines/{name}", ShowAsync).WithName("GetPipeline").WithTags("Pipelines").WithSummary("One pipeline.");
-        write.MapPost("/pipelines/{name}/pause", PauseAsync).WithName("PausePipeline").WithTags("Pipelines").WithSummary("Stops scheduled runs and new claims of the pipeline's loads (loads in progress finish).");
-        write.MapPost("/pipelines/{name}/resume", ResumeAsync).WithName("ResumePipeline").WithTags("Pipelines").WithSummary("Resumes a paused pipeline; a scheduled run missed while paused runs once.");
+        api.MapGet("/pipelines", ListAsync).WithName("ListPipelines").WithTags("Pipelines")
+            .WithSummary("Pipelines this key can see, by name, with their schedule, pause state and load counts; limit (1000) and cursor page them.")
+            .Produces<Page<PipelineDto>>();
+        api.MapGet("/pipelines/{name}", ShowAsync).WithName("GetPipeline").WithTags("Pipelines").WithSummary("One pipeline.")
+            .Produces<PipelineDto>().ProducesProblem(StatusCodes.Status404NotFound);
+        write.MapPost("/pipelines/{name}/pause", PauseAsync).WithName("PausePipeline").WithTags("Pipelines").WithSummary("Stops scheduled runs and new claims of the pipeline's loads (loads in progress finish).")
+            .Produces<PipelineDto>().ProducesProblem(StatusCodes.Status404NotFound);
+        write.MapPost("/pipelines/{name}/resume", ResumeAsync).WithName("ResumePipeline").WithTags("Pipelines").WithSummary("Resumes a paused pipeline; a scheduled run missed while paused runs once.")
+            .Produces<PipelineDto>().ProducesProblem(StatusCodes.Status404NotFound);
         write.MapPost("/pipelines/{name}/run", RunAsync).WithName("RunPipeline").WithTags("Pipelines")
             .WithSummary("Runs the pipeline now: discovers its source (optionally only the given source keys) and queues new loads for the workers.")
-            .Accepts<RunRequest>(true, "application/json");
+            .Accepts<RunRequest>(true, "application/json")
+            .Produces<RunResultDto>(StatusCodes.Status202Accepted)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
     }
 
     internal static PipelineConfig? Find(ServerState state, Caller caller, string name) =>
@@ -33,19 +42,32 @@ internal static class PipelineEndpoints
     internal static IResult NoSuchPipeline(string name) =>
         Problems.NotFound($"no pipeline named '{name}' (GET /api/v1/pipelines lists the pipelines this key can see)");
 
-    private static async Task<IResult> ListAsync(HttpContext http, ServerState state, CancellationToken ct)
+    private static async Task<IResult> ListAsync(HttpContext http, ServerState state, [FromQuery, Description(ApiInput.LimitDescription)] string? limit, [FromQuery, Description(ApiInput.CursorDescription)] string? cursor, CancellationToken ct)
     {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var size = ApiInput.Limit(errors, limit, ApiInput.MaxLimit);
+        var after = ApiInput.Cursor(errors, cursor, "pipelines", 1)?[0];
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
         var caller = http.Caller();
+        var visible = state.Config.Pipelines
+            .Where(p => caller.CanSee(p.Customer) && (after is null || string.CompareOrdinal(p.Name, after) > 0))
+            .OrderBy(p => p.Name, StringComparer.Ordinal)
+            .Take(size + 1)
+            .ToList();
         var paused = await state.Schedules.GetPausedPipelinesAsync(ct);
         var counts = await state.Queries.CountByPipelineAndStatusAsync(ct);
         var items = new List<PipelineDto>();
-        foreach (var p in state.Config.Pipelines.Where(p => caller.CanSee(p.Customer)))
+        foreach (var p in visible.Take(size))
         {
             var mine = counts.Where(c => c.Pipeline == p.Name).ToDictionary(c => c.Status.ToWord(), c => c.Count);
             items.Add(ToDto(state, p, paused.GetValueOrDefault(p.Name), null, mine));
         }
 
-        return Results.Ok(new Page<PipelineDto>(items, null));
+        return Results.Ok(new Page<PipelineDto>(items, visible.Count > size ? ApiInput.NewCursor("pipelines", items[^1].Name) : null));
     }
 
     private static async Task<IResult> ShowAsync(string name, HttpContext http, ServerState state, CancellationToken ct)
@@ -98,43 +120,9 @@ internal static class PipelineEndpoints
             return NoSuchPipeline(name);
         }
 
-        RunRequest? body = null;
-        if (http.Request.ContentLength is > 0 || http.Request.Headers.TransferEncoding.Count > 0)
-        {
-            try
-            {
-                body = await JsonSerializer.DeserializeAsync<RunRequest>(http.Request.Body, Json.Options, ct);
-            }
-            catch (JsonException e)
-            {
-                return Problems.Invalid(new() { ["body"] = [$"not valid JSON for a run request ({e.Message}); expected {{\"parameters\": {{\"source_key\": \"...\"}}}} or no body"] });
-            }
-        }
-
-        var errors = new Dictionary<string, string[]>();
-        List<string>? keys = null;
-        foreach (var (key, value) in body?.Parameters ?? new Dictionary<string, JsonElement>())
-        {
-            switch (key)
-            {
-                case "source_key" when value.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(value.GetString()):
-                    (keys ??= []).Add(value.GetString()!);
-                    break;
-                case "source_keys" when value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0 && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(v.GetString())):
-                    (keys ??= []).AddRange(value.EnumerateArray().Select(v => v.GetString()!));
-                    break;
-                case "source_key":
-                    errors[$"parameters.{key}"] = ["must be a non-empty string: the key of one file in the source, relative to its root (e.g. 2026/01/data.csv)"];
-                    break;
-                case "source_keys":
-                    errors[$"parameters.{key}"] = ["must be a non-empty array of non-empty strings (source keys)"];
-                    break;
-                default:
-                    errors[$"parameters.{key}"] = [$"unknown parameter; a run accepts: {string.Join(", ", KnownParameters)}"];
-                    break;
-            }
-        }
-
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var body = await ApiInput.ReadJsonAsync(http.Request, errors, RunExample, ct);
+        var keys = errors.Count > 0 ? null : ParseRun(body, errors);
         if (errors.Count > 0)
         {
             return Problems.Invalid(errors);
@@ -155,6 +143,91 @@ internal static class PipelineEndpoints
 
         var dto = new RunResultDto(p.Name, "api", result.New, result.Seen, result.NewLoadIds, result.MissingKeys);
         return Results.Accepted($"/api/v1/loads?pipeline={Uri.EscapeDataString(p.Name)}", dto);
+    }
+
+    private const string RunExample = "{\"parameters\": {\"source_key\": \"2026/01/data.csv\"}} or no body";
+
+    /// <summary>The source keys a run is limited to (null: the whole source); every problem of the body in <paramref name="errors"/>.</summary>
+    private static List<string>? ParseRun(JsonElement body, Dictionary<string, string[]> errors)
+    {
+        if (body.ValueKind == JsonValueKind.Undefined)
+        {
+            return null;
+        }
+
+        if (body.ValueKind != JsonValueKind.Object)
+        {
+            errors.Add("body", $"must be a JSON object; expected e.g. {RunExample}");
+            return null;
+        }
+
+        List<string>? keys = null;
+        foreach (var field in body.EnumerateObject())
+        {
+            if (field.Name != "parameters")
+            {
+                errors.Add(field.Name, "unknown field; a run request accepts: parameters");
+                continue;
+            }
+
+            if (field.Value.ValueKind == JsonValueKind.Null)
+            {
+                continue;
+            }
+
+            if (field.Value.ValueKind != JsonValueKind.Object)
+            {
+                errors.Add("parameters", "must be an object of parameters, e.g. {\"source_key\": \"2026/01/data.csv\"}");
+                continue;
+            }
+
+            foreach (var parameter in field.Value.EnumerateObject())
+            {
+                var name = $"parameters.{parameter.Name}";
+                var value = parameter.Value;
+                switch (parameter.Name)
+                {
+                    case "source_key" when value.ValueKind == JsonValueKind.String:
+                        if (ApiInput.KeyProblem(value.GetString()!) is { } problem)
+                        {
+                            errors.Add(name, $"{problem}; give the key of one file in the source, relative to its root (e.g. 2026/01/data.csv)");
+                        }
+                        else
+                        {
+                            (keys ??= []).Add(value.GetString()!);
+                        }
+
+                        break;
+                    case "source_keys" when value.ValueKind == JsonValueKind.Array && value.GetArrayLength() is > 0 and <= 1000 && value.EnumerateArray().All(v => v.ValueKind == JsonValueKind.String):
+                        var index = 0;
+                        foreach (var item in value.EnumerateArray())
+                        {
+                            index++;
+                            if (ApiInput.KeyProblem(item.GetString()!) is { } itemProblem)
+                            {
+                                errors.Add(name, $"item {index.ToString(System.Globalization.CultureInfo.InvariantCulture)}: {itemProblem}");
+                            }
+                            else
+                            {
+                                (keys ??= []).Add(item.GetString()!);
+                            }
+                        }
+
+                        break;
+                    case "source_key":
+                        errors.Add(name, "must be a non-empty string: the key of one file in the source, relative to its root (e.g. 2026/01/data.csv)");
+                        break;
+                    case "source_keys":
+                        errors.Add(name, "must be a non-empty array of non-empty strings (source keys), at most 1000");
+                        break;
+                    default:
+                        errors.Add(name, $"unknown parameter; a run accepts: {string.Join(", ", KnownParameters)}");
+                        break;
+                }
+            }
+        }
+
+        return keys;
     }
 
     private static PipelineDto ToDto(ServerState state, PipelineConfig p, Core.Ports.PipelinePause? pause, DateTimeOffset? lastRun, IReadOnlyDictionary<string, long>? loads) => new(

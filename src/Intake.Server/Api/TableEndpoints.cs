@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Intake.Server.Auth;
 using Intake.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -12,10 +13,14 @@ internal static class TableEndpoints
 {
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapGet("/tables", List).WithName("ListTables").WithTags("Tables").WithSummary("Warehouse tables loaded by the pipelines this key can see.");
-        api.MapGet("/tables/{name}", Show).WithName("GetTable").WithTags("Tables").WithSummary("One table: its warehouse, declared columns and the pipelines that load it.");
+        api.MapGet("/tables", List).WithName("ListTables").WithTags("Tables")
+            .WithSummary("Warehouse tables loaded by the pipelines this key can see, by name; limit (1000) and cursor page them.")
+            .Produces<Page<TableDto>>();
+        api.MapGet("/tables/{name}", Show).WithName("GetTable").WithTags("Tables").WithSummary("One table: its warehouse, declared columns and the pipelines that load it.")
+            .Produces<TableDto>().ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/watermarks", ListWatermarksAsync).WithName("ListWatermarks").WithTags("Watermarks")
-            .WithSummary("High-water marks per pipeline and partition (incremental reads and exports).");
+            .WithSummary("High-water marks per pipeline and partition (incremental reads and exports), by pipeline and partition; limit (1000) and cursor page them.")
+            .Produces<Page<WatermarkDto>>().ProducesProblem(StatusCodes.Status404NotFound);
     }
 
     private static List<TableDto> Tables(ServerState state, Caller caller) =>
@@ -29,17 +34,45 @@ internal static class TableEndpoints
                 g.Select(p => p.Name).Order(StringComparer.Ordinal).ToList(),
                 g.Select(p => p.Load!.Columns).FirstOrDefault(c => c is not null)?.Select(c => new ColumnDto(c.Name, c.Type.ToString().ToLowerInvariant(), c.Nullable)).ToList()))
             .OrderBy(t => t.Name, StringComparer.Ordinal)
+            .ThenBy(t => t.Warehouse, StringComparer.Ordinal)
+            .ThenBy(t => t.Customer, StringComparer.Ordinal)
             .ToList();
 
-    private static IResult List(HttpContext http, ServerState state) => Results.Ok(new Page<TableDto>(Tables(state, http.Caller()), null));
+    private static IResult List(HttpContext http, ServerState state, [FromQuery, Description(ApiInput.LimitDescription)] string? limit, [FromQuery, Description(ApiInput.CursorDescription)] string? cursor)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var size = ApiInput.Limit(errors, limit, ApiInput.MaxLimit);
+        var after = ApiInput.Cursor(errors, cursor, "tables", 3);
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
+        // Ordered by (name, warehouse, customer): one name can be a table in two warehouses or of two customers.
+        var rest = Tables(state, http.Caller())
+            .Where(t => after is null || Compare((t.Name, t.Warehouse, t.Customer), (after[0], after[1], after[2])) > 0)
+            .Take(size + 1)
+            .ToList();
+        var page = rest.Take(size).ToList();
+        return Results.Ok(new Page<TableDto>(page, rest.Count > size ? ApiInput.NewCursor("tables", page[^1].Name, page[^1].Warehouse, page[^1].Customer) : null));
+    }
 
     private static IResult Show(string name, HttpContext http, ServerState state) =>
         Tables(state, http.Caller()).FirstOrDefault(t => t.Name == name) is { } table
             ? Results.Ok(table)
             : Problems.NotFound($"no table named '{name}' (GET /api/v1/tables lists the tables this key can see)");
 
-    private static async Task<IResult> ListWatermarksAsync(HttpContext http, ServerState state, [FromQuery] string? pipeline, CancellationToken ct)
+    private static async Task<IResult> ListWatermarksAsync(HttpContext http, ServerState state, [FromQuery] string? pipeline, [FromQuery, Description(ApiInput.LimitDescription)] string? limit, [FromQuery, Description(ApiInput.CursorDescription)] string? cursor, CancellationToken ct)
     {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        pipeline = ApiInput.Text(errors, "pipeline", pipeline);
+        var size = ApiInput.Limit(errors, limit, ApiInput.MaxLimit);
+        var after = ApiInput.Cursor(errors, cursor, "watermarks", 2);
+        if (errors.Count > 0)
+        {
+            return Problems.Invalid(errors);
+        }
+
         var caller = http.Caller();
         IReadOnlyCollection<string> names;
         if (pipeline is not null)
@@ -58,6 +91,21 @@ internal static class TableEndpoints
 
         // Watermarks of pipelines no longer configured have no customer to check against: admin keys only.
         var marks = await state.Queries.ListWatermarksAsync(caller.IsAdmin && pipeline is null ? null : names, ct);
-        return Results.Ok(new Page<WatermarkDto>(marks.Select(WatermarkDto.From).ToList(), null));
+        var rest = marks
+            .OrderBy(m => m.Pipeline, StringComparer.Ordinal)
+            .ThenBy(m => m.PartitionKey, StringComparer.Ordinal)
+            .Where(m => after is null || Compare((m.Pipeline, m.PartitionKey, ""), (after[0], after[1], "")) > 0)
+            .Take(size + 1)
+            .Select(WatermarkDto.From)
+            .ToList();
+        var page = rest.Take(size).ToList();
+        return Results.Ok(new Page<WatermarkDto>(page, rest.Count > size ? ApiInput.NewCursor("watermarks", page[^1].Pipeline, page[^1].Partition) : null));
+    }
+
+    private static int Compare((string, string, string) a, (string, string, string) b)
+    {
+        var c = string.CompareOrdinal(a.Item1, b.Item1);
+        c = c != 0 ? c : string.CompareOrdinal(a.Item2, b.Item2);
+        return c != 0 ? c : string.CompareOrdinal(a.Item3, b.Item3);
     }
 }

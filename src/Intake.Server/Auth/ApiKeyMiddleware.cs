@@ -5,11 +5,16 @@ using Microsoft.Extensions.Logging;
 
 namespace Intake.Server.Auth;
 
+/// <summary>Set on a request whose key was refused, so the 401 can say so (<c>error="invalid_token"</c>).</summary>
+public sealed record RejectedKey(string Reason);
+
 /// <summary>
 /// Reads the key from <c>X-Api-Key</c> or <c>Authorization: Bearer</c> and, when it is valid and not revoked,
 /// attaches the <see cref="Caller"/> to the request. It never rejects by itself: the rate limiter runs next
 /// (so guessing keys is rate-limited too, per client address), then the API's endpoint filter answers 401.
-/// The key is never logged; only its public id is, and only after it matched.
+/// The key is compared exactly as sent: nothing around it (a no-break space, a form feed) is trimmed, so a key
+/// works only when it is the key. The secret is never logged; a refused key's line carries its public id and
+/// the client's address.
 /// </summary>
 public sealed class ApiKeyMiddleware
 {
@@ -17,9 +22,17 @@ public sealed class ApiKeyMiddleware
 
     public ApiKeyMiddleware(RequestDelegate next) => _next = next;
 
+    /// <summary>
+    /// Where a key is read: the API and, when it is protected, <c>/metrics</c>. Routes match in any case, so
+    /// this check does too: <c>/API/V1/LOADS</c> is the same endpoint as <c>/api/v1/loads</c>.
+    /// </summary>
+    internal static bool TakesAKey(PathString path, ServerOptions options) =>
+        path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)
+        || (options.MetricsNeedAdminKey && path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase));
+
     public async Task InvokeAsync(HttpContext context, ServerState state)
     {
-        if (context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && ReadKey(context.Request) is { } key)
+        if (TakesAKey(context.Request.Path, state.Options) && ReadKey(context.Request) is { } key)
         {
             var id = ApiKeys.IdOf(key);
             var record = id is null ? null : await state.KeyCache.FindAsync(id, context.RequestAborted);
@@ -29,24 +42,27 @@ public sealed class ApiKeyMiddleware
             }
             else
             {
-                ServerLog.KeyRejected(state.Log, record is null ? "unknown key" : record.RevokedAt is not null ? "revoked key" : "wrong secret");
+                var reason = id is null ? "not a key" : record is null ? "unknown key" : record.RevokedAt is not null ? "revoked key" : "wrong secret";
+                context.Features.Set(new RejectedKey(reason));
+                ServerLog.KeyRejected(state.Log, reason, id ?? "none", context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
             }
         }
 
         await _next(context);
     }
 
+    /// <summary>The key as sent: the whole <c>X-Api-Key</c> value, or what follows <c>Bearer</c> and its spaces (RFC 9110 §11.4 allows several).</summary>
     private static string? ReadKey(HttpRequest request)
     {
-        if (request.Headers.TryGetValue("X-Api-Key", out var header) && header.Count == 1 && !string.IsNullOrWhiteSpace(header[0]))
+        if (request.Headers.TryGetValue("X-Api-Key", out var header) && header.Count == 1 && !string.IsNullOrEmpty(header[0]))
         {
-            return header[0]!.Trim();
+            return header[0];
         }
 
         var authorization = request.Headers.Authorization;
         if (authorization.Count == 1 && authorization[0] is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            var token = value["Bearer ".Length..].Trim();
+            var token = value["Bearer ".Length..].TrimStart(' ');
             return token.Length > 0 ? token : null;
         }
 

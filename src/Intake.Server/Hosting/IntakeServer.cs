@@ -38,9 +38,12 @@ public static class IntakeServer
         IHost host;
         if (options.Api)
         {
-            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = config.BaseDirectory, Args = [] });
+            // Always Production: the Development environment would add the developer exception page (stack traces with
+            // the server's paths and .NET type names) and binding exceptions in responses; API clients see neither.
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = config.BaseDirectory, Args = [], EnvironmentName = Environments.Production });
             ConfigureLogging(builder.Logging);
             builder.WebHost.UseUrls(options.Urls);
+            builder.WebHost.ConfigureKestrel(RequestGuardMiddleware.ConfigureKestrel);
             Configure(builder.Services, state, time, withApi: true);
             var app = builder.Build();
             Map(app, state);
@@ -100,58 +103,84 @@ public static class IntakeServer
 
         services.AddHostedService<SchedulerService>();
         services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
-        services.AddProblemDetails();
-        services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info.Title = "Intake API";
-            document.Info.Version = "v1";
-            document.Info.Description = "Pipelines, loads (also as jobs), tables and watermarks. Send an API key as X-Api-Key or 'Authorization: Bearer'. " +
-                "A key sees only its customer's resources (admin keys: all); others answer 404. Errors are application/problem+json.";
-            return Task.CompletedTask;
-        }));
-        if (state.Options.RateLimit is { } limit)
-        {
-            services.AddRateLimiter(o =>
-            {
-                o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-                o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
-                {
-                    if (!http.Request.Path.StartsWithSegments("/api/v1", StringComparison.Ordinal))
-                    {
-                        return RateLimitPartition.GetNoLimiter("ops");
-                    }
+        // A backstop for problems the framework writes (status code pages, the exception handler): every one has a type.
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Type ??= Problems.TypeFor(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode));
+        services.AddOpenApi("v1", ApiDocument.Configure);
+        AddRateLimits(services, state.Options);
+    }
 
-                    // Per key; requests without a valid key share a partition per client address, so guessing keys is limited too.
-                    var partition = http.Features.Get<Caller>() is { } caller ? "key:" + caller.KeyId : "ip:" + http.Connection.RemoteIpAddress;
-                    return RateLimitPartition.GetFixedWindowLimiter(partition, _ => new FixedWindowRateLimiterOptions
+    /// <summary>
+    /// Requests to the API (and to a protected /metrics) are limited per valid key, and, more strictly, per client
+    /// address when they carry no valid key: such a request is a mistake or a guess, and the address is all there is
+    /// to count it by. Probes are never limited: a load balancer must always see the process.
+    /// </summary>
+    private static void AddRateLimits(IServiceCollection services, ServerOptions options)
+    {
+        var keyed = options.RateLimit;
+        var anonymous = options.AnonymousRateLimit;
+        if (keyed is null && anonymous is null)
+        {
+            return;
+        }
+
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http =>
+            {
+                if (!ApiKeyMiddleware.TakesAKey(http.Request.Path, options))
+                {
+                    return RateLimitPartition.GetNoLimiter("ops");
+                }
+
+                var (partition, limit) = http.Features.Get<Caller>() is { } caller ? ("key:" + caller.KeyId, keyed) : ("address:" + http.Connection.RemoteIpAddress, anonymous);
+                return limit is null
+                    ? RateLimitPartition.GetNoLimiter("unlimited")
+                    : RateLimitPartition.GetFixedWindowLimiter(partition, _ => new FixedWindowRateLimiterOptions
                     {
                         PermitLimit = limit.Permits,
                         Window = limit.Window,
                         QueueLimit = 0,
                         AutoReplenishment = true,
                     });
-                });
-                o.OnRejected = async (context, ct) =>
-                {
-                    var seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retry) ? Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)) : (int)Math.Ceiling(limit.Window.TotalSeconds);
-                    context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    await Results.Problem(
-                        detail: $"this key sent more than {limit.Permits} requests in {Engine.Scheduling.JobTimeouts.Format(limit.Window)}; retry after {seconds} s",
-                        statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests").ExecuteAsync(context.HttpContext);
-                };
             });
-        }
+            o.OnRejected = async (context, ct) =>
+            {
+                var http = context.HttpContext;
+                var caller = http.Features.Get<Caller>();
+                var limit = (caller is null ? anonymous : keyed)!;
+                var seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retry) ? Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)) : (int)Math.Ceiling(limit.Window.TotalSeconds);
+                var after = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var window = Engine.Scheduling.JobTimeouts.Format(limit.Window);
+                http.Response.Headers.RetryAfter = after;
+                await Problems.Of(StatusCodes.Status429TooManyRequests,
+                    caller is null
+                        ? $"more than {limit.Permits} requests without a valid API key came from this address in {window}; retry after {after} s, with a valid key (keys have their own, higher limit)"
+                        : $"key {caller.KeyId} sent more than {limit.Permits} requests in {window}; retry after {after} s",
+                    "Too many requests").ExecuteAsync(http);
+            };
+        });
     }
 
     private static void Map(WebApplication app, ServerState state)
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            StatusCodeSelector = e => e is Core.Errors.IntakeException { IsTransient: true } ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError,
+            StatusCodeSelector = e => e switch
+            {
+                BadHttpRequestException bad => bad.StatusCode,
+                Core.Errors.IntakeException { IsTransient: true } => StatusCodes.Status503ServiceUnavailable,
+                _ => StatusCodes.Status500InternalServerError,
+            },
+            // Never the exception's text: it may name server paths or .NET types. The log has it.
+            ExceptionHandler = http => Problems.Of(http.Response.StatusCode, http.Response.StatusCode == StatusCodes.Status503ServiceUnavailable
+                ? "a service the server depends on (the catalog or a store) is unavailable; retry later"
+                : $"the server failed on this request; its log has the error (trace id {System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier})").ExecuteAsync(http),
         });
-        app.UseStatusCodePages();
+        app.UseMiddleware<RequestGuardMiddleware>();
+        app.UseStatusCodePages(context => StatusProblem(context.HttpContext).ExecuteAsync(context.HttpContext));
         app.UseMiddleware<ApiKeyMiddleware>();
-        if (state.Options.RateLimit is not null)
+        if (state.Options.RateLimit is not null || state.Options.AnonymousRateLimit is not null)
         {
             app.UseRateLimiter();
         }
@@ -162,19 +191,41 @@ public static class IntakeServer
         var api = app.MapGroup("/api/v1");
         api.AddEndpointFilter(async (context, next) =>
             context.HttpContext.Features.Get<Caller>() is null ? Problems.Unauthorized() : await next(context));
-        api.WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status401Unauthorized, typeof(Microsoft.AspNetCore.Mvc.ProblemDetails), ["application/problem+json"]));
+        // Path parameters (pipeline, table, partition …) follow the same rules everywhere; checked after the key, so a client without one learns nothing.
+        api.AddEndpointFilter(async (context, next) =>
+            ApiInput.RouteValueProblems(context.HttpContext.Request.RouteValues) is { Count: > 0 } errors ? Problems.Invalid(errors) : await next(context));
+        api.WithMetadata(ApiDocument.RequiresKey.Instance)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status414RequestUriTooLong)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status431RequestHeaderFieldsTooLarge);
 
         var write = api.MapGroup("");
         write.AddEndpointFilter(async (context, next) =>
             context.HttpContext.Features.Get<Caller>() is { CanWrite: false } caller
                 ? Problems.Forbidden($"key {caller.KeyId} has scope {caller.Scope.ToWord()}; this request needs write or admin (create one with 'intake keys create --scope write')")
                 : await next(context));
+        write.ProducesProblem(StatusCodes.Status403Forbidden);
 
         PipelineEndpoints.Map(api, write);
         LoadEndpoints.Map(api, write, "loads");
         LoadEndpoints.Map(api, write, "jobs");
         TableEndpoints.Map(api);
         ExportEndpoints.Map(api, write);
+    }
+
+    /// <summary>The problem for a status an endpoint set without a body: no route (404), a route without this method (405).</summary>
+    private static IResult StatusProblem(HttpContext http)
+    {
+        var status = http.Response.StatusCode;
+        var what = $"{http.Request.Method} {(http.Request.Path.Value is { Length: > 200 } p ? p[..200] + "…" : http.Request.Path.Value)}";
+        return Problems.Of(status, status switch
+        {
+            StatusCodes.Status404NotFound => $"no endpoint answers {what}; /api/v1/openapi.json lists them",
+            StatusCodes.Status405MethodNotAllowed => $"{what}: the path exists but not with this method; /api/v1/openapi.json lists the methods",
+            _ => $"{what} was refused",
+        });
     }
 }
 
@@ -190,6 +241,9 @@ public sealed class RunningServer : IAsyncDisposable
     }
 
     public ServerState State { get; }
+
+    /// <summary>The host's services (the tests read the mapped routes from its endpoint data sources).</summary>
+    internal IServiceProvider Services => _host.Services;
 
     /// <summary>The addresses Kestrel listens on (with the real port when 0 was asked for).</summary>
     public IReadOnlyList<string> Addresses =>

@@ -2,11 +2,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Intake.Server.Hosting;
 
-/// <summary>The server's log lines. None takes a key or a secret: only a key's public id, when it matched.</summary>
+/// <summary>The server's log lines. None takes a key or a secret: only a key's public id.</summary>
 internal static partial class ServerLog
 {
-    [LoggerMessage(201, LogLevel.Warning, "API request with an invalid key rejected ({Reason})")]
-    public static partial void KeyRejected(ILogger logger, string reason);
+    [LoggerMessage(201, LogLevel.Warning, "API request with an invalid key rejected ({Reason}, key id {KeyId}) from {Client}")]
+    public static partial void KeyRejected(ILogger logger, string reason, string keyId, string client);
 
     [LoggerMessage(202, LogLevel.Information, "pipeline {Pipeline} {Action} by key {KeyId}")]
     public static partial void PipelineAction(ILogger logger, string pipeline, string action, string keyId);
@@ -25,4 +25,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(207, LogLevel.Error, "unhandled error on {Method} {Path}")]
     public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(208, LogLevel.Information, "request {Method} {Path} from {Client} refused with {Status}: {Reason}")]
+    public static partial void RequestRefused(ILogger logger, string method, string path, string client, int status, string reason);
 }

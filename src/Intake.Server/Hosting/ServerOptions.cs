@@ -1,9 +1,23 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+
 namespace Intake.Server.Hosting;
 
-/// <summary>Per-key request limit: <see cref="Permits"/> requests per <see cref="Window"/>.</summary>
+/// <summary>A request limit: <see cref="Permits"/> requests per <see cref="Window"/>.</summary>
 public sealed record RateLimit(int Permits, TimeSpan Window)
 {
     public override string ToString() => $"{Permits}/{Window}";
+}
+
+/// <summary>Who may read <c>/metrics</c>, which names every customer's pipelines.</summary>
+public enum MetricsAccess
+{
+    /// <summary><see cref="Admin"/> when the API listens beyond loopback, <see cref="Open"/> otherwise.</summary>
+    Auto,
+    /// <summary>Only requests with an admin key (X-Api-Key or Bearer, like the API).</summary>
+    Admin,
+    /// <summary>Anyone who can reach the port (a Prometheus on the same machine or a private network).</summary>
+    Open,
 }
 
 /// <summary>How <c>intake serve</c> and <c>intake worker</c> run. Defaults suit one machine.</summary>
@@ -28,6 +42,59 @@ public sealed record ServerOptions
     /// request; the price is that a revoked key keeps working on a server for up to this long. Zero: always ask.
     /// </summary>
     public TimeSpan KeyCache { get; init; } = TimeSpan.FromSeconds(5);
-    /// <summary>Requests per key (or per client address without a valid key); null for no limit.</summary>
-    public RateLimit? RateLimit { get; init; } = new(600, TimeSpan.FromMinutes(1));
+    /// <summary>
+    /// Requests per valid key; null for no limit. 6000 a minute (100 a second, averaged over the minute) is far
+    /// above what a client automating the API needs (the old 600 stopped a script at 10 requests a second) and
+    /// still stops a runaway loop from taking the catalog's whole capacity.
+    /// </summary>
+    public RateLimit? RateLimit { get; init; } = new(6000, TimeSpan.FromMinutes(1));
+    /// <summary>
+    /// Requests without a valid key (none, unknown, revoked, wrong secret), per client address; null for no limit.
+    /// Stricter than <see cref="RateLimit"/>: such a request can only be a mistake or a guess.
+    /// </summary>
+    public RateLimit? AnonymousRateLimit { get; init; } = new(60, TimeSpan.FromMinutes(1));
+    /// <summary>Who may read <c>/metrics</c>; <see cref="MetricsAccess.Auto"/> requires an admin key when <see cref="Urls"/> reach beyond loopback.</summary>
+    public MetricsAccess Metrics { get; init; } = MetricsAccess.Auto;
+
+    /// <summary>Whether <c>/metrics</c> answers only an admin key, once <see cref="MetricsAccess.Auto"/> is decided from <see cref="Urls"/>.</summary>
+    public bool MetricsNeedAdminKey => Metrics switch
+    {
+        MetricsAccess.Admin => true,
+        MetricsAccess.Open => false,
+        _ => !ListensOnLoopbackOnly(Urls),
+    };
+
+    /// <summary>
+    /// Whether every URL binds to a loopback address (127.0.0.0/8, ::1, localhost) or a Unix socket. A wildcard
+    /// (<c>*</c>, <c>+</c>, <c>0.0.0.0</c>, <c>[::]</c>), another address or a host name reaches beyond the machine.
+    /// </summary>
+    public static bool ListensOnLoopbackOnly(string urls)
+    {
+        ArgumentNullException.ThrowIfNull(urls);
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            BindingAddress address;
+            try
+            {
+                address = BindingAddress.Parse(url);
+            }
+            catch (FormatException)
+            {
+                return false; // Kestrel refuses it at start anyway; never assume loopback for what cannot be read
+            }
+
+            if (address.IsNamedPipe || address.IsUnixPipe)
+            {
+                continue;
+            }
+
+            var host = address.Host.Trim('[', ']');
+            if (!string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) && !(IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

@@ -28,6 +28,8 @@ public sealed class ServerState
     public PipelineRuns Runs { get; private set; } = null!;
     public Scheduler Scheduler { get; private set; } = null!;
     public ServerMetrics Metrics { get; private set; } = null!;
+    /// <summary>Engine messages as API clients may see them (no absolute server paths).</summary>
+    public Api.ClientText ClientText { get; private set; } = null!;
     public WorkSignal Work { get; } = new();
     public ILogger Log { get; private set; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     public TimeProvider Time => Runtime.Time;
@@ -45,6 +47,7 @@ public sealed class ServerState
         Log = runtime.Logs.CreateLogger("Intake.Server");
         KeyCache = new Auth.ApiKeyCache(Keys, runtime.Time, Options.KeyCache);
         Metrics = new ServerMetrics(runtime.Time);
+        ClientText = new Api.ClientText(runtime.Config.BaseDirectory);
         Runs = new PipelineRuns(runtime);
         Runs.NewLoads += Work.Pulse;
         Scheduler = new Scheduler(runtime, Schedules, Runs, Owner);

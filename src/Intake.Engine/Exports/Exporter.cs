@@ -111,8 +111,8 @@ public sealed class Exporter
         // Reading the watermark, exporting the window and advancing it are one critical section per partition: two
         // different requests on the same partition (a daily and an instant, in one process or two) take turns, and
         // the second reads the watermark the first left, so no row is exported by both.
-        await using var held = await PartitionLock.AcquireAsync(_runtime.Ports.Locks, $"export:{_pipeline.Name}:{partition}", $"load:{run.Load.Id}", _pipeline.Lease, cancellationToken);
-        var (start, end, advance) = await WindowAsync(run.Request, partition, cancellationToken);
+        await using var held = await PartitionLock.AcquireAsync(_runtime.Ports.Locks, $"export:{_pipeline.Name}:{partition}", $"load:{run.Load.Id}", _pipeline.Lease, _runtime.Time, cancellationToken);
+        var (start, end, advance) = await WindowAsync(run.Request, partition, held.Lost);
         var result = new ExportPartitionResult { Pipeline = run.Request.Pipeline, RequestKey = run.Request.RequestKey, Partition = partition, WindowStart = start, WindowEnd = end, Succeeded = true };
         if (end <= start)
         {
@@ -123,9 +123,11 @@ public sealed class Exporter
 
         try
         {
-            await using var reader = await db.ReadWindowAsync(partition, start, end, cancellationToken);
-            var written = await WriteObjectsAsync(reader, run, start, end, only: partition, cancellationToken);
+            await using var reader = await db.ReadWindowAsync(partition, start, end, held.Lost);
+            var written = await WriteObjectsAsync(reader, run, start, end, only: partition, held.Lost);
             var w = written.Count == 0 ? new Written(null, 0, 0, partition) : written[0];
+            // The watermark advances only while the lock is still ours: a lost lock fails the partition instead.
+            held.Lost.ThrowIfCancellationRequested();
             await Exports.RecordExportPartitionAsync(result with { Rows = w.Rows, RowsFailed = w.Failed, ObjectKey = w.Key }, advance ? end : null, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

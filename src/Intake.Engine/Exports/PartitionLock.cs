@@ -1,10 +1,13 @@
 using Intake.Core.Ports;
+using Intake.Engine.Runtime;
 
 namespace Intake.Engine.Exports;
 
 /// <summary>
 /// Holds a catalog lock (<see cref="ILockStore"/>) for as long as it is not disposed: waits until the lock is free,
-/// then renews the lease in the background every third of it, so a long export keeps it and a dead process loses it.
+/// then keeps its lease with a <see cref="LeaseKeeper"/>, so a long export keeps it and a dead process loses it.
+/// Work under the lock takes <see cref="Lost"/> as its token: a lock that was lost stops the export before it
+/// records anything, and the partition fails (its watermark unmoved) instead of advancing beside the new holder.
 /// </summary>
 internal sealed class PartitionLock : IAsyncDisposable
 {
@@ -13,18 +16,20 @@ internal sealed class PartitionLock : IAsyncDisposable
     private readonly ILockStore _locks;
     private readonly string _name;
     private readonly string _owner;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _renewal;
+    private readonly LeaseKeeper _keeper;
 
-    private PartitionLock(ILockStore locks, string name, string owner, TimeSpan lease)
+    private PartitionLock(ILockStore locks, string name, string owner, TimeSpan lease, TimeProvider time, CancellationToken cancellationToken)
     {
         _locks = locks;
         _name = name;
         _owner = owner;
-        _renewal = RenewAsync(lease);
+        _keeper = new LeaseKeeper(token => locks.TryAcquireLockAsync(name, owner, lease, token), lease, time, cancellationToken);
     }
 
-    public static async Task<PartitionLock> AcquireAsync(ILockStore locks, string name, string owner, TimeSpan lease, CancellationToken cancellationToken)
+    /// <summary>Cancelled when the lock's lease was lost, or the caller cancelled.</summary>
+    public CancellationToken Lost => _keeper.Lost;
+
+    public static async Task<PartitionLock> AcquireAsync(ILockStore locks, string name, string owner, TimeSpan lease, TimeProvider time, CancellationToken cancellationToken)
     {
         // Waiting is wall-clock polling, not the pipeline's clock: the holder finishes in real time.
         var wait = FirstWait;
@@ -34,30 +39,12 @@ internal sealed class PartitionLock : IAsyncDisposable
             wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, LongestWait.Ticks));
         }
 
-        return new PartitionLock(locks, name, owner, lease);
-    }
-
-    private async Task RenewAsync(TimeSpan lease)
-    {
-        try
-        {
-            while (true)
-            {
-                await Task.Delay(lease / 3, _stop.Token);
-                await _locks.TryAcquireLockAsync(_name, _owner, lease, _stop.Token);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // released
-        }
+        return new PartitionLock(locks, name, owner, lease, time, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        await _renewal;
-        _stop.Dispose();
+        await _keeper.DisposeAsync();
         // Released even when the export was cancelled: the next holder must not wait for the lease to run out.
         await _locks.ReleaseLockAsync(_name, _owner, CancellationToken.None);
     }

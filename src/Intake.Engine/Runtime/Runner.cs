@@ -45,7 +45,14 @@ public sealed class Runner
         return finished;
     }
 
-    private async Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, int maxLoadAttempts, List<Load> finished, CancellationToken cancellationToken)
+    /// <summary>
+    /// Drains, waiting out a catalog outage when the runtime's policy says so (<c>intake run</c> without
+    /// <c>--once</c>); a one-shot run lets the outage through and exits 4.
+    /// </summary>
+    private Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, int maxLoadAttempts, List<Load> finished, CancellationToken cancellationToken) =>
+        _runtime.Outage.RunAsync(ct => DrainOnceAsync(workers, names, maxLoadAttempts, finished, ct), cancellationToken);
+
+    private async Task DrainOnceAsync(List<Worker> workers, IReadOnlyCollection<string> names, int maxLoadAttempts, List<Load> finished, CancellationToken cancellationToken)
     {
         await workers[0].ReclaimFromStoppedProcessesAsync(cancellationToken);
         var swept = await _runtime.Catalog.SweepExpiredLeasesAsync(maxLoadAttempts, cancellationToken);

@@ -58,7 +58,14 @@ internal static class Commands
     }
 
     /// <summary>Runs a command body with the configuration loaded and the runtime open, mapping failures to exit codes.</summary>
-    internal static async Task<int> WithRuntimeAsync(ParseResult parse, Func<IntakeRuntime, bool, Task<int>> body, CancellationToken ct)
+    internal static Task<int> WithRuntimeAsync(ParseResult parse, Func<IntakeRuntime, bool, Task<int>> body, CancellationToken ct) =>
+        WithRuntimeAsync(parse, body, OutageOptions.OneShot, ct);
+
+    /// <summary>
+    /// As above, with <paramref name="outage"/> saying how a catalog outage is met: a command that runs once gives
+    /// up with exit 4; a polling one waits it out.
+    /// </summary>
+    internal static async Task<int> WithRuntimeAsync(ParseResult parse, Func<IntakeRuntime, bool, Task<int>> body, OutageOptions outage, CancellationToken ct)
     {
         var json = parse.GetValue(JsonOption);
         var interactive = Terminal.IsInteractive && !json;
@@ -76,7 +83,7 @@ internal static class Commands
 
         try
         {
-            await using var runtime = await IntakeRuntime.OpenAsync(config, TimeProvider.System, logs, ct);
+            await using var runtime = await IntakeRuntime.OpenAsync(config, outage, TimeProvider.System, logs, ct);
             return await body(runtime, json);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -177,7 +184,7 @@ internal static class Commands
             }
 
             return errored > 0 ? ExitCodes.LoadsFailed : unlisted.Count > 0 ? ExitCodes.Unavailable : ExitCodes.Ok;
-        }, ct));
+        }, parse.GetValue(once) ? OutageOptions.OneShot : OutageOptions.Daemon, ct)); // polling is a daemon: it waits out catalog outages
         return cmd;
     }
 

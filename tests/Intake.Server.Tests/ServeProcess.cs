@@ -133,6 +133,9 @@ public sealed partial class Workspace : IDisposable
 
         public Uri BaseAddress { get; private set; } = null!;
 
+        /// <summary>Whether the process ended (a server must not end by itself).</summary>
+        public bool HasExited => _process.HasExited;
+
         public string Output
         {
             get

@@ -94,7 +94,9 @@ public sealed class Discovery
                 }
 
                 found.Add(file.Key);
-                var result = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size), cancellationToken);
+                // Safe to repeat after an outage: a load already registered is returned, not added again.
+                var load = new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size);
+                var result = await _runtime.Outage.RunAsync(t => _runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
                 if (result.Created)
                 {
                     created.Add(result.Load.Id);

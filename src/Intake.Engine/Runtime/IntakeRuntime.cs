@@ -12,8 +12,9 @@ namespace Intake.Engine.Runtime;
 /// <summary>The adapters a configuration declares, opened once: the catalog (migrated), the stores and the warehouses.</summary>
 public sealed class IntakeRuntime : IAsyncDisposable
 {
-    private IntakeRuntime(IntakeConfig config, CatalogPorts ports, IReadOnlyDictionary<string, IObjectStore> stores, IReadOnlyDictionary<string, IWarehouse> warehouses, TimeProvider time, ILoggerFactory logs)
+    private IntakeRuntime(IntakeConfig config, CatalogPorts ports, IReadOnlyDictionary<string, IObjectStore> stores, IReadOnlyDictionary<string, IWarehouse> warehouses, TimeProvider time, ILoggerFactory logs, OutageBackoff outage)
     {
+        Outage = outage;
         Config = config;
         Ports = ports;
         Actions = new Operations.LoadActions(ports.Loads, time);
@@ -37,14 +38,26 @@ public sealed class IntakeRuntime : IAsyncDisposable
     public TimeProvider Time { get; }
     public ILoggerFactory Logs { get; }
 
-    public static async Task<IntakeRuntime> OpenAsync(IntakeConfig config, TimeProvider? time = null, ILoggerFactory? logs = null, CancellationToken cancellationToken = default)
+    /// <summary>How this process meets a catalog outage: waits it out (daemons) or fails at once (commands that run once).</summary>
+    public OutageBackoff Outage { get; }
+
+    /// <summary>Opens the runtime of a command that runs once: an unreachable catalog fails at once (transient).</summary>
+    public static Task<IntakeRuntime> OpenAsync(IntakeConfig config, TimeProvider? time = null, ILoggerFactory? logs = null, CancellationToken cancellationToken = default) =>
+        OpenAsync(config, OutageOptions.OneShot, time, logs, cancellationToken);
+
+    /// <summary>
+    /// Opens the runtime with an outage policy; with <see cref="OutageOptions.WaitForRecovery"/> (daemons) opening
+    /// itself waits until the catalog answers, so a daemon started during an outage comes up when it ends.
+    /// </summary>
+    public static async Task<IntakeRuntime> OpenAsync(IntakeConfig config, OutageOptions outage, TimeProvider? time, ILoggerFactory? logs, CancellationToken cancellationToken)
     {
         time ??= TimeProvider.System;
         logs ??= NullLoggerFactory.Instance;
+        var backoff = new OutageBackoff(outage, time, logs);
         var catalog = CatalogFactory.Open(config.Catalog.Kind, config.Catalog.Connection, time);
         try
         {
-            await catalog.Loads.MigrateAsync(cancellationToken);
+            await backoff.RunAsync(catalog.Loads.MigrateAsync, cancellationToken);
         }
         catch
         {
@@ -54,7 +67,7 @@ public sealed class IntakeRuntime : IAsyncDisposable
 
         var stores = config.Stores.Values.ToDictionary(s => s.Name, s => CreateStore(s, time), StringComparer.Ordinal);
         var warehouses = config.Warehouses.Values.ToDictionary(w => w.Name, w => WarehouseFactory.Create(w.Name, w.Kind, w.Connection), StringComparer.Ordinal);
-        return new IntakeRuntime(config, catalog, stores, warehouses, time, logs);
+        return new IntakeRuntime(config, catalog, stores, warehouses, time, logs, backoff);
     }
 
     private static IObjectStore CreateStore(StoreConfig store, TimeProvider time) => store.Kind switch
@@ -74,6 +87,9 @@ public sealed class IntakeRuntime : IAsyncDisposable
         }),
         _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"store '{store.Name}': kind '{store.Kind}' is not available in this build"),
     };
+
+    /// <summary>The same runtime over another catalog: tests wrap the real one to make it fail on cue.</summary>
+    internal IntakeRuntime WithCatalog(ICatalog catalog) => new(Config, Ports with { Loads = catalog }, Stores, Warehouses, Time, Logs, Outage);
 
     public PipelineConfig Pipeline(string name) =>
         Config.FindPipeline(name) ?? throw new ArgumentException($"no pipeline named '{name}' (pipelines: {string.Join(", ", Config.Pipelines.Select(p => p.Name))})", nameof(name));

@@ -37,4 +37,13 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} retrying in {Delay} after a transient failure")]
     public static partial void Retrying(ILogger logger, long loadId, string pipeline, string step, TimeSpan delay);
+
+    [LoggerMessage(60, LogLevel.Warning, "catalog outage: {Reason}; waiting and trying again, up to {MaxDelay} apart, until it answers")]
+    public static partial void OutageBegan(ILogger logger, string reason, TimeSpan maxDelay);
+
+    [LoggerMessage(61, LogLevel.Information, "the catalog answers again after an outage of {Duration}; carrying on")]
+    public static partial void OutageEnded(ILogger logger, TimeSpan duration);
+
+    [LoggerMessage(62, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} attempt {Attempt} was left running when the catalog became unreachable; closed as failed before the next attempt")]
+    public static partial void UnclosedAttempt(ILogger logger, long loadId, string pipeline, string step, int attempt);
 }

@@ -45,7 +45,14 @@ public sealed class Runner
         return finished;
     }
 
-    private async Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken)
+    /// <summary>
+    /// Drains, waiting out a catalog outage when the runtime's policy says so (<c>intake run</c> without
+    /// <c>--once</c>); a one-shot run lets the outage through and exits 4.
+    /// </summary>
+    private Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken) =>
+        _runtime.Outage.RunAsync(ct => DrainOnceAsync(workers, names, finished, ct), cancellationToken);
+
+    private async Task DrainOnceAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken)
     {
         var swept = await new Operations.Sweeper(_runtime).SweepAsync(cancellationToken);
         if (swept.Returned > 0)

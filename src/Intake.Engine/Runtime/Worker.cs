@@ -15,6 +15,12 @@ namespace Intake.Engine.Runtime;
 /// Claims loads and carries each through its stage: ingest (the pipeline's steps), archive or error.
 /// Delivery is at least once per step; steps are idempotent, so the effect is exactly once.
 /// </summary>
+/// <remarks>
+/// Step records go through the runtime's <see cref="OutageBackoff"/>: in a daemon, a record the catalog could not
+/// take (PostgreSQL restarting) is written once it answers again, so every attempt ends closed. Where a record was
+/// left running anyway (a one-shot run, or a start whose answer was lost), the next attempt closes it first, and
+/// attempt numbers count the records actually written, so the history has no gaps.
+/// </remarks>
 public sealed class Worker
 {
     private static readonly LoadStatus[] ClaimOrder = [LoadStatus.ReadyForErroring, LoadStatus.ReadyForArchiving, LoadStatus.Ready];
@@ -54,6 +60,8 @@ public sealed class Worker
     public string Id { get; }
 
     private ICatalog Catalog => _runtime.Catalog;
+
+    private OutageBackoff Outage => _runtime.Outage;
 
     /// <summary>Claims and processes one load of the given pipelines (errors and archiving first); null when nothing is waiting.</summary>
     public async Task<Load?> RunOneAsync(IReadOnlyCollection<string>? pipelines, CancellationToken cancellationToken)
@@ -102,7 +110,15 @@ public sealed class Worker
         {
             // Shutting down: hand the load back at once rather than letting its lease run out.
             var waiting = LoadStateMachine.WaitingStatusFor(load.Status);
-            await Catalog.TransitionAsync(load.Id, load.Status, waiting, new TransitionDetails { LeaseOwner = Id }, CancellationToken.None);
+            try
+            {
+                await Catalog.TransitionAsync(load.Id, load.Status, waiting, new TransitionDetails { LeaseOwner = Id }, CancellationToken.None);
+            }
+            catch (IntakeException e) when (e.IsTransient)
+            {
+                // The catalog is unreachable: the lease runs out instead and the sweeper hands the load back.
+            }
+
             _observer.LoadFinished(load, waiting);
             throw;
         }
@@ -127,7 +143,21 @@ public sealed class Worker
         using var timer = new PeriodicTimer(period, _runtime.Time);
         while (await timer.WaitForNextTickAsync(leaseLost.Token))
         {
-            if (!await Catalog.HeartbeatAsync(load.Id, Id, lease, leaseLost.Token))
+            bool held;
+            try
+            {
+                held = await Catalog.HeartbeatAsync(load.Id, Id, lease, leaseLost.Token);
+            }
+            catch (IntakeException e) when (e.IsTransient)
+            {
+                // The catalog is unreachable: beat again at the next tick. Other workers cannot take the load over
+                // through a catalog they cannot reach either; if one did once it answered (the lease had run out and
+                // the sweeper handed the load back), the first beat that gets through says so and the work stops.
+                Outage.NoteFailure(e);
+                continue;
+            }
+
+            if (!held)
             {
                 await leaseLost.CancelAsync();
                 return;
@@ -147,11 +177,11 @@ public sealed class Worker
             return await FailAsync(load, ErrorKind.Transient, $"gave up after {pipeline.MaxLoadAttempts} attempts: the worker stopped or lost its lease each time", ct);
         }
 
-        var history = await Catalog.GetStepsAsync(load.Id, ct);
+        var history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
         foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
         {
             // A worker died inside this step; its record is closed so the history reads truthfully.
-            await Catalog.FinishStepAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
+            await CloseAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
         }
 
         foreach (var stepName in pipeline.Steps)
@@ -163,14 +193,9 @@ public sealed class Worker
 
             var step = _steps[stepName];
             var retry = BuildRetry(pipeline, load, stepName);
-            var attempt = history.Count(s => s.Step == stepName);
             try
             {
-                await retry.ExecuteAsync(async token =>
-                {
-                    attempt++;
-                    await RunStepAsync(step, load, pipeline, attempt, token);
-                }, ct);
+                await retry.ExecuteAsync(async token => await RunStepAsync(step, load, pipeline, token), ct);
             }
             catch (IntakeException e)
             {
@@ -182,9 +207,9 @@ public sealed class Worker
         return LoadStatus.ReadyForArchiving;
     }
 
-    private async Task RunStepAsync(IStep step, Load load, PipelineConfig pipeline, int attempt, CancellationToken ct)
+    private async Task RunStepAsync(IStep step, Load load, PipelineConfig pipeline, CancellationToken ct)
     {
-        var stepId = await Catalog.StartStepAsync(load.Id, step.Name, attempt, Id, ct);
+        var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct);
         _observer.StepStarted(load, step.Name, attempt);
         Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
         var context = new StepContext { Load = load, Pipeline = pipeline, Runtime = _runtime, Attempt = attempt, Observer = _observer, StepName = step.Name };
@@ -195,14 +220,22 @@ public sealed class Worker
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            await Catalog.FinishStepAsync(stepId, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker was stopped"), CancellationToken.None);
+            try
+            {
+                await Catalog.FinishStepAsync(stepId, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker was stopped"), CancellationToken.None);
+            }
+            catch (IntakeException e) when (e.IsTransient)
+            {
+                // The catalog is unreachable: the record stays running and the next worker on this load closes it.
+            }
+
             throw;
         }
         catch (Exception e)
         {
             var error = Classify(e, load, step.Name);
             var failed = StepResult.Failed(error.Kind, error.Message) with { ErrorCode = pipeline.ErrorCodes.For(step.Name, error.Kind) };
-            await Catalog.FinishStepAsync(stepId, failed, CancellationToken.None);
+            await CloseAsync(stepId, failed, ct);
             _observer.StepFinished(load, step.Name, failed);
             Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Message);
             if (ReferenceEquals(error, e))
@@ -213,9 +246,49 @@ public sealed class Worker
             throw error;
         }
 
-        await Catalog.FinishStepAsync(stepId, result, CancellationToken.None);
+        await CloseAsync(stepId, result, ct);
         _observer.StepFinished(load, step.Name, result);
         Log.StepSucceeded(_log, load.Id, load.Pipeline, step.Name, result.RowsIn, result.RowsOut, result.BytesIn);
+    }
+
+    /// <summary>
+    /// Records the start of the next attempt of <paramref name="stepName"/> and returns its record id and number.
+    /// Records of this worker on this load still running are attempts whose end the catalog did not take (it was
+    /// unreachable, or the answer to their start was lost): they are closed as failed first, so every attempt ends
+    /// closed. The number counts the records written, so attempts read 1..n without gaps.
+    /// </summary>
+    private Task<(long Id, int Attempt)> StartAttemptAsync(Load load, string stepName, CancellationToken ct) => Outage.RunAsync(async token =>
+    {
+        var history = await Catalog.GetStepsAsync(load.Id, token);
+        foreach (var open in history.Where(s => s.Outcome == StepOutcome.Running && s.Worker == Id))
+        {
+            // Only this worker's own: it holds the lease, so nobody else writes this load's records meanwhile.
+            await Catalog.FinishStepAsync(open.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the catalog was unreachable when this attempt ended, so its outcome was not recorded; the step runs again"), token);
+            Log.UnclosedAttempt(_log, load.Id, load.Pipeline, open.Step, open.Attempt);
+        }
+
+        var attempt = history.Count(s => s.Step == stepName) + 1;
+        var id = await Catalog.StartStepAsync(load.Id, stepName, attempt, Id, token);
+        return (id, attempt);
+    }, ct);
+
+    /// <summary>Completes a step record, waiting out a catalog outage in a daemon.</summary>
+    private Task CloseAsync(long stepId, StepResult result, CancellationToken ct)
+    {
+        var tries = 0;
+        return Outage.RunAsync(async _ =>
+        {
+            tries++;
+            try
+            {
+                // Not cancelled by ct: a stop request must not leave the outcome of finished work unrecorded.
+                await Catalog.FinishStepAsync(stepId, result, CancellationToken.None);
+            }
+            catch (InvalidOperationException) when (tries > 1)
+            {
+                // Already closed: an earlier try was written before the connection dropped with its answer.
+            }
+        }, ct);
     }
 
     /// <summary>Anything that is not already an <see cref="IntakeException"/> is classified here, once.</summary>
@@ -272,7 +345,7 @@ public sealed class Worker
 
     private async Task TransitionAsync(Load load, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken ct)
     {
-        if (!await Catalog.TransitionAsync(load.Id, from, to, details, ct))
+        if (!await Outage.RunAsync(t => Catalog.TransitionAsync(load.Id, from, to, details, t), ct))
         {
             // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
             throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
@@ -301,8 +374,7 @@ public sealed class Worker
         {
             var store = _runtime.StoreFor(pipeline);
             var key = Keys.InboxKey(pipeline, load);
-            var attempt = (await Catalog.GetStepsAsync(load.Id, ct)).Count(s => s.Step == "error") + 1;
-            var stepId = await Catalog.StartStepAsync(load.Id, "error", attempt, Id, ct);
+            var (stepId, _) = await StartAttemptAsync(load, "error", ct);
             StepResult result;
             try
             {
@@ -322,7 +394,7 @@ public sealed class Worker
                 result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For("error", error.Kind) };
             }
 
-            await Catalog.FinishStepAsync(stepId, result, ct);
+            await CloseAsync(stepId, result, ct);
             await CleanWorkAreaAsync(load, pipeline, ct);
         }
 

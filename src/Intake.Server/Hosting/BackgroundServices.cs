@@ -5,7 +5,10 @@ using Microsoft.Extensions.Hosting;
 
 namespace Intake.Server.Hosting;
 
-/// <summary>Runs a periodic job until shutdown; a failure (catalog unreachable) is logged and the job goes on at its next period.</summary>
+/// <summary>
+/// Runs a periodic job until shutdown. A catalog outage is waited out with the process's one backoff (logged once
+/// per outage); any other failure is logged and the job goes on at its next period.
+/// </summary>
 internal abstract class PeriodicService : BackgroundService
 {
     protected PeriodicService(ServerState state) => State = state;
@@ -24,7 +27,7 @@ internal abstract class PeriodicService : BackgroundService
         {
             try
             {
-                await RunOnceAsync(stoppingToken);
+                await State.Runtime.Outage.RunAsync(RunOnceAsync, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -119,6 +122,11 @@ internal sealed class SchedulerService : PeriodicService
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                if (e is Core.Errors.IntakeException { IsTransient: true } && !await State.CatalogAnswersAsync(cancellationToken))
+                {
+                    throw; // the catalog's outage, not this pipeline's source: waited out (and logged once) by the caller
+                }
+
                 ServerLog.ServiceFailed(State.Log, e, $"discovery of {pipeline.Name}", State.Options.DiscoverEvery);
             }
         }
@@ -127,7 +135,8 @@ internal sealed class SchedulerService : PeriodicService
 
 /// <summary>
 /// The process's workers: each claims a load of an unpaused pipeline (errors and archiving first), carries it
-/// through its stage, and waits for a pulse or the poll interval when nothing is waiting.
+/// through its stage, and waits for a pulse or the poll interval when nothing is waiting. A catalog outage is
+/// waited out with the process's one backoff, shared by all workers (logged once per outage, not per worker or try).
 /// </summary>
 internal sealed class WorkerPoolService : BackgroundService
 {
@@ -145,8 +154,12 @@ internal sealed class WorkerPoolService : BackgroundService
         {
             try
             {
-                var pipelines = await _state.ActivePipelinesAsync(ct);
-                if (await worker.RunOneAsync(pipelines, ct) is null)
+                var claimed = await _state.Runtime.Outage.RunAsync(async token =>
+                {
+                    var pipelines = await _state.ActivePipelinesAsync(token);
+                    return await worker.RunOneAsync(pipelines, token);
+                }, ct);
+                if (claimed is null)
                 {
                     await _state.Work.WaitAsync(_state.Options.Poll, _state.Time, ct);
                 }

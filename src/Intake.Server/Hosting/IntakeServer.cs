@@ -59,7 +59,8 @@ public static class IntakeServer
 
         try
         {
-            var runtime = await IntakeRuntime.OpenAsync(config, time, host.Services.GetRequiredService<ILoggerFactory>(), cancellationToken);
+            // A daemon: started during a catalog outage it waits (logged once) and comes up when the catalog answers.
+            var runtime = await IntakeRuntime.OpenAsync(config, OutageOptions.Daemon, time, host.Services.GetRequiredService<ILoggerFactory>(), cancellationToken);
             state.Initialize(runtime);
             ServerLog.Started(state.Log, options.Api ? "serve" : "worker", options.Workers, runtime.Catalog is Catalog.SqlCatalog c ? c.Description : config.Catalog.Kind,
                 string.Join(", ", config.Pipelines.Select(p => p.Name)));

@@ -69,6 +69,20 @@ public sealed class ServerState
         return names;
     }
 
+    /// <summary>Whether the catalog answers now: tells a catalog outage from a failure of something else (a pipeline's source).</summary>
+    public async Task<bool> CatalogAnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Queries.PingAsync(cancellationToken);
+            return true;
+        }
+        catch (Core.Errors.IntakeException e) when (e.IsTransient)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Forget the cached pause state (after a pause or resume through this process).</summary>
     public void PausesChanged() => _active = null;
 }

@@ -1,0 +1,241 @@
+using System.IO.Compression;
+using System.Text;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Audit;
+using Intake.Engine.Configuration;
+using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
+
+namespace Intake.Engine.Tests;
+
+/// <summary>
+/// Step records when the catalog fails around a step (the catalog here fails on cue; the same with a real PostgreSQL
+/// restarting is in the integration tests): every attempt ends closed and attempts are numbered 1..n without gaps.
+/// </summary>
+public sealed class WorkerOutageTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("intake-worker-outage-").FullName;
+    private readonly CapturingLogs _logs = new();
+    private IntakeRuntime _real = null!;
+
+    public async Task InitializeAsync()
+    {
+        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
+            catalog: { kind: sqlite, path: .intake/catalog.db }
+            stores: { local: { kind: local, root: .intake/store } }
+            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
+            defaults:
+              retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }
+            """);
+        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
+        Directory.CreateDirectory(Path.Combine(_dir, "in"));
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s }
+            steps: [fetch, decompress, validate, archive, load]
+            load: { table: rows }
+            """);
+        await using (var f = File.Create(Path.Combine(_dir, "in", "a.csv.gz")))
+        await using (var gz = new GZipStream(f, CompressionLevel.Fastest))
+        {
+            await gz.WriteAsync(Encoding.UTF8.GetBytes("id,name\n1,a\n2,b\n"));
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_real is not null)
+        {
+            await _real.DisposeAsync();
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private async Task<(IntakeRuntime Runtime, FlakyCatalog Catalog)> OpenAsync(OutageOptions outage)
+    {
+        _real = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")), outage, new InstantTimeProvider(), _logs, default);
+        await new Discovery(_real).DiscoverAsync(_real.Pipeline("p"), default);
+        var flaky = new FlakyCatalog(_real.Catalog);
+        return (_real.WithCatalog(flaky), flaky);
+    }
+
+    private static async Task<(Load Load, IReadOnlyList<StepRecord> Steps, LoadAudit Audit)> DrainAsync(IntakeRuntime runtime, CountingStep? replace = null)
+    {
+        var steps = Worker.DefaultSteps(runtime).Select(s => replace is not null && s.Name == replace.Name ? replace : s);
+        var worker = new Worker(runtime, steps);
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var load = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        return (load, await runtime.Catalog.GetStepsAsync(load.Id, default), await new Auditor(runtime).AuditLoadAsync(load, default));
+    }
+
+    private static void ShouldBeClosedAndNumberedWithoutGaps(IReadOnlyList<StepRecord> steps)
+    {
+        steps.ShouldAllBe(s => s.Outcome != StepOutcome.Running);
+        foreach (var step in steps.GroupBy(s => s.Step))
+        {
+            step.Select(s => s.Attempt).ShouldBe(Enumerable.Range(1, step.Count()), $"attempts of {step.Key}");
+        }
+    }
+
+    [Fact]
+    public async Task OneShot_EndOfAnAttemptNotRecorded_IsClosedBeforeTheNextAttempt_AndAttemptsHaveNoGaps()
+    {
+        var (runtime, catalog) = await OpenAsync(OutageOptions.OneShot);
+        catalog.FinishFailures = 1; // archive attempt 1 succeeds, but the catalog is gone when it is recorded
+        catalog.StartFailures = 1;  // and still gone when the next attempt starts
+
+        var (load, steps, audit) = await DrainAsync(runtime);
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        var archive = steps.Where(s => s.Step == "archive").ToList();
+        archive.Select(s => (s.Attempt, s.Outcome)).ShouldBe([(1, StepOutcome.Failed), (2, StepOutcome.Succeeded)]);
+        archive[0].ErrorKind.ShouldBe(ErrorKind.Transient);
+        archive[0].Message!.ShouldContain("catalog was unreachable");
+        ShouldBeClosedAndNumberedWithoutGaps(steps);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task StartRecordedButItsAnswerLost_TheRecordIsClosedBeforeTheNextAttempt_AndAttemptsHaveNoGaps()
+    {
+        var (runtime, catalog) = await OpenAsync(OutageOptions.OneShot);
+        catalog.LostStartAnswers = 1; // the record of archive attempt 1 is written, then the connection drops
+
+        var (load, steps, audit) = await DrainAsync(runtime);
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        steps.Where(s => s.Step == "archive").Select(s => (s.Attempt, s.Outcome)).ShouldBe([(1, StepOutcome.Failed), (2, StepOutcome.Succeeded)]);
+        ShouldBeClosedAndNumberedWithoutGaps(steps);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Daemon_CatalogDownWhenAStepEnds_RecordsItsOutcomeOnceTheCatalogAnswers_WithoutRunningItAgain()
+    {
+        var (runtime, catalog) = await OpenAsync(OutageOptions.Daemon);
+        catalog.FinishFailures = 5; // longer than the step's own retries (3) would last
+        var archive = new CountingStep(new ArchiveStep());
+
+        var (load, steps, audit) = await DrainAsync(runtime, archive);
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        archive.Calls.ShouldBe(1);
+        steps.Where(s => s.Step == "archive").Select(s => (s.Attempt, s.Outcome)).ShouldBe([(1, StepOutcome.Succeeded)]);
+        ShouldBeClosedAndNumberedWithoutGaps(steps);
+        audit.Problems.ShouldBeEmpty();
+        _logs.Count(60).ShouldBe(1); // the outage, once
+        _logs.Count(61).ShouldBe(1); // and its end
+    }
+
+    [Fact]
+    public async Task Daemon_CatalogDownWhenTheLoadChangesStatus_WaitsAndArchivesIt()
+    {
+        var (runtime, catalog) = await OpenAsync(OutageOptions.Daemon);
+        catalog.TransitionFailures = 4;
+
+        var (load, steps, audit) = await DrainAsync(runtime);
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        ShouldBeClosedAndNumberedWithoutGaps(steps);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    /// <summary>Counts the runs of a real step.</summary>
+    private sealed class CountingStep(IStep real) : IStep
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public string Name => real.Name;
+
+        public Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _calls);
+            return real.RunAsync(context, cancellationToken);
+        }
+    }
+
+    /// <summary>The real catalog, but unreachable on cue around the <c>archive</c> step's records and the load's transitions.</summary>
+    private sealed class FlakyCatalog(ICatalog inner) : ICatalog
+    {
+        private readonly HashSet<long> _archiveRecords = [];
+
+        /// <summary>Completions of archive records that fail before reaching the database.</summary>
+        public int FinishFailures { get; set; }
+
+        /// <summary>Starts of archive records that fail before reaching the database.</summary>
+        public int StartFailures { get; set; }
+
+        /// <summary>Starts of archive records written, whose answer is then lost.</summary>
+        public int LostStartAnswers { get; set; }
+
+        /// <summary>Status changes out of ingesting that fail before reaching the database.</summary>
+        public int TransitionFailures { get; set; }
+
+        private static IntakeException Unreachable() =>
+            IntakeException.Transient("the PostgreSQL catalog db:5432/intake is unreachable or busy: 57P01: terminating connection due to administrator command");
+
+        public async Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
+        {
+            if (step == "archive" && StartFailures > 0)
+            {
+                StartFailures--;
+                throw Unreachable();
+            }
+
+            var id = await inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
+            if (step == "archive")
+            {
+                _archiveRecords.Add(id);
+                if (LostStartAnswers > 0)
+                {
+                    LostStartAnswers--;
+                    throw Unreachable();
+                }
+            }
+
+            return id;
+        }
+
+        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        {
+            if (_archiveRecords.Contains(stepId) && FinishFailures > 0)
+            {
+                FinishFailures--;
+                throw Unreachable();
+            }
+
+            return inner.FinishStepAsync(stepId, result, cancellationToken);
+        }
+
+        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken)
+        {
+            if (from == LoadStatus.Ingesting && TransitionFailures > 0)
+            {
+                TransitionFailures--;
+                throw Unreachable();
+            }
+
+            return inner.TransitionAsync(loadId, from, to, details, cancellationToken);
+        }
+
+        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
+        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) => inner.RegisterLoadAsync(load, cancellationToken);
+        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
+        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
+        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
+        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
+        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
+        public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => inner.GetStepsAsync(loadId, cancellationToken);
+        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
+        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the real one is disposed with its own runtime
+    }
+}

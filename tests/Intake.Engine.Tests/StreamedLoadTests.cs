@@ -102,7 +102,7 @@ public sealed class StreamedLoadTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TruncatedGzip_FailsTheLoadStepAsFormat_LoadsNoRow_AndKeepsTheOriginal()
+    public async Task TruncatedGzip_FailsTheLoadStepAsIntegrity_LoadsNoRow_AndKeepsTheOriginal()
     {
         var text = new StringBuilder("id,name\n");
         for (var i = 0; i < 50_000; i++)
@@ -117,8 +117,9 @@ public sealed class StreamedLoadTests : IAsyncLifetime
         var load = (await RunAsync()).ShouldHaveSingleItem();
 
         load.Status.ShouldBe(LoadStatus.Errored);
-        load.ErrorKind.ShouldBe(ErrorKind.Format);
+        load.ErrorKind.ShouldBe(ErrorKind.Integrity); // damaged in transit, not a wrong format: send it again
         load.ErrorMessage!.ShouldContain("big.csv.gz");
+        load.ErrorMessage!.ShouldContain("truncated");
         var steps = await _runtime.Catalog.GetStepsAsync(load.Id, default);
         steps.Last(s => s.Step == "load").Outcome.ShouldBe(StepOutcome.Failed);
         // The failed COPY rolled back: not one of the rows read before the cut is in the table.

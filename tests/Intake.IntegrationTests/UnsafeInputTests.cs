@@ -32,7 +32,7 @@ public sealed class UnsafeInputTests : IDisposable
         var kinds = doc.RootElement.EnumerateArray().ToDictionary(l => l.GetProperty("source_key").GetString()!, l => (l.GetProperty("status").GetString(), l.GetProperty("error_kind").GetString()));
         kinds["traversal.zip"].ShouldBe(("errored", "security"));
         kinds["bomb.zip"].ShouldBe(("errored", "security"));
-        kinds["truncated.csv.gz"].ShouldBe(("errored", "format"));
+        kinds["truncated.csv.gz"].ShouldBe(("errored", "integrity")); // damaged in transit: send it again
 
         // Nothing escaped: every file is in the drop folder, the databases, or the store's areas; the work area is empty again.
         _ws.FilesOutsideOf("incoming/", "pipelines/", "intake.yaml", ".intake/catalog.db", ".intake/warehouse.db", ".intake/store/inbox/", ".intake/store/error/", ".intake/store/.meta/")

@@ -51,7 +51,20 @@ internal static class DataFiles
         var info = await context.Store.StatAsync(Areas.Inbox, context.InboxKey, cancellationToken)
             ?? throw IntakeException.Integrity($"{context.Load.SourceKey}: the original is missing from the inbox");
         var input = new CountingStream(await context.Store.OpenReadAsync(Areas.Inbox, context.InboxKey, cancellationToken), n => done?.Invoke(n, info.Size));
-        return new DataFileSet(context, StreamedSources(context, input), info.Size, input);
+        var entries = Expand(context, input, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        return new DataFileSet(context, StreamedSources(context, entries, cancellationToken), info.Size, input, entries);
+    }
+
+    /// <summary>
+    /// The one way an original is expanded, by the <c>decompress</c> step (which writes every entry to the work area)
+    /// and by the streamed load (which reads the data entries and leaves the rest to the expander, which reads it
+    /// through the same checks): the same walk, limits and classification, so both paths end the same way.
+    /// </summary>
+    public static IAsyncEnumerable<ArchiveEntry> Expand(StepContext context, Stream input, CancellationToken cancellationToken)
+    {
+        var limits = context.Pipeline.Limits;
+        var expander = new ArchiveExpander(new ArchiveLimits { MaxTotalBytes = limits.MaxTotalBytes, MaxRatio = limits.MaxRatio, MaxEntries = limits.MaxEntries });
+        return expander.ExpandAsync(input, context.InboxKey[(context.InboxKey.LastIndexOf('/') + 1)..], cancellationToken);
     }
 
     private static IEnumerable<(string Name, Stream Content, bool Owned)> WorkSources(StepContext context, List<ObjectInfo> files, Action<long, long?>? done, CancellationToken cancellationToken)
@@ -68,19 +81,19 @@ internal static class DataFiles
         }
     }
 
-    private static IEnumerable<(string Name, Stream Content, bool Owned)> StreamedSources(StepContext context, Stream input)
+    private static IEnumerable<(string Name, Stream Content, bool Owned)> StreamedSources(
+        StepContext context, IAsyncEnumerator<ArchiveEntry> entries, CancellationToken cancellationToken)
     {
-        var limits = context.Pipeline.Limits;
-        var expander = new ArchiveExpander(new ArchiveLimits { MaxTotalBytes = limits.MaxTotalBytes, MaxRatio = limits.MaxRatio, MaxEntries = limits.MaxEntries });
         var globs = Globs(context);
-        var name = context.InboxKey[(context.InboxKey.LastIndexOf('/') + 1)..];
-        foreach (var entry in expander.Expand(input, name))
+        // Not disposed here: the set finishes the walk (FinishWalkAsync) and disposes it.
+        while (entries.MoveNextAsync().AsTask().GetAwaiter().GetResult())
         {
-            // Entries that are not data are skipped: the expander reads past them when the next one is asked for.
+            var entry = entries.Current;
+            // Entries that are not data are skipped: the expander reads them through its checks when the next one is asked for.
             if (globs.Any(g => g.IsMatch(entry.Name)))
             {
                 // Decompressed on another thread while the caller parses: the overlap psql gets from a gzip pipe.
-                yield return (EntryName(context, entry.Name), new ReadAheadStream(entry.Content), true);
+                yield return (EntryName(context, entry.Name), new ReadAheadStream(entry.Content, cancellationToken), true);
             }
         }
     }
@@ -122,13 +135,16 @@ internal sealed class DataFileSet : IAsyncDisposable
     private readonly StepContext _context;
     private readonly IEnumerable<(string Name, Stream Content, bool Owned)> _files;
     private readonly Stream? _input;
+    private readonly IAsyncEnumerator<ArchiveEntry>? _entries;
 
-    public DataFileSet(StepContext context, IEnumerable<(string Name, Stream Content, bool Owned)> files, long totalBytes, Stream? input)
+    public DataFileSet(
+        StepContext context, IEnumerable<(string Name, Stream Content, bool Owned)> files, long totalBytes, Stream? input, IAsyncEnumerator<ArchiveEntry>? entries = null)
     {
         _context = context;
         _files = files;
         TotalBytes = totalBytes;
         _input = input;
+        _entries = entries;
     }
 
     /// <summary>Bytes to read: the data files' sizes, or the original's (compressed) size when streamed.</summary>
@@ -138,10 +154,27 @@ internal sealed class DataFileSet : IAsyncDisposable
     public int Count { get; private set; }
 
     /// <summary>
-    /// One CSV source per data file, opened lazily; the caller reads each to its end and disposes it before asking
-    /// for the next. Files with a header and no rows are an <c>empty</c> load unless <c>csv.allow_empty</c>.
+    /// Hands the row sources to <paramref name="consume"/> (a bulk load, a row count) and returns its result. When
+    /// streamed and the consumer fails (a bad row, a schema error), the rest of the original is still walked before
+    /// the failure is reported, and a failure of the archive found there is reported instead: the <c>decompress</c>
+    /// path walks the whole archive before any row is read, so a truncated or damaged archive wins over a row in it
+    /// on both paths.
     /// </summary>
-    public IEnumerable<IRowSource> RowSources()
+    public async Task<T> ReadAsync<T>(Func<IEnumerable<IRowSource>, Task<T>> consume)
+    {
+        try
+        {
+            return await consume(RowSources());
+        }
+        catch (IntakeException e) when (_entries is not null && !e.IsTransient)
+        {
+            await FinishWalkAsync();
+            throw;
+        }
+    }
+
+    /// <summary>One CSV source per data file, opened lazily; the caller disposes each before asking for the next.</summary>
+    private IEnumerable<IRowSource> RowSources()
     {
         var options = DataFiles.Options(_context);
         return Checked(Files().Select(f => (IRowSource)new CsvRowSource(f.Content, f.Name, options, leaveOpen: !f.Owned)), _context.Pipeline.Csv.AllowEmpty, "a header and no rows", "csv.allow_empty");
@@ -198,8 +231,22 @@ internal sealed class DataFileSet : IAsyncDisposable
         }
     }
 
+    // Asking for the next entry makes the expander read the rest of the current one, and so on to the end: it
+    // throws what it finds there.
+    private async Task FinishWalkAsync()
+    {
+        while (await _entries!.MoveNextAsync())
+        {
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (_entries is not null)
+        {
+            await _entries.DisposeAsync();
+        }
+
         if (_input is not null)
         {
             await _input.DisposeAsync();

@@ -6,9 +6,10 @@ using Intake.Formats.Csv;
 namespace Intake.Engine.Steps;
 
 /// <summary>
-/// Expands the original (gz, zip, tar, tgz, one nested level) into the load's work prefix, streaming.
-/// Unsafe archives fail as <c>security</c> before anything of theirs is written; entries already
-/// written by a failed attempt are removed, so the work area holds one complete expansion or nothing.
+/// Expands the original (gz, bz2, xz, zst, zip, tar and compressed tars, one nested level) into the load's work
+/// prefix, streaming, through <see cref="DataFiles.Expand"/>: the same walk the streamed load runs. Unsafe names,
+/// links, colliding names and sizes declared past the limits fail before anything of the archive is written; a
+/// failure found later removes what was written, so the work area holds one complete expansion or nothing.
 /// </summary>
 public sealed class DecompressStep : IStep
 {
@@ -19,16 +20,13 @@ public sealed class DecompressStep : IStep
         var store = context.Store;
         var work = context.WorkStore;
         await work.DeletePrefixAsync(Areas.Work, context.WorkPrefix, cancellationToken);
-        var limits = context.Pipeline.Limits;
-        var expander = new ArchiveExpander(new ArchiveLimits { MaxTotalBytes = limits.MaxTotalBytes, MaxRatio = limits.MaxRatio, MaxEntries = limits.MaxEntries });
         var inboxInfo = await store.StatAsync(Areas.Inbox, context.InboxKey, cancellationToken);
         var outputs = new List<string>();
         long bytesOut = 0;
         try
         {
             await using var input = new CountingStream(await store.OpenReadAsync(Areas.Inbox, context.InboxKey, cancellationToken), n => context.Progress(n, inboxInfo?.Size));
-            var name = context.InboxKey[(context.InboxKey.LastIndexOf('/') + 1)..];
-            await foreach (var entry in expander.ExpandAsync(input, name, cancellationToken))
+            await foreach (var entry in DataFiles.Expand(context, input, cancellationToken))
             {
                 var key = context.WorkPrefix + entry.Name;
                 var written = await work.PutAsync(Areas.Work, key, entry.Content, cancellationToken);

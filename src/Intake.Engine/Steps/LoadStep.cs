@@ -30,10 +30,10 @@ public sealed class LoadStep : IStep
         }
 
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
-        var result = await warehouse.LoadAsync(
+        var result = await data.ReadAsync(sources => warehouse.LoadAsync(
             new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = Name, Attempt = context.Attempt },
-            data.RowSources(),
-            cancellationToken);
+            sources,
+            cancellationToken));
         return WithKeptWork(context, new StepResult
         {
             RowsIn = result.RowsRead,

@@ -8,8 +8,8 @@ namespace Intake.Engine.Steps;
 /// overlaps with parsing and copying it (what a <c>gzip -dc |</c> pipe gives psql). Memory is bounded: at most
 /// <see cref="Blocks"/> blocks of <see cref="BlockSize"/> bytes, rented from the shared pool and returned once read
 /// (fresh arrays of this size would land on the large-object heap and only be freed by full collections). The inner
-/// stream's errors reach the caller at the read that would have met them. Disposing stops the reader and waits for
-/// it, so the inner stream is idle after.
+/// stream's errors reach the caller at the read that would have met them. Disposing stops the reader after the read
+/// it is in (never inside one) and waits for it, so the inner stream is idle and intact after.
 /// </summary>
 internal sealed class ReadAheadStream : Stream
 {
@@ -23,10 +23,18 @@ internal sealed class ReadAheadStream : Stream
     private int _offset;
     private int _count;
 
-    public ReadAheadStream(Stream inner)
+    private readonly CancellationToken _abandon;
+
+    /// <param name="inner">The stream to read ahead.</param>
+    /// <param name="abandon">
+    /// Cancels a read of the inner stream in the middle: only for when its owner gives it up altogether (the load is
+    /// cancelled), since the inner stream is not usable after.
+    /// </param>
+    public ReadAheadStream(Stream inner, CancellationToken abandon = default)
     {
         _inner = inner;
-        _reader = Task.Run(ReadAsync);
+        _abandon = abandon;
+        _reader = Task.Run(ReadAsync, CancellationToken.None); // the reader itself completes the channel, cancelled or not
     }
 
     private async Task ReadAsync()
@@ -39,7 +47,10 @@ internal sealed class ReadAheadStream : Stream
                 int n;
                 try
                 {
-                    n = await _inner.ReadAtLeastAsync(buffer.AsMemory(0, BlockSize), BlockSize, throwOnEndOfStream: false, _stop.Token);
+                    // Not stopped in the middle by Dispose: a decoder stopped inside a read is left in an undefined
+                    // state, and the expander reads on from here (to check the rest of the entry) once this stream is
+                    // disposed. Only abandoning the whole load cancels a read.
+                    n = await _inner.ReadAtLeastAsync(buffer.AsMemory(0, BlockSize), BlockSize, throwOnEndOfStream: false, _abandon);
                     if (n > 0)
                     {
                         await _filled.Writer.WriteAsync((buffer, n), _stop.Token);
@@ -54,7 +65,7 @@ internal sealed class ReadAheadStream : Stream
                     }
                 }
 
-                if (n < BlockSize)
+                if (n < BlockSize || _stop.IsCancellationRequested)
                 {
                     break;
                 }

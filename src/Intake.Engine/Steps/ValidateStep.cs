@@ -160,13 +160,7 @@ public sealed class ValidateStep : IStep
     private static async Task<long> CountRowsAsync(StepContext context, CancellationToken ct)
     {
         await using var data = await DataFiles.OpenAsync(context, null, ct);
-        long rows = 0;
-        foreach (var source in data.RowSources())
-        {
-            rows += CountRows(source);
-        }
-
-        return rows;
+        return await data.ReadAsync(sources => Task.FromResult(sources.Sum(CountRows)));
     }
 
     private static long CountRows(IRowSource source)

@@ -28,8 +28,10 @@ public sealed class ArchiveEntry
 
     /// <summary>
     /// The entry's bytes, decompressed while read: forward-only, readable once, valid until the next entry is
-    /// requested. Reading it may throw the <c>Format</c> error of a corrupt or truncated archive and the
-    /// <c>Security</c> error of a bomb, since both are only found while decompressing.
+    /// requested. Reading it may throw the <c>Integrity</c> error of a truncated or damaged archive, the
+    /// <c>Format</c> error of data after its end and the <c>Security</c> error of a bomb, since these are only found
+    /// while decompressing. What the caller leaves unread is read by the expander when the next entry is asked for,
+    /// through the same checks.
     /// </summary>
     public Stream Content => _content;
 
@@ -38,7 +40,7 @@ public sealed class ArchiveEntry
 
     /// <summary>
     /// Size the archive header claims (zip, tar), or the input's length for a plain seekable file; null when unknown
-    /// (gzip). Untrusted: the limits apply to the bytes actually produced.
+    /// (gzip, bzip2, xz, zstd). Untrusted: the limits apply to the bytes actually produced.
     /// </summary>
     public long? DeclaredLength { get; }
 

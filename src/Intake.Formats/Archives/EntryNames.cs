@@ -48,20 +48,27 @@ internal static class EntryNames
         return last.Length == 0 || last == "." || last == ".." ? "data" : last;
     }
 
-    /// <summary><c>a.csv.gz</c> gives <c>a.csv</c>, <c>a.tgz</c> gives <c>a.tar</c>; other names are kept.</summary>
-    public static string WithoutGzip(string name)
+    // Suffix of a compressed file, and what the decompressed file is called instead.
+    private static readonly (string Suffix, string Replacement)[] CompressionSuffixes =
+    [
+        (".tgz", ".tar"), (".tbz2", ".tar"), (".tbz", ".tar"), (".txz", ".tar"), (".tzst", ".tar"),
+        (".gz", ""), (".gzip", ""), (".bz2", ""), (".xz", ""), (".zst", ""), (".zstd", ""),
+    ];
+
+    /// <summary>
+    /// <c>a.csv.gz</c> gives <c>a.csv</c>, <c>a.tgz</c> and <c>a.tbz2</c> give <c>a.tar</c>, <c>a.csv.zst</c> gives
+    /// <c>a.csv</c>; other names are kept. Any compression suffix is taken off whatever the content turned out to be:
+    /// the suffix only names the file, the content decides how it is read.
+    /// </summary>
+    public static string WithoutCompressionSuffix(string name)
     {
-        if (name.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase))
+        foreach (var (suffix, replacement) in CompressionSuffixes)
         {
-            return name[..^4] + ".tar";
-        }
-        if (name.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) && name.Length > 3 && name[^4] != '/')
-        {
-            return name[..^3];
-        }
-        if (name.EndsWith(".gzip", StringComparison.OrdinalIgnoreCase) && name.Length > 5 && name[^6] != '/')
-        {
-            return name[..^5];
+            // Not when nothing would be left of the last segment (a file called ".gz").
+            if (name.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && name.Length > suffix.Length && name[^(suffix.Length + 1)] != '/')
+            {
+                return name[..^suffix.Length] + replacement;
+            }
         }
         return name;
     }

@@ -15,6 +15,12 @@ namespace Intake.Formats.Archives;
 /// decoded, so the end of the member lies inside the last slice handed out; the trailer is found there by its
 /// expected bytes (CRC-32 of what was produced, then the length), which also proves the data intact. Not finding
 /// it means truncated (the input ended) or corrupt (it did not).
+/// <para>
+/// Failures: a header that is not gzip, or data after the end, is <see cref="ArchiveStructureException"/>
+/// (<c>format</c>); an input that stops early is <see cref="EndOfStreamException"/> and a trailer that disagrees with
+/// the data <see cref="ArchiveDamageException"/> (both <c>integrity</c>), as is the <see cref="InvalidDataException"/>
+/// of deflate data that does not decode.
+/// </para>
 /// </remarks>
 internal sealed class GzipDecoder : ReadOnlyStream
 {
@@ -121,7 +127,7 @@ internal sealed class GzipDecoder : ReadOnlyStream
                     {
                         if (!AtCleanEnd())
                         {
-                            throw new EndOfStreamException("the gzip header is cut short");
+                            throw new ArchiveTruncatedException("the gzip header is cut short");
                         }
                         return false;
                     }
@@ -143,7 +149,7 @@ internal sealed class GzipDecoder : ReadOnlyStream
                     {
                         if (!AtCleanEnd())
                         {
-                            throw new EndOfStreamException("the gzip header is cut short");
+                            throw new ArchiveTruncatedException("the gzip header is cut short");
                         }
                         return false;
                     }
@@ -174,14 +180,14 @@ internal sealed class GzipDecoder : ReadOnlyStream
                 keepFrom = _end;
                 return _sourceEnded ? Step.End : Step.NeedMore;
             }
-            throw new InvalidDataException("unexpected data after the zero padding that follows the gzip data");
+            throw new ArchiveStructureException("unexpected data after the zero padding that follows the gzip data");
         }
         var data = _buffer.AsSpan(_position, _end - _position);
         if (!TryParseHeader(data, _members, out int headerLength))
         {
             if (_end - _position == _buffer.Length)
             {
-                throw new InvalidDataException("the gzip header is longer than 64 KiB");
+                throw new ArchiveStructureException("the gzip header is longer than 64 KiB");
             }
             return Step.NeedMore;
         }
@@ -199,7 +205,7 @@ internal sealed class GzipDecoder : ReadOnlyStream
         length = 0;
         if (data.Length >= 1 && data[0] != 0x1F || data.Length >= 2 && data[1] != 0x8B)
         {
-            throw new InvalidDataException(membersBefore == 0 ? "not gzip data" : "unexpected data after the end of the gzip data");
+            throw new ArchiveStructureException(membersBefore == 0 ? "not gzip data" : "unexpected data after the end of the gzip data");
         }
         if (data.Length < 10)
         {
@@ -207,12 +213,12 @@ internal sealed class GzipDecoder : ReadOnlyStream
         }
         if (data[2] != 8)
         {
-            throw new InvalidDataException($"unsupported gzip compression method {data[2]}");
+            throw new ArchiveStructureException($"unsupported gzip compression method {data[2]}");
         }
         byte flags = data[3];
         if ((flags & 0xE0) != 0)
         {
-            throw new InvalidDataException("reserved gzip header flags are set");
+            throw new ArchiveStructureException("reserved gzip header flags are set");
         }
         int p = 10;
         if ((flags & 0x04) != 0) // FEXTRA
@@ -262,7 +268,7 @@ internal sealed class GzipDecoder : ReadOnlyStream
             int shift = from;
             if (!Fill(from))
             {
-                throw new EndOfStreamException("the gzip data ends before its end marker and checksum");
+                throw new ArchiveTruncatedException("the gzip data ends before its end marker and checksum");
             }
             sliceEnd -= shift;
             from = 0;
@@ -278,7 +284,7 @@ internal sealed class GzipDecoder : ReadOnlyStream
             int shift = from;
             if (!await FillAsync(from, cancellationToken))
             {
-                throw new EndOfStreamException("the gzip data ends before its end marker and checksum");
+                throw new ArchiveTruncatedException("the gzip data ends before its end marker and checksum");
             }
             sliceEnd -= shift;
             from = 0;
@@ -302,11 +308,11 @@ internal sealed class GzipDecoder : ReadOnlyStream
         // The member ended somewhere in [from, sliceEnd]; its 8-byte trailer follows at once.
         if (_end >= sliceEnd + 8)
         {
-            throw new InvalidDataException("the gzip checksum or length does not match the data (corrupt)");
+            throw new ArchiveDamageException("the gzip checksum or length in the trailer does not match the data");
         }
         if (_sourceEnded)
         {
-            throw new EndOfStreamException("the gzip data ends before its end marker and checksum");
+            throw new ArchiveTruncatedException("the gzip data ends before its end marker and checksum");
         }
         return false;
     }

@@ -229,7 +229,8 @@ public sealed class ArchiveExpanderTests
         intake.Kind.ShouldBe(ErrorKind.Security);
         intake.Message.ShouldContain("batch.zip");
         intake.Message.ShouldContain("../evil.csv");
-        yielded.ShouldBe(["good.csv"]);
+        yielded.ShouldBeEmpty(); // the zip's directory is checked before anything is extracted
+
     }
 
     [Theory]
@@ -328,7 +329,7 @@ public sealed class ArchiveExpanderTests
     }
 
     [Fact]
-    public async Task Expand_ZipEntryHoldingMoreThanItDeclares_IsFormatError()
+    public async Task Expand_ZipEntryHoldingMoreThanItDeclares_IsIntegrityError()
     {
         var zip = Zip(("zeros.csv", new byte[5 * 1024 * 1024]));
         // Make the local and central headers claim 1000 bytes uncompressed, as a bomb hiding its size would.
@@ -338,8 +339,8 @@ public sealed class ArchiveExpanderTests
         var (error, _) = await ExpandUntilFailureAsync(zip, "liar.zip");
 
         var intake = error.ShouldBeOfType<IntakeException>();
-        intake.Kind.ShouldBe(ErrorKind.Format);
-        intake.Message.ShouldContain("zeros.csv");
+        intake.Kind.ShouldBe(ErrorKind.Integrity);
+        intake.Message.ShouldContain("zeros.csv"); // the reader stops at the declared size; the CRC-32 shows the rest is missing
     }
 
     private static void PatchUInt32(byte[] data, ReadOnlySpan<byte> signature, int offset, uint value)
@@ -374,8 +375,9 @@ public sealed class ArchiveExpanderTests
 
         var intake = error.ShouldBeOfType<IntakeException>();
         intake.Kind.ShouldBe(ErrorKind.Security);
-        intake.Message.ShouldContain("500000");
-        yielded.ShouldBe(["a.bin", "b.bin"]);
+        // Refused at b.bin's header, from the size it declares, before its data is decompressed.
+        intake.Message.ShouldContain("'b.bin' declares 300000 bytes uncompressed; the entries before it declare 300000 bytes, 600000 with it, past the limit of 500000 bytes");
+        yielded.ShouldBe(["a.bin"]);
     }
 
     private static byte[] Incompressible(int length)
@@ -403,7 +405,7 @@ public sealed class ArchiveExpanderTests
     [InlineData(-4)]   // only the length of the trailer missing
     [InlineData(-8)]   // the whole trailer missing
     [InlineData(5)]    // inside the header
-    public async Task Expand_TruncatedGzip_IsFormatErrorNamingTheFile(double cut)
+    public async Task Expand_TruncatedGzip_IsIntegrityErrorNamingTheFile(double cut)
     {
         var text = string.Concat(Enumerable.Range(0, 5000).Select(i => $"{i},value {i * 7919 % 1000}\n"));
         var gz = Gzip(Bytes(text));
@@ -412,47 +414,48 @@ public sealed class ArchiveExpanderTests
         var (error, _) = await ExpandUntilFailureAsync(gz[..length], "orders.csv.gz");
 
         var intake = error.ShouldBeOfType<IntakeException>();
-        intake.Kind.ShouldBe(ErrorKind.Format);
+        intake.Kind.ShouldBe(ErrorKind.Integrity);
         intake.Message.ShouldContain("orders.csv.gz");
         intake.Message.ShouldContain("truncated");
     }
 
     [Fact]
-    public async Task Expand_TgzCutAfterTheTarEnds_IsFormatError()
+    public async Task Expand_TgzCutAfterTheTarEnds_IsIntegrityError()
     {
         // The tar's own end marker survives; only the gzip trailer is missing.
         var tgz = Gzip(Tar(TarFile("a.csv", Csv)));
 
         var (error, _) = await ExpandUntilFailureAsync(tgz[..^6], "batch.tgz");
 
-        error.ShouldBeOfType<IntakeException>().Kind.ShouldBe(ErrorKind.Format);
+        error.ShouldBeOfType<IntakeException>().Kind.ShouldBe(ErrorKind.Integrity);
     }
 
     [Fact]
-    public async Task Expand_GzipWithAlteredData_IsFormatError()
+    public async Task Expand_GzipWithAlteredData_IsIntegrityError()
     {
         var gz = Gzip(Bytes(string.Concat(Enumerable.Range(0, 2000).Select(i => $"{i},{i * i}\n"))));
         gz[gz.Length / 2] ^= 0x55;
 
         var (error, _) = await ExpandUntilFailureAsync(gz, "orders.csv.gz");
 
-        error.ShouldBeOfType<IntakeException>().Kind.ShouldBe(ErrorKind.Format);
+        error.ShouldBeOfType<IntakeException>().Kind.ShouldBe(ErrorKind.Integrity);
     }
 
     [Fact]
-    public async Task Expand_TruncatedZip_IsFormatErrorNamingTheFile()
+    public async Task Expand_TruncatedZip_IsIntegrityErrorNamingTheFile()
     {
         var zip = Zip(("a.csv", Bytes(Csv)), ("b.csv", Bytes(Csv)));
 
         var (error, _) = await ExpandUntilFailureAsync(zip[..(zip.Length - 30)], "batch.zip");
 
         var intake = error.ShouldBeOfType<IntakeException>();
-        intake.Kind.ShouldBe(ErrorKind.Format);
+        intake.Kind.ShouldBe(ErrorKind.Integrity);
         intake.Message.ShouldContain("batch.zip");
+        intake.Message.ShouldContain("truncated");
     }
 
     [Fact]
-    public async Task Expand_ZipWithCorruptEntryData_IsFormatErrorNamingTheEntry()
+    public async Task Expand_ZipWithCorruptEntryData_IsIntegrityErrorNamingTheEntry()
     {
         var text = string.Concat(Enumerable.Range(0, 2000).Select(i => $"{i},{i * i}\n"));
         var zip = Zip(("a.csv", Bytes(text)));
@@ -465,18 +468,18 @@ public sealed class ArchiveExpanderTests
         var (error, _) = await ExpandUntilFailureAsync(zip, "batch.zip");
 
         var intake = error.ShouldBeOfType<IntakeException>();
-        intake.Kind.ShouldBe(ErrorKind.Format);
+        intake.Kind.ShouldBe(ErrorKind.Integrity);
         intake.Message.ShouldContain("a.csv");
     }
 
     [Fact]
-    public async Task Expand_TruncatedTar_IsFormatError()
+    public async Task Expand_TruncatedTar_IsIntegrityError()
     {
         var tar = Tar(TarFile("a.csv", new string('x', 5000)));
 
         var (error, _) = await ExpandUntilFailureAsync(tar[..3000], "batch.tar");
 
-        error.ShouldBeOfType<IntakeException>().Kind.ShouldBe(ErrorKind.Format);
+        error.ShouldBeOfType<IntakeException>().Kind.ShouldBe(ErrorKind.Integrity);
     }
 
     [Theory]
@@ -497,13 +500,14 @@ public sealed class ArchiveExpanderTests
     }
 
     [Fact]
-    public async Task Expand_Bzip2_IsFormatErrorSayingItIsNotSupported()
+    public async Task Expand_SevenZip_IsFormatErrorSayingItIsNotSupported()
     {
-        var (error, _) = await ExpandUntilFailureAsync(Bytes("BZh91AY&SY..."), "orders.csv.bz2");
+        var (error, _) = await ExpandUntilFailureAsync([0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C, 0, 4, .. new byte[64]], "batch.7z");
 
         var intake = error.ShouldBeOfType<IntakeException>();
         intake.Kind.ShouldBe(ErrorKind.Format);
-        intake.Message.ShouldContain("bzip2");
+        intake.Message.ShouldContain("7z");
+        intake.Message.ShouldContain("not supported");
     }
 
     // ---- empty ------------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
+using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text;
 using Intake.Formats.Archives;
+using SharpCompress.Compressors.BZip2;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace Intake.Formats.Tests.Archives;
 
@@ -19,6 +23,71 @@ internal static class TestArchives
         }
         return output.ToArray();
     }
+
+    /// <summary>bzip2, written by the library the expander reads it with (SharpCompress).</summary>
+    public static byte[] Bzip2(byte[] data)
+    {
+        var output = new MemoryStream();
+        using (var bzip2 = BZip2Stream.Create(output, SharpCompress.Compressors.CompressionMode.Compress, decompressConcatenated: false, leaveOpen: true, tolerateTruncatedStream: false))
+        {
+            bzip2.Write(data);
+        }
+        return output.ToArray();
+    }
+
+    /// <summary>zstd with a content checksum (as the zstd tool writes by default), written by ZstdSharp.</summary>
+    public static byte[] Zstd(byte[] data)
+    {
+        var output = new MemoryStream();
+        using (var zstd = new CompressionStream(output, level: 3, leaveOpen: true))
+        {
+            zstd.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
+            zstd.Write(data);
+        }
+        return output.ToArray();
+    }
+
+    /// <summary>
+    /// xz, written by the xz tool (xz-utils): SharpCompress reads xz but cannot write it. The machine image has the
+    /// tool; elsewhere <c>apt-get install -y xz-utils</c>.
+    /// </summary>
+    public static byte[] Xz(byte[] data)
+    {
+        ProcessStartInfo start = new("xz", ["--compress", "--stdout", "--check=crc64"])
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        Process xz;
+        try
+        {
+            xz = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException("The xz tool is needed to make the test's .xz files: apt-get install -y xz-utils", e);
+        }
+        using (xz)
+        {
+            var output = new MemoryStream();
+            var reading = xz.StandardOutput.BaseStream.CopyToAsync(output);
+            xz.StandardInput.BaseStream.Write(data);
+            xz.StandardInput.Close();
+            reading.GetAwaiter().GetResult();
+            xz.WaitForExit();
+            xz.ExitCode.ShouldBe(0, xz.StandardError.ReadToEnd());
+            return output.ToArray();
+        }
+    }
+
+    /// <summary>Compresses with the named compression: gz, bz2, xz or zst.</summary>
+    public static byte[] Compress(string kind, byte[] data) => kind switch
+    {
+        "gz" => Gzip(data),
+        "bz2" => Bzip2(data),
+        "xz" => Xz(data),
+        "zst" => Zstd(data),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "gz, bz2, xz or zst"),
+    };
 
     public static byte[] Zip(params (string Name, byte[] Data)[] entries)
     {

@@ -1,3 +1,5 @@
+using Intake.Core.Errors;
+
 namespace Intake.Engine.Runtime;
 
 /// <summary>
@@ -9,7 +11,10 @@ namespace Intake.Engine.Runtime;
 /// </summary>
 /// <remarks>
 /// A third of the lease: two renewals can be missed (a GC pause, a slow or restarting catalog) before another
-/// holder may take over. A renewal that throws is not a loss by itself: the lease is still ours until it runs out.
+/// holder may take over. A renewal that throws (the catalog is unreachable) is not a loss by itself: the lease is
+/// still ours until it runs out. A holder whose every write is a compare-and-set on its lease (the worker) may keep
+/// going through a longer outage (<c>holdThroughOutage</c>): the catalog refuses its writes once another took over,
+/// and the first renewal that gets through says so.
 /// </remarks>
 public sealed class LeaseKeeper : IAsyncDisposable
 {
@@ -17,6 +22,8 @@ public sealed class LeaseKeeper : IAsyncDisposable
     private readonly Func<CancellationToken, Task<bool>> _renew;
     private readonly TimeSpan _lease;
     private readonly TimeProvider _time;
+    private readonly bool _holdThroughOutage;
+    private readonly Action<IntakeException>? _unreachable;
     private readonly CancellationTokenSource _lost;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewal;
@@ -25,13 +32,18 @@ public sealed class LeaseKeeper : IAsyncDisposable
     /// <param name="lease">The lease's length, as granted.</param>
     /// <param name="time">The clock the renewals are timed by.</param>
     /// <param name="cancellationToken">The caller's own cancellation, folded into <see cref="Lost"/>.</param>
-    public LeaseKeeper(Func<CancellationToken, Task<bool>> renew, TimeSpan lease, TimeProvider time, CancellationToken cancellationToken)
+    /// <param name="holdThroughOutage">Keep the lease through an outage longer than the lease (see the remarks).</param>
+    /// <param name="unreachable">Told of each renewal the catalog could not answer (to log an outage once).</param>
+    public LeaseKeeper(Func<CancellationToken, Task<bool>> renew, TimeSpan lease, TimeProvider time, CancellationToken cancellationToken,
+        bool holdThroughOutage = false, Action<IntakeException>? unreachable = null)
     {
         ArgumentNullException.ThrowIfNull(renew);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
         _renew = renew;
         _lease = lease;
         _time = time;
+        _holdThroughOutage = holdThroughOutage;
+        _unreachable = unreachable;
         _lost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _renewal = KeepAsync();
     }
@@ -57,10 +69,11 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 {
                     held = await _renew(stop.Token);
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (IntakeException e) when (e.IsTransient)
                 {
                     // Unreachable for now: the lease is ours until it runs out, so keep trying until then.
-                    if (_time.GetElapsedTime(lastRenewed) < _lease)
+                    _unreachable?.Invoke(e);
+                    if (_holdThroughOutage || _time.GetElapsedTime(lastRenewed) < _lease)
                     {
                         continue;
                     }

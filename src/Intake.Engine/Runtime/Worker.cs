@@ -85,23 +85,25 @@ public sealed class Worker
     {
         var pipeline = _runtime.Config.FindPipeline(load.Pipeline);
         _observer.LoadStarted(load, load.Status.ToWord());
-        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var lease = pipeline?.Lease ?? _runtime.Config.Defaults.Lease;
-        var heartbeat = HeartbeatAsync(load, lease, leaseLost);
+        // Every write of the worker is a compare-and-set on its lease, so it may hold on through a catalog outage:
+        // if another worker took the load over meanwhile, the first heartbeat that gets through says so and the work stops.
+        await using var heartbeat = new LeaseKeeper(t => Catalog.HeartbeatAsync(load.Id, Id, lease, t), lease, _runtime.Time, cancellationToken,
+            holdThroughOutage: true, unreachable: Outage.NoteFailure);
         try
         {
             var final = load.Status switch
             {
-                LoadStatus.Ingesting => await IngestAsync(load, pipeline, leaseLost.Token),
-                LoadStatus.Archiving => await ArchiveAsync(load, pipeline, leaseLost.Token),
-                LoadStatus.Erroring => await QuarantineAsync(load, pipeline, leaseLost.Token),
+                LoadStatus.Ingesting => await IngestAsync(load, pipeline, heartbeat.Lost),
+                LoadStatus.Archiving => await ArchiveAsync(load, pipeline, heartbeat.Lost),
+                LoadStatus.Erroring => await QuarantineAsync(load, pipeline, heartbeat.Lost),
                 _ => load.Status,
             };
             _observer.LoadFinished(load, final);
             Log.LoadStatusChanged(_log, load.Id, load.Pipeline, final.ToWord());
             return load with { Status = final };
         }
-        catch (OperationCanceledException) when (leaseLost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (heartbeat.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             Log.LeaseLost(_log, load.Id, load.Pipeline);
             return load;
@@ -121,47 +123,6 @@ public sealed class Worker
 
             _observer.LoadFinished(load, waiting);
             throw;
-        }
-        finally
-        {
-            await leaseLost.CancelAsync();
-            try
-            {
-                await heartbeat;
-            }
-            catch (OperationCanceledException)
-            {
-                // the heartbeat stops with the load
-            }
-        }
-    }
-
-    private async Task HeartbeatAsync(Load load, TimeSpan lease, CancellationTokenSource leaseLost)
-    {
-        // A third of the lease: two beats can be missed (a GC pause, a slow catalog) before another worker may take over.
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(200).Ticks, lease.Ticks / 3));
-        using var timer = new PeriodicTimer(period, _runtime.Time);
-        while (await timer.WaitForNextTickAsync(leaseLost.Token))
-        {
-            bool held;
-            try
-            {
-                held = await Catalog.HeartbeatAsync(load.Id, Id, lease, leaseLost.Token);
-            }
-            catch (IntakeException e) when (e.IsTransient)
-            {
-                // The catalog is unreachable: beat again at the next tick. Other workers cannot take the load over
-                // through a catalog they cannot reach either; if one did once it answered (the lease had run out and
-                // the sweeper handed the load back), the first beat that gets through says so and the work stops.
-                Outage.NoteFailure(e);
-                continue;
-            }
-
-            if (!held)
-            {
-                await leaseLost.CancelAsync();
-                return;
-            }
         }
     }
 

@@ -1,4 +1,5 @@
 using Intake.Core.Ports;
+using Intake.Engine.SourceKinds;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -22,8 +23,13 @@ public static class ConfigLoader
         return Directory.Exists(p) ? Path.Combine(p, DefaultFileName) : p;
     }
 
-    public static IntakeConfig Load(string configFile)
+    /// <summary>Reads the configuration with the source kinds Intake ships (<see cref="SourceKindRegistry.BuiltIn"/>).</summary>
+    public static IntakeConfig Load(string configFile) => Load(configFile, SourceKindRegistry.BuiltIn);
+
+    /// <summary>Reads the configuration; a pipeline's <c>source.kind</c> must be one of <paramref name="kinds"/>.</summary>
+    public static IntakeConfig Load(string configFile, SourceKindRegistry kinds)
     {
+        ArgumentNullException.ThrowIfNull(kinds);
         configFile = Path.GetFullPath(configFile);
         if (!File.Exists(configFile))
         {
@@ -58,7 +64,7 @@ public static class ConfigLoader
                     continue; // a syntax error says all there is to say about this file
                 }
 
-                var pipeline = ReadPipeline(pctx, new YamlScope(pctx, proot, ""), file, defaults, stores, warehouses);
+                var pipeline = ReadPipeline(pctx, new YamlScope(pctx, proot, ""), file, defaults, stores, warehouses, kinds);
                 if (pipeline is not null)
                 {
                     if (pipelines.Any(p => p.Name == pipeline.Name))
@@ -106,7 +112,7 @@ public static class ConfigLoader
         }
     }
 
-    private static string ResolvePath(string baseDir, string path) =>
+    internal static string ResolvePath(string baseDir, string path) =>
         Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDir, path));
 
     private static CatalogConfig ReadCatalog(YamlScope s, string baseDir)
@@ -254,7 +260,7 @@ public static class ConfigLoader
         return result;
     }
 
-    private static PipelineConfig? ReadPipeline(ConfigContext ctx, YamlScope s, string file, DefaultsConfig defaults, Dictionary<string, StoreConfig> stores, Dictionary<string, WarehouseConfig> warehouses)
+    private static PipelineConfig? ReadPipeline(ConfigContext ctx, YamlScope s, string file, DefaultsConfig defaults, Dictionary<string, StoreConfig> stores, Dictionary<string, WarehouseConfig> warehouses, SourceKindRegistry kinds)
     {
         if (!s.Exists)
         {
@@ -264,18 +270,8 @@ public static class ConfigLoader
 
         var name = s.Name("name", required: true);
         var baseDir = Path.GetDirectoryName(file)!;
-
-        var src = s.Scope("source");
-        if (!src.Exists)
-        {
-            s.Report("source", "is required");
-        }
-
-        var source = ReadSource(src, baseDir);
-        if (src.Exists)
-        {
-            src.RejectUnknown();
-        }
+        var retry = ReadRetry(s.Scope("retry"), defaults.Retry);
+        var source = ReadSource(ctx, s, baseDir, retry, kinds);
 
         var steps = s.StringList("steps") ?? [];
         if (steps.Count == 0)
@@ -301,14 +297,13 @@ public static class ConfigLoader
             }
         }
 
-        if (steps.Count > 0 && source.Kind != DatabaseSourceReader.Kind && steps[0] != HttpSourceReader.FirstStep(source))
+        if (source.Kind is not UnknownKind)
         {
-            s.Report("steps", source.Kind == "http" ? "the first step must be 'pull' (it reads the API into parts)" : "the first step must be 'fetch' (it copies the original into the inbox)");
+            CheckKindSteps(s, source.Kind, steps, kinds);
         }
 
         var store = s.String("store", fallback: defaults.Store)!;
         CheckReference(s, "store", store, stores, "store");
-        HttpSourceReader.Check(s, source, steps, stores);
 
         var workStore = s.String("work_store");
         CheckReference(s, "work_store", workStore, stores, "store");
@@ -448,15 +443,19 @@ public static class ConfigLoader
             Load = load,
             Merge = merge,
             Copy = copy,
-            Retry = ReadRetry(s.Scope("retry"), defaults.Retry),
+            Retry = retry,
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
             Limits = limits,
-            Schedule = ScheduleConfig.ReadSchedule(s) ?? HttpSourceReader.DefaultSchedule(source),
+            Schedule = ScheduleConfig.ReadSchedule(s) ?? source.Kind.DefaultSchedule,
             Timeout = ScheduleConfig.ReadTimeout(s),
-            Export = DatabaseSourceReader.ReadExport(s, source, steps, store, stores),
             ErrorCodes = ErrorCodes.Read(s, steps),
         };
+        if (source.Kind is not UnknownKind)
+        {
+            pipeline = CompleteForKind(s, pipeline, stores, kinds);
+        }
+
         s.RejectUnknown();
         return pipeline;
     }
@@ -474,70 +473,96 @@ public static class ConfigLoader
         }
     }
 
-    /// <summary>The kinds of source and what each needs; secrets (password, secret_key) are best given as ${VAR}.</summary>
-    private static SourceConfig ReadSource(YamlScope src, string baseDir)
+    /// <summary>
+    /// The <c>source:</c> block: its <c>kind</c> names a registered <see cref="SourceKind"/>, which reads the rest and
+    /// checks it as its adapter will. An unknown kind is reported, and stood for by <see cref="UnknownKind"/>.
+    /// </summary>
+    private static SourceConfig ReadSource(ConfigContext ctx, YamlScope pipeline, string baseDir, RetryConfig retry, SourceKindRegistry kinds)
     {
-        var kind = src.String("kind", fallback: "local")!;
-        var common = new SourceConfig
+        var src = pipeline.Scope("source");
+        if (!src.Exists)
         {
-            Kind = kind,
-            Path = "",
-            Include = src.StringList("include") ?? ["**/*"],
-            Exclude = src.StringList("exclude") ?? [],
-            StableFor = src.Duration("stable_for", TimeSpan.FromSeconds(10)),
-            Timeout = src.Duration("timeout", TimeSpan.FromSeconds(30)),
-        };
-        switch (kind)
-        {
-            case "local":
-                return common with { Path = ResolvePath(baseDir, src.String("path", required: src.Exists) ?? ".") };
-            case "ftp":
-                var tls = src.String("tls", fallback: "none")!;
-                if (tls is not ("none" or "explicit"))
-                {
-                    src.Report("tls", $"'{tls}' is not a TLS mode for FTP (none, explicit)");
-                }
-
-                return common with
-                {
-                    Path = src.String("path", fallback: "/")!,
-                    Host = src.String("host", required: true),
-                    Port = src.Int("port", 21, 1, 65535),
-                    User = src.String("user", required: true),
-                    Password = src.String("password", fallback: ""),
-                    Tls = tls,
-                    TrustCertificate = src.String("trust_certificate") is { } c1 ? ResolvePath(baseDir, c1) : null,
-                };
-            case "sftp":
-                return common with
-                {
-                    Path = src.String("path", fallback: ".")!,
-                    Host = src.String("host", required: true),
-                    Port = src.Int("port", 22, 1, 65535),
-                    User = src.String("user", required: true),
-                    KeyFile = src.String("key_file", required: true) is { } k ? ResolvePath(baseDir, k) : null,
-                    KnownHosts = src.String("known_hosts") is { } kh ? ResolvePath(baseDir, kh) : null,
-                    HostKeyFingerprint = src.String("host_key_fingerprint"),
-                };
-            case "s3":
-                return common with
-                {
-                    Path = src.String("prefix", fallback: "")!,
-                    Url = src.String("url", required: true),
-                    Bucket = src.String("bucket", required: true),
-                    Region = src.String("region", fallback: "us-east-1"),
-                    AccessKey = src.String("access_key", required: true),
-                    SecretKey = src.String("secret_key", required: true),
-                    TrustCertificate = src.String("trust_certificate") is { } c2 ? ResolvePath(baseDir, c2) : null,
-                };
-            case DatabaseSourceReader.Kind:
-                return DatabaseSourceReader.ReadSource(src, baseDir, common);
-            case "http":
-                return HttpSourceReader.Read(src, common);
-            default:
-                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3, http, database)");
-                return common;
+            pipeline.Report("source", "is required");
         }
+
+        var word = src.String("kind", fallback: "local")!;
+        if (kinds.Find(word) is not { } kind)
+        {
+            // The other keys depend on the kind, so they are not judged.
+            src.Report("kind", $"'{word}' is not a source kind ({string.Join(", ", kinds.Kinds.Select(k => k.Name))})");
+            return new SourceConfig { Kind = new UnknownKind(word), Path = "", Options = word };
+        }
+
+        var before = ctx.Errors.Count;
+        var options = kind.ReadOptions(new SourceReading(src, baseDir, retry));
+        src.RejectUnknown();
+        if (ctx.Errors.Count == before)
+        {
+            // Only settings read without a problem are worth the adapter's checks; the others are reported already.
+            foreach (var problem in kind.Validate(options))
+            {
+                pipeline.Report("source", problem);
+            }
+        }
+
+        return new SourceConfig { Kind = kind, Path = kind.Describe(options), Options = options };
+    }
+
+    /// <summary>
+    /// Stands for a kind that is not registered, so the rest of its pipeline is still read and checked (every
+    /// problem at once); the configuration is refused anyway, so nothing ever runs it.
+    /// </summary>
+    private sealed class UnknownKind(string name) : SourceKind
+    {
+        public override string Name => name;
+
+        public override string Reads => name;
+
+        public override string FirstStep => "";
+
+        public override string FirstStepPurpose => "";
+
+        public override IReadOnlyList<string> Steps => KnownSteps;
+
+        public override object ReadOptions(SourceReading reading) => name;
+
+        public override string Describe(object options) => "";
+
+        public override Task<Runtime.DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException($"source.kind '{name}' is not registered");
+    }
+
+    /// <summary>The steps a pipeline of <paramref name="kind"/> may list, and the one it must start with.</summary>
+    private static void CheckKindSteps(YamlScope s, SourceKind kind, IReadOnlyList<string> steps, SourceKindRegistry kinds)
+    {
+        foreach (var step in steps.Where(x => KnownSteps.Contains(x) && !kind.Steps.Contains(x)).Distinct())
+        {
+            // A step that starts exactly one other kind's pipelines belongs to it: say which kind it needs.
+            var owners = kinds.Kinds.Where(k => k.FirstStep == step).ToList();
+            s.Report("steps", owners.Count == 1
+                ? $"'{step}' reads {owners[0].Reads}; it needs source.kind: {owners[0].Name}"
+                : $"'{step}' does not apply to source.kind: {kind.Name} (steps: {string.Join(", ", kind.Steps)})");
+        }
+
+        if (steps.Count > 0 && steps[0] != kind.FirstStep)
+        {
+            s.Report("steps", $"the first step must be '{kind.FirstStep}' ({kind.FirstStepPurpose})");
+        }
+    }
+
+    /// <summary>What the pipeline's kind reads and checks with the whole pipeline; top-level keys of other kinds are refused with the kind they need.</summary>
+    private static PipelineConfig CompleteForKind(YamlScope s, PipelineConfig pipeline, IReadOnlyDictionary<string, StoreConfig> stores, SourceKindRegistry kinds)
+    {
+        var kind = pipeline.Source.Kind;
+        foreach (var other in kinds.Kinds.Where(k => k != kind))
+        {
+            foreach (var key in other.PipelineKeys.Where(k => !kind.PipelineKeys.Contains(k) && s.Node(k) is not null))
+            {
+                s.Report(key, $"is only for pipelines with source.kind: {other.Name}");
+            }
+        }
+
+        return kind.Complete(pipeline, new PipelineReading(s, stores));
     }
 
     private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)

@@ -271,36 +271,10 @@ public static class ConfigLoader
         var name = s.Name("name", required: true);
         var baseDir = Path.GetDirectoryName(file)!;
         var retry = ReadRetry(s.Scope("retry"), defaults.Retry);
-        var source = ReadSource(ctx, s, baseDir, retry, kinds);
+        var source = SourceKindReader.Read(ctx, s, baseDir, retry, kinds);
 
-        var steps = s.StringList("steps") ?? [];
-        if (steps.Count == 0)
-        {
-            s.Report("steps", $"is required: a list of steps among {string.Join(", ", KnownSteps)}");
-        }
-
-        var lastIndex = -1;
-        foreach (var step in steps)
-        {
-            var index = KnownSteps.ToList().IndexOf(step);
-            if (index < 0)
-            {
-                s.Report("steps", $"'{step}' is not a step (steps: {string.Join(", ", KnownSteps)})");
-            }
-            else if (index <= lastIndex)
-            {
-                s.Report("steps", $"'{step}' is out of order or repeated; steps run in this order: {string.Join(", ", KnownSteps)}");
-            }
-            else
-            {
-                lastIndex = index;
-            }
-        }
-
-        if (source.Kind is not UnknownKind)
-        {
-            CheckKindSteps(s, source.Kind, steps, kinds);
-        }
+        var steps = ReadSteps(s);
+        SourceKindReader.CheckSteps(s, source, steps, kinds);
 
         var store = s.String("store", fallback: defaults.Store)!;
         CheckReference(s, "store", store, stores, "store");
@@ -451,11 +425,7 @@ public static class ConfigLoader
             Timeout = ScheduleConfig.ReadTimeout(s),
             ErrorCodes = ErrorCodes.Read(s, steps),
         };
-        if (source.Kind is not UnknownKind)
-        {
-            pipeline = CompleteForKind(s, pipeline, stores, kinds);
-        }
-
+        pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();
         return pipeline;
     }
@@ -473,96 +443,34 @@ public static class ConfigLoader
         }
     }
 
-    /// <summary>
-    /// The <c>source:</c> block: its <c>kind</c> names a registered <see cref="SourceKind"/>, which reads the rest and
-    /// checks it as its adapter will. An unknown kind is reported, and stood for by <see cref="UnknownKind"/>.
-    /// </summary>
-    private static SourceConfig ReadSource(ConfigContext ctx, YamlScope pipeline, string baseDir, RetryConfig retry, SourceKindRegistry kinds)
+    /// <summary>The <c>steps</c> list: known steps, in the order they run; which of them a source kind takes is its own check.</summary>
+    private static IReadOnlyList<string> ReadSteps(YamlScope s)
     {
-        var src = pipeline.Scope("source");
-        if (!src.Exists)
+        var steps = s.StringList("steps") ?? [];
+        if (steps.Count == 0)
         {
-            pipeline.Report("source", "is required");
+            s.Report("steps", $"is required: a list of steps among {string.Join(", ", KnownSteps)}");
         }
 
-        var word = src.String("kind", fallback: "local")!;
-        if (kinds.Find(word) is not { } kind)
+        var lastIndex = -1;
+        foreach (var step in steps)
         {
-            // The other keys depend on the kind, so they are not judged.
-            src.Report("kind", $"'{word}' is not a source kind ({string.Join(", ", kinds.Kinds.Select(k => k.Name))})");
-            return new SourceConfig { Kind = new UnknownKind(word), Path = "", Options = word };
-        }
-
-        var before = ctx.Errors.Count;
-        var options = kind.ReadOptions(new SourceReading(src, baseDir, retry));
-        src.RejectUnknown();
-        if (ctx.Errors.Count == before)
-        {
-            // Only settings read without a problem are worth the adapter's checks; the others are reported already.
-            foreach (var problem in kind.Validate(options))
+            var index = KnownSteps.ToList().IndexOf(step);
+            if (index < 0)
             {
-                pipeline.Report("source", problem);
+                s.Report("steps", $"'{step}' is not a step (steps: {string.Join(", ", KnownSteps)})");
+            }
+            else if (index <= lastIndex)
+            {
+                s.Report("steps", $"'{step}' is out of order or repeated; steps run in this order: {string.Join(", ", KnownSteps)}");
+            }
+            else
+            {
+                lastIndex = index;
             }
         }
 
-        return new SourceConfig { Kind = kind, Path = kind.Describe(options), Options = options };
-    }
-
-    /// <summary>
-    /// Stands for a kind that is not registered, so the rest of its pipeline is still read and checked (every
-    /// problem at once); the configuration is refused anyway, so nothing ever runs it.
-    /// </summary>
-    private sealed class UnknownKind(string name) : SourceKind
-    {
-        public override string Name => name;
-
-        public override string Reads => name;
-
-        public override string FirstStep => "";
-
-        public override string FirstStepPurpose => "";
-
-        public override IReadOnlyList<string> Steps => KnownSteps;
-
-        public override object ReadOptions(SourceReading reading) => name;
-
-        public override string Describe(object options) => "";
-
-        public override Task<Runtime.DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken) =>
-            throw new InvalidOperationException($"source.kind '{name}' is not registered");
-    }
-
-    /// <summary>The steps a pipeline of <paramref name="kind"/> may list, and the one it must start with.</summary>
-    private static void CheckKindSteps(YamlScope s, SourceKind kind, IReadOnlyList<string> steps, SourceKindRegistry kinds)
-    {
-        foreach (var step in steps.Where(x => KnownSteps.Contains(x) && !kind.Steps.Contains(x)).Distinct())
-        {
-            // A step that starts exactly one other kind's pipelines belongs to it: say which kind it needs.
-            var owners = kinds.Kinds.Where(k => k.FirstStep == step).ToList();
-            s.Report("steps", owners.Count == 1
-                ? $"'{step}' reads {owners[0].Reads}; it needs source.kind: {owners[0].Name}"
-                : $"'{step}' does not apply to source.kind: {kind.Name} (steps: {string.Join(", ", kind.Steps)})");
-        }
-
-        if (steps.Count > 0 && steps[0] != kind.FirstStep)
-        {
-            s.Report("steps", $"the first step must be '{kind.FirstStep}' ({kind.FirstStepPurpose})");
-        }
-    }
-
-    /// <summary>What the pipeline's kind reads and checks with the whole pipeline; top-level keys of other kinds are refused with the kind they need.</summary>
-    private static PipelineConfig CompleteForKind(YamlScope s, PipelineConfig pipeline, IReadOnlyDictionary<string, StoreConfig> stores, SourceKindRegistry kinds)
-    {
-        var kind = pipeline.Source.Kind;
-        foreach (var other in kinds.Kinds.Where(k => k != kind))
-        {
-            foreach (var key in other.PipelineKeys.Where(k => !kind.PipelineKeys.Contains(k) && s.Node(k) is not null))
-            {
-                s.Report(key, $"is only for pipelines with source.kind: {other.Name}");
-            }
-        }
-
-        return kind.Complete(pipeline, new PipelineReading(s, stores));
+        return steps;
     }
 
     private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)

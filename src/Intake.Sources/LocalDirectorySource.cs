@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
+using Intake.Core.Ports;
 
 namespace Intake.Sources;
 
@@ -61,7 +62,7 @@ public sealed class LocalDirectorySource : IFileSource
 
         if (string.IsNullOrWhiteSpace(options.Directory))
         {
-            throw IntakeException.Config("local source: 'directory' is not set");
+            throw IntakeException.Config("local source: 'path' (the folder to watch) is not set");
         }
 
         if (options.Include is null || options.Include.Count == 0)

@@ -16,11 +16,12 @@ public sealed class LocalDirectorySourceOptions
     public IList<string> Exclude { get; set; } = [];
 
     /// <summary>
-    /// How long a file must have gone unmodified before it is offered. Default one minute: producers that
-    /// copy over a network (SMB, NFS, a slow SFTP upload) can pause for tens of seconds between writes,
-    /// and offering a file in such a pause would load half of it.
+    /// How long a file must have gone unmodified before it is offered. Default 10 seconds, what pipelines
+    /// have always used; together with the "unchanged since the previous listing" rule it covers writers on
+    /// this machine. Raise it for producers that copy over a network (SMB, NFS, a slow SFTP upload): they can
+    /// pause for tens of seconds between writes, and offering a file in such a pause would load half of it.
     /// </summary>
-    public TimeSpan StableFor { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan StableFor { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Match patterns ignoring case (for folders filled from Windows machines). Default false.</summary>
     public bool IgnoreCase { get; set; }

@@ -1,4 +1,5 @@
 using Intake.Core.Ports;
+using Intake.Engine.SourceKinds;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -22,8 +23,13 @@ public static class ConfigLoader
         return Directory.Exists(p) ? Path.Combine(p, DefaultFileName) : p;
     }
 
-    public static IntakeConfig Load(string configFile)
+    /// <summary>Reads the configuration with the source kinds Intake ships (<see cref="SourceKindRegistry.BuiltIn"/>).</summary>
+    public static IntakeConfig Load(string configFile) => Load(configFile, SourceKindRegistry.BuiltIn);
+
+    /// <summary>Reads the configuration; a pipeline's <c>source.kind</c> must be one of <paramref name="kinds"/>.</summary>
+    public static IntakeConfig Load(string configFile, SourceKindRegistry kinds)
     {
+        ArgumentNullException.ThrowIfNull(kinds);
         configFile = Path.GetFullPath(configFile);
         if (!File.Exists(configFile))
         {
@@ -58,7 +64,7 @@ public static class ConfigLoader
                     continue; // a syntax error says all there is to say about this file
                 }
 
-                var pipeline = ReadPipeline(pctx, new YamlScope(pctx, proot, ""), file, defaults, stores, warehouses);
+                var pipeline = ReadPipeline(pctx, new YamlScope(pctx, proot, ""), file, defaults, stores, warehouses, kinds);
                 if (pipeline is not null)
                 {
                     if (pipelines.Any(p => p.Name == pipeline.Name))
@@ -106,7 +112,7 @@ public static class ConfigLoader
         }
     }
 
-    private static string ResolvePath(string baseDir, string path) =>
+    internal static string ResolvePath(string baseDir, string path) =>
         Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDir, path));
 
     private static CatalogConfig ReadCatalog(YamlScope s, string baseDir)
@@ -254,7 +260,7 @@ public static class ConfigLoader
         return result;
     }
 
-    private static PipelineConfig? ReadPipeline(ConfigContext ctx, YamlScope s, string file, DefaultsConfig defaults, Dictionary<string, StoreConfig> stores, Dictionary<string, WarehouseConfig> warehouses)
+    private static PipelineConfig? ReadPipeline(ConfigContext ctx, YamlScope s, string file, DefaultsConfig defaults, Dictionary<string, StoreConfig> stores, Dictionary<string, WarehouseConfig> warehouses, SourceKindRegistry kinds)
     {
         if (!s.Exists)
         {
@@ -264,51 +270,14 @@ public static class ConfigLoader
 
         var name = s.Name("name", required: true);
         var baseDir = Path.GetDirectoryName(file)!;
+        var retry = ReadRetry(s.Scope("retry"), defaults.Retry);
+        var source = SourceKindReader.Read(ctx, s, baseDir, retry, kinds);
 
-        var src = s.Scope("source");
-        if (!src.Exists)
-        {
-            s.Report("source", "is required");
-        }
-
-        var source = ReadSource(src, baseDir);
-        if (src.Exists)
-        {
-            src.RejectUnknown();
-        }
-
-        var steps = s.StringList("steps") ?? [];
-        if (steps.Count == 0)
-        {
-            s.Report("steps", $"is required: a list of steps among {string.Join(", ", KnownSteps)}");
-        }
-
-        var lastIndex = -1;
-        foreach (var step in steps)
-        {
-            var index = KnownSteps.ToList().IndexOf(step);
-            if (index < 0)
-            {
-                s.Report("steps", $"'{step}' is not a step (steps: {string.Join(", ", KnownSteps)})");
-            }
-            else if (index <= lastIndex)
-            {
-                s.Report("steps", $"'{step}' is out of order or repeated; steps run in this order: {string.Join(", ", KnownSteps)}");
-            }
-            else
-            {
-                lastIndex = index;
-            }
-        }
-
-        if (steps.Count > 0 && source.Kind != DatabaseSourceReader.Kind && steps[0] != HttpSourceReader.FirstStep(source))
-        {
-            s.Report("steps", source.Kind == "http" ? "the first step must be 'pull' (it reads the API into parts)" : "the first step must be 'fetch' (it copies the original into the inbox)");
-        }
+        var steps = ReadSteps(s);
+        SourceKindReader.CheckSteps(s, source, steps, kinds);
 
         var store = s.String("store", fallback: defaults.Store)!;
         CheckReference(s, "store", store, stores, "store");
-        HttpSourceReader.Check(s, source, steps, stores);
 
         var workStore = s.String("work_store");
         CheckReference(s, "work_store", workStore, stores, "store");
@@ -478,15 +447,15 @@ public static class ConfigLoader
             Load = load,
             Merge = merge,
             Copy = copy,
-            Retry = ReadRetry(s.Scope("retry"), defaults.Retry),
+            Retry = retry,
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
             Limits = limits,
-            Schedule = ScheduleConfig.ReadSchedule(s) ?? HttpSourceReader.DefaultSchedule(source),
+            Schedule = ScheduleConfig.ReadSchedule(s) ?? source.Kind.DefaultSchedule,
             Timeout = ScheduleConfig.ReadTimeout(s),
-            Export = DatabaseSourceReader.ReadExport(s, source, steps, store, stores),
             ErrorCodes = ErrorCodes.Read(s, steps),
         };
+        pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();
         return pipeline;
     }
@@ -504,70 +473,34 @@ public static class ConfigLoader
         }
     }
 
-    /// <summary>The kinds of source and what each needs; secrets (password, secret_key) are best given as ${VAR}.</summary>
-    private static SourceConfig ReadSource(YamlScope src, string baseDir)
+    /// <summary>The <c>steps</c> list: known steps, in the order they run; which of them a source kind takes is its own check.</summary>
+    private static IReadOnlyList<string> ReadSteps(YamlScope s)
     {
-        var kind = src.String("kind", fallback: "local")!;
-        var common = new SourceConfig
+        var steps = s.StringList("steps") ?? [];
+        if (steps.Count == 0)
         {
-            Kind = kind,
-            Path = "",
-            Include = src.StringList("include") ?? ["**/*"],
-            Exclude = src.StringList("exclude") ?? [],
-            StableFor = src.Duration("stable_for", TimeSpan.FromSeconds(10)),
-            Timeout = src.Duration("timeout", TimeSpan.FromSeconds(30)),
-        };
-        switch (kind)
-        {
-            case "local":
-                return common with { Path = ResolvePath(baseDir, src.String("path", required: src.Exists) ?? ".") };
-            case "ftp":
-                var tls = src.String("tls", fallback: "none")!;
-                if (tls is not ("none" or "explicit"))
-                {
-                    src.Report("tls", $"'{tls}' is not a TLS mode for FTP (none, explicit)");
-                }
-
-                return common with
-                {
-                    Path = src.String("path", fallback: "/")!,
-                    Host = src.String("host", required: true),
-                    Port = src.Int("port", 21, 1, 65535),
-                    User = src.String("user", required: true),
-                    Password = src.String("password", fallback: ""),
-                    Tls = tls,
-                    TrustCertificate = src.String("trust_certificate") is { } c1 ? ResolvePath(baseDir, c1) : null,
-                };
-            case "sftp":
-                return common with
-                {
-                    Path = src.String("path", fallback: ".")!,
-                    Host = src.String("host", required: true),
-                    Port = src.Int("port", 22, 1, 65535),
-                    User = src.String("user", required: true),
-                    KeyFile = src.String("key_file", required: true) is { } k ? ResolvePath(baseDir, k) : null,
-                    KnownHosts = src.String("known_hosts") is { } kh ? ResolvePath(baseDir, kh) : null,
-                    HostKeyFingerprint = src.String("host_key_fingerprint"),
-                };
-            case "s3":
-                return common with
-                {
-                    Path = src.String("prefix", fallback: "")!,
-                    Url = src.String("url", required: true),
-                    Bucket = src.String("bucket", required: true),
-                    Region = src.String("region", fallback: "us-east-1"),
-                    AccessKey = src.String("access_key", required: true),
-                    SecretKey = src.String("secret_key", required: true),
-                    TrustCertificate = src.String("trust_certificate") is { } c2 ? ResolvePath(baseDir, c2) : null,
-                };
-            case DatabaseSourceReader.Kind:
-                return DatabaseSourceReader.ReadSource(src, baseDir, common);
-            case "http":
-                return HttpSourceReader.Read(src, common);
-            default:
-                src.Report("kind", $"'{kind}' is not a source kind (local, ftp, sftp, s3, http, database)");
-                return common;
+            s.Report("steps", $"is required: a list of steps among {string.Join(", ", KnownSteps)}");
         }
+
+        var lastIndex = -1;
+        foreach (var step in steps)
+        {
+            var index = KnownSteps.ToList().IndexOf(step);
+            if (index < 0)
+            {
+                s.Report("steps", $"'{step}' is not a step (steps: {string.Join(", ", KnownSteps)})");
+            }
+            else if (index <= lastIndex)
+            {
+                s.Report("steps", $"'{step}' is out of order or repeated; steps run in this order: {string.Join(", ", KnownSteps)}");
+            }
+            else
+            {
+                lastIndex = index;
+            }
+        }
+
+        return steps;
     }
 
     private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)

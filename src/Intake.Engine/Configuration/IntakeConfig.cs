@@ -1,4 +1,5 @@
 using Intake.Core.Ports;
+using Intake.Engine.SourceKinds;
 
 namespace Intake.Engine.Configuration;
 
@@ -65,38 +66,27 @@ public sealed record ArchiveLimitsConfig
     public int MaxEntries { get; init; } = 10_000;
 }
 
+/// <summary>A pipeline's <c>source:</c>: its kind, and the options that kind read from it.</summary>
 public sealed record SourceConfig
 {
-    public required string Kind { get; init; }
-    /// <summary>local: the folder; ftp, sftp: the remote directory; s3: the key prefix.</summary>
+    /// <summary>The kind (<c>source.kind</c>): how the source is read, checked, listed and which steps it takes.</summary>
+    public required SourceKind Kind { get; init; }
+
+    /// <summary>Where the source is, for people: a folder, a remote directory, a key prefix, a URL or a table.</summary>
     public required string Path { get; init; }
-    public string? Host { get; init; }
-    public int? Port { get; init; }
-    public string? User { get; init; }
-    public string? Password { get; init; }
-    /// <summary>ftp: none or explicit (AUTH TLS on the control and data channels).</summary>
-    public string Tls { get; init; } = "none";
-    /// <summary>A CA or server certificate file to trust (self-signed servers).</summary>
-    public string? TrustCertificate { get; init; }
-    /// <summary>sftp: the private key file; sftp: the known_hosts file that must hold the server's key.</summary>
-    public string? KeyFile { get; init; }
-    public string? KnownHosts { get; init; }
-    /// <summary>sftp: the server's host key fingerprint (SHA256:…), instead of a known_hosts file.</summary>
-    public string? HostKeyFingerprint { get; init; }
-    /// <summary>s3: the service URL, bucket, region and credentials.</summary>
-    public string? Url { get; init; }
-    public string? Bucket { get; init; }
-    public string? Region { get; init; }
-    public string? AccessKey { get; init; }
-    public string? SecretKey { get; init; }
-    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
-    public IReadOnlyList<string> Include { get; init; } = ["**/*"];
-    public IReadOnlyList<string> Exclude { get; init; } = [];
-    public TimeSpan StableFor { get; init; } = TimeSpan.FromSeconds(10);
-    /// <summary>database: the table or query the incremental exporter reads.</summary>
-    public DatabaseSourceConfig? Database { get; init; }
-    /// <summary>http: the API, its pagination and where the parts go.</summary>
-    public HttpSourceConfig? Http { get; init; }
+
+    /// <summary>
+    /// The kind's options as read from the YAML: the adapter's options class for a file source (e.g.
+    /// <c>FtpSourceOptions</c>), <see cref="HttpSourceConfig"/>, <see cref="DatabaseSourceConfig"/>. Not modified
+    /// after loading; <see cref="SourceKind{TOptions}.Options"/> gives them typed.
+    /// </summary>
+    public required object Options { get; init; }
+
+    /// <summary>database: the table or query the incremental exporter reads; null for other kinds.</summary>
+    public DatabaseSourceConfig? Database => Options as DatabaseSourceConfig;
+
+    /// <summary>http: the API, its pagination and where the parts go; null for other kinds.</summary>
+    public HttpSourceConfig? Http => Options as HttpSourceConfig;
 }
 
 public sealed record CsvConfig

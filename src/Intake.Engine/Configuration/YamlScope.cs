@@ -8,13 +8,13 @@ namespace Intake.Engine.Configuration;
 /// Reads one YAML mapping with positions, collecting every problem instead of stopping at the first.
 /// Keys that nobody asked for are reported as unknown, so a typo never silently falls back to a default.
 /// </summary>
-internal sealed partial class YamlScope
+public sealed partial class YamlScope
 {
     private readonly YamlMappingNode? _map;
     private readonly HashSet<string> _read = new(StringComparer.Ordinal);
     private readonly ConfigContext _ctx;
 
-    public YamlScope(ConfigContext ctx, YamlNode? node, string path)
+    internal YamlScope(ConfigContext ctx, YamlNode? node, string path)
     {
         _ctx = ctx;
         Path = path;

@@ -45,7 +45,8 @@ public static class HttpLoads
         var seen = 0;
         foreach (var e in config.Events)
         {
-            var result = await runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, pipeline.Customer, SourceKey(e, day), DayFingerprint), cancellationToken);
+            var load = new NewLoad(pipeline.Name, pipeline.Customer, SourceKey(e, day), DayFingerprint);
+            var result = await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
             if (result.Created)
             {
                 created.Add(result.Load.Id);

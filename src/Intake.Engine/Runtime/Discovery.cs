@@ -1,10 +1,6 @@
-using Intake.Core.Model;
+using Intake.Core.Ports;
 using Intake.Engine.Configuration;
-using Intake.Engine.Steps;
-using Intake.Sources;
-using Intake.Sources.Ftp;
-using Intake.Sources.S3;
-using Intake.Sources.Sftp;
+using Intake.Engine.SourceKinds;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Runtime;
@@ -23,19 +19,20 @@ public sealed record DiscoveryResult(string Pipeline, int New, int Seen)
 
 /// <summary>
 /// The one discovery of every host (<c>run</c>, <c>backfill</c>, <c>worker</c>, and <c>serve</c>'s schedule ticks and
-/// "run now"): lists a pipeline's source and registers each stable file as a load; a file already known (same key
-/// and fingerprint) is only counted as seen. HTTP pipelines register one load per event and day without a listing;
-/// database pipelines promote their due export re-drives.
+/// "run now"): hands each pipeline to its source kind, which registers the new loads. A file source registers each
+/// stable file (a file already known, same key and fingerprint, is only counted as seen); an HTTP source one load per
+/// event and day without a listing; a database source its due export re-drives.
 /// </summary>
-/// <remarks>Thread-safe: discoveries of one pipeline are serialised (its source remembers the previous listing for
-/// the stable-file rule), discoveries of different pipelines proceed in parallel.</remarks>
+/// <remarks>Thread-safe: discoveries of one pipeline are serialised by its kind where that matters (a file source
+/// remembers the previous listing for the stable-file rule, kept here per pipeline), discoveries of different
+/// pipelines proceed in parallel.</remarks>
 public sealed class Discovery
 {
     private readonly IntakeRuntime _runtime;
     private readonly ILogger _log;
 
-    // One source per pipeline for the life of the process: the stable-file rule compares each listing with the previous one.
-    private readonly Dictionary<string, (IFileSource Source, SemaphoreSlim Gate)> _sources = new(StringComparer.Ordinal);
+    // What each pipeline's kind keeps across discoveries (a file source and its gate), for the life of the process.
+    private readonly Dictionary<string, object> _kept = new(StringComparer.Ordinal);
 
     public Discovery(IntakeRuntime runtime)
     {
@@ -49,131 +46,34 @@ public sealed class Discovery
     /// <param name="pipeline">The pipeline whose source is listed.</param>
     /// <param name="sourceKeys">Only these keys (an upload trigger: "this file is complete, load it"); null for all.</param>
     /// <param name="cancellationToken">Stops the listing.</param>
-    public async Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, CancellationToken cancellationToken)
+    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
-        if (pipeline.Source.Database is not null)
-        {
-            // A database pipeline has no files: its loads are export requests, queued by the CLI, the API or the schedule; re-drives are queued here once due.
-            var (due, known) = await new Exports.ExportQueue(_runtime).PromoteDueAsync(pipeline, cancellationToken);
-            return new DiscoveryResult(pipeline.Name, due, known);
-        }
+        var context = new DiscoveryContext(_runtime, pipeline, sourceKeys, _log, create => Keep(pipeline.Name, create));
+        return pipeline.Source.Kind.DiscoverAsync(context, cancellationToken);
+    }
 
-        if (pipeline.Source.Kind == "http")
+    private object Keep(string pipeline, Func<object> create)
+    {
+        lock (_kept)
         {
-            return await Http.HttpLoads.DiscoverAsync(_runtime, pipeline, cancellationToken); // one load per (event, day), no listing
-        }
-
-        (IFileSource Source, SemaphoreSlim Gate) entry;
-        lock (_sources)
-        {
-            if (!_sources.TryGetValue(pipeline.Name, out entry))
+            if (!_kept.TryGetValue(pipeline, out var kept))
             {
-                entry = (Sources.For(pipeline, _runtime.Time), new SemaphoreSlim(1, 1));
-                _sources[pipeline.Name] = entry;
+                kept = create();
+                _kept[pipeline] = kept;
             }
+
+            return kept;
         }
-
-        var wanted = sourceKeys is null ? null : new HashSet<string>(sourceKeys, StringComparer.Ordinal);
-        var found = new HashSet<string>(StringComparer.Ordinal);
-        var created = new List<long>();
-        var seen = 0;
-        await entry.Gate.WaitAsync(cancellationToken);
-        try
-        {
-            await foreach (var file in entry.Source.ListAsync(cancellationToken))
-            {
-                if (wanted is not null && !wanted.Contains(file.Key))
-                {
-                    continue;
-                }
-
-                if (pipeline.Validate.Manifest is { } m && ManifestNames.IsManifest(file.Key, m))
-                {
-                    continue;
-                }
-
-                found.Add(file.Key);
-                // Safe to repeat after an outage: a load already registered is returned, not added again.
-                var load = new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size);
-                var result = await _runtime.Outage.RunAsync(t => _runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
-                if (result.Created)
-                {
-                    created.Add(result.Load.Id);
-                }
-                else
-                {
-                    seen++;
-                }
-            }
-        }
-        finally
-        {
-            entry.Gate.Release();
-        }
-
-        Log.Discovered(_log, pipeline.Name, created.Count, seen);
-        return new DiscoveryResult(pipeline.Name, created.Count, seen)
-        {
-            NewLoadIds = created,
-            MissingKeys = wanted is null ? [] : wanted.Where(k => !found.Contains(k)).Order(StringComparer.Ordinal).ToList(),
-        };
     }
 }
 
-/// <summary>Builds the source a pipeline declares.</summary>
+/// <summary>Builds the file source a pipeline declares (the fetch step's).</summary>
 public static class Sources
 {
-    public static IFileSource For(PipelineConfig pipeline, TimeProvider time) => pipeline.Source.Kind switch
-    {
-        "local" => new LocalDirectorySource(new LocalDirectorySourceOptions { Directory = pipeline.Source.Path, Include = pipeline.Source.Include.ToList(), Exclude = pipeline.Source.Exclude.ToList(), StableFor = pipeline.Source.StableFor }, time),
-        "ftp" => new FtpSource(
-            new FtpSourceOptions
-            {
-                Host = pipeline.Source.Host!,
-                Port = pipeline.Source.Port ?? 21,
-                User = pipeline.Source.User!,
-                Password = pipeline.Source.Password ?? "",
-                Tls = pipeline.Source.Tls == "explicit" ? FtpTlsMode.Explicit : FtpTlsMode.None,
-                TrustedCertificateFile = pipeline.Source.TrustCertificate,
-                ConnectTimeout = pipeline.Source.Timeout,
-                ReadTimeout = pipeline.Source.Timeout,
-                RemoteDirectory = pipeline.Source.Path,
-                Include = pipeline.Source.Include.ToList(),
-                Exclude = pipeline.Source.Exclude.ToList(),
-                StableFor = pipeline.Source.StableFor,
-                // Resuming a dropped download follows the pipeline's retry settings (the step's own retries come on top).
-                Resume = new FtpResumePolicy { MaxRetries = Math.Max(1, pipeline.Retry.MaxAttempts - 1), BaseDelay = pipeline.Retry.BaseDelay, MaxDelay = pipeline.Retry.MaxDelay },
-            },
-            time),
-        "sftp" => new SftpSource(
-            new SftpSourceOptions
-            {
-                Host = pipeline.Source.Host!,
-                Port = pipeline.Source.Port ?? 22,
-                User = pipeline.Source.User!,
-                PrivateKeyFile = pipeline.Source.KeyFile!,
-                KnownHostsFile = pipeline.Source.KnownHosts,
-                HostKeyFingerprint = pipeline.Source.HostKeyFingerprint,
-                RemoteDirectory = pipeline.Source.Path,
-                Include = pipeline.Source.Include.ToList(),
-                Exclude = pipeline.Source.Exclude.ToList(),
-                StableFor = pipeline.Source.StableFor,
-                ConnectTimeout = pipeline.Source.Timeout,
-            },
-            time),
-        "s3" => new S3Source(new S3SourceOptions
-        {
-            ServiceUrl = pipeline.Source.Url,
-            Region = pipeline.Source.Region ?? "us-east-1",
-            Bucket = pipeline.Source.Bucket ?? "",
-            Prefix = pipeline.Source.Path,
-            AccessKey = pipeline.Source.AccessKey,
-            SecretKey = pipeline.Source.SecretKey,
-            CaFile = pipeline.Source.TrustCertificate,
-            Include = pipeline.Source.Include.ToList(),
-            Exclude = pipeline.Source.Exclude.ToList(),
-        }),
-        _ => throw new Core.Errors.IntakeException(Core.Errors.ErrorKind.Config, $"{pipeline.File}: source.kind '{pipeline.Source.Kind}' is not supported"),
-    };
+    /// <exception cref="Core.Errors.IntakeException">Config: the pipeline's kind does not read files (an API, a database).</exception>
+    public static IFileSource For(PipelineConfig pipeline, TimeProvider time) =>
+        pipeline.Source.Kind is IFileSourceKind files
+            ? files.CreateSource(pipeline, time)
+            : throw Core.Errors.IntakeException.Config($"{pipeline.File}: source.kind '{pipeline.Source.Kind.Name}' does not read files");
 }

@@ -164,7 +164,7 @@ public sealed class Worker
             }
         }
 
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = pipeline.Source.Kind == "http" ? null : Keys.InboxKey(pipeline, load) }, ct);
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = pipeline.Source.Kind.WritesInbox ? Keys.InboxKey(pipeline, load) : null }, ct);
         return LoadStatus.ReadyForArchiving;
     }
 

@@ -1,7 +1,6 @@
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
-using Intake.Sources;
 
 namespace Intake.Engine.Steps;
 

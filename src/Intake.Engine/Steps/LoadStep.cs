@@ -19,9 +19,9 @@ public sealed class LoadStep : IStep
     {
         var config = context.Pipeline.Load!;
         var warehouse = context.Runtime.Warehouses[config.Warehouse!];
-        if (context.Pipeline.Source.Kind == "http")
+        if (!context.Pipeline.Source.Kind.WritesInbox)
         {
-            return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // the pull's NDJSON parts
+            return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // no original in the inbox: the pull's NDJSON parts
         }
 
         if (DataFiles.IsNdjson(context))

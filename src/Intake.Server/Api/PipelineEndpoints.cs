@@ -236,7 +236,7 @@ internal static class PipelineEndpoints
         p.Category,
         p.Type,
         p.Group,
-        p.Source.Kind,
+        p.Source.Kind.Name,
         p.Steps,
         p.Load?.Table,
         p.Schedule?.Expression,

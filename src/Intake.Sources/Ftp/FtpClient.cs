@@ -434,7 +434,7 @@ public sealed class FtpClient : IAsyncDisposable, IDisposable
         {
             Break();
             throw _validator.LastRefusal is { } refusal
-                ? IntakeException.Config($"{Endpoint}: TLS on {what}: the server's {refusal}; trust its CA or certificate file (trusted certificate file) or pin it (certificate thumbprint)", e)
+                ? IntakeException.Config($"{Endpoint}: TLS on {what}: the server's {refusal}; trust its CA or certificate file ('trust_certificate') or pin it ('certificate_thumbprint')", e)
                 : IntakeException.Config($"{Endpoint}: the TLS handshake on {what} failed: {e.Message}", e);
         }
     }

@@ -40,19 +40,19 @@ public class FtpClientOptions
     public FtpTlsMode Tls { get; set; } = FtpTlsMode.None;
 
     /// <summary>
-    /// How long to wait for a TCP connection (control or data) to open. Default 15 seconds: long enough
-    /// for a slow link, short enough that a firewall that drops packets fails the attempt instead of
-    /// hanging it.
+    /// How long to wait for a TCP connection (control or data) to open. Default 30 seconds (a pipeline's
+    /// <c>timeout</c>, which sets this and <see cref="ReadTimeout"/>): long enough for a slow link, short
+    /// enough that a firewall that drops packets fails the attempt instead of hanging it.
     /// </summary>
-    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// How long a reply or the next bytes of a transfer may take before the connection counts as dead.
     /// An idle limit, not a limit on the whole transfer: a large file downloads for as long as bytes keep
-    /// coming. Default 60 seconds, because servers may compute a large listing or open a file on slow
-    /// storage before they answer.
+    /// coming. Default 30 seconds (a pipeline's <c>timeout</c>); servers that compute a large listing or
+    /// open files on slow storage before they answer may need more.
     /// </summary>
-    public TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// A PEM or DER file holding the certificate authority that signed the server's certificate, or the

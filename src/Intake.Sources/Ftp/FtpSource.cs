@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
+using Intake.Core.Ports;
 
 namespace Intake.Sources.Ftp;
 

@@ -10,9 +10,10 @@ public sealed class FtpSourceOptions : FtpClientOptions
 {
     /// <summary>
     /// The folder to list, recursively. An absolute path (<c>/outgoing</c>), or relative to the folder the
-    /// server puts the user in after login. Default: that login folder.
+    /// server puts the user in after login (empty: that login folder). Default <c>/</c>, the root the server
+    /// shows, which for a chrooted account is its login folder.
     /// </summary>
-    public string RemoteDirectory { get; set; } = "";
+    public string RemoteDirectory { get; set; } = "/";
 
     /// <summary>Patterns (see <see cref="Glob"/>) a key must match at least one of. Default <c>**/*</c>.</summary>
     public IList<string> Include { get; set; } = ["**/*"];
@@ -25,11 +26,12 @@ public sealed class FtpSourceOptions : FtpClientOptions
 
     /// <summary>
     /// How long a file must stay unchanged before it is offered (see <see cref="FtpSource"/> for the exact
-    /// rule). Default one minute: FTP uploads of large files stall for tens of seconds on slow links, and
-    /// offering a file in such a pause would download half of it. Zero offers every file at once, for
-    /// producers that upload under a temporary name and rename when done.
+    /// rule). Default 10 seconds, what pipelines have always used. FTP uploads of large files can stall for
+    /// tens of seconds on slow links, and offering a file in such a pause would download half of it: raise
+    /// it for such producers. Zero offers every file at once, for producers that upload under a temporary
+    /// name and rename when done.
     /// </summary>
-    public TimeSpan StableFor { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan StableFor { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How <see cref="FtpSource.OpenResumableReadAsync"/> retries a cut download. Default: see <see cref="FtpResumePolicy"/>.</summary>
     public FtpResumePolicy Resume { get; set; } = new();
@@ -51,7 +53,7 @@ public sealed class FtpSourceOptions : FtpClientOptions
 
         if (RemoteDirectory is null || RemoteDirectory.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
         {
-            throw IntakeException.Config($"{Endpoint}: 'remote_directory' is missing or contains a line break");
+            throw IntakeException.Config($"{Endpoint}: 'path' (the folder to list) is missing or contains a line break");
         }
 
         Resume?.Validate(Endpoint);
@@ -93,7 +95,7 @@ public sealed class FtpResumePolicy
     {
         if (MaxRetries < 0 || BaseDelay < TimeSpan.Zero || MaxDelay < BaseDelay)
         {
-            throw IntakeException.Config($"{endpoint}: resume: 'max_retries' and 'base_delay' cannot be negative, and 'max_delay' must be at least 'base_delay'");
+            throw IntakeException.Config($"{endpoint}: resuming a cut download needs retries and delays that are not negative, and a longest delay of at least the first (a pipeline's retry: base_delay and max_delay)");
         }
     }
 }

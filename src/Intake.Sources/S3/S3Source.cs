@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Intake.Core.Errors;
+using Intake.Core.Ports;
 using Intake.Shared.S3;
 
 namespace Intake.Sources.S3;
@@ -48,44 +49,14 @@ public sealed class S3Source : IFileSource, IDisposable
     internal S3Source(S3SourceOptions options, Func<HttpMessageHandler, HttpMessageHandler>? wrapHandler)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var endpoint = new S3Endpoint(
-            options.ServiceUrl, options.Region, options.AccessKey, options.SecretKey, options.ForcePathStyle,
-            options.CaFile, options.MaxErrorRetry, options.RequestTimeout);
-        var problems = endpoint.Problems().ToList();
-        if (string.IsNullOrWhiteSpace(options.Bucket) || options.Bucket.Any(c => c == '/' || char.IsWhiteSpace(c) || char.IsControl(c)))
-        {
-            problems.Add($"'bucket' must be a bucket name (no '/', no spaces), not '{options.Bucket}'");
-        }
-
+        options.Validate();
         var prefix = (options.Prefix ?? "").Trim('/');
-        if (prefix.Length > 0 && !IsRelativePath(prefix))
-        {
-            problems.Add($"'prefix' '{options.Prefix}' is not a folder path ('a/b': no '//', '.' or '..' segments, no backslash)");
-        }
-
-        if (options.Include is null || options.Include.Count == 0)
-        {
-            problems.Add("'include' is empty, so no file could ever be taken (the default is **/*)");
-        }
-
-        if (options.ListPageSize is < 1 or > 1000)
-        {
-            problems.Add($"'list_page_size' must be between 1 and 1000, not {options.ListPageSize}");
-        }
-
-        var include = Compile(options.Include ?? [], options.IgnoreCase, problems);
-        var exclude = Compile(options.Exclude ?? [], options.IgnoreCase, problems);
-        if (problems.Count > 0)
-        {
-            throw IntakeException.Config($"S3 source s3://{options.Bucket}/{prefix}: {string.Join("; ", problems)}");
-        }
-
         _bucket = options.Bucket;
         _prefix = prefix.Length == 0 ? "" : prefix + "/";
-        _include = include;
-        _exclude = exclude;
+        _include = options.Include.Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
+        _exclude = (options.Exclude ?? []).Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
         _listPageSize = options.ListPageSize;
-        _client = endpoint.CreateClient(wrapHandler);
+        _client = options.Endpoint().CreateClient(wrapHandler);
     }
 
     /// <inheritdoc />
@@ -97,7 +68,7 @@ public sealed class S3Source : IFileSource, IDisposable
         ListObjectsV2Response page;
         do
         {
-            page = await S3Failures.CallAsync(token => _client.ListObjectsV2Async(request, token), what, _bucket, cancellationToken);
+            page = await S3Failures.CallAsync(token => _client.ListObjectsV2Async(request, token), what, _bucket, S3SourceOptions.CaFileSetting, cancellationToken);
             foreach (var item in page.S3Objects ?? [])
             {
                 var key = item.Key[_prefix.Length..];
@@ -132,7 +103,7 @@ public sealed class S3Source : IFileSource, IDisposable
         {
             throw new FileNotFoundException($"S3 source: {location} no longer exists", location, ex);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.ToIntake(ex, $"S3 source: cannot read {location}", _bucket) is { } failure)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.ToIntake(ex, $"S3 source: cannot read {location}", _bucket, S3SourceOptions.CaFileSetting) is { } failure)
         {
             throw failure;
         }
@@ -154,26 +125,7 @@ public sealed class S3Source : IFileSource, IDisposable
     /// <inheritdoc />
     public void Dispose() => _client.Dispose();
 
-    private static bool IsRelativePath(string key) =>
+    internal static bool IsRelativePath(string key) =>
         key.Length > 0 && !key.Contains('\\', StringComparison.Ordinal) && !key.Contains('\0', StringComparison.Ordinal) &&
         !key.Split('/').Any(s => s is "" or "." or "..");
-
-    private static Glob[] Compile(IEnumerable<string> patterns, bool ignoreCase, List<string> problems)
-    {
-        var globs = new List<Glob>();
-        foreach (var pattern in patterns)
-        {
-            try
-            {
-                globs.Add(Glob.Parse(pattern, ignoreCase));
-            }
-            catch (IntakeException ex)
-            {
-                problems.Add(ex.Message);
-            }
-        }
-
-        return [.. globs];
-    }
-
 }

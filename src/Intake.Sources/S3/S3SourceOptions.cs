@@ -1,3 +1,6 @@
+using Intake.Core.Errors;
+using Intake.Shared.S3;
+
 namespace Intake.Sources.S3;
 
 /// <summary>Which bucket and folder an <see cref="S3Source"/> watches, what it takes, and how it reaches the service.</summary>
@@ -44,4 +47,61 @@ public sealed class S3SourceOptions
 
     /// <summary>Keys per listing request (1–1000). Default 1000, S3's maximum.</summary>
     public int ListPageSize { get; set; } = 1000;
+
+    /// <summary>What a pipeline's configuration calls <see cref="CaFile"/>, as messages name it.</summary>
+    internal const string CaFileSetting = "trust_certificate";
+
+    /// <summary>Every setting that cannot work, each naming its key (never a secret's value); empty when all can.</summary>
+    public IReadOnlyList<string> Problems()
+    {
+        var problems = Endpoint().Problems().ToList();
+        if (string.IsNullOrWhiteSpace(Bucket) || Bucket.Any(c => c == '/' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            problems.Add($"'bucket' must be a bucket name (no '/', no spaces), not '{Bucket}'");
+        }
+
+        var prefix = (Prefix ?? "").Trim('/');
+        if (prefix.Length > 0 && !S3Source.IsRelativePath(prefix))
+        {
+            problems.Add($"'prefix' '{Prefix}' is not a folder path ('a/b': no '//', '.' or '..' segments, no backslash)");
+        }
+
+        if (Include is null || Include.Count == 0)
+        {
+            problems.Add("'include' is empty, so no file could ever be taken (the default is **/*)");
+        }
+
+        if (ListPageSize is < 1 or > 1000)
+        {
+            problems.Add($"'list_page_size' must be between 1 and 1000, not {ListPageSize}");
+        }
+
+        foreach (var pattern in (Include ?? []).Concat(Exclude ?? []))
+        {
+            try
+            {
+                _ = Glob.Parse(pattern, IgnoreCase);
+            }
+            catch (IntakeException ex)
+            {
+                problems.Add(ex.Message);
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>Checks every setting at once; makes no request.</summary>
+    /// <exception cref="IntakeException">Config, listing every setting that cannot work.</exception>
+    public void Validate()
+    {
+        var problems = Problems();
+        if (problems.Count > 0)
+        {
+            throw IntakeException.Config($"S3 source s3://{Bucket}/{(Prefix ?? "").Trim('/')}: {string.Join("; ", problems)}");
+        }
+    }
+
+    internal S3Endpoint Endpoint() =>
+        new(ServiceUrl, Region, AccessKey, SecretKey, ForcePathStyle, CaFile, MaxErrorRetry, RequestTimeout) { CaFileSetting = CaFileSetting };
 }

@@ -68,7 +68,7 @@ internal sealed class SftpSession : IAsyncDisposable
         catch (Win32Exception ex)
         {
             throw IntakeException.Config(
-                $"sftp {context.Target}: cannot run '{start.FileName}' ({ex.Message}); the SFTP source drives the OpenSSH client: install it (Debian/Ubuntu: apt-get install openssh-client) or set its path",
+                $"sftp {context.Target}: cannot run '{start.FileName}' ({ex.Message}); the SFTP source drives the OpenSSH client: install it (Debian/Ubuntu: apt-get install openssh-client) so it is on PATH",
                 ex);
         }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Intake.Core.Errors;
+using Intake.Core.Ports;
 
 namespace Intake.Sources.Sftp;
 
@@ -73,7 +74,7 @@ public sealed class SftpSource : IFileSource
 
         if (string.IsNullOrWhiteSpace(options.PrivateKeyFile))
         {
-            throw IntakeException.Config($"sftp source {Target}: 'private_key_file' is not set; the SFTP source authenticates with a key only");
+            throw IntakeException.Config($"sftp source {Target}: 'key_file' is not set; the SFTP source authenticates with a key only");
         }
 
         var hasKnownHosts = !string.IsNullOrWhiteSpace(options.KnownHostsFile);
@@ -81,12 +82,12 @@ public sealed class SftpSource : IFileSource
         if (hasKnownHosts == hasFingerprint)
         {
             throw IntakeException.Config(
-                $"sftp source {Target}: set exactly one of 'known_hosts_file' and 'host_key_fingerprint', so the server is verified one way");
+                $"sftp source {Target}: set exactly one of 'known_hosts' and 'host_key_fingerprint', so the server is verified one way");
         }
 
         if (options.AcceptNewHostKey && !hasKnownHosts)
         {
-            throw IntakeException.Config($"sftp source {Target}: 'accept_new_host_key' needs 'known_hosts_file', the dedicated file new keys are recorded in");
+            throw IntakeException.Config($"sftp source {Target}: 'accept_new_host_key' needs 'known_hosts', the dedicated file new keys are recorded in");
         }
 
         if (options.StableFor < TimeSpan.Zero)
@@ -96,7 +97,7 @@ public sealed class SftpSource : IFileSource
 
         if (options.ConnectTimeout <= TimeSpan.Zero)
         {
-            throw IntakeException.Config($"sftp source {Target}: 'connect_timeout' must be positive ({options.ConnectTimeout})");
+            throw IntakeException.Config($"sftp source {Target}: 'timeout' must be positive ({options.ConnectTimeout})");
         }
 
         if (options.MaxResumeAttempts < 0)
@@ -111,13 +112,13 @@ public sealed class SftpSource : IFileSource
 
         if (string.IsNullOrWhiteSpace(options.SshExecutable))
         {
-            throw IntakeException.Config($"sftp source {Target}: 'ssh_executable' is empty");
+            throw IntakeException.Config($"sftp source {Target}: no ssh client program is set (the OpenSSH client, found on PATH by default)");
         }
 
         var remote = string.IsNullOrWhiteSpace(options.RemoteDirectory) ? "." : options.RemoteDirectory.Trim();
         if (remote.Contains('\0', StringComparison.Ordinal))
         {
-            throw IntakeException.Config($"sftp source {Target}: 'remote_directory' contains a NUL character");
+            throw IntakeException.Config($"sftp source {Target}: 'path' contains a NUL character");
         }
 
         _options = options;

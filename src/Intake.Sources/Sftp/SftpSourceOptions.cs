@@ -63,19 +63,20 @@ public sealed class SftpSourceOptions
     public IList<string> Exclude { get; set; } = [];
 
     /// <summary>
-    /// How long a file must have gone unmodified before it is offered. Default one minute: SFTP uploads
-    /// write the file in place, and a slow or stalled upload must not be taken half-written.
+    /// How long a file must have gone unmodified before it is offered. Default 10 seconds, what pipelines
+    /// have always used. SFTP uploads write the file in place, and a slow or stalled upload must not be
+    /// taken half-written: raise it for producers on slow links.
     /// </summary>
-    public TimeSpan StableFor { get; set; } = TimeSpan.FromMinutes(1);
+    public TimeSpan StableFor { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Match patterns ignoring case (for servers on Windows). Default false.</summary>
     public bool IgnoreCase { get; set; }
 
     /// <summary>
-    /// Time allowed to reach the server, exchange keys and authenticate. Default 15 seconds. A server
-    /// that stops answering afterwards is detected by SSH keep-alives (about a minute).
+    /// Time allowed to reach the server, exchange keys and authenticate. Default 30 seconds (a pipeline's
+    /// <c>timeout</c>). A server that stops answering afterwards is detected by SSH keep-alives (about a minute).
     /// </summary>
-    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// How many times one download reconnects and continues where it stopped after the connection

@@ -31,6 +31,12 @@ internal sealed record S3Endpoint(
     int MaxErrorRetry,
     TimeSpan RequestTimeout)
 {
+    /// <summary>
+    /// What the configuration calls <see cref="CaFile"/>, for messages: <c>ca_file</c> by default,
+    /// <c>trust_certificate</c> for a pipeline's S3 source, so a message names a key its reader accepts.
+    /// </summary>
+    public string CaFileSetting { get; init; } = "ca_file";
+
     /// <summary>Payload signing costs a second hash of every byte; TLS already protects the body, and Content-MD5 is checked by the server.</summary>
     public bool IsHttps => ServiceUrl is null || ServiceUrl.Length == 0 || ServiceUrl.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
 
@@ -63,7 +69,7 @@ internal sealed record S3Endpoint(
             yield return $"'request_timeout' must be positive, not {RequestTimeout}";
         }
 
-        if (!string.IsNullOrEmpty(CaFile) && LoadCertificates(CaFile, out var error) is null)
+        if (!string.IsNullOrEmpty(CaFile) && LoadCertificates(CaFile, CaFileSetting, out var error) is null)
         {
             yield return error!;
         }
@@ -88,7 +94,7 @@ internal sealed record S3Endpoint(
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             HttpClientFactory = new ClientFactory(
-                string.IsNullOrEmpty(CaFile) ? null : LoadCertificates(CaFile, out _),
+                string.IsNullOrEmpty(CaFile) ? null : LoadCertificates(CaFile, CaFileSetting, out _),
                 wrapHandler),
         };
 
@@ -108,18 +114,18 @@ internal sealed record S3Endpoint(
             : new AmazonS3Client(new BasicAWSCredentials(AccessKey, SecretKey), config);
     }
 
-    private static X509Certificate2Collection? LoadCertificates(string path, out string? error)
+    private static X509Certificate2Collection? LoadCertificates(string path, string setting, out string? error)
     {
         try
         {
             var certificates = new X509Certificate2Collection();
             certificates.ImportFromPemFile(path);
-            error = certificates.Count == 0 ? $"'ca_file' {path} holds no PEM certificate" : null;
+            error = certificates.Count == 0 ? $"'{setting}' {path} holds no PEM certificate" : null;
             return error is null ? certificates : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
         {
-            error = $"'ca_file' {path} cannot be read as PEM certificates: {ex.Message}";
+            error = $"'{setting}' {path} cannot be read as PEM certificates: {ex.Message}";
             return null;
         }
     }

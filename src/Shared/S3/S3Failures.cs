@@ -84,7 +84,14 @@ internal static class S3Failures
     /// </summary>
     /// <param name="what">The action and its place, e.g. <c>store 'cold': cannot upload s3://bucket/key</c>.</param>
     /// <param name="bucket">Named in the message when the bucket does not exist.</param>
-    public static IntakeException? ToIntake(Exception exception, string what, string bucket)
+    public static IntakeException? ToIntake(Exception exception, string what, string bucket) => ToIntake(exception, what, bucket, "ca_file");
+
+    /// <inheritdoc cref="ToIntake(Exception, string, string)"/>
+    /// <param name="exception">The failure.</param>
+    /// <param name="what">The action and its place.</param>
+    /// <param name="bucket">Named in the message when the bucket does not exist.</param>
+    /// <param name="caFileSetting">What the configuration calls the CA file, named when the server's certificate is not trusted.</param>
+    public static IntakeException? ToIntake(Exception exception, string what, string bucket, string caFileSetting)
     {
         var detail = Detail(exception);
         return Classify(exception) switch
@@ -94,7 +101,7 @@ internal static class S3Failures
             S3Failure.AccessDenied => IntakeException.Config(
                 $"{what}: access denied ({Code(exception)}); check the access key, the secret key and the permissions on bucket '{bucket}'", exception),
             S3Failure.Tls => IntakeException.Config(
-                $"{what}: the server's TLS certificate is not trusted ({detail}); set 'ca_file' to the PEM of its CA", exception),
+                $"{what}: the server's TLS certificate is not trusted ({detail}); set '{caFileSetting}' to the PEM of its CA", exception),
             S3Failure.Transient => IntakeException.Transient($"{what}: {detail}", exception),
             S3Failure.PreconditionFailed => IntakeException.Transient($"{what}: the object changed while it was being copied ({detail})", exception),
             S3Failure.Rejected or S3Failure.NotFound => IntakeException.Config($"{what}: the server refused the request ({detail})", exception),
@@ -103,14 +110,19 @@ internal static class S3Failures
     }
 
     /// <summary>Runs one S3 call, turning its failures into <see cref="IntakeException"/>s; the caller's own cancellation passes through.</summary>
+    public static Task<T> CallAsync<T>(
+        Func<CancellationToken, Task<T>> call, string what, string bucket, CancellationToken cancellationToken) =>
+        CallAsync(call, what, bucket, "ca_file", cancellationToken);
+
+    /// <inheritdoc cref="CallAsync{T}(Func{CancellationToken, Task{T}}, string, string, CancellationToken)"/>
     public static async Task<T> CallAsync<T>(
-        Func<CancellationToken, Task<T>> call, string what, string bucket, CancellationToken cancellationToken)
+        Func<CancellationToken, Task<T>> call, string what, string bucket, string caFileSetting, CancellationToken cancellationToken)
     {
         try
         {
             return await call(cancellationToken);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ToIntake(ex, what, bucket) is { } failure)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ToIntake(ex, what, bucket, caFileSetting) is { } failure)
         {
             throw failure;
         }

@@ -168,6 +168,17 @@ public abstract class ExportScenarios : IAsyncLifetime
     }
 
     // ------------------------------------------------------------------------------------------------------------
+    // An export request has no original: its load names no inbox key (the database kind does not write the inbox).
+    // ------------------------------------------------------------------------------------------------------------
+    protected async Task ExportLoadNamesNoInboxKeyAsync()
+    {
+        var (_, load, _) = await ExportAsync(new ExportSubmission { Type = "daily" });
+
+        load.Status.ShouldBe(LoadStatus.Archived, load.ErrorMessage);
+        load.InboxKey.ShouldBeNull();
+    }
+
+    // ------------------------------------------------------------------------------------------------------------
     // Spec test case 1: daily export without ignoreLastExportTime.
     // ------------------------------------------------------------------------------------------------------------
     protected async Task Case1Async()

@@ -25,6 +25,9 @@ public sealed class PostgresExportTests : ExportScenarios
     protected override string TimeType => "timestamptz";
 
     [PostgresFact]
+    public Task ExportLoad_NamesNoInboxKey() => ExportLoadNamesNoInboxKeyAsync();
+
+    [PostgresFact]
     public Task TwoDifferentRequestsOnOnePartitionAtOnce_TakeTurns_AndExportEachRowOnce() => ConcurrentRequestsOnOnePartitionAsync();
 
     [PostgresFact]

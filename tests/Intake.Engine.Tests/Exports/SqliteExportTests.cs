@@ -20,6 +20,9 @@ public sealed class SqliteExportTests : ExportScenarios
     protected override string TimeType => "text";
 
     [Fact]
+    public Task ExportLoad_NamesNoInboxKey() => ExportLoadNamesNoInboxKeyAsync();
+
+    [Fact]
     public Task TwoDifferentRequestsOnOnePartitionAtOnce_TakeTurns_AndExportEachRowOnce() => ConcurrentRequestsOnOnePartitionAsync();
 
     [Fact]

@@ -1,4 +1,4 @@
-namespace Intake.Sources;
+namespace Intake.Core.Ports;
 
 /// <summary>
 /// One file a source offers: its key (the path relative to the source root, with '/'), and a
@@ -15,6 +15,14 @@ public sealed record SourceFile(string Key, long Size, DateTimeOffset Modified, 
 /// A place that holds files to ingest: a local directory, an FTP or SFTP folder, an S3 prefix. All of
 /// them list and open the same way, so discovery and the fetch step do not care which one they face.
 /// </summary>
+/// <remarks>
+/// What discovery and the fetch step rely on, and what the file-source compliance suite checks on every
+/// implementation: keys are relative paths with '/', filtered by the source's include and exclude patterns;
+/// a file still being written is not listed (the stable-file rule, or an upload that only appears whole);
+/// a file rewritten under the same key is listed with a new fingerprint; reading a key that is gone throws
+/// <see cref="FileNotFoundException"/>; and a read whose connection drops never ends early as if the file
+/// were shorter: it resumes (<see cref="IResumableFileSource"/>, or inside the stream) or throws.
+/// </remarks>
 public interface IFileSource
 {
     /// <summary>

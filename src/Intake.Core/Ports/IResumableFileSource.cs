@@ -1,4 +1,4 @@
-namespace Intake.Sources;
+namespace Intake.Core.Ports;
 
 /// <summary>
 /// A source whose downloads survive a dropped connection: the stream reconnects and continues from the

@@ -1,22 +1,14 @@
-namespace Intake.Engine.Configuration;
+using Intake.Engine.Configuration;
+
+namespace Intake.Engine.SourceKinds.Http;
 
 /// <summary>
-/// Reads <c>source.kind: http</c> (see <see cref="HttpSourceConfig"/>). Like the rest of the configuration, every
-/// problem is reported with its file, line and key, and unknown keys are errors.
+/// Reads <c>source.kind: http</c> (see <see cref="HttpSourceConfig"/>) for <see cref="HttpKind"/>. Like the rest of
+/// the configuration, every problem is reported with its file, line and key, and unknown keys are errors.
 /// </summary>
 internal static class HttpSourceReader
 {
-    /// <summary>Steps an HTTP pipeline may list: the pull, then optionally the warehouse load.</summary>
-    private static readonly string[] HttpSteps = ["pull", "load"];
-
-    /// <summary>The step a pipeline's list must start with: <c>pull</c> for an API, <c>fetch</c> for files.</summary>
-    public static string FirstStep(SourceConfig source) => source.Kind == "http" ? "pull" : "fetch";
-
-    /// <summary>An API pipeline without <c>schedule</c> runs daily at 07:00 UTC; others keep "on every poll".</summary>
-    public static Scheduling.PipelineSchedule? DefaultSchedule(SourceConfig source) =>
-        source.Kind == "http" ? Scheduling.PipelineSchedule.TryParse(HttpSourceConfig.DefaultSchedule, out _) : null;
-
-    public static SourceConfig Read(YamlScope src, SourceConfig common)
+    public static HttpSourceConfig Read(YamlScope src)
     {
         var d = new HttpSourceConfig { Url = "", Events = [] };
         var url = src.String("url", required: true) ?? "";
@@ -25,7 +17,7 @@ internal static class HttpSourceReader
             src.Report("url", $"'{url}' is not an http:// or https:// URL");
         }
 
-        var method = (src.String("method", fallback: "GET") ?? "GET").ToUpperInvariant();
+        var method = src.String("method", fallback: d.Method)!.ToUpperInvariant();
         if (method is not ("GET" or "POST"))
         {
             src.Report("method", $"'{method}' is not supported (GET, POST)");
@@ -86,10 +78,11 @@ internal static class HttpSourceReader
         }
 
         var p = src.Scope("pagination");
-        var styleWord = p.String("style", fallback: "cursor")!;
-        PaginationStyle style = PaginationStyle.Cursor;
+        var styleWord = p.String("style");
+        var style = d.Pagination;
         switch (styleWord)
         {
+            case null: break;
             case "cursor": style = PaginationStyle.Cursor; break;
             case "next_link": style = PaginationStyle.NextLink; break;
             case "page": style = PaginationStyle.Page; break;
@@ -107,8 +100,8 @@ internal static class HttpSourceReader
         };
         p.RejectUnknown();
 
-        var keyTemplate = src.String("key_template", fallback: HttpSourceConfig.DefaultKeyTemplate)!;
-        if (Http.PartKeys.Problem(keyTemplate, events.Count) is { } problem)
+        var keyTemplate = src.String("key_template", fallback: d.KeyTemplate)!;
+        if (Engine.Http.PartKeys.Problem(keyTemplate, events.Count) is { } problem)
         {
             src.Report("key_template", problem);
         }
@@ -155,28 +148,7 @@ internal static class HttpSourceReader
             MaxDelay = retry.Duration("max_delay", d.MaxDelay),
         };
         retry.RejectUnknown();
-        return common with { Path = url, Http = config };
-    }
-
-    /// <summary>What can only be checked with the whole pipeline: the steps an API source supports and the output store.</summary>
-    public static void Check(YamlScope pipeline, SourceConfig source, IReadOnlyList<string> steps, IReadOnlyDictionary<string, StoreConfig> stores)
-    {
-        if (source.Kind == "http")
-        {
-            foreach (var step in steps.Where(s => !HttpSteps.Contains(s)))
-            {
-                pipeline.Report("steps", $"'{step}' does not apply to an HTTP source (steps: pull, load)");
-            }
-
-            if (source.Http?.Store is { } store && !stores.ContainsKey(store))
-            {
-                pipeline.Report("source", $"source.store: no store named '{store}' (stores: {string.Join(", ", stores.Keys)})");
-            }
-        }
-        else if (steps.Contains("pull"))
-        {
-            pipeline.Report("steps", "'pull' reads an HTTP API; it needs source.kind: http");
-        }
+        return config;
     }
 
     private static Dictionary<string, string> Map(YamlScope scope, StringComparer comparer)

@@ -1,0 +1,124 @@
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
+
+namespace Intake.Engine.SourceKinds;
+
+/// <summary>A kind whose loads are files that the <c>fetch</c> step copies from the source.</summary>
+public interface IFileSourceKind
+{
+    /// <summary>The adapter of a pipeline of this kind, as the fetch step reads through it.</summary>
+    IFileSource CreateSource(PipelineConfig pipeline, TimeProvider time);
+}
+
+/// <summary>
+/// A kind whose source is a place holding files (a folder, an FTP or SFTP server, a bucket): discovery
+/// lists it through its <see cref="IFileSource"/> and registers each listed file as a load, and the
+/// <c>fetch</c> step copies the file into the inbox. A kind of this sort only reads its options and builds
+/// its adapter.
+/// </summary>
+public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSourceKind
+    where TOptions : class
+{
+    private static readonly string[] FileSteps = ["fetch", "decompress", "validate", "archive", "copy", "load", "merge"];
+
+    public override string FirstStep => "fetch";
+
+    public override string FirstStepPurpose => "it copies the original into the inbox";
+
+    public override IReadOnlyList<string> Steps => FileSteps;
+
+    /// <summary>
+    /// Builds the adapter that lists and reads the files. It must not connect anywhere: it is also built once
+    /// at start to check the options (see <see cref="Check"/>).
+    /// </summary>
+    /// <exception cref="IntakeException">Config: an option that cannot work, named by its YAML key.</exception>
+    public abstract IFileSource CreateSource(TOptions options, TimeProvider time);
+
+    /// <summary>The adapter of a pipeline of this kind (the fetch step's; discovery keeps one of its own).</summary>
+    public IFileSource CreateSource(PipelineConfig pipeline, TimeProvider time) => CreateSource(Options(pipeline), time);
+
+    /// <summary>The adapter's own checks (patterns, ports, files to trust, …), by building it once.</summary>
+    protected override IEnumerable<string> Check(TOptions options)
+    {
+        try
+        {
+            (CreateSource(options, TimeProvider.System) as IDisposable)?.Dispose();
+            return [];
+        }
+        catch (IntakeException e)
+        {
+            return [e.Message];
+        }
+    }
+
+    /// <summary>
+    /// Lists the source and registers each file as a load; a file already known (same key and fingerprint) is
+    /// only counted as seen, and a data file's manifest sidecar is never a load of its own.
+    /// </summary>
+    public override async Task<DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var pipeline = context.Pipeline;
+        var runtime = context.Runtime;
+
+        // One source per pipeline for the life of the discovery: the stable-file rule compares each listing with
+        // the previous one. Listings of one pipeline are serialised by the gate; other pipelines list in parallel.
+        var kept = context.Keep(() => new KeptSource(CreateSource(pipeline, runtime.Time)));
+
+        var wanted = context.SourceKeys is null ? null : new HashSet<string>(context.SourceKeys, StringComparer.Ordinal);
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        var created = new List<long>();
+        var seen = 0;
+        await kept.Gate.WaitAsync(cancellationToken);
+        try
+        {
+            await foreach (var file in kept.Source.ListAsync(cancellationToken))
+            {
+                if (wanted is not null && !wanted.Contains(file.Key))
+                {
+                    continue;
+                }
+
+                if (pipeline.Validate.Manifest is { } m && ManifestNames.IsManifest(file.Key, m))
+                {
+                    continue;
+                }
+
+                found.Add(file.Key);
+                // Safe to repeat after an outage: a load already registered is returned, not added again.
+                var load = new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size);
+                var result = await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
+                if (result.Created)
+                {
+                    created.Add(result.Load.Id);
+                }
+                else
+                {
+                    seen++;
+                }
+            }
+        }
+        finally
+        {
+            kept.Gate.Release();
+        }
+
+        Log.Discovered(context.Log, pipeline.Name, created.Count, seen);
+        return new DiscoveryResult(pipeline.Name, created.Count, seen)
+        {
+            NewLoadIds = created,
+            MissingKeys = wanted is null ? [] : wanted.Where(k => !found.Contains(k)).Order(StringComparer.Ordinal).ToList(),
+        };
+    }
+
+    private sealed class KeptSource(IFileSource source)
+    {
+        public IFileSource Source { get; } = source;
+
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+    }
+}

@@ -1,0 +1,40 @@
+using Intake.Core.Ports;
+using Intake.Sources.Sftp;
+
+namespace Intake.Engine.SourceKinds.Sftp;
+
+/// <summary><c>source.kind: sftp</c>: a folder on an SFTP server, reached with a key (<see cref="SftpSource"/>).</summary>
+internal sealed class SftpKind : FileSourceKind<SftpSourceOptions>
+{
+    public override string Name => "sftp";
+
+    public override string Reads => "an SFTP folder";
+
+    public override IFileSource CreateSource(SftpSourceOptions options, TimeProvider time) => new SftpSource(options, time);
+
+    protected override SftpSourceOptions Read(SourceReading reading)
+    {
+        var src = reading.Source;
+        var o = new SftpSourceOptions();
+        o.Host = src.String("host", required: true) ?? o.Host;
+        o.Port = src.Int("port", o.Port, 1, 65535);
+        o.User = src.String("user", required: true) ?? o.User;
+        o.PrivateKeyFile = src.String("key_file", required: true) is { } key ? reading.ResolvePath(key) : o.PrivateKeyFile;
+        o.KnownHostsFile = src.String("known_hosts") is { } knownHosts ? reading.ResolvePath(knownHosts) : o.KnownHostsFile;
+        o.HostKeyFingerprint = src.String("host_key_fingerprint") ?? o.HostKeyFingerprint;
+        o.AcceptNewHostKey = src.Bool("accept_new_host_key", o.AcceptNewHostKey);
+        o.RemoteDirectory = src.String("path", fallback: o.RemoteDirectory)!;
+        o.Include = src.StringList("include")?.ToList() ?? o.Include;
+        o.Exclude = src.StringList("exclude")?.ToList() ?? o.Exclude;
+        o.IgnoreCase = src.Bool("ignore_case", o.IgnoreCase);
+        o.StableFor = src.Duration("stable_for", o.StableFor);
+        o.ConnectTimeout = src.Duration("timeout", o.ConnectTimeout);
+        o.MaxResumeAttempts = src.Int("max_resume_attempts", o.MaxResumeAttempts, 0, 100);
+
+        // Not from YAML: SshExecutable names a program to run, which a pipeline file must not choose; the
+        // ssh found on PATH is used.
+        return o;
+    }
+
+    protected override string Location(SftpSourceOptions options) => options.RemoteDirectory;
+}

@@ -375,6 +375,22 @@ public abstract partial class SqlCatalog : ICatalog
         }, cancellationToken);
     }
 
+    public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(worker);
+        ArgumentException.ThrowIfNullOrWhiteSpace(inboxKey);
+
+        return RunAsync(async connection =>
+        {
+            // updated_at is left alone: the job timeout measures the time in the working status from it.
+            var update = Command(connection, $"UPDATE intake_loads SET inbox_key = @inbox_key WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})");
+            Add(update, "@id", loadId, DbType.Int64);
+            Add(update, "@owner", worker, DbType.String);
+            Add(update, "@inbox_key", inboxKey, DbType.String);
+            return await ExecuteAsync(update, cancellationToken) == 1;
+        }, cancellationToken);
+    }
+
     public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(worker);

@@ -192,6 +192,22 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
     }
 
     [CatalogFact]
+    public async Task RecordInboxKey_OnlyByTheWorkerHoldingTheLoad_AndWithoutRestartingItsTimeout()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        var claimed = await ClaimAsync("w1");
+        Clock.Advance(TimeSpan.FromSeconds(5));
+
+        (await Catalog.RecordInboxKeyAsync(id, "w2", "acme/x/a.csv", None)).ShouldBeFalse();
+        (await LoadAsync(id)).InboxKey.ShouldBeNull();
+
+        (await Catalog.RecordInboxKeyAsync(id, "w1", "acme/x/a.csv", None)).ShouldBeTrue();
+        var load = await LoadAsync(id);
+        load.InboxKey.ShouldBe("acme/x/a.csv");
+        load.UpdatedAt.ShouldBe(claimed!.UpdatedAt);
+    }
+
+    [CatalogFact]
     public async Task Transition_WhenTheLeaseBelongsToAnotherWorker_ReturnsFalse()
     {
         var id = (await RegisterAsync("a.csv")).Load.Id;

@@ -232,6 +232,8 @@ public sealed class WorkerOutageTests : IAsyncLifetime
         public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
         public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
         public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
+        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
+
         public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
         public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => inner.GetStepsAsync(loadId, cancellationToken);
         public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);

@@ -50,6 +50,9 @@ public sealed record StepResult
     public long? BytesOut { get; init; }
     public IReadOnlyList<string> Outputs { get; init; } = [];
 
+    /// <summary>Where the step put the original in the inbox area (the fetch); the worker records it on the load at once.</summary>
+    public string? InboxKey { get; init; }
+
     public static StepResult Failed(ErrorKind kind, string message) => new() { Outcome = StepOutcome.Failed, ErrorKind = kind, Message = message };
 }
 

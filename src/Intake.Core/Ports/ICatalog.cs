@@ -34,6 +34,13 @@ public interface ICatalog : IAsyncDisposable
     /// </summary>
     Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records where the original sits in the inbox, as soon as it is there, while <paramref name="worker"/> holds the
+    /// load: later steps, the error path and re-drives use the recorded key, never one recomputed from a configuration
+    /// that may have changed since. False when the worker no longer holds the load.
+    /// </summary>
+    Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken);
+
     /// <summary>Extends the lease; false when the worker no longer holds it.</summary>
     Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken);
 

@@ -154,21 +154,34 @@ public sealed class Worker
 
             var step = _steps[stepName];
             var retry = BuildRetry(pipeline, load, stepName);
+            StepResult done;
             try
             {
-                await retry.ExecuteAsync(async token => await RunStepAsync(step, load, pipeline, token), ct);
+                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, load, pipeline, token), ct);
             }
             catch (IntakeException e)
             {
                 return await FailAsync(load, e.Kind, e.Message, ct, pipeline.ErrorCodes.For(stepName, e.Kind));
             }
+
+            if (done.InboxKey is { } inboxKey && inboxKey != load.InboxKey)
+            {
+                // Recorded the moment the original is in the inbox: later steps, the error path and re-drives use this
+                // key, not one rendered again from a key template that may have changed since.
+                if (!await Outage.RunAsync(t => Catalog.RecordInboxKeyAsync(load.Id, Id, inboxKey, t), ct))
+                {
+                    throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+                }
+
+                load = load with { InboxKey = inboxKey };
+            }
         }
 
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id, InboxKey = pipeline.Source.Kind.WritesInbox ? Keys.InboxKey(pipeline, load) : null }, ct);
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id }, ct);
         return LoadStatus.ReadyForArchiving;
     }
 
-    private async Task RunStepAsync(IStep step, Load load, PipelineConfig pipeline, CancellationToken ct)
+    private async Task<StepResult> RunStepAsync(IStep step, Load load, PipelineConfig pipeline, CancellationToken ct)
     {
         var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct);
         _observer.StepStarted(load, step.Name, attempt);
@@ -210,6 +223,7 @@ public sealed class Worker
         await CloseAsync(stepId, result, ct);
         _observer.StepFinished(load, step.Name, result);
         Log.StepSucceeded(_log, load.Id, load.Pipeline, step.Name, result.RowsIn, result.RowsOut, result.BytesIn);
+        return result;
     }
 
     /// <summary>
@@ -324,6 +338,16 @@ public sealed class Worker
         return LoadStatus.Archived;
     }
 
+    /// <summary>The inbox key a succeeded step recorded among its outputs (<c>inbox:KEY</c>), or null.</summary>
+    private async Task<string?> RecordedInboxKeyAsync(Load load, CancellationToken ct)
+    {
+        var prefix = Areas.Inbox + ":";
+        var steps = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
+        return steps.Where(s => s.Outcome == StepOutcome.Succeeded)
+            .SelectMany(s => s.Outputs)
+            .FirstOrDefault(o => o.StartsWith(prefix, StringComparison.Ordinal))?[prefix.Length..];
+    }
+
     /// <summary>
     /// Copies the original to the error area and clears the work area. The load ends errored even when the
     /// copy fails (a store down, say): the original stays in the inbox, which is never modified, and the
@@ -334,12 +358,14 @@ public sealed class Worker
         if (pipeline is not null)
         {
             var store = _runtime.StoreFor(pipeline);
-            var key = Keys.InboxKey(pipeline, load);
+            // The key recorded when the original was fetched; a load that never reached the inbox has none. Loads
+            // fetched before keys were recorded at fetch time have it in their fetch step's outputs.
+            var key = load.InboxKey ?? await RecordedInboxKeyAsync(load, ct);
             var (stepId, _) = await StartAttemptAsync(load, "error", ct);
             StepResult result;
             try
             {
-                if (await store.StatAsync(Areas.Inbox, key, ct) is not null)
+                if (key is not null && await store.StatAsync(Areas.Inbox, key, ct) is not null)
                 {
                     var copy = await store.CopyAsync(Areas.Inbox, key, Areas.Error, key, ct);
                     result = new StepResult { BytesIn = copy.Size, BytesOut = copy.Size, Outputs = [$"{Areas.Error}:{key}"] };
@@ -352,7 +378,7 @@ public sealed class Worker
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 var error = Classify(e, load, "error");
-                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For("error", error.Kind) };
+                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key!)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For("error", error.Kind) };
             }
 
             await CloseAsync(stepId, result, ct);

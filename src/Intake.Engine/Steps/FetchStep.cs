@@ -76,7 +76,7 @@ public sealed class FetchStep : IStep
             }
         }
 
-        return new StepResult { BytesIn = info.Size, BytesOut = info.Size, Outputs = outputs };
+        return new StepResult { BytesIn = info.Size, BytesOut = info.Size, Outputs = outputs, InboxKey = key };
     }
 }
 

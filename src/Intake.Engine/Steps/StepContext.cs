@@ -21,8 +21,11 @@ public sealed class StepContext
     /// <summary>Where expanded entries are kept while the load runs: the pipeline's store unless <c>work_store</c> names a faster one.</summary>
     public IObjectStore WorkStore => Runtime.WorkStoreFor(Pipeline);
 
-    /// <summary>The original's key in the inbox area: the pipeline's key template, rendered from the load (stable across attempts).</summary>
-    public string InboxKey => Keys.InboxKey(Pipeline, Load);
+    /// <summary>
+    /// The original's key in the inbox area: as recorded when it was fetched, or, before that, the pipeline's key
+    /// template rendered from the load (stable across attempts).
+    /// </summary>
+    public string InboxKey => Load.InboxKey ?? Keys.InboxKey(Pipeline, Load);
 
     /// <summary>Every object a load writes to the work area sits under this prefix, so cleaning up is one call.</summary>
     public string WorkPrefix => Keys.WorkPrefix(Load);

@@ -1,7 +1,7 @@
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
+using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 
@@ -9,22 +9,17 @@ namespace Intake.Engine.Tests;
 /// Messages are plain text; the replaced systems' exception names are an <c>error_code</c> beside them, and only
 /// for the pipelines that ask for one.
 /// </summary>
-public sealed class ErrorCodeTests : IDisposable
+public sealed class ErrorCodeTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-codes-").FullName;
+    private readonly EmbeddedProject _project = new("intake-codes-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _project.DisposeAsync();
 
     private async Task<(Load Load, IReadOnlyList<StepRecord> Steps)> RunNotAnArchiveAsync(string errorCodes)
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), $"""
+        _project.Pipeline("p", $"""
             name: p
             source: {"{"} kind: local, path: ../in, stable_for: 0s {"}"}
             steps: [fetch, decompress, validate, archive, load]
@@ -32,17 +27,10 @@ public sealed class ErrorCodeTests : IDisposable
             {errorCodes}
             """);
         // A local file that is not the zip its name says: the decompress step fails with kind format.
-        File.WriteAllText(Path.Combine(_dir, "in", "a.zip"), "<html>not found</html>");
+        File.WriteAllText(_project.In("a.zip"), "<html>not found</html>");
 
-        await using var runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
-        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
-        var worker = new Worker(runtime, Worker.DefaultSteps(runtime));
-        while (await worker.RunOneAsync(null, default) is not null)
-        {
-        }
-
-        var load = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
-        return (load, await runtime.Catalog.GetStepsAsync(load.Id, default));
+        var load = (await _project.RunAsync()).ShouldHaveSingleItem();
+        return (load, await _project.StepsAsync(load.Id));
     }
 
     [Fact]
@@ -77,7 +65,7 @@ public sealed class ErrorCodeTests : IDisposable
         var (byKind, _) = await RunNotAnArchiveAsync("error_codes: { format: BAD_FILE, transient: TRY_LATER }");
         byKind.ErrorCode.ShouldBe("BAD_FILE");
 
-        Directory.Delete(Path.Combine(_dir, ".intake"), recursive: true);
+        Directory.Delete(Path.Combine(_project.Root, ".intake"), recursive: true);
         var (byStep, _) = await RunNotAnArchiveAsync("error_codes: { format: BAD_FILE, decompress.format: NOT_AN_ARCHIVE }");
         byStep.ErrorCode.ShouldBe("NOT_AN_ARCHIVE");
     }
@@ -85,18 +73,13 @@ public sealed class ErrorCodeTests : IDisposable
     [Fact]
     public void UnknownProfileKindOrStep_IsAConfigErrorNamingTheKey()
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "a.yaml"), """
+        _project.Pipeline("a", """
             name: a
             source: { kind: local, path: ../in }
             steps: [fetch, archive]
             error_codes: colt
             """);
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "b.yaml"), """
+        _project.Pipeline("b", """
             name: b
             source: { kind: local, path: ../in }
             steps: [fetch, archive]
@@ -105,7 +88,7 @@ public sealed class ErrorCodeTests : IDisposable
               load.schema: Y
             """);
 
-        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(_project.Root, "intake.yaml")));
 
         e.Errors.ShouldContain(x => x.Key == "error_codes" && x.Reason.Contains("'colt' is not a profile") && x.Reason.Contains("cold"));
         e.Errors.ShouldContain(x => x.Key == "error_codes.fromat" && x.Line == 5 && x.Reason.Contains("not a kind"));

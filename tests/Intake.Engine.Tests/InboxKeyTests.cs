@@ -1,53 +1,42 @@
 using Intake.Core.Errors;
 using Intake.Core.Model;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
+using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 
 /// <summary>A load's facts are recorded, not recomputed: the inbox key is the one written when the original was fetched.</summary>
-public sealed class InboxKeyTests : IDisposable
+public sealed class InboxKeyTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-inbox-key-").FullName;
+    private readonly EmbeddedProject _project = new("intake-inbox-key-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _project.DisposeAsync();
 
     private async Task<Load> RunAsync(string keyTemplate, bool redrive)
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), $$"""
+        _project.Pipeline("p", $$"""
             name: p
             source: { kind: local, path: ../in, stable_for: 0s }
             steps: [fetch, decompress, archive, load]
             key_template: "{{keyTemplate}}"
             load: { table: rows }
             """);
-        await using var runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
-        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
-        if (redrive)
+        var loads = await _project.RunAsync(before: async runtime =>
         {
-            var errored = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
-            (await runtime.Actions.RedriveAsync(errored, default)).Done.ShouldBeTrue();
-        }
-
-        var worker = new Worker(runtime, Worker.DefaultSteps(runtime));
-        while (await worker.RunOneAsync(null, default) is not null)
-        {
-        }
-
-        return (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+            if (redrive)
+            {
+                var errored = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+                (await runtime.Actions.RedriveAsync(errored, default)).Done.ShouldBeTrue();
+            }
+        });
+        return loads.ShouldHaveSingleItem();
     }
 
     [Fact]
     public async Task AfterTheKeyTemplateChanges_ARedrivenLoad_StillReadsAndQuarantinesTheOriginalWhereItWasFetched()
     {
-        File.WriteAllText(Path.Combine(Directory.CreateDirectory(Path.Combine(_dir, "in")).FullName, "a.zip"), "<html>not a zip</html>");
+        File.WriteAllText(_project.In("a.zip"), "<html>not a zip</html>");
 
         var first = await RunAsync("first/{name}", redrive: false);
         first.Status.ShouldBe(LoadStatus.Errored);
@@ -59,7 +48,7 @@ public sealed class InboxKeyTests : IDisposable
         again.Status.ShouldBe(LoadStatus.Errored);
         again.ErrorKind.ShouldBe(ErrorKind.Format); // the same failure, not "the original is missing"
         again.InboxKey.ShouldBe("first/a.zip");
-        File.Exists(Path.Combine(_dir, ".intake", "store", "error", "first", "a.zip")).ShouldBeTrue();
-        File.Exists(Path.Combine(_dir, ".intake", "store", "inbox", "second", "a.zip")).ShouldBeFalse();
+        File.Exists(_project.Stored("error/first/a.zip")).ShouldBeTrue();
+        File.Exists(_project.Stored("inbox/second/a.zip")).ShouldBeFalse();
     }
 }

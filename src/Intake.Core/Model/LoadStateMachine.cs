@@ -49,9 +49,6 @@ public static class LoadStateMachine
         }
     }
 
-    public static IReadOnlyList<LoadStatus> TargetsOf(LoadStatus from) =>
-        Allowed.TryGetValue(from, out var t) ? t : [];
-
     /// <summary>The working status a claim moves a waiting status into, and back when a lease expires.</summary>
     public static LoadStatus WorkingStatusFor(LoadStatus waiting) => waiting switch
     {

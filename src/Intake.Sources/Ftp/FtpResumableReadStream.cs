@@ -37,7 +37,7 @@ internal sealed class FtpResumableReadStream : Stream
     }
 
     /// <summary>Attempts made after a failure (for tests and logs).</summary>
-    public int Resumptions { get; private set; }
+    public int Resumes { get; private set; }
 
     public override bool CanRead => !_disposed;
 
@@ -125,7 +125,7 @@ internal sealed class FtpResumableReadStream : Stream
                         $"{_source.Describe(_key)}: download given up at byte {_position} of {_expectedSize} after {_failuresInARow} failed attempts in a row: {e.Message}", e);
                 }
 
-                Resumptions++;
+                Resumes++;
                 var delay = _policy.DelayFor(_failuresInARow);
                 if (delay > TimeSpan.Zero)
                 {

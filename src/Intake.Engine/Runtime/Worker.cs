@@ -145,6 +145,7 @@ public sealed class Worker
             await CloseAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
         }
 
+        var resources = ContextFor(load, pipeline);
         foreach (var stepName in pipeline.Steps)
         {
             if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded) && !await ScratchLostAsync(load, pipeline, stepName, history, ct))
@@ -156,7 +157,7 @@ public sealed class Worker
             var retry = BuildRetry(pipeline, load, stepName);
             try
             {
-                await retry.ExecuteAsync(async token => await RunStepAsync(step, load, pipeline, token), ct);
+                await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, token), ct);
             }
             catch (IntakeException e)
             {
@@ -168,12 +169,53 @@ public sealed class Worker
         return LoadStatus.ReadyForArchiving;
     }
 
-    private async Task RunStepAsync(IStep step, Load load, PipelineConfig pipeline, CancellationToken ct)
+    /// <summary>
+    /// What the load's steps get, resolved once from the configuration: its stores, its warehouses, the catalog
+    /// ports a step may touch, the clock and the logs. Each step's context is this with its name and attempt.
+    /// </summary>
+    private StepContext ContextFor(Load load, PipelineConfig pipeline)
     {
+        var ports = _runtime.Ports;
+        var store = _runtime.StoreFor(pipeline);
+        var loadWarehouse = pipeline.Load?.Warehouse;
+        var mergeWarehouse = pipeline.Merge is { } merge ? merge.Warehouse ?? loadWarehouse : null;
+        return new StepContext
+        {
+            Load = load,
+            Pipeline = pipeline,
+            Attempt = 0,
+            Observer = _observer,
+            StepName = "",
+            Store = store,
+            WorkStore = _runtime.WorkStoreFor(pipeline),
+            Warehouse = Find(_runtime.Warehouses, loadWarehouse),
+            MergeWarehouse = Find(_runtime.Warehouses, mergeWarehouse),
+            CopyStore = Find(_runtime.Stores, pipeline.Copy?.Store),
+            PartStore = pipeline.Source.Http is { } http ? Find(_runtime.Stores, http.Store ?? pipeline.Store) : null,
+            ExportStore = Find(_runtime.Stores, pipeline.Export?.Store),
+            Catalog = ports.Loads,
+            Checkpoints = ports.Checkpoints,
+            Exports = ports.Exports,
+            Locks = ports.Locks,
+            Time = _runtime.Time,
+            Logs = _runtime.Logs,
+            BaseDirectory = _runtime.Config.BaseDirectory,
+        };
+    }
+
+    // The configuration checks every name it refers to; a miss here is left for the step that needs it to report.
+    private static T? Find<T>(IReadOnlyDictionary<string, T> named, string? name)
+        where T : class =>
+        name is not null && named.TryGetValue(name, out var found) ? found : null;
+
+    private async Task RunStepAsync(IStep step, StepContext resources, CancellationToken ct)
+    {
+        var load = resources.Load;
+        var pipeline = resources.Pipeline;
         var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct);
         _observer.StepStarted(load, step.Name, attempt);
         Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
-        var context = new StepContext { Load = load, Pipeline = pipeline, Runtime = _runtime, Attempt = attempt, Observer = _observer, StepName = step.Name };
+        var context = resources with { Attempt = attempt, StepName = step.Name };
         StepResult result;
         try
         {
@@ -394,7 +436,7 @@ public sealed class Worker
         try
         {
             await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
-            PullSpool.Delete(_runtime.Config, load.Id); // the pull's open part, on this machine's disk
+            PullSpool.Delete(_runtime.Config.BaseDirectory, load.Id); // the pull's open part, on this machine's disk
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -18,7 +18,7 @@ public sealed class LoadStep : IStep
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var config = context.Pipeline.Load!;
-        var warehouse = context.Runtime.Warehouses[config.Warehouse!];
+        var warehouse = StepContext.Required(context.Warehouse, "warehouse for the load step");
         if (!context.Pipeline.Source.Kind.WritesInbox)
         {
             return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // no original in the inbox: the pull's NDJSON parts

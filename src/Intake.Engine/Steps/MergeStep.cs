@@ -15,7 +15,7 @@ public sealed class MergeStep : IStep
     {
         var merge = context.Pipeline.Merge!;
         var load = context.Pipeline.Load!;
-        var warehouse = context.Runtime.Warehouses[merge.Warehouse ?? load.Warehouse!];
+        var warehouse = StepContext.Required(context.MergeWarehouse, "warehouse for the merge step");
         var result = await warehouse.MergeAsync(
             new WarehouseMergeRequest
             {

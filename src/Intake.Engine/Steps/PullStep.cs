@@ -78,12 +78,12 @@ public sealed class PullStep : IStep
     {
         var (eventType, day) = HttpLoads.Parse(context.Load.SourceKey);
         var dayText = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-        var log = context.Runtime.Logs.CreateLogger("Intake.Pull");
-        var checkpoints = context.Runtime.Ports.Checkpoints;
+        var log = context.Logs.CreateLogger("Intake.Pull");
+        var checkpoints = context.Checkpoints;
         var work = context.WorkStore;
 
         var state = await ResumeAsync(context, checkpoints, ct) ?? new PullState { Token = PageToken.First(config) };
-        var spool = PullSpool.DirectoryFor(context.Runtime.Config, context.Load.Id);
+        var spool = PullSpool.DirectoryFor(context.BaseDirectory, context.Load.Id);
         var part = (SpoolPart?)null;
         var token = state.Token; // the page to ask for
         var skip = state.Skip; // records of that page already in a part
@@ -111,8 +111,8 @@ public sealed class PullStep : IStep
             HttpLog.Resuming(log, eventType, dayText, state.Records + (part?.Records ?? 0), state.Parts, token.ToString());
         }
 
-        var client = new ApiClient(config, eventType, day, context.Runtime.Time, log);
-        var time = context.Runtime.Time;
+        var client = new ApiClient(config, eventType, day, context.Time, log);
+        var time = context.Time;
         var saved = time.GetTimestamp();
         try
         {
@@ -194,7 +194,7 @@ public sealed class PullStep : IStep
             await checkpoints.DeleteCheckpointAsync(context.Load.Id, Name, ct);
         }
 
-        PullSpool.Delete(context.Runtime.Config, context.Load.Id);
+        PullSpool.Delete(context.BaseDirectory, context.Load.Id);
 
         HttpLog.Pulled(log, eventType, dayText, state.Records, state.Parts, client.Requests, client.Retries, stale);
         return new StepResult
@@ -256,7 +256,7 @@ public sealed class PullStep : IStep
     /// <summary>Copies the parts to their final keys, then removes the day's parts this run did not write.</summary>
     private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceConfig config, string eventType, string day, int parts, CancellationToken ct)
     {
-        var store = context.Runtime.Stores[config.Store ?? context.Pipeline.Store];
+        var store = StepContext.Required(context.PartStore, "store for the pull's parts");
         var work = context.WorkStore;
         var outputs = new List<string>();
         var keep = new HashSet<string>(StringComparer.Ordinal);

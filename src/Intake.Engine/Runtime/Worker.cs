@@ -377,7 +377,7 @@ public sealed class Worker
         {
             var store = _runtime.StoreFor(pipeline);
             var key = Keys.InboxKey(pipeline, load);
-            var (stepId, _) = await StartAttemptAsync(load, "error", ct);
+            var (stepId, _) = await StartAttemptAsync(load, StepDescriptor.Error.Name, ct);
             StepResult result;
             try
             {
@@ -393,8 +393,8 @@ public sealed class Worker
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                var error = Classify(e, load, "error");
-                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For("error", error.Kind) };
+                var error = Classify(e, load, StepDescriptor.Error.Name);
+                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For(StepDescriptor.Error.Name, error.Kind) };
             }
 
             await CloseAsync(stepId, result, ct);
@@ -406,12 +406,13 @@ public sealed class Worker
     }
 
     /// <summary>
-    /// Whether a succeeded <c>decompress</c> must run again: its output is scratch, cleared when the load errored, so a
-    /// re-driven load whose later steps still need it would otherwise read an empty work area and load nothing.
+    /// Whether a succeeded step that expands the original (<see cref="StepDescriptor.ExpandsOriginal"/>) must run again:
+    /// its output is scratch, cleared when the load errored, so a re-driven load whose later steps still need it would
+    /// otherwise read an empty work area and load nothing.
     /// </summary>
     private async Task<bool> ScratchLostAsync(Load load, PipelineConfig pipeline, string stepName, IReadOnlyList<StepRecord> history, CancellationToken ct)
     {
-        if (stepName != "decompress")
+        if (StepDescriptor.Find(stepName) is not { ExpandsOriginal: true })
         {
             return false;
         }
@@ -436,7 +437,10 @@ public sealed class Worker
         try
         {
             await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
-            PullSpool.Delete(_runtime.Config.BaseDirectory, load.Id); // the pull's open part, on this machine's disk
+            if (StepDescriptor.AnyIn(pipeline.Steps, d => d.HasLocalCleanup))
+            {
+                PullSpool.Delete(_runtime.Config.BaseDirectory, load.Id); // the pull's open part, on this machine's disk
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

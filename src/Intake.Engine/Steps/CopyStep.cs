@@ -10,7 +10,7 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class CopyStep : IStep
 {
-    public string Name => "copy";
+    public string Name => StepDescriptor.Copy.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

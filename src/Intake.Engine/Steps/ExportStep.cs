@@ -13,7 +13,7 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class ExportStep : IStep
 {
-    public string Name => "export";
+    public string Name => StepDescriptor.Export.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

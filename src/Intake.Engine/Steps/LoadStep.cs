@@ -13,7 +13,7 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class LoadStep : IStep
 {
-    public string Name => "load";
+    public string Name => StepDescriptor.Load.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

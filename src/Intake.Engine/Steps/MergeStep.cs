@@ -9,7 +9,7 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class MergeStep : IStep
 {
-    public string Name => "merge";
+    public string Name => StepDescriptor.Merge.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

@@ -31,7 +31,7 @@ public sealed class PullStep : IStep
     // Event types pulled at once per pipeline in this process (source.parallel), whatever the number of workers.
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
 
-    public string Name => "pull";
+    public string Name => StepDescriptor.Pull.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

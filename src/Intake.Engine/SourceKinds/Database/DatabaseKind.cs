@@ -1,6 +1,7 @@
 using Intake.Engine.Configuration;
 using Intake.Engine.Exports;
 using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
 
 namespace Intake.Engine.SourceKinds.Database;
 
@@ -11,18 +12,18 @@ namespace Intake.Engine.SourceKinds.Database;
 /// </summary>
 internal sealed class DatabaseKind : SourceKind<DatabaseSourceConfig>
 {
-    private static readonly string[] ExportSteps = ["export"];
+    private static readonly StepDescriptor[] ExportSteps = [StepDescriptor.Export];
     private static readonly string[] OwnKeys = ["export"];
 
     public override string Name => "database";
 
     public override string Reads => "a database";
 
-    public override string FirstStep => "export";
+    public override StepDescriptor FirstStep => StepDescriptor.Export;
 
     public override string FirstStepPurpose => "it reads the window's rows and writes the export files";
 
-    public override IReadOnlyList<string> Steps => ExportSteps;
+    public override IReadOnlyList<StepDescriptor> Steps => ExportSteps;
 
     /// <summary>An export request has no original: the export step writes its files to the export store.</summary>
     public override bool WritesInbox => false;

@@ -2,6 +2,7 @@ using Intake.Engine.Configuration;
 using Intake.Engine.Http;
 using Intake.Engine.Runtime;
 using Intake.Engine.Scheduling;
+using Intake.Engine.Steps;
 
 namespace Intake.Engine.SourceKinds.Http;
 
@@ -11,7 +12,7 @@ namespace Intake.Engine.SourceKinds.Http;
 /// </summary>
 internal sealed class HttpKind : SourceKind<HttpSourceConfig>
 {
-    private static readonly string[] HttpSteps = ["pull", "load"];
+    private static readonly StepDescriptor[] HttpSteps = [StepDescriptor.Pull, StepDescriptor.Load];
 
     // Parsed once: the expression is a constant that the schedule tests pin.
     private static readonly PipelineSchedule? Daily = PipelineSchedule.TryParse(HttpSourceConfig.DefaultSchedule, out _);
@@ -20,12 +21,12 @@ internal sealed class HttpKind : SourceKind<HttpSourceConfig>
 
     public override string Reads => "an HTTP API";
 
-    public override string FirstStep => "pull";
+    public override StepDescriptor FirstStep => StepDescriptor.Pull;
 
     public override string FirstStepPurpose => "it reads the API into parts";
 
     /// <summary>The pull, then optionally the warehouse load of its parts.</summary>
-    public override IReadOnlyList<string> Steps => HttpSteps;
+    public override IReadOnlyList<StepDescriptor> Steps => HttpSteps;
 
     /// <summary>The pull writes NDJSON parts to the store's <c>raw</c> area (or the source's <c>area</c>); the load step reads those.</summary>
     public override bool WritesInbox => false;

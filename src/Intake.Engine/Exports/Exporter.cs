@@ -6,6 +6,7 @@ using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
+using Intake.Sources.Database;
 using Intake.Storage;
 
 namespace Intake.Engine.Exports;
@@ -45,7 +46,7 @@ public sealed class Exporter
     private readonly ILockStore _locks;
     private readonly TimeProvider _time;
     private readonly PipelineConfig _pipeline;
-    private readonly DatabaseSourceConfig _source;
+    private readonly DatabaseSourceOptions _source;
     private readonly ExportConfig _export;
     private readonly KeyTemplate _keys;
 

@@ -7,6 +7,7 @@ using Intake.Core.Ports;
 using Intake.Engine.Configuration;
 using Intake.Engine.Http;
 using Intake.Formats.Json;
+using Intake.Sources.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Steps;
@@ -74,7 +75,7 @@ public sealed class PullStep : IStep
 
     private static string WorkKey(StepContext context, int n) => $"{context.WorkPrefix}pull/part-{n.ToString("D5", CultureInfo.InvariantCulture)}.ndjson.gz";
 
-    private async Task<StepResult> PullAsync(StepContext context, HttpSourceConfig config, CancellationToken ct)
+    private async Task<StepResult> PullAsync(StepContext context, HttpSourceOptions config, CancellationToken ct)
     {
         var (eventType, day) = HttpLoads.Parse(context.Load.SourceKey);
         var dayText = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
@@ -254,7 +255,7 @@ public sealed class PullStep : IStep
         checkpoints?.SaveCheckpointAsync(context.Load.Id, Name, JsonSerializer.Serialize(state), ct) ?? Task.CompletedTask;
 
     /// <summary>Copies the parts to their final keys, then removes the day's parts this run did not write.</summary>
-    private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceConfig config, string eventType, string day, int parts, CancellationToken ct)
+    private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceOptions config, string eventType, string day, int parts, CancellationToken ct)
     {
         var store = StepContext.Required(context.PartStore, "store for the pull's parts");
         var work = context.WorkStore;

@@ -1,4 +1,5 @@
 using Intake.Engine.Configuration;
+using Intake.Sources.Http;
 
 namespace Intake.Engine.Tests;
 

@@ -1,5 +1,6 @@
 using Intake.Core.Model;
 using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
 
 namespace Intake.Engine.Audit;
 
@@ -44,7 +45,7 @@ public sealed class Auditor
         var problems = new List<string>();
         var steps = await _runtime.Catalog.GetStepsAsync(load.Id, cancellationToken);
         var config = _runtime.Config.FindPipeline(load.Pipeline);
-        var order = config?.Steps ?? steps.Select(s => s.Step).Where(s => s != "error").Distinct().ToList();
+        var order = config?.Steps ?? steps.Select(s => s.Step).Where(s => s != StepDescriptor.Error.Name).Distinct().ToList();
 
         DateTimeOffset? previous = null;
         string? previousName = null;
@@ -76,8 +77,8 @@ public sealed class Auditor
             problems.Add("a step record is still 'running' though no worker holds the load");
         }
 
-        long? parsed = Latest(steps, "validate")?.RowsOut ?? Latest(steps, "pull")?.RowsOut;
-        var loadStep = Latest(steps, "load");
+        long? parsed = Latest(steps, StepDescriptor.Validate.Name)?.RowsOut ?? Latest(steps, StepDescriptor.Pull.Name)?.RowsOut;
+        var loadStep = Latest(steps, StepDescriptor.Load.Name);
         long? loaded = loadStep?.RowsOut;
         long? inWarehouse = null;
         if (loadStep is not null && config?.Load is { } target && target.Warehouse is { } wh && _runtime.Warehouses.TryGetValue(wh, out var warehouse))
@@ -99,7 +100,7 @@ public sealed class Auditor
             }
         }
 
-        var mergeStep = Latest(steps, "merge");
+        var mergeStep = Latest(steps, StepDescriptor.Merge.Name);
         if (mergeStep is not null)
         {
             if (mergeStep.RowsIn is { } staged && loaded is { } l2 && staged != l2)

@@ -1,5 +1,6 @@
 using Intake.Core.Ports;
 using Intake.Engine.SourceKinds;
+using Intake.Engine.Steps;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -11,8 +12,8 @@ namespace Intake.Engine.Configuration;
 /// </summary>
 public static class ConfigLoader
 {
-    /// <summary>Steps in the only order they can run in; a pipeline lists a subsequence of them.</summary>
-    public static readonly IReadOnlyList<string> KnownSteps = ["pull", "fetch", "decompress", "validate", "archive", "copy", "load", "merge", "export"];
+    /// <summary>Steps in the only order they can run in; a pipeline lists a subsequence of them (<see cref="StepDescriptor.Known"/>).</summary>
+    public static IReadOnlyList<string> KnownSteps => StepDescriptor.KnownNames;
 
     public const string DefaultFileName = "intake.yaml";
 
@@ -289,7 +290,7 @@ public static class ConfigLoader
             ManifestRequired = v.Bool("required", false),
             ManifestEntry = v.String("manifest_entry"),
         };
-        if (validate.ManifestEntry is not null && !steps.Contains("decompress"))
+        if (validate.ManifestEntry is not null && !StepDescriptor.AnyIn(steps, d => d.ExpandsOriginal))
         {
             v.Report("manifest_entry", "needs the 'decompress' step: the metadata file is checked against the expanded data file beside it");
         }
@@ -355,14 +356,14 @@ public static class ConfigLoader
         }
 
         var keepWork = s.Bool("keep_work", false);
-        if (keepWork && !steps.Contains("decompress") && !steps.Contains("pull"))
+        if (keepWork && !StepDescriptor.AnyIn(steps, d => d.WritesWork))
         {
             s.Report("keep_work", "keeps the files expanded by the 'decompress' step, which this pipeline does not have (without it nothing is written to the work area)");
         }
 
         LoadStepConfig? load = null;
         var l = s.Scope("load");
-        if (steps.Contains("load"))
+        if (StepDescriptor.Load.IsIn(steps))
         {
             if (!l.Exists)
             {
@@ -395,7 +396,7 @@ public static class ConfigLoader
         var merge = ReadMerge(s, steps, load, baseDir);
         CopyStepConfig? copy = null;
         var cp = s.Scope("copy");
-        if (steps.Contains("copy"))
+        if (StepDescriptor.Copy.IsIn(steps))
         {
             if (!cp.Exists)
             {
@@ -485,7 +486,7 @@ public static class ConfigLoader
         var lastIndex = -1;
         foreach (var step in steps)
         {
-            var index = KnownSteps.ToList().IndexOf(step);
+            var index = StepDescriptor.Find(step)?.Order ?? -1;
             if (index < 0)
             {
                 s.Report("steps", $"'{step}' is not a step (steps: {string.Join(", ", KnownSteps)})");
@@ -506,7 +507,7 @@ public static class ConfigLoader
     private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)
     {
         var m = s.Scope("merge");
-        if (!steps.Contains("merge"))
+        if (!StepDescriptor.Merge.IsIn(steps))
         {
             if (m.Exists)
             {

@@ -1,4 +1,5 @@
 using Intake.Core.Errors;
+using Intake.Engine.Steps;
 using YamlDotNet.RepresentationModel;
 
 namespace Intake.Engine.Configuration;
@@ -129,7 +130,7 @@ public sealed class ErrorCodes
             {
                 scope.Report(entry, $"is not a kind or step.kind (kinds: {string.Join(", ", kinds)})");
             }
-            else if (parts.Length == 2 && parts[0] != "error" && !steps.Contains(parts[0]))
+            else if (parts.Length == 2 && parts[0] != StepDescriptor.Error.Name && !steps.Contains(parts[0]))
             {
                 scope.Report(entry, $"'{parts[0]}' is not one of this pipeline's steps ({string.Join(", ", steps)}, or error)");
             }

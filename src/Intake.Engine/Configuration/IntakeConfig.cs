@@ -1,5 +1,7 @@
 using Intake.Core.Ports;
 using Intake.Engine.SourceKinds;
+using Intake.Sources.Database;
+using Intake.Sources.Http;
 
 namespace Intake.Engine.Configuration;
 
@@ -77,16 +79,16 @@ public sealed record SourceConfig
 
     /// <summary>
     /// The kind's options as read from the YAML: the adapter's options class for a file source (e.g.
-    /// <c>FtpSourceOptions</c>), <see cref="HttpSourceConfig"/>, <see cref="DatabaseSourceConfig"/>. Not modified
+    /// <c>FtpSourceOptions</c>), <see cref="HttpSourceOptions"/>, <see cref="DatabaseSourceOptions"/>. Not modified
     /// after loading; <see cref="SourceKind{TOptions}.Options"/> gives them typed.
     /// </summary>
     public required object Options { get; init; }
 
     /// <summary>database: the table or query the incremental exporter reads; null for other kinds.</summary>
-    public DatabaseSourceConfig? Database => Options as DatabaseSourceConfig;
+    public DatabaseSourceOptions? Database => Options as DatabaseSourceOptions;
 
     /// <summary>http: the API, its pagination and where the parts go; null for other kinds.</summary>
-    public HttpSourceConfig? Http => Options as HttpSourceConfig;
+    public HttpSourceOptions? Http => Options as HttpSourceOptions;
 }
 
 public sealed record CsvConfig

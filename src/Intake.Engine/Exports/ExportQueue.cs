@@ -44,19 +44,32 @@ public sealed class ExportValidationException(IReadOnlyList<(string Field, strin
 /// </summary>
 public sealed class ExportQueue
 {
-    private readonly IntakeRuntime _runtime;
+    private readonly ICatalog _loads;
+    private readonly IExportStore _exports;
+    private readonly TimeProvider _time;
 
-    public ExportQueue(IntakeRuntime runtime) => _runtime = runtime;
+    public ExportQueue(IntakeRuntime runtime)
+        : this(runtime.Catalog, runtime.Ports.Exports, runtime.Time)
+    {
+    }
+
+    /// <summary>A queue over the catalog's ports: its loads and its export requests.</summary>
+    public ExportQueue(ICatalog loads, IExportStore exports, TimeProvider time)
+    {
+        _loads = loads;
+        _exports = exports;
+        _time = time;
+    }
 
     public static readonly IReadOnlyList<string> Types = ["instant", "daily", "hourly"];
 
-    private IExportStore Store => _runtime.Ports.Exports;
+    private IExportStore Store => _exports;
 
     /// <summary>Validates, fills in the defaults, queues the request and its load.</summary>
     /// <exception cref="ExportValidationException">The request is invalid; nothing was queued.</exception>
     public async Task<ExportQueued> SubmitAsync(PipelineConfig pipeline, ExportSubmission submission, CancellationToken cancellationToken)
     {
-        var now = _runtime.Time.GetUtcNow();
+        var now = _time.GetUtcNow();
         var request = Build(pipeline, submission, now);
         return await QueueAsync(pipeline, request, cancellationToken);
     }
@@ -69,7 +82,7 @@ public sealed class ExportQueue
     public async Task<(int New, int Seen)> PromoteDueAsync(PipelineConfig pipeline, CancellationToken cancellationToken)
     {
         int created = 0, seen = 0;
-        foreach (var request in await Store.ListDueExportRequestsAsync(pipeline.Name, _runtime.Time.GetUtcNow(), 1000, cancellationToken))
+        foreach (var request in await Store.ListDueExportRequestsAsync(pipeline.Name, _time.GetUtcNow(), 1000, cancellationToken))
         {
             var (_, isNew) = await RegisterAsync(pipeline, request, cancellationToken);
             if (isNew)
@@ -89,7 +102,7 @@ public sealed class ExportQueue
     {
         // The request row comes first: a worker that claims the load always finds its request.
         var (stored, added) = await Store.AddExportRequestAsync(request, cancellationToken);
-        if (stored.NotBefore > _runtime.Time.GetUtcNow())
+        if (stored.NotBefore > _time.GetUtcNow())
         {
             return new ExportQueued(stored, null, added);
         }
@@ -100,7 +113,7 @@ public sealed class ExportQueue
 
     private async Task<(Load Load, bool Created)> RegisterAsync(PipelineConfig pipeline, ExportRequestRecord request, CancellationToken cancellationToken)
     {
-        var result = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, request.Customer, request.RequestKey, request.RequestKey), cancellationToken);
+        var result = await _loads.RegisterLoadAsync(new NewLoad(pipeline.Name, request.Customer, request.RequestKey, request.RequestKey), cancellationToken);
         if (request.LoadId is null)
         {
             await Store.SetExportRequestLoadAsync(pipeline.Name, request.RequestKey, result.Load.Id, cancellationToken);

@@ -6,7 +6,7 @@ using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
+using Intake.Sources.Database;
 using Intake.Storage;
 
 namespace Intake.Engine.Exports;
@@ -40,24 +40,38 @@ public sealed record ExportOutcome
 /// </remarks>
 public sealed class Exporter
 {
-    private readonly IntakeRuntime _runtime;
+    private readonly IObjectStore _store;
+    private readonly ExportQueue _queue;
+    private readonly IExportStore _exports;
+    private readonly ILockStore _locks;
+    private readonly TimeProvider _time;
     private readonly PipelineConfig _pipeline;
-    private readonly DatabaseSourceConfig _source;
+    private readonly DatabaseSourceOptions _source;
     private readonly ExportConfig _export;
     private readonly KeyTemplate _keys;
 
-    public Exporter(IntakeRuntime runtime, PipelineConfig pipeline)
+    /// <param name="pipeline">The database pipeline.</param>
+    /// <param name="store">The store of its export files (<c>export.store</c>).</param>
+    /// <param name="queue">Where partition and record re-drives are queued.</param>
+    /// <param name="exports">Export results and watermarks.</param>
+    /// <param name="locks">One exporter per partition at a time.</param>
+    /// <param name="time">The clock of windows and re-drive delays.</param>
+    public Exporter(PipelineConfig pipeline, IObjectStore store, ExportQueue queue, IExportStore exports, ILockStore locks, TimeProvider time)
     {
-        _runtime = runtime;
+        _store = store;
+        _queue = queue;
+        _exports = exports;
+        _locks = locks;
+        _time = time;
         _pipeline = pipeline;
         _source = pipeline.Source.Database ?? throw IntakeException.Config($"pipeline '{pipeline.Name}' is not a database pipeline");
         _export = pipeline.Export ?? throw IntakeException.Config($"pipeline '{pipeline.Name}' has no export settings");
         _keys = KeyTemplate.Parse(_export.KeyTemplate, ExportConfig.TextPlaceholders, ExportConfig.DatePlaceholders);
     }
 
-    private IExportStore Exports => _runtime.Ports.Exports;
+    private IExportStore Exports => _exports;
 
-    private IObjectStore Store => _runtime.Stores[_export.Store];
+    private IObjectStore Store => _store;
 
     private CompressionLevel Level => _export.Compression == "optimal" ? CompressionLevel.Optimal : CompressionLevel.Fastest;
 
@@ -111,7 +125,7 @@ public sealed class Exporter
         // Reading the watermark, exporting the window and advancing it are one critical section per partition: two
         // different requests on the same partition (a daily and an instant, in one process or two) take turns, and
         // the second reads the watermark the first left, so no row is exported by both.
-        await using var held = await PartitionLock.AcquireAsync(_runtime.Ports.Locks, $"export:{_pipeline.Name}:{partition}", $"load:{run.Load.Id}", _pipeline.Lease, _runtime.Time, cancellationToken);
+        await using var held = await PartitionLock.AcquireAsync(_locks, $"export:{_pipeline.Name}:{partition}", $"load:{run.Load.Id}", _pipeline.Lease, _time, cancellationToken);
         var (start, end, advance) = await WindowAsync(run.Request, partition, held.Lost);
         var result = new ExportPartitionResult { Pipeline = run.Request.Pipeline, RequestKey = run.Request.RequestKey, Partition = partition, WindowStart = start, WindowEnd = end, Succeeded = true };
         if (end <= start)
@@ -304,7 +318,6 @@ public sealed class Exporter
             return;
         }
 
-        var queue = new ExportQueue(_runtime);
         foreach (var (partition, ids) in run.FailedRecords)
         {
             var key = $"{_pipeline.Name}/redrive/{run.Request.RequestKey[^12..]}/{KeyTemplate.Sanitize(partition)}.ids";
@@ -314,7 +327,7 @@ public sealed class Exporter
             }
 
             var redrive = Redrive(run.Request) with { Partitions = [partition], RecordsKey = key, RecordIds = null, Start = null, IgnoreLastExportTime = false };
-            var queued = await queue.QueueAsync(_pipeline, ExportQueue.WithKey(redrive), cancellationToken);
+            var queued = await _queue.QueueAsync(_pipeline, ExportQueue.WithKey(redrive), cancellationToken);
             run.Redrives.Add(queued.Request.RequestKey);
         }
     }
@@ -327,7 +340,6 @@ public sealed class Exporter
             return [];
         }
 
-        var queue = new ExportQueue(_runtime);
         var keys = new List<string>();
         foreach (var group in failed.GroupBy(f => (f.Start, f.End)))
         {
@@ -335,7 +347,7 @@ public sealed class Exporter
             var redrive = request.HasRecordOverride
                 ? Redrive(request) with { Partitions = request.Partitions }
                 : Redrive(request) with { Partitions = partitions, IgnoreLastExportTime = true, Start = group.Key.Start, End = group.Key.End ?? request.End };
-            var queued = await queue.QueueAsync(_pipeline, ExportQueue.WithKey(redrive), cancellationToken);
+            var queued = await _queue.QueueAsync(_pipeline, ExportQueue.WithKey(redrive), cancellationToken);
             keys.Add(queued.Request.RequestKey);
         }
 
@@ -348,7 +360,7 @@ public sealed class Exporter
         LoadId = null,
         RedriveCount = request.RedriveCount + 1,
         RedriveOf = request.RequestKey,
-        NotBefore = _runtime.Time.GetUtcNow() + _export.RedriveDelay,
+        NotBefore = _time.GetUtcNow() + _export.RedriveDelay,
     };
 
     private async Task<IReadOnlyList<string>> ReadIdsAsync(string key, CancellationToken cancellationToken)

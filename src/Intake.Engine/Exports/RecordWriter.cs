@@ -3,6 +3,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Intake.Sources.Database;
 
 namespace Intake.Engine.Exports;
 

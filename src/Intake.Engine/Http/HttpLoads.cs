@@ -3,6 +3,7 @@ using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
+using Intake.Sources.Http;
 
 namespace Intake.Engine.Http;
 
@@ -30,7 +31,7 @@ public static class HttpLoads
     }
 
     /// <summary>The day a scheduled (or <c>run --once</c>) discovery pulls: yesterday, the last complete day, unless <c>day: today</c>.</summary>
-    public static DateOnly ScheduledDay(HttpSourceConfig config, TimeProvider time)
+    public static DateOnly ScheduledDay(HttpSourceOptions config, TimeProvider time)
     {
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
         return config.Day == "today" ? today : today.AddDays(-1);

@@ -145,6 +145,7 @@ public sealed class Worker
             await CloseAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
         }
 
+        var resources = ContextFor(load, pipeline);
         foreach (var stepName in pipeline.Steps)
         {
             if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded) && !await ScratchLostAsync(load, pipeline, stepName, history, ct))
@@ -157,7 +158,7 @@ public sealed class Worker
             StepResult done;
             try
             {
-                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, load, pipeline, token), ct);
+                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, token), ct);
             }
             catch (IntakeException e)
             {
@@ -174,6 +175,7 @@ public sealed class Worker
                 }
 
                 load = load with { InboxKey = inboxKey };
+                resources = resources with { Load = load };
             }
         }
 
@@ -181,12 +183,53 @@ public sealed class Worker
         return LoadStatus.ReadyForArchiving;
     }
 
-    private async Task<StepResult> RunStepAsync(IStep step, Load load, PipelineConfig pipeline, CancellationToken ct)
+    /// <summary>
+    /// What the load's steps get, resolved once from the configuration: its stores, its warehouses, the catalog
+    /// ports a step may touch, the clock and the logs. Each step's context is this with its name and attempt.
+    /// </summary>
+    private StepContext ContextFor(Load load, PipelineConfig pipeline)
     {
+        var ports = _runtime.Ports;
+        var store = _runtime.StoreFor(pipeline);
+        var loadWarehouse = pipeline.Load?.Warehouse;
+        var mergeWarehouse = pipeline.Merge is { } merge ? merge.Warehouse ?? loadWarehouse : null;
+        return new StepContext
+        {
+            Load = load,
+            Pipeline = pipeline,
+            Attempt = 0,
+            Observer = _observer,
+            StepName = "",
+            Store = store,
+            WorkStore = _runtime.WorkStoreFor(pipeline),
+            Warehouse = Find(_runtime.Warehouses, loadWarehouse),
+            MergeWarehouse = Find(_runtime.Warehouses, mergeWarehouse),
+            CopyStore = Find(_runtime.Stores, pipeline.Copy?.Store),
+            PartStore = pipeline.Source.Http is { } http ? Find(_runtime.Stores, http.Store ?? pipeline.Store) : null,
+            ExportStore = Find(_runtime.Stores, pipeline.Export?.Store),
+            Catalog = ports.Loads,
+            Checkpoints = ports.Checkpoints,
+            Exports = ports.Exports,
+            Locks = ports.Locks,
+            Time = _runtime.Time,
+            Logs = _runtime.Logs,
+            BaseDirectory = _runtime.Config.BaseDirectory,
+        };
+    }
+
+    // The configuration checks every name it refers to; a miss here is left for the step that needs it to report.
+    private static T? Find<T>(IReadOnlyDictionary<string, T> named, string? name)
+        where T : class =>
+        name is not null && named.TryGetValue(name, out var found) ? found : null;
+
+    private async Task<StepResult> RunStepAsync(IStep step, StepContext resources, CancellationToken ct)
+    {
+        var load = resources.Load;
+        var pipeline = resources.Pipeline;
         var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct);
         _observer.StepStarted(load, step.Name, attempt);
         Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
-        var context = new StepContext { Load = load, Pipeline = pipeline, Runtime = _runtime, Attempt = attempt, Observer = _observer, StepName = step.Name };
+        var context = resources with { Attempt = attempt, StepName = step.Name };
         StepResult result;
         try
         {
@@ -361,7 +404,7 @@ public sealed class Worker
             // The key recorded when the original was fetched; a load that never reached the inbox has none. Loads
             // fetched before keys were recorded at fetch time have it in their fetch step's outputs.
             var key = load.InboxKey ?? await RecordedInboxKeyAsync(load, ct);
-            var (stepId, _) = await StartAttemptAsync(load, "error", ct);
+            var (stepId, _) = await StartAttemptAsync(load, StepDescriptor.Error.Name, ct);
             StepResult result;
             try
             {
@@ -377,8 +420,8 @@ public sealed class Worker
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                var error = Classify(e, load, "error");
-                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key!)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For("error", error.Kind) };
+                var error = Classify(e, load, StepDescriptor.Error.Name);
+                result = StepResult.Failed(error.Kind, $"the original stays in the inbox ({store.Describe(Areas.Inbox, key!)}); copying it to the error area failed: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For(StepDescriptor.Error.Name, error.Kind) };
             }
 
             await CloseAsync(stepId, result, ct);
@@ -390,12 +433,13 @@ public sealed class Worker
     }
 
     /// <summary>
-    /// Whether a succeeded <c>decompress</c> must run again: its output is scratch, cleared when the load errored, so a
-    /// re-driven load whose later steps still need it would otherwise read an empty work area and load nothing.
+    /// Whether a succeeded step that expands the original (<see cref="StepDescriptor.ExpandsOriginal"/>) must run again:
+    /// its output is scratch, cleared when the load errored, so a re-driven load whose later steps still need it would
+    /// otherwise read an empty work area and load nothing.
     /// </summary>
     private async Task<bool> ScratchLostAsync(Load load, PipelineConfig pipeline, string stepName, IReadOnlyList<StepRecord> history, CancellationToken ct)
     {
-        if (stepName != "decompress")
+        if (StepDescriptor.Find(stepName) is not { ExpandsOriginal: true })
         {
             return false;
         }
@@ -420,7 +464,10 @@ public sealed class Worker
         try
         {
             await _runtime.WorkStoreFor(pipeline).DeletePrefixAsync(Areas.Work, Keys.WorkPrefix(load), ct);
-            PullSpool.Delete(_runtime.Config, load.Id); // the pull's open part, on this machine's disk
+            if (StepDescriptor.AnyIn(pipeline.Steps, d => d.HasLocalCleanup))
+            {
+                PullSpool.Delete(_runtime.Config.BaseDirectory, load.Id); // the pull's open part, on this machine's disk
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -23,13 +23,13 @@ public interface IFileSourceKind
 public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSourceKind
     where TOptions : class
 {
-    private static readonly string[] FileSteps = ["fetch", "decompress", "validate", "archive", "copy", "load", "merge"];
+    private static readonly StepDescriptor[] FileSteps = [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Merge];
 
-    public override string FirstStep => "fetch";
+    public override StepDescriptor FirstStep => StepDescriptor.Fetch;
 
     public override string FirstStepPurpose => "it copies the original into the inbox";
 
-    public override IReadOnlyList<string> Steps => FileSteps;
+    public override IReadOnlyList<StepDescriptor> Steps => FileSteps;
 
     /// <summary>
     /// Builds the adapter that lists and reads the files. It must not connect anywhere: it is also built once

@@ -1,6 +1,7 @@
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
 using Intake.Engine.Scheduling;
+using Intake.Engine.Steps;
 
 namespace Intake.Engine.SourceKinds;
 
@@ -25,13 +26,13 @@ public abstract class SourceKind
     public abstract string Reads { get; }
 
     /// <summary>The step every pipeline of this kind starts with (<c>fetch</c>, <c>pull</c>, <c>export</c>).</summary>
-    public abstract string FirstStep { get; }
+    public abstract StepDescriptor FirstStep { get; }
 
     /// <summary>Why the first step comes first, for the message when it does not: "it copies the original into the inbox".</summary>
     public abstract string FirstStepPurpose { get; }
 
-    /// <summary>The steps a pipeline of this kind may list, a subsequence of <see cref="ConfigLoader.KnownSteps"/>.</summary>
-    public abstract IReadOnlyList<string> Steps { get; }
+    /// <summary>The steps a pipeline of this kind may list, a subsequence of <see cref="StepDescriptor.Known"/>.</summary>
+    public abstract IReadOnlyList<StepDescriptor> Steps { get; }
 
     /// <summary>
     /// Whether a load's original is kept in the inbox area (copied there by <c>fetch</c>, or written there by a

@@ -1,5 +1,6 @@
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
 
 namespace Intake.Engine.SourceKinds;
 
@@ -54,7 +55,7 @@ internal static class SourceKindReader
             return;
         }
 
-        foreach (var step in steps.Where(x => ConfigLoader.KnownSteps.Contains(x) && !kind.Steps.Contains(x)).Distinct())
+        foreach (var step in steps.Select(StepDescriptor.Find).OfType<StepDescriptor>().Where(x => !kind.Steps.Contains(x)).Distinct())
         {
             // A step that starts exactly one other kind's pipelines belongs to it: say which kind it needs.
             var owners = kinds.Kinds.Where(k => k.FirstStep == step).ToList();
@@ -63,7 +64,7 @@ internal static class SourceKindReader
                 : $"'{step}' does not apply to source.kind: {kind.Name} (steps: {string.Join(", ", kind.Steps)})");
         }
 
-        if (steps.Count > 0 && steps[0] != kind.FirstStep)
+        if (steps.Count > 0 && steps[0] != kind.FirstStep.Name)
         {
             pipeline.Report("steps", $"the first step must be '{kind.FirstStep}' ({kind.FirstStepPurpose})");
         }
@@ -99,11 +100,12 @@ internal static class SourceKindReader
 
         public override string Reads => name;
 
-        public override string FirstStep => "";
+        // Never asked: the steps of a pipeline of an unknown kind are not judged.
+        public override StepDescriptor FirstStep => StepDescriptor.Known[0];
 
         public override string FirstStepPurpose => "";
 
-        public override IReadOnlyList<string> Steps => ConfigLoader.KnownSteps;
+        public override IReadOnlyList<StepDescriptor> Steps => StepDescriptor.Known;
 
         public override object ReadOptions(SourceReading reading) => name;
 

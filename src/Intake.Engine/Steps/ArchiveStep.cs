@@ -6,7 +6,7 @@ namespace Intake.Engine.Steps;
 /// <summary>Copies the original from the inbox to the archive area, verified; the inbox copy stays.</summary>
 public sealed class ArchiveStep : IStep
 {
-    public string Name => "archive";
+    public string Name => StepDescriptor.Archive.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

@@ -10,12 +10,12 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class CopyStep : IStep
 {
-    public string Name => "copy";
+    public string Name => StepDescriptor.Copy.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var copy = context.Pipeline.Copy!;
-        var target = context.Runtime.Stores[copy.Store];
+        var target = StepContext.Required(context.CopyStore, "store for the copy step");
         var key = Keys.Render(copy.KeyTemplate, context.Pipeline, context.Load);
         ObjectInfo written;
         if (ReferenceEquals(target, context.Store))

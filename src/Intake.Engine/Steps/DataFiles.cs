@@ -17,7 +17,7 @@ namespace Intake.Engine.Steps;
 internal static class DataFiles
 {
     /// <summary>Whether the data is read from the original as it is expanded, rather than from the work area.</summary>
-    public static bool Streamed(StepContext context) => !context.Pipeline.Steps.Contains("decompress");
+    public static bool Streamed(StepContext context) => !StepDescriptor.AnyIn(context.Pipeline.Steps, d => d.ExpandsOriginal);
 
     public static async Task<List<ObjectInfo>> ListAsync(StepContext context, CancellationToken cancellationToken)
     {

@@ -13,7 +13,7 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class DecompressStep : IStep
 {
-    public string Name => "decompress";
+    public string Name => StepDescriptor.Decompress.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

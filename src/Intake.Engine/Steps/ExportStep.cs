@@ -13,14 +13,14 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class ExportStep : IStep
 {
-    public string Name => "export";
+    public string Name => StepDescriptor.Export.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
-        var exports = context.Runtime.Ports.Exports;
+        var exports = context.Exports;
         var request = await exports.GetExportRequestAsync(context.Load.Pipeline, context.Load.SourceKey, cancellationToken)
             ?? throw IntakeException.Integrity($"load {context.Load.Id} has no export request '{context.Load.SourceKey}' in the catalog");
-        var exporter = new Exporter(context.Runtime, context.Pipeline);
+        var exporter = new Exporter(context.Pipeline, StepContext.Required(context.ExportStore, "store for the export files"), new ExportQueue(context.Catalog, context.Exports, context.Time), context.Exports, context.Locks, context.Time);
         var outcome = await exporter.RunAsync(request, context.Load, n => context.Progress(n, null), cancellationToken);
         var recordNote = outcome.RowsFailed > 0
             ? $"{outcome.RowsFailed} record(s) could not be exported" + (outcome.Redrives.Count > 0 ? $"; re-drive queued: {string.Join(", ", outcome.Redrives)}" : "; re-drive cap reached")

@@ -11,7 +11,7 @@ public sealed class FetchStep : IStep
 
     public FetchStep(Func<StepContext, IFileSource> sourceFor) => _sourceFor = sourceFor;
 
-    public string Name => "fetch";
+    public string Name => StepDescriptor.Fetch.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

@@ -13,12 +13,12 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class LoadStep : IStep
 {
-    public string Name => "load";
+    public string Name => StepDescriptor.Load.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var config = context.Pipeline.Load!;
-        var warehouse = context.Runtime.Warehouses[config.Warehouse!];
+        var warehouse = StepContext.Required(context.Warehouse, "warehouse for the load step");
         if (!context.Pipeline.Source.Kind.WritesInbox)
         {
             return await JsonLoad.RunAsync(context, warehouse, config, Name, cancellationToken); // no original in the inbox: the pull's NDJSON parts

@@ -9,13 +9,13 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class MergeStep : IStep
 {
-    public string Name => "merge";
+    public string Name => StepDescriptor.Merge.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var merge = context.Pipeline.Merge!;
         var load = context.Pipeline.Load!;
-        var warehouse = context.Runtime.Warehouses[merge.Warehouse ?? load.Warehouse!];
+        var warehouse = StepContext.Required(context.MergeWarehouse, "warehouse for the merge step");
         var result = await warehouse.MergeAsync(
             new WarehouseMergeRequest
             {

@@ -21,9 +21,9 @@ namespace Intake.Engine.Steps;
 internal static class PullSpool
 {
     /// <summary>The load's spool directory (created when missing).</summary>
-    public static string DirectoryFor(IntakeConfig config, long loadId)
+    public static string DirectoryFor(string baseDirectory, long loadId)
     {
-        var (local, temp) = Candidates(config, loadId);
+        var (local, temp) = Candidates(baseDirectory, loadId);
         try
         {
             Directory.CreateDirectory(local);
@@ -36,12 +36,12 @@ internal static class PullSpool
         }
     }
 
-    private static (string Local, string Temp) Candidates(IntakeConfig config, long loadId)
+    private static (string Local, string Temp) Candidates(string baseDirectory, long loadId)
     {
         var name = "load-" + loadId.ToString(CultureInfo.InvariantCulture);
         // Projects share the temp directory and number their loads alike: one folder per project directory there.
-        var project = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Path.GetFullPath(config.BaseDirectory))))[..12];
-        return (Path.Combine(config.BaseDirectory, ".intake", "spool", name), Path.Combine(Path.GetTempPath(), "intake-spool-" + project, name));
+        var project = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Path.GetFullPath(baseDirectory))))[..12];
+        return (Path.Combine(baseDirectory, ".intake", "spool", name), Path.Combine(Path.GetTempPath(), "intake-spool-" + project, name));
     }
 
     /// <summary>Removes every spool file of the load but <paramref name="keep"/>: left by an attempt that is not resumed.</summary>
@@ -57,9 +57,9 @@ internal static class PullSpool
     }
 
     /// <summary>Removes the load's spool directory, wherever it is; best effort (a file left behind is only disk space).</summary>
-    public static void Delete(IntakeConfig config, long loadId)
+    public static void Delete(string baseDirectory, long loadId)
     {
-        var (local, temp) = Candidates(config, loadId);
+        var (local, temp) = Candidates(baseDirectory, loadId);
         foreach (var directory in new[] { local, temp })
         {
             try

@@ -7,6 +7,7 @@ using Intake.Core.Ports;
 using Intake.Engine.Configuration;
 using Intake.Engine.Http;
 using Intake.Formats.Json;
+using Intake.Sources.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Steps;
@@ -31,7 +32,7 @@ public sealed class PullStep : IStep
     // Event types pulled at once per pipeline in this process (source.parallel), whatever the number of workers.
     private static readonly ConcurrentDictionary<string, SemaphoreSlim> Gates = new(StringComparer.Ordinal);
 
-    public string Name => "pull";
+    public string Name => StepDescriptor.Pull.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
@@ -74,16 +75,16 @@ public sealed class PullStep : IStep
 
     private static string WorkKey(StepContext context, int n) => $"{context.WorkPrefix}pull/part-{n.ToString("D5", CultureInfo.InvariantCulture)}.ndjson.gz";
 
-    private async Task<StepResult> PullAsync(StepContext context, HttpSourceConfig config, CancellationToken ct)
+    private async Task<StepResult> PullAsync(StepContext context, HttpSourceOptions config, CancellationToken ct)
     {
         var (eventType, day) = HttpLoads.Parse(context.Load.SourceKey);
         var dayText = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-        var log = context.Runtime.Logs.CreateLogger("Intake.Pull");
-        var checkpoints = context.Runtime.Ports.Checkpoints;
+        var log = context.Logs.CreateLogger("Intake.Pull");
+        var checkpoints = context.Checkpoints;
         var work = context.WorkStore;
 
         var state = await ResumeAsync(context, checkpoints, ct) ?? new PullState { Token = PageToken.First(config) };
-        var spool = PullSpool.DirectoryFor(context.Runtime.Config, context.Load.Id);
+        var spool = PullSpool.DirectoryFor(context.BaseDirectory, context.Load.Id);
         var part = (SpoolPart?)null;
         var token = state.Token; // the page to ask for
         var skip = state.Skip; // records of that page already in a part
@@ -111,8 +112,8 @@ public sealed class PullStep : IStep
             HttpLog.Resuming(log, eventType, dayText, state.Records + (part?.Records ?? 0), state.Parts, token.ToString());
         }
 
-        var client = new ApiClient(config, eventType, day, context.Runtime.Time, log);
-        var time = context.Runtime.Time;
+        var client = new ApiClient(config, eventType, day, context.Time, log);
+        var time = context.Time;
         var saved = time.GetTimestamp();
         try
         {
@@ -194,7 +195,7 @@ public sealed class PullStep : IStep
             await checkpoints.DeleteCheckpointAsync(context.Load.Id, Name, ct);
         }
 
-        PullSpool.Delete(context.Runtime.Config, context.Load.Id);
+        PullSpool.Delete(context.BaseDirectory, context.Load.Id);
 
         HttpLog.Pulled(log, eventType, dayText, state.Records, state.Parts, client.Requests, client.Retries, stale);
         return new StepResult
@@ -254,9 +255,9 @@ public sealed class PullStep : IStep
         checkpoints?.SaveCheckpointAsync(context.Load.Id, Name, JsonSerializer.Serialize(state), ct) ?? Task.CompletedTask;
 
     /// <summary>Copies the parts to their final keys, then removes the day's parts this run did not write.</summary>
-    private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceConfig config, string eventType, string day, int parts, CancellationToken ct)
+    private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceOptions config, string eventType, string day, int parts, CancellationToken ct)
     {
-        var store = context.Runtime.Stores[config.Store ?? context.Pipeline.Store];
+        var store = StepContext.Required(context.PartStore, "store for the pull's parts");
         var work = context.WorkStore;
         var outputs = new List<string>();
         var keep = new HashSet<string>(StringComparer.Ordinal);

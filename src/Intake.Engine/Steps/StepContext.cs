@@ -3,23 +3,62 @@ using Intake.Core.Ports;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
 using Intake.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Steps;
 
-/// <summary>What a step needs to know about the load it works on.</summary>
-public sealed class StepContext
+/// <summary>
+/// What a step needs to know about the load it works on, and the resolved things it may use: the pipeline's
+/// stores and warehouses, the catalog ports a step touches, the clock and the logs. A step gets these, never the
+/// runtime, so what a step can reach is written here once and a test can give it its own.
+/// </summary>
+public sealed record StepContext
 {
     public required Load Load { get; init; }
     public required PipelineConfig Pipeline { get; init; }
-    public required IntakeRuntime Runtime { get; init; }
     public required int Attempt { get; init; }
     public required IRunObserver Observer { get; init; }
     public required string StepName { get; init; }
 
-    public IObjectStore Store => Runtime.StoreFor(Pipeline);
+    /// <summary>The pipeline's store: the inbox, archive and error areas of its loads.</summary>
+    public required IObjectStore Store { get; init; }
 
     /// <summary>Where expanded entries are kept while the load runs: the pipeline's store unless <c>work_store</c> names a faster one.</summary>
-    public IObjectStore WorkStore => Runtime.WorkStoreFor(Pipeline);
+    public required IObjectStore WorkStore { get; init; }
+
+    /// <summary>The load step's warehouse (<c>load.warehouse</c>); null when the pipeline has no load step.</summary>
+    public IWarehouse? Warehouse { get; init; }
+
+    /// <summary>The merge step's warehouse (<c>merge.warehouse</c>, else the load step's); null when the pipeline has no merge step.</summary>
+    public IWarehouse? MergeWarehouse { get; init; }
+
+    /// <summary>The copy step's target store (<c>copy.store</c>); null when the pipeline has no copy step.</summary>
+    public IObjectStore? CopyStore { get; init; }
+
+    /// <summary>Where the pull publishes its parts (<c>source.store</c>, else the pipeline's store); null for other kinds.</summary>
+    public IObjectStore? PartStore { get; init; }
+
+    /// <summary>Where the export writes its files (<c>export.store</c>); null for other kinds.</summary>
+    public IObjectStore? ExportStore { get; init; }
+
+    /// <summary>Loads and their step records.</summary>
+    public required ICatalog Catalog { get; init; }
+
+    /// <summary>Pull checkpoints.</summary>
+    public required ICheckpointStore Checkpoints { get; init; }
+
+    /// <summary>Export requests, results and watermarks.</summary>
+    public required IExportStore Exports { get; init; }
+
+    /// <summary>Leases on named resources (an export partition).</summary>
+    public required ILockStore Locks { get; init; }
+
+    public required TimeProvider Time { get; init; }
+
+    public required ILoggerFactory Logs { get; init; }
+
+    /// <summary>The project's directory (where <c>intake.yaml</c> is): local state of a load, such as the pull's spool, goes under it.</summary>
+    public required string BaseDirectory { get; init; }
 
     /// <summary>
     /// The original's key in the inbox area: as recorded when it was fetched, or, before that, the pipeline's key
@@ -31,6 +70,12 @@ public sealed class StepContext
     public string WorkPrefix => Keys.WorkPrefix(Load);
 
     public void Progress(long done, long? total) => Observer.Progress(Load, StepName, done, total);
+
+    /// <summary>A resource the pipeline's configuration guarantees for this step (the reader refuses a pipeline without it).</summary>
+    /// <exception cref="InvalidOperationException">The step runs in a pipeline that does not configure it.</exception>
+    public static T Required<T>(T? resource, string what)
+        where T : class =>
+        resource ?? throw new InvalidOperationException($"this pipeline has no {what}");
 }
 
 /// <summary>Where a load's objects live.</summary>

@@ -14,14 +14,14 @@ namespace Intake.Engine.Steps;
 /// </summary>
 public sealed class ValidateStep : IStep
 {
-    public string Name => "validate";
+    public string Name => StepDescriptor.Validate.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var store = context.Store;
         // Streamed pipelines (no decompress step) have nothing in the work area: the load step finds an empty original.
         var files = DataFiles.Streamed(context) ? [] : await DataFiles.ListAsync(context, cancellationToken);
-        if (context.Pipeline.Steps.Contains("load") && files.Count == 0 && !DataFiles.Streamed(context))
+        if (StepDescriptor.Load.IsIn(context.Pipeline.Steps) && files.Count == 0 && !DataFiles.Streamed(context))
         {
             throw IntakeException.Empty(DataFiles.NoDataMessage(context));
         }

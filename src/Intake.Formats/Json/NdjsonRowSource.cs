@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Shared.Json;
 
 namespace Intake.Formats.Json;
 
@@ -86,26 +87,7 @@ public sealed class NdjsonRowSource : IRowSource
     }
 
     /// <summary>A JSON value as the text a warehouse column receives.</summary>
-    public static string? Text(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString(),
-        JsonValueKind.Number => value.GetRawText(),
-        JsonValueKind.True => "true",
-        JsonValueKind.False => "false",
-        JsonValueKind.Null or JsonValueKind.Undefined => null,
-        _ => Compact(value),
-    };
-
-    private static string Compact(JsonElement value)
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            value.WriteTo(w);
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-    }
+    public static string? Text(JsonElement value) => JsonText.Of(value);
 
     public string? GetString(int ordinal) => _values[ordinal];
 

@@ -262,4 +262,32 @@ public sealed class SourceKindConfigTests : IDisposable
 
         (error.Key, error.Reason).ShouldBe(("source.kind", "'gopher' is not a source kind (local, ftp, sftp, s3, http, database)"));
     }
+
+    [Theory]
+    [InlineData("yesterday", "2026-03-09T00:00:00+00:00")]
+    [InlineData("today", "2026-03-10T00:00:00+00:00")]
+    [InlineData("2024-01-01T06:00:00+02:00", "2024-01-01T04:00:00+00:00")]
+    [InlineData("7d", "2026-03-03T12:30:00+00:00")]
+    [InlineData("90m", "2026-03-10T11:00:00+00:00")]
+    public void Database_DefaultStart_IsReadIntoTheStartOfTheFirstWindow(string setting, string expected)
+    {
+        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), "catalog: { kind: sqlite, path: c.db }\nstores: { local: { kind: local, root: store } }\n");
+        var o = Options<Intake.Sources.Database.DatabaseSourceOptions>(Load(
+            $"  kind: database\n  database: {{ kind: sqlite, path: source.db }}\n  table: records\n  partition_column: study\n  time_column: at\n  default_start: \"{setting}\"",
+            steps: "[export]"));
+
+        o.DefaultStart.Text.ShouldBe(setting);
+        o.DefaultStart.Resolve(new DateTimeOffset(2026, 3, 10, 12, 30, 0, TimeSpan.Zero)).ShouldBe(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void Database_DefaultStart_ThatIsNoStart_IsRefused()
+    {
+        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), "catalog: { kind: sqlite, path: c.db }\nstores: { local: { kind: local, root: store } }\n");
+        var error = Refused(
+            "  kind: database\n  database: { kind: sqlite, path: source.db }\n  table: records\n  partition_column: study\n  time_column: at\n  default_start: last week",
+            steps: "[export]").Errors.ShouldHaveSingleItem();
+
+        error.Key.ShouldBe("source.default_start");
+    }
 }

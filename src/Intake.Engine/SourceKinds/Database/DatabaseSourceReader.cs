@@ -1,12 +1,14 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Intake.Engine.Configuration;
+using Intake.Sources.Database;
 
 namespace Intake.Engine.SourceKinds.Database;
 
 /// <summary>Reads <c>source.kind: database</c> and the pipeline's <c>export:</c> block, for <see cref="DatabaseKind"/>.</summary>
 internal static partial class DatabaseSourceReader
 {
-    public static DatabaseSourceConfig ReadSource(YamlScope src, string baseDir)
+    public static DatabaseSourceOptions ReadSource(YamlScope src, string baseDir)
     {
         var db = src.Scope("database");
         if (!db.Exists)
@@ -44,12 +46,13 @@ internal static partial class DatabaseSourceReader
         var time = Column("time_column", required: true);
         var id = Column("id_column", required: false);
         var start = src.String("default_start", fallback: DefaultStart.Yesterday.Text)!;
-        if (!DefaultStart.IsValid(start))
+        if (ParseDefaultStart(start) is not { } defaultStart)
         {
+            defaultStart = DefaultStart.Yesterday;
             src.Report("default_start", $"'{start}' is not a start (yesterday, today, a time such as 2024-01-01T00:00:00Z, or a duration before the request such as 7d)");
         }
 
-        return new DatabaseSourceConfig
+        return new DatabaseSourceOptions
         {
             Kind = kind,
             Connection = connection,
@@ -59,9 +62,19 @@ internal static partial class DatabaseSourceReader
             TimeColumn = time,
             IdColumn = id.Length == 0 ? null : id,
             PartitionsQuery = src.String("partitions"),
-            DefaultStart = new DefaultStart(start),
+            DefaultStart = defaultStart,
         };
     }
+
+    /// <summary><c>default_start</c>: yesterday, today, a time, or a duration before the request; null when it is none of them.</summary>
+    private static DefaultStart? ParseDefaultStart(string text) => text switch
+    {
+        "yesterday" => DefaultStart.Yesterday,
+        "today" => DefaultStart.Today,
+        _ when DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at) => DefaultStart.At(text, at),
+        _ when Units.TryParseDuration(text, out var ago) => DefaultStart.Before(text, ago),
+        _ => null,
+    };
 
     /// <summary>The <c>export:</c> block of a database pipeline: where and how its exports are written.</summary>
     public static ExportConfig ReadExport(YamlScope s, string store, IReadOnlyDictionary<string, StoreConfig> stores)

@@ -1,16 +1,17 @@
 using Intake.Engine.Configuration;
+using Intake.Sources.Http;
 
 namespace Intake.Engine.SourceKinds.Http;
 
 /// <summary>
-/// Reads <c>source.kind: http</c> (see <see cref="HttpSourceConfig"/>) for <see cref="HttpKind"/>. Like the rest of
+/// Reads <c>source.kind: http</c> (see <see cref="HttpSourceOptions"/>) for <see cref="HttpKind"/>. Like the rest of
 /// the configuration, every problem is reported with its file, line and key, and unknown keys are errors.
 /// </summary>
 internal static class HttpSourceReader
 {
-    public static HttpSourceConfig Read(YamlScope src)
+    public static HttpSourceOptions Read(YamlScope src)
     {
-        var d = new HttpSourceConfig { Url = "", Events = [] };
+        var d = new HttpSourceOptions { Url = "", Events = [] };
         var url = src.String("url", required: true) ?? "";
         if (url.Length > 0 && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
         {
@@ -113,7 +114,7 @@ internal static class HttpSourceReader
         }
 
         var retry = src.Scope("retry");
-        var config = new HttpSourceConfig
+        var config = new HttpSourceOptions
         {
             Url = url,
             Method = method,

@@ -7,15 +7,15 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Runtime.InteropServices;
 using Intake.Core.Errors;
-using Intake.Engine.Configuration;
+using Intake.Shared.Json;
 using Microsoft.Extensions.Logging;
 
-namespace Intake.Engine.Http;
+namespace Intake.Sources.Http;
 
 /// <summary>
 /// Asks an API for one page of one (event, day), with the retries an API needs: 502, 503, 504, 429, dropped
 /// connections and timeouts are retried with exponential backoff and jitter, waiting at least what <c>Retry-After</c>
-/// says, up to <see cref="HttpSourceConfig.MaxAttempts"/>; 401 and 403 fail at once (security), any other 4xx at once
+/// says, up to <see cref="HttpSourceOptions.MaxAttempts"/>; 401 and 403 fail at once (security), any other 4xx at once
 /// (config), each with an excerpt of the response. A plain loop rather than a Polly pipeline: the decision depends on
 /// the status and a header of each response, which reads more directly here. Messages and logs name the method and
 /// the URL without its query, never a header: the secret is in a header.
@@ -34,13 +34,13 @@ public sealed class ApiClient
     };
 
     private static readonly HashSet<HttpStatusCode> Retried = [HttpStatusCode.BadGateway, HttpStatusCode.ServiceUnavailable, HttpStatusCode.GatewayTimeout, HttpStatusCode.TooManyRequests];
-    private readonly HttpSourceConfig _config;
+    private readonly HttpSourceOptions _config;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly string _event;
     private readonly DateOnly _day;
 
-    public ApiClient(HttpSourceConfig config, string eventType, DateOnly day, TimeProvider time, ILogger log)
+    public ApiClient(HttpSourceOptions config, string eventType, DateOnly day, TimeProvider time, ILogger log)
     {
         _config = config;
         _event = eventType;
@@ -114,7 +114,7 @@ public sealed class ApiClient
 
             var delay = wait ?? Backoff(attempt);
             Retries++;
-            HttpLog.Retrying(_log, _event, Day, where, why, attempt, delay);
+            ApiClientLog.Retrying(_log, _event, Day, where, why, attempt, delay);
             await Task.Delay(delay, _time, cancellationToken);
         }
     }
@@ -164,14 +164,14 @@ public sealed class ApiClient
                 throw IntakeException.Format($"{where}: the response is not JSON: {e.Message}", e);
             }
 
-            if (Formats.Json.Utf8Check.FirstInvalid(json.Span) is { } bad)
+            if (Utf8Check.FirstInvalid(json.Span) is { } bad)
             {
                 using (doc)
                 {
                     var record = RecordAt(doc.RootElement, json.Span, bad.Index);
                     throw IntakeException.Format(
                         $"{where}{(record is { } r ? $", record {r} of the page" : "")}, byte offset {bom + bad.Index} of the response: " +
-                        $"{Formats.Json.Utf8Check.Describe(json.Span.Slice(bad.Index, bad.Length))} not valid UTF-8, which JSON must be; the API sent text in another encoding");
+                        $"{Utf8Check.Describe(json.Span.Slice(bad.Index, bad.Length))} not valid UTF-8, which JSON must be; the API sent text in another encoding");
                 }
             }
 
@@ -383,14 +383,8 @@ public sealed class ApiPage : IDisposable
     }
 }
 
-internal static partial class HttpLog
+internal static partial class ApiClientLog
 {
     [LoggerMessage(40, LogLevel.Warning, "{Event} {Day}: {Where} {Why}; attempt {Attempt}, retrying in {Delay}")]
     public static partial void Retrying(ILogger logger, string @event, string day, string where, string why, int attempt, TimeSpan delay);
-
-    [LoggerMessage(41, LogLevel.Information, "{Event} {Day}: resuming after {Records} records in {Parts} parts ({Token})")]
-    public static partial void Resuming(ILogger logger, string @event, string day, long records, int parts, string token);
-
-    [LoggerMessage(42, LogLevel.Information, "{Event} {Day}: {Records} records in {Parts} parts, {Requests} requests ({Retries} retried); removed {Stale} stale parts")]
-    public static partial void Pulled(ILogger logger, string @event, string day, long records, int parts, int requests, int retries, int stale);
 }

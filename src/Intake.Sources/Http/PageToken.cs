@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Intake.Core.Errors;
-using Intake.Engine.Configuration;
-
-namespace Intake.Engine.Http;
+using Intake.Shared.Json;
+namespace Intake.Sources.Http;
 
 /// <summary>
 /// Which page to ask for: the cursor (cursor style), the page number (page style) or the URL the previous page named
@@ -15,13 +14,13 @@ public sealed record PageToken
     public int? Page { get; init; }
     public string? NextUrl { get; init; }
 
-    public static PageToken First(HttpSourceConfig config) => config.Pagination == PaginationStyle.Page ? new PageToken { Page = config.FirstPage } : new PageToken();
+    public static PageToken First(HttpSourceOptions config) => config.Pagination == PaginationStyle.Page ? new PageToken { Page = config.FirstPage } : new PageToken();
 
     /// <summary>
     /// The page after <paramref name="page"/>, or null when it was the last. Exactly once at the boundary: the API's cursor
     /// is exclusive, so the next page starts right after the last record read, never one further.
     /// </summary>
-    public PageToken? Next(HttpSourceConfig config, JsonElement page, JsonElement records)
+    public PageToken? Next(HttpSourceOptions config, JsonElement page, JsonElement records)
     {
         var count = records.GetArrayLength();
         bool? hasMore = config.HasMorePath is { } hm && JsonPaths.Find(page, hm) is { } flag
@@ -42,7 +41,7 @@ public sealed record PageToken
 
                 var last = records[count - 1];
                 var cursor = last.ValueKind == JsonValueKind.Object && JsonPaths.Find(last, config.CursorField) is { } c
-                    ? Formats.Json.NdjsonRowSource.Text(c)
+                    ? JsonText.Of(c)
                     : null;
                 if (string.IsNullOrEmpty(cursor))
                 {

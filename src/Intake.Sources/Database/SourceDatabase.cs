@@ -3,25 +3,24 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using Intake.Core.Errors;
-using Intake.Engine.Configuration;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace Intake.Engine.Exports;
+namespace Intake.Sources.Database;
 
 /// <summary>
 /// The database an export reads: the partitions, and the rows of one partition's window or of a record override,
 /// streamed through a data reader (never the whole window in memory). SQL text comes from the configuration
 /// (names checked at load) and values always go through parameters.
 /// </summary>
-internal sealed class SourceDatabase : IAsyncDisposable
+public sealed class SourceDatabase : IAsyncDisposable
 {
     private const string SqliteTimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
-    private readonly DatabaseSourceConfig _config;
+    private readonly DatabaseSourceOptions _config;
     private readonly DbConnection _connection;
 
-    private SourceDatabase(DatabaseSourceConfig config, DbConnection connection)
+    private SourceDatabase(DatabaseSourceOptions config, DbConnection connection)
     {
         _config = config;
         _connection = connection;
@@ -29,7 +28,7 @@ internal sealed class SourceDatabase : IAsyncDisposable
 
     public bool IsPostgres => _config.Kind == "postgres";
 
-    public static async Task<SourceDatabase> OpenAsync(DatabaseSourceConfig config, CancellationToken cancellationToken)
+    public static async Task<SourceDatabase> OpenAsync(DatabaseSourceOptions config, CancellationToken cancellationToken)
     {
         DbConnection connection = config.Kind switch
         {

@@ -1,4 +1,4 @@
-namespace Intake.Engine.Configuration;
+namespace Intake.Sources.Http;
 
 /// <summary>How the records of one page are found and how the next page is asked for.</summary>
 public enum PaginationStyle
@@ -16,7 +16,7 @@ public enum PaginationStyle
 /// page into gzipped NDJSON parts. Secrets (the API key, the bearer token) come from <c>${VAR}</c> references to the
 /// environment or the <c>.env</c> file and never appear in messages or logs.
 /// </summary>
-public sealed record HttpSourceConfig
+public sealed record HttpSourceOptions
 {
     public required string Url { get; init; }
     /// <summary>GET or POST.</summary>

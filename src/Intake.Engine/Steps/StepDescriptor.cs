@@ -1,0 +1,78 @@
+namespace Intake.Engine.Steps;
+
+/// <summary>The stage of a load a step runs in.</summary>
+public enum StepStage
+{
+    /// <summary>The pipeline's own steps, while the load is <c>ingesting</c>.</summary>
+    Ingest,
+
+    /// <summary>While the load is <c>erroring</c>: the copy of the original to the error area.</summary>
+    Error,
+}
+
+/// <summary>
+/// A step as the rest of the engine knows it: its name in <c>steps:</c> and in step records, its place in the one
+/// order steps run in, and what it does to a load's areas. The configuration, the source kinds, the worker and the
+/// audit ask a descriptor instead of comparing step names, so a step's capabilities are written here once.
+/// </summary>
+public sealed class StepDescriptor
+{
+    private StepDescriptor(string name, int order, StepStage stage)
+    {
+        Name = name;
+        Order = order;
+        Stage = stage;
+    }
+
+    /// <summary>The word in a pipeline's <c>steps:</c>, in step records and in <c>error_codes</c> keys.</summary>
+    public string Name { get; }
+
+    /// <summary>Its place in the one order steps run in; a pipeline lists a subsequence of <see cref="Known"/>.</summary>
+    public int Order { get; }
+
+    public StepStage Stage { get; }
+
+    /// <summary>Writes the load's work area (what <c>keep_work</c> keeps), which is cleared when the load is archived or errored.</summary>
+    public bool WritesWork { get; private init; }
+
+    /// <summary>
+    /// Expands the original into the work area, where the later steps read its data files; without such a step
+    /// they stream them out of the original. Its output is scratch: when it is gone (cleared as the load errored)
+    /// and a later step still has to run, the step runs again.
+    /// </summary>
+    public bool ExpandsOriginal { get; private init; }
+
+    /// <summary>Keeps files on this machine's disk outside the stores (the pull's spool), removed with the work area.</summary>
+    public bool HasLocalCleanup { get; private init; }
+
+    public static readonly StepDescriptor Pull = new("pull", 0, StepStage.Ingest) { WritesWork = true, HasLocalCleanup = true };
+    public static readonly StepDescriptor Fetch = new("fetch", 1, StepStage.Ingest);
+    public static readonly StepDescriptor Decompress = new("decompress", 2, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
+    public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
+    public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Ingest);
+    public static readonly StepDescriptor Copy = new("copy", 5, StepStage.Ingest);
+    public static readonly StepDescriptor Load = new("load", 6, StepStage.Ingest);
+    public static readonly StepDescriptor Merge = new("merge", 7, StepStage.Ingest);
+    public static readonly StepDescriptor Export = new("export", 8, StepStage.Ingest);
+
+    /// <summary>The record of copying an errored load's original to the error area; not a step a pipeline lists.</summary>
+    public static readonly StepDescriptor Error = new("error", 9, StepStage.Error);
+
+    /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
+    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, Load, Merge, Export];
+
+    /// <summary>The names of <see cref="Known"/>, in order.</summary>
+    public static readonly IReadOnlyList<string> KnownNames = Known.Select(d => d.Name).ToList();
+
+    /// <summary>The step a pipeline lists by this name; null when there is none.</summary>
+    public static StepDescriptor? Find(string name) => Known.FirstOrDefault(d => d.Name == name);
+
+    /// <summary>Whether a list of step names (a pipeline's <c>steps</c>) holds a step with the capability.</summary>
+    public static bool AnyIn(IEnumerable<string> steps, Func<StepDescriptor, bool> capability) =>
+        steps.Any(s => Find(s) is { } d && capability(d));
+
+    /// <summary>Whether a list of step names (a pipeline's <c>steps</c>) holds this step.</summary>
+    public bool IsIn(IEnumerable<string> steps) => steps.Contains(Name, StringComparer.Ordinal);
+
+    public override string ToString() => Name;
+}

@@ -35,10 +35,12 @@ public sealed class OutageBackoffTests
     public async Task Daemon_ManyLoopsMeetingOneOutage_LogItOnce()
     {
         var backoff = new OutageBackoff(OutageOptions.Daemon, _time, _logs);
-        var failures = 0;
-        var allFailed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var retried = 0;
+        var allRetried = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        // Four loops each fail until all four have failed at least twice: one outage, seen by every loop.
+        // Four loops each fail twice: one outage, seen by every loop. A loop's third try comes only after the
+        // backoff took its second failure, so once all four are at their third try every failure has been seen,
+        // and only then does the first success end the outage (a failure arriving after it would be a new one).
         var loops = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
             var mine = 0;
@@ -46,15 +48,15 @@ public sealed class OutageBackoffTests
             {
                 if (++mine <= 2)
                 {
-                    if (Interlocked.Increment(ref failures) == 8)
-                    {
-                        allFailed.SetResult();
-                    }
-
                     throw Down();
                 }
 
-                await allFailed.Task;
+                if (Interlocked.Increment(ref retried) == 4)
+                {
+                    allRetried.SetResult();
+                }
+
+                await allRetried.Task;
             }, default);
         }));
         await Task.WhenAll(loops);

@@ -558,12 +558,10 @@ public static class ConfigLoader
             return File.ReadAllText(full);
         }
 
-        var transformFile = m.String("transform");
         var result = new MergeStepConfig
         {
             Target = m.String("target", required: true) ?? "",
             Key = key,
-            TransformFile = transformFile,
             TransformSql = ReadSqlFile("transform"),
             SetupSql = ReadSqlFile("setup"),
             VersionColumn = m.String("version_column"),

@@ -145,7 +145,6 @@ public sealed record MergeStepConfig
     public required IReadOnlyList<string> Key { get; init; }
     /// <summary>The SELECT read from the transform file ({staging} and {load_id} are replaced), or null for the staging columns as they are.</summary>
     public string? TransformSql { get; init; }
-    public string? TransformFile { get; init; }
     /// <summary>Idempotent statements (create table if not exists …) run first, in the same transaction.</summary>
     public string? SetupSql { get; init; }
     /// <summary>A target column ordering versions of a row; an older incoming row never overwrites a newer one.</summary>

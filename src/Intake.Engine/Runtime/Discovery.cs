@@ -69,7 +69,7 @@ public sealed class Discovery
 }
 
 /// <summary>Builds the file source a pipeline declares (the fetch step's).</summary>
-public static class Sources
+public static class FileSources
 {
     /// <exception cref="Core.Errors.IntakeException">Config: the pipeline's kind does not read files (an API, a database).</exception>
     public static IFileSource For(PipelineConfig pipeline, TimeProvider time) =>

@@ -47,7 +47,7 @@ public sealed class Worker
     public static IReadOnlyList<IStep> DefaultSteps(IntakeRuntime runtime) =>
     [
         new PullStep(),
-        new FetchStep(c => Runtime.Sources.For(c.Pipeline, runtime.Time)),
+        new FetchStep(c => FileSources.For(c.Pipeline, runtime.Time)),
         new DecompressStep(),
         new ValidateStep(),
         new ArchiveStep(),

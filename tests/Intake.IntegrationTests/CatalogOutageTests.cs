@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Intake.Core.Model;
 using Intake.Engine.Audit;
 using Intake.Engine.Configuration;
@@ -113,7 +112,7 @@ public sealed class CatalogOutageTests : IDisposable
         WriteProject(pg);
         File.WriteAllText(Path.Combine(_ws.Incoming, "a.csv"), TestWorkspace.Csv(10));
         using var run = _ws.StartCli("run", "--interval", "200ms");
-        var output = Collect(run);
+        var output = ProcessOutput.Collect(run);
         await using var catalog = new Catalog.PostgresCatalog(pg.ConnectionString, TimeProvider.System);
         try
         {
@@ -135,33 +134,6 @@ public sealed class CatalogOutageTests : IDisposable
         }
     }
 
-    /// <summary>Everything the process writes, so far.</summary>
-    private static Func<string> Collect(Process process)
-    {
-        var output = new StringBuilder();
-        void Add(string? line)
-        {
-            if (line is not null)
-            {
-                lock (output)
-                {
-                    output.AppendLine(line);
-                }
-            }
-        }
-
-        process.OutputDataReceived += (_, e) => Add(e.Data);
-        process.ErrorDataReceived += (_, e) => Add(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return () =>
-        {
-            lock (output)
-            {
-                return output.ToString();
-            }
-        };
-    }
 
     [ThrowawayPostgresFact]
     public async Task RunOnce_CatalogDown_GivesUpWithExit4()

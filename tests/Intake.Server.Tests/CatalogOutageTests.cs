@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Intake.Catalog;
 using Intake.Core.Model;
 using Intake.Engine.Configuration;
@@ -26,7 +25,7 @@ public sealed class CatalogOutageTests
         using var workspace = new Workspace(pg.ConnectionString);
         workspace.WritePipeline("orders", "acme");
         using var worker = StartWorker(workspace);
-        var output = Collect(worker);
+        var output = ProcessOutput.Collect(worker);
         try
         {
             await WaitForAsync(output, "intake worker started", worker);
@@ -61,7 +60,7 @@ public sealed class CatalogOutageTests
         workspace.WritePipeline("orders", "acme");
         await pg.DownAsync();
         using var worker = StartWorker(workspace);
-        var output = Collect(worker);
+        var output = ProcessOutput.Collect(worker);
         try
         {
             await WaitForAsync(output, OutageBegan, worker);
@@ -163,33 +162,6 @@ public sealed class CatalogOutageTests
     /// <summary>Log lines (one JSON object each) that contain <paramref name="what"/>.</summary>
     private static int Count(string text, string what) => text.Split('\n').Count(l => l.Contains(what, StringComparison.Ordinal));
 
-    /// <summary>Everything the process writes, so far.</summary>
-    private static Func<string> Collect(Process process)
-    {
-        var output = new StringBuilder();
-        void Add(string? line)
-        {
-            if (line is not null)
-            {
-                lock (output)
-                {
-                    output.AppendLine(line);
-                }
-            }
-        }
-
-        process.OutputDataReceived += (_, e) => Add(e.Data);
-        process.ErrorDataReceived += (_, e) => Add(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return () =>
-        {
-            lock (output)
-            {
-                return output.ToString();
-            }
-        };
-    }
 
     /// <summary>
     /// Waits (a generous bound, no timing asserted) until the output holds <paramref name="what"/>; fails early when

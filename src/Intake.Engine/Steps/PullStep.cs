@@ -80,10 +80,9 @@ public sealed class PullStep : IStep
         var (eventType, day) = HttpLoads.Parse(context.Load.SourceKey);
         var dayText = day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
         var log = context.Logs.CreateLogger("Intake.Pull");
-        var checkpoints = context.Checkpoints;
         var work = context.WorkStore;
 
-        var state = await ResumeAsync(context, checkpoints, ct) ?? new PullState { Token = PageToken.First(config) };
+        var state = await ResumeAsync(context, ct) ?? new PullState { Token = PageToken.First(config) };
         var spool = PullSpool.DirectoryFor(context.BaseDirectory, context.Load.Id);
         var part = (SpoolPart?)null;
         var token = state.Token; // the page to ask for
@@ -102,7 +101,7 @@ public sealed class PullStep : IStep
                 skip = 0;
                 // The copy is named before the old file goes, so a crash in between still finds one of them.
                 state = state with { Open = open with { Spool = part.Id } };
-                await SaveAsync(context, checkpoints, state, ct);
+                await SaveAsync(context, state, ct);
             }
         }
 
@@ -143,7 +142,7 @@ public sealed class PullStep : IStep
                     await part.Writer.WriteAsync(record, ct);
                     if (part.Records >= config.RollEvery)
                     {
-                        state = await ClosePartAsync(context, checkpoints, part, state with { Token = token, Skip = index, Open = null }, index == count && next is null, ct);
+                        state = await ClosePartAsync(context, part, state with { Token = token, Skip = index, Open = null }, index == count && next is null, ct);
                         part = null;
                         saved = time.GetTimestamp();
                         context.Progress(state.Records, null);
@@ -154,24 +153,24 @@ public sealed class PullStep : IStep
                 {
                     if (part is not null)
                     {
-                        state = await ClosePartAsync(context, checkpoints, part, state with { Token = token, Skip = count, Open = null }, done: true, ct);
+                        state = await ClosePartAsync(context, part, state with { Token = token, Skip = count, Open = null }, done: true, ct);
                         part = null;
                     }
                     else if (!state.Done)
                     {
                         state = state with { Done = true };
-                        await SaveAsync(context, checkpoints, state, ct);
+                        await SaveAsync(context, state, ct);
                     }
                 }
                 else
                 {
-                    if (part is not null && checkpoints is not null && time.GetElapsedTime(saved) >= config.CheckpointInterval)
+                    if (part is not null && time.GetElapsedTime(saved) >= config.CheckpointInterval)
                     {
                         // The page is complete in the spool file: a resumed pull can continue from the next one. Only
                         // here does a gzip member end, so the pages between checkpoints share one compression window.
                         var length = await part.EndPageAsync(ct);
                         state = state with { Open = new OpenPartState { Spool = part.Id, Next = next, Length = length, Records = part.Records } };
-                        await SaveAsync(context, checkpoints, state, ct);
+                        await SaveAsync(context, state, ct);
                         saved = time.GetTimestamp();
                     }
 
@@ -190,10 +189,7 @@ public sealed class PullStep : IStep
         }
 
         var (outputs, stale) = await PublishAsync(context, config, eventType, dayText, state.Parts, ct);
-        if (checkpoints is not null)
-        {
-            await checkpoints.DeleteCheckpointAsync(context.Load.Id, Name, ct);
-        }
+        await context.Checkpoints.DeleteCheckpointAsync(context.Load.Id, Name, ct);
 
         PullSpool.Delete(context.BaseDirectory, context.Load.Id);
 
@@ -209,9 +205,9 @@ public sealed class PullStep : IStep
     }
 
     /// <summary>The checkpoint of an earlier attempt, if every part it counts is still in the work area.</summary>
-    private async Task<PullState?> ResumeAsync(StepContext context, ICheckpointStore? checkpoints, CancellationToken ct)
+    private async Task<PullState?> ResumeAsync(StepContext context, CancellationToken ct)
     {
-        if (checkpoints is null || await checkpoints.GetCheckpointAsync(context.Load.Id, Name, ct) is not { } text)
+        if (await context.Checkpoints.GetCheckpointAsync(context.Load.Id, Name, ct) is not { } text)
         {
             return null;
         }
@@ -238,7 +234,7 @@ public sealed class PullStep : IStep
         return state;
     }
 
-    private async Task<PullState> ClosePartAsync(StepContext context, ICheckpointStore? checkpoints, SpoolPart part, PullState state, bool done, CancellationToken ct)
+    private async Task<PullState> ClosePartAsync(StepContext context, SpoolPart part, PullState state, bool done, CancellationToken ct)
     {
         var records = part.Records;
         var n = state.Parts + 1;
@@ -246,13 +242,13 @@ public sealed class PullStep : IStep
         state = state with { Parts = n, Records = state.Records + records, Bytes = state.Bytes + info.Size, Done = done };
         // The part is in the store before the checkpoint names it: a crash in between re-writes the same part (from
         // the spool file, which goes only after the checkpoint stops naming it).
-        await SaveAsync(context, checkpoints, state, ct);
+        await SaveAsync(context, state, ct);
         await part.DeleteAsync();
         return state;
     }
 
-    private Task SaveAsync(StepContext context, ICheckpointStore? checkpoints, PullState state, CancellationToken ct) =>
-        checkpoints?.SaveCheckpointAsync(context.Load.Id, Name, JsonSerializer.Serialize(state), ct) ?? Task.CompletedTask;
+    private Task SaveAsync(StepContext context, PullState state, CancellationToken ct) =>
+        context.Checkpoints.SaveCheckpointAsync(context.Load.Id, Name, JsonSerializer.Serialize(state), ct);
 
     /// <summary>Copies the parts to their final keys, then removes the day's parts this run did not write.</summary>
     private static async Task<(List<string> Outputs, int Stale)> PublishAsync(StepContext context, HttpSourceOptions config, string eventType, string day, int parts, CancellationToken ct)

@@ -1,8 +1,8 @@
-using System.Buffers;
 using System.Buffers.Text;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Intake.Shared.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
@@ -229,9 +229,9 @@ internal static class ApiInput
             return default;
         }
 
-        if (InvalidUtf8At(bytes.Span) is var at and >= 0)
+        if (Utf8Check.FirstInvalid(bytes.Span) is { } bad)
         {
-            errors.Add("body", $"is not valid UTF-8 at byte {at.ToString(CultureInfo.InvariantCulture)} (counted from 0); send the JSON encoded as UTF-8");
+            errors.Add("body", $"is not valid UTF-8 at byte {bad.Index.ToString(CultureInfo.InvariantCulture)} (counted from 0); send the JSON encoded as UTF-8");
             return default;
         }
 
@@ -253,23 +253,6 @@ internal static class ApiInput
 
         CheckStrings(root, "", "", errors);
         return errors.Count > 0 ? default : root;
-    }
-
-    /// <summary>Offset of the first byte that does not start or continue a valid UTF-8 sequence; -1 when all are valid.</summary>
-    private static int InvalidUtf8At(ReadOnlySpan<byte> bytes)
-    {
-        var offset = 0;
-        while (offset < bytes.Length)
-        {
-            if (Rune.DecodeFromUtf8(bytes[offset..], out _, out var consumed) != OperationStatus.Done)
-            {
-                return offset;
-            }
-
-            offset += consumed;
-        }
-
-        return -1;
     }
 
     /// <summary>Every string in the document decodes (no unpaired surrogate escape) and holds no control character; at most three messages per input.</summary>

@@ -91,6 +91,28 @@ public sealed class ConfigLoaderTests : IDisposable
         e.Message.ShouldContain("sales.yaml:5: source.stable_for");
     }
 
+    [Theory]
+    [InlineData("[fetch, decompress, validate, load, archive]")]
+    [InlineData("[fetch, archive, decompress, validate, load]")]
+    public void Load_ArchiveAnywhereInTheSteps_IsAccepted_ForItRunsAtTheArchiveStage(string steps)
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline.Replace("[fetch, decompress, validate, archive, load]", steps, StringComparison.Ordinal));
+
+        ConfigLoader.Load(file).Pipelines.ShouldHaveSingleItem().Steps.ShouldContain("archive");
+    }
+
+    [Fact]
+    public void Load_ArchiveTwice_IsRefused()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline.Replace("[fetch, decompress, validate, archive, load]", "[fetch, archive, load, archive]", StringComparison.Ordinal));
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldHaveSingleItem().Reason.ShouldBe("'archive' is repeated; list it once");
+    }
+
     [Fact]
     public void Load_UnknownWarehouse_NamesTheOnesThatExist()
     {

@@ -47,18 +47,23 @@ public sealed class WorkerTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private sealed class FlakyArchive(Func<int, Exception?> failure) : IStep
+    /// <summary>The worker's own step of that name, failing on cue (the call number in, the exception to throw or null out).</summary>
+    private sealed class Flaky(IStep real, Func<int, Exception?> failure) : IStep
     {
-        private readonly ArchiveStep _real = new();
         public int Calls { get; private set; }
-        public string Name => "archive";
+        public string Name => real.Name;
+
+        public static Flaky Of(IntakeRuntime runtime, string step, Func<int, Exception?> failure) =>
+            new(Worker.DefaultSteps(runtime).Single(s => s.Name == step), failure);
 
         public Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
         {
             Calls++;
-            return failure(Calls) is { } e ? throw e : _real.RunAsync(context, cancellationToken);
+            return failure(Calls) is { } e ? throw e : real.RunAsync(context, cancellationToken);
         }
     }
+
+    private Flaky FlakyArchive(Func<int, Exception?> failure) => Flaky.Of(_runtime, "archive", failure);
 
     private async Task<(Load Load, IReadOnlyList<StepRecord> Steps)> DrainAsync(IStep replacement)
     {
@@ -75,7 +80,7 @@ public sealed class WorkerTests : IAsyncLifetime
     [Fact]
     public async Task TransientFailure_IsRetriedWithARecordPerAttempt_ThenTheLoadIsArchived()
     {
-        var step = new FlakyArchive(call => call <= 2 ? IntakeException.Transient("server went away") : null);
+        var step = FlakyArchive(call => call <= 2 ? IntakeException.Transient("server went away") : null);
 
         var (load, steps) = await DrainAsync(step);
 
@@ -91,14 +96,15 @@ public sealed class WorkerTests : IAsyncLifetime
     [Fact]
     public async Task TransientFailure_PastTheRetryLimit_ErrorsTheLoadAsTransient_AndKeepsTheOriginal()
     {
-        var step = new FlakyArchive(_ => IntakeException.Transient("still down"));
+        var step = FlakyArchive(_ => IntakeException.Transient("still down"));
 
         var (load, steps) = await DrainAsync(step);
 
         load.Status.ShouldBe(LoadStatus.Errored);
         load.ErrorKind.ShouldBe(ErrorKind.Transient);
         step.Calls.ShouldBe(3);
-        steps.ShouldNotContain(s => s.Step == "load");
+        // The archive stage comes after the load step: the rows are loaded, the load errors while archiving.
+        steps.Single(s => s.Step == "load").Outcome.ShouldBe(StepOutcome.Succeeded);
         steps[^1].Step.ShouldBe("error");
         steps[^1].Outputs.ShouldHaveSingleItem().ShouldStartWith("error:");
         Directory.EnumerateFiles(Path.Combine(_dir, ".intake", "store", "inbox"), "a.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
@@ -107,7 +113,7 @@ public sealed class WorkerTests : IAsyncLifetime
     [Fact]
     public async Task NonTransientFailure_IsNotRetried()
     {
-        var step = new FlakyArchive(_ => IntakeException.Integrity("copy differs"));
+        var step = FlakyArchive(_ => IntakeException.Integrity("copy differs"));
 
         var (load, steps) = await DrainAsync(step);
 
@@ -120,17 +126,19 @@ public sealed class WorkerTests : IAsyncLifetime
     [Fact]
     public async Task Redriven_Load_ResumesAtTheFailedStep_WithoutRepeatingEarlierOnes()
     {
-        var (failed, _) = await DrainAsync(new FlakyArchive(_ => IntakeException.Integrity("copy differs")));
+        var (failed, _) = await DrainAsync(Flaky.Of(_runtime, "load", _ => IntakeException.Integrity("the table is not there")));
         (await _runtime.Catalog.TransitionAsync(failed.Id, LoadStatus.Errored, LoadStatus.Ready, new TransitionDetails { ClearError = true, ResetAttempts = true }, default)).ShouldBeTrue();
 
-        var (load, steps) = await DrainAsync(new FlakyArchive(_ => null));
+        var (load, steps) = await DrainAsync(Flaky.Of(_runtime, "load", _ => null));
 
         load.Status.ShouldBe(LoadStatus.Archived);
         load.ErrorKind.ShouldBeNull();
         steps.Count(s => s.Step == "fetch").ShouldBe(1);
-        steps.Where(s => s.Step == "archive").Select(s => s.Outcome).ShouldBe([StepOutcome.Failed, StepOutcome.Succeeded]);
+        steps.Count(s => s.Step == "validate").ShouldBe(1);
+        steps.Where(s => s.Step == "load").Select(s => s.Outcome).ShouldBe([StepOutcome.Failed, StepOutcome.Succeeded]);
         // The error path cleared the expanded files, so decompress runs again rather than letting load find nothing.
         steps.Count(s => s.Step == "decompress").ShouldBe(2);
-        steps.Single(s => s.Step == "load").RowsOut.ShouldBe(2);
+        steps.Last(s => s.Step == "load").RowsOut.ShouldBe(2);
+        steps.Single(s => s.Step == "archive").Outcome.ShouldBe(StepOutcome.Succeeded);
     }
 }

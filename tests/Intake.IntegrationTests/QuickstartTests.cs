@@ -63,7 +63,7 @@ public sealed class QuickstartTests : IDisposable
         show.ExitCode.ShouldBe(0, show.Stderr);
         using var doc = JsonDocument.Parse(show.Stdout);
         doc.RootElement.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("step").GetString())
-            .ShouldBe(["fetch", "decompress", "validate", "archive", "load"]);
+            .ShouldBe(["fetch", "decompress", "validate", "load", "archive"]); // archive runs at the archiving stage, after the load
 
         (await _ws.RunCliAsync("show", "999")).ExitCode.ShouldBe(5);
     }

@@ -10,8 +10,8 @@ public sealed record LoadAudit(Load Load, long? RowsParsed, long? RowsLoaded, lo
 }
 
 /// <summary>
-/// Checks the invariants on every load: each step's first success follows the previous step's, an
-/// archived load has a success for every step, and the rows counted at parse equal the rows the
+/// Checks the invariants on every load: each step's first success follows the previous step's (the ingest steps in
+/// their order, then the archive stage's), an archived load has a success for every step, and the rows counted at parse equal the rows the
 /// warehouse wrote and still holds for that load.
 /// </summary>
 public sealed class Auditor
@@ -45,7 +45,11 @@ public sealed class Auditor
         var problems = new List<string>();
         var steps = await _runtime.Catalog.GetStepsAsync(load.Id, cancellationToken);
         var config = _runtime.Config.FindPipeline(load.Pipeline);
-        var order = config?.Steps ?? steps.Select(s => s.Step).Where(s => s != StepDescriptor.Error.Name).Distinct().ToList();
+        // The order first successes come in: the ingest steps, then the archive stage (wherever 'archive' is listed)
+        // and the kind's release. Without the pipeline, the records' own order (they are listed as written).
+        var order = config is null
+            ? steps.Select(s => s.Step).Where(s => s != StepDescriptor.Error.Name).Distinct().ToList()
+            : [.. StepDescriptor.InRunOrder(config.Steps), .. config.Source.Kind.ActsOnArchived ? [StepDescriptor.Release.Name] : Array.Empty<string>()];
 
         DateTimeOffset? previous = null;
         string? previousName = null;

@@ -474,7 +474,11 @@ public static class ConfigLoader
         }
     }
 
-    /// <summary>The <c>steps</c> list: known steps, in the order they run; which of them a source kind takes is its own check.</summary>
+    /// <summary>
+    /// The <c>steps</c> list: known steps, the ingest steps in the order they run; which of them a source kind takes is
+    /// its own check. A step of the archive stage (<c>archive</c>) may stand anywhere, once: it runs after the others
+    /// whatever its place, and configurations written when it ran between <c>validate</c> and <c>copy</c> keep working.
+    /// </summary>
     private static IReadOnlyList<string> ReadSteps(YamlScope s)
     {
         var steps = s.StringList("steps") ?? [];
@@ -484,12 +488,21 @@ public static class ConfigLoader
         }
 
         var lastIndex = -1;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var step in steps)
         {
-            var index = StepDescriptor.Find(step)?.Order ?? -1;
+            var descriptor = StepDescriptor.Find(step);
+            var index = descriptor?.Order ?? -1;
             if (index < 0)
             {
                 s.Report("steps", $"'{step}' is not a step (steps: {string.Join(", ", KnownSteps)})");
+            }
+            else if (descriptor!.Stage != StepStage.Ingest)
+            {
+                if (!seen.Add(step))
+                {
+                    s.Report("steps", $"'{step}' is repeated; list it once");
+                }
             }
             else if (index <= lastIndex)
             {

@@ -12,7 +12,8 @@ using Polly.Retry;
 namespace Intake.Engine.Runtime;
 
 /// <summary>
-/// Claims loads and carries each through its stage: ingest (the pipeline's steps), archive or error.
+/// Claims loads and carries each through its stage: ingest (the pipeline's steps of <see cref="StepStage.Ingest"/>),
+/// archive (those of <see cref="StepStage.Archive"/>, then the source kind's <c>release</c>) or error.
 /// Delivery is at least once per step; steps are idempotent, so the effect is exactly once.
 /// </summary>
 /// <remarks>
@@ -55,6 +56,7 @@ public sealed class Worker
         new LoadStep(),
         new MergeStep(),
         new ExportStep(),
+        new ReleaseStep(),
     ];
 
     public string Id { get; }
@@ -138,6 +140,21 @@ public sealed class Worker
             return await FailAsync(load, ErrorKind.Transient, $"gave up after {pipeline.MaxLoadAttempts} attempts: the worker stopped or lost its lease each time", ct);
         }
 
+        if (await RunStepsAsync(load, pipeline, StepDescriptor.InStage(pipeline.Steps, StepStage.Ingest).ToList(), ct) is { } failed)
+        {
+            return failed;
+        }
+
+        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id }, ct);
+        return LoadStatus.ReadyForArchiving;
+    }
+
+    /// <summary>
+    /// Runs the steps of one stage in order, each resumed past its first success; null when every one succeeded,
+    /// else the status the load went to (a step failed for good, or its transient failures outlasted the retries).
+    /// </summary>
+    private async Task<LoadStatus?> RunStepsAsync(Load load, PipelineConfig pipeline, IReadOnlyList<string> stepNames, CancellationToken ct)
+    {
         var history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
         foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
         {
@@ -146,7 +163,7 @@ public sealed class Worker
         }
 
         var resources = ContextFor(load, pipeline);
-        foreach (var stepName in pipeline.Steps)
+        foreach (var stepName in stepNames)
         {
             if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded) && !await ScratchLostAsync(load, pipeline, stepName, history, ct))
             {
@@ -179,8 +196,7 @@ public sealed class Worker
             }
         }
 
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id }, ct);
-        return LoadStatus.ReadyForArchiving;
+        return null;
     }
 
     /// <summary>
@@ -355,9 +371,10 @@ public sealed class Worker
         return builder.Build();
     }
 
+    /// <summary>Sends the load from its working status (ingesting or archiving) to the error path with the failure.</summary>
     private async Task<LoadStatus> FailAsync(Load load, ErrorKind kind, string message, CancellationToken ct, string? errorCode = null)
     {
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message, ErrorCode = errorCode }, ct);
+        await TransitionAsync(load, load.Status, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message, ErrorCode = errorCode }, ct);
         return LoadStatus.ReadyForErroring;
     }
 
@@ -370,9 +387,33 @@ public sealed class Worker
         }
     }
 
+    /// <summary>
+    /// The archive stage: the pipeline's steps of <see cref="StepStage.Archive"/> (the copy to the archive area), then
+    /// the source kind's action at the source when it has one (<c>release</c>), each recorded and retried like an
+    /// ingest step; then the work area is cleared. A failure sends the load to the error path like an ingest failure.
+    /// A worker that stops midway leaves the load archiving; once its lease is handed back (the sweeper) the next
+    /// worker resumes at the first of these steps without a success.
+    /// </summary>
     private async Task<LoadStatus> ArchiveAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
     {
-        if (pipeline is not null && !pipeline.KeepWork)
+        if (pipeline is null)
+        {
+            // Nothing can be archived without the pipeline's store; the original stays in the inbox.
+            return await FailAsync(load, ErrorKind.Config, $"pipeline '{load.Pipeline}' is no longer in the configuration, so its load cannot be archived", ct);
+        }
+
+        var steps = StepDescriptor.InStage(pipeline.Steps, StepStage.Archive).ToList();
+        if (pipeline.Source.Kind.ActsOnArchived)
+        {
+            steps.Add(StepDescriptor.Release.Name);
+        }
+
+        if (await RunStepsAsync(load, pipeline, steps, ct) is { } failed)
+        {
+            return failed;
+        }
+
+        if (!pipeline.KeepWork)
         {
             await CleanWorkAreaAsync(load, pipeline, ct); // keep_work: left for the operator (the load step says where)
         }
@@ -444,7 +485,8 @@ public sealed class Worker
             return false;
         }
 
-        var later = pipeline.Steps.SkipWhile(s => s != stepName).Skip(1);
+        // Only the ingest steps read the expanded files; the archive stage copies the original.
+        var later = StepDescriptor.InStage(pipeline.Steps.SkipWhile(s => s != stepName).Skip(1), StepStage.Ingest);
         if (later.All(step => history.Any(s => s.Step == step && s.Outcome == StepOutcome.Succeeded)))
         {
             return false;

@@ -1,3 +1,4 @@
+using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
 using Intake.Engine.Scheduling;
@@ -78,6 +79,25 @@ public abstract class SourceKind
     /// the export re-drives that are due. A load already known (same key and fingerprint) is counted as seen.
     /// </summary>
     public abstract Task<DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken);
+
+    /// <summary>Whether the kind acts at its source once a load is archived (<see cref="OnArchivedAsync"/>); false by default.</summary>
+    public virtual bool ActsOnArchived => false;
+
+    /// <summary>
+    /// What the kind does at its source once a load's original is safe in the archive area: a file kind may move or
+    /// delete the file it was fetched from (a bucket's incoming prefix emptied, a folder tidied). Called only when
+    /// <see cref="ActsOnArchived"/> is true, while the load is <c>archiving</c>, after the archive stage's steps
+    /// succeeded; never for a load that errors. Recorded as the load's <c>release</c> step: its attempts, outcome and
+    /// outputs, retried with backoff on a transient failure; a permanent failure errors the load, and a re-drive
+    /// resumes here without archiving again.
+    /// </summary>
+    /// <remarks>
+    /// At least once: a worker that stops after the action but before its record is closed leaves it to the next
+    /// worker, which calls it again. It must therefore find its own earlier effect and succeed (a file already moved
+    /// is not an error). <see cref="StepContext.Load"/> is the load (its <c>SourceKey</c> is the file at the source).
+    /// </remarks>
+    public virtual Task<StepResult> OnArchivedAsync(StepContext context, CancellationToken cancellationToken) =>
+        Task.FromResult(new StepResult { Message = "nothing to do at the source" });
 
     public override string ToString() => Name;
 }

@@ -3,7 +3,11 @@ using Intake.Core.Ports;
 
 namespace Intake.Engine.Steps;
 
-/// <summary>Copies the original from the inbox to the archive area, verified; the inbox copy stays.</summary>
+/// <summary>
+/// Copies the original from the inbox to the archive area, verified by size and SHA-256; the inbox copy stays. It runs
+/// at the archive stage (the load is <c>archiving</c>), after every ingest step, wherever it stands in <c>steps:</c>.
+/// Repeating it (a worker stopped mid-copy) rewrites the same key, so the archive holds one copy.
+/// </summary>
 public sealed class ArchiveStep : IStep
 {
     public string Name => StepDescriptor.Archive.Name;

@@ -6,6 +6,13 @@ public enum StepStage
     /// <summary>The pipeline's own steps, while the load is <c>ingesting</c>.</summary>
     Ingest,
 
+    /// <summary>
+    /// While the load is <c>archiving</c>, once every ingest step has succeeded: the copy of the original to the
+    /// archive area, then the source kind's own action at the source (<see cref="StepDescriptor.Release"/>). A load
+    /// that errors never gets here, so its original goes to the error area only.
+    /// </summary>
+    Archive,
+
     /// <summary>While the load is <c>erroring</c>: the copy of the original to the error area.</summary>
     Error,
 }
@@ -27,9 +34,14 @@ public sealed class StepDescriptor
     /// <summary>The word in a pipeline's <c>steps:</c>, in step records and in <c>error_codes</c> keys.</summary>
     public string Name { get; }
 
-    /// <summary>Its place in the one order steps run in; a pipeline lists a subsequence of <see cref="Known"/>.</summary>
+    /// <summary>
+    /// Its place in the one order the ingest steps run in; a pipeline lists a subsequence of <see cref="Known"/>. A step
+    /// of a later stage may stand anywhere in <c>steps:</c> (<c>archive</c> is still accepted where it always stood,
+    /// between <c>validate</c> and <c>copy</c>): it runs in its stage, after every ingest step.
+    /// </summary>
     public int Order { get; }
 
+    /// <summary>The status of the load while the step runs: ingest steps while it is <c>ingesting</c>, and so on.</summary>
     public StepStage Stage { get; }
 
     /// <summary>Writes the load's work area (what <c>keep_work</c> keeps), which is cleared when the load is archived or errored.</summary>
@@ -49,7 +61,7 @@ public sealed class StepDescriptor
     public static readonly StepDescriptor Fetch = new("fetch", 1, StepStage.Ingest);
     public static readonly StepDescriptor Decompress = new("decompress", 2, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
     public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
-    public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Ingest);
+    public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Archive);
     public static readonly StepDescriptor Copy = new("copy", 5, StepStage.Ingest);
     public static readonly StepDescriptor Load = new("load", 6, StepStage.Ingest);
     public static readonly StepDescriptor Merge = new("merge", 7, StepStage.Ingest);
@@ -57,6 +69,13 @@ public sealed class StepDescriptor
 
     /// <summary>The record of copying an errored load's original to the error area; not a step a pipeline lists.</summary>
     public static readonly StepDescriptor Error = new("error", 9, StepStage.Error);
+
+    /// <summary>
+    /// The record of the source kind's action at the source once the original is archived
+    /// (<see cref="SourceKinds.SourceKind.OnArchivedAsync"/>, e.g. moving the file out of an incoming folder); only for
+    /// kinds that have one. Not a step a pipeline lists: it comes with the kind.
+    /// </summary>
+    public static readonly StepDescriptor Release = new("release", 10, StepStage.Archive);
 
     /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
     public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, Load, Merge, Export];
@@ -70,6 +89,20 @@ public sealed class StepDescriptor
     /// <summary>Whether a list of step names (a pipeline's <c>steps</c>) holds a step with the capability.</summary>
     public static bool AnyIn(IEnumerable<string> steps, Func<StepDescriptor, bool> capability) =>
         steps.Any(s => Find(s) is { } d && capability(d));
+
+    /// <summary>The steps of a list of step names (a pipeline's <c>steps</c>) that run in <paramref name="stage"/>, in list order.</summary>
+    public static IEnumerable<string> InStage(IEnumerable<string> steps, StepStage stage) =>
+        steps.Where(s => Find(s) is { } d && d.Stage == stage);
+
+    /// <summary>
+    /// A list of step names in the order they run: the ingest steps as listed, then the archive stage's. This is
+    /// the order of a load's first successes (what the audit checks), whatever the place of <c>archive</c> in the list.
+    /// </summary>
+    public static IReadOnlyList<string> InRunOrder(IEnumerable<string> steps)
+    {
+        var list = steps.ToList();
+        return [.. InStage(list, StepStage.Ingest), .. InStage(list, StepStage.Archive)];
+    }
 
     /// <summary>Whether a list of step names (a pipeline's <c>steps</c>) holds this step.</summary>
     public bool IsIn(IEnumerable<string> steps) => steps.Contains(Name, StringComparer.Ordinal);

@@ -127,7 +127,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         foreach (var (type, bad, word) in cases)
         {
             loadId++;
-            var load = () => Warehouse.LoadAsync(Request($"{Table}_{loadId}", loadId, [new("v", type)]), [ListRowSource.Of("v.csv", "v", [""], [bad])], default);
+            var load = () => Warehouse.LoadAsync(Request($"{Table}_{loadId}", loadId, [new("v", type)]), Sources(ListRowSource.Of("v.csv", "v", [""], [bad])), default);
             var error = await Should.ThrowAsync<IntakeException>(load, $"{type} '{bad}'");
 
             error.Kind.ShouldBe(ErrorKind.Schema, $"{type} '{bad}'");
@@ -257,7 +257,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         foreach (var name in new[] { "bad-name", "a.b.c", "x; drop table y", "1abc", "", "sch.", "\"quoted\"" })
         {
             var error = await Should.ThrowAsync<IntakeException>(() =>
-                Warehouse.LoadAsync(Request(name, 1, null), [ListRowSource.Of("a.csv", "a", ["1"])], default));
+                Warehouse.LoadAsync(Request(name, 1, null), Sources(ListRowSource.Of("a.csv", "a", ["1"])), default));
             error.Kind.ShouldBe(ErrorKind.Config, $"table name '{name}'");
         }
     }
@@ -282,7 +282,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
     {
         var table = $"staging.{Table}";
 
-        await Warehouse.LoadAsync(Request(table, 3, null), [Rows("a.csv", 2)], default);
+        await Warehouse.LoadAsync(Request(table, 3, null), Sources(Rows("a.csv", 2)), default);
 
         (await Warehouse.CountRowsAsync(table, 3, default)).ShouldBe(2);
         (await Warehouse.CountRowsAsync(Table, 3, default)).ShouldBe(0);
@@ -380,10 +380,12 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
     }
 
     protected Task<WarehouseLoadResult> LoadAsync(long loadId, IReadOnlyList<ColumnSpec>? columns, params IRowSource[] sources) =>
-        Warehouse.LoadAsync(Request(Table, loadId, columns), sources, default);
+        Warehouse.LoadAsync(Request(Table, loadId, columns), Sources(sources), default);
 
     protected Task<WarehouseLoadResult> LoadAsync(long loadId, IReadOnlyList<ColumnSpec>? columns, IRowSource source, int attempt, string step = "load") =>
-        Warehouse.LoadAsync(Request(Table, loadId, columns) with { Attempt = attempt, Step = step }, [source], default);
+        Warehouse.LoadAsync(Request(Table, loadId, columns) with { Attempt = attempt, Step = step }, Sources(source), default);
+
+    protected static IAsyncEnumerable<IRowSource> Sources(params IRowSource[] sources) => sources.ToAsyncEnumerable();
 
     protected static WarehouseLoadRequest Request(string table, long loadId, IReadOnlyList<ColumnSpec>? columns) =>
         new() { Table = table, LoadId = loadId, Columns = columns, Step = "load" };

@@ -191,6 +191,45 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
     }
 
     [WarehouseFact]
+    public async Task Load_ValuesWiderThanTheCopyBuffer_AreStoredWhole()
+    {
+        // Short rows with, now and then, a value of some kilobytes or of more than the whole 64 KiB buffer (two UTF-8
+        // bytes a character), and a JSON document as large: each lands at another place in the buffer.
+        static string Text(int i) => i % 97 == 0 ? new string('é', 40_000 + i) : i % 13 == 0 ? new string('x', 9_000 + i) : $"v{i}";
+        var rows = Enumerable.Range(1, 2_000).Select(i => new string?[]
+        {
+            i.ToString(System.Globalization.CultureInfo.InvariantCulture), Text(i), i == 1_500 ? $"{{\"k\": \"{new string('z', 150_000)}\"}}" : null,
+        });
+        await LoadAsync(1, [new("id", ColumnType.Integer), new("v", ColumnType.Text), new("doc", ColumnType.Json)], new ListRowSource("wide.csv", ["id", "v", "doc"], rows));
+
+        (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(2_000);
+        (await ScalarAsync<long>($"select sum(length(v)) from {Table}")).ShouldBe(Enumerable.Range(1, 2_000).Sum(i => (long)Text(i).Length));
+        (await ScalarAsync<string>($"select v from {Table} where id = 1940")).ShouldBe(Text(1_940));
+        using var doc = JsonDocument.Parse((await ScalarAsync<string>($"select doc from {Table} where id = 1500"))!);
+        doc.RootElement.GetProperty("k").GetString()!.Length.ShouldBe(150_000);
+    }
+
+    [WarehouseFact]
+    public async Task Load_CancelledWhileASourceWaitsForData_StopsAndRollsBackWhole()
+    {
+        await LoadAsync(9, null, Rows("first.csv", 3));
+
+        // The second attempt copies a whole file and part of another, whose data then stops coming.
+        var slow = new StallingRowSource(Rows("slow.csv", 500), stallAfter: 200);
+        using var cancel = new CancellationTokenSource();
+        var load = Warehouse.LoadAsync(Request(Table, 9, null) with { Attempt = 2 }, Sources(Rows("second.csv", 50), slow), cancel.Token);
+        await slow.Stalled.Task.WaitAsync(TimeSpan.FromMinutes(1)); // hang guards, not timings: both come at once
+        cancel.Cancel();
+
+        await Should.ThrowAsync<OperationCanceledException>(() => load.WaitAsync(TimeSpan.FromMinutes(1)));
+        // Nothing of the cancelled attempt: the first attempt's rows and ledger row are all there is.
+        (await Warehouse.CountRowsAsync(Table, 9, default)).ShouldBe(3);
+        (await ScalarAsync<long>("select count(*) from _intake_ledger where load_id = 9")).ShouldBe(1);
+        // And the warehouse takes the next attempt as usual.
+        (await LoadAsync(9, null, Rows("third.csv", 4), attempt: 3)).RowsWritten.ShouldBe(4);
+    }
+
+    [WarehouseFact]
     public async Task Load_WhenFirstAttemptCannotCast_WritesNothingOfTheLoad()
     {
         var longValue = new string('9', 80) + "z";

@@ -107,7 +107,7 @@ public sealed class PostgresWarehouseWithoutServerTests
         // Port 1 on loopback: nothing listens there, the connection is refused at once.
         await using var warehouse = new PostgresWarehouse("wh", "Host=127.0.0.1;Port=1;Username=x;Database=x;Timeout=5");
 
-        var error = await Should.ThrowAsync<IntakeException>(() => warehouse.LoadAsync(new WarehouseLoadRequest { Table = "t", LoadId = 1, Step = "load" }, [ListRowSource.Of("a.csv", "a", ["1"])], default));
+        var error = await Should.ThrowAsync<IntakeException>(() => warehouse.LoadAsync(new WarehouseLoadRequest { Table = "t", LoadId = 1, Step = "load" }, new[] { ListRowSource.Of("a.csv", "a", ["1"]) }.ToAsyncEnumerable(), default));
 
         error.Kind.ShouldBe(ErrorKind.Transient);
     }

@@ -42,7 +42,7 @@ public sealed class SqliteWarehouseTests : WarehouseComplianceTests
         await using var lockTransaction = other.BeginTransaction(deferred: false);
 
         var error = await Should.ThrowAsync<IntakeException>(() =>
-            warehouse.LoadAsync(Request(Table, 2, null), [Rows("b.csv", 1)], default));
+            warehouse.LoadAsync(Request(Table, 2, null), Sources(Rows("b.csv", 1)), default));
 
         error.Kind.ShouldBe(ErrorKind.Transient);
     }

@@ -127,7 +127,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         foreach (var (type, bad, word) in cases)
         {
             loadId++;
-            var load = () => Warehouse.LoadAsync(Request($"{Table}_{loadId}", loadId, [new("v", type)]), [ListRowSource.Of("v.csv", "v", [""], [bad])], default);
+            var load = () => Warehouse.LoadAsync(Request($"{Table}_{loadId}", loadId, [new("v", type)]), Sources(ListRowSource.Of("v.csv", "v", [""], [bad])), default);
             var error = await Should.ThrowAsync<IntakeException>(load, $"{type} '{bad}'");
 
             error.Kind.ShouldBe(ErrorKind.Schema, $"{type} '{bad}'");
@@ -188,6 +188,45 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         (await Warehouse.CountRowsAsync(Table, 7, default)).ShouldBe(2);
         (await ScalarAsync<long>($"select count(*) from {Table} where sku in ('c', 'd')")).ShouldBe(0);
         (await ScalarAsync<long>("select count(*) from _intake_ledger where load_id = 7")).ShouldBe(1);
+    }
+
+    [WarehouseFact]
+    public async Task Load_ValuesWiderThanTheCopyBuffer_AreStoredWhole()
+    {
+        // Short rows with, now and then, a value of some kilobytes or of more than the whole 64 KiB buffer (two UTF-8
+        // bytes a character), and a JSON document as large: each lands at another place in the buffer.
+        static string Text(int i) => i % 97 == 0 ? new string('é', 40_000 + i) : i % 13 == 0 ? new string('x', 9_000 + i) : $"v{i}";
+        var rows = Enumerable.Range(1, 2_000).Select(i => new string?[]
+        {
+            i.ToString(System.Globalization.CultureInfo.InvariantCulture), Text(i), i == 1_500 ? $"{{\"k\": \"{new string('z', 150_000)}\"}}" : null,
+        });
+        await LoadAsync(1, [new("id", ColumnType.Integer), new("v", ColumnType.Text), new("doc", ColumnType.Json)], new ListRowSource("wide.csv", ["id", "v", "doc"], rows));
+
+        (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(2_000);
+        (await ScalarAsync<long>($"select sum(length(v)) from {Table}")).ShouldBe(Enumerable.Range(1, 2_000).Sum(i => (long)Text(i).Length));
+        (await ScalarAsync<string>($"select v from {Table} where id = 1940")).ShouldBe(Text(1_940));
+        using var doc = JsonDocument.Parse((await ScalarAsync<string>($"select doc from {Table} where id = 1500"))!);
+        doc.RootElement.GetProperty("k").GetString()!.Length.ShouldBe(150_000);
+    }
+
+    [WarehouseFact]
+    public async Task Load_CancelledWhileASourceWaitsForData_StopsAndRollsBackWhole()
+    {
+        await LoadAsync(9, null, Rows("first.csv", 3));
+
+        // The second attempt copies a whole file and part of another, whose data then stops coming.
+        var slow = new StallingRowSource(Rows("slow.csv", 500), stallAfter: 200);
+        using var cancel = new CancellationTokenSource();
+        var load = Warehouse.LoadAsync(Request(Table, 9, null) with { Attempt = 2 }, Sources(Rows("second.csv", 50), slow), cancel.Token);
+        await slow.Stalled.Task.WaitAsync(TimeSpan.FromMinutes(1)); // hang guards, not timings: both come at once
+        cancel.Cancel();
+
+        await Should.ThrowAsync<OperationCanceledException>(() => load.WaitAsync(TimeSpan.FromMinutes(1)));
+        // Nothing of the cancelled attempt: the first attempt's rows and ledger row are all there is.
+        (await Warehouse.CountRowsAsync(Table, 9, default)).ShouldBe(3);
+        (await ScalarAsync<long>("select count(*) from _intake_ledger where load_id = 9")).ShouldBe(1);
+        // And the warehouse takes the next attempt as usual.
+        (await LoadAsync(9, null, Rows("third.csv", 4), attempt: 3)).RowsWritten.ShouldBe(4);
     }
 
     [WarehouseFact]
@@ -257,7 +296,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
         foreach (var name in new[] { "bad-name", "a.b.c", "x; drop table y", "1abc", "", "sch.", "\"quoted\"" })
         {
             var error = await Should.ThrowAsync<IntakeException>(() =>
-                Warehouse.LoadAsync(Request(name, 1, null), [ListRowSource.Of("a.csv", "a", ["1"])], default));
+                Warehouse.LoadAsync(Request(name, 1, null), Sources(ListRowSource.Of("a.csv", "a", ["1"])), default));
             error.Kind.ShouldBe(ErrorKind.Config, $"table name '{name}'");
         }
     }
@@ -282,7 +321,7 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
     {
         var table = $"staging.{Table}";
 
-        await Warehouse.LoadAsync(Request(table, 3, null), [Rows("a.csv", 2)], default);
+        await Warehouse.LoadAsync(Request(table, 3, null), Sources(Rows("a.csv", 2)), default);
 
         (await Warehouse.CountRowsAsync(table, 3, default)).ShouldBe(2);
         (await Warehouse.CountRowsAsync(Table, 3, default)).ShouldBe(0);
@@ -380,10 +419,12 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
     }
 
     protected Task<WarehouseLoadResult> LoadAsync(long loadId, IReadOnlyList<ColumnSpec>? columns, params IRowSource[] sources) =>
-        Warehouse.LoadAsync(Request(Table, loadId, columns), sources, default);
+        Warehouse.LoadAsync(Request(Table, loadId, columns), Sources(sources), default);
 
     protected Task<WarehouseLoadResult> LoadAsync(long loadId, IReadOnlyList<ColumnSpec>? columns, IRowSource source, int attempt, string step = "load") =>
-        Warehouse.LoadAsync(Request(Table, loadId, columns) with { Attempt = attempt, Step = step }, [source], default);
+        Warehouse.LoadAsync(Request(Table, loadId, columns) with { Attempt = attempt, Step = step }, Sources(source), default);
+
+    protected static IAsyncEnumerable<IRowSource> Sources(params IRowSource[] sources) => sources.ToAsyncEnumerable();
 
     protected static WarehouseLoadRequest Request(string table, long loadId, IReadOnlyList<ColumnSpec>? columns) =>
         new() { Table = table, LoadId = loadId, Columns = columns, Step = "load" };

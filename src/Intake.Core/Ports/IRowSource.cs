@@ -4,15 +4,22 @@ namespace Intake.Core.Ports;
 /// A forward-only reader of rows with named columns (a CSV file, an NDJSON file flattened). Values are
 /// strings as read; the warehouse casts them to the declared types.
 /// </summary>
-public interface IRowSource : IDisposable
+/// <remarks>
+/// Reading is asynchronous so that a loader waiting for a slow stream (a network store, a decompressor) holds no
+/// thread and stops when its load is cancelled. A source reads its input in large blocks: <see cref="ReadAsync"/>
+/// completes synchronously while the next row is in the block, and only a refill waits, so a bulk load's per-row cost
+/// stays a check of <see cref="ValueTask{TResult}.IsCompleted"/>, with no task and no allocation. Disposing
+/// asynchronously releases the input without blocking a thread either (it awaits a read-ahead task, for one).
+/// </remarks>
+public interface IRowSource : IDisposable, IAsyncDisposable
 {
     /// <summary>Where the rows come from, for error messages (file name inside its archive).</summary>
     string SourceName { get; }
 
     IReadOnlyList<string> Columns { get; }
 
-    /// <summary>Advances to the next row; false at the end.</summary>
-    bool Read();
+    /// <summary>Advances to the next row; false at the end. Waits only when the source must read more of its input.</summary>
+    ValueTask<bool> ReadAsync(CancellationToken cancellationToken);
 
     /// <summary>Number of fields in the current row.</summary>
     int FieldCount { get; }
@@ -22,7 +29,7 @@ public interface IRowSource : IDisposable
 
     /// <summary>
     /// The current row's value at <paramref name="ordinal"/> without allocating a string where the source can (the
-    /// CSV reader), valid until the next <see cref="Read"/>; <paramref name="isNull"/> as for <see cref="GetString"/>.
+    /// CSV reader), valid until the next <see cref="ReadAsync"/>; <paramref name="isNull"/> as for <see cref="GetString"/>.
     /// </summary>
     ReadOnlySpan<char> GetSpan(int ordinal, out bool isNull)
     {

@@ -73,8 +73,11 @@ public interface IWarehouse
     /// <summary>
     /// Loads every row of one or more sources into one table in one transaction. A value that cannot be cast
     /// is an <see cref="Errors.ErrorKind.Schema"/> error naming the source, row and column; nothing is written then.
+    /// The sources are asked for one at a time (each is disposed before the next is opened), so they can be opened
+    /// lazily with I/O of their own, such as the next entry of an archive being read; cancelling stops the load even
+    /// while it waits for a source's data, and nothing is written then either.
     /// </summary>
-    Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken);
+    Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken);
 
     /// <summary>
     /// Upserts the load's staging rows into the target table in one transaction with a ledger row; safe to repeat.

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Formats.Archives;
@@ -67,7 +68,8 @@ internal static class DataFiles
         return expander.ExpandAsync(input, context.InboxKey[(context.InboxKey.LastIndexOf('/') + 1)..], cancellationToken);
     }
 
-    private static IEnumerable<(string Name, Stream Content, bool Owned)> WorkSources(StepContext context, List<ObjectInfo> files, Action<long, long?>? done, CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<(string Name, Stream Content, bool Owned)> WorkSources(
+        StepContext context, List<ObjectInfo> files, Action<long, long?>? done, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var total = files.Sum(f => f.Size);
         long before = 0;
@@ -75,18 +77,18 @@ internal static class DataFiles
         {
             var offset = before;
             // Opened only when the caller gets here, so one file is open at a time.
-            var stream = context.WorkStore.OpenReadAsync(Areas.Work, f.Key, cancellationToken).GetAwaiter().GetResult();
+            var stream = await context.WorkStore.OpenReadAsync(Areas.Work, f.Key, cancellationToken);
             yield return (DisplayName(context, f), new CountingStream(stream, n => done?.Invoke(offset + n, total)), true);
             before += f.Size;
         }
     }
 
-    private static IEnumerable<(string Name, Stream Content, bool Owned)> StreamedSources(
-        StepContext context, IAsyncEnumerator<ArchiveEntry> entries, CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<(string Name, Stream Content, bool Owned)> StreamedSources(
+        StepContext context, IAsyncEnumerator<ArchiveEntry> entries, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var globs = Globs(context);
         // Not disposed here: the set finishes the walk (FinishWalkAsync) and disposes it.
-        while (entries.MoveNextAsync().AsTask().GetAwaiter().GetResult())
+        while (await entries.MoveNextAsync())
         {
             var entry = entries.Current;
             // Entries that are not data are skipped: the expander reads them through its checks when the next one is asked for.
@@ -133,12 +135,12 @@ internal static class DataFiles
 internal sealed class DataFileSet : IAsyncDisposable
 {
     private readonly StepContext _context;
-    private readonly IEnumerable<(string Name, Stream Content, bool Owned)> _files;
+    private readonly IAsyncEnumerable<(string Name, Stream Content, bool Owned)> _files;
     private readonly Stream? _input;
     private readonly IAsyncEnumerator<ArchiveEntry>? _entries;
 
     public DataFileSet(
-        StepContext context, IEnumerable<(string Name, Stream Content, bool Owned)> files, long totalBytes, Stream? input, IAsyncEnumerator<ArchiveEntry>? entries = null)
+        StepContext context, IAsyncEnumerable<(string Name, Stream Content, bool Owned)> files, long totalBytes, Stream? input, IAsyncEnumerator<ArchiveEntry>? entries = null)
     {
         _context = context;
         _files = files;
@@ -160,7 +162,7 @@ internal sealed class DataFileSet : IAsyncDisposable
     /// path walks the whole archive before any row is read, so a truncated or damaged archive wins over a row in it
     /// on both paths.
     /// </summary>
-    public async Task<T> ReadAsync<T>(Func<IEnumerable<IRowSource>, Task<T>> consume)
+    public async Task<T> ReadAsync<T>(Func<IAsyncEnumerable<IRowSource>, Task<T>> consume)
     {
         try
         {
@@ -174,23 +176,30 @@ internal sealed class DataFileSet : IAsyncDisposable
     }
 
     /// <summary>One CSV source per data file, opened lazily; the caller disposes each before asking for the next.</summary>
-    private IEnumerable<IRowSource> RowSources()
+    private IAsyncEnumerable<IRowSource> RowSources() =>
+        Checked(CsvSources(), _context.Pipeline.Csv.AllowEmpty, "a header and no rows", "csv.allow_empty");
+
+    private async IAsyncEnumerable<IRowSource> CsvSources([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var options = DataFiles.Options(_context);
-        return Checked(Files().Select(f => (IRowSource)new CsvRowSource(f.Content, f.Name, options, leaveOpen: !f.Owned)), _context.Pipeline.Csv.AllowEmpty, "a header and no rows", "csv.allow_empty");
+        await foreach (var f in Files(cancellationToken))
+        {
+            // The header is read here, awaiting the stream like every later refill.
+            yield return await CsvRowSource.OpenAsync(f.Content, f.Name, options, leaveOpen: !f.Owned, cancellationToken);
+        }
     }
 
     /// <summary>One NDJSON source per data file with the load's <paramref name="columns"/> (from a first pass), as <see cref="RowSources"/>.</summary>
-    public IEnumerable<IRowSource> NdjsonSources(IReadOnlyList<string> columns)
+    public IAsyncEnumerable<IRowSource> NdjsonSources(IReadOnlyList<string> columns)
     {
         var ndjson = _context.Pipeline.Ndjson;
         return Checked(Files().Select(f => (IRowSource)new NdjsonRowSource(f.Content, f.Name, columns, ndjson.Flatten)), ndjson.AllowEmpty, "no record", "ndjson.allow_empty");
     }
 
     /// <summary>The data files' names and contents, opened lazily; an <c>empty</c> error at the end when there was none.</summary>
-    public IEnumerable<(string Name, Stream Content, bool Owned)> Files()
+    public async IAsyncEnumerable<(string Name, Stream Content, bool Owned)> Files([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        foreach (var file in _files)
+        await foreach (var file in _files.WithCancellation(cancellationToken))
         {
             Count++;
             yield return file;
@@ -207,12 +216,13 @@ internal sealed class DataFileSet : IAsyncDisposable
     /// row: a file with only a header is as empty as a zero-byte one, and loading it as 0 rows would hide a fault
     /// upstream unless the pipeline says that an empty file is normal for it.
     /// </summary>
-    private IEnumerable<IRowSource> Checked(IEnumerable<IRowSource> sources, bool allowEmpty, string what, string key)
+    private async IAsyncEnumerable<IRowSource> Checked(
+        IAsyncEnumerable<IRowSource> sources, bool allowEmpty, string what, string key, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         long rows = 0;
         var names = new List<string>();
         IRowSource? previous = null;
-        foreach (var source in sources)
+        await foreach (var source in sources.WithCancellation(cancellationToken))
         {
             // The caller has read the previous source to its end before asking for this one.
             rows += previous?.RowNumber ?? 0;

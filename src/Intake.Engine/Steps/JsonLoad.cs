@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Runtime.CompilerServices;
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
@@ -35,40 +36,26 @@ internal static class JsonLoad
             return new StepResult { RowsIn = 0, RowsOut = 0, Message = "the day has no records; nothing to load" };
         }
 
-        var streams = new List<Stream>();
-        var sources = new List<IRowSource>();
-        try
+        var result = await warehouse.LoadAsync(
+            new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = step, Attempt = context.Attempt },
+            PartSources(context, parts, columns, cancellationToken),
+            cancellationToken);
+        return new StepResult
         {
-            foreach (var p in parts)
-            {
-                var stream = await OpenAsync(context, p, cancellationToken);
-                streams.Add(stream);
-                sources.Add(new NdjsonRowSource(stream, Display(context, p), columns));
-            }
+            RowsIn = result.RowsRead,
+            RowsOut = result.RowsWritten,
+            BytesIn = parts.Sum(p => p.Size),
+            Outputs = [$"{warehouse.Name}:{config.Table}"],
+        };
+    }
 
-            var result = await warehouse.LoadAsync(
-                new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = step, Attempt = context.Attempt },
-                sources,
-                cancellationToken);
-            return new StepResult
-            {
-                RowsIn = result.RowsRead,
-                RowsOut = result.RowsWritten,
-                BytesIn = parts.Sum(p => p.Size),
-                Outputs = [$"{warehouse.Name}:{config.Table}"],
-            };
-        }
-        finally
+    /// <summary>One source per part, opened when the warehouse asks for it (it disposes each, and with it the part's stream).</summary>
+    private static async IAsyncEnumerable<IRowSource> PartSources(
+        StepContext context, List<ObjectInfo> parts, List<string> columns, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var p in parts)
         {
-            foreach (var s in sources)
-            {
-                s.Dispose();
-            }
-
-            foreach (var s in streams)
-            {
-                await s.DisposeAsync();
-            }
+            yield return new NdjsonRowSource(await OpenAsync(context, p, cancellationToken), Display(context, p), columns);
         }
     }
 
@@ -84,7 +71,7 @@ internal static class JsonLoad
         long records = 0;
         await using (var scan = await DataFiles.OpenAsync(context, null, cancellationToken))
         {
-            foreach (var (name, content, _) in scan.Files())
+            await foreach (var (name, content, _) in scan.Files(cancellationToken))
             {
                 records += await NdjsonColumns.ScanAsync(content, name, columns, ndjson.Flatten, cancellationToken);
             }

@@ -11,6 +11,12 @@ namespace Intake.Engine.Steps;
 /// stream's errors reach the caller at the read that would have met them. Disposing stops the reader after the read
 /// it is in (never inside one) and waits for it, so the inner stream is idle and intact after.
 /// </summary>
+/// <remarks>
+/// The reader keeps its own task; the caller's side is <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>, which
+/// copies out of the current block synchronously and awaits only for the next block, and <see cref="DisposeAsync"/>,
+/// which awaits the reader. The synchronous <see cref="Read(Span{byte})"/> and <see cref="Stream.Dispose()"/> are there
+/// for <see cref="Stream"/>'s contract and block a thread instead; the load does not use them.
+/// </remarks>
 internal sealed class ReadAheadStream : Stream
 {
     private const int BlockSize = 256 * 1024;
@@ -22,6 +28,7 @@ internal sealed class ReadAheadStream : Stream
     private byte[]? _current;
     private int _offset;
     private int _count;
+    private bool _disposed;
 
     private readonly CancellationToken _abandon;
 
@@ -80,6 +87,31 @@ internal sealed class ReadAheadStream : Stream
         }
     }
 
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _current is not null && _offset < _count ? new ValueTask<int>(Take(buffer.Span)) : ReadNextAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private async ValueTask<int> ReadNextAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        Release();
+        var reader = _filled.Reader;
+        (byte[] Buffer, int Count) block;
+        while (!reader.TryRead(out block))
+        {
+            // Completed with an error: WaitToReadAsync throws it (the inner stream's own exception).
+            if (!await reader.WaitToReadAsync(cancellationToken))
+            {
+                return 0;
+            }
+        }
+
+        (_current, _count) = block;
+        _offset = 0;
+        return Take(buffer.Span);
+    }
+
     public override int Read(Span<byte> buffer)
     {
         if (_current is null || _offset == _count)
@@ -90,12 +122,18 @@ internal sealed class ReadAheadStream : Stream
             }
         }
 
+        return Take(buffer);
+    }
+
+    private int Take(Span<byte> buffer)
+    {
         var n = Math.Min(buffer.Length, _count - _offset);
         _current.AsSpan(_offset, n).CopyTo(buffer);
         _offset += n;
         return n;
     }
 
+    // Blocks: only for a synchronous caller (see the remarks).
     private bool Next()
     {
         Release();
@@ -103,7 +141,6 @@ internal sealed class ReadAheadStream : Stream
         (byte[] Buffer, int Count) block;
         while (!reader.TryRead(out block))
         {
-            // Completed with an error: WaitToReadAsync throws it (the inner stream's own exception).
             if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
                 return false;
@@ -126,14 +163,33 @@ internal sealed class ReadAheadStream : Stream
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
-    protected override void Dispose(bool disposing)
+    public override async ValueTask DisposeAsync()
     {
-        if (disposing)
+        if (!_disposed)
         {
             _stop.Cancel();
             try
             {
-                _reader.GetAwaiter().GetResult();
+                await _reader;
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped early: the caller did not want the rest
+            }
+        }
+
+        await base.DisposeAsync(); // Dispose(true), which finds the reader ended and does not block
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_disposed)
+        {
+            _disposed = true;
+            _stop.Cancel();
+            try
+            {
+                _reader.GetAwaiter().GetResult(); // blocks, unless DisposeAsync awaited the reader first
             }
             catch (OperationCanceledException)
             {

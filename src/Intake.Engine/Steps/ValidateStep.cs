@@ -138,7 +138,7 @@ public sealed class ValidateStep : IStep
             long counted;
             await using (var s = await context.WorkStore.OpenReadAsync(Areas.Work, data.Key, ct))
             {
-                counted = CountRows(new CsvRowSource(s, dataName, DataFiles.Options(context)));
+                counted = await CountRowsAsync(await CsvRowSource.OpenAsync(s, dataName, DataFiles.Options(context), cancellationToken: ct), ct);
             }
 
             rows += counted;
@@ -160,15 +160,24 @@ public sealed class ValidateStep : IStep
     private static async Task<long> CountRowsAsync(StepContext context, CancellationToken ct)
     {
         await using var data = await DataFiles.OpenAsync(context, null, ct);
-        return await data.ReadAsync(sources => Task.FromResult(sources.Sum(CountRows)));
-    }
-
-    private static long CountRows(IRowSource source)
-    {
-        using (source)
+        return await data.ReadAsync(async sources =>
         {
             long rows = 0;
-            while (source.Read())
+            await foreach (var source in sources.WithCancellation(ct))
+            {
+                rows += await CountRowsAsync(source, ct);
+            }
+
+            return rows;
+        });
+    }
+
+    private static async Task<long> CountRowsAsync(IRowSource source, CancellationToken ct)
+    {
+        await using (source)
+        {
+            long rows = 0;
+            while (await source.ReadAsync(ct))
             {
                 rows++;
             }

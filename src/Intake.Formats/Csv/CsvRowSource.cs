@@ -32,7 +32,9 @@ public sealed class CsvRowSource : IRowSource
     private readonly char _quote;
     private readonly SearchValues<char> _unquotedStops;
     private readonly int _maxRowChars;
-    private readonly string[] _columns;
+    private readonly bool _hasHeader;
+    private readonly IReadOnlyList<string>? _configuredColumns;
+    private string[] _columns = [];
 
     private char[] _buffer = new char[InitialBufferChars];
     private int _start;
@@ -59,12 +61,20 @@ public sealed class CsvRowSource : IRowSource
     private bool _hasRow;
     private bool _disposed;
 
-    /// <summary>Reads the header (or the first row, without one) at once, so <see cref="Columns"/> is known.</summary>
+    /// <summary>
+    /// Reads the header (or the first row, without one) at once, so <see cref="Columns"/> is known; the reads block.
+    /// See <see cref="OpenAsync"/> for a stream that may be slow.
+    /// </summary>
     /// <param name="stream">The CSV bytes, read forward once.</param>
     /// <param name="sourceName">Names the file in error messages (e.g. <c>archive.zip:a.csv</c>).</param>
     /// <param name="options">Format; null for the defaults.</param>
     /// <param name="leaveOpen">Whether disposing this reader leaves <paramref name="stream"/> open.</param>
     public CsvRowSource(Stream stream, string sourceName, CsvOptions? options = null, bool leaveOpen = false)
+        : this(stream, sourceName, options, leaveOpen, readHeader: true)
+    {
+    }
+
+    private CsvRowSource(Stream stream, string sourceName, CsvOptions? options, bool leaveOpen, bool readHeader)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentException.ThrowIfNullOrWhiteSpace(sourceName);
@@ -77,27 +87,80 @@ public sealed class CsvRowSource : IRowSource
         _quote = options.Quote;
         _unquotedStops = SearchValues.Create([_delimiter, '\r', '\n']);
         _maxRowChars = options.MaxRowChars;
+        _hasHeader = options.HasHeader;
+        _configuredColumns = options.Columns;
         _headerRows = options.HasHeader ? 1 : 0;
         // The byte order mark is handled below for every encoding, so the reader must not guess from it.
         _reader = new StrictTextReader(stream, options.Encoding, rejectC1Controls: IsLatin1(options.Encoding), leaveOpen);
+        if (!readHeader)
+        {
+            return;
+        }
+
         try
         {
             Refill();
-            if (_end > 0 && _buffer[0] == '\uFEFF')
+            SkipByteOrderMark();
+            Parse first;
+            while ((first = TryParseNext()) == Parse.NeedMore)
             {
-                _start = 1;
+                Refill();
             }
-            if (!ParseNext())
-            {
-                throw IntakeException.Empty($"{SourceName} is empty: it has no {(options.HasHeader ? "header row" : "rows")}");
-            }
-            _columns = options.HasHeader ? HeaderColumns(options.Columns) : FirstRowColumns(options.Columns);
+
+            TakeColumns(first);
         }
         catch
         {
             _reader.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A source whose header (or first row, without one) has been read, waiting for the stream rather than blocking on
+    /// it; the stream is disposed when this fails, unless <paramref name="leaveOpen"/>. Parameters as for the constructor.
+    /// </summary>
+    public static async ValueTask<CsvRowSource> OpenAsync(
+        Stream stream, string sourceName, CsvOptions? options = null, bool leaveOpen = false, CancellationToken cancellationToken = default)
+    {
+        var source = new CsvRowSource(stream, sourceName, options, leaveOpen, readHeader: false);
+        try
+        {
+            await source.RefillAsync(cancellationToken);
+            source.SkipByteOrderMark();
+            Parse first;
+            while ((first = source.TryParseNext()) == Parse.NeedMore)
+            {
+                await source.RefillAsync(cancellationToken);
+            }
+
+            source.TakeColumns(first);
+            return source;
+        }
+        catch
+        {
+            await source.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Steps over a byte order mark at the start of the first block read.</summary>
+    private void SkipByteOrderMark()
+    {
+        if (_end > 0 && _buffer[0] == '\uFEFF')
+        {
+            _start = 1;
+        }
+    }
+
+    private void TakeColumns(Parse first)
+    {
+        if (first != Parse.Row)
+        {
+            throw IntakeException.Empty($"{SourceName} is empty: it has no {(_hasHeader ? "header row" : "rows")}");
+        }
+
+        _columns = _hasHeader ? HeaderColumns(_configuredColumns) : FirstRowColumns(_configuredColumns);
     }
 
     public string SourceName { get; }
@@ -110,6 +173,7 @@ public sealed class CsvRowSource : IRowSource
 
     public long LineNumber { get; private set; }
 
+    /// <summary>Advances to the next row, blocking on the stream when the buffer runs out; false at the end.</summary>
     public bool Read()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -117,21 +181,67 @@ public sealed class CsvRowSource : IRowSource
         {
             // Without a header the first row was read to learn the columns; it is the first data row.
             _pending = false;
+            return Accept();
         }
-        else if (!ParseNext())
+        Parse next;
+        while ((next = TryParseNext()) == Parse.NeedMore)
         {
-            _hasRow = false;
-            return false;
+            Refill();
         }
+        return next == Parse.Row ? Accept() : End();
+    }
+
+    /// <summary>
+    /// Advances to the next row; false at the end. Synchronous (no task, no allocation) while the row is in the
+    /// buffer, which holds tens of thousands of characters; only a refill awaits the stream.
+    /// </summary>
+    public ValueTask<bool> ReadAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_pending)
+        {
+            _pending = false;
+            return new ValueTask<bool>(Accept());
+        }
+        var next = TryParseNext();
+        return next == Parse.NeedMore ? ReadMoreAsync(cancellationToken) : new ValueTask<bool>(next == Parse.Row ? Accept() : End());
+    }
+
+    private async ValueTask<bool> ReadMoreAsync(CancellationToken cancellationToken)
+    {
+        Parse next;
+        do
+        {
+            await RefillAsync(cancellationToken);
+        }
+        while ((next = TryParseNext()) == Parse.NeedMore);
+        return next == Parse.Row ? Accept() : End();
+    }
+
+    private bool End()
+    {
+        _hasRow = false;
+        return false;
+    }
+
+    /// <summary>Makes the parsed row the current one, once its field count is checked.</summary>
+    private bool Accept()
+    {
         if (_fieldCount != _columns.Length)
         {
-            _hasRow = false;
-            throw IntakeException.Format($"{SourceName}: line {_rowLine} (record {RowNumber + 1}): expected {_columns.Length} fields, found {_fieldCount}");
+            throw WrongFieldCount();
         }
         RowNumber++;
         LineNumber = _rowLine;
         _hasRow = true;
         return true;
+    }
+
+    // Out of line, so that the per-row path stays small.
+    private IntakeException WrongFieldCount()
+    {
+        _hasRow = false;
+        return IntakeException.Format($"{SourceName}: line {_rowLine} (record {RowNumber + 1}): expected {_columns.Length} fields, found {_fieldCount}");
     }
 
     public string? GetString(int ordinal)
@@ -180,6 +290,16 @@ public sealed class CsvRowSource : IRowSource
         }
     }
 
+    public ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return ValueTask.CompletedTask;
+        }
+        _disposed = true;
+        return _reader.DisposeAsync();
+    }
+
     private string[] HeaderColumns(IReadOnlyList<string>? overrides)
     {
         var names = new string[_fieldCount];
@@ -223,8 +343,11 @@ public sealed class CsvRowSource : IRowSource
 
     private enum Parse { Row, Blank, End, NeedMore }
 
-    /// <summary>Parses the next non-blank row into <see cref="_fields"/>; false at the end of the input.</summary>
-    private bool ParseNext()
+    /// <summary>
+    /// Parses the next non-blank row in the buffer into <see cref="_fields"/>: <see cref="Parse.Row"/>, <see cref="Parse.End"/>
+    /// at the end of the input, or <see cref="Parse.NeedMore"/> when the row runs past what is buffered (refill and call again).
+    /// </summary>
+    private Parse TryParseNext()
     {
         while (true)
         {
@@ -239,16 +362,13 @@ public sealed class CsvRowSource : IRowSource
                     _rowLine = _nextLine;
                     _nextLine += lineBreaks;
                     _rowsParsed++;
-                    return true;
+                    return Parse.Row;
                 case Parse.Blank:
                     _start += consumed;
                     _nextLine++;
                     break;
-                case Parse.End:
-                    return false;
-                default:
-                    Refill();
-                    break;
+                case var other:
+                    return other;
             }
         }
     }
@@ -474,6 +594,27 @@ public sealed class CsvRowSource : IRowSource
     /// <summary>Keeps the unfinished row, grows the buffer if the row fills it, and reads until the buffer is full.</summary>
     private void Refill()
     {
+        MakeRoom();
+        // Filling the whole free space (not just one read's worth) keeps a long row from being re-parsed per small read.
+        int added = 0;
+        while (_end < _buffer.Length && !_eof && Took(_reader.Read(_buffer.AsSpan(_end)), ref added))
+        {
+        }
+    }
+
+    /// <summary><see cref="Refill"/>, awaiting the stream.</summary>
+    private async ValueTask RefillAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        MakeRoom();
+        int added = 0;
+        while (_end < _buffer.Length && !_eof && Took(await _reader.ReadAsync(_buffer.AsMemory(_end), cancellationToken), ref added))
+        {
+        }
+    }
+
+    private void MakeRoom()
+    {
         if (_start > 0)
         {
             Array.Copy(_buffer, _start, _buffer, 0, _end - _start);
@@ -488,25 +629,25 @@ public sealed class CsvRowSource : IRowSource
             }
             Array.Resize(ref _buffer, (int)Math.Min(_buffer.Length * 2L, _maxRowChars));
         }
-        // Filling the whole free space (not just one read's worth) keeps a long row from being re-parsed per small read.
-        int added = 0;
-        while (_end < _buffer.Length && !_eof)
+    }
+
+    /// <summary>Takes <paramref name="n"/> characters read into the buffer; false to stop filling it.</summary>
+    private bool Took(int n, ref int added)
+    {
+        if (n == 0)
         {
-            int n = _reader.Read(_buffer.AsSpan(_end));
-            if (n == 0)
+            if (_reader.Failure is { } failure)
             {
-                if (_reader.Failure is { } failure)
+                if (added > 0)
                 {
-                    if (added > 0)
-                    {
-                        break; // the rows before the bad bytes are parsed first, so the error names the right record
-                    }
-                    throw NotText(failure);
+                    return false; // the rows before the bad bytes are parsed first, so the error names the right record
                 }
-                _eof = true;
+                throw NotText(failure);
             }
-            _end += n;
-            added += n;
+            _eof = true;
         }
+        _end += n;
+        added += n;
+        return true;
     }
 }

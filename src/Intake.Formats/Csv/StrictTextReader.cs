@@ -28,7 +28,7 @@ internal sealed record DecodeFailure(long Offset, byte[] Bytes, char? Control);
 /// files almost never hold them: such a file is nearly always windows-1252 (0x80 is €, 0x92 is ’), so with
 /// <c>rejectC1Controls</c> they fail the same way.</para>
 /// </remarks>
-internal sealed class StrictTextReader : IDisposable
+internal sealed class StrictTextReader : IDisposable, IAsyncDisposable
 {
     private const int BlockBytes = 64 * 1024;
 
@@ -78,10 +78,17 @@ internal sealed class StrictTextReader : IDisposable
         {
             if (_charStart < _charEnd)
             {
-                int n = Math.Min(destination.Length, _charEnd - _charStart);
-                _chars.AsSpan(_charStart, n).CopyTo(destination);
-                _charStart += n;
-                return n;
+                return Deliver(destination);
+            }
+
+            if (_done)
+            {
+                return 0;
+            }
+
+            while (_byteEnd < _bytes.Length && !_streamEnd)
+            {
+                Filled(_stream.Read(_bytes, _byteEnd, _bytes.Length - _byteEnd));
             }
 
             if (!DecodeBlock())
@@ -91,25 +98,57 @@ internal sealed class StrictTextReader : IDisposable
         }
     }
 
-    /// <summary>Decodes the next block; false when there is nothing more to deliver.</summary>
-    private bool DecodeBlock()
-    {
-        if (_done)
-        {
-            return false;
-        }
+    /// <summary><see cref="Read"/>, awaiting the stream; synchronous while decoded characters are left.</summary>
+    public ValueTask<int> ReadAsync(Memory<char> destination, CancellationToken cancellationToken) =>
+        _charStart < _charEnd ? new ValueTask<int>(Deliver(destination.Span)) : ReadBlockAsync(destination, cancellationToken);
 
-        while (_byteEnd < _bytes.Length && !_streamEnd)
+    private async ValueTask<int> ReadBlockAsync(Memory<char> destination, CancellationToken cancellationToken)
+    {
+        while (true)
         {
-            int n = _stream.Read(_bytes, _byteEnd, _bytes.Length - _byteEnd);
-            if (n == 0)
+            if (_charStart < _charEnd)
             {
-                _streamEnd = true;
+                return Deliver(destination.Span);
             }
 
-            _byteEnd += n;
+            if (_done)
+            {
+                return 0;
+            }
+
+            while (_byteEnd < _bytes.Length && !_streamEnd)
+            {
+                Filled(await _stream.ReadAsync(_bytes.AsMemory(_byteEnd), cancellationToken));
+            }
+
+            if (!DecodeBlock())
+            {
+                return 0;
+            }
+        }
+    }
+
+    private int Deliver(Span<char> destination)
+    {
+        int n = Math.Min(destination.Length, _charEnd - _charStart);
+        _chars.AsSpan(_charStart, n).CopyTo(destination);
+        _charStart += n;
+        return n;
+    }
+
+    private void Filled(int n)
+    {
+        if (n == 0)
+        {
+            _streamEnd = true;
         }
 
+        _byteEnd += n;
+    }
+
+    /// <summary>Decodes the bytes read (a full block, or the rest of the stream); false when there is nothing more to deliver.</summary>
+    private bool DecodeBlock()
+    {
         bool startsClean = _nextStartsClean;
         int cut = _streamEnd ? _byteEnd : Cut(_byteEnd);
         var block = _bytes.AsSpan(0, cut);
@@ -234,4 +273,6 @@ internal sealed class StrictTextReader : IDisposable
             _stream.Dispose();
         }
     }
+
+    public ValueTask DisposeAsync() => _leaveOpen ? ValueTask.CompletedTask : _stream.DisposeAsync();
 }

@@ -52,10 +52,47 @@ public sealed class NdjsonRowSource : IRowSource
     public long RowNumber { get; private set; }
     public long LineNumber { get; private set; }
 
+    /// <summary>Advances to the next record, blocking on the stream when the buffer runs out; false at the end.</summary>
     public bool Read()
     {
-        while (_lines.TryReadLine(out var line))
+        bool? next;
+        while ((next = Next()) is null)
         {
+            _lines.Fill();
+        }
+
+        return next.Value;
+    }
+
+    /// <summary>Advances to the next record; synchronous while its line is buffered, awaiting the stream only to refill.</summary>
+    public ValueTask<bool> ReadAsync(CancellationToken cancellationToken) =>
+        Next() is { } next ? new ValueTask<bool>(next) : ReadMoreAsync(cancellationToken);
+
+    private async ValueTask<bool> ReadMoreAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        bool? next;
+        do
+        {
+            await _lines.FillAsync(cancellationToken);
+        }
+        while ((next = Next()) is null);
+        return next.Value;
+    }
+
+    /// <summary>Parses the next record out of the buffer: true, false at the end, null when its line is not all buffered.</summary>
+    private bool? Next()
+    {
+        while (true)
+        {
+            switch (_lines.TryTake(out var line))
+            {
+                case LineTake.End:
+                    return false;
+                case LineTake.NeedMore:
+                    return null;
+            }
+
             LineNumber = _lines.LineNumber;
             if (NdjsonLines.IsBlank(line.Span))
             {
@@ -66,8 +103,6 @@ public sealed class NdjsonRowSource : IRowSource
             RowNumber++;
             return true;
         }
-
-        return false;
     }
 
     private void Parse(ReadOnlyMemory<byte> line)
@@ -93,6 +128,8 @@ public sealed class NdjsonRowSource : IRowSource
 
     public void Dispose() => _lines.Dispose();
 
+    public ValueTask DisposeAsync() => _lines.DisposeAsync();
+
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{SourceName} row {RowNumber}");
 }
 
@@ -113,7 +150,7 @@ public static class NdjsonColumns
         ArgumentNullException.ThrowIfNull(columns);
         var seen = new HashSet<string>(columns, StringComparer.Ordinal);
         var members = new List<KeyValuePair<string, JsonElement>>();
-        using var lines = new Utf8LineReader(stream, sourceName);
+        await using var lines = new Utf8LineReader(stream, sourceName);
         long records = 0;
         while (await lines.ReadLineAsync(cancellationToken) is { } line)
         {

@@ -8,7 +8,7 @@ namespace Intake.Formats.Json;
 /// is parsed from the bytes, and <see cref="FirstInvalid"/> finds bytes that are not UTF-8. A line is valid until the
 /// next one is asked for.
 /// </summary>
-internal sealed class Utf8LineReader : IDisposable
+internal sealed class Utf8LineReader : IDisposable, IAsyncDisposable
 {
     /// <summary>Longest line (64 MiB): a record is held whole in memory, and a file without line breaks must not be.</summary>
     public const int MaxLineBytes = 64 * 1024 * 1024;
@@ -33,24 +33,18 @@ internal sealed class Utf8LineReader : IDisposable
     /// <summary>Offset in the stream of the first byte of the line last returned.</summary>
     public long LineOffset { get; private set; }
 
-    private enum Take { Line, NeedMore, End }
-
-    public bool TryReadLine(out ReadOnlyMemory<byte> line)
+    /// <summary>Reads more of the stream, blocking; call after <see cref="TryTake"/> said <see cref="LineTake.NeedMore"/>.</summary>
+    public void Fill()
     {
-        while (true)
-        {
-            switch (TryTake(out line))
-            {
-                case Take.Line:
-                    return true;
-                case Take.End:
-                    return false;
-                default:
-                    Prepare();
-                    Filled(_stream.Read(_buffer, _end, _buffer.Length - _end));
-                    break;
-            }
-        }
+        Prepare();
+        Filled(_stream.Read(_buffer, _end, _buffer.Length - _end));
+    }
+
+    /// <summary><see cref="Fill"/>, awaiting the stream.</summary>
+    public async ValueTask FillAsync(CancellationToken cancellationToken)
+    {
+        Prepare();
+        Filled(await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken));
     }
 
     public async ValueTask<ReadOnlyMemory<byte>?> ReadLineAsync(CancellationToken cancellationToken)
@@ -59,19 +53,19 @@ internal sealed class Utf8LineReader : IDisposable
         {
             switch (TryTake(out var line))
             {
-                case Take.Line:
+                case LineTake.Line:
                     return line;
-                case Take.End:
+                case LineTake.End:
                     return null;
                 default:
-                    Prepare();
-                    Filled(await _stream.ReadAsync(_buffer.AsMemory(_end), cancellationToken));
+                    await FillAsync(cancellationToken);
                     break;
             }
         }
     }
 
-    private Take TryTake(out ReadOnlyMemory<byte> line)
+    /// <summary>The next line if the buffer holds all of it (valid until the next call), else whether to fill or stop.</summary>
+    public LineTake TryTake(out ReadOnlyMemory<byte> line)
     {
         line = default;
         var span = _buffer.AsSpan(_start, _end - _start);
@@ -85,11 +79,11 @@ internal sealed class Utf8LineReader : IDisposable
         }
         else if (!_eof)
         {
-            return Take.NeedMore;
+            return LineTake.NeedMore;
         }
         else if (span.IsEmpty)
         {
-            return Take.End;
+            return LineTake.End;
         }
         else
         {
@@ -112,7 +106,7 @@ internal sealed class Utf8LineReader : IDisposable
         LineOffset = _offset + start;
         line = _buffer.AsMemory(start, length);
         _start += consumed;
-        return Take.Line;
+        return LineTake.Line;
     }
 
     /// <summary>Keeps the unfinished line at the start of the buffer, growing it when the line fills it.</summary>
@@ -148,4 +142,9 @@ internal sealed class Utf8LineReader : IDisposable
     }
 
     public void Dispose() => _stream.Dispose();
+
+    public ValueTask DisposeAsync() => _stream.DisposeAsync();
 }
+
+/// <summary>What <see cref="Utf8LineReader.TryTake"/> found in the buffer: a whole line, part of one, or the end.</summary>
+internal enum LineTake { Line, NeedMore, End }

@@ -23,15 +23,15 @@ internal static class LoadRunner
     }
 
     public static async Task<WarehouseLoadResult> RunAsync(
-        IWarehouseSession session, WarehouseLoadRequest request, IEnumerable<IRowSource> sources, TimeProvider clock, CancellationToken cancellationToken)
+        IWarehouseSession session, WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, TimeProvider clock, CancellationToken cancellationToken)
     {
         var table = TableName.Parse(request.Table);
         var declared = request.Columns;
         await session.EnsureLedgerAsync(cancellationToken);
 
         // Sources may be opened lazily by the enumeration; each is disposed once copied (or on failure).
-        using var enumerator = sources.GetEnumerator();
-        var current = enumerator.MoveNext() ? enumerator.Current : null;
+        await using var enumerator = sources.GetAsyncEnumerator(cancellationToken);
+        var current = await enumerator.MoveNextAsync() ? enumerator.Current : null;
         try
         {
             var shape = await session.DescribeAsync(table, cancellationToken);
@@ -71,8 +71,8 @@ internal static class LoadRunner
                 written += count.Written;
                 var done = current;
                 current = null;
-                done.Dispose();
-                current = enumerator.MoveNext() ? enumerator.Current : null;
+                await done.DisposeAsync();
+                current = await enumerator.MoveNextAsync() ? enumerator.Current : null;
             }
 
             if (created)
@@ -88,7 +88,10 @@ internal static class LoadRunner
         }
         finally
         {
-            current?.Dispose();
+            if (current is not null)
+            {
+                await current.DisposeAsync();
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Intake.Core.Ports;
 using Intake.Warehouse.Loading;
@@ -11,10 +12,18 @@ namespace Intake.Warehouse.Postgres;
 /// at ten values a row that per-value cost was most of the load's time, while the encoding itself is a few
 /// byte copies. Values are cast exactly as <see cref="ValueCaster"/> defines, so errors name the row and column.
 /// </summary>
+/// <remarks>
+/// Rows are encoded synchronously into a buffer and the buffer goes to the server asynchronously between rows, once
+/// it is nearly full: the only awaits are a source's refill and a write of tens of kilobytes, never one per row.
+/// A row that does not fit in the room left grows the buffer rather than writing in the middle of it.
+/// </remarks>
 internal sealed class PgBinaryCopyWriter
 {
     // Large enough that the socket sees few writes, small enough to stay out of the large object heap's way.
     private const int BufferSize = 64 * 1024;
+    // Written once a row leaves the buffer this full: the 8 KiB left take the next row of any usual width
+    // without growing the buffer.
+    private const int FlushAt = BufferSize - (8 * 1024);
     private const int CancellationCheckInterval = 4096;
 
     // COPY BINARY header: signature, flags (no OIDs), header extension length.
@@ -25,10 +34,26 @@ internal sealed class PgBinaryCopyWriter
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly Stream _output;
-    private readonly byte[] _buffer = new byte[BufferSize];
+    private readonly TargetColumn[] _columns;
+    private readonly int[] _ordinals;
+    private readonly bool[] _jsonb;
+    private readonly int _needed;
+    private readonly long _loadId;
+    private byte[] _buffer = new byte[BufferSize];
     private int _position;
 
-    public PgBinaryCopyWriter(Stream output) => _output = output;
+    /// <param name="output">The COPY stream.</param>
+    /// <param name="plan">The source's fields to write, in the COPY's column order.</param>
+    /// <param name="loadId">Written as every row's last field.</param>
+    public PgBinaryCopyWriter(Stream output, CopyPlan plan, long loadId)
+    {
+        _output = output;
+        _columns = [.. plan.Columns];
+        _ordinals = [.. plan.Ordinals];
+        _jsonb = [.. _columns.Select(c => c.Type == ColumnType.Json && c.StoreType != "json")];
+        _needed = plan.MaxOrdinal + 1;
+        _loadId = loadId;
+    }
 
     public void WriteHeader()
     {
@@ -39,65 +64,36 @@ internal sealed class PgBinaryCopyWriter
         WriteInt32(0);
     }
 
-    public void WriteTrailer()
+    public async Task WriteTrailerAsync(CancellationToken cancellationToken)
     {
         Ensure(2);
         WriteInt16(-1);
-        Flush();
+        await FlushAsync(cancellationToken);
     }
 
-    public void Flush()
+    private async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         if (_position > 0)
         {
-            _output.Write(_buffer, 0, _position);
+            await _output.WriteAsync(_buffer.AsMemory(0, _position), cancellationToken);
             _position = 0;
         }
     }
 
     /// <summary>Encodes every row of the source, with the load id as the last field. Returns the rows read.</summary>
-    public long WriteAll(CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
+    public async Task<long> WriteAllAsync(IRowSource source, CancellationToken cancellationToken)
     {
-        var count = plan.Columns.Count;
-        var columns = plan.Columns.ToArray();
-        var ordinals = plan.Ordinals.ToArray();
-        var jsonb = columns.Select(c => c.Type == ColumnType.Json && c.StoreType != "json").ToArray();
-        var needed = plan.MaxOrdinal + 1;
-        var fieldCount = (short)(count + 1);
         long read = 0;
-        while (source.Read())
+        // Completes synchronously while the source has the row buffered: no task and no allocation per row.
+        while (await source.ReadAsync(cancellationToken))
         {
             read++;
-            if (source.FieldCount < needed)
+            WriteRow(source);
+            if (_position >= FlushAt)
             {
-                throw RowErrors.TooFewFields(source, needed);
+                await FlushAsync(cancellationToken);
             }
 
-            Ensure(2);
-            WriteInt16(fieldCount);
-            for (var i = 0; i < count; i++)
-            {
-                var column = columns[i];
-                // A span: parsed or encoded straight out of the reader's buffer, no string per field.
-                var value = source.GetSpan(ordinals[i], out var missing);
-                if (ValueCaster.IsNull(value, missing, column.Type))
-                {
-                    if (!column.Nullable)
-                    {
-                        throw RowErrors.NullNotAllowed(source, column);
-                    }
-
-                    Ensure(4);
-                    WriteInt32(-1);
-                    continue;
-                }
-
-                WriteValue(source, column, value, jsonb[i]);
-            }
-
-            Ensure(12);
-            WriteInt32(8);
-            WriteInt64(loadId);
             if (read % CancellationCheckInterval == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -105,6 +101,44 @@ internal sealed class PgBinaryCopyWriter
         }
 
         return read;
+    }
+
+    /// <summary>The current row, encoded into the buffer (synchronous, so its values stay spans into the source's buffer).</summary>
+    private void WriteRow(IRowSource source)
+    {
+        var columns = _columns;
+        var ordinals = _ordinals;
+        var count = columns.Length;
+        if (source.FieldCount < _needed)
+        {
+            throw RowErrors.TooFewFields(source, _needed);
+        }
+
+        Ensure(2);
+        WriteInt16((short)(count + 1));
+        for (var i = 0; i < count; i++)
+        {
+            var column = columns[i];
+            // A span: parsed or encoded straight out of the reader's buffer, no string per field.
+            var value = source.GetSpan(ordinals[i], out var missing);
+            if (ValueCaster.IsNull(value, missing, column.Type))
+            {
+                if (!column.Nullable)
+                {
+                    throw RowErrors.NullNotAllowed(source, column);
+                }
+
+                Ensure(4);
+                WriteInt32(-1);
+                continue;
+            }
+
+            WriteValue(source, column, value, _jsonb[i]);
+        }
+
+        Ensure(12);
+        WriteInt32(8);
+        WriteInt64(_loadId);
     }
 
     private void WriteValue(IRowSource source, TargetColumn column, ReadOnlySpan<char> text, bool jsonb)
@@ -165,24 +199,9 @@ internal sealed class PgBinaryCopyWriter
     private void WriteText(ReadOnlySpan<char> text, bool versionByte)
     {
         var max = Utf8.GetMaxByteCount(text.Length) + 5;
-        if (max > _buffer.Length)
-        {
-            // A value larger than the buffer: encode it on its own.
-            var bytes = new byte[Utf8.GetByteCount(text)];
-            Utf8.GetBytes(text, bytes);
-            Ensure(5);
-            WriteInt32(bytes.Length + (versionByte ? 1 : 0));
-            if (versionByte)
-            {
-                _buffer[_position++] = 1;
-            }
-
-            Flush();
-            _output.Write(bytes);
-            return;
-        }
-
-        Ensure(max);
+        // A long value makes room for its exact length (one more pass over it), not for the worst case of three
+        // bytes a character, so a large document grows the buffer only as far as it needs.
+        Ensure(max <= BufferSize ? max : Utf8.GetByteCount(text) + 5);
         var lengthAt = _position;
         _position += 4;
         if (versionByte)
@@ -247,9 +266,14 @@ internal sealed class PgBinaryCopyWriter
     {
         if (_position + bytes > _buffer.Length)
         {
-            Flush();
+            Grow(bytes);
         }
     }
+
+    // Rare: a row wider than the room left after FlushAt. The buffer stays larger for the rest of this source,
+    // which bounds it by the widest row, as the CSV reader's own buffer is.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Grow(int bytes) => Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _position + bytes));
 
     private void WriteInt16(short v)
     {

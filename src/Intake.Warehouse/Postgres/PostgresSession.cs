@@ -148,10 +148,10 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         var completed = false;
         try
         {
-            var writer = new PgBinaryCopyWriter(copy);
+            var writer = new PgBinaryCopyWriter(copy, plan, loadId);
             writer.WriteHeader();
-            var read = writer.WriteAll(plan, source, loadId, cancellationToken);
-            writer.WriteTrailer();
+            var read = await writer.WriteAllAsync(source, cancellationToken);
+            await writer.WriteTrailerAsync(cancellationToken);
             await copy.DisposeAsync(); // completes the COPY; the server has accepted every row or thrown
             completed = true;
             return new CopyCount(read, read);

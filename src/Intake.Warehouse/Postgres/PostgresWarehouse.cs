@@ -48,7 +48,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
 
     public string Name { get; }
 
-    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
     {
         LoadRunner.Validate(request);
         ArgumentNullException.ThrowIfNull(sources);

@@ -12,13 +12,14 @@ internal static class SqliteRowWriter
 {
     private const int CancellationCheckInterval = 4096;
 
-    public static long WriteAll(SqliteCommand insert, SqliteParameter[] parameters, CopyPlan plan, IRowSource source, CancellationToken cancellationToken)
+    public static async Task<long> WriteAllAsync(SqliteCommand insert, SqliteParameter[] parameters, CopyPlan plan, IRowSource source, CancellationToken cancellationToken)
     {
         var columns = plan.Columns.ToArray();
         var ordinals = plan.Ordinals.ToArray();
         var needed = plan.MaxOrdinal + 1;
         long read = 0;
-        while (source.Read())
+        // Completes synchronously while the source has the row buffered: no task per row.
+        while (await source.ReadAsync(cancellationToken))
         {
             read++;
             if (source.FieldCount < needed)
@@ -32,6 +33,8 @@ internal static class SqliteRowWriter
                 parameters[i].Value = value;
             }
 
+            // Synchronous on purpose: SQLite is an in-process library without asynchronous I/O, and
+            // Microsoft.Data.Sqlite's ExecuteNonQueryAsync makes the same call and only adds a Task per row.
             insert.ExecuteNonQuery();
             if (read % CancellationCheckInterval == 0)
             {

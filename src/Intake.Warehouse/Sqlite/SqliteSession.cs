@@ -139,8 +139,8 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
         }
 
         command.Parameters.AddWithValue("$load", loadId);
-        command.Prepare();
-        var read = SqliteRowWriter.WriteAll(command, parameters, plan, source, cancellationToken);
+        command.Prepare(); // no asynchronous form: SQLite prepares in process
+        var read = await SqliteRowWriter.WriteAllAsync(command, parameters, plan, source, cancellationToken);
         return new CopyCount(read, read);
     }
 

@@ -42,7 +42,7 @@ public sealed class SqliteWarehouse : IWarehouse
 
     public string DatabasePath { get; }
 
-    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
     {
         LoadRunner.Validate(request);
         ArgumentNullException.ThrowIfNull(sources);

@@ -32,7 +32,7 @@ public sealed class ListRowSource : IRowSource
     public static ListRowSource Of(string sourceName, string header, params string?[][] rows) =>
         new(sourceName, header.Split(','), rows);
 
-    public bool Read()
+    private bool Read()
     {
         ObjectDisposedException.ThrowIf(Disposed, this);
         if (!_rows.MoveNext())
@@ -46,11 +46,19 @@ public sealed class ListRowSource : IRowSource
         return true;
     }
 
+    public ValueTask<bool> ReadAsync(CancellationToken cancellationToken) => new(Read());
+
     public string? GetString(int ordinal) => _current[ordinal];
 
     public void Dispose()
     {
         Disposed = true;
         _rows.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 }

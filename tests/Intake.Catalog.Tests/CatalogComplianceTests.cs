@@ -1,4 +1,4 @@
-using Intake.Catalog.Migrations;
+using Intake.Shared.Migrations;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Tests.Shared;

@@ -115,10 +115,26 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
         };
     }
 
-    private sealed class KeptSource(IFileSource source)
+    private sealed class KeptSource(IFileSource source) : IAsyncDisposable
     {
         public IFileSource Source { get; } = source;
 
         public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public async ValueTask DisposeAsync()
+        {
+            // The source's clients (an S3 client's pooled connections) close with the runtime that kept it.
+            switch (Source)
+            {
+                case IAsyncDisposable d:
+                    await d.DisposeAsync();
+                    break;
+                case IDisposable d:
+                    d.Dispose();
+                    break;
+            }
+
+            Gate.Dispose();
+        }
     }
 }

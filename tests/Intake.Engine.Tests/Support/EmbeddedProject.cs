@@ -1,3 +1,5 @@
+using System.IO.Compression;
+using System.Text;
 using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
@@ -11,21 +13,27 @@ namespace Intake.Engine.Tests.Support;
 /// </summary>
 internal sealed class EmbeddedProject : IAsyncDisposable
 {
-    public EmbeddedProject(string prefix = "intake-project-")
+    /// <param name="prefix">The temporary folder's name starts with it.</param>
+    /// <param name="maxAttempts">The default <c>retry.max_attempts</c> (the backoff is a few milliseconds).</param>
+    /// <param name="catalog">The <c>catalog</c> entry as flow YAML; the SQLite file <c>.intake/catalog.db</c> when null.</param>
+    /// <param name="warehouse">The warehouse <c>main</c>'s entry as flow YAML; the SQLite file <c>.intake/warehouse.db</c> when null.</param>
+    public EmbeddedProject(string prefix = "intake-project-", int maxAttempts = 2, string? catalog = null, string? warehouse = null)
     {
         Root = Directory.CreateTempSubdirectory(prefix).FullName;
-        File.WriteAllText(Path.Combine(Root, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
+        File.WriteAllText(ConfigPath, $$"""
+            catalog: {{catalog ?? "{ kind: sqlite, path: .intake/catalog.db }"}}
             stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
+            warehouses: { main: {{warehouse ?? "{ kind: sqlite, path: .intake/warehouse.db }"}} }
             defaults:
-              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
+              retry: { max_attempts: {{maxAttempts}}, base_delay: 1ms, max_delay: 5ms }
             """);
         Directory.CreateDirectory(Path.Combine(Root, "pipelines"));
         Directory.CreateDirectory(Path.Combine(Root, "in"));
     }
 
     public string Root { get; }
+
+    public string ConfigPath => Path.Combine(Root, "intake.yaml");
 
     /// <summary>A file's path in the source folder.</summary>
     public string In(string name) => Path.Combine(Root, "in", name);
@@ -36,13 +44,27 @@ internal sealed class EmbeddedProject : IAsyncDisposable
     /// <summary>Writes <c>pipelines/NAME.yaml</c>.</summary>
     public void Pipeline(string name, string yaml) => File.WriteAllText(Path.Combine(Root, "pipelines", name + ".yaml"), yaml);
 
+    /// <summary>Writes <paramref name="text"/> (UTF-8) gzipped to <paramref name="path"/>.</summary>
+    public static void WriteGzip(string path, string text)
+    {
+        using var file = File.Create(path);
+        using var gzip = new GZipStream(file, CompressionLevel.Fastest);
+        gzip.Write(Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>The project's configuration as it is now.</summary>
+    public IntakeConfig Config() => ConfigLoader.Load(ConfigPath);
+
+    /// <summary>Opens the project as it is configured now (a command's runtime: an unreachable catalog fails at once).</summary>
+    public Task<IntakeRuntime> OpenAsync() => IntakeRuntime.OpenAsync(Config());
+
     /// <summary>
     /// Opens the project as it is configured now, lets <paramref name="before"/> act on it, discovers
     /// <paramref name="pipeline"/>, drains every load through a worker and returns the loads.
     /// </summary>
     public async Task<IReadOnlyList<Load>> RunAsync(string pipeline = "p", Func<IntakeRuntime, Task>? before = null)
     {
-        await using var runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(Root, "intake.yaml")));
+        await using var runtime = await OpenAsync();
         if (before is not null)
         {
             await before(runtime);
@@ -60,7 +82,7 @@ internal sealed class EmbeddedProject : IAsyncDisposable
     /// <summary>The steps recorded for a load.</summary>
     public async Task<IReadOnlyList<StepRecord>> StepsAsync(long loadId)
     {
-        await using var runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(Root, "intake.yaml")));
+        await using var runtime = await OpenAsync();
         return await runtime.Catalog.GetStepsAsync(loadId, default);
     }
 

@@ -173,10 +173,10 @@ public abstract partial class SqlCatalog : ICatalog
             var select = Command(connection, "");
             var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
 
-            if (query.CreatedFrom is { } from)
+            if (query.CreatedSince is { } since)
             {
-                where.Add("created_at >= @created_from");
-                AddTime(select, "@created_from", from);
+                where.Add("created_at >= @created_since");
+                AddTime(select, "@created_since", since);
             }
 
             if (query.CreatedUntil is { } until)

@@ -1,5 +1,3 @@
-using System.IO.Compression;
-using System.Text;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
@@ -7,6 +5,7 @@ using Intake.Engine.Audit;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
 using Intake.Engine.Steps;
+using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 
@@ -16,32 +15,20 @@ namespace Intake.Engine.Tests;
 /// </summary>
 public sealed class WorkerOutageTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-worker-outage-").FullName;
+    private readonly EmbeddedProject _project = new("intake-worker-outage-", maxAttempts: 3);
     private readonly CapturingLogs _logs = new();
     private IntakeRuntime _real = null!;
 
-    public async Task InitializeAsync()
+    public Task InitializeAsync()
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+        _project.Pipeline("p", """
             name: p
             source: { kind: local, path: ../in, stable_for: 0s }
             steps: [fetch, decompress, validate, archive, load]
             load: { table: rows }
             """);
-        await using (var f = File.Create(Path.Combine(_dir, "in", "a.csv.gz")))
-        await using (var gz = new GZipStream(f, CompressionLevel.Fastest))
-        {
-            await gz.WriteAsync(Encoding.UTF8.GetBytes("id,name\n1,a\n2,b\n"));
-        }
+        EmbeddedProject.WriteGzip(_project.In("a.csv.gz"), "id,name\n1,a\n2,b\n");
+        return Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
@@ -51,12 +38,12 @@ public sealed class WorkerOutageTests : IAsyncLifetime
             await _real.DisposeAsync();
         }
 
-        Directory.Delete(_dir, recursive: true);
+        await _project.DisposeAsync();
     }
 
     private async Task<(IntakeRuntime Runtime, FlakyCatalog Catalog)> OpenAsync(OutageOptions outage)
     {
-        _real = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")), outage, new InstantTimeProvider(), _logs, default);
+        _real = await IntakeRuntime.OpenAsync(_project.Config(), outage, new InstantTimeProvider(), _logs, default);
         await new Discovery(_real).DiscoverAsync(_real.Pipeline("p"), default);
         var flaky = new FlakyCatalog(_real.Catalog);
         return (_real.WithCatalog(flaky), flaky);

@@ -45,11 +45,14 @@ internal sealed class EmbeddedProject : IAsyncDisposable
     public void Pipeline(string name, string yaml) => File.WriteAllText(Path.Combine(Root, "pipelines", name + ".yaml"), yaml);
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) gzipped to <paramref name="path"/>.</summary>
-    public static void WriteGzip(string path, string text)
+    public static void WriteGzip(string path, string text) => WriteGzip(path, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>Writes <paramref name="data"/> gzipped to <paramref name="path"/>.</summary>
+    public static void WriteGzip(string path, byte[] data)
     {
         using var file = File.Create(path);
         using var gzip = new GZipStream(file, CompressionLevel.Fastest);
-        gzip.Write(Encoding.UTF8.GetBytes(text));
+        gzip.Write(data);
     }
 
     /// <summary>The project's configuration as it is now.</summary>
@@ -77,6 +80,41 @@ internal sealed class EmbeddedProject : IAsyncDisposable
         }
 
         return await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default);
+    }
+
+    /// <summary>
+    /// Opens the project as it is configured now and runs it like <c>intake run --once</c> with one worker; returns the
+    /// runtime, still open, for the test to look at the loads and steps (and to dispose).
+    /// </summary>
+    public async Task<IntakeRuntime> RunOnceAsync()
+    {
+        var runtime = await OpenAsync();
+        await new Runner(runtime).RunAsync(new RunOptions { Once = true, Workers = 1 }, default);
+        return runtime;
+    }
+
+    /// <summary>A connection to the SQLite warehouse, open, not pooled (so the file can be deleted afterwards).</summary>
+    public SqliteConnection OpenWarehouse()
+    {
+        var connection = new SqliteConnection($"Data Source={Path.Combine(Root, ".intake", "warehouse.db")};Pooling=false");
+        connection.Open();
+        return connection;
+    }
+
+    /// <summary>Rows in a warehouse table (0 when it was never created).</summary>
+    public long Rows(string table = "rows")
+    {
+        using var connection = OpenWarehouse();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = $name";
+        command.Parameters.AddWithValue("$name", table);
+        if ((long)command.ExecuteScalar()! == 0)
+        {
+            return 0;
+        }
+
+        command.CommandText = $"SELECT count(*) FROM \"{table}\"";
+        return (long)command.ExecuteScalar()!;
     }
 
     /// <summary>The steps recorded for a load.</summary>

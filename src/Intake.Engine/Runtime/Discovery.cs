@@ -31,7 +31,7 @@ public sealed class Discovery
     private readonly IntakeRuntime _runtime;
     private readonly ILogger _log;
 
-    // What each pipeline's kind keeps across discoveries (a file source and its gate); the runtime disposes it.
+    // What each pipeline's kind keeps across discoveries (a file source and its gate), for the life of the process.
     private readonly Dictionary<string, object> _kept = new(StringComparer.Ordinal);
 
     public Discovery(IntakeRuntime runtime)
@@ -59,7 +59,7 @@ public sealed class Discovery
         {
             if (!_kept.TryGetValue(pipeline, out var kept))
             {
-                kept = _runtime.Own(create());
+                kept = create();
                 _kept[pipeline] = kept;
             }
 

@@ -30,7 +30,7 @@ public sealed class DiscoveryContext
     /// <summary>
     /// Something the kind keeps for this pipeline across discoveries, for the life of the <see cref="Discovery"/>
     /// (a file source, which compares each listing with the previous one): created by <paramref name="create"/>
-    /// the first time, the same instance afterwards. Disposed (when disposable) with the runtime.
+    /// the first time, the same instance afterwards.
     /// </summary>
     public T Keep<T>(Func<T> create)
         where T : class => (T)_keep(create);

@@ -67,7 +67,8 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
 
         // One source per pipeline for the life of the discovery: the stable-file rule compares each listing with
         // the previous one. Listings of one pipeline are serialised by the gate; other pipelines list in parallel.
-        var kept = context.Keep(() => new KeptSource(CreateSource(pipeline, runtime.Time)));
+        // The runtime disposes the source (an S3 client and its pooled connections) when it is disposed.
+        var kept = context.Keep(() => new KeptSource(runtime.Own(CreateSource(pipeline, runtime.Time))));
 
         var wanted = context.SourceKeys is null ? null : new HashSet<string>(context.SourceKeys, StringComparer.Ordinal);
         var found = new HashSet<string>(StringComparer.Ordinal);
@@ -115,26 +116,10 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
         };
     }
 
-    private sealed class KeptSource(IFileSource source) : IAsyncDisposable
+    private sealed class KeptSource(IFileSource source)
     {
         public IFileSource Source { get; } = source;
 
         public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public async ValueTask DisposeAsync()
-        {
-            // The source's clients (an S3 client's pooled connections) close with the runtime that kept it.
-            switch (Source)
-            {
-                case IAsyncDisposable d:
-                    await d.DisposeAsync();
-                    break;
-                case IDisposable d:
-                    d.Dispose();
-                    break;
-            }
-
-            Gate.Dispose();
-        }
     }
 }

@@ -15,7 +15,7 @@ public sealed class PostgresDatabaseFixture
     public Task<string> ConnectionStringAsync() => _database.Value;
 }
 
-[RequiresPostgres]
+[RequiresServer(typeof(PostgresFactAttribute))]
 public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : WarehouseComplianceTests, IClassFixture<PostgresDatabaseFixture>
 {
     private string _connectionString = "";

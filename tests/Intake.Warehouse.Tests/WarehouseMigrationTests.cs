@@ -119,7 +119,7 @@ public sealed class SqliteWarehouseMigrationTests : WarehouseMigrationTests
     }
 }
 
-[RequiresPostgres]
+[RequiresServer(typeof(PostgresFactAttribute))]
 public sealed class PostgresWarehouseMigrationTests : WarehouseMigrationTests
 {
     private string _connectionString = "";

@@ -12,22 +12,11 @@ namespace Intake.Engine.Tests;
 /// into the work area, then loaded) and without (loaded while it is expanded). Both must end the same way, with the
 /// kind the corpus expects, and a good archive must give the same rows.
 /// </summary>
-public sealed class ArchivePathsTests : IAsyncLifetime
+public sealed class ArchivePathsTests : IAsyncDisposable
 {
     private readonly EmbeddedProject _project = new("intake-paths-", maxAttempts: 1);
-    private IntakeRuntime? _runtime;
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_runtime is not null)
-        {
-            await _runtime.DisposeAsync();
-        }
-
-        await _project.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
     [Theory]
     [MemberData(nameof(ArchiveCorpus.Labels), MemberType = typeof(ArchiveCorpus))]
@@ -52,8 +41,8 @@ public sealed class ArchivePathsTests : IAsyncLifetime
                 """);
         }
 
-        _runtime = await _project.RunOnceAsync();
-        var loads = await _runtime.Catalog.ListLoadsAsync(new LoadQuery(), default);
+        var runtime = await _project.RunOnceAsync();
+        var loads = await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default);
 
         var decompressed = loads.Single(l => l.Pipeline == "decompress");
         var streamed = loads.Single(l => l.Pipeline == "streamed");

@@ -8,14 +8,12 @@ using Intake.Engine.Tests.Support;
 namespace Intake.Engine.Tests;
 
 /// <summary>A pipeline without a decompress step: the load step reads the data out of the original as it expands it.</summary>
-public sealed class StreamedLoadTests : IAsyncLifetime
+public sealed class StreamedLoadTests : IAsyncDisposable
 {
     private readonly EmbeddedProject _project = new("intake-streamed-");
     private IntakeRuntime _runtime = null!;
 
-    private string In(string name) => _project.In(name);
-
-    public Task InitializeAsync()
+    public StreamedLoadTests()
     {
         _project.Pipeline("p", """
             name: p
@@ -25,18 +23,11 @@ public sealed class StreamedLoadTests : IAsyncLifetime
             csv: { files: ["**/*.csv"] }
             load: { table: rows }
             """);
-        return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_runtime is not null)
-        {
-            await _runtime.DisposeAsync();
-        }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
-        await _project.DisposeAsync();
-    }
+    private string In(string name) => _project.In(name);
 
     private async Task<List<Load>> RunAsync()
     {

@@ -13,22 +13,12 @@ namespace Intake.Engine.Tests;
 /// runs a whole pipeline (local folder → SQLite) and checks what a user sees: the load's status, kind and message,
 /// and the warehouse table.
 /// </summary>
-public sealed class TextInputTests : IAsyncLifetime
+public sealed class TextInputTests : IAsyncDisposable
 {
     private readonly EmbeddedProject _project = new("intake-text-");
     private IntakeRuntime? _runtime;
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_runtime is not null)
-        {
-            await _runtime.DisposeAsync();
-        }
-
-        await _project.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
     // ---- harness ------------------------------------------------------------------------------------------------
 

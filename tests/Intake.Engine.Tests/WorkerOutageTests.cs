@@ -13,13 +13,12 @@ namespace Intake.Engine.Tests;
 /// Step records when the catalog fails around a step (the catalog here fails on cue; the same with a real PostgreSQL
 /// restarting is in the integration tests): every attempt ends closed and attempts are numbered 1..n without gaps.
 /// </summary>
-public sealed class WorkerOutageTests : IAsyncLifetime
+public sealed class WorkerOutageTests : IAsyncDisposable
 {
     private readonly EmbeddedProject _project = new("intake-worker-outage-", maxAttempts: 3);
     private readonly CapturingLogs _logs = new();
-    private IntakeRuntime _real = null!;
 
-    public Task InitializeAsync()
+    public WorkerOutageTests()
     {
         _project.Pipeline("p", """
             name: p
@@ -28,25 +27,16 @@ public sealed class WorkerOutageTests : IAsyncLifetime
             load: { table: rows }
             """);
         EmbeddedProject.WriteGzip(_project.In("a.csv.gz"), "id,name\n1,a\n2,b\n");
-        return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_real is not null)
-        {
-            await _real.DisposeAsync();
-        }
-
-        await _project.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
     private async Task<(IntakeRuntime Runtime, FlakyCatalog Catalog)> OpenAsync(OutageOptions outage)
     {
-        _real = await IntakeRuntime.OpenAsync(_project.Config(), outage, new InstantTimeProvider(), _logs, default);
-        await new Discovery(_real).DiscoverAsync(_real.Pipeline("p"), default);
-        var flaky = new FlakyCatalog(_real.Catalog);
-        return (_real.WithCatalog(flaky), flaky);
+        var real = await _project.OpenAsync(outage, new InstantTimeProvider(), _logs);
+        await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
+        var flaky = new FlakyCatalog(real.Catalog);
+        return (real.WithCatalog(flaky), flaky);
     }
 
     private static async Task<(Load Load, IReadOnlyList<StepRecord> Steps, LoadAudit Audit)> DrainAsync(IntakeRuntime runtime, CountingStep? replace = null)

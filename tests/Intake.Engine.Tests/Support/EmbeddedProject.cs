@@ -4,15 +4,19 @@ using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Engine.Runtime;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Tests.Support;
 
 /// <summary>
 /// A project folder on the embedded default (SQLite catalog and warehouse, a local store) with a source folder
-/// <c>in/</c>: tests write a pipeline, drop files and run them through discovery and a real worker.
+/// <c>in/</c>: tests write a pipeline, drop files and run them through discovery and a real worker. Disposing it
+/// disposes every runtime it opened, then deletes the folder.
 /// </summary>
 internal sealed class EmbeddedProject : IAsyncDisposable
 {
+    private readonly List<IntakeRuntime> _opened = [];
+
     /// <param name="prefix">The temporary folder's name starts with it.</param>
     /// <param name="maxAttempts">The default <c>retry.max_attempts</c> (the backoff is a few milliseconds).</param>
     /// <param name="catalog">The <c>catalog</c> entry as flow YAML; the SQLite file <c>.intake/catalog.db</c> when null.</param>
@@ -58,8 +62,13 @@ internal sealed class EmbeddedProject : IAsyncDisposable
     /// <summary>The project's configuration as it is now.</summary>
     public IntakeConfig Config() => ConfigLoader.Load(ConfigPath);
 
-    /// <summary>Opens the project as it is configured now (a command's runtime: an unreachable catalog fails at once).</summary>
-    public Task<IntakeRuntime> OpenAsync() => IntakeRuntime.OpenAsync(Config());
+    /// <summary>Opens the project as it is configured now; a command's runtime (an unreachable catalog fails at once) unless <paramref name="outage"/> says otherwise.</summary>
+    public async Task<IntakeRuntime> OpenAsync(OutageOptions? outage = null, TimeProvider? time = null, ILoggerFactory? logs = null)
+    {
+        var runtime = await IntakeRuntime.OpenAsync(Config(), outage ?? OutageOptions.OneShot, time, logs, default);
+        _opened.Add(runtime);
+        return runtime;
+    }
 
     /// <summary>
     /// Opens the project as it is configured now, lets <paramref name="before"/> act on it, discovers
@@ -84,7 +93,7 @@ internal sealed class EmbeddedProject : IAsyncDisposable
 
     /// <summary>
     /// Opens the project as it is configured now and runs it like <c>intake run --once</c> with one worker; returns the
-    /// runtime, still open, for the test to look at the loads and steps (and to dispose).
+    /// runtime, still open, for the test to look at the loads and steps.
     /// </summary>
     public async Task<IntakeRuntime> RunOnceAsync()
     {
@@ -124,10 +133,14 @@ internal sealed class EmbeddedProject : IAsyncDisposable
         return await runtime.Catalog.GetStepsAsync(loadId, default);
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        foreach (var runtime in _opened)
+        {
+            await runtime.DisposeAsync();
+        }
+
         SqliteConnection.ClearAllPools();
         Directory.Delete(Root, recursive: true);
-        return ValueTask.CompletedTask;
     }
 }

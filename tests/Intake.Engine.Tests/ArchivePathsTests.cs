@@ -1,8 +1,4 @@
 using System.Globalization;
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Runtime;
-using Intake.Engine.Tests.Support;
 using Intake.Formats.Tests.Archives;
 
 namespace Intake.Engine.Tests;

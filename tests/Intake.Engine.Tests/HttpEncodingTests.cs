@@ -1,8 +1,4 @@
-using Intake.Core.Errors;
-using Intake.Core.Model;
 using Intake.Engine.Http;
-using Intake.Engine.Runtime;
-using Intake.Engine.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

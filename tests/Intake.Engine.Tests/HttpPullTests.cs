@@ -1,10 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
-using Intake.Core.Errors;
-using Intake.Core.Model;
 using Intake.Engine.Http;
-using Intake.Engine.Runtime;
-using Intake.Engine.Tests.Support;
 using Intake.TestApi;
 
 namespace Intake.Engine.Tests;

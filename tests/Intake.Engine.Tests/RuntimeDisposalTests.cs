@@ -1,9 +1,6 @@
 using System.Runtime.CompilerServices;
 using Intake.Core.Ports;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
 using Intake.Engine.SourceKinds;
-using Intake.Engine.Tests.Support;
 using Intake.Tests.Shared;
 using Npgsql;
 

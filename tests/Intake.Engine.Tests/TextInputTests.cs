@@ -1,9 +1,5 @@
 using System.IO.Compression;
 using System.Text;
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Runtime;
-using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 

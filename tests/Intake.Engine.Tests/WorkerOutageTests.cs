@@ -1,11 +1,6 @@
-using Intake.Core.Errors;
-using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Audit;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
 using Intake.Engine.Steps;
-using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 
@@ -20,13 +15,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
 
     public WorkerOutageTests()
     {
-        _project.Pipeline("p", """
-            name: p
-            source: { kind: local, path: ../in, stable_for: 0s }
-            steps: [fetch, decompress, validate, archive, load]
-            load: { table: rows }
-            """);
-        EmbeddedProject.WriteGzip(_project.In("a.csv.gz"), "id,name\n1,a\n2,b\n");
+        _project.GzipPipelineWithOneFile();
     }
 
     public ValueTask DisposeAsync() => _project.DisposeAsync();

@@ -1,8 +1,4 @@
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Runtime;
 using Intake.Engine.Steps;
-using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 
@@ -14,13 +10,7 @@ public sealed class WorkerTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _project.Pipeline("p", """
-            name: p
-            source: { kind: local, path: ../in, stable_for: 0s }
-            steps: [fetch, decompress, validate, archive, load]
-            load: { table: rows }
-            """);
-        EmbeddedProject.WriteGzip(_project.In("a.csv.gz"), "id,name\n1,a\n2,b\n");
+        _project.GzipPipelineWithOneFile();
         _runtime = await _project.OpenAsync();
         await new Discovery(_runtime).DiscoverAsync(_runtime.Pipeline("p"), default);
     }

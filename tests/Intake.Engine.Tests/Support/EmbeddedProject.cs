@@ -1,8 +1,5 @@
 using System.IO.Compression;
 using System.Text;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -47,6 +44,21 @@ internal sealed class EmbeddedProject : IAsyncDisposable
 
     /// <summary>Writes <c>pipelines/NAME.yaml</c>.</summary>
     public void Pipeline(string name, string yaml) => File.WriteAllText(Path.Combine(Root, "pipelines", name + ".yaml"), yaml);
+
+    /// <summary>
+    /// Pipeline <c>p</c>, every step of a file (fetch, decompress, validate, archive, load into table <c>rows</c>),
+    /// with one file waiting in <c>in/</c>: <c>a.csv.gz</c>, two rows.
+    /// </summary>
+    public void GzipPipelineWithOneFile()
+    {
+        Pipeline("p", """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s }
+            steps: [fetch, decompress, validate, archive, load]
+            load: { table: rows }
+            """);
+        WriteGzip(In("a.csv.gz"), "id,name\n1,a\n2,b\n");
+    }
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) gzipped to <paramref name="path"/>.</summary>
     public static void WriteGzip(string path, string text) => WriteGzip(path, Encoding.UTF8.GetBytes(text));

@@ -77,7 +77,15 @@ public sealed class IntakeRuntime : IAsyncDisposable
         catch
         {
             // The catalog unreachable, or a store or warehouse that cannot be built: close what was opened before.
-            await owned.DisposeAsync();
+            // A failure to close must not hide why opening failed.
+            try
+            {
+                await owned.DisposeAsync();
+            }
+            catch (Exception)
+            {
+            }
+
             throw;
         }
     }

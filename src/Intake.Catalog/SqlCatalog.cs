@@ -2,10 +2,10 @@ using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
-using Intake.Catalog.Migrations;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
+using Intake.Shared.Migrations;
 
 namespace Intake.Catalog;
 
@@ -50,7 +50,7 @@ public abstract partial class SqlCatalog : ICatalog
     {
         ArgumentNullException.ThrowIfNull(time);
         _time = time;
-        _migrations = Migration.Embedded(dialect);
+        _migrations = Migration.Embedded(dialect, "catalog");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -97,45 +97,9 @@ public abstract partial class SqlCatalog : ICatalog
         // Concurrent starters queue here (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock); the
         // second one then finds every version recorded and applies nothing.
         await using var tx = await BeginMigrationAsync(connection, cancellationToken);
-        await ExecuteAsync(Command(connection, MigrationsTableSql, tx), cancellationToken);
-
-        var applied = new HashSet<int>();
-        await using (var select = Command(connection, "SELECT version FROM intake_schema_migrations", tx))
-        await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                applied.Add(reader.GetInt32(0));
-            }
-        }
-
-        var newest = migrations.Count == 0 ? 0 : migrations.Max(m => m.Version);
-        if (applied.Count > 0 && applied.Max() > newest)
-        {
-            throw IntakeException.Config(
-                $"the catalog {Description} has schema version {applied.Max()}, newer than this Intake knows ({newest}): upgrade Intake");
-        }
-
-        foreach (var migration in migrations.Where(m => !applied.Contains(m.Version)).OrderBy(m => m.Version))
-        {
-            try
-            {
-                await ExecuteAsync(Command(connection, migration.Sql, tx), cancellationToken);
-            }
-            catch (DbException e) when (Translate(e) is null)
-            {
-                // The whole run rolls back: the catalog stays at the version it had.
-                throw IntakeException.Config(
-                    $"catalog migration {migration.Name} failed on {Description}: {e.Message}{Environment.NewLine}{migration.Sql}", e);
-            }
-
-            var record = Command(connection, "INSERT INTO intake_schema_migrations (version, name, applied_at) VALUES (@version, @name, @now)", tx);
-            Add(record, "@version", migration.Version, DbType.Int32);
-            Add(record, "@name", migration.Name, DbType.String);
-            AddTime(record, "@now", Now());
-            await ExecuteAsync(record, cancellationToken);
-        }
-
+        var target = new MigrationTarget(
+            "catalog", Description, "intake_schema_migrations", MigrationsTableSql, (parameter, utc) => SetTime(parameter, utc), e => Translate(e) is not null);
+        await MigrationRunner.ApplyAsync(connection, tx, target, migrations, Now(), cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
     }, cancellationToken);
@@ -209,10 +173,10 @@ public abstract partial class SqlCatalog : ICatalog
             var select = Command(connection, "");
             var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
 
-            if (query.CreatedFrom is { } from)
+            if (query.CreatedSince is { } since)
             {
-                where.Add("created_at >= @created_from");
-                AddTime(select, "@created_from", from);
+                where.Add("created_at >= @created_since");
+                AddTime(select, "@created_since", since);
             }
 
             if (query.CreatedUntil is { } until)

@@ -16,7 +16,7 @@ namespace Intake.Catalog;
 /// <c>BEGIN IMMEDIATE</c>.</remarks>
 public sealed class SqliteCatalog : SqlCatalog
 {
-    /// <summary>Fixed width, so comparing the text compares the times (used by lease expiry and CreatedAfter).</summary>
+    /// <summary>Fixed width, so comparing the text compares the times (used by lease expiry and the creation window of a load listing).</summary>
     private const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
 
     /// <summary>Long enough to ride out another process's write (each is one short statement), short enough to surface a stuck lock.</summary>

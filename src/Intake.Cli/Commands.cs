@@ -91,15 +91,9 @@ internal static class Commands
             Console.Error.WriteLine("intake: interrupted; loads in progress were handed back and resume on the next run");
             return ExitCodes.Interrupted;
         }
-        catch (IntakeException e) when (e.Kind == ErrorKind.Config)
+        catch (IntakeException e) when (ExitCodes.IsReported(e))
         {
-            Console.Error.WriteLine($"intake: {e.Message}");
-            return ExitCodes.Usage;
-        }
-        catch (IntakeException e) when (e.Kind == ErrorKind.Transient)
-        {
-            Console.Error.WriteLine($"intake: unavailable: {e.Message}");
-            return ExitCodes.Unavailable;
+            return ExitCodes.Report(e);
         }
         catch (ArgumentException e)
         {

@@ -1,3 +1,5 @@
+using Intake.Core.Errors;
+
 namespace Intake.Cli;
 
 /// <summary>What the process exit code tells a script. Documented in the README and in --help.</summary>
@@ -25,4 +27,20 @@ public static class ExitCodes
         3 one or more loads errored; 4 catalog, store or warehouse unreachable;
         5 not found; 6 audit found problems; 130 interrupted.
         """;
+
+    /// <summary>A failure every command reports the same way: a bad configuration, or something unreachable.</summary>
+    internal static bool IsReported(IntakeException e) => e.Kind is ErrorKind.Config or ErrorKind.Transient;
+
+    /// <summary>Tells the user about <paramref name="e"/> (one of <see cref="IsReported"/>) and returns the exit code for it.</summary>
+    internal static int Report(IntakeException e)
+    {
+        if (e.Kind == ErrorKind.Transient)
+        {
+            Console.Error.WriteLine($"intake: unavailable: {e.Message}");
+            return Unavailable;
+        }
+
+        Console.Error.WriteLine($"intake: {e.Message}");
+        return Usage;
+    }
 }

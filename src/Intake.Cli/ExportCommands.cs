@@ -132,7 +132,7 @@ internal static class ExportCommands
             var marks = await runtime.Ports.Queries.ListWatermarksAsync(name is null ? null : [name], ct);
             if (json)
             {
-                Json.Write(marks.Select(m => new { pipeline = m.Pipeline, partition = m.PartitionKey, value = m.Value, updated_at = m.UpdatedAt }));
+                Json.Write(marks.Select(m => new { pipeline = m.Pipeline, partition = m.Partition, value = m.Value, updated_at = m.UpdatedAt }));
             }
             else if (marks.Count == 0)
             {
@@ -144,7 +144,7 @@ internal static class ExportCommands
                 table.AddColumn("pipeline").AddColumn("partition").AddColumn("exported up to (UTC)").AddColumn("updated (UTC)");
                 foreach (var m in marks)
                 {
-                    table.AddRow(Terminal.Escape(m.Pipeline), Terminal.Escape(m.PartitionKey), Terminal.Escape(m.Value), Fmt(m.UpdatedAt));
+                    table.AddRow(Terminal.Escape(m.Pipeline), Terminal.Escape(m.Partition), Terminal.Escape(m.Value), Fmt(m.UpdatedAt));
                 }
 
                 Terminal.Out.Write(table);

@@ -144,15 +144,9 @@ internal static class ServerCommands
         {
             return ExitCodes.Ok; // Ctrl+C or SIGTERM: the host stopped and loads in progress were handed back
         }
-        catch (IntakeException e) when (e.Kind == ErrorKind.Config)
+        catch (IntakeException e) when (ExitCodes.IsReported(e))
         {
-            Console.Error.WriteLine($"intake: {e.Message}");
-            return ExitCodes.Usage;
-        }
-        catch (IntakeException e) when (e.Kind == ErrorKind.Transient)
-        {
-            Console.Error.WriteLine($"intake: unavailable: {e.Message}");
-            return ExitCodes.Unavailable;
+            return ExitCodes.Report(e);
         }
         catch (IOException e) when (e.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
         {
@@ -276,15 +270,9 @@ internal static class ServerCommands
             await loads.MigrateAsync(ct);
             return await body(catalog.Keys, JsonOutput(parse));
         }
-        catch (IntakeException e) when (e.Kind == ErrorKind.Config)
+        catch (IntakeException e) when (ExitCodes.IsReported(e))
         {
-            Console.Error.WriteLine($"intake: {e.Message}");
-            return ExitCodes.Usage;
-        }
-        catch (IntakeException e) when (e.Kind == ErrorKind.Transient)
-        {
-            Console.Error.WriteLine($"intake: unavailable: {e.Message}");
-            return ExitCodes.Unavailable;
+            return ExitCodes.Report(e);
         }
     }
 }

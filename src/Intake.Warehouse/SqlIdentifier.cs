@@ -10,7 +10,11 @@ internal static class SqlIdentifier
     /// <summary>The column every loaded row carries, so a re-run can replace exactly its own rows.</summary>
     public const string LoadIdColumn = "_intake_load_id";
 
+    /// <summary>Created by the migrations (Migrations/&lt;Dialect&gt;/0001_ledger.sql).</summary>
     public const string LedgerTable = "_intake_ledger";
+
+    /// <summary>The warehouse's migrations applied, apart from the catalog's <c>intake_schema_migrations</c>: both may share a database.</summary>
+    public const string MigrationsTable = "_intake_warehouse_migrations";
 
     // PostgreSQL truncates longer identifiers silently, which would make two header columns collide.
     private const int MaxBytes = 63;

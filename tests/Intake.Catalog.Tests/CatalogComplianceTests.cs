@@ -1,4 +1,4 @@
-using Intake.Catalog.Migrations;
+using Intake.Shared.Migrations;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Tests.Shared;
@@ -571,7 +571,7 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         (await Ids(new LoadQuery { Status = LoadStatus.Ingesting })).ShouldBe([other]);
         (await Ids(new LoadQuery { Pipeline = "orders" })).ShouldBe([early, globex]);
         (await Ids(new LoadQuery { Customer = "acme" })).ShouldBe([early, other]);
-        (await Ids(new LoadQuery { CreatedFrom = cutoff.AddMilliseconds(1) })).ShouldBe([other, globex]);
+        (await Ids(new LoadQuery { CreatedSince = cutoff.AddMilliseconds(1) })).ShouldBe([other, globex]);
         (await Ids(new LoadQuery { CreatedUntil = cutoff })).ShouldBe([early]);
         (await Ids(new LoadQuery { NewestFirst = true, Limit = 2 })).ShouldBe([globex, other]);
         (await Ids(new LoadQuery { NewestFirst = true, BeforeId = other })).ShouldBe([early]);

@@ -4,7 +4,7 @@ using Npgsql;
 namespace Intake.Catalog.Tests;
 
 /// <summary>The compliance suite on a fresh PostgreSQL database per test (skipped locally without a server, never in CI).</summary>
-[RequiresPostgres]
+[RequiresServer(typeof(PostgresFactAttribute))]
 public sealed class PostgresCatalogTests : CatalogComplianceTests
 {
     private string _connectionString = "";

@@ -1,5 +1,4 @@
 using Intake.Core.Ports;
-using Intake.Engine.Configuration;
 
 namespace Intake.Engine.Tests;
 

@@ -1,8 +1,3 @@
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
-using Intake.Engine.Tests.Support;
-
 namespace Intake.Engine.Tests;
 
 /// <summary>

@@ -1,4 +1,3 @@
-using Intake.Engine.Configuration;
 using Intake.Sources.Http;
 
 namespace Intake.Engine.Tests;

@@ -1,12 +1,7 @@
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
 using Intake.Engine.Http;
-using Intake.Engine.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Tests;
@@ -18,7 +13,7 @@ namespace Intake.Engine.Tests;
 public sealed class HttpEncodingTests : IAsyncLifetime
 {
     private static readonly DateOnly Day = new(2024, 3, 5);
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-http-encoding-").FullName;
+    private readonly EmbeddedProject _project = new("intake-http-encoding-");
     private WebApplication _api = null!;
     private string _url = "";
 
@@ -41,21 +36,12 @@ public sealed class HttpEncodingTests : IAsyncLifetime
         });
         await _api.StartAsync();
         _url = _api.Urls.First().TrimEnd('/') + "/v1/events";
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
     }
 
     public async Task DisposeAsync()
     {
         await _api.DisposeAsync();
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
+        await _project.DisposeAsync();
     }
 
     [Theory]
@@ -63,7 +49,7 @@ public sealed class HttpEncodingTests : IAsyncLifetime
     [InlineData(true)]
     public async Task Pull_OfAResponseThatIsNotUtf8_FailsAsFormatNamingPageRecordOffsetAndBytes_AndLoadsNothing(bool flatten)
     {
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "events.yaml"), $"""
+        _project.Pipeline("events", $"""
             name: events
             source:
               kind: http
@@ -77,7 +63,7 @@ public sealed class HttpEncodingTests : IAsyncLifetime
             """);
 
         Load load;
-        await using (var runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml"))))
+        await using (var runtime = await _project.OpenAsync())
         {
             var pipeline = runtime.Pipeline("events");
             await Backfill.PlanAsync(runtime, pipeline, Day, Day, false, default);
@@ -91,11 +77,7 @@ public sealed class HttpEncodingTests : IAsyncLifetime
         load.ErrorMessage.ShouldNotBeNull().ShouldContain("charge 2024-03-05, first page), record 2 of the page, byte offset " + offset + " of the response: byte 0xFF is not valid UTF-8");
         load.ErrorMessage.ShouldNotContain("Exception");
         // Nothing published, nothing loaded.
-        Directory.Exists(Path.Combine(_dir, ".intake", "store", "raw")).ShouldBeFalse();
-        using var c = new SqliteConnection($"Data Source={Path.Combine(_dir, ".intake", "warehouse.db")};Pooling=false");
-        c.Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = 'events'";
-        ((long)cmd.ExecuteScalar()!).ShouldBe(0);
+        Directory.Exists(_project.Stored("raw")).ShouldBeFalse();
+        _project.Rows("events").ShouldBe(0);
     }
 }

@@ -1,10 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
 using Intake.Engine.Http;
-using Intake.Engine.Runtime;
 using Intake.TestApi;
 
 namespace Intake.Engine.Tests;
@@ -13,30 +9,22 @@ namespace Intake.Engine.Tests;
 public sealed class HttpPullTests : IAsyncLifetime
 {
     private static readonly DateOnly Day = new(2024, 3, 5);
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-http-").FullName;
+    private readonly EmbeddedProject _project = new("intake-http-");
     private TestApiServer _api = null!;
 
     public async Task InitializeAsync()
     {
         _api = await TestApiServer.StartAsync(new TestApiOptions { RecordsPerDay = 250 });
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
-            """);
-        File.WriteAllText(Path.Combine(_dir, ".env"), "API_KEY=test-key\n");
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
+        File.WriteAllText(Path.Combine(_project.Root, ".env"), "API_KEY=test-key\n");
     }
 
     public async Task DisposeAsync()
     {
         await _api.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
+        await _project.DisposeAsync();
     }
 
-    private string StoreRoot => Path.Combine(_dir, ".intake", "store");
+    private string StoreRoot => _project.Stored("");
 
     private void WritePipeline(string style = "cursor", string events = "[charge]", string extra = "", string key = "${API_KEY}", string steps = "[pull]", int pageSize = 100, int rollEvery = 70)
     {
@@ -51,7 +39,7 @@ public sealed class HttpPullTests : IAsyncLifetime
         var request = method == "POST"
             ? """  body: '{"type": "{event}", "day": "{day}", "limit": {limit}}'"""
             : """  query: { type: "{event}", day: "{day}", limit: "{limit}" }""";
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "events.yaml"), $"""
+        _project.Pipeline("events", $"""
             name: events
             source:
               kind: http
@@ -71,7 +59,7 @@ public sealed class HttpPullTests : IAsyncLifetime
             """);
     }
 
-    private async Task<IntakeRuntime> OpenAsync() => await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+    private Task<IntakeRuntime> OpenAsync() => _project.OpenAsync();
 
     private async Task<(IReadOnlyList<BackfillDay> Plan, IReadOnlyList<Load> Finished)> BackfillAsync(DateOnly from, DateOnly to, bool rerun = false, int workers = 2)
     {
@@ -168,7 +156,7 @@ public sealed class HttpPullTests : IAsyncLifetime
         _api.Requests.ShouldBe(served.Count + 6);
         ReadRecords("charge", Day).Select(r => r.GetProperty("id").GetString()!).ToList().ShouldBe(ExpectedIds("charge", Day, 250));
         PartFiles("charge", Day).Count.ShouldBe(3);
-        Directory.Exists(Path.Combine(_dir, ".intake", "spool", $"load-{load.Id}")).ShouldBeFalse();
+        Directory.Exists(Path.Combine(_project.Root, ".intake", "spool", $"load-{load.Id}")).ShouldBeFalse();
     }
 
     [Theory]
@@ -176,7 +164,7 @@ public sealed class HttpPullTests : IAsyncLifetime
     [InlineData("damaged")]
     public async Task Pull_ResumedWithoutAUsableSpoolFile_PullsTheOpenPartAgainAndWritesEveryRecordOnce(string what)
     {
-        var spool = Path.Combine(_dir, ".intake", "spool");
+        var spool = Path.Combine(_project.Root, ".intake", "spool");
         _api.Options.OnServed = n =>
         {
             if (n != 14)
@@ -365,8 +353,7 @@ public sealed class HttpPullTests : IAsyncLifetime
         var (_, finished) = await BackfillAsync(Day, Day);
 
         finished.ShouldHaveSingleItem().Status.ShouldBe(LoadStatus.Archived, finished[0].ErrorMessage);
-        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_dir, ".intake", "warehouse.db")}");
-        c.Open();
+        using var c = _project.OpenWarehouse();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """select count(*), count(distinct id), max("customer.address.city"), min(tags) from events where id = 'charge_20240305_0000002' or 1=1""";
         using var r = cmd.ExecuteReader();

@@ -1,7 +1,3 @@
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Tests.Support;
-
 namespace Intake.Engine.Tests;
 
 /// <summary>A load's facts are recorded, not recomputed: the inbox key is the one written when the original was fetched.</summary>

@@ -1,6 +1,4 @@
 using Intake.Catalog;
-using Intake.Core.Errors;
-using Intake.Core.Model;
 using Intake.Engine.Operations;
 using Intake.Tests.Shared;
 

@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using Intake.Core.Errors;
-using Intake.Engine.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Tests;

@@ -1,4 +1,3 @@
-using Intake.Engine.Configuration;
 using Intake.Engine.Scheduling;
 
 namespace Intake.Engine.Tests;

@@ -1,33 +1,17 @@
 using System.IO.Compression;
 using System.Text;
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
-using Microsoft.Data.Sqlite;
 
 namespace Intake.Engine.Tests;
 
 /// <summary>A pipeline without a decompress step: the load step reads the data out of the original as it expands it.</summary>
-public sealed class StreamedLoadTests : IAsyncLifetime
+public sealed class StreamedLoadTests : IAsyncDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-streamed-").FullName;
+    private readonly EmbeddedProject _project = new("intake-streamed-");
     private IntakeRuntime _runtime = null!;
 
-    private string In(string name) => Path.Combine(_dir, "in", name);
-
-    public Task InitializeAsync()
+    public StreamedLoadTests()
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+        _project.Pipeline("p", """
             name: p
             source: { kind: local, path: ../in, stable_for: 0s }
             steps: [fetch, validate, archive, load]
@@ -35,48 +19,19 @@ public sealed class StreamedLoadTests : IAsyncLifetime
             csv: { files: ["**/*.csv"] }
             load: { table: rows }
             """);
-        return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_runtime is not null)
-        {
-            await _runtime.DisposeAsync();
-        }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static void WriteGzip(string path, string text)
-    {
-        using var f = File.Create(path);
-        using var gz = new GZipStream(f, CompressionLevel.Fastest);
-        gz.Write(Encoding.UTF8.GetBytes(text));
-    }
+    private string In(string name) => _project.In(name);
 
     private async Task<List<Load>> RunAsync()
     {
-        _runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
-        await new Runner(_runtime).RunAsync(new RunOptions { Once = true, Workers = 1 }, default);
+        _runtime = await _project.RunOnceAsync();
         return [.. await _runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)];
     }
 
-    private long Rows()
-    {
-        using var c = new SqliteConnection($"Data Source={Path.Combine(_dir, ".intake", "warehouse.db")};Pooling=false");
-        c.Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = 'rows'";
-        if ((long)cmd.ExecuteScalar()! == 0)
-        {
-            return 0;
-        }
-
-        cmd.CommandText = $"SELECT count(*) FROM rows";
-        return (long)cmd.ExecuteScalar()!;
-    }
+    private long Rows() => _project.Rows();
 
     [Fact]
     public async Task ZipWithSeveralCsvs_IsLoadedEntryByEntry_WithoutExpandingItIntoTheWorkArea()
@@ -98,7 +53,7 @@ public sealed class StreamedLoadTests : IAsyncLifetime
         steps.Select(s => s.Step).ShouldNotContain("decompress");
         steps.Single(s => s.Step == "load").RowsOut.ShouldBe(3);
         // Nothing was ever written to the work area: the store never created it.
-        Directory.Exists(Path.Combine(_dir, ".intake", "store", "work")).ShouldBeFalse();
+        Directory.Exists(_project.Stored("work")).ShouldBeFalse();
     }
 
     [Fact]
@@ -110,7 +65,7 @@ public sealed class StreamedLoadTests : IAsyncLifetime
             text.Append(i).Append(",name").Append(i).Append('\n');
         }
 
-        WriteGzip(In("big.csv.gz"), text.ToString());
+        EmbeddedProject.WriteGzip(In("big.csv.gz"), text.ToString());
         var bytes = File.ReadAllBytes(In("big.csv.gz"));
         File.WriteAllBytes(In("big.csv.gz"), bytes[..(bytes.Length * 2 / 3)]);
 
@@ -124,7 +79,7 @@ public sealed class StreamedLoadTests : IAsyncLifetime
         steps.Last(s => s.Step == "load").Outcome.ShouldBe(StepOutcome.Failed);
         // The failed COPY rolled back: not one of the rows read before the cut is in the table.
         Rows().ShouldBe(0);
-        Directory.EnumerateFiles(Path.Combine(_dir, ".intake", "store", "error"), "big.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
+        Directory.EnumerateFiles(_project.Stored("error"), "big.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
     }
 
     [Fact]
@@ -137,7 +92,7 @@ public sealed class StreamedLoadTests : IAsyncLifetime
             text.Append(i).Append(",name").Append(i).Append('\n');
         }
 
-        WriteGzip(In("bad.csv.gz"), text.ToString());
+        EmbeddedProject.WriteGzip(In("bad.csv.gz"), text.ToString());
 
         var load = (await RunAsync()).ShouldHaveSingleItem();
 
@@ -150,9 +105,9 @@ public sealed class StreamedLoadTests : IAsyncLifetime
     [Fact]
     public async Task SidecarManifestRows_AreCountedOutOfTheOriginal_AndAMismatchFailsAsIntegrity()
     {
-        WriteGzip(In("good.csv.gz"), "id,name\n1,a\n2,b\n");
+        EmbeddedProject.WriteGzip(In("good.csv.gz"), "id,name\n1,a\n2,b\n");
         File.WriteAllText(In("good.csv.gz.manifest.json"), """{"rows": 2}""");
-        WriteGzip(In("short.csv.gz"), "id,name\n3,c\n");
+        EmbeddedProject.WriteGzip(In("short.csv.gz"), "id,name\n3,c\n");
         File.WriteAllText(In("short.csv.gz.manifest.json"), """{"rows": 5}""");
 
         var loads = await RunAsync();

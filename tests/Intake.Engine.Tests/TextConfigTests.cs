@@ -1,5 +1,3 @@
-using Intake.Engine.Configuration;
-
 namespace Intake.Engine.Tests;
 
 /// <summary>The pipeline keys for text inputs: csv.encoding, csv.allow_empty, format and ndjson, keep_work.</summary>

@@ -1,10 +1,5 @@
 using System.IO.Compression;
 using System.Text;
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
-using Microsoft.Data.Sqlite;
 
 namespace Intake.Engine.Tests;
 
@@ -14,35 +9,12 @@ namespace Intake.Engine.Tests;
 /// runs a whole pipeline (local folder → SQLite) and checks what a user sees: the load's status, kind and message,
 /// and the warehouse table.
 /// </summary>
-public sealed class TextInputTests : IAsyncLifetime
+public sealed class TextInputTests : IAsyncDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-text-").FullName;
+    private readonly EmbeddedProject _project = new("intake-text-");
     private IntakeRuntime? _runtime;
 
-    public Task InitializeAsync()
-    {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_runtime is not null)
-        {
-            await _runtime.DisposeAsync();
-        }
-
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
     // ---- harness ------------------------------------------------------------------------------------------------
 
@@ -51,7 +23,7 @@ public sealed class TextInputTests : IAsyncLifetime
 
     private void Pipeline(bool decompress, string extra = "")
     {
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), $"""
+        _project.Pipeline("p", $"""
             name: p
             source: {"{"} kind: local, path: ../in, stable_for: 0s {"}"}
             steps: {(decompress ? Decompress : Fetch)}
@@ -71,12 +43,7 @@ public sealed class TextInputTests : IAsyncLifetime
                 File.WriteAllBytes(In(name), data);
                 return name;
             case Container.Gzip:
-                using (var f = File.Create(In(name + ".gz")))
-                using (var gz = new GZipStream(f, CompressionLevel.Fastest))
-                {
-                    gz.Write(data);
-                }
-
+                EmbeddedProject.WriteGzip(In(name + ".gz"), data);
                 return $"{name}.gz!{name}";
             default:
                 using (var zip = ZipFile.Open(In("batch.zip"), ZipArchiveMode.Create))
@@ -92,40 +59,20 @@ public sealed class TextInputTests : IAsyncLifetime
         }
     }
 
-    private string In(string name) => Path.Combine(_dir, "in", name);
+    private string In(string name) => _project.In(name);
 
     private async Task<Load> RunOneAsync()
     {
-        _runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
-        await new Runner(_runtime).RunAsync(new RunOptions { Once = true, Workers = 1 }, default);
+        _runtime = await _project.RunOnceAsync();
         return (await _runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
     }
 
-    private SqliteConnection Warehouse()
-    {
-        var c = new SqliteConnection($"Data Source={Path.Combine(_dir, ".intake", "warehouse.db")};Pooling=false");
-        c.Open();
-        return c;
-    }
-
     /// <summary>Rows in the table (0 when it was never created).</summary>
-    private long Rows(string table = "rows")
-    {
-        using var c = Warehouse();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT count(*) FROM sqlite_master WHERE name = '{table}'";
-        if ((long)cmd.ExecuteScalar()! == 0)
-        {
-            return 0;
-        }
-
-        cmd.CommandText = $"SELECT count(*) FROM {table}";
-        return (long)cmd.ExecuteScalar()!;
-    }
+    private long Rows(string table = "rows") => _project.Rows(table);
 
     private List<string?> Column(string sql)
     {
-        using var c = Warehouse();
+        using var c = _project.OpenWarehouse();
         using var cmd = c.CreateCommand();
         cmd.CommandText = sql;
         using var r = cmd.ExecuteReader();
@@ -378,7 +325,7 @@ public sealed class TextInputTests : IAsyncLifetime
         var load = await RunOneAsync();
 
         load.Status.ShouldBe(LoadStatus.Archived, load.ErrorMessage);
-        var work = Path.Combine(_dir, ".intake", "store", "work", "loads", load.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var work = Path.Combine(_project.Stored("work"), "loads", load.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var steps = await _runtime!.Catalog.GetStepsAsync(load.Id, default);
         if (!keep)
         {

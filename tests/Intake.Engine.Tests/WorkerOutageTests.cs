@@ -1,11 +1,5 @@
-using System.IO.Compression;
-using System.Text;
-using Intake.Core.Errors;
-using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Audit;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
 using Intake.Engine.Steps;
 
 namespace Intake.Engine.Tests;
@@ -14,52 +8,24 @@ namespace Intake.Engine.Tests;
 /// Step records when the catalog fails around a step (the catalog here fails on cue; the same with a real PostgreSQL
 /// restarting is in the integration tests): every attempt ends closed and attempts are numbered 1..n without gaps.
 /// </summary>
-public sealed class WorkerOutageTests : IAsyncLifetime
+public sealed class WorkerOutageTests : IAsyncDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-worker-outage-").FullName;
+    private readonly EmbeddedProject _project = new("intake-worker-outage-", maxAttempts: 3);
     private readonly CapturingLogs _logs = new();
-    private IntakeRuntime _real = null!;
 
-    public async Task InitializeAsync()
+    public WorkerOutageTests()
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
-            name: p
-            source: { kind: local, path: ../in, stable_for: 0s }
-            steps: [fetch, decompress, validate, archive, load]
-            load: { table: rows }
-            """);
-        await using (var f = File.Create(Path.Combine(_dir, "in", "a.csv.gz")))
-        await using (var gz = new GZipStream(f, CompressionLevel.Fastest))
-        {
-            await gz.WriteAsync(Encoding.UTF8.GetBytes("id,name\n1,a\n2,b\n"));
-        }
+        _project.GzipPipelineWithOneFile();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_real is not null)
-        {
-            await _real.DisposeAsync();
-        }
-
-        Directory.Delete(_dir, recursive: true);
-    }
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
 
     private async Task<(IntakeRuntime Runtime, FlakyCatalog Catalog)> OpenAsync(OutageOptions outage)
     {
-        _real = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")), outage, new InstantTimeProvider(), _logs, default);
-        await new Discovery(_real).DiscoverAsync(_real.Pipeline("p"), default);
-        var flaky = new FlakyCatalog(_real.Catalog);
-        return (_real.WithCatalog(flaky), flaky);
+        var real = await _project.OpenAsync(outage, new InstantTimeProvider(), _logs);
+        await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
+        var flaky = new FlakyCatalog(real.Catalog);
+        return (real.WithCatalog(flaky), flaky);
     }
 
     private static async Task<(Load Load, IReadOnlyList<StepRecord> Steps, LoadAudit Audit)> DrainAsync(IntakeRuntime runtime, CountingStep? replace = null)

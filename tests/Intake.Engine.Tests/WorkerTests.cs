@@ -1,9 +1,3 @@
-using System.IO.Compression;
-using System.Text;
-using Intake.Core.Errors;
-using Intake.Core.Model;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
 using Intake.Engine.Steps;
 
 namespace Intake.Engine.Tests;
@@ -11,41 +5,17 @@ namespace Intake.Engine.Tests;
 /// <summary>The worker's handling of step failures, with one step replaced by one that fails on cue.</summary>
 public sealed class WorkerTests : IAsyncLifetime
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("intake-worker-").FullName;
+    private readonly EmbeddedProject _project = new("intake-worker-", maxAttempts: 3);
     private IntakeRuntime _runtime = null!;
 
     public async Task InitializeAsync()
     {
-        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
-            catalog: { kind: sqlite, path: .intake/catalog.db }
-            stores: { local: { kind: local, root: .intake/store } }
-            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-            defaults:
-              retry: { max_attempts: 3, base_delay: 1ms, max_delay: 5ms }
-            """);
-        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
-        Directory.CreateDirectory(Path.Combine(_dir, "in"));
-        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
-            name: p
-            source: { kind: local, path: ../in, stable_for: 0s }
-            steps: [fetch, decompress, validate, archive, load]
-            load: { table: rows }
-            """);
-        await using (var f = File.Create(Path.Combine(_dir, "in", "a.csv.gz")))
-        await using (var gz = new GZipStream(f, CompressionLevel.Fastest))
-        {
-            await gz.WriteAsync(Encoding.UTF8.GetBytes("id,name\n1,a\n2,b\n"));
-        }
-
-        _runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+        _project.GzipPipelineWithOneFile();
+        _runtime = await _project.OpenAsync();
         await new Discovery(_runtime).DiscoverAsync(_runtime.Pipeline("p"), default);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _runtime.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     /// <summary>The worker's own step of that name, failing on cue (the call number in, the exception to throw or null out).</summary>
     private sealed class Flaky(IStep real, Func<int, Exception?> failure) : IStep
@@ -107,7 +77,7 @@ public sealed class WorkerTests : IAsyncLifetime
         steps.Single(s => s.Step == "load").Outcome.ShouldBe(StepOutcome.Succeeded);
         steps[^1].Step.ShouldBe("error");
         steps[^1].Outputs.ShouldHaveSingleItem().ShouldStartWith("error:");
-        Directory.EnumerateFiles(Path.Combine(_dir, ".intake", "store", "inbox"), "a.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
+        Directory.EnumerateFiles(_project.Stored("inbox"), "a.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
     }
 
     [Fact]

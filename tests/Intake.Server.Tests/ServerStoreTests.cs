@@ -75,7 +75,7 @@ public sealed class ServerStoreTests
         page.Select(l => l.Id).ShouldBe([ids[4], ids[2]]);
         var next = await catalog.ListLoadsAsync(new LoadQuery { NewestFirst = true, Customer = "acme", Limit = 2, BeforeId = page[^1].Id }, default);
         next.Select(l => l.Id).ShouldBe([ids[0]]);
-        var window = await catalog.ListLoadsAsync(new LoadQuery { NewestFirst = true, CreatedFrom = clock.GetUtcNow().AddHours(-3), CreatedUntil = clock.GetUtcNow().AddHours(-1) }, default);
+        var window = await catalog.ListLoadsAsync(new LoadQuery { NewestFirst = true, CreatedSince = clock.GetUtcNow().AddHours(-3), CreatedUntil = clock.GetUtcNow().AddHours(-1) }, default);
         window.Select(l => l.Id).ShouldBe([ids[4], ids[3]]);
         (await catalog.CountByPipelineAndStatusAsync(default)).ShouldBe([new LoadCount("p", LoadStatus.Ready, 6)]);
     }

@@ -2,6 +2,7 @@ using Intake.Core.Ports;
 using Intake.Storage.S3;
 using Intake.Storage.Tests.S3;
 using Intake.Storage.Tests.Support;
+using Intake.Tests.Shared;
 
 namespace Intake.Storage.Tests;
 
@@ -344,7 +345,7 @@ public sealed class LocalDirectoryStoreComplianceTests : ObjectStoreComplianceTe
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }
 
-[RequiresS3]
+[RequiresServer(typeof(S3FactAttribute))]
 public sealed class S3ObjectStoreComplianceTests : ObjectStoreComplianceTests
 {
     protected override bool ServerListsInKeyOrder => false;
@@ -354,7 +355,7 @@ public sealed class S3ObjectStoreComplianceTests : ObjectStoreComplianceTests
 }
 
 /// <summary>The same suite with the archive and error areas in buckets of their own, so copies cross buckets.</summary>
-[RequiresS3]
+[RequiresServer(typeof(S3FactAttribute))]
 public sealed class S3ObjectStoreAreaBucketsComplianceTests : ObjectStoreComplianceTests
 {
     protected override bool ServerListsInKeyOrder => false;

@@ -15,7 +15,7 @@ public sealed class PostgresDatabaseFixture
     public Task<string> ConnectionStringAsync() => _database.Value;
 }
 
-[RequiresPostgres]
+[RequiresServer(typeof(PostgresFactAttribute))]
 public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : WarehouseComplianceTests, IClassFixture<PostgresDatabaseFixture>
 {
     private string _connectionString = "";
@@ -26,14 +26,7 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         return new PostgresWarehouse("wh", _connectionString, clock);
     }
 
-    protected override async Task<T?> ScalarAsync<T>(string sql) where T : default
-    {
-        await using var connection = new NpgsqlConnection(_connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await using var reader = await command.ExecuteReaderAsync();
-        return await reader.ReadAsync() && !reader.IsDBNull(0) ? reader.GetFieldValue<T>(0) : default;
-    }
+    protected override Task<T?> ScalarAsync<T>(string sql) where T : default => Sql.ScalarAsync<T>(new NpgsqlConnection(_connectionString), sql);
 
     [PostgresTheory]
     [InlineData("0")]

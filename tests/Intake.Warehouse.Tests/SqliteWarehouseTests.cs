@@ -15,15 +15,7 @@ public sealed class SqliteWarehouseTests : WarehouseComplianceTests
     protected override Task<IWarehouse> CreateWarehouseAsync(TimeProvider clock) =>
         Task.FromResult<IWarehouse>(new SqliteWarehouse("wh", DatabasePath, clock));
 
-    protected override async Task<T?> ScalarAsync<T>(string sql) where T : default
-    {
-        await using var connection = new SqliteConnection($"Data Source={DatabasePath}");
-        await connection.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await using var reader = await command.ExecuteReaderAsync();
-        return await reader.ReadAsync() && !reader.IsDBNull(0) ? reader.GetFieldValue<T>(0) : default;
-    }
+    protected override Task<T?> ScalarAsync<T>(string sql) where T : default => Sql.ScalarAsync<T>(new SqliteConnection($"Data Source={DatabasePath}"), sql);
 
     public override async Task DisposeAsync()
     {

@@ -58,7 +58,7 @@ public sealed record LoadQuery
     public string? Pipeline { get; init; }
     public string? Customer { get; init; }
     /// <summary>Only loads created at or after this time.</summary>
-    public DateTimeOffset? CreatedFrom { get; init; }
+    public DateTimeOffset? CreatedSince { get; init; }
     /// <summary>Only loads created before this time.</summary>
     public DateTimeOffset? CreatedUntil { get; init; }
     /// <summary>Only loads with a larger id: the last id of the previous page, oldest first.</summary>

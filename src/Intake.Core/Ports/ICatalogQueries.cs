@@ -3,7 +3,7 @@ using Intake.Core.Model;
 namespace Intake.Core.Ports;
 
 /// <summary>A pipeline's high-water mark for one partition (incremental reads and exports).</summary>
-public sealed record Watermark(string Pipeline, string PartitionKey, string Value, DateTimeOffset UpdatedAt);
+public sealed record Watermark(string Pipeline, string Partition, string Value, DateTimeOffset UpdatedAt);
 
 /// <summary>Count of loads in one (pipeline, status) pair.</summary>
 public sealed record LoadCount(string Pipeline, LoadStatus Status, long Count);

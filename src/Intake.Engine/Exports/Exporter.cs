@@ -142,7 +142,7 @@ public sealed class Exporter
             var w = written.Count == 0 ? new Written(null, 0, 0, partition) : written[0];
             // The watermark advances only while the lock is still ours: a lost lock fails the partition instead.
             held.Lost.ThrowIfCancellationRequested();
-            await Exports.RecordExportPartitionAsync(result with { Rows = w.Rows, RowsFailed = w.Failed, ObjectKey = w.Key }, advance ? end : null, cancellationToken);
+            await Exports.RecordExportPartitionAsync(result with { Rows = w.Rows, RowsFailed = w.RowsFailed, ObjectKey = w.ObjectKey }, advance ? end : null, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -162,7 +162,7 @@ public sealed class Exporter
             foreach (var w in written)
             {
                 // A record override never moves the watermark: it is not a window.
-                var result = new ExportPartitionResult { Pipeline = request.Pipeline, RequestKey = request.RequestKey, Partition = w.Partition, Succeeded = true, Rows = w.Rows, RowsFailed = w.Failed, ObjectKey = w.Key };
+                var result = new ExportPartitionResult { Pipeline = request.Pipeline, RequestKey = request.RequestKey, Partition = w.Partition, Succeeded = true, Rows = w.Rows, RowsFailed = w.RowsFailed, ObjectKey = w.ObjectKey };
                 await Exports.RecordExportPartitionAsync(result, null, cancellationToken);
             }
         }
@@ -172,7 +172,7 @@ public sealed class Exporter
         }
     }
 
-    private sealed record Written(string? Key, long Rows, int Failed, string Partition);
+    private sealed record Written(string? ObjectKey, long Rows, int RowsFailed, string Partition);
 
     /// <summary>
     /// Streams the reader's rows into one object per partition (the reader is ordered by partition). A partition

@@ -67,7 +67,8 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
 
         // One source per pipeline for the life of the discovery: the stable-file rule compares each listing with
         // the previous one. Listings of one pipeline are serialised by the gate; other pipelines list in parallel.
-        var kept = context.Keep(() => new KeptSource(CreateSource(pipeline, runtime.Time)));
+        // The runtime disposes the source (an S3 client and its pooled connections) when it is disposed.
+        var kept = context.Keep(() => new KeptSource(runtime.Own(CreateSource(pipeline, runtime.Time))));
 
         var wanted = context.SourceKeys is null ? null : new HashSet<string>(context.SourceKeys, StringComparer.Ordinal);
         var found = new HashSet<string>(StringComparer.Ordinal);

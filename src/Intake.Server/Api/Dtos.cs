@@ -126,5 +126,5 @@ public sealed record TableDto(string Name, string Warehouse, string Customer, IR
 
 public sealed record WatermarkDto(string Pipeline, string Partition, string Value, DateTimeOffset UpdatedAt)
 {
-    public static WatermarkDto From(Watermark w) => new(w.Pipeline, w.PartitionKey, w.Value, w.UpdatedAt);
+    public static WatermarkDto From(Watermark w) => new(w.Pipeline, w.Partition, w.Value, w.UpdatedAt);
 }

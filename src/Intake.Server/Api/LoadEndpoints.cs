@@ -68,11 +68,11 @@ internal static class LoadEndpoints
             }
         }
 
-        var from = ParseTime("since", ApiInput.Text(errors, "since", since, ApiInput.MaxTimeLength), errors);
-        var to = ParseTime("until", ApiInput.Text(errors, "until", until, ApiInput.MaxTimeLength), errors);
+        var createdSince = ParseTime("since", ApiInput.Text(errors, "since", since, ApiInput.MaxTimeLength), errors);
+        var createdUntil = ParseTime("until", ApiInput.Text(errors, "until", until, ApiInput.MaxTimeLength), errors);
         var size = ApiInput.Limit(errors, limit, DefaultLimit);
         var after = Cursor.Parse(errors, cursor);
-        if (from is { } f && to is { } t && f >= t)
+        if (createdSince is { } f && createdUntil is { } t && f >= t)
         {
             errors.Add("until", "must be later than since");
         }
@@ -94,21 +94,21 @@ internal static class LoadEndpoints
 
         // The default window (last 24 hours) is fixed when the first page is asked for and travels in the
         // cursor, so later pages continue the same list instead of a window that moved meanwhile.
-        from ??= after?.Since ?? (to is null && after is null ? state.Time.GetUtcNow() - DefaultWindow : null);
+        createdSince ??= after?.Since ?? (createdUntil is null && after is null ? state.Time.GetUtcNow() - DefaultWindow : null);
         var query = new LoadQuery
         {
             NewestFirst = true,
             Status = statusFilter,
             Pipeline = pipeline,
             Customer = customer ?? caller.CustomerFilter,
-            CreatedFrom = from,
-            CreatedUntil = to,
+            CreatedSince = createdSince,
+            CreatedUntil = createdUntil,
             BeforeId = after?.BeforeId,
             Limit = size + 1,
         };
         var loads = await state.Runtime.Catalog.ListLoadsAsync(query, ct);
         var items = loads.Take(size).Select(l => LoadDto.From(l, state.ClientText)).ToList();
-        var next = loads.Count > size ? new Cursor(items[^1].Id, from).ToString() : null;
+        var next = loads.Count > size ? new Cursor(items[^1].Id, createdSince).ToString() : null;
         return Results.Ok(new Page<LoadDto>(items, next));
     }
 

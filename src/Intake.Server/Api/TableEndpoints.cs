@@ -93,8 +93,8 @@ internal static class TableEndpoints
         var marks = await state.Queries.ListWatermarksAsync(caller.IsAdmin && pipeline is null ? null : names, ct);
         var rest = marks
             .OrderBy(m => m.Pipeline, StringComparer.Ordinal)
-            .ThenBy(m => m.PartitionKey, StringComparer.Ordinal)
-            .Where(m => after is null || Compare((m.Pipeline, m.PartitionKey, ""), (after[0], after[1], "")) > 0)
+            .ThenBy(m => m.Partition, StringComparer.Ordinal)
+            .Where(m => after is null || Compare((m.Pipeline, m.Partition, ""), (after[0], after[1], "")) > 0)
             .Take(size + 1)
             .Select(WatermarkDto.From)
             .ToList();

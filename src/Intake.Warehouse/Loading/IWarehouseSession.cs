@@ -30,8 +30,14 @@ internal interface IWarehouseSession : IAsyncDisposable
     /// <summary>Indexes <c>_intake_load_id</c> of a table created by this session, once its first rows are in.</summary>
     Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken);
 
-    /// <summary>Creates the ledger table when missing.</summary>
-    Task EnsureLedgerAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Applies the warehouse's migrations (its own tables: the ledger) that the database has not recorded yet, in
+    /// this session's transaction, after taking the schema lock; <see cref="WarehouseMigrations"/> calls it.
+    /// </summary>
+    /// <param name="warehouse">The warehouse's name, for messages.</param>
+    /// <param name="now">When, for the version table.</param>
+    /// <param name="cancellationToken">Stops the migration; nothing of it stays.</param>
+    Task MigrateAsync(string warehouse, DateTimeOffset now, CancellationToken cancellationToken);
 
     Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken);
 

@@ -27,7 +27,6 @@ internal static class LoadRunner
     {
         var table = TableName.Parse(request.Table);
         var declared = request.Columns;
-        await session.EnsureLedgerAsync(cancellationToken);
 
         // Sources may be opened lazily by the enumeration; each is disposed once copied (or on failure).
         await using var enumerator = sources.GetAsyncEnumerator(cancellationToken);

@@ -102,7 +102,6 @@ internal static class MergeRunner
         }
 
         var merged = await session.ExecuteCountAsync(merge, cancellationToken);
-        await session.EnsureLedgerAsync(cancellationToken);
         await session.RecordLedgerAsync(
             new WarehouseLoadRequest { Table = request.TargetTable, LoadId = request.LoadId, Step = request.Step, Attempt = request.Attempt },
             merged,

@@ -1,4 +1,6 @@
+using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Shared.Migrations;
 using Intake.Warehouse.Loading;
 using Npgsql;
 using NpgsqlTypes;
@@ -10,6 +12,8 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 {
     // Any fixed number: every Intake process creating tables in this database takes the same lock.
     private const long SchemaLockKey = 0x496E74616B65_01;
+
+    private static readonly IReadOnlyList<Migration> Migrations = Migration.Embedded("Postgres", "warehouse");
 
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
@@ -110,28 +114,23 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    public async Task EnsureLedgerAsync(CancellationToken cancellationToken)
+    public async Task MigrateAsync(string warehouse, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using (var check = Command($"select to_regclass('{SqlIdentifier.LedgerTable}') is not null"))
-        {
-            if (await check.ExecuteScalarAsync(cancellationToken) is true)
-            {
-                return;
-            }
-        }
-
+        // The schema lock first: it queues this behind other processes' migrations and loads that create tables,
+        // including Intake versions that created the ledger themselves under the same lock.
         await LockSchemaChangesAsync(cancellationToken);
-        await using var command = Command($"""
-            create table if not exists {SqlIdentifier.LedgerTable} (
-                load_id bigint not null,
-                step text not null,
-                attempt integer not null,
-                table_name text not null,
-                rows_written bigint not null,
-                committed_at timestamptz not null,
-                primary key (load_id, step, attempt, table_name))
-            """);
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        var target = new MigrationTarget(
+            "warehouse",
+            $"warehouse '{warehouse}'",
+            SqlIdentifier.MigrationsTable,
+            $"create table if not exists {SqlIdentifier.MigrationsTable} (version integer primary key, name text not null, applied_at timestamptz not null)",
+            (parameter, utc) =>
+            {
+                parameter.DbType = System.Data.DbType.DateTimeOffset;
+                parameter.Value = utc.ToUniversalTime();
+            },
+            e => PostgresErrors.Translate(e, warehouse, null) is { Kind: ErrorKind.Transient });
+        await MigrationRunner.ApplyAsync(_connection, _transaction, target, Migrations, now, cancellationToken);
     }
 
     public async Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken)

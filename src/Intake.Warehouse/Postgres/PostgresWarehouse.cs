@@ -21,6 +21,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly TimeProvider _clock;
+    private readonly WarehouseMigrations _migrations;
 
     /// <param name="name">The warehouse's name in the configuration, used in messages.</param>
     /// <param name="connectionString">An Npgsql connection string; a malformed one is a configuration error.</param>
@@ -30,6 +31,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Name = name;
         _clock = timeProvider ?? TimeProvider.System;
+        _migrations = new WarehouseMigrations(name, _clock);
         try
         {
             var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -54,7 +56,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         ArgumentNullException.ThrowIfNull(sources);
         try
         {
-            await using var session = await PostgresSession.OpenAsync(_dataSource, cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
@@ -68,7 +70,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         MergeRunner.Validate(request);
         try
         {
-            await using var session = await PostgresSession.OpenAsync(_dataSource, cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)

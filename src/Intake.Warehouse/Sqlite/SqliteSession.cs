@@ -1,4 +1,6 @@
+using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Shared.Migrations;
 using Intake.Warehouse.Loading;
 using Microsoft.Data.Sqlite;
 
@@ -10,6 +12,8 @@ namespace Intake.Warehouse.Sqlite;
 /// </summary>
 internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
 {
+    private static readonly IReadOnlyList<Migration> Migrations = Migration.Embedded("Sqlite", "warehouse");
+
     private readonly SqliteConnection _connection;
     private readonly SqliteTransaction _transaction;
 
@@ -109,16 +113,18 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
             $"CREATE INDEX {SqlIdentifier.Quote(PlainName(table) + "__intake_load_id")} ON {Quoted(table)} ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})",
             cancellationToken);
 
-    public Task EnsureLedgerAsync(CancellationToken cancellationToken) => ExecuteAsync($"""
-        CREATE TABLE IF NOT EXISTS {SqlIdentifier.LedgerTable} (
-            load_id INTEGER NOT NULL,
-            step TEXT NOT NULL,
-            attempt INTEGER NOT NULL,
-            table_name TEXT NOT NULL,
-            rows_written INTEGER NOT NULL,
-            committed_at TEXT NOT NULL,
-            PRIMARY KEY (load_id, step, attempt, table_name))
-        """, cancellationToken);
+    /// <summary>Needs no lock of its own: the session's transaction holds the database's write lock (BEGIN IMMEDIATE).</summary>
+    public Task MigrateAsync(string warehouse, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var target = new MigrationTarget(
+            "warehouse",
+            $"warehouse '{warehouse}'",
+            SqlIdentifier.MigrationsTable,
+            $"CREATE TABLE IF NOT EXISTS {SqlIdentifier.MigrationsTable} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            (parameter, utc) => parameter.Value = utc.ToUniversalTime(),
+            e => SqliteErrors.Translate(e, warehouse, null) is { Kind: ErrorKind.Transient });
+        return MigrationRunner.ApplyAsync(_connection, _transaction, target, Migrations, now, cancellationToken);
+    }
 
     public async Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken)
     {

@@ -11,10 +11,11 @@ namespace Intake.Warehouse.Sqlite;
 /// It follows the same rules as PostgreSQL (one transaction per load, rows tagged with their load id, a ledger
 /// row in the same transaction), so a pipeline can move from one to the other unchanged.
 /// </summary>
-public sealed class SqliteWarehouse : IWarehouse
+public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
 {
     private readonly string _connectionString;
     private readonly TimeProvider _clock;
+    private readonly WarehouseMigrations _migrations;
 
     /// <param name="name">The warehouse's name in the configuration, used in messages.</param>
     /// <param name="databasePath">The database file; it and its directory are created when missing.</param>
@@ -29,6 +30,7 @@ public sealed class SqliteWarehouse : IWarehouse
         Name = name;
         DatabasePath = Path.GetFullPath(databasePath);
         _clock = timeProvider ?? TimeProvider.System;
+        _migrations = new WarehouseMigrations(name, _clock);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
@@ -53,7 +55,7 @@ public sealed class SqliteWarehouse : IWarehouse
                 Directory.CreateDirectory(directory);
             }
 
-            await using var session = await SqliteSession.OpenAsync(_connectionString, cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.Table) is { } translated)
@@ -67,7 +69,7 @@ public sealed class SqliteWarehouse : IWarehouse
         MergeRunner.Validate(request);
         try
         {
-            await using var session = await SqliteSession.OpenAsync(_connectionString, cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.TargetTable) is { } translated)
@@ -101,5 +103,13 @@ public sealed class SqliteWarehouse : IWarehouse
         {
             throw translated;
         }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        // Pooled connections keep the file open; release them so the file can be moved or deleted.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
+        return ValueTask.CompletedTask;
     }
 }

@@ -1,11 +1,8 @@
 using System.Data.Common;
 using System.IO.Compression;
 using System.Text.Json;
-using Intake.Core.Model;
 using Intake.Core.Ports;
-using Intake.Engine.Configuration;
 using Intake.Engine.Exports;
-using Intake.Engine.Runtime;
 using Intake.Tests.Shared;
 
 namespace Intake.Engine.Tests.Exports;

@@ -1,5 +1,4 @@
 using System.Data.Common;
-using Intake.Engine.Configuration;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.Engine.Tests.Exports;

@@ -1,10 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text;
-using Intake.Core.Model;
 using Intake.Core.Ports;
-using Intake.Engine.Configuration;
-using Intake.Engine.Runtime;
 using Intake.Engine.SourceKinds;
 using Intake.Sources;
 using Microsoft.Data.Sqlite;

@@ -1,4 +1,3 @@
-using Intake.Engine.Configuration;
 using Intake.Sources;
 using Intake.Sources.Ftp;
 using Intake.Sources.S3;

@@ -99,6 +99,12 @@ internal sealed record TestS3(string Url, string AccessKey, string SecretKey, st
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class S3FactAttribute : FactAttribute
 {
-    public S3FactAttribute(bool tls = false) =>
+    /// <summary>Parameterless as well, for <see cref="Intake.Tests.Shared.RequiresServerAttribute"/>, which creates the attribute to read its skip reason.</summary>
+    public S3FactAttribute()
+        : this(tls: false)
+    {
+    }
+
+    public S3FactAttribute(bool tls) =>
         Skip = TestServers.SkipUnless(TestS3.IsAvailable(tls), $"no S3 test server ({(tls ? TestS3.TlsVariable : TestS3.HttpVariable)} unset or unreachable; start one with scripts/servers/s3rver.sh start)");
 }

@@ -1,13 +1,18 @@
 using System.Globalization;
 using System.Reflection;
 
-namespace Intake.Catalog.Migrations;
+namespace Intake.Shared.Migrations;
 
 /// <summary>One versioned SQL file, e.g. <c>0001_initial.sql</c>: version 1.</summary>
 internal sealed record Migration(int Version, string Name, string Sql)
 {
-    /// <summary>The migrations embedded for a dialect folder ("Sqlite", "Postgres"), in version order.</summary>
-    public static IReadOnlyList<Migration> Embedded(string dialect)
+    /// <summary>
+    /// The migrations embedded in this assembly for a dialect folder ("Sqlite", "Postgres"), in version order. Each
+    /// project that links this file embeds its own <c>Migrations/&lt;Dialect&gt;/*.sql</c> under that logical name.
+    /// </summary>
+    /// <param name="dialect">The folder under <c>Migrations/</c>.</param>
+    /// <param name="subject">What the migrations build, for messages: "catalog", "warehouse".</param>
+    public static IReadOnlyList<Migration> Embedded(string dialect, string subject)
     {
         var assembly = typeof(Migration).Assembly;
         var prefix = $"Migrations/{dialect}/";
@@ -20,7 +25,7 @@ internal sealed record Migration(int Version, string Name, string Sql)
             }
 
             var name = resource[prefix.Length..];
-            list.Add(new Migration(ParseVersion(name), name, Read(assembly, resource)));
+            list.Add(new Migration(ParseVersion(name, subject), name, Read(assembly, resource)));
         }
 
         list.Sort((a, b) => a.Version.CompareTo(b.Version));
@@ -28,20 +33,20 @@ internal sealed record Migration(int Version, string Name, string Sql)
         {
             if (list[i].Version == list[i - 1].Version)
             {
-                throw new InvalidOperationException($"two catalog migrations have version {list[i].Version}: {list[i - 1].Name}, {list[i].Name}");
+                throw new InvalidOperationException($"two {subject} migrations have version {list[i].Version}: {list[i - 1].Name}, {list[i].Name}");
             }
         }
 
-        return list.Count > 0 ? list : throw new InvalidOperationException($"no catalog migrations embedded for {dialect}");
+        return list.Count > 0 ? list : throw new InvalidOperationException($"no {subject} migrations embedded for {dialect}");
     }
 
     /// <summary>The digits before the first underscore: <c>0007_add_x.sql</c> is version 7.</summary>
-    public static int ParseVersion(string fileName)
+    private static int ParseVersion(string fileName, string subject)
     {
         var underscore = fileName.IndexOf('_', StringComparison.Ordinal);
         return underscore > 0 && int.TryParse(fileName.AsSpan(0, underscore), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
             ? v
-            : throw new InvalidOperationException($"catalog migration '{fileName}' must be named <version>_<name>.sql, e.g. 0001_initial.sql");
+            : throw new InvalidOperationException($"{subject} migration '{fileName}' must be named <version>_<name>.sql, e.g. 0001_initial.sql");
     }
 
     private static string Read(Assembly assembly, string resource)

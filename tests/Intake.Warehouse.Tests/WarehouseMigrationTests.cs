@@ -85,7 +85,7 @@ public abstract class WarehouseMigrationTests : IAsyncLifetime
     }
 
     private static Task<WarehouseLoadResult> LoadAsync(IWarehouse warehouse, string table, long loadId) =>
-        warehouse.LoadAsync(new WarehouseLoadRequest { Table = table, LoadId = loadId, Step = "load" }, [ListRowSource.Of("a.csv", "id", ["1"])], default);
+        warehouse.LoadAsync(new WarehouseLoadRequest { Table = table, LoadId = loadId, Step = "load" }, new IRowSource[] { ListRowSource.Of("a.csv", "id", ["1"]) }.ToAsyncEnumerable(), default);
 }
 
 public sealed class SqliteWarehouseMigrationTests : WarehouseMigrationTests

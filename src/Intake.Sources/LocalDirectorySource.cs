@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
@@ -227,42 +228,75 @@ public sealed class LocalDirectorySource : IFileSource, IFileDrop
 
         var directory = Path.GetDirectoryName(path)!;
         var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
-            CreateDirectories(directory);
-            await using (var file = new FileStream(temp, new FileStreamOptions
+            FileStream file;
+            try
             {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = 0,
-                Options = FileOptions.Asynchronous,
-            }))
+                CreateDirectories(directory);
+                file = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, Options = FileOptions.Asynchronous });
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                await content.CopyToAsync(file, 1 << 20, cancellationToken);
-
-                // Milliseconds, as the fingerprint counts them: the same content written again is the same file to discovery.
-                var stamp = DateTime.SpecifyKind(new DateTime(written.UtcDateTime.Ticks / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
-                File.SetLastWriteTimeUtc(file.SafeFileHandle, stamp);
-
-                // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file.
-                file.Flush(flushToDisk: true);
+                throw WriteFailure(path, ex);
             }
 
-            File.Move(temp, path, overwrite: true);
-            DirectorySync.Flush(directory);
+            await using (file)
+            {
+                int read;
+
+                // A failure of the content itself comes through unchanged: its source knows what went wrong.
+                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    try
+                    {
+                        await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    }
+                    catch (IOException ex)
+                    {
+                        throw WriteFailure(path, ex);
+                    }
+                }
+
+                try
+                {
+                    // Milliseconds, as the fingerprint counts them: the same content written again is the same file to discovery.
+                    File.SetLastWriteTimeUtc(file.SafeFileHandle, DateTimeOffset.FromUnixTimeMilliseconds(written.ToUnixTimeMilliseconds()).UtcDateTime);
+
+                    // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file.
+                    file.Flush(flushToDisk: true);
+                }
+                catch (IOException ex)
+                {
+                    throw WriteFailure(path, ex);
+                }
+            }
+
+            try
+            {
+                File.Move(temp, path, overwrite: true);
+                DirectorySync.Flush(directory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw WriteFailure(path, ex);
+            }
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        catch
         {
             TryDelete(temp);
-            throw ex switch
-            {
-                OperationCanceledException => ex,
-                UnauthorizedAccessException => IntakeException.Config($"local source: no permission to write {path}", ex),
-                _ => IntakeException.Transient($"local source: cannot write {path}: {ex.Message}", ex),
-            };
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    private static IntakeException WriteFailure(string path, Exception ex) => ex is UnauthorizedAccessException
+        ? IntakeException.Config($"local source: no permission to write {path}", ex)
+        : IntakeException.Transient($"local source: cannot write {path}: {ex.Message}", ex);
 
     /// <summary>Creates the missing folders of <paramref name="directory"/> under the root and makes each new entry durable.</summary>
     private void CreateDirectories(string directory)

@@ -79,7 +79,7 @@ public sealed class StreamRecords
         foreach (var value in values)
         {
             index++;
-            var trimmed = Trim(value.Span);
+            var trimmed = Flat(Trim(value.Span));
             if (Problem(trimmed) is { } problem)
             {
                 Add(problems, $"record {Number(index)}: {problem}");
@@ -223,13 +223,15 @@ public sealed class StreamRecords
             }
 
             // Nothing may follow the array: the reader refuses a second value.
+            item = -1;
             while (reader.Read())
             {
             }
         }
         catch (JsonException e)
         {
-            Add(problems, $"{(item > 0 ? $"item {Number(item)}: " : "")}not valid JSON at line {Number((e.LineNumber ?? 0) + 1)}, byte {Number((e.BytePositionInLine ?? 0) + 1)} of the body ({Reason(e)})");
+            var where = item switch { > 0 => $"item {Number(item)}: ", < 0 => "after the array: ", _ => "" };
+            Add(problems, $"{where}not valid JSON at line {Number((e.LineNumber ?? 0) + 1)}, byte {Number((e.BytePositionInLine ?? 0) + 1)} of the body ({Reason(e)})");
         }
 
         return count;

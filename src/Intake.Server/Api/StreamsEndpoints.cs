@@ -39,15 +39,12 @@ public sealed record StreamAcceptedDto(string Stream, string Pipeline, long Acce
 /// </summary>
 internal static class StreamsEndpoints
 {
-    /// <summary>Media types a body of records may be sent as; none at all is taken too.</summary>
-    private static readonly string[] RecordMediaTypes =
-        ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines", "application/json", "text/plain"];
-
     public static void Map(RouteGroupBuilder api, RouteGroupBuilder write)
     {
         write.MapPost("/streams/{name}/records", AppendAsync).WithName("AppendStreamRecords").WithTags("Streams")
             .WithSummary("Accepts records for the stream: NDJSON (one JSON object per line) or a JSON array of objects. 200 only once they are on the server's disk (fsynced); a bad record refuses the whole body (400 naming it) and nothing of it is kept. Records are batched into one file per max_records or max_age, whichever comes first.")
-            .Accepts<JsonElement[]>(false, "application/x-ndjson", "application/json")
+            // Routing answers 415 for another media type; none at all is taken too (curl -T, a raw socket).
+            .Accepts<JsonElement[]>(true, "application/x-ndjson", "application/json", "application/ndjson", "application/jsonl", "application/x-jsonlines", "text/plain")
             .Produces<StreamAcceptedDto>()
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -75,13 +72,6 @@ internal static class StreamsEndpoints
         if (Find(state, http.Caller(), name) is not { } stream)
         {
             return NoSuchStream(name);
-        }
-
-        if (http.Request.ContentType is { Length: > 0 } contentType &&
-            !RecordMediaTypes.Contains(contentType.Split(';')[0].Trim(), StringComparer.OrdinalIgnoreCase))
-        {
-            return Problems.Of(StatusCodes.Status415UnsupportedMediaType,
-                $"records are sent as application/x-ndjson (one JSON object per line) or application/json (an array of objects), not {ApiInput.Quote(contentType)}");
         }
 
         var max = stream.MaxRequestBytes;

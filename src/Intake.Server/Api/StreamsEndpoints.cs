@@ -80,10 +80,11 @@ internal static class StreamsEndpoints
             return TooLarge(http, stream);
         }
 
-        // This stream's own limit instead of the API's 1 MiB; counted here, one byte past it is enough to refuse.
+        // This stream's own limit instead of the API's 1 MiB, counted below: Kestrel's would refuse a chunked body with
+        // the message of the other endpoints, in the middle of a read.
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
-            limit.MaxRequestBodySize = max + 1;
+            limit.MaxRequestBodySize = null;
         }
 
         using var body = new MemoryStream((int)Math.Min(http.Request.ContentLength ?? 64 * 1024, max));

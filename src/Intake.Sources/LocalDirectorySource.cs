@@ -31,7 +31,8 @@ namespace Intake.Sources;
 /// Written files (<see cref="IFileDrop"/>, a stream's batches): streamed into a hidden temp file beside the target
 /// (<c>.name.random.tmp</c>, never listed), stamped with the given time, fsynced, renamed over the target and the
 /// folder fsynced: a listing sees no file or the whole file, and the same content written again has the same
-/// size and modification time, so the same fingerprint.
+/// size and modification time, so the same fingerprint. A write removes the temp files of earlier writes of the same
+/// file that a crash cut short.
 /// </para>
 /// </remarks>
 public sealed class LocalDirectorySource : IFileSource, IFileDrop
@@ -235,6 +236,7 @@ public sealed class LocalDirectorySource : IFileSource, IFileDrop
             try
             {
                 CreateDirectories(directory);
+                RemoveCutShortWrites(directory, Path.GetFileName(path));
                 file = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, Options = FileOptions.Asynchronous });
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -291,6 +293,15 @@ public sealed class LocalDirectorySource : IFileSource, IFileDrop
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Temp files of earlier writes of the same file that a crash cut short: the write being made replaces them.</summary>
+    private static void RemoveCutShortWrites(string directory, string name)
+    {
+        foreach (var stale in Directory.EnumerateFiles(directory, $".{name}.*.tmp"))
+        {
+            TryDelete(stale);
         }
     }
 

@@ -68,7 +68,7 @@ public sealed class StreamsServeTests
     private static string BatchFolder(Workspace workspace) => Path.Combine(workspace.Root, "incoming", "events", "kafka", "sample");
 
     private static string[] Batches(Workspace workspace) =>
-        Directory.Exists(BatchFolder(workspace)) ? [.. Directory.GetFiles(BatchFolder(workspace)).Order(StringComparer.Ordinal)] : [];
+        Directory.Exists(BatchFolder(workspace)) ? [.. Directory.GetFiles(BatchFolder(workspace)).Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal)] : [];
 
     private static long[] Ids(string file) => [.. File.ReadAllLines(file).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetInt64())];
 
@@ -89,8 +89,8 @@ public sealed class StreamsServeTests
         return ids;
     }
 
-    /// <summary>Waits until the stream's spool is empty and every load of 'events' is archived; returns the loads.</summary>
-    private static async Task<List<JsonElement>> WaitLoadedAsync(Workspace.Serve serve, string adminKey, TimeSpan timeout)
+    /// <summary>Waits until the stream's spool is empty and every batch file is a load of 'events', archived; returns the loads.</summary>
+    private static async Task<List<JsonElement>> WaitLoadedAsync(Workspace workspace, Workspace.Serve serve, string adminKey, TimeSpan timeout)
     {
         using var admin = serve.Client(adminKey);
         var until = DateTime.UtcNow + timeout;
@@ -102,7 +102,7 @@ public sealed class StreamsServeTests
             var loads = page.GetProperty("items").EnumerateArray().ToList();
             last = $"stream: {stream}; loads: {string.Join(", ", loads.Select(l => $"{l.GetProperty("source_key").GetString()} {l.GetProperty("status").GetString()} {l.GetProperty("error_message")}"))}";
             if (stream.GetProperty("pending_records").GetInt64() == 0 && stream.GetProperty("sealed_batches").GetInt32() == 0 &&
-                loads.Count > 0 && loads.All(l => l.GetProperty("status").GetString() == "archived"))
+                loads.Count > 0 && loads.Count == Batches(workspace).Length && loads.All(l => l.GetProperty("status").GetString() == "archived"))
             {
                 return loads;
             }
@@ -128,7 +128,7 @@ public sealed class StreamsServeTests
         (await PostAsync(client, "[\n  {\"id\": 4},\n  {\n    \"id\": 5,\n    \"name\": \"e\"\n  },\n  {\"id\": 6}\n]", "application/json")).Status.ShouldBe(200);
         (await PostAsync(client, Ndjson([7, 8, 9, 10]), "application/json")).Status.ShouldBe(200);
 
-        var loads = await WaitLoadedAsync(serve, keys.Admin, TimeSpan.FromSeconds(60));
+        var loads = await WaitLoadedAsync(workspace, serve, keys.Admin, TimeSpan.FromSeconds(60));
 
         // Two batches sealed at max_records (4), the rest at max_age; named by uuid, in the order they were sealed.
         var batches = Batches(workspace);
@@ -212,7 +212,7 @@ public sealed class StreamsServeTests
         shown.GetProperty("customer").GetString().ShouldBe("acme");
         var (flushed, _, _) = await acme.PostJsonAsync("/api/v1/streams/clicks/flush");
         flushed.ShouldBe(202);
-        await WaitLoadedAsync(serve, keys.Admin, TimeSpan.FromSeconds(60));
+        await WaitLoadedAsync(workspace, serve, keys.Admin, TimeSpan.FromSeconds(60));
         Ids(Batches(workspace).ShouldHaveSingleItem()).ShouldBe([99]);
         TableIds(workspace).ShouldBe([99]);
     }
@@ -270,7 +270,7 @@ public sealed class StreamsServeTests
         acknowledged.Count.ShouldBeGreaterThan(100);
         await using (var last = await StartAsync(workspace))
         {
-            await WaitLoadedAsync(last, keys.Admin, TimeSpan.FromSeconds(120));
+            await WaitLoadedAsync(workspace, last, keys.Admin, TimeSpan.FromSeconds(120));
             last.Output.ShouldContain("spool recovered");
         }
 
@@ -284,6 +284,7 @@ public sealed class StreamsServeTests
         twice.ShouldBeEmpty($"{twice.Count} records are in the table more than once (e.g. {string.Join(", ", twice.Take(10))})");
         counts.Keys.Where(id => !sent.Contains(id)).ShouldBeEmpty();
         Batches(workspace).SelectMany(Ids).Count().ShouldBe(counts.Count);
+        Directory.GetFiles(BatchFolder(workspace), ".*").ShouldBeEmpty(); // no temp file of a cut write is left behind
     }
 
     [PostgresFact]
@@ -307,7 +308,7 @@ public sealed class StreamsServeTests
             var flush = await workspace.RunCliAsync("streams", "flush", "clicks");
             flush.ExitCode.ShouldBe(0, flush.Stderr);
             flush.Stdout.ShouldContain("the running server sealed its open batch (3 records)");
-            await WaitLoadedAsync(serve, keys.Admin, TimeSpan.FromSeconds(60));
+            await WaitLoadedAsync(workspace, serve, keys.Admin, TimeSpan.FromSeconds(60));
 
             (await PostAsync(client, Ndjson([4, 5]))).Status.ShouldBe(200);
         } // killed: records 4 and 5 wait in the spool, acknowledged
@@ -325,7 +326,7 @@ public sealed class StreamsServeTests
         // The command registered the batch's load; a server (or 'intake run') loads it.
         await using (var serve = await StartAsync(workspace))
         {
-            await WaitLoadedAsync(serve, keys.Admin, TimeSpan.FromSeconds(60));
+            await WaitLoadedAsync(workspace, serve, keys.Admin, TimeSpan.FromSeconds(60));
         }
 
         TableIds(workspace).Order().ShouldBe([1, 2, 3, 4, 5]);

@@ -156,6 +156,11 @@ public sealed class LocalFileDropComplianceTests : FileDropComplianceTests
         await source.WriteAsync("a/b1.json", new MemoryStream("{}\n"u8.ToArray()), Clock.GetUtcNow(), default);
 
         Directory.GetFiles(_root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(_root, f)).ShouldBe([Path.Combine("a", "b1.json")]);
+
+        // A write of the same file cut short by a crash left its temp file; the next write of that file removes it.
+        File.WriteAllText(Path.Combine(_root, "a", ".b2.json.0123.tmp"), "{\"id\":");
+        await source.WriteAsync("a/b2.json", new MemoryStream("{}\n"u8.ToArray()), Clock.GetUtcNow(), default);
+        Directory.GetFiles(Path.Combine(_root, "a")).Select(Path.GetFileName).Order(StringComparer.Ordinal).ShouldBe(["b1.json", "b2.json"]);
         source.Offers(".hidden/b1.json").ShouldBeFalse();
         source.Offers("a/b1.json.tmp").ShouldBeFalse();
     }

@@ -116,7 +116,7 @@ public sealed class StreamsServeTests
     [PostgresFact]
     public async Task RecordsPosted_AsNdjsonAndArrays_AreInTheBatchFilesExactlyOnce_SealedAtMaxRecordsAndMaxAge_AndLoaded()
     {
-        var (workspace, keys) = await CreateAsync("streams_flow", "    pipeline: events\n    prefix: kafka/sample/\n    max_records: 4\n    max_age: 2s\n");
+        var (workspace, keys) = await CreateAsync("streams_flow", "    pipeline: events\n    prefix: kafka/sample/\n    max_records: 4\n    max_age: 3s\n");
         using var project = workspace;
         await using var serve = await StartAsync(workspace);
         using var client = serve.Client(keys.AcmeWrite);

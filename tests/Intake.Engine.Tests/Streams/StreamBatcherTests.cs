@@ -49,8 +49,11 @@ public sealed class StreamBatcherTests : IAsyncDisposable
         return StreamRecords.Parse(Encoding.UTF8.GetBytes(string.Concat(ids.Select(i => $"{{\"id\":{i}}}\n"))), problems) ?? throw new InvalidOperationException(string.Join("; ", problems));
     }
 
+    /// <summary>The batch files as the source lists them (not the hidden temp file of a write in progress).</summary>
     private string[] BatchFiles() =>
-        Directory.Exists(Path.Combine(Source, "kafka", "sample")) ? [.. Directory.GetFiles(Path.Combine(Source, "kafka", "sample")).Order(StringComparer.Ordinal)] : [];
+        Directory.Exists(Path.Combine(Source, "kafka", "sample"))
+            ? [.. Directory.GetFiles(Path.Combine(Source, "kafka", "sample")).Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal)]
+            : [];
 
     private async Task<string[]> WaitForBatchesAsync(int count)
     {

@@ -49,6 +49,7 @@ internal static class Commands
         root.Subcommands.Add(InitCommand.Build());
         ExportCommands.Build().ToList().ForEach(root.Subcommands.Add);
         root.Subcommands.Add(BackfillCommands.Build());
+        root.Subcommands.Add(StreamsCommands.Build());
         foreach (var command in ServerCommands.Build())
         {
             root.Subcommands.Add(command);

@@ -1,7 +1,9 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Shared.IO;
 
 namespace Intake.Sources;
 
@@ -25,8 +27,15 @@ namespace Intake.Sources;
 /// (<see cref="TemporaryNameSuffixes"/>, Office <c>~$</c> lock files), symbolic links (a link could
 /// lead outside the folder, or loop), and names with a backslash (not portable as keys).
 /// </para>
+/// <para>
+/// Written files (<see cref="IFileDrop"/>, a stream's batches): streamed into a hidden temp file beside the target
+/// (<c>.name.random.tmp</c>, never listed), stamped with the given time, fsynced, renamed over the target and the
+/// folder fsynced: a listing sees no file or the whole file, and the same content written again has the same
+/// size and modification time, so the same fingerprint. A write removes the temp files of earlier writes of the same
+/// file that a crash cut short.
+/// </para>
 /// </remarks>
-public sealed class LocalDirectorySource : IFileSource
+public sealed class LocalDirectorySource : IFileSource, IFileDrop
 {
     /// <summary>Suffixes of files that upload and download tools are still writing (compared ignoring case).</summary>
     public static IReadOnlyList<string> TemporaryNameSuffixes { get; } =
@@ -191,6 +200,143 @@ public sealed class LocalDirectorySource : IFileSource
         return Path.Combine(RootDirectory, Path.DirectorySeparatorChar == '/' ? key : key.Replace('/', Path.DirectorySeparatorChar));
     }
 
+    /// <inheritdoc />
+    public bool Offers(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (!IsKey(key))
+        {
+            return false;
+        }
+
+        var segments = key.Split('/');
+        var name = segments[^1];
+        return !segments.Any(s => s[0] == '.') && !name.StartsWith("~$", StringComparison.Ordinal) &&
+            !TemporaryNameSuffixes.Any(s => name.EndsWith(s, StringComparison.OrdinalIgnoreCase)) && IsWanted(key);
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">The key is not a relative path inside the folder.</exception>
+    /// <exception cref="IntakeException">Config when the folder is missing or may not be written; Transient for other I/O failures.</exception>
+    public async Task WriteAsync(string key, Stream content, DateTimeOffset written, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var path = Describe(key);
+        if (!Directory.Exists(RootDirectory))
+        {
+            throw IntakeException.Config($"local source: directory {RootDirectory} does not exist");
+        }
+
+        var directory = Path.GetDirectoryName(path)!;
+        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            FileStream file;
+            try
+            {
+                CreateDirectories(directory);
+                RemoveCutShortWrites(directory, Path.GetFileName(path));
+                file = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, Options = FileOptions.Asynchronous });
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw WriteFailure(path, ex);
+            }
+
+            await using (file)
+            {
+                int read;
+
+                // A failure of the content itself comes through unchanged: its source knows what went wrong.
+                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    try
+                    {
+                        await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    }
+                    catch (IOException ex)
+                    {
+                        throw WriteFailure(path, ex);
+                    }
+                }
+
+                try
+                {
+                    // Milliseconds, as the fingerprint counts them: the same content written again is the same file to discovery.
+                    File.SetLastWriteTimeUtc(file.SafeFileHandle, DateTimeOffset.FromUnixTimeMilliseconds(written.ToUnixTimeMilliseconds()).UtcDateTime);
+
+                    // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file.
+                    file.Flush(flushToDisk: true);
+                }
+                catch (IOException ex)
+                {
+                    throw WriteFailure(path, ex);
+                }
+            }
+
+            try
+            {
+                File.Move(temp, path, overwrite: true);
+                DirectorySync.Flush(directory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw WriteFailure(path, ex);
+            }
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Temp files of earlier writes of the same file that a crash cut short: the write being made replaces them.</summary>
+    private static void RemoveCutShortWrites(string directory, string name)
+    {
+        foreach (var stale in Directory.EnumerateFiles(directory, $".{name}.*.tmp"))
+        {
+            TryDelete(stale);
+        }
+    }
+
+    private static IntakeException WriteFailure(string path, Exception ex) => ex is UnauthorizedAccessException
+        ? IntakeException.Config($"local source: no permission to write {path}", ex)
+        : IntakeException.Transient($"local source: cannot write {path}: {ex.Message}", ex);
+
+    /// <summary>Creates the missing folders of <paramref name="directory"/> under the root and makes each new entry durable.</summary>
+    private void CreateDirectories(string directory)
+    {
+        var missing = new Stack<string>();
+        for (var d = directory; !Directory.Exists(d) && d.Length > RootDirectory.Length; d = Path.GetDirectoryName(d)!)
+        {
+            missing.Push(d);
+        }
+
+        while (missing.TryPop(out var d))
+        {
+            Directory.CreateDirectory(d);
+            DirectorySync.Flush(Path.GetDirectoryName(d)!);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A hidden temp file left behind is never listed; it is only disk space.
+        }
+    }
+
     private bool IsWanted(string key) => _include.Any(g => g.IsMatch(key)) && !_exclude.Any(g => g.IsMatch(key));
 
     private static string Fingerprint(Observation o) =>
@@ -241,11 +387,14 @@ public sealed class LocalDirectorySource : IFileSource
         }
     }
 
+    private static bool IsKey(string key) =>
+        key.Length > 0 && key[0] != '/' && !key.Contains('\\', StringComparison.Ordinal) && !key.Contains('\0', StringComparison.Ordinal) &&
+        !key.Split('/').Any(s => s is "" or "." or "..");
+
     private static void ValidateKey(string key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Length == 0 || key[0] == '/' || key.Contains('\\', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal) ||
-            key.Split('/').Any(s => s is "" or "." or ".."))
+        if (!IsKey(key))
         {
             // Keys come from our own listing; anything else may be an attempt to read outside the folder.
             throw new ArgumentException($"'{key.Replace('\0', '?')}' is not a relative path inside the source folder.", nameof(key));

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Shared.IO;
 
 namespace Intake.Storage;
 

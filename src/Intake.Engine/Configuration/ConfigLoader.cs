@@ -49,6 +49,7 @@ public static class ConfigLoader
         var warehouses = ReadWarehouses(ctx, top.Scope("warehouses"), baseDir);
         var defaults = ReadDefaults(top.Scope("defaults"), stores, warehouses);
         var pipelinesDir = top.String("pipelines", fallback: "pipelines")!;
+        var streams = Streams.StreamsConfigReader.Read(top.Scope("streams"), baseDir);
         top.RejectUnknown();
 
         var pipelines = new List<PipelineConfig>();
@@ -78,6 +79,7 @@ public static class ConfigLoader
             }
         }
 
+        var streamConfigs = streams.Resolve(pipelines);
         if (errors.Count > 0)
         {
             throw new ConfigException(errors);
@@ -92,6 +94,7 @@ public static class ConfigLoader
             Warehouses = warehouses,
             Defaults = defaults,
             Pipelines = pipelines,
+            Streams = streamConfigs,
         };
     }
 

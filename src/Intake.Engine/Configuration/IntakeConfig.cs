@@ -16,6 +16,8 @@ public sealed record IntakeConfig
     public required IReadOnlyDictionary<string, WarehouseConfig> Warehouses { get; init; }
     public required DefaultsConfig Defaults { get; init; }
     public required IReadOnlyList<PipelineConfig> Pipelines { get; init; }
+    /// <summary><c>streams:</c>: records pushed to <c>intake serve</c>, batched into files of a pipeline's source (see docs/streams.md).</summary>
+    public IReadOnlyList<Streams.StreamConfig> Streams { get; init; } = [];
 
     public PipelineConfig? FindPipeline(string name) => Pipelines.FirstOrDefault(p => p.Name == name);
 }

@@ -103,6 +103,7 @@ public static class IntakeServer
         }
 
         services.AddHostedService<SchedulerService>();
+        StreamsHostedService.Add(services);
         services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
         // A backstop for problems the framework writes (status code pages, the exception handler): every one has a type.
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Type ??= Problems.TypeFor(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode));
@@ -214,6 +215,7 @@ public static class IntakeServer
         LoadEndpoints.Map(api, write, "jobs");
         TableEndpoints.Map(api);
         ExportEndpoints.Map(api, write);
+        StreamsEndpoints.Map(api, write);
     }
 
     /// <summary>The problem for a status an endpoint set without a body: no route (404), a route without this method (405).</summary>

@@ -28,4 +28,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(208, LogLevel.Information, "request {Method} {Path} from {Client} refused with {Status}: {Reason}")]
     public static partial void RequestRefused(ILogger logger, string method, string path, string client, int status, string reason);
+
+    [LoggerMessage(209, LogLevel.Information, "stream {Stream} flushed by key {KeyId}")]
+    public static partial void StreamFlushed(ILogger logger, string stream, string keyId);
 }

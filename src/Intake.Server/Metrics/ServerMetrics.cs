@@ -40,6 +40,10 @@ public sealed class ServerMetrics : IRunObserver
 
     public void JobTimedOut(string pipeline) => Add("intake_job_timeouts_total", $"pipeline=\"{Escape(pipeline)}\"");
 
+    public void StreamRecordsAccepted(string stream, long records) => Add("intake_stream_records_total", $"stream=\"{Escape(stream)}\"", records);
+
+    public void StreamBatchWritten(string stream) => Add("intake_stream_batches_total", $"stream=\"{Escape(stream)}\"");
+
     public void StepStarted(Load load, string step, int attempt)
     {
         _started[(load.Id, step)] = _time.GetTimestamp();
@@ -126,6 +130,8 @@ public sealed class ServerMetrics : IRunObserver
             ("intake_bytes_total", "Bytes read (in) and written (out) by steps in this process."),
             ("intake_scheduled_runs_total", "Scheduled runs this process took and ran, by pipeline."),
             ("intake_job_timeouts_total", "Loads failed by the job timeout in this process, by pipeline."),
+            ("intake_stream_records_total", "Stream records this process accepted (durable in its spool), by stream."),
+            ("intake_stream_batches_total", "Stream batches this process wrote into their pipeline's source, by stream."),
         };
         var snapshot = _counters.ToArray();
         foreach (var (name, help) in families)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Intake.Core.Errors;
@@ -27,8 +28,14 @@ namespace Intake.Sources.S3;
 /// Failures: network errors, timeouts, 5xx and throttling are Transient; wrong keys and denied permissions
 /// are Config, never showing the secret; a missing bucket is Config naming it.
 /// </para>
+/// <para>
+/// Written files (<see cref="IFileDrop"/>, a stream's batches): one PutObject with its Content-MD5, which S3 shows
+/// only once whole. A key already there with the same size is left alone: it is the same batch written by an
+/// earlier attempt (a crash after the upload, before the spool forgot it), and a second upload could get a new
+/// ETag (with SSE-KMS the ETag is not the content's MD5), which discovery would take for a changed file.
+/// </para>
 /// </remarks>
-public sealed class S3Source : IFileSource, IDisposable
+public sealed class S3Source : IFileSource, IFileDrop, IDisposable
 {
     private readonly AmazonS3Client _client;
     private readonly string _bucket;
@@ -36,6 +43,7 @@ public sealed class S3Source : IFileSource, IDisposable
     private readonly Glob[] _include;
     private readonly Glob[] _exclude;
     private readonly int _listPageSize;
+    private readonly bool _unsignedPayload;
 
     /// <summary>Validates the options (every problem at once), compiles the patterns and builds the client. Makes no request.</summary>
     /// <exception cref="IntakeException">Config, listing every invalid option or pattern.</exception>
@@ -56,7 +64,9 @@ public sealed class S3Source : IFileSource, IDisposable
         _include = options.Include.Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
         _exclude = (options.Exclude ?? []).Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
         _listPageSize = options.ListPageSize;
-        _client = options.Endpoint().CreateClient(wrapHandler);
+        var endpoint = options.Endpoint();
+        _unsignedPayload = endpoint.IsHttps;
+        _client = endpoint.CreateClient(wrapHandler);
     }
 
     /// <inheritdoc />
@@ -120,6 +130,77 @@ public sealed class S3Source : IFileSource, IDisposable
         }
 
         return $"s3://{_bucket}/{_prefix}{key}";
+    }
+
+    /// <inheritdoc />
+    public bool Offers(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return IsRelativePath(key) && _include.Any(g => g.IsMatch(key)) && !_exclude.Any(g => g.IsMatch(key));
+    }
+
+    /// <inheritdoc />
+    /// <remarks><paramref name="written"/> is not used: S3 sets the time, and the fingerprint holds the ETag instead.</remarks>
+    /// <exception cref="ArgumentException">The key is not a relative path.</exception>
+    /// <exception cref="IntakeException">Config for a missing bucket or denied access; Transient for network and server failures.</exception>
+    public async Task WriteAsync(string key, Stream content, DateTimeOffset written, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        var location = Describe(key);
+        var objectKey = _prefix + key;
+
+        // The body is sent with its length and MD5 (no chunked signing: S3-compatible servers differ on it), so it is
+        // read twice: a seekable stream (the spool's file) in place, anything else from memory. One PUT takes up to 5 GiB.
+        MemoryStream? copy = null;
+        var body = content;
+        if (!content.CanSeek)
+        {
+            copy = new MemoryStream();
+            await content.CopyToAsync(copy, cancellationToken);
+            body = copy;
+        }
+
+        try
+        {
+            var start = body.Position;
+            var length = body.Length - start;
+#pragma warning disable CA5351 // MD5 is S3's transfer check (Content-MD5), not a security measure.
+            var md5 = await MD5.HashDataAsync(body, cancellationToken);
+#pragma warning restore CA5351
+            body.Position = start;
+            try
+            {
+                var head = await _client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _bucket, Key = objectKey }, cancellationToken);
+                if (head.ContentLength == length)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.Classify(ex) == S3Failure.NotFound)
+            {
+                // Not written yet: the usual case.
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.ToIntake(ex, $"S3 source: cannot look up {location}", _bucket, S3SourceOptions.CaFileSetting) is { } failure)
+            {
+                throw failure;
+            }
+
+            var request = new PutObjectRequest
+            {
+                BucketName = _bucket,
+                Key = objectKey,
+                InputStream = body,
+                AutoCloseStream = false,
+                MD5Digest = Convert.ToBase64String(md5),
+                UseChunkEncoding = false,
+                DisablePayloadSigning = _unsignedPayload,
+            };
+            await S3Failures.CallAsync(token => _client.PutObjectAsync(request, token), $"S3 source: cannot write {location}", _bucket, S3SourceOptions.CaFileSetting, cancellationToken);
+        }
+        finally
+        {
+            copy?.Dispose();
+        }
     }
 
     /// <inheritdoc />

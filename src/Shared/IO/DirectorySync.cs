@@ -1,13 +1,14 @@
 using System.Runtime.InteropServices;
 
-namespace Intake.Storage;
+namespace Intake.Shared.IO;
 
 /// <summary>
 /// Makes a directory's entries durable (fsync on the directory itself), so that a rename that made an
 /// object visible survives a power cut. .NET cannot open a directory as a <see cref="FileStream"/>, so
 /// on Linux this calls <c>open(O_RDONLY)</c> + <c>fsync</c> + <c>close</c> directly. Elsewhere it does
 /// nothing: Windows has no directory fsync (NTFS journals renames), and macOS needs F_FULLFSYNC, which
-/// is out of scope for a development platform.
+/// is out of scope for a development platform. One source file compiled into every project that renames
+/// files into place (the local store, the local source's file drop, the stream spool of the engine).
 /// </summary>
 /// <remarks>
 /// Best effort by design: some file systems answer EINVAL to a directory fsync, and the object itself is

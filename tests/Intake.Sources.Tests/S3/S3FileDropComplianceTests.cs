@@ -1,5 +1,6 @@
 using Intake.Sources.S3;
 using Intake.Sources.Tests.Support;
+using Intake.Tests.Shared;
 
 namespace Intake.Sources.Tests.S3;
 

@@ -171,7 +171,9 @@ public sealed class TablesFromPrefix
             }
         }
 
-        return ok && depth is not 0 ? new TablesFromPrefix(root, depth, include, exclude) : null;
+        // A stand-in when something was wrong: the configuration is refused anyway, and the rest of the pipeline is
+        // still read as a pipeline with tables (load.table may be omitted), so only the real problems are reported.
+        return ok && depth is not 0 ? new TablesFromPrefix(root, depth, include, exclude) : new TablesFromPrefix("", null, [], []);
     }
 
     private static string NormalizeRoot(string root)

@@ -427,8 +427,14 @@ public static class ConfigLoader
             s.Report("copy", "is set but the steps do not include 'copy'");
         }
 
-        var keyTemplate = s.String("key_template", fallback: Storage.KeyTemplate.DefaultReceivedText)!;
+        var keyTemplate = s.String("key_template", fallback: perTable ? TablesFromPrefix.DefaultKeyTemplate : Storage.KeyTemplate.DefaultReceivedText)!;
         CheckKeyTemplate(s, "key_template", keyTemplate);
+        if (perTable && !keyTemplate.Contains("{load}", StringComparison.Ordinal))
+        {
+            // Tables share file names (every Qlik table starts with LOAD001.csv.gz), and their files arrive in the same
+            // second: without the load's id two of them would render one inbox key, and one would be loaded twice.
+            s.Report("key_template", $"'{keyTemplate}' has no {{load}}: with source.{TablesFromPrefix.Key} the files of different tables share names, so each original needs its load's id in its key (the default is {TablesFromPrefix.DefaultKeyTemplate})");
+        }
         if (copy is not null)
         {
             CheckKeyTemplate(cp, "key_template", copy.KeyTemplate);

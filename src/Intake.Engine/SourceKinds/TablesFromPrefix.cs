@@ -20,6 +20,12 @@ public sealed class TablesFromPrefix
     /// <summary>The YAML key under <c>source:</c>.</summary>
     public const string Key = "tables_from_prefix";
 
+    /// <summary>
+    /// The inbox layout of a pipeline with tables: HView's, with the load's id before the name, because tables share file
+    /// names (every Qlik table starts with <c>LOAD001.csv.gz</c>) and their files are received in the same second.
+    /// </summary>
+    public const string DefaultKeyTemplate = "{customer}/{category}/{type}/{group}/{received:yyyyMMdd_HHmmss}/{load}/{name}";
+
     private readonly Glob[] _include;
     private readonly Glob[] _exclude;
     private readonly int _rootLevels;

@@ -16,7 +16,9 @@ namespace Intake.Sources.S3;
 /// <para>
 /// Completeness needs no heuristic here: S3 shows an object only once its upload has finished, so every
 /// listed object is whole. The fingerprint is <c>size:&lt;bytes&gt;;etag:&lt;etag&gt;</c>: an object rewritten
-/// under the same key gets a new ETag (even at the same size), so discovery loads it again.
+/// under the same key gets a new ETag (even at the same size), so discovery loads it again. An upload that some
+/// compatible servers list before it is whole (without an ETag, or empty under another content's ETag) is not
+/// offered until it is.
 /// </para>
 /// <para>
 /// Keys are relative to <see cref="S3SourceOptions.Prefix"/>, listed in the server's order (by key on S3,
@@ -30,6 +32,9 @@ namespace Intake.Sources.S3;
 /// </remarks>
 public sealed class S3Source : IFileSource, IDisposable
 {
+    /// <summary>The ETag of an object of no bytes (the MD5 of nothing).</summary>
+    private const string EmptyObjectEtag = "d41d8cd98f00b204e9800998ecf8427e";
+
     private readonly AmazonS3Client _client;
     private readonly string _bucket;
     private readonly string _prefix;
@@ -77,8 +82,16 @@ public sealed class S3Source : IFileSource, IDisposable
                     continue;
                 }
 
-                var size = item.Size ?? 0;
                 var etag = S3Values.Unquote(item.ETag);
+                var size = item.Size ?? 0;
+                if (etag.Length == 0 || (size == 0 && etag != EmptyObjectEtag))
+                {
+                    // S3 lists an object only whole, with its ETag. Some compatible servers (s3rver) list an upload still
+                    // being written: a new object without an ETag, a rewrite empty under the old ETag. Either is offered
+                    // once it is whole. (A zero-byte object has the ETag of no bytes.)
+                    continue;
+                }
+
                 yield return new SourceFile(key, size, S3Values.Utc(item.LastModified), string.Create(CultureInfo.InvariantCulture, $"size:{size};etag:{etag}"));
             }
 

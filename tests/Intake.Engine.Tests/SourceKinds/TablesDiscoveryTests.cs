@@ -146,6 +146,21 @@ public sealed class TablesDiscoveryTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task FilesOfOneNameInEveryTable_ReceivedInTheSameSecond_EachLoadItsOwnContent()
+    {
+        Pipeline();
+        Write("cubic/ods_qlik/EDW.A/LOAD001.csv", "id,name\n1,a\n");
+        Write("cubic/ods_qlik/EDW.B/LOAD001.csv", "id,name\n2,b\n"); // same name, same size, another table
+
+        var loads = await _project.RunAsync("cubic");
+
+        loads.Select(l => l.Status).ShouldBe([LoadStatus.Archived, LoadStatus.Archived]);
+        loads.Select(l => l.InboxKey).Distinct().Count().ShouldBe(2);
+        Rows("SELECT count(*) FROM cubic__ods_qlik__edw_a WHERE name = 'a'").ShouldBe(1);
+        Rows("SELECT count(*) FROM cubic__ods_qlik__edw_b WHERE name = 'b'").ShouldBe(1);
+    }
+
+    [Fact]
     public async Task IncludeAndExclude_PickTables_AndTheOthersAreNeitherRegisteredNorReported()
     {
         _project.Pipeline("cubic", """

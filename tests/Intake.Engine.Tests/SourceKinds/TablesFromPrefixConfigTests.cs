@@ -75,6 +75,18 @@ public sealed class TablesFromPrefixConfigTests : IDisposable
     }
 
     [Fact]
+    public void KeyTemplate_OfAPipelineWithTables_KeepsEachOriginalUnderItsLoadsId()
+    {
+        Load(FileSources[0] + "\n  tables_from_prefix: {}").KeyTemplate.ShouldBe("{customer}/{category}/{type}/{group}/{received:yyyyMMdd_HHmmss}/{load}/{name}");
+        Load(FileSources[0] + "\n  tables_from_prefix: {}", more: "key_template: \"{pipeline}/{load}/{name}\"").KeyTemplate.ShouldBe("{pipeline}/{load}/{name}");
+        Load(FileSources[0], more: "load: { table: t }").KeyTemplate.ShouldBe("{customer}/{category}/{type}/{group}/{received:yyyyMMdd_HHmmss}/{name}");
+
+        var error = Refused(FileSources[0] + "\n  tables_from_prefix: {}", more: "key_template: \"{type}/{name}\"").ShouldHaveSingleItem();
+        error.Key.ShouldBe("key_template");
+        error.Reason.ShouldStartWith("'{type}/{name}' has no {load}: with source.tables_from_prefix the files of different tables share names");
+    }
+
+    [Fact]
     public void TablePlaceholder_WithoutTablesFromPrefix_IsRefusedNamingTheKey()
     {
         var error = Refused(FileSources[0], more: "load:\n  table: \"raw.{table}\"").ShouldHaveSingleItem();

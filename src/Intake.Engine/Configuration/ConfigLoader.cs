@@ -366,9 +366,10 @@ public static class ConfigLoader
 
         LoadStepConfig? load = null;
         var l = s.Scope("load");
+        var perTable = source.Tables is not null;
         if (StepDescriptor.Load.IsIn(steps))
         {
-            if (!l.Exists)
+            if (!l.Exists && !perTable)
             {
                 s.Report("load", "is required when the steps include 'load' (at least: table)");
             }
@@ -383,12 +384,14 @@ public static class ConfigLoader
                 CheckReference(l, "warehouse", warehouse, warehouses, "warehouse");
             }
 
+            // With tables_from_prefix each source table gets its own warehouse table unless one is named.
             load = new LoadStepConfig
             {
-                Table = l.String("table", required: l.Exists) ?? "",
+                Table = l.String("table", required: l.Exists && !perTable) ?? (perTable ? LoadStepConfig.TablePlaceholder : ""),
                 Warehouse = warehouse,
                 Columns = ReadColumns(ctx, l.Node("columns"), "load.columns"),
             };
+            CheckTableTemplate(l, "table", load.Table, perTable);
             l.RejectUnknown();
         }
         else if (l.Exists)
@@ -397,6 +400,11 @@ public static class ConfigLoader
         }
 
         var merge = ReadMerge(s, steps, load, baseDir);
+        if (merge is not null)
+        {
+            CheckTableTemplate(s.Scope("merge"), "target", merge.Target, perTable);
+        }
+
         CopyStepConfig? copy = null;
         var cp = s.Scope("copy");
         if (StepDescriptor.Copy.IsIn(steps))
@@ -422,8 +430,14 @@ public static class ConfigLoader
             s.Report("copy", "is set but the steps do not include 'copy'");
         }
 
-        var keyTemplate = s.String("key_template", fallback: Storage.KeyTemplate.DefaultReceivedText)!;
+        var keyTemplate = s.String("key_template", fallback: perTable ? TablesFromPrefix.DefaultKeyTemplate : Storage.KeyTemplate.DefaultReceivedText)!;
         CheckKeyTemplate(s, "key_template", keyTemplate);
+        if (perTable && !keyTemplate.Contains("{load}", StringComparison.Ordinal))
+        {
+            // Tables share file names (every Qlik table starts with LOAD001.csv.gz), and their files arrive in the same
+            // second: without the load's id two of them would render one inbox key, and one would be loaded twice.
+            s.Report("key_template", $"'{keyTemplate}' has no {{load}}: with source.{TablesFromPrefix.Key} the files of different tables share names, so each original needs its load's id in its key (the default is {TablesFromPrefix.DefaultKeyTemplate})");
+        }
         if (copy is not null)
         {
             CheckKeyTemplate(cp, "key_template", copy.KeyTemplate);
@@ -462,6 +476,23 @@ public static class ConfigLoader
         pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();
         return pipeline;
+    }
+
+    /// <summary>
+    /// A warehouse table may name the load's source table (<c>{table}</c>) only when the source has tables
+    /// (<c>tables_from_prefix</c>); no other placeholder exists.
+    /// </summary>
+    private static void CheckTableTemplate(YamlScope scope, string key, string table, bool perTable)
+    {
+        var rest = table.Replace(LoadStepConfig.TablePlaceholder, "", StringComparison.Ordinal);
+        if (rest.Contains('{', StringComparison.Ordinal) || rest.Contains('}', StringComparison.Ordinal))
+        {
+            scope.Report(key, $"'{table}': the only placeholder a table name takes is {LoadStepConfig.TablePlaceholder} (the source table, with source.{TablesFromPrefix.Key})");
+        }
+        else if (!perTable && table.Contains(LoadStepConfig.TablePlaceholder, StringComparison.Ordinal))
+        {
+            scope.Report(key, $"'{table}' names a warehouse table per source table, but the source has no {TablesFromPrefix.Key}: add source.{TablesFromPrefix.Key}, or name one table");
+        }
     }
 
     /// <summary>A key template is checked at start, so an unknown placeholder never fails a load later.</summary>

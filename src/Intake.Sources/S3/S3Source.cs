@@ -17,7 +17,9 @@ namespace Intake.Sources.S3;
 /// <para>
 /// Completeness needs no heuristic here: S3 shows an object only once its upload has finished, so every
 /// listed object is whole. The fingerprint is <c>size:&lt;bytes&gt;;etag:&lt;etag&gt;</c>: an object rewritten
-/// under the same key gets a new ETag (even at the same size), so discovery loads it again.
+/// under the same key gets a new ETag (even at the same size), so discovery loads it again. An upload that some
+/// compatible servers list before it is whole (without an ETag, or empty under another content's ETag) is not
+/// offered until it is.
 /// </para>
 /// <para>
 /// Keys are relative to <see cref="S3SourceOptions.Prefix"/>, listed in the server's order (by key on S3,
@@ -37,6 +39,9 @@ namespace Intake.Sources.S3;
 /// </remarks>
 public sealed class S3Source : IFileSource, IFileDrop, IDisposable
 {
+    /// <summary>The ETag of an object of no bytes (the MD5 of nothing).</summary>
+    private const string EmptyObjectEtag = "d41d8cd98f00b204e9800998ecf8427e";
+
     private readonly AmazonS3Client _client;
     private readonly string _bucket;
     private readonly string _prefix;
@@ -87,8 +92,16 @@ public sealed class S3Source : IFileSource, IFileDrop, IDisposable
                     continue;
                 }
 
-                var size = item.Size ?? 0;
                 var etag = S3Values.Unquote(item.ETag);
+                var size = item.Size ?? 0;
+                if (etag.Length == 0 || (size == 0 && etag != EmptyObjectEtag))
+                {
+                    // S3 lists an object only whole, with its ETag. Some compatible servers (s3rver) list an upload still
+                    // being written: a new object without an ETag, a rewrite empty under the old ETag. Either is offered
+                    // once it is whole. (A zero-byte object has the ETag of no bytes.)
+                    continue;
+                }
+
                 yield return new SourceFile(key, size, S3Values.Utc(item.LastModified), string.Create(CultureInfo.InvariantCulture, $"size:{size};etag:{etag}"));
             }
 
@@ -118,6 +131,57 @@ public sealed class S3Source : IFileSource, IFileDrop, IDisposable
             throw failure;
         }
     }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The object's ETag is the version: the request asks for the listed one (If-Match, which S3 answers with 412 for
+    /// another), and the answer's ETag is compared as well, for S3-compatible servers that ignore the condition.
+    /// </remarks>
+    /// <exception cref="IntakeException">Integrity when the object was rewritten since it was listed; else as <see cref="OpenReadAsync"/>.</exception>
+    public async Task<Stream> OpenListedAsync(string key, string fingerprint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(fingerprint);
+        var location = Describe(key);
+        var etag = EtagOf(fingerprint);
+        GetObjectResponse response;
+        try
+        {
+            response = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _bucket, Key = _prefix + key, EtagToMatch = etag is null ? null : $"\"{etag}\"" }, cancellationToken);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.Classify(ex) == S3Failure.NotFound)
+        {
+            throw new FileNotFoundException($"S3 source: {location} no longer exists", location, ex);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.Classify(ex) == S3Failure.PreconditionFailed)
+        {
+            throw Changed(location, etag, null, ex);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.ToIntake(ex, $"S3 source: cannot read {location}", _bucket, S3SourceOptions.CaFileSetting) is { } failure)
+        {
+            throw failure;
+        }
+
+        var actual = S3Values.Unquote(response.ETag);
+        if (etag is not null && !string.Equals(actual, etag, StringComparison.Ordinal))
+        {
+            response.Dispose();
+            throw Changed(location, etag, actual, null);
+        }
+
+        return new S3ReadStream(response);
+    }
+
+    /// <summary>The ETag in a fingerprint this source made (<c>size:…;etag:…</c>); null for any other.</summary>
+    private static string? EtagOf(string fingerprint)
+    {
+        const string Marker = ";etag:";
+        var at = fingerprint.IndexOf(Marker, StringComparison.Ordinal);
+        return at < 0 || !fingerprint.StartsWith("size:", StringComparison.Ordinal) ? null : fingerprint[(at + Marker.Length)..];
+    }
+
+    private static IntakeException Changed(string location, string? listed, string? now, Exception? cause) => IntakeException.Integrity(
+        $"S3 source: {location} was rewritten after it was listed (ETag {listed} then, {now ?? "another"} now); this load's version is gone, " +
+        "and the new content is a load of its own once discovery lists it", cause);
 
     /// <inheritdoc />
     public string Describe(string key)

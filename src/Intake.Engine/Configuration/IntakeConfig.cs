@@ -91,6 +91,13 @@ public sealed record SourceConfig
     /// </summary>
     public TablesFromPrefix? Tables { get; init; }
 
+    /// <summary>
+    /// File kinds: <c>remove_after</c>, whether a load's file leaves the source once the load is final: deleted there after
+    /// its copy in the archive area (archived) or the error area (errored) is verified. Off by default: most sources
+    /// belong to their producers.
+    /// </summary>
+    public bool RemoveAfter { get; init; }
+
     /// <summary>database: the table or query the incremental exporter reads; null for other kinds.</summary>
     public DatabaseSourceOptions? Database => Options as DatabaseSourceOptions;
 

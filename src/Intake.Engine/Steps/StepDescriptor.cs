@@ -77,6 +77,12 @@ public sealed class StepDescriptor
     /// </summary>
     public static readonly StepDescriptor Release = new("release", 10, StepStage.Archive);
 
+    /// <summary>
+    /// The record of deleting an errored load's file at its source once its copy in the error area is verified
+    /// (<c>source.remove_after</c>); the archived load's deletion is its <see cref="Release"/>. Not a step a pipeline lists.
+    /// </summary>
+    public static readonly StepDescriptor Remove = new("remove", 11, StepStage.Error);
+
     /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
     public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, Load, Merge, Export];
 

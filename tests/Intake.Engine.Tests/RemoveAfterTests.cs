@@ -311,3 +311,111 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         }
     }
 }
+
+/// <summary>Needs the S3-compatible test server (INTAKE_TEST_S3): skipped on a machine without it, failing in CI.</summary>
+public sealed class S3ServerFactAttribute : FactAttribute
+{
+    public S3ServerFactAttribute() =>
+        Skip = TestServers.SkipUnless(TestServers.Settings("INTAKE_TEST_S3").ContainsKey("url"), "s3rver is not running (INTAKE_TEST_S3; scripts/test.sh starts it)");
+}
+
+/// <summary>
+/// <c>source.remove_after</c> on a bucket of the S3-compatible test server: the incoming prefix is emptied of what was
+/// archived and of what errored, each object only once its copy is safe.
+/// </summary>
+public sealed class RemoveAfterS3Tests : IAsyncLifetime
+{
+    private static readonly Dictionary<string, string> S3 = TestServers.Settings("INTAKE_TEST_S3");
+    private readonly string _dir = Directory.CreateTempSubdirectory("intake-remove-after-s3-").FullName;
+    private readonly string _bucket = $"remove-after-{Guid.NewGuid():N}"[..40];
+    private readonly HttpClient _http = new();
+    private IntakeRuntime? _runtime;
+
+    public async Task InitializeAsync()
+    {
+        if (!S3.TryGetValue("url", out var url))
+        {
+            return;
+        }
+
+        (await _http.PutAsync($"{url}/{_bucket}", null)).EnsureSuccessStatusCode(); // the test server takes unsigned requests
+        File.WriteAllText(Path.Combine(_dir, "intake.yaml"), """
+            catalog: { kind: sqlite, path: .intake/catalog.db }
+            stores: { local: { kind: local, root: .intake/store } }
+            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
+            defaults:
+              retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
+            """);
+        Directory.CreateDirectory(Path.Combine(_dir, "pipelines"));
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), $"""
+            name: p
+            source:
+              kind: s3
+              url: {url}
+              bucket: {_bucket}
+              prefix: incoming
+              access_key: {S3["access_key"]}
+              secret_key: {S3["secret_key"]}
+              remove_after: true
+            steps: [fetch, archive, load]
+            load: {"{"} table: rows {"}"}
+            """);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_runtime is not null)
+        {
+            await _runtime.DisposeAsync();
+        }
+
+        _http.Dispose();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private async Task PutAsync(string key, string content) =>
+        (await _http.PutAsync($"{S3["url"]}/{_bucket}/{key}", new StringContent(content, Encoding.UTF8))).EnsureSuccessStatusCode();
+
+    private async Task<bool> ExistsAsync(string key)
+    {
+        using var response = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"{S3["url"]}/{_bucket}/{key}"));
+        return response.IsSuccessStatusCode;
+    }
+
+    [S3ServerFact]
+    public async Task ArchivedAndErroredObjects_LeaveTheIncomingPrefix_OthersStay()
+    {
+        await PutAsync("incoming/t1/good.csv", "id,name\n1,a\n");
+        await PutAsync("incoming/t1/bad.csv", "id,name\n2,b\n");
+        await PutAsync("elsewhere/keep.csv", "id\n3\n");
+        _runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+        (await new Discovery(_runtime).DiscoverAsync(_runtime.Pipeline("p"), default)).New.ShouldBe(2);
+        var real = Worker.DefaultSteps(_runtime).Single(s => s.Name == "load");
+        var worker = new Worker(_runtime, Worker.DefaultSteps(_runtime).Select(s => s.Name == "load" ? new FailsFor("bad.csv", real) : s));
+
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var loads = (await _runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ToDictionary(l => l.SourceKey);
+        loads["t1/good.csv"].Status.ShouldBe(LoadStatus.Archived);
+        loads["t1/bad.csv"].Status.ShouldBe(LoadStatus.Errored);
+        (await _runtime.Catalog.GetStepsAsync(loads["t1/good.csv"].Id, default)).Single(s => s.Step == "release").Message!.ShouldStartWith($"deleted s3://{_bucket}/incoming/t1/good.csv");
+        (await _runtime.Catalog.GetStepsAsync(loads["t1/bad.csv"].Id, default)).Single(s => s.Step == "remove").Outcome.ShouldBe(StepOutcome.Succeeded);
+        (await ExistsAsync("incoming/t1/good.csv")).ShouldBeFalse();
+        (await ExistsAsync("incoming/t1/bad.csv")).ShouldBeFalse();
+        (await ExistsAsync("elsewhere/keep.csv")).ShouldBeTrue();
+        (await new Discovery(_runtime).DiscoverAsync(_runtime.Pipeline("p"), default)).New.ShouldBe(0);
+    }
+
+    private sealed class FailsFor(string name, IStep real) : IStep
+    {
+        public string Name => real.Name;
+
+        public Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken) =>
+            context.Load.SourceKey.EndsWith(name, StringComparison.Ordinal)
+                ? throw IntakeException.Format($"{context.Load.SourceKey}: line 2 is broken")
+                : real.RunAsync(context, cancellationToken);
+    }
+}

@@ -295,6 +295,32 @@ public sealed class LakeStepTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TablesFromPrefix_EachSourceTableGetsAFolderOfItsOwn_ThatDuckDbReadsAsOneTable()
+    {
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s, tables_from_prefix: { root: cubic/ } }
+            steps: [fetch, load, lake]
+            lake: { row_group_rows: 1000 }
+            """);
+        Directory.CreateDirectory(Path.Combine(Incoming, "cubic", "ods_qlik", "EDW.SAMPLE"));
+        Directory.CreateDirectory(Path.Combine(Incoming, "cubic", "dmap", "agg_sample"));
+        WriteSource("cubic/ods_qlik/EDW.SAMPLE/LOAD00000001.csv", "k,v\n1,a\n");
+        WriteSource("cubic/ods_qlik/EDW.SAMPLE/LOAD00000002.csv", "k,v\n2,b\n");
+        WriteSource("cubic/dmap/agg_sample/20261201.csv", "day,n\n2026-12-01,7\n");
+        var runtime = await OpenAsync();
+
+        var loads = await DrainAsync(runtime, WorkerWith(runtime));
+
+        loads.ShouldAllBe(l => l.Load.Status == LoadStatus.Archived);
+        LakeFiles().Select(f => f[..f.IndexOf('/', StringComparison.Ordinal)]).ShouldBe(["cubic__dmap__agg_sample", "cubic__ods_qlik__edw_sample", "cubic__ods_qlik__edw_sample"]);
+        using var duck = DuckDb();
+        using var command = duck.CreateCommand();
+        command.CommandText = $"SELECT string_agg(k || '=' || v, ',' ORDER BY k) FROM read_parquet('{Path.Combine(LakeRoot, "cubic__ods_qlik__edw_sample", "*.parquet").Replace('\\', '/')}')";
+        command.ExecuteScalar().ShouldBe("1=a,2=b");
+    }
+
+    [Fact]
     public void LakeWithoutTheStep_OrWithoutATable_IsRefusedAtStart()
     {
         File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """

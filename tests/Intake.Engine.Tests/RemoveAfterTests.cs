@@ -260,6 +260,15 @@ public sealed class RemoveAfterTests : IAsyncLifetime
             """);
         var word = Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
         word.Errors.ShouldContain(e => e.Key.EndsWith("remove_after", StringComparison.Ordinal));
+
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: local, path: ../in, remove_after: true }
+            steps: [fetch, load]
+            load: { table: rows }
+            """);
+        var noArchive = Should.Throw<ConfigException>(() => ConfigLoader.Load(Path.Combine(_dir, "intake.yaml")));
+        noArchive.Errors.ShouldContain(e => e.Key.EndsWith("remove_after", StringComparison.Ordinal) && e.Reason.Contains("needs the 'archive' step", StringComparison.Ordinal));
     }
 
     /// <summary>A step that fails for good.</summary>

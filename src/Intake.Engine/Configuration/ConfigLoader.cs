@@ -276,6 +276,11 @@ public static class ConfigLoader
 
         var steps = ReadSteps(s);
         SourceKindReader.CheckSteps(s, source, steps, kinds);
+        if (source.RemoveAfter && steps.Count > 0 && !StepDescriptor.Archive.IsIn(steps))
+        {
+            // The file leaves its source only once its copy is safe; without the archive copy every load would error.
+            s.Scope("source").Report(RemoveAfter.Key, "needs the 'archive' step: a file is deleted at its source only after its copy in the archive area is verified");
+        }
 
         var store = s.String("store", fallback: defaults.Store)!;
         CheckReference(s, "store", store, stores, "store");

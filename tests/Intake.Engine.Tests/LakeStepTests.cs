@@ -321,6 +321,29 @@ public sealed class LakeStepTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NdjsonDataFiles_AreWrittenWithTheColumnsTheLoadStepFinds()
+    {
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s }
+            format: ndjson
+            ndjson: { flatten: true }
+            steps: [fetch, load, lake]
+            load: { table: events }
+            """);
+        WriteSource("events.ndjson", "{\"id\": 1, \"who\": {\"name\": \"Åsa\"}}\n{\"id\": 2, \"extra\": true}\n");
+        var runtime = await OpenAsync();
+
+        var (load, _) = (await DrainAsync(runtime, WorkerWith(runtime))).ShouldHaveSingleItem();
+
+        load.Status.ShouldBe(LoadStatus.Archived, load.ErrorMessage);
+        using var duck = DuckDb();
+        using var command = duck.CreateCommand();
+        command.CommandText = $"SELECT string_agg(id || ':' || coalesce(\"who.name\", '-') || ':' || coalesce(extra, '-'), ',' ORDER BY id) FROM read_parquet('{Glob}')";
+        command.ExecuteScalar().ShouldBe("1:Åsa:-,2:-:true");
+    }
+
+    [Fact]
     public void LakeWithoutTheStep_OrWithoutATable_IsRefusedAtStart()
     {
         File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """

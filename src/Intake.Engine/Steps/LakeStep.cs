@@ -2,6 +2,7 @@ using System.Globalization;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
+using Intake.Formats.Json;
 using Intake.Warehouse.Lake;
 
 namespace Intake.Engine.Steps;
@@ -14,7 +15,7 @@ namespace Intake.Engine.Steps;
 /// </summary>
 /// <remarks>
 /// The rows are read the way the load step reads them (<see cref="DataFiles"/>: out of the original, or the expanded
-/// files) and typed by <c>load.columns</c>; the writer holds one row group in memory and spools the file to a temporary
+/// files; NDJSON with a first pass for its columns, as the load step) and typed by <c>load.columns</c>; the writer holds one row group in memory and spools the file to a temporary
 /// file (Parquet writes its index last), which is then put under its key at once. The key is the load's, so a re-run
 /// replaces the file and never adds a second one.
 /// </remarks>
@@ -29,9 +30,27 @@ public sealed class LakeStep : IStep
         var store = StepContext.Required(context.LakeStore, "store for the lake step");
         var key = KeyFor(context);
         var columns = context.Pipeline.Load?.Columns;
+        List<string>? ndjsonColumns = null;
         if (DataFiles.IsNdjson(context))
         {
-            throw IntakeException.Config($"{context.Pipeline.File}: the lake step reads CSV data files; format: ndjson is not written to the lake yet");
+            // As the load step reads NDJSON: a first pass finds the columns (flattened when ndjson.flatten says so).
+            var ndjson = context.Pipeline.Ndjson;
+            ndjsonColumns = [];
+            long records = 0;
+            await using (var scan = await DataFiles.OpenAsync(context, null, cancellationToken))
+            {
+                await foreach (var (name, content, _) in scan.Files(cancellationToken))
+                {
+                    records += await NdjsonColumns.ScanAsync(content, name, ndjsonColumns, ndjson.Flatten, cancellationToken);
+                }
+            }
+
+            if (records == 0)
+            {
+                return ndjson.AllowEmpty
+                    ? new StepResult { RowsIn = 0, RowsOut = 0, Message = "the data files hold no record; no lake file (ndjson.allow_empty)" }
+                    : throw IntakeException.Empty($"{context.Load.SourceKey}: the data files hold no record: nothing to write (set ndjson.allow_empty: true for a feed where an empty file is normal)");
+            }
         }
 
         var spool = Path.Combine(Path.GetTempPath(), $"intake-lake-{context.Load.Id.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}.parquet");
@@ -42,7 +61,9 @@ public sealed class LakeStep : IStep
             await using (var file = new FileStream(spool, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             {
                 await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
-                written = await data.ReadAsync(sources => ParquetLake.WriteAsync(file, sources, columns, lake.RowGroupRows, cancellationToken));
+                written = ndjsonColumns is null
+                    ? await data.ReadAsync(sources => ParquetLake.WriteAsync(file, sources, columns, lake.RowGroupRows, cancellationToken))
+                    : await ParquetLake.WriteAsync(file, data.NdjsonSources(ndjsonColumns), columns, lake.RowGroupRows, cancellationToken);
                 bytesIn = data.TotalBytes;
             }
 

@@ -44,7 +44,7 @@ namespace Intake.Sources;
 /// file that a crash cut short.
 /// </para>
 /// </remarks>
-public sealed class LocalDirectorySource : IFileSource, IFileDrop
+public sealed class LocalDirectorySource : IRemovableFileSource, IFileDrop
 {
     /// <summary>Suffixes of files that upload and download tools are still writing (compared ignoring case).</summary>
     public static IReadOnlyList<string> TemporaryNameSuffixes { get; } =
@@ -277,6 +277,48 @@ public sealed class LocalDirectorySource : IFileSource, IFileDrop
         {
             await stream.DisposeAsync();
             throw;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The listed version is the file's size and modification time (and its digest when the listing told versions apart
+    /// by content); a file that differs is another version and stays. The comparison and the delete are two calls: a
+    /// producer that rewrites the file in between loses that rewrite, which is why producers write under a temporary
+    /// name and rename (the stable-file rule never lists such a file before it is whole).
+    /// </remarks>
+    /// <exception cref="IntakeException">Config when there is no permission to delete; Transient for other I/O failures.</exception>
+    public async Task<SourceRemoval> DeleteAsync(string key, string expectedFingerprint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(expectedFingerprint);
+        var path = Describe(key);
+        Stream stream;
+        try
+        {
+            stream = await OpenListedAsync(key, expectedFingerprint, cancellationToken);
+        }
+        catch (FileNotFoundException)
+        {
+            return SourceRemoval.AlreadyGone;
+        }
+        catch (IntakeException e) when (e.Kind == ErrorKind.Integrity)
+        {
+            return SourceRemoval.Changed;
+        }
+
+        await stream.DisposeAsync();
+        try
+        {
+            File.Delete(path); // absent by now is not an error: someone else removed it
+            return SourceRemoval.Deleted;
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw IntakeException.Config($"local source: no permission to delete {path}; give the worker write access to the folder, or set source.remove_after: false", ex);
+        }
+        catch (IOException ex)
+        {
+            throw IntakeException.Transient($"local source: cannot delete {path}: {ex.Message}", ex);
         }
     }
 

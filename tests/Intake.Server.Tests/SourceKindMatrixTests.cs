@@ -579,8 +579,8 @@ public sealed class SourceKindMatrixTests : IClassFixture<SourceKindMatrixFixtur
     }
 
     private static string FileKindExpected(string kind) => $"""
-        load a.csv archived fetch decompress validate archive load=3
-        load b.csv.gz archived fetch decompress validate archive load=2
+        load a.csv archived fetch decompress validate load=3 archive
+        load b.csv.gz archived fetch decompress validate load=2 archive
         row 1|{kind} one
         row 2|{kind} two
         row 3|{kind} three

@@ -32,6 +32,9 @@ public abstract class FileSourceComplianceTests : IAsyncLifetime
     /// <summary>Whether a read whose connection drops carries on where it stopped (else it must fail, never end short).</summary>
     protected virtual bool ResumesDroppedReads => false;
 
+    /// <summary>Whether the source can delete a listed file (<see cref="IRemovableFileSource"/>, for <c>source.remove_after</c>).</summary>
+    protected virtual bool Removes => false;
+
     public Task InitializeAsync() => SetUpAsync();
 
     public async Task DisposeAsync()
@@ -204,6 +207,47 @@ public abstract class FileSourceComplianceTests : IAsyncLifetime
 
         await Should.ThrowAsync<FileNotFoundException>(() => ReadAsFetchAsync(source, listed.Key, listed.Size));
         await Should.ThrowAsync<FileNotFoundException>(() => ReadAsFetchAsync(source, "never-there.csv", null));
+    }
+
+    [SourceFact]
+    public async Task Remove_OfTheListedVersion_DeletesIt_AndARepeatFindsItGone()
+    {
+        await WriteAsync("sub/a.csv", Bytes(10), Old);
+        await WriteAsync("b.csv", Bytes(10), Old);
+        var source = CreateSource();
+        (source is IRemovableFileSource).ShouldBe(Removes);
+        if (source is not IRemovableFileSource removable)
+        {
+            return; // this source cannot delete: remove_after is refused for it at start
+        }
+
+        var listed = (await ListAsync(source)).Single(f => f.Key == "sub/a.csv");
+
+        (await removable.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None)).ShouldBe(SourceRemoval.Deleted);
+        (await removable.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None)).ShouldBe(SourceRemoval.AlreadyGone);
+
+        (await KeysAsync(CreateSource())).ShouldBe(["b.csv"]);
+        await Should.ThrowAsync<FileNotFoundException>(() => ReadAsFetchAsync(source, listed.Key, listed.Size));
+    }
+
+    [SourceFact]
+    public async Task Remove_OfAFileRewrittenSinceListing_LeavesTheNewVersion()
+    {
+        await WriteAsync("a.csv", Bytes(100, seed: 1), Old);
+        var source = CreateSource();
+        if (source is not IRemovableFileSource removable)
+        {
+            Removes.ShouldBeFalse();
+            return;
+        }
+
+        var listed = (await ListAsync(source)).ShouldHaveSingleItem();
+        var rewritten = Bytes(100, seed: 2);
+        await WriteAsync("a.csv", rewritten, Old + TimeSpan.FromMinutes(1));
+
+        (await removable.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None)).ShouldBe(SourceRemoval.Changed);
+
+        (await ReadAsFetchAsync(source, "a.csv", rewritten.Length)).ShouldBe(rewritten);
     }
 
     /// <summary>As the fetch step opens a file: resumable with the listed size when the source supports it.</summary>

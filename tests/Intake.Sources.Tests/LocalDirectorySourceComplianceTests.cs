@@ -3,6 +3,8 @@ namespace Intake.Sources.Tests;
 /// <summary>The file-source compliance suite on a local folder.</summary>
 public sealed class LocalDirectorySourceComplianceTests : FileSourceComplianceTests
 {
+    protected override bool Removes => true;
+
     private readonly string _root = Directory.CreateTempSubdirectory("intake-source-compliance-").FullName;
 
     protected override Task WriteAsync(string key, byte[] content, DateTimeOffset modified)

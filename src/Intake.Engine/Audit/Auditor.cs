@@ -48,8 +48,8 @@ public sealed class Auditor
         // The order first successes come in: the ingest steps, then the archive stage (wherever 'archive' is listed)
         // and the kind's release. Without the pipeline, the records' own order (they are listed as written).
         var order = config is null
-            ? steps.Select(s => s.Step).Where(s => s != StepDescriptor.Error.Name).Distinct().ToList()
-            : [.. StepDescriptor.InRunOrder(config.Steps), .. config.Source.Kind.ActsOnArchived ? [StepDescriptor.Release.Name] : Array.Empty<string>()];
+            ? steps.Select(s => s.Step).Where(s => s != StepDescriptor.Error.Name && s != StepDescriptor.Remove.Name).Distinct().ToList()
+            : [.. StepDescriptor.InRunOrder(config.Steps), .. config.Source.Kind.ActsOnArchivedFor(config) ? [StepDescriptor.Release.Name] : Array.Empty<string>()];
 
         DateTimeOffset? previous = null;
         string? previousName = null;

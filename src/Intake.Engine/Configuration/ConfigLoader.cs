@@ -279,6 +279,11 @@ public static class ConfigLoader
 
         var steps = ReadSteps(s);
         SourceKindReader.CheckSteps(s, source, steps, kinds);
+        if (source.RemoveAfter && steps.Count > 0 && !StepDescriptor.Archive.IsIn(steps))
+        {
+            // The file leaves its source only once its copy is safe; without the archive copy every load would error.
+            s.Scope("source").Report(RemoveAfter.Key, "needs the 'archive' step: a file is deleted at its source only after its copy in the archive area is verified");
+        }
 
         var store = s.String("store", fallback: defaults.Store)!;
         CheckReference(s, "store", store, stores, "store");
@@ -430,6 +435,8 @@ public static class ConfigLoader
             s.Report("copy", "is set but the steps do not include 'copy'");
         }
 
+        var lake = ReadLake(s, steps, store, stores, load, perTable);
+
         var keyTemplate = s.String("key_template", fallback: perTable ? TablesFromPrefix.DefaultKeyTemplate : Storage.KeyTemplate.DefaultReceivedText)!;
         CheckKeyTemplate(s, "key_template", keyTemplate);
         if (perTable && !keyTemplate.Contains("{load}", StringComparison.Ordinal))
@@ -465,6 +472,7 @@ public static class ConfigLoader
             Load = load,
             Merge = merge,
             Copy = copy,
+            Lake = lake,
             Retry = retry,
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
@@ -549,6 +557,38 @@ public static class ConfigLoader
         }
 
         return steps;
+    }
+
+    /// <summary>The <c>lake:</c> block of a pipeline whose steps include <c>lake</c>; refused without the step.</summary>
+    private static LakeStepConfig? ReadLake(YamlScope s, IReadOnlyList<string> steps, string store, IReadOnlyDictionary<string, StoreConfig> stores, LoadStepConfig? load, bool perTable)
+    {
+        var lk = s.Scope("lake");
+        if (!StepDescriptor.Lake.IsIn(steps))
+        {
+            if (lk.Exists)
+            {
+                s.Report("lake", "is set but the steps do not include 'lake'");
+            }
+
+            return null;
+        }
+
+        var lakeStore = lk.String("store", fallback: store)!;
+        CheckReference(lk, "store", lakeStore, stores, "store");
+        var lake = new LakeStepConfig
+        {
+            Store = lakeStore,
+            Area = lk.Name("area", fallback: "lake"),
+            // Fewer rows than this make row groups too small for the query engines; more than ten million hold too much.
+            RowGroupRows = lk.Int("row_group_rows", 100_000, 1_000, 10_000_000),
+        };
+        if (load is null && !perTable)
+        {
+            s.Report("lake", "needs a table name for its folder: a load step (load.table) or source.tables_from_prefix");
+        }
+
+        lk.RejectUnknown();
+        return lake;
     }
 
     private static MergeStepConfig? ReadMerge(YamlScope s, IReadOnlyList<string> steps, LoadStepConfig? load, string baseDir)

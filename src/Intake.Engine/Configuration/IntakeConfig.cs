@@ -93,6 +93,13 @@ public sealed record SourceConfig
     /// </summary>
     public TablesFromPrefix? Tables { get; init; }
 
+    /// <summary>
+    /// File kinds: <c>remove_after</c>, whether a load's file leaves the source once the load is final: deleted there after
+    /// its copy in the archive area (archived) or the error area (errored) is verified. Off by default: most sources
+    /// belong to their producers.
+    /// </summary>
+    public bool RemoveAfter { get; init; }
+
     /// <summary>database: the table or query the incremental exporter reads; null for other kinds.</summary>
     public DatabaseSourceOptions? Database => Options as DatabaseSourceOptions;
 
@@ -191,6 +198,26 @@ public sealed record MergeStepConfig
         Target.Contains(LoadStepConfig.TablePlaceholder, StringComparison.Ordinal) ? LoadStepConfig.Fill(Target, load, "merge.target") : Target;
 }
 
+/// <summary>
+/// <c>lake:</c>, the <c>lake</c> step: each load's rows also written as one Parquet file into a store area, partitioned
+/// Hive-style (<c>&lt;table&gt;/&lt;name&gt;=&lt;value&gt;/&lt;load id&gt;.parquet</c>) so DuckDB, Spark, Athena or Trino query the bucket as a table.
+/// </summary>
+public sealed record LakeStepConfig
+{
+    /// <summary>The store the files go to (<c>lake.store</c>); the pipeline's own store unless named.</summary>
+    public required string Store { get; init; }
+
+    /// <summary>The area in that store (<c>lake.area</c>).</summary>
+    public string Area { get; init; } = "lake";
+
+    /// <summary>
+    /// Rows per row group (<c>lake.row_group_rows</c>): what the writer holds in memory at once, whatever the file's size.
+    /// 100,000 rows of a few dozen columns is some tens of megabytes, and row groups that size are what the query engines
+    /// read well (far smaller ones make them open too many pages).
+    /// </summary>
+    public int RowGroupRows { get; init; } = 100_000;
+}
+
 public sealed record CopyStepConfig
 {
     /// <summary>Where the raw original goes: a store and an area (e.g. the COLD importer's bucket per data type).</summary>
@@ -226,6 +253,9 @@ public sealed record PipelineConfig
     public LoadStepConfig? Load { get; init; }
     public MergeStepConfig? Merge { get; init; }
     public CopyStepConfig? Copy { get; init; }
+
+    /// <summary>The <c>lake</c> step's settings; null when the pipeline has no such step.</summary>
+    public LakeStepConfig? Lake { get; init; }
     public RetryConfig Retry { get; init; } = new();
     public int MaxLoadAttempts { get; init; } = 3;
     public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(2);

@@ -4,6 +4,7 @@ using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
+using Intake.Engine.SourceKinds;
 using Intake.Engine.Steps;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -54,6 +55,7 @@ public sealed class Worker
         new ArchiveStep(),
         new CopyStep(),
         new LoadStep(),
+        new LakeStep(),
         new MergeStep(),
         new ExportStep(),
         new ReleaseStep(),
@@ -223,6 +225,7 @@ public sealed class Worker
             CopyStore = Find(_runtime.Stores, pipeline.Copy?.Store),
             PartStore = pipeline.Source.Http is { } http ? Find(_runtime.Stores, http.Store ?? pipeline.Store) : null,
             ExportStore = Find(_runtime.Stores, pipeline.Export?.Store),
+            LakeStore = Find(_runtime.Stores, pipeline.Lake?.Store),
             Catalog = ports.Loads,
             Checkpoints = ports.Checkpoints,
             Exports = ports.Exports,
@@ -403,7 +406,7 @@ public sealed class Worker
         }
 
         var steps = StepDescriptor.InStage(pipeline.Steps, StepStage.Archive).ToList();
-        if (pipeline.Source.Kind.ActsOnArchived)
+        if (pipeline.Source.Kind.ActsOnArchivedFor(pipeline))
         {
             steps.Add(StepDescriptor.Release.Name);
         }
@@ -466,11 +469,41 @@ public sealed class Worker
             }
 
             await CloseAsync(stepId, result, ct);
+            if (pipeline.Source.RemoveAfter && result.Outcome == StepOutcome.Succeeded && result.Outputs.Count > 0)
+            {
+                await RemoveAtSourceAsync(load with { InboxKey = key }, pipeline, ct);
+            }
+
             await CleanWorkAreaAsync(load, pipeline, ct);
         }
 
         await TransitionAsync(load, LoadStatus.Erroring, LoadStatus.Errored, new TransitionDetails { LeaseOwner = Id }, ct);
         return LoadStatus.Errored;
+    }
+
+    /// <summary>
+    /// <c>source.remove_after</c> on the error path: once the original's copy in the error area is verified, the file is
+    /// deleted at the source, recorded as the <c>remove</c> step. A failure is recorded and leaves the file where it is;
+    /// the load ends errored all the same (the copy is safe). A worker that stops before this ends leaves the load
+    /// erroring: the next one copies again (the same key) and deletes.
+    /// </summary>
+    private async Task RemoveAtSourceAsync(Load load, PipelineConfig pipeline, CancellationToken ct)
+    {
+        var name = StepDescriptor.Remove.Name;
+        var (stepId, attempt) = await StartAttemptAsync(load, name, ct);
+        StepResult result;
+        try
+        {
+            var context = ContextFor(load, pipeline) with { Attempt = attempt, StepName = name };
+            result = await RemoveAfter.RemoveAsync(context, Areas.Error, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var error = Classify(e, load, name);
+            result = StepResult.Failed(error.Kind, $"the file stays at the source: {error.Message}") with { ErrorCode = pipeline.ErrorCodes.For(name, error.Kind) };
+        }
+
+        await CloseAsync(stepId, result, ct);
     }
 
     /// <summary>

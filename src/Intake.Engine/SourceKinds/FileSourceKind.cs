@@ -12,6 +12,9 @@ public interface IFileSourceKind
 {
     /// <summary>The adapter of a pipeline of this kind, as the fetch step reads through it.</summary>
     IFileSource CreateSource(PipelineConfig pipeline, TimeProvider time);
+
+    /// <summary>Whether the adapter built from these options can delete a listed file (<c>source.remove_after</c>).</summary>
+    bool CanRemove(object options);
 }
 
 /// <summary>
@@ -23,7 +26,7 @@ public interface IFileSourceKind
 public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSourceKind
     where TOptions : class
 {
-    private static readonly StepDescriptor[] FileSteps = [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Merge];
+    private static readonly StepDescriptor[] FileSteps = [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Lake, StepDescriptor.Merge];
 
     public override StepDescriptor FirstStep => StepDescriptor.Fetch;
 
@@ -40,6 +43,29 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
 
     /// <summary>The adapter of a pipeline of this kind (the fetch step's; discovery keeps one of its own).</summary>
     public IFileSource CreateSource(PipelineConfig pipeline, TimeProvider time) => CreateSource(Options(pipeline), time);
+
+    /// <summary>Builds the adapter once (it connects nowhere) and asks it.</summary>
+    public bool CanRemove(object options)
+    {
+        var source = CreateSource((TOptions)options, TimeProvider.System);
+        (source as IDisposable)?.Dispose();
+        return source is IRemovableFileSource;
+    }
+
+    /// <summary>With <c>source.remove_after</c>, the file leaves the source once its load is archived.</summary>
+    public override bool ActsOnArchivedFor(PipelineConfig pipeline) => pipeline.Source.RemoveAfter || base.ActsOnArchivedFor(pipeline);
+
+    /// <summary>
+    /// With <c>source.remove_after</c>: the file is deleted at the source once its copy in the archive area is verified,
+    /// if it is still the version this load stands for (see <see cref="RemoveAfter"/>).
+    /// </summary>
+    public override Task<StepResult> OnArchivedAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Pipeline.Source.RemoveAfter
+            ? RemoveAfter.RemoveAsync(context, Areas.Archive, cancellationToken)
+            : base.OnArchivedAsync(context, cancellationToken);
+    }
 
     /// <summary>The adapter's own checks (patterns, ports, files to trust, …), by building it once.</summary>
     protected override IEnumerable<string> Check(TOptions options)

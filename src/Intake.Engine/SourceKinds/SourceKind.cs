@@ -84,6 +84,12 @@ public abstract class SourceKind
     public virtual bool ActsOnArchived => false;
 
     /// <summary>
+    /// Whether the kind acts at the source once this pipeline's load is archived: <see cref="ActsOnArchived"/>, unless a
+    /// setting of the pipeline decides (a file kind with <c>source.remove_after</c>). The worker and the audit ask this.
+    /// </summary>
+    public virtual bool ActsOnArchivedFor(PipelineConfig pipeline) => ActsOnArchived;
+
+    /// <summary>
     /// What the kind does at its source once a load's original is safe in the archive area: a file kind may move or
     /// delete the file it was fetched from (a bucket's incoming prefix emptied, a folder tidied). Called only when
     /// <see cref="ActsOnArchived"/> is true, while the load is <c>archiving</c>, after the archive stage's steps

@@ -36,14 +36,23 @@ internal static class SourceKindReader
 
         // Keys every file kind shares are read here, once, not by each kind.
         TablesFromPrefix? tables = null;
-        if (kind is IFileSourceKind)
+        var removeAfter = false;
+        if (kind is IFileSourceKind fileKind)
         {
             tables = TablesFromPrefix.Read(src);
+            removeAfter = src.Bool(RemoveAfter.Key, fallback: false);
+            if (removeAfter && ctx.Errors.Count == before && !fileKind.CanRemove(options))
+            {
+                src.Report(RemoveAfter.Key, $"source.kind: {kind.Name} cannot delete files at its source; remove the key, or move the files with a script of your own");
+            }
         }
-        else if (src.Node(TablesFromPrefix.Key) is not null)
+        else
         {
             var files = string.Join(", ", kinds.Kinds.Where(k => k is IFileSourceKind).Select(k => k.Name));
-            src.Report(TablesFromPrefix.Key, $"is only for sources that list files ({files}); source.kind: {kind.Name} reads {kind.Reads}");
+            foreach (var key in new[] { TablesFromPrefix.Key, RemoveAfter.Key }.Where(k => src.Node(k) is not null))
+            {
+                src.Report(key, $"is only for sources that list files ({files}); source.kind: {kind.Name} reads {kind.Reads}");
+            }
         }
 
         src.RejectUnknown();
@@ -56,7 +65,7 @@ internal static class SourceKindReader
             }
         }
 
-        return new SourceConfig { Kind = kind, Path = kind.Describe(options), Options = options, Tables = tables };
+        return new SourceConfig { Kind = kind, Path = kind.Describe(options), Options = options, Tables = tables, RemoveAfter = removeAfter };
     }
 
     /// <summary>The steps a pipeline of its kind may list, and the one it must start with.</summary>

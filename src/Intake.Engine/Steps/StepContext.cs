@@ -41,6 +41,15 @@ public sealed record StepContext
     /// <summary>Where the export writes its files (<c>export.store</c>); null for other kinds.</summary>
     public IObjectStore? ExportStore { get; init; }
 
+    /// <summary>Where the lake step writes its Parquet files (<c>lake.store</c>); null when the pipeline has no lake step.</summary>
+    public IObjectStore? LakeStore { get; init; }
+
+    /// <summary>
+    /// The Hive partitions of this load's lake file, outermost first (<c>snapshot=…</c>, <c>day=…</c>): a source kind or a
+    /// slice that knows them fills them in; none by default, so the file sits directly under its table's folder.
+    /// </summary>
+    public IReadOnlyList<(string Name, string Value)> LakePartitions { get; init; } = [];
+
     /// <summary>Loads and their step records.</summary>
     public required ICatalog Catalog { get; init; }
 

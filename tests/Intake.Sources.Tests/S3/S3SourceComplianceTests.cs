@@ -11,6 +11,8 @@ namespace Intake.Sources.Tests.S3;
 [RequiresServer(typeof(S3FactAttribute))]
 public sealed class S3SourceComplianceTests : FileSourceComplianceTests
 {
+    protected override bool Removes => true;
+
     private const string Prefix = "outgoing/daily";
     private string _bucket = null!;
 

@@ -26,7 +26,7 @@ public abstract partial class SqlCatalog : ICatalog
 {
     private const string LoadColumns =
         "id, pipeline, customer, source_key, fingerprint, source_size, status, held_reason, attempts, " +
-        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at, error_code";
+        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at, error_code, table_name";
 
     private const string StepColumns =
         "id, load_id, step, attempt, started_at, finished_at, outcome, error_kind, message, " +
@@ -158,14 +158,15 @@ public abstract partial class SqlCatalog : ICatalog
             // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
             // and when it inserted nothing the row exists, so the UPDATE below finds it.
             var insert = Command(connection, $"""
-                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, status, attempts, seen_count, created_at, updated_at)
-                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @status, 0, 1, @now, @now)
+                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, status, attempts, seen_count, created_at, updated_at)
+                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @status, 0, 1, @now, @now)
                 ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
                 RETURNING {LoadColumns}
                 """);
             AddIdentity(insert, load);
             Add(insert, "@customer", load.Customer, DbType.String);
             Add(insert, "@source_size", load.SourceSize, DbType.Int64);
+            Add(insert, "@table_name", load.Table, DbType.String);
             Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
             AddTime(insert, "@now", Now());
             if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
@@ -208,6 +209,11 @@ public abstract partial class SqlCatalog : ICatalog
         {
             var select = Command(connection, "");
             var where = LoadFilters(select, query.Status, query.Pipeline, query.Customer);
+            if (query.Table is not null)
+            {
+                where.Add("table_name = @table_name");
+                Add(select, "@table_name", query.Table, DbType.String);
+            }
 
             if (query.CreatedFrom is { } from)
             {
@@ -684,6 +690,7 @@ public abstract partial class SqlCatalog : ICatalog
         CreatedAt = GetTime(r, 14),
         UpdatedAt = GetTime(r, 15),
         ErrorCode = StringOrNull(r, 16),
+        Table = StringOrNull(r, 17),
     };
 
     private StepRecord ReadStep(DbDataReader r) => new()

@@ -23,6 +23,7 @@ internal static class Json
         pipeline = l.Pipeline,
         customer = l.Customer,
         source_key = l.SourceKey,
+        table = l.Table,
         fingerprint = l.Fingerprint,
         source_size = l.SourceSize,
         status = l.Status.ToWord(),

@@ -94,6 +94,11 @@ internal static class Tables
         Row("pipeline", l.Pipeline);
         Row("customer", l.Customer);
         Row("source", l.SourceKey);
+        if (l.Table is not null)
+        {
+            Row("table", l.Table);
+        }
+
         Row("fingerprint", l.Fingerprint);
         Row("status", l.Status.ToWord());
         Row("attempts", l.Attempts.ToString(CultureInfo.InvariantCulture));
@@ -162,6 +167,37 @@ internal static class Tables
         }
 
         Terminal.Out.Write(table);
+    }
+
+    public static void SourceTables(IReadOnlyList<Core.Ports.SourceTableSummary> tables, Func<string, string, string?> warehouseTable)
+    {
+        var table = new Table { Border = TableBorder.Simple };
+        var showPipeline = tables.Select(t => t.Table.Pipeline).Distinct().Skip(1).Any();
+        if (showPipeline)
+        {
+            table.AddColumn(new TableColumn("pipeline").NoWrap());
+        }
+
+        table.AddColumns("table", "prefix", "first seen (UTC)", "warehouse table", "loads");
+        foreach (var t in tables)
+        {
+            var loads = string.Join(", ", t.Loads.Where(kv => kv.Value > 0).Select(kv => $"{StatusMarkup(kv.Key)} {N(kv.Value)}"));
+            var cells = new List<string>();
+            if (showPipeline)
+            {
+                cells.Add(Terminal.Escape(t.Table.Pipeline));
+            }
+
+            cells.Add(Terminal.Escape(t.Table.Name));
+            cells.Add(Terminal.Escape(t.Table.Prefix));
+            cells.Add(Time(t.Table.FirstSeenAt));
+            cells.Add(Terminal.Escape(warehouseTable(t.Table.Pipeline, t.Table.Name) ?? ""));
+            cells.Add(loads.Length == 0 ? "none" : loads);
+            table.AddRow(cells.ToArray());
+        }
+
+        Terminal.Out.Write(table);
+        Terminal.Out.WriteLine($"{tables.Count} table(s)");
     }
 
     private static string N(long? n) => n?.ToString("N0", CultureInfo.InvariantCulture) ?? "";

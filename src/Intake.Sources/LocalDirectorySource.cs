@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
 
@@ -18,6 +19,14 @@ namespace Intake.Sources;
 /// modification time before they finish (some SMB and <c>cp -p</c>-style copies); it needs no memory
 /// across restarts, so a one-shot CLI run still offers files from its first listing. A file whose
 /// modification time lies in the future (a skewed clock on a share) waits until that time has passed.
+/// </para>
+/// <para>
+/// The fingerprint is <c>size:&lt;bytes&gt;;mtime:&lt;unix ms&gt;</c>. A rewrite of the same size within the precision of
+/// the file system's time stamps (a second on many, two on FAT, a clock tick on the finest) leaves both unchanged, so
+/// a file offered while its time is that recent (only with a <c>stable_for</c> under <see cref="TimestampPrecision"/>)
+/// is also read and hashed, and hashed again on each listing until its time is older than that: a different content
+/// under the same size and time is a new version, offered with <c>;sha256:&lt;digest&gt;</c> added. Files offered
+/// later are never read at listing: a natural rewrite after that moves the time.
 /// </para>
 /// <para>
 /// Never offered: names starting with '.' (and everything inside such folders: <c>.git</c>, rsync's
@@ -43,6 +52,14 @@ public sealed class LocalDirectorySource : IFileSource
         ReturnSpecialDirectories = false,
         MatchType = MatchType.Simple,
     };
+
+    /// <summary>
+    /// How recent a modification time must be for a same-size rewrite to leave it unchanged: file systems keep times to
+    /// the second (FAT to two), and even the finest move their clock in ticks of milliseconds.
+    /// </summary>
+    public static readonly TimeSpan TimestampPrecision = TimeSpan.FromSeconds(2);
+
+    private const string DigestMarker = ";sha256:";
 
     private readonly TimeProvider _time;
     private readonly Glob[] _include;
@@ -119,20 +136,49 @@ public sealed class LocalDirectorySource : IFileSource
 
             var file = (FileInfo)item.Entry;
             var modified = new DateTimeOffset(DateTime.SpecifyKind(file.LastWriteTimeUtc, DateTimeKind.Utc));
-            var observation = new Observation(file.Length, modified);
-            seen[item.Key] = observation;
+            var stat = new Stat(file.Length, modified);
+            seen[item.Key] = new Observation(stat);
 
             if (now - modified < _stableFor)
             {
                 continue; // written to recently: possibly still being written
             }
 
-            if (previous.TryGetValue(item.Key, out var before) && before != observation)
+            var before = previous.GetValueOrDefault(item.Key);
+            if (before is not null && before.Stat != stat)
             {
                 continue; // changed since the last listing although its time looks old: wait for one quiet listing
             }
 
-            yield return new SourceFile(item.Key, observation.Size, modified, Fingerprint(observation));
+            var fingerprint = Fingerprint(stat);
+            string? firstDigest = null;
+            if (before is { Fingerprint: { } offered, FirstDigest: null })
+            {
+                fingerprint = offered; // settled: the version offered last time, unchanged since
+            }
+            else if (now - modified < TimestampPrecision || before?.FirstDigest is not null)
+            {
+                // A same-size rewrite within the time stamp's precision is seen in the content only.
+                if (Digest(file) is not { } digest)
+                {
+                    seen.Remove(item.Key);
+                    continue; // removed while we listed
+                }
+
+                firstDigest = before?.FirstDigest ?? digest;
+                if (digest != firstDigest)
+                {
+                    fingerprint += DigestMarker + digest;
+                }
+
+                if (now - modified >= TimestampPrecision)
+                {
+                    firstDigest = null; // checked once more after the time can no longer hide a rewrite: settled
+                }
+            }
+
+            seen[item.Key] = new Observation(stat) { Fingerprint = fingerprint, FirstDigest = firstDigest };
+            yield return new SourceFile(item.Key, stat.Size, modified, fingerprint);
         }
 
         // Only a listing that ran to the end describes the whole folder; an abandoned one would forget files.
@@ -185,6 +231,47 @@ public sealed class LocalDirectorySource : IFileSource
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Compares the opened file's size and modification time (and, for a version told apart by its content, the
+    /// content's digest) with the fingerprint; the open file keeps its content when a writer replaces it by renaming.
+    /// </remarks>
+    /// <exception cref="IntakeException">Integrity when the file has changed since it was listed; else as <see cref="OpenReadAsync"/>.</exception>
+    public async Task<Stream> OpenListedAsync(string key, string fingerprint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(fingerprint);
+        var stream = await OpenReadAsync(key, cancellationToken);
+        try
+        {
+            var handle = ((FileStream)stream).SafeFileHandle;
+            var stat = new Stat(RandomAccess.GetLength(handle), new DateTimeOffset(DateTime.SpecifyKind(File.GetLastWriteTimeUtc(handle), DateTimeKind.Utc)));
+            var marker = fingerprint.IndexOf(DigestMarker, StringComparison.Ordinal);
+            var listed = marker < 0 ? fingerprint : fingerprint[..marker];
+            if (listed.StartsWith("size:", StringComparison.Ordinal) && Fingerprint(stat) != listed)
+            {
+                throw Changed(key, $"{listed} then, {Fingerprint(stat)} now");
+            }
+
+            if (marker >= 0)
+            {
+                var digest = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken));
+                if (digest != fingerprint[(marker + DigestMarker.Length)..])
+                {
+                    throw Changed(key, "same size and time, other content");
+                }
+
+                stream.Position = 0;
+            }
+
+            return stream;
+        }
+        catch
+        {
+            await stream.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
     public string Describe(string key)
     {
         ValidateKey(key);
@@ -193,8 +280,40 @@ public sealed class LocalDirectorySource : IFileSource
 
     private bool IsWanted(string key) => _include.Any(g => g.IsMatch(key)) && !_exclude.Any(g => g.IsMatch(key));
 
-    private static string Fingerprint(Observation o) =>
+    private static string Fingerprint(Stat o) =>
         string.Create(CultureInfo.InvariantCulture, $"size:{o.Size};mtime:{o.Modified.ToUnixTimeMilliseconds()}");
+
+    private IntakeException Changed(string key, string how) => IntakeException.Integrity(
+        $"local source: {Describe(key)} changed after it was listed ({how}); this load's version is gone, and the new content is a load of its own once discovery lists it");
+
+    /// <summary>The SHA-256 of the file's content, lower-case hex; null when the file is gone.</summary>
+    private static string? Digest(FileInfo file)
+    {
+        try
+        {
+            using var stream = new FileStream(file.FullName, new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Read,
+                Share = FileShare.ReadWrite | FileShare.Delete,
+                BufferSize = ReadBufferSize,
+                Options = FileOptions.SequentialScan,
+            });
+            return Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw IntakeException.Config($"local source: no permission to read {file.FullName}", ex);
+        }
+        catch (IOException ex)
+        {
+            throw IntakeException.Transient($"local source: cannot read {file.FullName}: {ex.Message}", ex);
+        }
+    }
 
     private static bool IsSkipped(FileSystemInfo entry)
     {
@@ -252,5 +371,17 @@ public sealed class LocalDirectorySource : IFileSource
         }
     }
 
-    private readonly record struct Observation(long Size, DateTimeOffset Modified);
+    private readonly record struct Stat(long Size, DateTimeOffset Modified);
+
+    /// <summary>
+    /// What a listing saw of a file: its <see cref="Stat"/>; the fingerprint it offered the file with (null when not
+    /// offered); and, while a same-size rewrite could still hide behind an unchanged time, the digest of the content
+    /// first offered with that stat (null once settled).
+    /// </summary>
+    private sealed record Observation(Stat Stat)
+    {
+        public string? Fingerprint { get; init; }
+
+        public string? FirstDigest { get; init; }
+    }
 }

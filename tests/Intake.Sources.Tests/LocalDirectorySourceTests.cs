@@ -114,6 +114,68 @@ public sealed class LocalDirectorySourceTests : IDisposable
     }
 
     [Fact]
+    public async Task List_SameSizeRewriteUnderTheSameTime_WhileThatTimeIsRecent_IsANewVersion()
+    {
+        // Every file of the same second, as a file system keeping seconds (or a copy keeping times) leaves them.
+        var second = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        _clock.Set(second + TimeSpan.FromMilliseconds(600));
+        var path = Write("cubic/t/a.csv", "id\n1\n", TimeSpan.FromMilliseconds(600));
+        var source = Source(o => o.StableFor = TimeSpan.Zero);
+        var first = (await ListAsync(source)).Single();
+
+        File.WriteAllText(path, "id\n2\n"); // same size, and the time set back to the same second
+        File.SetLastWriteTimeUtc(path, second.UtcDateTime);
+        var rewritten = (await ListAsync(source)).Single();
+        var again = (await ListAsync(source)).Single();
+        _clock.Advance(LocalDirectorySource.TimestampPrecision);
+        var settled = (await ListAsync(source)).Single();
+        var later = (await ListAsync(source)).Single();
+
+        first.Fingerprint.ShouldBe($"size:5;mtime:{second.ToUnixTimeMilliseconds()}");
+        rewritten.Fingerprint.ShouldStartWith(first.Fingerprint + ";sha256:");
+        (again.Fingerprint, settled.Fingerprint, later.Fingerprint).ShouldBe((rewritten.Fingerprint, rewritten.Fingerprint, rewritten.Fingerprint));
+    }
+
+    [Fact]
+    public async Task List_UnchangedFileOfARecentTime_KeepsOneFingerprint_AlsoAfterARestart()
+    {
+        _clock.Set(new DateTimeOffset(2026, 1, 1, 0, 0, 0, 500, TimeSpan.Zero));
+        Write("a.csv", "id\n1\n", TimeSpan.FromMilliseconds(500));
+        var source = Source(o => o.StableFor = TimeSpan.Zero);
+
+        var fresh = (await ListAsync(source)).Single().Fingerprint;
+        var stillFresh = (await ListAsync(source)).Single().Fingerprint;
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        var settled = (await ListAsync(source)).Single().Fingerprint;
+        var restarted = (await ListAsync(Source(o => o.StableFor = TimeSpan.Zero))).Single().Fingerprint;
+
+        new[] { stillFresh, settled, restarted }.ShouldAllBe(f => f == fresh);
+        fresh.ShouldNotContain("sha256");
+    }
+
+    [Fact]
+    public async Task OpenListed_TheListedVersion_StreamsIt_ALaterOne_IsRefusedAsIntegrity()
+    {
+        var path = Write("daily.csv", "version 1", TimeSpan.FromHours(2));
+        IFileSource source = Source(); // what the fetch step sees
+        var listed = (await ListAsync(source)).Single();
+        await using (var stream = await source.OpenListedAsync("daily.csv", listed.Fingerprint, CancellationToken.None))
+        {
+            (await new StreamReader(stream).ReadToEndAsync()).ShouldBe("version 1");
+        }
+
+        Write("daily.csv", "version 2", TimeSpan.FromHours(1)); // rewritten after the listing, before the fetch
+
+        var e = await Should.ThrowAsync<IntakeException>(() => source.OpenListedAsync("daily.csv", listed.Fingerprint, CancellationToken.None));
+        e.Kind.ShouldBe(ErrorKind.Integrity);
+        e.Message.ShouldContain($"{path} changed after it was listed");
+        await ListAsync(source); // changed since the last listing: held once
+        var now = (await ListAsync(source)).Single().Fingerprint;
+        (await Should.ThrowAsync<IntakeException>(() => source.OpenListedAsync("daily.csv", now + ";sha256:" + new string('0', 64), CancellationToken.None)))
+            .Message.ShouldContain("(same size and time, other content)");
+    }
+
+    [Fact]
     public async Task List_FileWithFutureTimestamp_WaitsUntilThatTimeHasPassed()
     {
         Write("skewed.csv", "x", -TimeSpan.FromMinutes(10));

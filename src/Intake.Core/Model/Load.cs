@@ -24,12 +24,18 @@ public sealed record Load
     public string? ErrorCode { get; init; }
     /// <summary>Where the original sits in the inbox area once fetched.</summary>
     public string? InboxKey { get; init; }
+    /// <summary>
+    /// The source table the load belongs to (<c>cubic__ods_qlik__edw_sample</c>), named from its key's prefix when the
+    /// pipeline has <c>tables_from_prefix</c>; null otherwise.
+    /// </summary>
+    public string? Table { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
 /// <summary>What discovery knows about a unit of data before it becomes a load.</summary>
-public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null);
+/// <param name="Table">The source table the file belongs to (registered first, see <c>ITableStore</c>); null when the pipeline has no tables.</param>
+public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null, string? Table = null);
 
 /// <summary>Extra fields written together with a status change.</summary>
 public sealed record TransitionDetails
@@ -57,6 +63,8 @@ public sealed record LoadQuery
     public LoadStatus? Status { get; init; }
     public string? Pipeline { get; init; }
     public string? Customer { get; init; }
+    /// <summary>Only loads of this source table (<see cref="Load.Table"/>).</summary>
+    public string? Table { get; init; }
     /// <summary>Only loads created at or after this time.</summary>
     public DateTimeOffset? CreatedFrom { get; init; }
     /// <summary>Only loads created before this time.</summary>

@@ -2,7 +2,7 @@ namespace Intake.Core.Ports;
 
 /// <summary>
 /// The catalog's ports, typed, as one database provides them: loads and steps, the queries of the API, export
-/// requests and watermarks, leases on named resources, pull checkpoints, API keys and schedules. Callers take
+/// requests and watermarks, leases on named resources, pull checkpoints, API keys, schedules and source tables. Callers take
 /// the port they need from here instead of casting <see cref="ICatalog"/>, so a catalog that lacks one fails at
 /// start, not in the middle of a load.
 /// </summary>
@@ -13,4 +13,5 @@ public sealed record CatalogPorts(
     ILockStore Locks,
     ICheckpointStore Checkpoints,
     IApiKeyStore Keys,
-    IScheduleStore Schedules);
+    IScheduleStore Schedules,
+    ITableStore Tables);

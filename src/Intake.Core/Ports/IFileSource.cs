@@ -34,6 +34,15 @@ public interface IFileSource
     /// <summary>Opens a listed file for streaming reads; throws <see cref="FileNotFoundException"/> when it is gone.</summary>
     Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Opens the version of a file that a listing offered with <paramref name="fingerprint"/>, and refuses a later one: a
+    /// load stands for one version, and a file rewritten since its listing is a load of its own, so reading the new
+    /// content under the old load would load that content twice. A source that cannot tell versions apart opens the
+    /// file as it is now (the default).
+    /// </summary>
+    /// <exception cref="Errors.IntakeException">Integrity: the file has changed since it was listed.</exception>
+    Task<Stream> OpenListedAsync(string key, string fingerprint, CancellationToken cancellationToken) => OpenReadAsync(key, cancellationToken);
+
     /// <summary>A human-readable location of a file for messages (a path or a URL).</summary>
     string Describe(string key);
 }

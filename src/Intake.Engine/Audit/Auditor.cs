@@ -85,8 +85,10 @@ public sealed class Auditor
         var loadStep = Latest(steps, StepDescriptor.Load.Name);
         long? loaded = loadStep?.RowsOut;
         long? inWarehouse = null;
-        if (loadStep is not null && config?.Load is { } target && target.Warehouse is { } wh && _runtime.Warehouses.TryGetValue(wh, out var warehouse))
+        if (loadStep is not null && config?.Load is { } loadConfig && loadConfig.Warehouse is { } wh && _runtime.Warehouses.TryGetValue(wh, out var warehouse)
+            && (!loadConfig.IsPerTable || load.Table is not null))
         {
+            var target = loadConfig.For(load); // the load's own warehouse table when load.table names one per source table
             inWarehouse = await warehouse.CountRowsAsync(target.Table, load.Id, cancellationToken);
             if (loadStep.RowsIn is { } read && parsed is { } p2 && read != p2)
             {
@@ -102,6 +104,11 @@ public sealed class Auditor
             {
                 problems.Add($"{ri} rows read but {lo} written");
             }
+        }
+
+        if (loadStep is not null && config?.Load is { IsPerTable: true } perTable && load.Table is null)
+        {
+            problems.Add($"loaded, but belongs to no source table, so its rows cannot be found in the warehouse table '{perTable.Table}'");
         }
 
         var mergeStep = Latest(steps, StepDescriptor.Merge.Name);

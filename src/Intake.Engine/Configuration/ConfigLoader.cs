@@ -363,9 +363,10 @@ public static class ConfigLoader
 
         LoadStepConfig? load = null;
         var l = s.Scope("load");
+        var perTable = source.Tables is not null;
         if (StepDescriptor.Load.IsIn(steps))
         {
-            if (!l.Exists)
+            if (!l.Exists && !perTable)
             {
                 s.Report("load", "is required when the steps include 'load' (at least: table)");
             }
@@ -380,12 +381,14 @@ public static class ConfigLoader
                 CheckReference(l, "warehouse", warehouse, warehouses, "warehouse");
             }
 
+            // With tables_from_prefix each source table gets its own warehouse table unless one is named.
             load = new LoadStepConfig
             {
-                Table = l.String("table", required: l.Exists) ?? "",
+                Table = l.String("table", required: l.Exists && !perTable) ?? (perTable ? LoadStepConfig.TablePlaceholder : ""),
                 Warehouse = warehouse,
                 Columns = ReadColumns(ctx, l.Node("columns"), "load.columns"),
             };
+            CheckTableTemplate(l, "table", load.Table, perTable);
             l.RejectUnknown();
         }
         else if (l.Exists)
@@ -394,6 +397,11 @@ public static class ConfigLoader
         }
 
         var merge = ReadMerge(s, steps, load, baseDir);
+        if (merge is not null)
+        {
+            CheckTableTemplate(s.Scope("merge"), "target", merge.Target, perTable);
+        }
+
         CopyStepConfig? copy = null;
         var cp = s.Scope("copy");
         if (StepDescriptor.Copy.IsIn(steps))
@@ -459,6 +467,23 @@ public static class ConfigLoader
         pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();
         return pipeline;
+    }
+
+    /// <summary>
+    /// A warehouse table may name the load's source table (<c>{table}</c>) only when the source has tables
+    /// (<c>tables_from_prefix</c>); no other placeholder exists.
+    /// </summary>
+    private static void CheckTableTemplate(YamlScope scope, string key, string table, bool perTable)
+    {
+        var rest = table.Replace(LoadStepConfig.TablePlaceholder, "", StringComparison.Ordinal);
+        if (rest.Contains('{', StringComparison.Ordinal) || rest.Contains('}', StringComparison.Ordinal))
+        {
+            scope.Report(key, $"'{table}': the only placeholder a table name takes is {LoadStepConfig.TablePlaceholder} (the source table, with source.{TablesFromPrefix.Key})");
+        }
+        else if (!perTable && table.Contains(LoadStepConfig.TablePlaceholder, StringComparison.Ordinal))
+        {
+            scope.Report(key, $"'{table}' names a warehouse table per source table, but the source has no {TablesFromPrefix.Key}: add source.{TablesFromPrefix.Key}, or name one table");
+        }
     }
 
     /// <summary>A key template is checked at start, so an unknown placeholder never fails a load later.</summary>

@@ -1,3 +1,4 @@
+using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.SourceKinds;
 using Intake.Sources.Database;
@@ -84,6 +85,12 @@ public sealed record SourceConfig
     /// </summary>
     public required object Options { get; init; }
 
+    /// <summary>
+    /// File kinds: <c>tables_from_prefix</c>, the folders under a root that are tables of their own (each file a load of
+    /// its folder's table, each table its own warehouse table); null when the source is one table.
+    /// </summary>
+    public TablesFromPrefix? Tables { get; init; }
+
     /// <summary>database: the table or query the incremental exporter reads; null for other kinds.</summary>
     public DatabaseSourceOptions? Database => Options as DatabaseSourceOptions;
 
@@ -133,9 +140,34 @@ public sealed record ValidateConfig
 
 public sealed record LoadStepConfig
 {
+    /// <summary>In <see cref="Table"/> and <c>merge.target</c>: the load's source table (<see cref="Load.Table"/>), for pipelines with <c>tables_from_prefix</c>.</summary>
+    public const string TablePlaceholder = "{table}";
+
+    /// <summary>
+    /// The warehouse table, or a template with <see cref="TablePlaceholder"/> (<c>{table}</c>, <c>raw.{table}</c>): a
+    /// warehouse table per source table. Read it through <see cref="For"/>, which fills the template in for a load.
+    /// </summary>
     public required string Table { get; init; }
     public string? Warehouse { get; init; }
     public IReadOnlyList<ColumnSpec>? Columns { get; init; }
+
+    /// <summary>Whether <see cref="Table"/> names one warehouse table per source table.</summary>
+    public bool IsPerTable => Table.Contains(TablePlaceholder, StringComparison.Ordinal);
+
+    /// <summary>These settings for one load: <see cref="Table"/> with <c>{table}</c> replaced by the load's source table.</summary>
+    /// <exception cref="Core.Errors.IntakeException">Config: the table names one per source table, but the load has none.</exception>
+    public LoadStepConfig For(Load load) => IsPerTable ? this with { Table = Fill(Table, load, "load.table") } : this;
+
+    /// <summary>The warehouse table a source table is written to (<see cref="Table"/> itself unless it names one per source table).</summary>
+    public string TableFor(string sourceTable) => Table.Replace(TablePlaceholder, sourceTable, StringComparison.Ordinal);
+
+    /// <summary><paramref name="template"/> with <c>{table}</c> replaced by the load's source table.</summary>
+    internal static string Fill(string template, Load load, string key) =>
+        load.Table is { } table
+            ? template.Replace(TablePlaceholder, table, StringComparison.Ordinal)
+            : throw Core.Errors.IntakeException.Config(
+                $"load {load.Id} ({load.SourceKey}) belongs to no source table, but {key} '{template}' names one per table: it was registered " +
+                $"before the pipeline had tables_from_prefix; cancel it, or let discovery register the file again under its table");
 }
 
 public sealed record MergeStepConfig
@@ -150,6 +182,11 @@ public sealed record MergeStepConfig
     /// <summary>A target column ordering versions of a row; an older incoming row never overwrites a newer one.</summary>
     public string? VersionColumn { get; init; }
     public string? Warehouse { get; init; }
+
+    /// <summary>The target for one load: with <c>{table}</c> (tables_from_prefix) replaced by the load's source table.</summary>
+    /// <exception cref="Core.Errors.IntakeException">Config: the target names one per source table, but the load has none.</exception>
+    public string TargetFor(Load load) =>
+        Target.Contains(LoadStepConfig.TablePlaceholder, StringComparison.Ordinal) ? LoadStepConfig.Fill(Target, load, "merge.target") : Target;
 }
 
 public sealed record CopyStepConfig

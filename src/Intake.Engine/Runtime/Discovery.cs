@@ -15,7 +15,20 @@ public sealed record DiscoveryResult(string Pipeline, int New, int Seen)
 
     /// <summary>Source keys that were asked for but are not in the source (a trigger for a file that is not there).</summary>
     public IReadOnlyList<string> MissingKeys { get; init; } = [];
+
+    /// <summary>
+    /// Listed files that are no table's file (<c>tables_from_prefix</c>: directly under the root, too shallow, or under a
+    /// prefix whose name another prefix already has), with the reason: not loads. Each is reported by the first
+    /// discovery that meets it in this process, not again.
+    /// </summary>
+    public IReadOnlyList<SkippedFile> Skipped { get; init; } = [];
+
+    /// <summary>The source tables this discovery registered (<c>tables_from_prefix</c>), by name.</summary>
+    public IReadOnlyList<string> NewTables { get; init; } = [];
 }
+
+/// <summary>A listed file discovery did not register as a load, and why.</summary>
+public sealed record SkippedFile(string Key, string Reason);
 
 /// <summary>
 /// The one discovery of every host (<c>run</c>, <c>backfill</c>, <c>worker</c>, and <c>serve</c>'s schedule ticks and

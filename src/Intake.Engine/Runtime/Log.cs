@@ -38,6 +38,12 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "load {LoadId} of {Pipeline}: {Step} retrying in {Delay} after a transient failure")]
     public static partial void Retrying(ILogger logger, long loadId, string pipeline, string step, TimeSpan delay);
 
+    [LoggerMessage(70, LogLevel.Information, "{Pipeline}: new table {Table} from the prefix {Prefix}")]
+    public static partial void TableRegistered(ILogger logger, string pipeline, string table, string prefix);
+
+    [LoggerMessage(71, LogLevel.Warning, "{Pipeline}: {SourceKey} is not loaded: {Reason}")]
+    public static partial void FileSkipped(ILogger logger, string pipeline, string sourceKey, string reason);
+
     [LoggerMessage(60, LogLevel.Warning, "catalog outage: {Reason}; waiting and trying again, up to {MaxDelay} apart, until it answers")]
     public static partial void OutageBegan(ILogger logger, string reason, TimeSpan maxDelay);
 

@@ -57,13 +57,16 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
 
     /// <summary>
     /// Lists the source and registers each file as a load; a file already known (same key and fingerprint) is
-    /// only counted as seen, and a data file's manifest sidecar is never a load of its own.
+    /// only counted as seen, and a data file's manifest sidecar is never a load of its own. With
+    /// <c>tables_from_prefix</c>, each file's table is registered the first time its prefix appears, then the file as
+    /// a load of that table; a file that is no table's file is reported once and skipped, never failing the others.
     /// </summary>
     public override async Task<DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
         var pipeline = context.Pipeline;
         var runtime = context.Runtime;
+        var tables = pipeline.Source.Tables;
 
         // One source per pipeline for the life of the discovery: the stable-file rule compares each listing with
         // the previous one. Listings of one pipeline are serialised by the gate; other pipelines list in parallel.
@@ -72,6 +75,8 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
         var wanted = context.SourceKeys is null ? null : new HashSet<string>(context.SourceKeys, StringComparer.Ordinal);
         var found = new HashSet<string>(StringComparer.Ordinal);
         var created = new List<long>();
+        var skipped = new List<SkippedFile>();
+        var newTables = new List<string>();
         var seen = 0;
         await kept.Gate.WaitAsync(cancellationToken);
         try
@@ -88,9 +93,34 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
                     continue;
                 }
 
+                string? table = null;
+                if (tables is not null)
+                {
+                    var match = tables.Match(file.Key);
+                    if (match.IsExcluded)
+                    {
+                        continue; // include/exclude left its table out: not a table of this pipeline
+                    }
+
+                    var reason = match.NotATableReason ?? await kept.TableProblemAsync(context, match, newTables, cancellationToken);
+                    if (reason is not null)
+                    {
+                        // Skipped, never thrown: one folder that cannot be a table must not stop the other tables.
+                        if (kept.Reported.Add(file.Key))
+                        {
+                            Log.FileSkipped(context.Log, pipeline.Name, file.Key, reason);
+                            skipped.Add(new SkippedFile(file.Key, reason));
+                        }
+
+                        continue;
+                    }
+
+                    table = match.Name;
+                }
+
                 found.Add(file.Key);
                 // Safe to repeat after an outage: a load already registered is returned, not added again.
-                var load = new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size);
+                var load = new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size, table);
                 var result = await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
                 if (result.Created)
                 {
@@ -112,13 +142,48 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
         {
             NewLoadIds = created,
             MissingKeys = wanted is null ? [] : wanted.Where(k => !found.Contains(k)).Order(StringComparer.Ordinal).ToList(),
+            Skipped = skipped,
+            NewTables = newTables,
         };
     }
 
     private sealed class KeptSource(IFileSource source)
     {
+        // The tables this process has registered or found, by name: one catalog round trip per table, not per file.
+        private readonly Dictionary<string, SourceTable> _tables = new(StringComparer.Ordinal);
+
         public IFileSource Source { get; } = source;
 
         public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        /// <summary>Keys already reported as skipped, so each is reported once, not on every listing.</summary>
+        public HashSet<string> Reported { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// Registers the file's table the first time its prefix appears (called under the gate). Returns why the file
+        /// cannot be loaded as that table's (another prefix has its name already), or null.
+        /// </summary>
+        public async Task<string?> TableProblemAsync(DiscoveryContext context, TableMatch match, List<string> newTables, CancellationToken cancellationToken)
+        {
+            var name = match.Name!;
+            if (!_tables.TryGetValue(name, out var table))
+            {
+                var runtime = context.Runtime;
+                var registration = await runtime.Outage.RunAsync(t => runtime.Ports.Tables.RegisterTableAsync(context.Pipeline.Name, name, match.Prefix!, t), cancellationToken);
+                table = registration.Table;
+                _tables[name] = table;
+                if (registration.Created)
+                {
+                    Log.TableRegistered(context.Log, context.Pipeline.Name, name, table.Prefix);
+                    newTables.Add(name);
+                }
+            }
+
+            // Two prefixes that differ only in case or punctuation (EDW.SAMPLE/ and edw_sample/) name one table; the
+            // first one keeps it, so the other's files are not mixed into it.
+            return table.Prefix == match.Prefix
+                ? null
+                : $"its folder {match.Prefix} names the table {name}, which is already the table of {table.Prefix}; rename one of the folders";
+        }
     }
 }

@@ -33,6 +33,19 @@ internal static class SourceKindReader
 
         var before = ctx.Errors.Count;
         var options = kind.ReadOptions(new SourceReading(src, baseDir, retry));
+
+        // Keys every file kind shares are read here, once, not by each kind.
+        TablesFromPrefix? tables = null;
+        if (kind is IFileSourceKind)
+        {
+            tables = TablesFromPrefix.Read(src);
+        }
+        else if (src.Node(TablesFromPrefix.Key) is not null)
+        {
+            var files = string.Join(", ", kinds.Kinds.Where(k => k is IFileSourceKind).Select(k => k.Name));
+            src.Report(TablesFromPrefix.Key, $"is only for sources that list files ({files}); source.kind: {kind.Name} reads {kind.Reads}");
+        }
+
         src.RejectUnknown();
         if (ctx.Errors.Count == before)
         {
@@ -43,7 +56,7 @@ internal static class SourceKindReader
             }
         }
 
-        return new SourceConfig { Kind = kind, Path = kind.Describe(options), Options = options };
+        return new SourceConfig { Kind = kind, Path = kind.Describe(options), Options = options, Tables = tables };
     }
 
     /// <summary>The steps a pipeline of its kind may list, and the one it must start with.</summary>

@@ -44,7 +44,7 @@ public sealed class FetchStep : IStep
             // A resumable source carries on after a dropped connection from the bytes it has; the inbox write stays atomic.
             var download = source is IResumableFileSource resumable && context.Load.SourceSize is { } size
                 ? await resumable.OpenResumableReadAsync(context.Load.SourceKey, size, cancellationToken)
-                : await source.OpenReadAsync(context.Load.SourceKey, cancellationToken);
+                : await source.OpenListedAsync(context.Load.SourceKey, context.Load.Fingerprint, cancellationToken); // this load's version, not a later one
             await using var input = new CountingStream(download, n => context.Progress(n, context.Load.SourceSize));
             info = await store.PutAsync(Areas.Inbox, key, input, cancellationToken);
             if (context.Load.SourceSize is { } expected && info.Size != expected)

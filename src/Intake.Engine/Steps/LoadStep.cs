@@ -17,7 +17,7 @@ public sealed class LoadStep : IStep
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
-        var config = context.Pipeline.Load!;
+        var config = context.Pipeline.Load!.For(context.Load); // the load's own warehouse table when load.table names one per source table
         var warehouse = StepContext.Required(context.Warehouse, "warehouse for the load step");
         if (!context.Pipeline.Source.Kind.WritesInbox)
         {

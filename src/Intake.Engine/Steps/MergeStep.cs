@@ -14,14 +14,15 @@ public sealed class MergeStep : IStep
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {
         var merge = context.Pipeline.Merge!;
-        var load = context.Pipeline.Load!;
+        var load = context.Pipeline.Load!.For(context.Load);
+        var target = merge.TargetFor(context.Load);
         var warehouse = StepContext.Required(context.MergeWarehouse, "warehouse for the merge step");
         var result = await warehouse.MergeAsync(
             new WarehouseMergeRequest
             {
                 StagingTable = load.Table,
                 LoadId = context.Load.Id,
-                TargetTable = merge.Target,
+                TargetTable = target,
                 KeyColumns = merge.Key,
                 TransformSql = merge.TransformSql,
                 SetupSql = merge.SetupSql,
@@ -35,8 +36,8 @@ public sealed class MergeStep : IStep
             RowsIn = result.RowsInStaging,
             RowsOut = result.RowsMerged,
             RowsRejected = result.RowsKeptNewer,
-            Message = result.RowsKeptNewer > 0 ? $"{result.RowsKeptNewer} rows not merged: {merge.Target} holds newer versions ({merge.VersionColumn})" : null,
-            Outputs = [$"{warehouse.Name}:{merge.Target}"],
+            Message = result.RowsKeptNewer > 0 ? $"{result.RowsKeptNewer} rows not merged: {target} holds newer versions ({merge.VersionColumn})" : null,
+            Outputs = [$"{warehouse.Name}:{target}"],
         };
     }
 }

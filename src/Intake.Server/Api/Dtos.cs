@@ -48,10 +48,16 @@ public sealed record LoadDto(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt)
 {
+    /// <summary>The source table the load belongs to (tables_from_prefix); null for a pipeline without tables.</summary>
+    public string? Table { get; init; }
+
     /// <summary>The load as a client sees it: the engine's messages without the server's absolute paths.</summary>
     public static LoadDto From(Load l, ClientText text) => new(
         l.Id, l.Pipeline, l.Customer, l.SourceKey, l.Fingerprint, l.SourceSize, l.Status.ToWord(), text.For(l.HeldReason), l.Attempts,
-        l.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, text.For(l.ErrorMessage), l.ErrorCode, l.InboxKey, l.LeaseOwner, l.LeaseExpiresAt, l.CreatedAt, l.UpdatedAt);
+        l.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, text.For(l.ErrorMessage), l.ErrorCode, l.InboxKey, l.LeaseOwner, l.LeaseExpiresAt, l.CreatedAt, l.UpdatedAt)
+    {
+        Table = l.Table,
+    };
 }
 
 public sealed record StepDto(
@@ -121,8 +127,19 @@ public sealed record RunResultDto(string Pipeline, string Trigger, int New, int 
 
 public sealed record ColumnDto(string Name, string Type, bool Nullable);
 
-/// <summary>A warehouse table that pipelines load.</summary>
-public sealed record TableDto(string Name, string Warehouse, string Customer, IReadOnlyList<string> Pipelines, IReadOnlyList<ColumnDto>? Columns);
+/// <summary>A warehouse table that pipelines load; <c>source_tables</c> lists the source tables (tables_from_prefix) written to it, null for a pipeline without them.</summary>
+public sealed record TableDto(string Name, string Warehouse, string Customer, IReadOnlyList<string> Pipelines, IReadOnlyList<ColumnDto>? Columns)
+{
+    public IReadOnlyList<SourceTableDto>? SourceTables { get; init; }
+}
+
+/// <summary>A table of a file source watched by prefix: its name, prefix, when discovery first saw it, and its loads by status (statuses with none left out).</summary>
+public sealed record SourceTableDto(string Pipeline, string Name, string Prefix, DateTimeOffset FirstSeenAt, IReadOnlyDictionary<string, long> Loads)
+{
+    public static SourceTableDto From(SourceTableSummary t) => new(
+        t.Table.Pipeline, t.Table.Name, t.Table.Prefix, t.Table.FirstSeenAt,
+        t.Loads.Where(kv => kv.Value > 0).ToDictionary(kv => kv.Key.ToWord(), kv => kv.Value, StringComparer.Ordinal));
+}
 
 public sealed record WatermarkDto(string Pipeline, string Partition, string Value, DateTimeOffset UpdatedAt)
 {

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using Intake.Core.Ports;
 using Intake.Server.Auth;
 using Intake.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -13,32 +14,49 @@ internal static class TableEndpoints
 {
     public static void Map(RouteGroupBuilder api)
     {
-        api.MapGet("/tables", List).WithName("ListTables").WithTags("Tables")
+        api.MapGet("/tables", ListAsync).WithName("ListTables").WithTags("Tables")
             .WithSummary("Warehouse tables loaded by the pipelines this key can see, by name; limit (1000) and cursor page them.")
             .Produces<Page<TableDto>>();
-        api.MapGet("/tables/{name}", Show).WithName("GetTable").WithTags("Tables").WithSummary("One table: its warehouse, declared columns and the pipelines that load it.")
+        api.MapGet("/tables/{name}", ShowAsync).WithName("GetTable").WithTags("Tables").WithSummary("One table: its warehouse, declared columns, the pipelines that load it and the source tables (tables_from_prefix) written to it.")
             .Produces<TableDto>().ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/watermarks", ListWatermarksAsync).WithName("ListWatermarks").WithTags("Watermarks")
             .WithSummary("High-water marks per pipeline and partition (incremental reads and exports), by pipeline and partition; limit (1000) and cursor page them.")
             .Produces<Page<WatermarkDto>>().ProducesProblem(StatusCodes.Status404NotFound);
     }
 
-    private static List<TableDto> Tables(ServerState state, Caller caller) =>
-        state.Config.Pipelines
-            .Where(p => p.Load is not null && caller.CanSee(p.Customer))
-            .GroupBy(p => (p.Load!.Warehouse ?? state.Config.Defaults.Warehouse ?? "", p.Load!.Table, p.Customer))
+    /// <summary>
+    /// The warehouse tables of the pipelines the caller can see. A pipeline with tables_from_prefix lists its registered
+    /// source tables: one warehouse table each when load.table names one per source table ({table}), else all of them
+    /// under its one table.
+    /// </summary>
+    private static async Task<List<TableDto>> TablesAsync(ServerState state, Caller caller, CancellationToken cancellationToken)
+    {
+        var pipelines = state.Config.Pipelines.Where(p => p.Load is not null && caller.CanSee(p.Customer)).ToList();
+        var withTables = pipelines.Where(p => p.Source.Tables is not null).Select(p => p.Name).ToList();
+        var registered = withTables.Count == 0 ? [] : await state.Runtime.Ports.Tables.ListTablesAsync(withTables, cancellationToken);
+        var byPipeline = registered.ToLookup(t => t.Table.Pipeline, StringComparer.Ordinal);
+
+        var entries = pipelines.SelectMany(p => p.Load!.IsPerTable
+            ? byPipeline[p.Name].Select(t => (Pipeline: p, Table: p.Load.TableFor(t.Table.Name), Sources: (IEnumerable<SourceTableSummary>?)[t]))
+            : [(Pipeline: p, Table: p.Load.Table, Sources: p.Source.Tables is null ? null : byPipeline[p.Name])]);
+        return entries
+            .GroupBy(e => (Warehouse: e.Pipeline.Load!.Warehouse ?? state.Config.Defaults.Warehouse ?? "", e.Table, e.Pipeline.Customer))
             .Select(g => new TableDto(
                 g.Key.Table,
-                g.Key.Item1,
+                g.Key.Warehouse,
                 g.Key.Customer,
-                g.Select(p => p.Name).Order(StringComparer.Ordinal).ToList(),
-                g.Select(p => p.Load!.Columns).FirstOrDefault(c => c is not null)?.Select(c => new ColumnDto(c.Name, c.Type.ToString().ToLowerInvariant(), c.Nullable)).ToList()))
+                g.Select(e => e.Pipeline.Name).Distinct().Order(StringComparer.Ordinal).ToList(),
+                g.Select(e => e.Pipeline.Load!.Columns).FirstOrDefault(c => c is not null)?.Select(c => new ColumnDto(c.Name, c.Type.ToString().ToLowerInvariant(), c.Nullable)).ToList())
+            {
+                SourceTables = g.All(e => e.Sources is null) ? null : g.SelectMany(e => e.Sources ?? []).Select(SourceTableDto.From).ToList(),
+            })
             .OrderBy(t => t.Name, StringComparer.Ordinal)
             .ThenBy(t => t.Warehouse, StringComparer.Ordinal)
             .ThenBy(t => t.Customer, StringComparer.Ordinal)
             .ToList();
+    }
 
-    private static IResult List(HttpContext http, ServerState state, [FromQuery, Description(ApiInput.LimitDescription)] string? limit, [FromQuery, Description(ApiInput.CursorDescription)] string? cursor)
+    private static async Task<IResult> ListAsync(HttpContext http, ServerState state, [FromQuery, Description(ApiInput.LimitDescription)] string? limit, [FromQuery, Description(ApiInput.CursorDescription)] string? cursor, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var size = ApiInput.Limit(errors, limit, ApiInput.MaxLimit);
@@ -49,7 +67,7 @@ internal static class TableEndpoints
         }
 
         // Ordered by (name, warehouse, customer): one name can be a table in two warehouses or of two customers.
-        var rest = Tables(state, http.Caller())
+        var rest = (await TablesAsync(state, http.Caller(), ct))
             .Where(t => after is null || Compare((t.Name, t.Warehouse, t.Customer), (after[0], after[1], after[2])) > 0)
             .Take(size + 1)
             .ToList();
@@ -57,8 +75,8 @@ internal static class TableEndpoints
         return Results.Ok(new Page<TableDto>(page, rest.Count > size ? ApiInput.NewCursor("tables", page[^1].Name, page[^1].Warehouse, page[^1].Customer) : null));
     }
 
-    private static IResult Show(string name, HttpContext http, ServerState state) =>
-        Tables(state, http.Caller()).FirstOrDefault(t => t.Name == name) is { } table
+    private static async Task<IResult> ShowAsync(string name, HttpContext http, ServerState state, CancellationToken ct) =>
+        (await TablesAsync(state, http.Caller(), ct)).FirstOrDefault(t => t.Name == name) is { } table
             ? Results.Ok(table)
             : Problems.NotFound($"no table named '{name}' (GET /api/v1/tables lists the tables this key can see)");
 

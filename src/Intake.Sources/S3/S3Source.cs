@@ -110,6 +110,57 @@ public sealed class S3Source : IFileSource, IDisposable
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The object's ETag is the version: the request asks for the listed one (If-Match, which S3 answers with 412 for
+    /// another), and the answer's ETag is compared as well, for S3-compatible servers that ignore the condition.
+    /// </remarks>
+    /// <exception cref="IntakeException">Integrity when the object was rewritten since it was listed; else as <see cref="OpenReadAsync"/>.</exception>
+    public async Task<Stream> OpenListedAsync(string key, string fingerprint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(fingerprint);
+        var location = Describe(key);
+        var etag = EtagOf(fingerprint);
+        GetObjectResponse response;
+        try
+        {
+            response = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _bucket, Key = _prefix + key, EtagToMatch = etag is null ? null : $"\"{etag}\"" }, cancellationToken);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.Classify(ex) == S3Failure.NotFound)
+        {
+            throw new FileNotFoundException($"S3 source: {location} no longer exists", location, ex);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.Classify(ex) == S3Failure.PreconditionFailed)
+        {
+            throw Changed(location, etag, null, ex);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && S3Failures.ToIntake(ex, $"S3 source: cannot read {location}", _bucket, S3SourceOptions.CaFileSetting) is { } failure)
+        {
+            throw failure;
+        }
+
+        var actual = S3Values.Unquote(response.ETag);
+        if (etag is not null && !string.Equals(actual, etag, StringComparison.Ordinal))
+        {
+            response.Dispose();
+            throw Changed(location, etag, actual, null);
+        }
+
+        return new S3ReadStream(response);
+    }
+
+    /// <summary>The ETag in a fingerprint this source made (<c>size:…;etag:…</c>); null for any other.</summary>
+    private static string? EtagOf(string fingerprint)
+    {
+        const string Marker = ";etag:";
+        var at = fingerprint.IndexOf(Marker, StringComparison.Ordinal);
+        return at < 0 || !fingerprint.StartsWith("size:", StringComparison.Ordinal) ? null : fingerprint[(at + Marker.Length)..];
+    }
+
+    private static IntakeException Changed(string location, string? listed, string? now, Exception? cause) => IntakeException.Integrity(
+        $"S3 source: {location} was rewritten after it was listed (ETag {listed} then, {now ?? "another"} now); this load's version is gone, " +
+        "and the new content is a load of its own once discovery lists it", cause);
+
+    /// <inheritdoc />
     public string Describe(string key)
     {
         ArgumentNullException.ThrowIfNull(key);

@@ -76,6 +76,27 @@ public sealed class S3SourceTests
     }
 
     [S3Fact]
+    public async Task OpenListed_TheListedVersion_StreamsIt_AnObjectRewrittenSince_IsRefusedAsIntegrity()
+    {
+        var bucket = await TestS3.Http.CreateBucketAsync(("in/data.csv", Bytes(100, seed: 1)));
+        using var s3 = new S3Source(TestS3.Http.SourceOptions(bucket, o => o.Prefix = "in"));
+        IFileSource source = s3; // what the fetch step sees
+        var listed = (await ListAsync(source)).Single();
+        await using (var stream = await source.OpenListedAsync("data.csv", listed.Fingerprint, CancellationToken.None))
+        {
+            var copy = new MemoryStream();
+            await stream.CopyToAsync(copy);
+            copy.ToArray().ShouldBe(Bytes(100, seed: 1));
+        }
+
+        await TestS3.Http.PutAsync(bucket, "in/data.csv", Bytes(100, seed: 2)); // rewritten after the listing, before the fetch
+
+        var e = await Should.ThrowAsync<IntakeException>(() => source.OpenListedAsync("data.csv", listed.Fingerprint, CancellationToken.None));
+        e.Kind.ShouldBe(ErrorKind.Integrity);
+        e.Message.ShouldContain($"s3://{bucket}/in/data.csv was rewritten after it was listed");
+    }
+
+    [S3Fact]
     public async Task List_PagesThroughAllObjects()
     {
         var objects = Enumerable.Range(0, 7).Select(i => ($"f{i:D2}.csv", new byte[] { (byte)i })).ToArray();

@@ -26,6 +26,21 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         return new PostgresWarehouse("wh", _connectionString, clock);
     }
 
+    protected override async Task<List<string?[]>> RowsAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string?[]>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add([.. Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? null : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))]);
+        }
+
+        return rows;
+    }
+
     protected override async Task<T?> ScalarAsync<T>(string sql) where T : default
     {
         await using var connection = new NpgsqlConnection(_connectionString);

@@ -15,6 +15,22 @@ public sealed class SqliteWarehouseTests : WarehouseComplianceTests
     protected override Task<IWarehouse> CreateWarehouseAsync(TimeProvider clock) =>
         Task.FromResult<IWarehouse>(new SqliteWarehouse("wh", DatabasePath, clock));
 
+    protected override async Task<List<string?[]>> RowsAsync(string sql)
+    {
+        await using var connection = new SqliteConnection($"Data Source={DatabasePath}");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string?[]>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add([.. Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? null : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))]);
+        }
+
+        return rows;
+    }
+
     protected override async Task<T?> ScalarAsync<T>(string sql) where T : default
     {
         await using var connection = new SqliteConnection($"Data Source={DatabasePath}");

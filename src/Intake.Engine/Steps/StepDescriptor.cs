@@ -63,22 +63,31 @@ public sealed class StepDescriptor
     public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
     public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Archive);
     public static readonly StepDescriptor Copy = new("copy", 5, StepStage.Ingest);
-    public static readonly StepDescriptor Load = new("load", 6, StepStage.Ingest);
-    public static readonly StepDescriptor Merge = new("merge", 7, StepStage.Ingest);
-    public static readonly StepDescriptor Export = new("export", 8, StepStage.Ingest);
+
+    /// <summary>
+    /// The Cubic slice's snapshot decision (<c>cubic.ods</c>; added by the slice, not listed): which snapshot the load
+    /// belongs to, and whether a change file must be held until its snapshot is loaded.
+    /// </summary>
+    public static readonly StepDescriptor CubicSnapshot = new("cubic_snapshot", 6, StepStage.Ingest);
+    public static readonly StepDescriptor Load = new("load", 7, StepStage.Ingest);
+
+    /// <summary>The Cubic slice's current-state table: built from a complete snapshot, then each change file applied.</summary>
+    public static readonly StepDescriptor CubicApply = new("cubic_apply", 8, StepStage.Ingest);
+    public static readonly StepDescriptor Merge = new("merge", 9, StepStage.Ingest);
+    public static readonly StepDescriptor Export = new("export", 10, StepStage.Ingest);
 
     /// <summary>The record of copying an errored load's original to the error area; not a step a pipeline lists.</summary>
-    public static readonly StepDescriptor Error = new("error", 9, StepStage.Error);
+    public static readonly StepDescriptor Error = new("error", 11, StepStage.Error);
 
     /// <summary>
     /// The record of the source kind's action at the source once the original is archived
     /// (<see cref="SourceKinds.SourceKind.OnArchivedAsync"/>, e.g. moving the file out of an incoming folder); only for
     /// kinds that have one. Not a step a pipeline lists: it comes with the kind.
     /// </summary>
-    public static readonly StepDescriptor Release = new("release", 10, StepStage.Archive);
+    public static readonly StepDescriptor Release = new("release", 12, StepStage.Archive);
 
     /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
-    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, Load, Merge, Export];
+    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Merge, Export];
 
     /// <summary>The names of <see cref="Known"/>, in order.</summary>
     public static readonly IReadOnlyList<string> KnownNames = Known.Select(d => d.Name).ToList();

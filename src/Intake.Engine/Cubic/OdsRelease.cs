@@ -1,6 +1,7 @@
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
+using Intake.Engine.Steps;
 
 namespace Intake.Engine.Cubic;
 
@@ -42,6 +43,11 @@ public static class OdsRelease
         var released = 0;
         foreach (var load in held)
         {
+            if (!await HeldBySliceAsync(load, catalog, cancellationToken))
+            {
+                continue; // an operator's hold stays until the operator re-drives it
+            }
+
             if (await OdsSnapshots.DecideAsync(pipeline, load, catalog, cancellationToken) is { HeldReason: null }
                 // Holding is no failed attempt: the count starts again.
                 && await catalog.TransitionAsync(load.Id, LoadStatus.Held, LoadStatus.Ready, new TransitionDetails { ResetAttempts = true }, cancellationToken))
@@ -51,5 +57,14 @@ public static class OdsRelease
         }
 
         return released;
+    }
+
+    /// <summary>Whether the slice held the load: its last step record is a Cubic step that held it with its current reason.</summary>
+    private static async Task<bool> HeldBySliceAsync(Load load, ICatalog catalog, CancellationToken cancellationToken)
+    {
+        var last = (await catalog.GetStepsAsync(load.Id, cancellationToken)).MaxBy(s => s.Id);
+        return last is not null
+            && (last.Step == StepDescriptor.CubicSnapshot.Name || last.Step == StepDescriptor.CubicApply.Name)
+            && last.Message == StepResult.Held(load.HeldReason ?? "").Message;
     }
 }

@@ -25,6 +25,6 @@ public static class CatalogFactory
         }
 
         // One database serves every port: the SQL is written once in SqlCatalog's partial files.
-        return new CatalogPorts(catalog, catalog, catalog, catalog, catalog, catalog, catalog, catalog);
+        return new CatalogPorts(catalog, catalog, catalog, catalog, catalog, catalog, catalog, catalog, catalog);
     }
 }

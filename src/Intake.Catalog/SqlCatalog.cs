@@ -26,7 +26,7 @@ public abstract partial class SqlCatalog : ICatalog
 {
     private const string LoadColumns =
         "id, pipeline, customer, source_key, fingerprint, source_size, status, held_reason, attempts, " +
-        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at, error_code, table_name";
+        "lease_owner, lease_expires_at, error_kind, error_message, inbox_key, created_at, updated_at, error_code, table_name, source_modified";
 
     private const string StepColumns =
         "id, load_id, step, attempt, started_at, finished_at, outcome, error_kind, message, " +
@@ -122,8 +122,8 @@ public abstract partial class SqlCatalog : ICatalog
             // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
             // and when it inserted nothing the row exists, so the UPDATE below finds it.
             var insert = Command(connection, $"""
-                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, status, attempts, seen_count, created_at, updated_at)
-                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @status, 0, 1, @now, @now)
+                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, status, attempts, seen_count, created_at, updated_at)
+                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @status, 0, 1, @now, @now)
                 ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
                 RETURNING {LoadColumns}
                 """);
@@ -131,6 +131,7 @@ public abstract partial class SqlCatalog : ICatalog
             Add(insert, "@customer", load.Customer, DbType.String);
             Add(insert, "@source_size", load.SourceSize, DbType.Int64);
             Add(insert, "@table_name", load.Table, DbType.String);
+            AddTime(insert, "@source_modified", load.SourceModified);
             Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
             AddTime(insert, "@now", Now());
             if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
@@ -655,6 +656,7 @@ public abstract partial class SqlCatalog : ICatalog
         UpdatedAt = GetTime(r, 15),
         ErrorCode = StringOrNull(r, 16),
         Table = StringOrNull(r, 17),
+        SourceModified = r.IsDBNull(18) ? null : GetTime(r, 18),
     };
 
     private StepRecord ReadStep(DbDataReader r) => new()

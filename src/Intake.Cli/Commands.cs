@@ -46,6 +46,7 @@ internal static class Commands
         root.Subcommands.Add(CancelCommand());
         root.Subcommands.Add(AuditCommand());
         root.Subcommands.Add(TablesCommand.Build());
+        root.Subcommands.Add(CubicCommand.Build());
         root.Subcommands.Add(ValidateCommand());
         root.Subcommands.Add(InitCommand.Build());
         ExportCommands.Build().ToList().ForEach(root.Subcommands.Add);

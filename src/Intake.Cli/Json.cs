@@ -26,6 +26,7 @@ internal static class Json
         table = l.Table,
         fingerprint = l.Fingerprint,
         source_size = l.SourceSize,
+        source_modified = l.SourceModified,
         status = l.Status.ToWord(),
         held_reason = l.HeldReason,
         attempts = l.Attempts,

@@ -28,6 +28,7 @@ public sealed class AuthorizationTests : IClassFixture<ApiFixture>
         { "GET", "/api/v1/tables" },
         { "GET", "/api/v1/tables/orders" },
         { "GET", "/api/v1/watermarks" },
+        { "GET", "/api/v1/cubic/tables" },
     };
 
     public static TheoryData<string, string> WriteEndpoints
@@ -50,7 +51,8 @@ public sealed class AuthorizationTests : IClassFixture<ApiFixture>
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (var row in Endpoints.Where(r => ((string)r[1]).Count(c => c == '/') > 3))
+            // /api/v1/cubic/tables is a listing (deeper only by its path), which answers every key with what it may see
+            foreach (var row in Endpoints.Where(r => ((string)r[1]).Count(c => c == '/') > 3 && (string)r[1] != "/api/v1/cubic/tables"))
             {
                 data.Add((string)row[0], (string)row[1]);
             }

@@ -26,6 +26,8 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         return new PostgresWarehouse("wh", _connectionString, clock);
     }
 
+    protected override Task<List<string?[]>> RowsAsync(string sql) => Sql.RowsAsync(new NpgsqlConnection(_connectionString), sql);
+
     protected override Task<T?> ScalarAsync<T>(string sql) where T : default => Sql.ScalarAsync<T>(new NpgsqlConnection(_connectionString), sql);
 
     [PostgresTheory]

@@ -15,6 +15,8 @@ public sealed class SqliteWarehouseTests : WarehouseComplianceTests
     protected override Task<IWarehouse> CreateWarehouseAsync(TimeProvider clock) =>
         Task.FromResult<IWarehouse>(new SqliteWarehouse("wh", DatabasePath, clock));
 
+    protected override Task<List<string?[]>> RowsAsync(string sql) => Sql.RowsAsync(new SqliteConnection($"Data Source={DatabasePath}"), sql);
+
     protected override Task<T?> ScalarAsync<T>(string sql) where T : default => Sql.ScalarAsync<T>(new SqliteConnection($"Data Source={DatabasePath}"), sql);
 
     public override async Task DisposeAsync()

@@ -10,7 +10,7 @@ namespace Intake.Warehouse.Tests;
 /// What every warehouse must do, run once per implementation (SQLite, PostgreSQL) so both behave the same.
 /// Each test uses its own table; raw SQL here is the subset both dialects share.
 /// </summary>
-public abstract class WarehouseComplianceTests : IAsyncLifetime
+public abstract partial class WarehouseComplianceTests : IAsyncLifetime
 {
     private static readonly DateTimeOffset Now = new(2026, 3, 4, 5, 6, 7, TimeSpan.Zero);
     private IWarehouse? _warehouse;
@@ -26,6 +26,9 @@ public abstract class WarehouseComplianceTests : IAsyncLifetime
 
     /// <summary>The first column of the first row of <paramref name="sql"/>, read as <typeparamref name="T"/>; default for NULL.</summary>
     protected abstract Task<T?> ScalarAsync<T>(string sql);
+
+    /// <summary>Every row of <paramref name="sql"/>, each value as text (NULL as null).</summary>
+    protected abstract Task<List<string?[]>> RowsAsync(string sql);
 
     public async Task InitializeAsync() => _warehouse = await CreateWarehouseAsync(Clock);
 

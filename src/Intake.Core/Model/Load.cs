@@ -29,13 +29,16 @@ public sealed record Load
     /// pipeline has <c>tables_from_prefix</c>; null otherwise.
     /// </summary>
     public string? Table { get; init; }
+    /// <summary>The source object's modification time as discovery listed it (the design's <c>s3_modified</c>); null for loads that are not listed files.</summary>
+    public DateTimeOffset? SourceModified { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
 /// <summary>What discovery knows about a unit of data before it becomes a load.</summary>
 /// <param name="Table">The source table the file belongs to (registered first, see <c>ITableStore</c>); null when the pipeline has no tables.</param>
-public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null, string? Table = null);
+/// <param name="SourceModified">The file's modification time as listed; null when the load is not a listed file.</param>
+public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null, string? Table = null, DateTimeOffset? SourceModified = null);
 
 /// <summary>Extra fields written together with a status change.</summary>
 public sealed record TransitionDetails

@@ -11,8 +11,9 @@ public static class LoadStateMachine
     {
         // claimed by an ingest worker; held when a prerequisite is missing
         [LoadStatus.Ready] = [LoadStatus.Ingesting, LoadStatus.Held],
-        // all steps done / a step failed for good / lease expired or transient failure: back to ready
-        [LoadStatus.Ingesting] = [LoadStatus.ReadyForArchiving, LoadStatus.ReadyForErroring, LoadStatus.Ready],
+        // all steps done / a step failed for good / lease expired or transient failure: back to ready /
+        // a step found a prerequisite missing (a change file before its snapshot): held with the reason
+        [LoadStatus.Ingesting] = [LoadStatus.ReadyForArchiving, LoadStatus.ReadyForErroring, LoadStatus.Ready, LoadStatus.Held],
         [LoadStatus.ReadyForArchiving] = [LoadStatus.Archiving],
         // lease expired while archiving: hand it back to the archive pool
         [LoadStatus.Archiving] = [LoadStatus.Archived, LoadStatus.ReadyForArchiving, LoadStatus.ReadyForErroring],

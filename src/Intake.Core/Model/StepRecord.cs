@@ -53,6 +53,16 @@ public sealed record StepResult
     /// <summary>Where the step put the original in the inbox area (the fetch); the worker records it on the load at once.</summary>
     public string? InboxKey { get; init; }
 
+    /// <summary>
+    /// Set when the step found the load not yet eligible (a prerequisite has not arrived): the worker records the
+    /// attempt as failed with this reason and moves the load to <c>held</c> with it; the step runs again once the
+    /// load is released (<c>held → ready</c>).
+    /// </summary>
+    public string? HeldReason { get; init; }
+
+    /// <summary>The load must wait: see <see cref="HeldReason"/>.</summary>
+    public static StepResult Held(string reason) => new() { Outcome = StepOutcome.Failed, Message = "held: " + reason, HeldReason = reason };
+
     public static StepResult Failed(ErrorKind kind, string message) => new() { Outcome = StepOutcome.Failed, ErrorKind = kind, Message = message };
 }
 

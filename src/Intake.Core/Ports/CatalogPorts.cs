@@ -2,7 +2,7 @@ namespace Intake.Core.Ports;
 
 /// <summary>
 /// The catalog's ports, typed, as one database provides them: loads and steps, the queries of the API, export
-/// requests and watermarks, leases on named resources, pull checkpoints, API keys, schedules and source tables. Callers take
+/// requests and watermarks, leases on named resources, pull checkpoints, API keys, schedules, source tables and the Cubic slice's snapshots. Callers take
 /// the port they need from here instead of casting <see cref="ICatalog"/>, so a catalog that lacks one fails at
 /// start, not in the middle of a load.
 /// </summary>
@@ -14,4 +14,5 @@ public sealed record CatalogPorts(
     ICheckpointStore Checkpoints,
     IApiKeyStore Keys,
     IScheduleStore Schedules,
-    ITableStore Tables);
+    ITableStore Tables,
+    ICubicStore Cubic);

@@ -17,6 +17,14 @@ public enum ColumnType
 
 public sealed record ColumnSpec(string Name, ColumnType Type, bool Nullable = true);
 
+/// <summary>
+/// A column every row of one load gets with the same value, which the source does not hold (the snapshot a file
+/// belongs to, the day a daily file covers). <see cref="Value"/> is of the type's .NET counterpart:
+/// <see cref="DateTimeOffset"/> for <see cref="ColumnType.TimestampTz"/>, <see cref="DateOnly"/> for
+/// <see cref="ColumnType.Date"/>, <see cref="long"/>, <see cref="string"/>, and so on.
+/// </summary>
+public sealed record ConstantColumn(string Name, ColumnType Type, object Value);
+
 public sealed record WarehouseLoadRequest
 {
     /// <summary>Target table, optionally schema-qualified (<c>staging.properties</c>).</summary>
@@ -27,6 +35,11 @@ public sealed record WarehouseLoadRequest
     /// <summary>The step record's name and attempt, written to the warehouse's ledger in the same transaction as the rows.</summary>
     public required string Step { get; init; }
     public int Attempt { get; init; } = 1;
+    /// <summary>
+    /// Columns written with one value for every row of this load, in the load's transaction; a table created by the
+    /// load gets them (nullable), and an existing table without one gets it added.
+    /// </summary>
+    public IReadOnlyList<ConstantColumn> Constants { get; init; } = [];
 }
 
 public sealed record WarehouseLoadResult(long RowsRead, long RowsWritten, long RowsDeletedFromEarlierAttempts);
@@ -63,6 +76,55 @@ public sealed record WarehouseMergeRequest
 public sealed record WarehouseMergeResult(long RowsInStaging, long RowsMerged, long RowsKeptNewer = 0);
 
 /// <summary>
+/// Keeps a current-state table from a change log (change data capture): a generation's starting rows (a snapshot)
+/// and then change rows, each with a sequence and an operation, applied one change load at a time in one
+/// transaction with a ledger row. Per key only a change with a greater sequence wins, and a delete leaves a
+/// tombstone (<c>&lt;target&gt;__deleted</c>), so change loads may be applied in any order and a late one never
+/// brings back a deleted row. Sequences compare as text: give them a fixed width.
+/// </summary>
+public sealed record WarehouseChangeRequest
+{
+    /// <summary>The current-state table (created with the base table's columns, a unique index on the key and <c>_intake_change_seq</c>).</summary>
+    public required string Target { get; init; }
+    public required IReadOnlyList<string> KeyColumns { get; init; }
+    /// <summary>Names the starting rows; later generations compare greater as text (an ISO time in UTC does).</summary>
+    public required string Generation { get; init; }
+    /// <summary>The table holding the generation's starting rows, and the loads whose rows they are.</summary>
+    public required string BaseTable { get; init; }
+    public required IReadOnlyList<long> BaseLoadIds { get; init; }
+    /// <summary>Columns of the base table not copied to the target (besides <c>_intake_load_id</c>).</summary>
+    public IReadOnlyList<string> ExcludedColumns { get; init; } = [];
+    /// <summary>The table of the change rows; null to (re)build the generation's starting state only.</summary>
+    public string? ChangeTable { get; init; }
+    /// <summary>The change load to apply (its rows in <see cref="ChangeTable"/>); also the ledger row's load.</summary>
+    public required long LoadId { get; init; }
+    public string SequenceColumn { get; init; } = "seq";
+    public string OperationColumn { get; init; } = "op";
+    /// <summary>Operation values that insert or update the row (the change holds the whole row).</summary>
+    public IReadOnlyList<string> UpsertOperations { get; init; } = ["I", "U"];
+    public IReadOnlyList<string> DeleteOperations { get; init; } = ["D"];
+    public required string Step { get; init; }
+    public int Attempt { get; init; } = 1;
+}
+
+/// <summary>What applying a change load did.</summary>
+public enum ChangeOutcome
+{
+    /// <summary>The change rows were applied.</summary>
+    Applied,
+    /// <summary>This change load was applied to this generation before: nothing changed.</summary>
+    AlreadyApplied,
+    /// <summary>The target holds a later generation: nothing changed.</summary>
+    Superseded,
+    /// <summary>Only the starting state was (re)built (no change table given).</summary>
+    Built,
+}
+
+/// <param name="Rebuilt">Whether the target was rebuilt from the generation's starting rows in this transaction.</param>
+/// <param name="RowsChanged">Rows inserted, updated or deleted by the change load.</param>
+public sealed record WarehouseChangeResult(ChangeOutcome Outcome, bool Rebuilt, long RowsChanged);
+
+/// <summary>
 /// A database that receives bulk loads. Every row carries <c>_intake_load_id</c>; a load deletes that
 /// load's earlier rows and writes the new ones in one transaction, so a re-run never duplicates.
 /// </summary>
@@ -85,6 +147,12 @@ public interface IWarehouse
     /// cannot take is <see cref="Errors.ErrorKind.Schema"/>; nothing is merged then.
     /// </summary>
     Task<WarehouseMergeResult> MergeAsync(WarehouseMergeRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Applies one change load to a current-state table (rebuilding it first from the generation's starting rows when
+    /// it holds another generation), in one transaction with a ledger row; safe to repeat.
+    /// </summary>
+    Task<WarehouseChangeResult> ApplyChangesAsync(WarehouseChangeRequest request, CancellationToken cancellationToken);
 
     /// <summary>Rows currently in the table for a load (for audit); 0 when the table does not exist.</summary>
     Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken);

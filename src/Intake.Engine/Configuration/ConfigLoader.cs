@@ -451,6 +451,7 @@ public static class ConfigLoader
         }
 
         var limits = ReadLimits(s.Scope("limits"), defaults.Limits);
+        var cubic = Cubic.CubicConfigReader.Read(s, source, steps);
         var pipeline = new PipelineConfig
         {
             Name = name,
@@ -460,7 +461,7 @@ public static class ConfigLoader
             Type = s.Name("type", fallback: "file"),
             Group = s.Name("group", fallback: "default"),
             Source = source,
-            Steps = steps,
+            Steps = Cubic.CubicConfigReader.WithSteps(steps, cubic),
             Store = store,
             WorkStore = workStore,
             KeyTemplate = keyTemplate,
@@ -480,6 +481,7 @@ public static class ConfigLoader
             Schedule = ScheduleConfig.ReadSchedule(s) ?? source.Kind.DefaultSchedule,
             Timeout = ScheduleConfig.ReadTimeout(s),
             ErrorCodes = ErrorCodes.Read(s, steps),
+            Cubic = cubic,
         };
         pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();

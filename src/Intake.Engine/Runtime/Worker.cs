@@ -4,6 +4,7 @@ using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
+using Intake.Engine.Cubic;
 using Intake.Engine.SourceKinds;
 using Intake.Engine.Steps;
 using Microsoft.Extensions.Logging;
@@ -59,7 +60,12 @@ public sealed class Worker
         new MergeStep(),
         new ExportStep(),
         new ReleaseStep(),
+        new CubicSnapshotStep(),
+        new CubicApplyStep(),
     ];
+
+    /// <summary>The slices that give a load's rows columns of their own (the ODS snapshot).</summary>
+    private static readonly IConstantColumns[] ConstantColumns = [new OdsSnapshotColumn()];
 
     public string Id { get; }
 
@@ -184,6 +190,14 @@ public sealed class Worker
                 return await FailAsync(load, e.Kind, e.Message, ct, pipeline.ErrorCodes.For(stepName, e.Kind));
             }
 
+            if (done.HeldReason is { } reason)
+            {
+                // Not eligible yet (a prerequisite has not arrived): held with the reason, released by whoever sees
+                // the prerequisite arrive; the step runs again then.
+                await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.Held, new TransitionDetails { LeaseOwner = Id, HeldReason = reason }, ct);
+                return LoadStatus.Held;
+            }
+
             if (done.InboxKey is { } inboxKey && inboxKey != load.InboxKey)
             {
                 // Recorded the moment the original is in the inbox: later steps, the error path and re-drives use this
@@ -230,6 +244,8 @@ public sealed class Worker
             Checkpoints = ports.Checkpoints,
             Exports = ports.Exports,
             Locks = ports.Locks,
+            Cubic = ports.Cubic,
+            ConstantColumns = ConstantColumns,
             Time = _runtime.Time,
             Logs = _runtime.Logs,
             BaseDirectory = _runtime.Config.BaseDirectory,

@@ -29,9 +29,10 @@ public sealed class LoadStep : IStep
             return WithKeptWork(context, await JsonLoad.RunFilesAsync(context, warehouse, config, Name, cancellationToken));
         }
 
+        var constants = await context.ConstantsAsync(cancellationToken);
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
         var result = await data.ReadAsync(sources => warehouse.LoadAsync(
-            new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = Name, Attempt = context.Attempt },
+            new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = Name, Attempt = context.Attempt, Constants = constants },
             sources,
             cancellationToken));
         return WithKeptWork(context, new StepResult

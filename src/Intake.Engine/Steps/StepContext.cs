@@ -62,6 +62,24 @@ public sealed record StepContext
     /// <summary>Leases on named resources (an export partition).</summary>
     public required ILockStore Locks { get; init; }
 
+    /// <summary>The Cubic slice's snapshots; null where the host gives none (tests of other steps).</summary>
+    public ICubicStore? Cubic { get; init; }
+
+    /// <summary>Providers of columns with one value for the whole load (see <see cref="IConstantColumns"/>).</summary>
+    public IReadOnlyList<IConstantColumns> ConstantColumns { get; init; } = [];
+
+    /// <summary>The constant columns every provider gives this load.</summary>
+    public async Task<IReadOnlyList<ConstantColumn>> ConstantsAsync(CancellationToken cancellationToken)
+    {
+        var all = new List<ConstantColumn>();
+        foreach (var provider in ConstantColumns)
+        {
+            all.AddRange(await provider.ForAsync(this, cancellationToken));
+        }
+
+        return all;
+    }
+
     public required TimeProvider Time { get; init; }
 
     public required ILoggerFactory Logs { get; init; }

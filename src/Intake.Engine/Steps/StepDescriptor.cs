@@ -63,31 +63,40 @@ public sealed class StepDescriptor
     public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
     public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Archive);
     public static readonly StepDescriptor Copy = new("copy", 5, StepStage.Ingest);
-    public static readonly StepDescriptor Load = new("load", 6, StepStage.Ingest);
+
+    /// <summary>
+    /// The Cubic slice's snapshot decision (<c>cubic.ods</c>; added by the slice, not listed): which snapshot the load
+    /// belongs to, and whether a change file must be held until its snapshot is loaded.
+    /// </summary>
+    public static readonly StepDescriptor CubicSnapshot = new("cubic_snapshot", 6, StepStage.Ingest);
+    public static readonly StepDescriptor Load = new("load", 7, StepStage.Ingest);
+
+    /// <summary>The Cubic slice's current-state table: built from a complete snapshot, then each change file applied.</summary>
+    public static readonly StepDescriptor CubicApply = new("cubic_apply", 8, StepStage.Ingest);
 
     /// <summary>The load's rows written as a Parquet file into the lake area (<c>lake:</c>), after the load step.</summary>
-    public static readonly StepDescriptor Lake = new("lake", 7, StepStage.Ingest);
-    public static readonly StepDescriptor Merge = new("merge", 8, StepStage.Ingest);
-    public static readonly StepDescriptor Export = new("export", 9, StepStage.Ingest);
+    public static readonly StepDescriptor Lake = new("lake", 9, StepStage.Ingest);
+    public static readonly StepDescriptor Merge = new("merge", 10, StepStage.Ingest);
+    public static readonly StepDescriptor Export = new("export", 11, StepStage.Ingest);
 
     /// <summary>The record of copying an errored load's original to the error area; not a step a pipeline lists.</summary>
-    public static readonly StepDescriptor Error = new("error", 10, StepStage.Error);
+    public static readonly StepDescriptor Error = new("error", 12, StepStage.Error);
 
     /// <summary>
     /// The record of the source kind's action at the source once the original is archived
     /// (<see cref="SourceKinds.SourceKind.OnArchivedAsync"/>, e.g. moving the file out of an incoming folder); only for
     /// kinds that have one. Not a step a pipeline lists: it comes with the kind.
     /// </summary>
-    public static readonly StepDescriptor Release = new("release", 11, StepStage.Archive);
+    public static readonly StepDescriptor Release = new("release", 13, StepStage.Archive);
 
     /// <summary>
     /// The record of deleting an errored load's file at its source once its copy in the error area is verified
     /// (<c>source.remove_after</c>); the archived load's deletion is its <see cref="Release"/>. Not a step a pipeline lists.
     /// </summary>
-    public static readonly StepDescriptor Remove = new("remove", 12, StepStage.Error);
+    public static readonly StepDescriptor Remove = new("remove", 14, StepStage.Error);
 
     /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
-    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, Load, Lake, Merge, Export];
+    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Lake, Merge, Export];
 
     /// <summary>The names of <see cref="Known"/>, in order.</summary>
     public static readonly IReadOnlyList<string> KnownNames = Known.Select(d => d.Name).ToList();

@@ -51,12 +51,16 @@ public sealed record LoadDto(
     /// <summary>The source table the load belongs to (tables_from_prefix); null for a pipeline without tables.</summary>
     public string? Table { get; init; }
 
+    /// <summary>The source object's modification time as discovery listed it (the Cubic design's <c>s3_modified</c>); null for loads that are not listed files.</summary>
+    public DateTimeOffset? SourceModified { get; init; }
+
     /// <summary>The load as a client sees it: the engine's messages without the server's absolute paths.</summary>
     public static LoadDto From(Load l, ClientText text) => new(
         l.Id, l.Pipeline, l.Customer, l.SourceKey, l.Fingerprint, l.SourceSize, l.Status.ToWord(), text.For(l.HeldReason), l.Attempts,
         l.ErrorKind is { } k ? Core.Errors.ErrorKindNames.ToWord(k) : null, text.For(l.ErrorMessage), l.ErrorCode, l.InboxKey, l.LeaseOwner, l.LeaseExpiresAt, l.CreatedAt, l.UpdatedAt)
     {
         Table = l.Table,
+        SourceModified = l.SourceModified,
     };
 }
 

@@ -214,6 +214,7 @@ public static class IntakeServer
         LoadEndpoints.Map(api, write, "loads");
         LoadEndpoints.Map(api, write, "jobs");
         TableEndpoints.Map(api);
+        CubicEndpoints.Map(api);
         ExportEndpoints.Map(api, write);
         StreamsEndpoints.Map(api, write);
     }

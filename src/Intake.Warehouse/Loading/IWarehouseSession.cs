@@ -27,6 +27,12 @@ internal interface IWarehouseSession : IAsyncDisposable
     /// <summary>Creates the table with its columns and <c>_intake_load_id</c>, without the index on it.</summary>
     Task CreateTableAsync(TableName table, IReadOnlyList<ColumnSpec> columns, CancellationToken cancellationToken);
 
+    /// <summary>Adds a nullable column to an existing table.</summary>
+    Task AddColumnAsync(TableName table, ColumnSpec column, CancellationToken cancellationToken);
+
+    /// <summary>Sets each constant column of every row of one load to its value.</summary>
+    Task SetConstantsAsync(TableName table, long loadId, IReadOnlyList<ConstantColumn> constants, CancellationToken cancellationToken);
+
     /// <summary>Indexes <c>_intake_load_id</c> of a table created by this session, once its first rows are in.</summary>
     Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken);
 

@@ -20,6 +20,19 @@ internal static class LoadRunner
         {
             ValidateDeclared(columns);
         }
+
+        foreach (var constant in request.Constants)
+        {
+            if (SqlIdentifier.Problem(constant.Name) is { } problem)
+            {
+                throw SqlIdentifier.Invalid(ErrorKind.Config, "The constant column", constant.Name ?? "", problem);
+            }
+
+            if (request.Columns?.Any(c => string.Equals(c.Name, constant.Name, StringComparison.OrdinalIgnoreCase)) == true)
+            {
+                throw IntakeException.Config($"The column '{constant.Name}' is both declared and written with one value for the whole load; remove it from the declared columns.");
+            }
+        }
     }
 
     public static async Task<WarehouseLoadResult> RunAsync(
@@ -41,6 +54,7 @@ internal static class LoadRunner
             if (shape is null)
             {
                 var create = declared ?? (current is null ? null : HeaderColumns(current));
+                create = create is null ? null : [.. create, .. request.Constants.Select(c => new ColumnSpec(c.Name, c.Type))];
                 if (create is not null)
                 {
                     await session.LockSchemaChangesAsync(cancellationToken);
@@ -52,6 +66,17 @@ internal static class LoadRunner
                         targets = [.. create.Select(c => new TargetColumn(c.Name, c.Type, null, c.Nullable, HasDefault: false))];
                     }
                 }
+            }
+
+            if (shape is not null && request.Constants.Where(c => !shape.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToList() is { Count: > 0 } added)
+            {
+                await session.LockSchemaChangesAsync(cancellationToken);
+                foreach (var constant in added)
+                {
+                    await session.AddColumnAsync(table, new ColumnSpec(constant.Name, constant.Type), cancellationToken);
+                }
+
+                shape = await session.DescribeAsync(table, cancellationToken);
             }
 
             if (shape is not null)
@@ -74,6 +99,7 @@ internal static class LoadRunner
                 current = await enumerator.MoveNextAsync() ? enumerator.Current : null;
             }
 
+            await session.SetConstantsAsync(table, request.LoadId, request.Constants, cancellationToken);
             if (created)
             {
                 // Building the index once over the loaded rows is cheaper than maintaining it row by row;

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
+using Intake.Core.Ports;
 
 namespace Intake.Warehouse.Loading;
 
@@ -46,6 +47,27 @@ internal abstract class SqlWarehouseSession
     {
         await using var command = Command($"select count(*) from {Quote(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}");
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    public async Task SetConstantsAsync(TableName table, long loadId, IReadOnlyList<ConstantColumn> constants, CancellationToken cancellationToken)
+    {
+        if (constants.Count == 0)
+        {
+            return;
+        }
+
+        var sets = string.Join(", ", constants.Select((c, i) => $"{SqlIdentifier.Quote(c.Name)} = @c{i.ToString(CultureInfo.InvariantCulture)}"));
+        await using var command = Command($"update {Quote(table)} set {sets} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}");
+        for (var i = 0; i < constants.Count; i++)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = "@c" + i.ToString(CultureInfo.InvariantCulture);
+            // PostgreSQL takes only UTC for timestamptz; SQLite writes the same text either way.
+            parameter.Value = constants[i].Value is DateTimeOffset t ? t.ToUniversalTime() : constants[i].Value;
+            command.Parameters.Add(parameter);
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public abstract string Quote(TableName table);

@@ -103,6 +103,12 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    public async Task AddColumnAsync(TableName table, ColumnSpec column, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"alter table {Qualified(table)} add column if not exists {SqlIdentifier.Quote(column.Name)} {SqlType(column.Type)}");
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken)
     {
         // Unnamed: PostgreSQL picks a unique name, whatever the length of the table's.

@@ -1,5 +1,6 @@
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Warehouse.Changes;
 using Intake.Warehouse.Loading;
 using Intake.Warehouse.Merging;
 using Npgsql;
@@ -74,6 +75,20 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public async Task<WarehouseChangeResult> ApplyChangesAsync(WarehouseChangeRequest request, CancellationToken cancellationToken)
+    {
+        ChangeRunner.Validate(request);
+        try
+        {
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            return await ChangeRunner.RunAsync(session, request, _clock, cancellationToken);
+        }
+        catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Target) is { } translated)
         {
             throw translated;
         }

@@ -108,6 +108,9 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
         await ExecuteAsync($"CREATE TABLE {Quoted(table)} ({definitions}, {loadId} INTEGER NOT NULL)", cancellationToken);
     }
 
+    public Task AddColumnAsync(TableName table, ColumnSpec column, CancellationToken cancellationToken) =>
+        ExecuteAsync($"ALTER TABLE {Quoted(table)} ADD COLUMN {SqlIdentifier.Quote(column.Name)} {SqlType(column.Type)}", cancellationToken);
+
     public Task CreateLoadIdIndexAsync(TableName table, CancellationToken cancellationToken) =>
         ExecuteAsync(
             $"CREATE INDEX {SqlIdentifier.Quote(PlainName(table) + "__intake_load_id")} ON {Quoted(table)} ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})",

@@ -1,5 +1,6 @@
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Warehouse.Changes;
 using Intake.Warehouse.Loading;
 using Intake.Warehouse.Merging;
 using Microsoft.Data.Sqlite;
@@ -73,6 +74,20 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.TargetTable) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
+    public async Task<WarehouseChangeResult> ApplyChangesAsync(WarehouseChangeRequest request, CancellationToken cancellationToken)
+    {
+        ChangeRunner.Validate(request);
+        try
+        {
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
+            return await ChangeRunner.RunAsync(session, request, _clock, cancellationToken);
+        }
+        catch (Exception e) when (SqliteErrors.Translate(e, Name, request.Target) is { } translated)
         {
             throw translated;
         }

@@ -1,0 +1,36 @@
+using Intake.Sources;
+
+namespace Intake.Engine.Cubic;
+
+/// <summary>A pipeline's <c>cubic:</c> settings: the parts of the Cubic design it applies to its source tables.</summary>
+public sealed record CubicConfig
+{
+    /// <summary><c>cubic.ods</c>: tables delivered as ODS snapshots (<c>LOAD…</c> files) with change files (<c>&lt;table&gt;__ct</c>); null when none.</summary>
+    public OdsConfig? Ods { get; init; }
+}
+
+/// <summary>
+/// <c>cubic.ods</c>: which source tables are ODS tables, and which of them get a current-state table. A change table
+/// (<c>&lt;base&gt;__ct</c>) belongs to its base table, so the globs name base tables.
+/// </summary>
+public sealed record OdsConfig
+{
+    /// <summary>The default name of a current-state table: the base table's name with <c>__current</c>.</summary>
+    public const string DefaultCurrent = "{table}__current";
+
+    /// <summary>Globs on base table names (<c>cubic__ods_qlik__*</c>).</summary>
+    public required IReadOnlyList<Glob> Tables { get; init; }
+
+    /// <summary>Base table → its key columns: these tables get a current-state table maintained from their change files.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Keys { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>The current-state table's name; <c>{table}</c> is the base table.</summary>
+    public string Current { get; init; } = DefaultCurrent;
+
+    /// <summary>Whether a base table is one of these ODS tables.</summary>
+    public bool Covers(string baseTable) => Tables.Any(g => g.IsMatch(baseTable));
+
+    /// <summary>The current-state table of a base table with a declared key; null for a table without a key.</summary>
+    public string? CurrentTableOf(string baseTable) =>
+        Keys.ContainsKey(baseTable) ? Current.Replace("{table}", baseTable, StringComparison.Ordinal) : null;
+}

@@ -1,0 +1,23 @@
+using Intake.Core.Ports;
+using Intake.Engine.Steps;
+
+namespace Intake.Engine.Cubic;
+
+/// <summary>
+/// Gives every row of an ODS load the snapshot it belongs to (a <c>snapshot</c> column, timestamptz), as the design's
+/// Glue tables partition them: the snapshot <see cref="CubicSnapshotStep"/> recorded for the load.
+/// </summary>
+public sealed class OdsSnapshotColumn : IConstantColumns
+{
+    public async Task<IReadOnlyList<ConstantColumn>> ForAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        if (OdsSnapshots.RoleOf(context.Pipeline, context.Load) is null || context.Cubic is null)
+        {
+            return [];
+        }
+
+        return await context.Cubic.GetLoadSnapshotAsync(context.Load.Id, cancellationToken) is { } snapshot
+            ? [new ConstantColumn(OdsFiles.SnapshotColumn, ColumnType.TimestampTz, snapshot)]
+            : [];
+    }
+}

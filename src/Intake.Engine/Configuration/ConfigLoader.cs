@@ -291,77 +291,8 @@ public static class ConfigLoader
         var workStore = s.String("work_store");
         CheckReference(s, "work_store", workStore, stores, "store");
 
-        var v = s.Scope("validate");
-        var validate = new ValidateConfig
-        {
-            Manifest = v.String("manifest"),
-            ManifestRequired = v.Bool("required", false),
-            ManifestEntry = v.String("manifest_entry"),
-        };
-        if (validate.ManifestEntry is not null && !StepDescriptor.AnyIn(steps, d => d.ExpandsOriginal))
-        {
-            v.Report("manifest_entry", "needs the 'decompress' step: the metadata file is checked against the expanded data file beside it");
-        }
-
-        v.RejectUnknown();
-
-        var c = s.Scope("csv");
-        var delimiter = c.String("delimiter", fallback: ",")!;
-        var quote = c.String("quote", fallback: "\"")!;
-        if (delimiter == "\\t" || delimiter == "tab")
-        {
-            delimiter = "\t";
-        }
-
-        if (delimiter.Length != 1)
-        {
-            c.Report("delimiter", $"'{delimiter}' must be a single character (or 'tab')");
-        }
-
-        if (quote.Length != 1)
-        {
-            c.Report("quote", $"'{quote}' must be a single character");
-        }
-
-        var encoding = c.String("encoding", fallback: "utf-8")!;
-        if (!TextEncodings.TryGet(encoding, out _))
-        {
-            var close = TextEncodings.CloseMatches(encoding);
-            c.Report("encoding", $"'{encoding}' is not an encoding name{(close.Count > 0 ? $"; did you mean {string.Join(" or ", close)}?" : "")} (any name .NET knows, e.g. utf-8, windows-1252, iso-8859-15, shift_jis, or cp1252-style)");
-        }
-
-        var csv = new CsvConfig
-        {
-            Delimiter = delimiter.Length > 0 ? delimiter[0] : ',',
-            Quote = quote.Length > 0 ? quote[0] : '"',
-            Encoding = encoding,
-            Files = c.StringList("files") ?? new CsvConfig().Files,
-            AllowEmpty = c.Bool("allow_empty", false),
-        };
-        c.RejectUnknown();
-
-        var format = s.String("format", fallback: "csv")!;
-        if (format is not ("csv" or "ndjson"))
-        {
-            s.Report("format", $"'{format}' is not a data file format (csv, ndjson)");
-        }
-
-        var nd = s.Scope("ndjson");
-        var ndjson = new NdjsonConfig
-        {
-            Files = nd.StringList("files") ?? new NdjsonConfig().Files,
-            Flatten = nd.Bool("flatten", false),
-            AllowEmpty = nd.Bool("allow_empty", false),
-        };
-        nd.RejectUnknown();
-        if (nd.Exists && format != "ndjson")
-        {
-            s.Report("ndjson", "is set but format is not ndjson (add format: ndjson)");
-        }
-        else if (c.Exists && format == "ndjson")
-        {
-            s.Report("csv", "is set but format is ndjson: the data files are read with the ndjson keys (files, flatten, allow_empty)");
-        }
+        var validate = ReadValidate(s, steps);
+        var (csv, format, ndjson) = ReadDataFormat(s);
 
         var keepWork = s.Bool("keep_work", false);
         if (keepWork && !StepDescriptor.AnyIn(steps, d => d.WritesWork))
@@ -369,72 +300,15 @@ public static class ConfigLoader
             s.Report("keep_work", "keeps the files expanded by the 'decompress' step, which this pipeline does not have (without it nothing is written to the work area)");
         }
 
-        LoadStepConfig? load = null;
-        var l = s.Scope("load");
         var perTable = source.Tables is not null;
-        if (StepDescriptor.Load.IsIn(steps))
-        {
-            if (!l.Exists && !perTable)
-            {
-                s.Report("load", "is required when the steps include 'load' (at least: table)");
-            }
-
-            var warehouse = l.String("warehouse", fallback: defaults.Warehouse);
-            if (warehouse is null)
-            {
-                l.Report("warehouse", "no warehouse is declared in intake.yaml (warehouses:) for the load step");
-            }
-            else
-            {
-                CheckReference(l, "warehouse", warehouse, warehouses, "warehouse");
-            }
-
-            // With tables_from_prefix each source table gets its own warehouse table unless one is named.
-            load = new LoadStepConfig
-            {
-                Table = l.String("table", required: l.Exists && !perTable) ?? (perTable ? LoadStepConfig.TablePlaceholder : ""),
-                Warehouse = warehouse,
-                Columns = ReadColumns(ctx, l.Node("columns"), "load.columns"),
-            };
-            CheckTableTemplate(l, "table", load.Table, perTable);
-            l.RejectUnknown();
-        }
-        else if (l.Exists)
-        {
-            s.Report("load", "is set but the steps do not include 'load'");
-        }
-
+        var load = ReadLoad(ctx, s, steps, defaults, warehouses, perTable);
         var merge = ReadMerge(s, steps, load, baseDir);
         if (merge is not null)
         {
             CheckTableTemplate(s.Scope("merge"), "target", merge.Target, perTable);
         }
 
-        CopyStepConfig? copy = null;
-        var cp = s.Scope("copy");
-        if (StepDescriptor.Copy.IsIn(steps))
-        {
-            if (!cp.Exists)
-            {
-                s.Report("copy", "is required when the steps include 'copy' (at least: area)");
-            }
-
-            var copyStore = cp.String("store", fallback: store)!;
-            CheckReference(cp, "store", copyStore, stores, "store");
-
-            copy = new CopyStepConfig
-            {
-                Store = copyStore,
-                Area = cp.Name("area", required: cp.Exists, fallback: "raw"),
-                KeyTemplate = cp.String("key_template", fallback: "{type}/{name}")!,
-            };
-            cp.RejectUnknown();
-        }
-        else if (cp.Exists)
-        {
-            s.Report("copy", "is set but the steps do not include 'copy'");
-        }
-
+        var copy = ReadCopy(s, steps, store, stores);
         var lake = ReadLake(s, steps, store, stores, load, perTable);
 
         var keyTemplate = s.String("key_template", fallback: perTable ? TablesFromPrefix.DefaultKeyTemplate : Storage.KeyTemplate.DefaultReceivedText)!;
@@ -444,10 +318,6 @@ public static class ConfigLoader
             // Tables share file names (every Qlik table starts with LOAD001.csv.gz), and their files arrive in the same
             // second: without the load's id two of them would render one inbox key, and one would be loaded twice.
             s.Report("key_template", $"'{keyTemplate}' has no {{load}}: with source.{TablesFromPrefix.Key} the files of different tables share names, so each original needs its load's id in its key (the default is {TablesFromPrefix.DefaultKeyTemplate})");
-        }
-        if (copy is not null)
-        {
-            CheckKeyTemplate(cp, "key_template", copy.KeyTemplate);
         }
 
         var limits = ReadLimits(s.Scope("limits"), defaults.Limits);
@@ -562,6 +432,161 @@ public static class ConfigLoader
     }
 
     /// <summary>The <c>lake:</c> block of a pipeline whose steps include <c>lake</c>; refused without the step.</summary>
+    /// <summary>The <c>validate:</c> block: the manifest beside the file or inside the archive.</summary>
+    private static ValidateConfig ReadValidate(YamlScope s, IReadOnlyList<string> steps)
+    {
+        var v = s.Scope("validate");
+        var validate = new ValidateConfig
+        {
+            Manifest = v.String("manifest"),
+            ManifestRequired = v.Bool("required", false),
+            ManifestEntry = v.String("manifest_entry"),
+        };
+        if (validate.ManifestEntry is not null && !StepDescriptor.AnyIn(steps, d => d.ExpandsOriginal))
+        {
+            v.Report("manifest_entry", "needs the 'decompress' step: the metadata file is checked against the expanded data file beside it");
+        }
+
+        v.RejectUnknown();
+        return validate;
+    }
+
+    /// <summary>What the data files are: <c>format</c>, and the <c>csv:</c> or <c>ndjson:</c> block that reads them.</summary>
+    private static (CsvConfig Csv, string Format, NdjsonConfig Ndjson) ReadDataFormat(YamlScope s)
+    {
+        var c = s.Scope("csv");
+        var delimiter = c.String("delimiter", fallback: ",")!;
+        var quote = c.String("quote", fallback: "\"")!;
+        if (delimiter == "\\t" || delimiter == "tab")
+        {
+            delimiter = "\t";
+        }
+
+        if (delimiter.Length != 1)
+        {
+            c.Report("delimiter", $"'{delimiter}' must be a single character (or 'tab')");
+        }
+
+        if (quote.Length != 1)
+        {
+            c.Report("quote", $"'{quote}' must be a single character");
+        }
+
+        var encoding = c.String("encoding", fallback: "utf-8")!;
+        if (!TextEncodings.TryGet(encoding, out _))
+        {
+            var close = TextEncodings.CloseMatches(encoding);
+            c.Report("encoding", $"'{encoding}' is not an encoding name{(close.Count > 0 ? $"; did you mean {string.Join(" or ", close)}?" : "")} (any name .NET knows, e.g. utf-8, windows-1252, iso-8859-15, shift_jis, or cp1252-style)");
+        }
+
+        var csv = new CsvConfig
+        {
+            Delimiter = delimiter.Length > 0 ? delimiter[0] : ',',
+            Quote = quote.Length > 0 ? quote[0] : '"',
+            Encoding = encoding,
+            Files = c.StringList("files") ?? new CsvConfig().Files,
+            AllowEmpty = c.Bool("allow_empty", false),
+        };
+        c.RejectUnknown();
+
+        var format = s.String("format", fallback: "csv")!;
+        if (format is not ("csv" or "ndjson"))
+        {
+            s.Report("format", $"'{format}' is not a data file format (csv, ndjson)");
+        }
+
+        var nd = s.Scope("ndjson");
+        var ndjson = new NdjsonConfig
+        {
+            Files = nd.StringList("files") ?? new NdjsonConfig().Files,
+            Flatten = nd.Bool("flatten", false),
+            AllowEmpty = nd.Bool("allow_empty", false),
+        };
+        nd.RejectUnknown();
+        if (nd.Exists && format != "ndjson")
+        {
+            s.Report("ndjson", "is set but format is not ndjson (add format: ndjson)");
+        }
+        else if (c.Exists && format == "ndjson")
+        {
+            s.Report("csv", "is set but format is ndjson: the data files are read with the ndjson keys (files, flatten, allow_empty)");
+        }
+
+        return (csv, format, ndjson);
+    }
+
+    /// <summary>The <c>load:</c> block, when the steps include <c>load</c>: the warehouse, the table (a template with tables from prefixes) and its columns.</summary>
+    private static LoadStepConfig? ReadLoad(ConfigContext ctx, YamlScope s, IReadOnlyList<string> steps, DefaultsConfig defaults, Dictionary<string, WarehouseConfig> warehouses, bool perTable)
+    {
+        LoadStepConfig? load = null;
+        var l = s.Scope("load");
+        if (StepDescriptor.Load.IsIn(steps))
+        {
+            if (!l.Exists && !perTable)
+            {
+                s.Report("load", "is required when the steps include 'load' (at least: table)");
+            }
+
+            var warehouse = l.String("warehouse", fallback: defaults.Warehouse);
+            if (warehouse is null)
+            {
+                l.Report("warehouse", "no warehouse is declared in intake.yaml (warehouses:) for the load step");
+            }
+            else
+            {
+                CheckReference(l, "warehouse", warehouse, warehouses, "warehouse");
+            }
+
+            // With tables_from_prefix each source table gets its own warehouse table unless one is named.
+            load = new LoadStepConfig
+            {
+                Table = l.String("table", required: l.Exists && !perTable) ?? (perTable ? LoadStepConfig.TablePlaceholder : ""),
+                Warehouse = warehouse,
+                Columns = ReadColumns(ctx, l.Node("columns"), "load.columns"),
+            };
+            CheckTableTemplate(l, "table", load.Table, perTable);
+            l.RejectUnknown();
+        }
+        else if (l.Exists)
+        {
+            s.Report("load", "is set but the steps do not include 'load'");
+        }
+
+        return load;
+    }
+
+    /// <summary>The <c>copy:</c> block, when the steps include <c>copy</c>: the store, area and key template of the raw copy.</summary>
+    private static CopyStepConfig? ReadCopy(YamlScope s, IReadOnlyList<string> steps, string store, Dictionary<string, StoreConfig> stores)
+    {
+        CopyStepConfig? copy = null;
+        var cp = s.Scope("copy");
+        if (StepDescriptor.Copy.IsIn(steps))
+        {
+            if (!cp.Exists)
+            {
+                s.Report("copy", "is required when the steps include 'copy' (at least: area)");
+            }
+
+            var copyStore = cp.String("store", fallback: store)!;
+            CheckReference(cp, "store", copyStore, stores, "store");
+
+            copy = new CopyStepConfig
+            {
+                Store = copyStore,
+                Area = cp.Name("area", required: cp.Exists, fallback: "raw"),
+                KeyTemplate = cp.String("key_template", fallback: "{type}/{name}")!,
+            };
+            CheckKeyTemplate(cp, "key_template", copy.KeyTemplate);
+            cp.RejectUnknown();
+        }
+        else if (cp.Exists)
+        {
+            s.Report("copy", "is set but the steps do not include 'copy'");
+        }
+
+        return copy;
+    }
+
     private static LakeStepConfig? ReadLake(YamlScope s, IReadOnlyList<string> steps, string store, IReadOnlyDictionary<string, StoreConfig> stores, LoadStepConfig? load, bool perTable)
     {
         var lk = s.Scope("lake");

@@ -82,28 +82,13 @@ public sealed class ArchiveStageTests : IAsyncLifetime
         return (load, await runtime.Catalog.GetStepsAsync(load.Id, default));
     }
 
-    /// <summary>The keys under an area of the pipeline's store.</summary>
-    private static async Task<List<ObjectInfo>> ListAsync(IntakeRuntime runtime, string area)
-    {
-        var found = new List<ObjectInfo>();
-        await foreach (var o in runtime.StoreFor(runtime.Pipeline("p")).ListAsync(area, "", default))
-        {
-            found.Add(o);
-        }
-
-        return found;
-    }
-
-    /// <summary>The worker's own step of that name, to wrap.</summary>
-    private static IStep Real(IntakeRuntime runtime, string name) => Worker.DefaultSteps(runtime).Single(s => s.Name == name);
-
     private static Task<long> RowsAsync(IntakeRuntime runtime, Load load) => runtime.Warehouses["main"].CountRowsAsync("rows", load.Id, default);
 
     [Fact]
     public async Task ArchiveStep_RunsWhileTheLoadIsArchiving_AfterTheLoadStep_AndTheAuditAgrees()
     {
         var runtime = await OpenAsync();
-        var archive = new Probe(Real(runtime, "archive"));
+        var archive = new Probe(RuntimeProbes.Real(runtime, "archive"));
 
         var (load, steps) = await DrainAsync(runtime, WorkerWith(runtime, replacements: archive));
 
@@ -119,15 +104,15 @@ public sealed class ArchiveStageTests : IAsyncLifetime
     public async Task LoadStepFails_TheOriginalGoesToTheErrorAreaOnly_NeverToTheArchive_NorIsItReleased()
     {
         var runtime = await OpenAsync();
-        var failingLoad = new Flaky(Real(runtime, "load"), _ => IntakeException.Config("the table's columns do not match"));
+        var failingLoad = new Flaky(RuntimeProbes.Real(runtime, "load"), _ => IntakeException.Config("the table's columns do not match"));
 
         var (load, steps) = await DrainAsync(runtime, WorkerWith(runtime, replacements: failingLoad));
 
         load.Status.ShouldBe(LoadStatus.Errored);
         load.ErrorKind.ShouldBe(ErrorKind.Config);
         steps.ShouldNotContain(s => s.Step == "archive" || s.Step == "release");
-        (await ListAsync(runtime, Areas.Archive)).ShouldBeEmpty();
-        (await ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem().Key.ShouldBe(load.InboxKey);
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldBeEmpty();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem().Key.ShouldBe(load.InboxKey);
         _kind.Calls.ShouldBeEmpty();
     }
 
@@ -160,7 +145,7 @@ public sealed class ArchiveStageTests : IAsyncLifetime
         failed.Status.ShouldBe(LoadStatus.Errored);
         failed.ErrorKind.ShouldBe(ErrorKind.Integrity);
         failed.ErrorMessage.ShouldBe("the incoming object changed since it was fetched");
-        (await ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem();
         (await runtime.Actions.RedriveAsync(failed, default)).Done.ShouldBeTrue();
 
         var (load, steps) = await DrainAsync(runtime, WorkerWith(runtime));
@@ -177,7 +162,7 @@ public sealed class ArchiveStageTests : IAsyncLifetime
     public async Task ArchiveFailsForGood_TheLoadErrorsWithItsKind_IsNotReleased_AndARedriveOnlyArchivesIt()
     {
         var runtime = await OpenAsync();
-        var archive = new Flaky(Real(runtime, "archive"), call => call == 1 ? IntakeException.Integrity("copy differs") : null);
+        var archive = new Flaky(RuntimeProbes.Real(runtime, "archive"), call => call == 1 ? IntakeException.Integrity("copy differs") : null);
 
         var (failed, steps) = await DrainAsync(runtime, WorkerWith(runtime, replacements: archive));
 
@@ -207,7 +192,7 @@ public sealed class ArchiveStageTests : IAsyncLifetime
 
         load.Status.ShouldBe(LoadStatus.Archived);
         steps.Select(s => s.Step).ShouldBe(["fetch", "decompress", "validate", "load", "archive", "release"]);
-        (await ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
     }
 
     [Fact]
@@ -279,8 +264,8 @@ public sealed class ArchiveStageTests : IAsyncLifetime
         steps.Count(s => s.Step == "load").ShouldBe(1);
         steps.Single(s => s.Step == "release").Outcome.ShouldBe(StepOutcome.Succeeded);
         _kind.Calls.ShouldHaveSingleItem().LoadId.ShouldBe(load.Id);
-        var inbox = (await ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
-        var archived = (await ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        var inbox = (await RuntimeProbes.ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
+        var archived = (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
         (archived.Key, archived.Size, archived.Sha256).ShouldBe((inbox.Key, inbox.Size, inbox.Sha256));
         (await RowsAsync(runtime, load)).ShouldBe(2);
         (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();

@@ -91,19 +91,6 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         return (load, await runtime.Catalog.GetStepsAsync(load.Id, default));
     }
 
-    private static async Task<List<ObjectInfo>> ListAsync(IntakeRuntime runtime, string area)
-    {
-        var found = new List<ObjectInfo>();
-        await foreach (var o in runtime.StoreFor(runtime.Pipeline("p")).ListAsync(area, "", default))
-        {
-            found.Add(o);
-        }
-
-        return found;
-    }
-
-    private static IStep Real(IntakeRuntime runtime, string name) => Worker.DefaultSteps(runtime).Single(s => s.Name == name);
-
     private List<string> SourceFiles() =>
         Directory.EnumerateFiles(Incoming, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(Incoming, p).Replace('\\', '/')).Order().ToList();
 
@@ -120,8 +107,8 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         release.Outcome.ShouldBe(StepOutcome.Succeeded);
         release.Message!.ShouldStartWith("deleted ");
         SourceFiles().ShouldBeEmpty();
-        var archived = (await ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
-        var inbox = (await ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
+        var archived = (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        var inbox = (await RuntimeProbes.ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
         (archived.Size, archived.Sha256).ShouldBe((inbox.Size, inbox.Sha256));
         (await runtime.Warehouses["main"].CountRowsAsync("rows", load.Id, default)).ShouldBe(2);
         (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
@@ -142,8 +129,8 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         steps.Select(s => s.Step).ShouldBe(["fetch", "load", "error", "remove"]);
         steps.Single(s => s.Step == "remove").Outcome.ShouldBe(StepOutcome.Succeeded);
         SourceFiles().ShouldBeEmpty();
-        (await ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem().Key.ShouldBe(load.InboxKey);
-        (await ListAsync(runtime, Areas.Archive)).ShouldBeEmpty();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem().Key.ShouldBe(load.InboxKey);
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldBeEmpty();
         (await DiscoverAsync(runtime)).New.ShouldBe(0);
     }
 
@@ -167,7 +154,7 @@ public sealed class RemoveAfterTests : IAsyncLifetime
     {
         var runtime = await OpenAsync();
         // The producer writes a new version while the first one is being archived.
-        var rewrite = new After(Real(runtime, "archive"), () => WriteSource("sub/a.csv", "id,name\n3,c\n", DateTime.UtcNow.AddMinutes(-5)));
+        var rewrite = new After(RuntimeProbes.Real(runtime, "archive"), () => WriteSource("sub/a.csv", "id,name\n3,c\n", DateTime.UtcNow.AddMinutes(-5)));
 
         var (load, steps) = await DrainAsync(runtime, WorkerWith(runtime, replacements: rewrite));
 
@@ -200,7 +187,7 @@ public sealed class RemoveAfterTests : IAsyncLifetime
     {
         var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
         var runtime = await OpenAsync(time);
-        var frozen = new Freezes(Real(runtime, "release"), runFirst: stop == Stop.AfterTheDelete);
+        var frozen = new Freezes(RuntimeProbes.Real(runtime, "release"), runFirst: stop == Stop.AfterTheDelete);
         using var silenced = new CancellationTokenSource();
         var first = WorkerWith(runtime, "elsewhere:42:dead0001", frozen);
         (await first.RunOneAsync(null, silenced.Token))!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
@@ -220,7 +207,7 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         release[1].Message!.ShouldStartWith(stop == Stop.BeforeTheDelete ? "deleted " : "");
         release[1].Message!.ShouldContain(stop == Stop.BeforeTheDelete ? "after its copy to the archive area was verified" : "was already gone");
         SourceFiles().ShouldBeEmpty();
-        (await ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
         (await runtime.Warehouses["main"].CountRowsAsync("rows", load.Id, default)).ShouldBe(2);
         (await DiscoverAsync(runtime)).New.ShouldBe(0);
     }
@@ -237,7 +224,7 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         steps.Single(s => s.Step == "release").ErrorKind.ShouldBe(ErrorKind.Integrity);
         load.Status.ShouldBe(LoadStatus.Errored);
         // The load ends errored: its original goes to the error area, and only then leaves the source.
-        (await ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem();
         steps.Single(s => s.Step == "remove").Outcome.ShouldBe(StepOutcome.Succeeded);
         SourceFiles().ShouldBeEmpty();
     }

@@ -321,7 +321,6 @@ public static class ConfigLoader
         }
 
         var limits = ReadLimits(s.Scope("limits"), defaults.Limits);
-        var cubic = Cubic.CubicConfigReader.Read(s, source, steps);
         var pipeline = new PipelineConfig
         {
             Name = name,
@@ -331,7 +330,7 @@ public static class ConfigLoader
             Type = s.Name("type", fallback: "file"),
             Group = s.Name("group", fallback: "default"),
             Source = source,
-            Steps = Cubic.CubicConfigReader.WithSteps(steps, cubic),
+            Steps = steps,
             Store = store,
             WorkStore = workStore,
             KeyTemplate = keyTemplate,
@@ -351,8 +350,12 @@ public static class ConfigLoader
             Schedule = ScheduleConfig.ReadSchedule(s) ?? source.Kind.DefaultSchedule,
             Timeout = ScheduleConfig.ReadTimeout(s),
             ErrorCodes = ErrorCodes.Read(s, steps),
-            Cubic = cubic,
         };
+        foreach (var slice in Slices.SliceRegistry.BuiltIn)
+        {
+            pipeline = slice.Complete(s, pipeline);
+        }
+
         pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();
         return pipeline;

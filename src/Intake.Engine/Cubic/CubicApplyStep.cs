@@ -19,7 +19,7 @@ namespace Intake.Engine.Cubic;
 /// </remarks>
 public sealed class CubicApplyStep : IStep
 {
-    public string Name => StepDescriptor.CubicApply.Name;
+    public string Name => CubicSlice.Apply.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

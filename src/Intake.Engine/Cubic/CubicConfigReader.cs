@@ -49,11 +49,11 @@ public static class CubicConfigReader
         {
             if (step == StepDescriptor.Load.Name)
             {
-                list.Add(StepDescriptor.CubicSnapshot.Name);
+                list.Add(CubicSlice.Snapshot.Name);
                 list.Add(step);
-                list.Add(StepDescriptor.CubicApply.Name);
+                list.Add(CubicSlice.Apply.Name);
             }
-            else if (step != StepDescriptor.CubicSnapshot.Name && step != StepDescriptor.CubicApply.Name)
+            else if (step != CubicSlice.Snapshot.Name && step != CubicSlice.Apply.Name)
             {
                 list.Add(step);
             }

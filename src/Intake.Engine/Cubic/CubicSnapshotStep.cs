@@ -11,7 +11,7 @@ namespace Intake.Engine.Cubic;
 /// </summary>
 public sealed class CubicSnapshotStep : IStep
 {
-    public string Name => StepDescriptor.CubicSnapshot.Name;
+    public string Name => CubicSlice.Snapshot.Name;
 
     public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
     {

@@ -64,7 +64,7 @@ public static class OdsRelease
     {
         var last = (await catalog.GetStepsAsync(load.Id, cancellationToken)).MaxBy(s => s.Id);
         return last is not null
-            && (last.Step == StepDescriptor.CubicSnapshot.Name || last.Step == StepDescriptor.CubicApply.Name)
+            && (last.Step == CubicSlice.Snapshot.Name || last.Step == CubicSlice.Apply.Name)
             && last.Message == StepResult.Held(load.HeldReason ?? "").Message;
     }
 }

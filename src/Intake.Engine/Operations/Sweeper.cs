@@ -34,8 +34,11 @@ public sealed class Sweeper
         var returned = await _reclaimer.ReclaimFromStoppedProcessesAsync(cancellationToken)
             + await _runtime.Catalog.SweepExpiredLeasesAsync(_runtime.Config.Defaults.MaxLoadAttempts, limits, cancellationToken);
         var timedOut = await _timeouts.FailTimedOutAsync(cancellationToken);
-        // Held ODS loads whose snapshot got loaded while nobody was there to release them (a crash after the load step).
-        returned += await Cubic.OdsRelease.SweepAsync(_runtime.Config, _runtime.Catalog, cancellationToken);
+        foreach (var slice in Slices.SliceRegistry.BuiltIn)
+        {
+            returned += await slice.SweepAsync(_runtime, cancellationToken);
+        }
+
         return new SweepResult(returned, timedOut);
     }
 }

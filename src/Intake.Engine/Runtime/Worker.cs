@@ -4,7 +4,7 @@ using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
-using Intake.Engine.Cubic;
+using Intake.Engine.Slices;
 using Intake.Engine.SourceKinds;
 using Intake.Engine.Steps;
 using Microsoft.Extensions.Logging;
@@ -60,12 +60,11 @@ public sealed class Worker
         new MergeStep(),
         new ExportStep(),
         new ReleaseStep(),
-        new CubicSnapshotStep(),
-        new CubicApplyStep(),
+        .. SliceRegistry.BuiltIn.SelectMany(s => s.CreateSteps(runtime)),
     ];
 
-    /// <summary>The slices that give a load's rows columns of their own (the ODS snapshot).</summary>
-    private static readonly IConstantColumns[] ConstantColumns = [new OdsSnapshotColumn()];
+    /// <summary>What gives a load's rows columns of their own: the slices (the ODS snapshot).</summary>
+    private static readonly IConstantColumns[] ConstantColumns = [.. SliceRegistry.BuiltIn.SelectMany(s => s.ConstantColumns)];
 
     public string Id { get; }
 

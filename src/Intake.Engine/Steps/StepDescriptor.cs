@@ -58,51 +58,58 @@ public sealed class StepDescriptor
     public bool HasLocalCleanup { get; private init; }
 
     public static readonly StepDescriptor Pull = new("pull", 0, StepStage.Ingest) { WritesWork = true, HasLocalCleanup = true };
-    public static readonly StepDescriptor Fetch = new("fetch", 1, StepStage.Ingest);
-    public static readonly StepDescriptor Decompress = new("decompress", 2, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
-    public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
-    public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Archive);
-    public static readonly StepDescriptor Copy = new("copy", 5, StepStage.Ingest);
+    public static readonly StepDescriptor Fetch = new("fetch", 10, StepStage.Ingest);
+    public static readonly StepDescriptor Decompress = new("decompress", 20, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
+    public static readonly StepDescriptor Validate = new("validate", 30, StepStage.Ingest);
+    public static readonly StepDescriptor Archive = new("archive", 40, StepStage.Archive);
+    public static readonly StepDescriptor Copy = new("copy", 50, StepStage.Ingest);
 
-    /// <summary>
-    /// The Cubic slice's snapshot decision (<c>cubic.ods</c>; added by the slice, not listed): which snapshot the load
-    /// belongs to, and whether a change file must be held until its snapshot is loaded.
-    /// </summary>
-    public static readonly StepDescriptor CubicSnapshot = new("cubic_snapshot", 6, StepStage.Ingest);
-    public static readonly StepDescriptor Load = new("load", 7, StepStage.Ingest);
-
-    /// <summary>The Cubic slice's current-state table: built from a complete snapshot, then each change file applied.</summary>
-    public static readonly StepDescriptor CubicApply = new("cubic_apply", 8, StepStage.Ingest);
+    public static readonly StepDescriptor Load = new("load", 70, StepStage.Ingest);
 
     /// <summary>The load's rows written as a Parquet file into the lake area (<c>lake:</c>), after the load step.</summary>
-    public static readonly StepDescriptor Lake = new("lake", 9, StepStage.Ingest);
-    public static readonly StepDescriptor Merge = new("merge", 10, StepStage.Ingest);
-    public static readonly StepDescriptor Export = new("export", 11, StepStage.Ingest);
+    public static readonly StepDescriptor Lake = new("lake", 90, StepStage.Ingest);
+    public static readonly StepDescriptor Merge = new("merge", 100, StepStage.Ingest);
+    public static readonly StepDescriptor Export = new("export", 110, StepStage.Ingest);
 
     /// <summary>The record of copying an errored load's original to the error area; not a step a pipeline lists.</summary>
-    public static readonly StepDescriptor Error = new("error", 12, StepStage.Error);
+    public static readonly StepDescriptor Error = new("error", 120, StepStage.Error);
 
     /// <summary>
     /// The record of the source kind's action at the source once the original is archived
     /// (<see cref="SourceKinds.SourceKind.OnArchivedAsync"/>, e.g. moving the file out of an incoming folder); only for
     /// kinds that have one. Not a step a pipeline lists: it comes with the kind.
     /// </summary>
-    public static readonly StepDescriptor Release = new("release", 13, StepStage.Archive);
+    public static readonly StepDescriptor Release = new("release", 130, StepStage.Archive);
 
     /// <summary>
     /// The record of deleting an errored load's file at its source once its copy in the error area is verified
     /// (<c>source.remove_after</c>); the archived load's deletion is its <see cref="Release"/>. Not a step a pipeline lists.
     /// </summary>
-    public static readonly StepDescriptor Remove = new("remove", 14, StepStage.Error);
+    public static readonly StepDescriptor Remove = new("remove", 140, StepStage.Error);
 
-    /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
-    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Lake, Merge, Export];
+    private static readonly StepDescriptor[] BuiltIn = [Pull, Fetch, Decompress, Validate, Archive, Copy, Load, Lake, Merge, Export];
+
+    // Built on first use: the slices' descriptors are static fields of their own classes, which refer to these.
+    private static readonly Lazy<IReadOnlyList<StepDescriptor>> KnownSteps = new(() =>
+        [.. BuiltIn.Concat(Slices.SliceRegistry.BuiltIn.SelectMany(s => s.Descriptors)).OrderBy(d => d.Order)]);
+
+    private static readonly Lazy<IReadOnlyList<string>> KnownStepNames = new(() => [.. Known.Select(d => d.Name)]);
+
+    /// <summary>The steps of pipelines, the built-in ones and the slices', in the only order they can run in.</summary>
+    public static IReadOnlyList<StepDescriptor> Known => KnownSteps.Value;
 
     /// <summary>The names of <see cref="Known"/>, in order.</summary>
-    public static readonly IReadOnlyList<string> KnownNames = Known.Select(d => d.Name).ToList();
+    public static IReadOnlyList<string> KnownNames => KnownStepNames.Value;
 
-    /// <summary>The step a pipeline lists by this name; null when there is none.</summary>
+    /// <summary>The step of this name among <see cref="Known"/>; null when there is none.</summary>
     public static StepDescriptor? Find(string name) => Known.FirstOrDefault(d => d.Name == name);
+
+    /// <summary>
+    /// A slice's own step (<see cref="Slices.Slice.Descriptors"/>): its order places it among the others. Built-in
+    /// steps are ten apart, so a slice's step fits between two of them.
+    /// </summary>
+    public static StepDescriptor ForSlice(string name, int order, StepStage stage, bool writesWork = false, bool expandsOriginal = false) =>
+        new(name, order, stage) { WritesWork = writesWork, ExpandsOriginal = expandsOriginal };
 
     /// <summary>Whether a list of step names (a pipeline's <c>steps</c>) holds a step with the capability.</summary>
     public static bool AnyIn(IEnumerable<string> steps, Func<StepDescriptor, bool> capability) =>

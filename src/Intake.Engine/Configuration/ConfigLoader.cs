@@ -347,7 +347,8 @@ public static class ConfigLoader
             MaxLoadAttempts = s.Int("max_load_attempts", defaults.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", defaults.Lease),
             Limits = limits,
-            Schedule = ScheduleConfig.ReadSchedule(s) ?? source.Kind.DefaultSchedule,
+            Schedule = ScheduleConfig.IsTriggered(s) ? null : ScheduleConfig.ReadSchedule(s) ?? source.Kind.DefaultSchedule,
+            TriggeredOnly = ScheduleConfig.IsTriggered(s),
             Timeout = ScheduleConfig.ReadTimeout(s),
             ErrorCodes = ErrorCodes.Read(s, steps),
         };

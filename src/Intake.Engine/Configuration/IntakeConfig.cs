@@ -262,6 +262,16 @@ public sealed record PipelineConfig
     public ArchiveLimitsConfig Limits { get; init; } = new();
     /// <summary>Cron schedule of the pipeline's runs (discovery) under <c>intake serve</c>, in UTC; null: discovered on every poll.</summary>
     public Scheduling.PipelineSchedule? Schedule { get; init; }
+
+    /// <summary>
+    /// <c>schedule: triggered</c>: the pipeline's source is looked at only when someone says a file is there (an
+    /// upload trigger, <c>POST /api/v1/pipelines/{name}/run</c>); never polled by <c>intake serve</c>, never listed by
+    /// <c>intake run</c>. Its workers still carry its loads.
+    /// </summary>
+    public bool TriggeredOnly { get; init; }
+
+    /// <summary>The <c>schedule</c> value of a <see cref="TriggeredOnly"/> pipeline.</summary>
+    public const string TriggeredSchedule = "triggered";
     /// <summary>Job timeout: how long a load may stay in a working status before the sweeper fails it (transient); null for no limit.</summary>
     public TimeSpan? Timeout { get; init; }
     /// <summary>Database pipelines: where and how exports are written.</summary>

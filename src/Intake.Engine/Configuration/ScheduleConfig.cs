@@ -5,10 +5,15 @@ namespace Intake.Engine.Configuration;
 /// <summary>Reads a pipeline's <c>schedule</c> (cron) and <c>timeout</c> (job timeout) keys.</summary>
 internal static class ScheduleConfig
 {
+    /// <summary>The word for a pipeline that only runs when triggered (<see cref="PipelineConfig.TriggeredOnly"/>).</summary>
+    public const string Triggered = PipelineConfig.TriggeredSchedule;
+
+    public static bool IsTriggered(YamlScope s) => s.String("schedule") == Triggered;
+
     public static PipelineSchedule? ReadSchedule(YamlScope s)
     {
         var text = s.String("schedule");
-        if (text is null)
+        if (text is null or Triggered)
         {
             return null;
         }

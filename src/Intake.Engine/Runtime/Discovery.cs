@@ -59,10 +59,17 @@ public sealed class Discovery
     /// <param name="pipeline">The pipeline whose source is listed.</param>
     /// <param name="sourceKeys">Only these keys (an upload trigger: "this file is complete, load it"); null for all.</param>
     /// <param name="cancellationToken">Stops the listing.</param>
-    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, CancellationToken cancellationToken)
+    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, CancellationToken cancellationToken) =>
+        DiscoverAsync(pipeline, sourceKeys, null, cancellationToken);
+
+    /// <param name="pipeline">The pipeline whose source is listed.</param>
+    /// <param name="sourceKeys">Only these keys; null for all.</param>
+    /// <param name="customer">The customer the new loads belong to (an upload trigger's, checked by its caller); null for the pipeline's.</param>
+    /// <param name="cancellationToken">Stops the listing.</param>
+    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string? customer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
-        var context = new DiscoveryContext(_runtime, pipeline, sourceKeys, _log, create => Keep(pipeline.Name, create));
+        var context = new DiscoveryContext(_runtime, pipeline, sourceKeys, _log, create => Keep(pipeline.Name, create)) { Customer = customer ?? pipeline.Customer };
         return pipeline.Source.Kind.DiscoverAsync(context, cancellationToken);
     }
 

@@ -90,7 +90,8 @@ public sealed class Runner
 
         while (true)
         {
-            foreach (var p in pipelines)
+            // A triggered-only pipeline's files are registered by their triggers; its loads are still carried below.
+            foreach (var p in pipelines.Where(p => !p.TriggeredOnly))
             {
                 try
                 {

@@ -32,7 +32,15 @@ public sealed class PipelineRuns
     /// <summary>Raised after a run registered at least one new load (workers waiting for work wake up on it).</summary>
     public event Action? NewLoads;
 
-    public async Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, CancellationToken cancellationToken)
+    public Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, CancellationToken cancellationToken) =>
+        RunAsync(pipeline, sourceKeys, trigger, null, cancellationToken);
+
+    /// <param name="pipeline">The pipeline to run.</param>
+    /// <param name="sourceKeys">Only these source keys; null for the whole source.</param>
+    /// <param name="trigger">Who asked, for the log: <c>api</c>, <c>poll</c>, <c>schedule</c>, <c>upload</c>.</param>
+    /// <param name="customer">The customer the new loads belong to (an upload trigger's); null for the pipeline's.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    public async Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, string? customer, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         if (pipeline.Source.Database is not null)
@@ -40,7 +48,7 @@ public sealed class PipelineRuns
             return await Exports.ExportRuns.RunAsync(_runtime, pipeline, trigger, () => NewLoads?.Invoke(), cancellationToken);
         }
 
-        var found = await _discovery.DiscoverAsync(pipeline, sourceKeys, cancellationToken);
+        var found = await _discovery.DiscoverAsync(pipeline, sourceKeys, customer, cancellationToken);
         SchedulingLog.RunFinished(_log, pipeline.Name, trigger, found.New, found.Seen);
         if (found.New > 0)
         {

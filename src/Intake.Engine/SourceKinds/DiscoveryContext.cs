@@ -27,6 +27,9 @@ public sealed class DiscoveryContext
 
     public ILogger Log { get; }
 
+    /// <summary>The customer new loads are registered for: the pipeline's, or an upload trigger's.</summary>
+    public required string Customer { get; init; }
+
     /// <summary>
     /// Something the kind keeps for this pipeline across discoveries, for the life of the <see cref="Discovery"/>
     /// (a file source, which compares each listing with the previous one): created by <paramref name="create"/>

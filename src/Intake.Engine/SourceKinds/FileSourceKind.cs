@@ -147,7 +147,7 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
 
                 found.Add(file.Key);
                 // Safe to repeat after an outage: a load already registered is returned, not added again.
-                var load = new NewLoad(pipeline.Name, pipeline.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified);
+                var load = new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified);
                 var result = await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
                 if (result.Created)
                 {

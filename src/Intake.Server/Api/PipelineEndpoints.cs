@@ -239,7 +239,7 @@ internal static class PipelineEndpoints
         p.Source.Kind.Name,
         p.Steps,
         p.Load?.Table,
-        p.Schedule?.Expression,
+        p.TriggeredOnly ? PipelineConfig.TriggeredSchedule : p.Schedule?.Expression,
         p.Timeout is { } t ? JobTimeouts.Format(t) : null,
         pause is not null,
         pause?.PausedBy,

@@ -101,7 +101,7 @@ internal sealed class SchedulerService : PeriodicService
         await State.Scheduler.TickAsync(cancellationToken);
 
         var now = State.Time.GetUtcNow();
-        var unscheduled = State.Config.Pipelines.Where(p => p.Schedule is null).ToList();
+        var unscheduled = State.Config.Pipelines.Where(p => p.Schedule is null && !p.TriggeredOnly).ToList();
         if (unscheduled.Count == 0)
         {
             return;

@@ -190,7 +190,27 @@ public static class IntakeServer
         app.MapOpenApi("/api/{documentName}/openapi.json");
         OpsEndpoints.Map(app, state);
 
-        var api = app.MapGroup("/api/v1");
+        var (api, write) = SecuredGroups(app, "/api/v1");
+        PipelineEndpoints.Map(api, write);
+        LoadEndpoints.Map(api, write, "loads");
+        LoadEndpoints.Map(api, write, "jobs");
+        TableEndpoints.Map(api);
+        CubicEndpoints.Map(api);
+        ExportEndpoints.Map(api, write);
+        StreamsEndpoints.Map(api, write);
+
+        // HView's clients call /api/1.0 (its upload trigger and jobs list) with the same keys and rules.
+        var (hview, hviewWrite) = SecuredGroups(app, "/api/1.0");
+        HViewEndpoints.Map(hview, hviewWrite);
+    }
+
+    /// <summary>
+    /// The route groups of an API version: every endpoint needs a valid key (401 without), path parameters follow the
+    /// API's rules, and the write group refuses read keys (403).
+    /// </summary>
+    private static (RouteGroupBuilder Api, RouteGroupBuilder Write) SecuredGroups(WebApplication app, string prefix)
+    {
+        var api = app.MapGroup(prefix);
         api.AddEndpointFilter(async (context, next) =>
             context.HttpContext.Features.Get<Caller>() is null ? Problems.Unauthorized() : await next(context));
         // Path parameters (pipeline, table, partition …) follow the same rules everywhere; checked after the key, so a client without one learns nothing.
@@ -210,13 +230,7 @@ public static class IntakeServer
                 : await next(context));
         write.ProducesProblem(StatusCodes.Status403Forbidden);
 
-        PipelineEndpoints.Map(api, write);
-        LoadEndpoints.Map(api, write, "loads");
-        LoadEndpoints.Map(api, write, "jobs");
-        TableEndpoints.Map(api);
-        CubicEndpoints.Map(api);
-        ExportEndpoints.Map(api, write);
-        StreamsEndpoints.Map(api, write);
+        return (api, write);
     }
 
     /// <summary>The problem for a status an endpoint set without a body: no route (404), a route without this method (405).</summary>

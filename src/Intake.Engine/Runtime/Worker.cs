@@ -64,8 +64,8 @@ public sealed class Worker
         new CubicApplyStep(),
     ];
 
-    /// <summary>The slices that give a load's rows columns of their own (the ODS snapshot).</summary>
-    private static readonly IConstantColumns[] ConstantColumns = [new OdsSnapshotColumn()];
+    /// <summary>The slices that give a load's rows columns of their own (the ODS snapshot, the DMAP day).</summary>
+    private static readonly IConstantColumns[] ConstantColumns = [new OdsSnapshotColumn(), new DmapDayColumn()];
 
     public string Id { get; }
 

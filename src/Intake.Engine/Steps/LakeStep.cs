@@ -10,7 +10,8 @@ namespace Intake.Engine.Steps;
 /// <summary>
 /// Writes the load's rows as one Parquet file into the lake area (<c>lake:</c>), partitioned Hive-style:
 /// <c>&lt;table&gt;/&lt;name&gt;=&lt;value&gt;/…/&lt;load id&gt;.parquet</c>, the table being the load's source table
-/// (<c>tables_from_prefix</c>) or <c>load.table</c>, the partitions those of <see cref="StepContext.LakePartitions"/>.
+/// (<c>tables_from_prefix</c>) or <c>load.table</c>, the partitions those of <see cref="StepContext.LakePartitions"/> and
+/// of the load's constant columns that are lake partitions (<see cref="LoadConstant.LakePartition"/>).
 /// DuckDB, Spark, Athena and Trino read the area as one table per folder, the partitions as columns.
 /// </summary>
 /// <remarks>
@@ -28,7 +29,7 @@ public sealed class LakeStep : IStep
         ArgumentNullException.ThrowIfNull(context);
         var lake = StepContext.Required(context.Pipeline.Lake, "lake settings for the lake step");
         var store = StepContext.Required(context.LakeStore, "store for the lake step");
-        var key = KeyFor(context);
+        var key = KeyFor(context, await context.ConstantsAsync(cancellationToken));
         var columns = context.Pipeline.Load?.Columns;
         List<string>? ndjsonColumns = null;
         if (DataFiles.IsNdjson(context))
@@ -92,13 +93,15 @@ public sealed class LakeStep : IStep
     /// <c>&lt;table&gt;/&lt;name&gt;=&lt;value&gt;/…/&lt;load id&gt;.parquet</c>. Partition values are escaped as Hive
     /// escapes them (a '/' or '=' in a value would otherwise make another folder level or another partition).
     /// </summary>
-    public static string KeyFor(StepContext context)
+    public static string KeyFor(StepContext context, IReadOnlyList<LoadConstant> constants)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(constants);
         var table = context.Load.Table ?? context.Pipeline.Load?.For(context.Load).Table
             ?? throw IntakeException.Config($"{context.Pipeline.File}: the lake step needs a table name (load.table or source.tables_from_prefix)");
         var parts = new List<string> { Escape(table) };
-        parts.AddRange(context.LakePartitions.Select(p => $"{Escape(p.Name)}={Escape(p.Value)}"));
+        var partitions = context.LakePartitions.Concat(constants.Where(c => c.LakePartition).Select(c => (c.Column.Name, c.Column.Text)));
+        parts.AddRange(partitions.Select(p => $"{Escape(p.Item1)}={Escape(p.Item2)}"));
         parts.Add(context.Load.Id.ToString(CultureInfo.InvariantCulture) + ".parquet");
         return string.Join('/', parts);
     }

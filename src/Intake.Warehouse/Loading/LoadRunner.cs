@@ -184,7 +184,8 @@ internal static class LoadRunner
 
             await session.RecordLedgerAsync(request, written, clock.GetUtcNow(), cancellationToken);
             await session.CommitAsync(cancellationToken);
-            return new WarehouseLoadResult(read, written, deleted) { Replaced = replaced.Count > 0 ? replaced : [], Superseded = superseded };
+            var result = new WarehouseLoadResult(read, written, deleted) { Superseded = superseded };
+            return replaced.Count > 0 ? result with { Replaced = replaced } : result; // else the shared empty default, so results compare equal
         }
         finally
         {

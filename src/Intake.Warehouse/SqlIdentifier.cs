@@ -13,6 +13,12 @@ internal static class SqlIdentifier
     /// <summary>Created by the migrations (Migrations/&lt;Dialect&gt;/0001_ledger.sql).</summary>
     public const string LedgerTable = "_intake_ledger";
 
+    /// <summary>Per table and partition, the load whose rows it keeps (migration 0002).</summary>
+    public const string PartitionsTable = "_intake_partitions";
+
+    /// <summary>Rows of loads that newer loads replaced (migration 0002).</summary>
+    public const string ReplacedTable = "_intake_replaced";
+
     /// <summary>The warehouse's migrations applied, apart from the catalog's <c>intake_schema_migrations</c>: both may share a database.</summary>
     public const string MigrationsTable = "_intake_warehouse_migrations";
 

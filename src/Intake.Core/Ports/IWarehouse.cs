@@ -23,7 +23,22 @@ public sealed record ColumnSpec(string Name, ColumnType Type, bool Nullable = tr
 /// <see cref="DateTimeOffset"/> for <see cref="ColumnType.TimestampTz"/>, <see cref="DateOnly"/> for
 /// <see cref="ColumnType.Date"/>, <see cref="long"/>, <see cref="string"/>, and so on.
 /// </summary>
-public sealed record ConstantColumn(string Name, ColumnType Type, object Value);
+public sealed record ConstantColumn(string Name, ColumnType Type, object Value)
+{
+    /// <summary>
+    /// The value as text, the same wherever it is written (a replaced partition's key, a lake folder's name): a day as
+    /// <c>2022-03-04</c>, a time in UTC as <c>2022-03-04T13:45:56Z</c> (with its fraction of a second when it has one).
+    /// </summary>
+    public string Text => Value switch
+    {
+        DateOnly d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+        DateTimeOffset t => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", System.Globalization.CultureInfo.InvariantCulture),
+        DateTime t => t.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF", System.Globalization.CultureInfo.InvariantCulture),
+        bool b => b ? "true" : "false",
+        IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => Value.ToString() ?? "",
+    };
+}
 
 public sealed record WarehouseLoadRequest
 {
@@ -40,9 +55,32 @@ public sealed record WarehouseLoadRequest
     /// load gets them (nullable), and an existing table without one gets it added.
     /// </summary>
     public IReadOnlyList<ConstantColumn> Constants { get; init; } = [];
+
+    /// <summary>
+    /// Names of <see cref="Constants"/> whose values make a partition that one load replaces whole (a daily file's day):
+    /// in the load's transaction the rows of other loads with the same values are deleted before this load's rows are
+    /// kept, so a re-delivered day replaces that day. The newest load wins whatever order they run in: the load with the
+    /// greatest id keeps the partition, and an older load run later (a re-drive) finds its rows superseded and keeps none.
+    /// Empty: rows of other loads are never touched.
+    /// </summary>
+    public IReadOnlyList<string> ReplaceWhere { get; init; } = [];
 }
 
-public sealed record WarehouseLoadResult(long RowsRead, long RowsWritten, long RowsDeletedFromEarlierAttempts);
+/// <summary>Rows one load wrote that the rows of another, newer load replaced (same values of <see cref="WarehouseLoadRequest.ReplaceWhere"/>).</summary>
+/// <param name="LoadId">The load whose rows were replaced.</param>
+/// <param name="ReplacedBy">The newer load whose rows the partition holds instead.</param>
+/// <param name="Partition">The partition as text: <c>day=2022-03-04</c> (several constants joined by <c>/</c>).</param>
+/// <param name="Rows">How many of the load's rows were replaced.</param>
+public sealed record ReplacedRows(long LoadId, long ReplacedBy, string Partition, long Rows);
+
+public sealed record WarehouseLoadResult(long RowsRead, long RowsWritten, long RowsDeletedFromEarlierAttempts)
+{
+    /// <summary>Rows of older loads this load replaced (<see cref="WarehouseLoadRequest.ReplaceWhere"/>), one entry per load.</summary>
+    public IReadOnlyList<ReplacedRows> Replaced { get; init; } = [];
+
+    /// <summary>Set when a newer load holds the partition: this load's rows were written and replaced at once, none kept.</summary>
+    public ReplacedRows? Superseded { get; init; }
+}
 
 /// <summary>
 /// Upserts one load's staging rows into an application table (the COLD importer's "import into stingray"),
@@ -156,4 +194,10 @@ public interface IWarehouse
 
     /// <summary>Rows currently in the table for a load (for audit); 0 when the table does not exist.</summary>
     Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The load's rows that a newer load replaced (<see cref="WarehouseLoadRequest.ReplaceWhere"/>), for audit: they are
+    /// no longer in the table, by design; null when none were.
+    /// </summary>
+    Task<ReplacedRows?> GetReplacedAsync(string table, long loadId, CancellationToken cancellationToken);
 }

@@ -97,7 +97,14 @@ public sealed class Auditor
 
             if (loaded is { } l && l != inWarehouse)
             {
-                problems.Add($"{l} rows written at load but {inWarehouse} in {wh}:{target.Table}");
+                // A newer delivery of the same partition (a DMAP day) replaced the load's rows: by design, and recorded.
+                var replaced = await warehouse.GetReplacedAsync(target.Table, load.Id, cancellationToken);
+                if (replaced is null || l != inWarehouse + replaced.Rows)
+                {
+                    problems.Add(replaced is null
+                        ? $"{l} rows written at load but {inWarehouse} in {wh}:{target.Table}"
+                        : $"{l} rows written at load but {inWarehouse} in {wh}:{target.Table} and {replaced.Rows} replaced by load {replaced.ReplacedBy}");
+                }
             }
 
             if (loadStep.RowsIn is { } ri && loaded is { } lo && ri != lo)

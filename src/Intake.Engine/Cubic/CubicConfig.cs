@@ -7,6 +7,28 @@ public sealed record CubicConfig
 {
     /// <summary><c>cubic.ods</c>: tables delivered as ODS snapshots (<c>LOAD…</c> files) with change files (<c>&lt;table&gt;__ct</c>); null when none.</summary>
     public OdsConfig? Ods { get; init; }
+
+    /// <summary><c>cubic.dmap</c>: tables delivered as daily files (<c>&lt;yyyymmdd&gt;.csv[.gz]</c>); null when none.</summary>
+    public DmapConfig? Dmap { get; init; }
+}
+
+/// <summary>
+/// <c>cubic.dmap</c>: which source tables are DMAP datasets, delivered a day per file. Each load's rows get the file's
+/// day in a column, and a day delivered again (same key, new content: a new load) replaces that day's rows.
+/// </summary>
+public sealed record DmapConfig
+{
+    /// <summary>The default name of the day column.</summary>
+    public const string DefaultDayColumn = "day";
+
+    /// <summary>Globs on table names (<c>cubic__dmap__*</c>).</summary>
+    public required IReadOnlyList<Glob> Tables { get; init; }
+
+    /// <summary>The column (type date) that holds each row's day; also the lake partition's name.</summary>
+    public string DayColumn { get; init; } = DefaultDayColumn;
+
+    /// <summary>Whether a source table is one of these DMAP datasets.</summary>
+    public bool Covers(string table) => Tables.Any(g => g.IsMatch(table));
 }
 
 /// <summary>

@@ -27,7 +27,7 @@ public static class CubicConfigReader
             pipeline.Report(Key, $"needs source.{TablesFromPrefix.Key}: the Cubic settings apply to the tables found under its root");
         }
 
-        var config = new CubicConfig { Ods = ReadOds(s.Scope("ods"), steps) };
+        var config = new CubicConfig { Ods = ReadOds(s.Scope("ods"), steps), Dmap = ReadDmap(s.Scope("dmap"), steps) };
         s.RejectUnknown();
         return config;
     }
@@ -102,6 +102,47 @@ public static class CubicConfigReader
 
         s.RejectUnknown();
         return new OdsConfig { Tables = globs, Keys = keys, Current = current };
+    }
+
+    private static DmapConfig? ReadDmap(YamlScope s, IReadOnlyList<string> steps)
+    {
+        if (!s.Exists)
+        {
+            return null;
+        }
+
+        if (!StepDescriptor.Load.IsIn(steps) && !StepDescriptor.Lake.IsIn(steps))
+        {
+            s.Report("tables", "needs the 'load' or the 'lake' step: the day goes into the warehouse table or the lake's folders");
+        }
+
+        var patterns = s.StringList("tables");
+        if (patterns is null || patterns.Count == 0)
+        {
+            s.Report("tables", "is required: globs on the table names that are DMAP datasets (e.g. [\"cubic__dmap__*\"])");
+        }
+
+        var globs = new List<Glob>();
+        foreach (var pattern in patterns ?? [])
+        {
+            try
+            {
+                globs.Add(Glob.Parse(pattern));
+            }
+            catch (ArgumentException e)
+            {
+                s.Report("tables", $"'{pattern}' is not a valid glob: {e.Message}");
+            }
+        }
+
+        var day = s.String("day_column", fallback: DmapConfig.DefaultDayColumn)!;
+        if (day.Length == 0 || day.Length > 63 || !day.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '_') || char.IsAsciiDigit(day[0]) || day.StartsWith("_intake", StringComparison.Ordinal))
+        {
+            s.Report("day_column", $"'{day}' is not a usable column name: lower-case letters, digits and '_', not starting with a digit or '_intake'");
+        }
+
+        s.RejectUnknown();
+        return new DmapConfig { Tables = globs, DayColumn = day };
     }
 
     private static Dictionary<string, IReadOnlyList<string>> ReadKeys(YamlScope s, IReadOnlyList<Glob> globs)

@@ -23,7 +23,7 @@ public sealed class CubicSlice : Slice
 
     public override IEnumerable<IStep> CreateSteps(IntakeRuntime runtime) => [new CubicSnapshotStep(), new CubicApplyStep()];
 
-    public override IEnumerable<IConstantColumns> ConstantColumns => [new OdsSnapshotColumn()];
+    public override IEnumerable<IConstantColumns> ConstantColumns => [new OdsSnapshotColumn(), new DmapDayColumn()];
 
     public override PipelineConfig Complete(YamlScope scope, PipelineConfig pipeline)
     {

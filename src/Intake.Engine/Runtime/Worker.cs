@@ -63,7 +63,7 @@ public sealed class Worker
         .. SliceRegistry.BuiltIn.SelectMany(s => s.CreateSteps(runtime)),
     ];
 
-    /// <summary>What gives a load's rows columns of their own: the slices (the ODS snapshot).</summary>
+    /// <summary>What gives a load's rows columns of their own: the slices (the ODS snapshot, the DMAP day).</summary>
     private static readonly IConstantColumns[] ConstantColumns = [.. SliceRegistry.BuiltIn.SelectMany(s => s.ConstantColumns)];
 
     public string Id { get; }

@@ -88,9 +88,19 @@ internal static class JsonLoad
             return new StepResult { RowsIn = 0, RowsOut = 0, Message = "the data files hold no record; nothing to load (ndjson.allow_empty)" };
         }
 
+        var constants = await context.ConstantsAsync(cancellationToken);
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
         var result = await warehouse.LoadAsync(
-            new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = step, Attempt = context.Attempt },
+            new WarehouseLoadRequest
+            {
+                Table = config.Table,
+                Columns = config.Columns,
+                LoadId = context.Load.Id,
+                Step = step,
+                Attempt = context.Attempt,
+                Constants = [.. constants.Select(c => c.Column)],
+                ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
+            },
             data.NdjsonSources(columns),
             cancellationToken);
         return new StepResult
@@ -99,6 +109,7 @@ internal static class JsonLoad
             RowsOut = result.RowsWritten,
             BytesIn = data.TotalBytes,
             Outputs = [$"{warehouse.Name}:{config.Table}"],
+            Message = LoadStep.Replacement(result),
         };
     }
 

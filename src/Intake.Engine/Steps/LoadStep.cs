@@ -31,18 +31,44 @@ public sealed class LoadStep : IStep
 
         var constants = await context.ConstantsAsync(cancellationToken);
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
-        var result = await data.ReadAsync(sources => warehouse.LoadAsync(
-            new WarehouseLoadRequest { Table = config.Table, Columns = config.Columns, LoadId = context.Load.Id, Step = Name, Attempt = context.Attempt, Constants = constants },
-            sources,
-            cancellationToken));
+        var request = new WarehouseLoadRequest
+        {
+            Table = config.Table,
+            Columns = config.Columns,
+            LoadId = context.Load.Id,
+            Step = Name,
+            Attempt = context.Attempt,
+            Constants = [.. constants.Select(c => c.Column)],
+            ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
+        };
+        var result = await data.ReadAsync(sources => warehouse.LoadAsync(request, sources, cancellationToken));
         return WithKeptWork(context, new StepResult
         {
             RowsIn = result.RowsRead,
             RowsOut = result.RowsWritten,
             BytesIn = data.TotalBytes,
             Outputs = [$"{warehouse.Name}:{config.Table}"],
+            Message = Replacement(result),
         });
     }
+
+    /// <summary>What a load that replaces a partition did to the rows of other loads, for its step record.</summary>
+    public static string? Replacement(WarehouseLoadResult result)
+    {
+        if (result.Superseded is { } s)
+        {
+            return $"superseded: {Partition(s.Partition)} holds the rows of the newer load {s.ReplacedBy}, so this load's {Rows(s.Rows)} were not kept";
+        }
+
+        return result.Replaced.Count == 0
+            ? null
+            : string.Join("; ", result.Replaced.Select(r => $"replaced {Rows(r.Rows)} of {Partition(r.Partition)} from load {r.LoadId}"));
+    }
+
+    private static string Rows(long rows) => rows == 1 ? "1 row" : $"{rows.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} rows";
+
+    /// <summary><c>day=2022-03-04</c> as people read it: <c>day 2022-03-04</c>.</summary>
+    private static string Partition(string key) => string.Join(", ", key.Split('/').Select(p => p.Replace('=', ' ')));
 
     /// <summary>With <c>keep_work</c>, says where the expanded files stay (the decompress step's outputs list each).</summary>
     private static StepResult WithKeptWork(StepContext context, StepResult result) =>

@@ -45,8 +45,9 @@ public sealed record StepContext
     public IObjectStore? LakeStore { get; init; }
 
     /// <summary>
-    /// The Hive partitions of this load's lake file, outermost first (<c>snapshot=…</c>, <c>day=…</c>): a source kind or a
-    /// slice that knows them fills them in; none by default, so the file sits directly under its table's folder.
+    /// Hive partitions of this load's lake file, outermost first, before those of the constant columns that are lake
+    /// partitions (<see cref="LoadConstant.LakePartition"/>: the Cubic slice's <c>snapshot=…</c>, <c>day=…</c>); none by
+    /// default.
     /// </summary>
     public IReadOnlyList<(string Name, string Value)> LakePartitions { get; init; } = [];
 
@@ -69,9 +70,9 @@ public sealed record StepContext
     public IReadOnlyList<IConstantColumns> ConstantColumns { get; init; } = [];
 
     /// <summary>The constant columns every provider gives this load.</summary>
-    public async Task<IReadOnlyList<ConstantColumn>> ConstantsAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<LoadConstant>> ConstantsAsync(CancellationToken cancellationToken)
     {
-        var all = new List<ConstantColumn>();
+        var all = new List<LoadConstant>();
         foreach (var provider in ConstantColumns)
         {
             all.AddRange(await provider.ForAsync(this, cancellationToken));

@@ -52,6 +52,27 @@ internal interface IWarehouseSession : IAsyncDisposable
 
     Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The load that holds a partition of a table (<c>_intake_partitions</c>), locked until the transaction ends so
+    /// that loads of one partition run one after the other; when no load holds it yet, <paramref name="loadId"/> takes it.
+    /// </summary>
+    Task<long> ClaimPartitionAsync(string table, string partition, long loadId, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Makes <paramref name="loadId"/> the holder of a partition claimed in this transaction.</summary>
+    Task SetPartitionAsync(string table, string partition, long loadId, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The rows of loads other than <paramref name="loadId"/> whose columns hold the constants' values, per load.</summary>
+    Task<IReadOnlyList<(long LoadId, long Rows)>> CountOtherLoadsAsync(TableName table, IReadOnlyList<ConstantColumn> where, long loadId, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the rows that <see cref="CountOtherLoadsAsync"/> counts.</summary>
+    Task<long> DeleteOtherLoadsAsync(TableName table, IReadOnlyList<ConstantColumn> where, long loadId, CancellationToken cancellationToken);
+
+    /// <summary>Records (or records again) that a load's rows were replaced (<c>_intake_replaced</c>).</summary>
+    Task RecordReplacedAsync(string table, ReplacedRows replaced, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Forgets an earlier record that the load's rows were replaced: it keeps its rows now.</summary>
+    Task ForgetReplacedAsync(string table, long loadId, CancellationToken cancellationToken);
+
     /// <summary>Runs statements that return nothing (a merge's setup).</summary>
     Task ExecuteAsync(string sql, CancellationToken cancellationToken);
 

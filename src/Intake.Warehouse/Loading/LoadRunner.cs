@@ -33,6 +33,29 @@ internal static class LoadRunner
                 throw IntakeException.Config($"The column '{constant.Name}' is both declared and written with one value for the whole load; remove it from the declared columns.");
             }
         }
+
+        foreach (var name in request.ReplaceWhere)
+        {
+            if (!request.Constants.Any(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new ArgumentException($"The load replaces by the column '{name}', which is not one of its constant columns.", nameof(request));
+            }
+        }
+    }
+
+    /// <summary>The constants a replacing load's partition is made of, and the partition as text (<c>day=2022-03-04</c>).</summary>
+    private static (IReadOnlyList<ConstantColumn> Where, string Key)? Partition(WarehouseLoadRequest request)
+    {
+        if (request.ReplaceWhere.Count == 0)
+        {
+            return null;
+        }
+
+        var where = request.Constants
+            .Where(c => request.ReplaceWhere.Contains(c.Name, StringComparer.OrdinalIgnoreCase))
+            .OrderBy(c => c.Name, StringComparer.Ordinal)
+            .ToList();
+        return (where, string.Join('/', where.Select(c => $"{c.Name}={c.Text}")));
     }
 
     public static async Task<WarehouseLoadResult> RunAsync(
@@ -51,6 +74,11 @@ internal static class LoadRunner
             var fromHeader = declared is null;
             var created = false;
             long deleted = 0;
+            if (current is not null)
+            {
+                CheckConstantsNotInHeader(current, request.Constants);
+            }
+
             if (shape is null)
             {
                 var create = declared ?? (current is null ? null : HeaderColumns(current));
@@ -85,10 +113,44 @@ internal static class LoadRunner
                 deleted = await session.DeleteLoadAsync(table, request.LoadId, cancellationToken);
             }
 
+            // A partition is replaced whole by its newest load (the greatest id: the order discovery registered the
+            // deliveries in). Claiming it locks it until the commit, so loads of one partition never interleave; an
+            // older load that comes later (a re-drive) writes its rows and gives them up in the same transaction, so
+            // the partition never holds two loads' rows, nor none while the new rows are being copied.
+            var partition = Partition(request);
+            long? newer = null;
+            List<ReplacedRows> replaced = [];
+            if (partition is { } p)
+            {
+                var holder = await session.ClaimPartitionAsync(request.Table, p.Key, request.LoadId, clock.GetUtcNow(), cancellationToken);
+                if (holder > request.LoadId)
+                {
+                    newer = holder;
+                }
+                else
+                {
+                    if (shape is not null)
+                    {
+                        var others = await session.CountOtherLoadsAsync(table, p.Where, request.LoadId, cancellationToken);
+                        await session.DeleteOtherLoadsAsync(table, p.Where, request.LoadId, cancellationToken);
+                        foreach (var (loadId, rows) in others)
+                        {
+                            var r = new ReplacedRows(loadId, request.LoadId, p.Key, rows);
+                            await session.RecordReplacedAsync(request.Table, r, clock.GetUtcNow(), cancellationToken);
+                            replaced.Add(r);
+                        }
+                    }
+
+                    await session.SetPartitionAsync(request.Table, p.Key, request.LoadId, clock.GetUtcNow(), cancellationToken);
+                    await session.ForgetReplacedAsync(request.Table, request.LoadId, cancellationToken);
+                }
+            }
+
             var byName = targets.ToDictionary(t => t.Name, StringComparer.OrdinalIgnoreCase);
             long read = 0, written = 0;
             while (current is not null)
             {
+                CheckConstantsNotInHeader(current, request.Constants);
                 var plan = Plan(table, current, targets, byName, fromHeader);
                 var count = await session.CopyAsync(table, plan, current, request.LoadId, cancellationToken);
                 read += count.Read;
@@ -100,6 +162,19 @@ internal static class LoadRunner
             }
 
             await session.SetConstantsAsync(table, request.LoadId, request.Constants, cancellationToken);
+            ReplacedRows? superseded = null;
+            if (newer is { } by && partition is { } q)
+            {
+                // Read and written like any load (a broken file still fails), then given up to the newer load's rows.
+                if (shape is not null || created)
+                {
+                    await session.DeleteLoadAsync(table, request.LoadId, cancellationToken);
+                }
+
+                superseded = new ReplacedRows(request.LoadId, by, q.Key, written);
+                await session.RecordReplacedAsync(request.Table, superseded, clock.GetUtcNow(), cancellationToken);
+            }
+
             if (created)
             {
                 // Building the index once over the loaded rows is cheaper than maintaining it row by row;
@@ -109,7 +184,8 @@ internal static class LoadRunner
 
             await session.RecordLedgerAsync(request, written, clock.GetUtcNow(), cancellationToken);
             await session.CommitAsync(cancellationToken);
-            return new WarehouseLoadResult(read, written, deleted);
+            var result = new WarehouseLoadResult(read, written, deleted) { Superseded = superseded };
+            return replaced.Count > 0 ? result with { Replaced = replaced } : result; // else the shared empty default, so results compare equal
         }
         finally
         {
@@ -143,6 +219,20 @@ internal static class LoadRunner
             if (!Enum.IsDefined(column.Type))
             {
                 throw IntakeException.Config($"The declared column '{column.Name}' has an unknown type {(int)column.Type}.");
+            }
+        }
+    }
+
+    /// <summary>A column the load writes with one value must not come from the file as well: one would overwrite the other.</summary>
+    private static void CheckConstantsNotInHeader(IRowSource source, IReadOnlyList<ConstantColumn> constants)
+    {
+        foreach (var constant in constants)
+        {
+            if (source.Columns.FirstOrDefault(c => string.Equals(c, constant.Name, StringComparison.OrdinalIgnoreCase)) is { } column)
+            {
+                throw IntakeException.Schema(
+                    $"Source '{source.SourceName}' has a column '{ValueText.Truncate(column)}', which this load also writes with one value for every row " +
+                    $"(such as the day of a daily file); give that column another name in the pipeline (for Cubic DMAP files: cubic.dmap.day_column).");
             }
         }
     }

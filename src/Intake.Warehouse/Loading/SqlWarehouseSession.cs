@@ -60,15 +60,120 @@ internal abstract class SqlWarehouseSession
         await using var command = Command($"update {Quote(table)} set {sets} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}");
         for (var i = 0; i < constants.Count; i++)
         {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@c" + i.ToString(CultureInfo.InvariantCulture);
-            // PostgreSQL takes only UTC for timestamptz; SQLite writes the same text either way.
-            parameter.Value = constants[i].Value is DateTimeOffset t ? t.ToUniversalTime() : constants[i].Value;
-            command.Parameters.Add(parameter);
+            Add(command, "@c" + i.ToString(CultureInfo.InvariantCulture), ParameterValue(constants[i]));
         }
 
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    public async Task<long> ClaimPartitionAsync(string table, string partition, long loadId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // Insert-if-missing first, so there is a row to lock: a concurrent first load of the same partition makes this
+        // insert wait for its commit and then do nothing. The select then locks the row (PostgreSQL; SQLite's
+        // transaction holds the database's write lock already) until this transaction ends.
+        await using (var insert = Command($"""
+            insert into {SqlIdentifier.PartitionsTable} (table_name, partition_key, load_id, committed_at)
+            values (@table, @partition, @load, @at)
+            on conflict (table_name, partition_key) do nothing
+            """))
+        {
+            AddPartitionParameters(insert, table, partition, loadId, now);
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var select = Command($"select load_id from {SqlIdentifier.PartitionsTable} where table_name = @table and partition_key = @partition{LockRow}");
+        Add(select, "@table", table);
+        Add(select, "@partition", partition);
+        return Convert.ToInt64(await select.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    public async Task SetPartitionAsync(string table, string partition, long loadId, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"update {SqlIdentifier.PartitionsTable} set load_id = @load, committed_at = @at where table_name = @table and partition_key = @partition");
+        AddPartitionParameters(command, table, partition, loadId, now);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<(long LoadId, long Rows)>> CountOtherLoadsAsync(TableName table, IReadOnlyList<ConstantColumn> where, long loadId, CancellationToken cancellationToken)
+    {
+        var loadIdColumn = SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn);
+        await using var command = OtherLoads($"select {loadIdColumn}, count(*) from {Quote(table)}", table, where, loadId, $" group by {loadIdColumn} order by {loadIdColumn}");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var counts = new List<(long, long)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts.Add((Convert.ToInt64(reader.GetValue(0), CultureInfo.InvariantCulture), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture)));
+        }
+
+        return counts;
+    }
+
+    public async Task<long> DeleteOtherLoadsAsync(TableName table, IReadOnlyList<ConstantColumn> where, long loadId, CancellationToken cancellationToken)
+    {
+        await using var command = OtherLoads($"delete from {Quote(table)}", table, where, loadId, "");
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task RecordReplacedAsync(string table, ReplacedRows replaced, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // Keyed by the replaced load: a load's rows are replaced whole, and the latest record tells where they went.
+        await using var command = Command($"""
+            insert into {SqlIdentifier.ReplacedTable} (table_name, load_id, replaced_by, partition_key, rows_replaced, replaced_at)
+            values (@table, @load, @by, @partition, @rows, @at)
+            on conflict (table_name, load_id)
+            do update set replaced_by = excluded.replaced_by, partition_key = excluded.partition_key, rows_replaced = excluded.rows_replaced, replaced_at = excluded.replaced_at
+            """);
+        Add(command, "@table", table);
+        Add(command, "@load", replaced.LoadId);
+        Add(command, "@by", replaced.ReplacedBy);
+        Add(command, "@partition", replaced.Partition);
+        Add(command, "@rows", replaced.Rows);
+        Add(command, "@at", now.ToUniversalTime());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task ForgetReplacedAsync(string table, long loadId, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"delete from {SqlIdentifier.ReplacedTable} where table_name = @table and load_id = @load");
+        Add(command, "@table", table);
+        Add(command, "@load", loadId);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>What the dialect appends to a select to lock the row it reads until the transaction ends.</summary>
+    protected abstract string LockRow { get; }
+
     public abstract string Quote(TableName table);
+
+    private DbCommand OtherLoads(string head, TableName table, IReadOnlyList<ConstantColumn> where, long loadId, string tail)
+    {
+        var conditions = string.Join(" and ", where.Select((c, i) => $"{SqlIdentifier.Quote(c.Name)} = @w{i.ToString(CultureInfo.InvariantCulture)}"));
+        var command = Command($"{head} where {conditions} and {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} <> @load{tail}");
+        for (var i = 0; i < where.Count; i++)
+        {
+            Add(command, "@w" + i.ToString(CultureInfo.InvariantCulture), ParameterValue(where[i]));
+        }
+
+        Add(command, "@load", loadId);
+        return command;
+    }
+
+    private static void AddPartitionParameters(DbCommand command, string table, string partition, long loadId, DateTimeOffset now)
+    {
+        Add(command, "@table", table);
+        Add(command, "@partition", partition);
+        Add(command, "@load", loadId);
+        Add(command, "@at", now.ToUniversalTime());
+    }
+
+    // PostgreSQL takes only UTC for timestamptz; SQLite writes the same text either way.
+    private static object ParameterValue(ConstantColumn constant) => constant.Value is DateTimeOffset t ? t.ToUniversalTime() : constant.Value;
+
+    private static void Add(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
 }

@@ -190,6 +190,8 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     public override string Quote(TableName table) => Qualified(table);
 
+    protected override string LockRow => " for update";
+
     public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()

@@ -120,6 +120,32 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         }
     }
 
+    public async Task<ReplacedRows?> GetReplacedAsync(string table, long loadId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using (var exists = new NpgsqlCommand($"select to_regclass('{SqlIdentifier.ReplacedTable}') is not null", connection))
+            {
+                if (await exists.ExecuteScalarAsync(cancellationToken) is not true)
+                {
+                    return null; // no load has migrated this warehouse yet
+                }
+            }
+
+            await using var command = new NpgsqlCommand(
+                $"select replaced_by, partition_key, rows_replaced from {SqlIdentifier.ReplacedTable} where table_name = @table and load_id = @load", connection);
+            command.Parameters.AddWithValue("table", NpgsqlDbType.Text, table);
+            command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? new ReplacedRows(loadId, reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2)) : null;
+        }
+        catch (Exception e) when (PostgresErrors.Translate(e, Name, table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
     public void Dispose() => _dataSource.Dispose();

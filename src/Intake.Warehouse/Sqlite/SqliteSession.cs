@@ -172,6 +172,9 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
 
     public override string Quote(TableName table) => Quoted(table);
 
+    // BEGIN IMMEDIATE holds the database's write lock already.
+    protected override string LockRow => "";
+
     public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()

@@ -120,6 +120,34 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
         }
     }
 
+    public async Task<ReplacedRows?> GetReplacedAsync(string table, long loadId, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(DatabasePath))
+        {
+            return null;
+        }
+
+        try
+        {
+            await using var connection = await SqliteSession.OpenConnectionAsync(_connectionString, cancellationToken);
+            if (await SqliteSession.DescribeAsync(connection, null, TableName.Parse(SqlIdentifier.ReplacedTable), cancellationToken) is null)
+            {
+                return null; // no load has migrated this warehouse yet
+            }
+
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT replaced_by, partition_key, rows_replaced FROM {SqlIdentifier.ReplacedTable} WHERE table_name = $table AND load_id = $load";
+            command.Parameters.AddWithValue("$table", table);
+            command.Parameters.AddWithValue("$load", loadId);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? new ReplacedRows(loadId, reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2)) : null;
+        }
+        catch (Exception e) when (SqliteErrors.Translate(e, Name, table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
         // Pooled connections keep the file open; release them so the file can be moved or deleted.

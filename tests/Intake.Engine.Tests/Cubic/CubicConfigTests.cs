@@ -67,7 +67,7 @@ public sealed class CubicConfigTests : IDisposable
         found.ShouldContain(("cubic.ods.tables", "is required: globs on the base table names that are ODS tables (e.g. [\"cubic__ods_qlik__*\"])"));
         found.ShouldContain(("cubic.ods.keys.cubic__dmap__x", "needs at least one key column"));
         found.ShouldContain(("cubic.ods.colour", "unknown key (known keys here: current, keys, tables)"));
-        found.ShouldContain(("cubic.extra", "unknown key (known keys here: ods)"));
+        found.ShouldContain(("cubic.extra", "unknown key (known keys here: dmap, ods)"));
         errors.Where(e => e.Key.StartsWith("cubic", StringComparison.Ordinal)).ShouldAllBe(e => e.File.EndsWith("p.yaml", StringComparison.Ordinal) && e.Line > 0);
     }
 
@@ -77,5 +77,32 @@ public sealed class CubicConfigTests : IDisposable
         var error = Refused("  ods:\n    tables: [\"cubic__ods_*\"]\n    keys: { cubic__dmap__x: [id] }").ShouldHaveSingleItem();
 
         (error.Key, error.Reason).ShouldBe(("cubic.ods.keys.cubic__dmap__x", "is not one of the ODS tables (cubic.ods.tables): a key is only used for those"));
+    }
+
+    [Fact]
+    public void Dmap_ReadsTablesAndTheDayColumn_WithDayAsTheDefault()
+    {
+        var p = Load("  dmap:\n    tables: [\"cubic__dmap__*\"]");
+
+        var dmap = p.Cubic.ShouldNotBeNull().Dmap.ShouldNotBeNull();
+        dmap.Covers("cubic__dmap__agg_sample").ShouldBeTrue();
+        dmap.Covers("cubic__ods_qlik__edw_sample").ShouldBeFalse();
+        dmap.DayColumn.ShouldBe("day");
+        p.Steps.ShouldBe(["fetch", "load"]); // no steps of its own: the day comes with the load step's constant columns
+        Load("  dmap: { tables: [\"cubic__dmap__*\"], day_column: service_date }").Cubic!.Dmap!.DayColumn.ShouldBe("service_date");
+    }
+
+    [Fact]
+    public void Dmap_Problems_AreReportedWithFileLineAndKey()
+    {
+        var errors = Refused("  dmap:\n    day_column: \"Service Date\"\n    every: day", steps: "[fetch]");
+
+        var found = errors.Select(e => (e.Key, e.Reason)).ToList();
+
+        found.ShouldContain(("cubic.dmap.tables", "is required: globs on the table names that are DMAP datasets (e.g. [\"cubic__dmap__*\"])"));
+        found.ShouldContain(("cubic.dmap.tables", "needs the 'load' or the 'lake' step: the day goes into the warehouse table or the lake's folders"));
+        found.ShouldContain(("cubic.dmap.day_column", "'Service Date' is not a usable column name: lower-case letters, digits and '_', not starting with a digit or '_intake'"));
+        found.ShouldContain(("cubic.dmap.every", "unknown key (known keys here: day_column, tables)"));
+        errors.ShouldAllBe(e => e.File.EndsWith("p.yaml", StringComparison.Ordinal) && e.Line > 0);
     }
 }

@@ -352,6 +352,7 @@ public static class ConfigLoader
             Timeout = ScheduleConfig.ReadTimeout(s),
             ErrorCodes = ErrorCodes.Read(s, steps),
             Cubic = cubic,
+            Extract = Mail.MailExtractLimitsReader.Read(s, steps),
         };
         pipeline = SourceKindReader.Complete(s, pipeline, stores, kinds);
         s.RejectUnknown();

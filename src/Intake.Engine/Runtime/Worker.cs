@@ -52,6 +52,7 @@ public sealed class Worker
         new PullStep(),
         new FetchStep(c => FileSources.For(c.Pipeline, runtime.Time)),
         new DecompressStep(),
+        new Mail.ExtractStep(),
         new ValidateStep(),
         new ArchiveStep(),
         new CopyStep(),

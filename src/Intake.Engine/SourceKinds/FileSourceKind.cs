@@ -26,7 +26,7 @@ public interface IFileSourceKind
 public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSourceKind
     where TOptions : class
 {
-    private static readonly StepDescriptor[] FileSteps = [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Lake, StepDescriptor.Merge];
+    private static readonly StepDescriptor[] FileSteps = [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Extract, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Lake, StepDescriptor.Merge];
 
     public override StepDescriptor FirstStep => StepDescriptor.Fetch;
 

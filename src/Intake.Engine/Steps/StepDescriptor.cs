@@ -60,6 +60,13 @@ public sealed class StepDescriptor
     public static readonly StepDescriptor Pull = new("pull", 0, StepStage.Ingest) { WritesWork = true, HasLocalCleanup = true };
     public static readonly StepDescriptor Fetch = new("fetch", 1, StepStage.Ingest);
     public static readonly StepDescriptor Decompress = new("decompress", 2, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
+
+    /// <summary>
+    /// The Mail slice's parts of a message (<c>Mail/ExtractStep</c>), written to the work area with <c>parts.json</c>, where
+    /// the later steps read them as they read a decompressed archive's entries. It shares <c>decompress</c>'s place: both
+    /// fill the load's work prefix, so a pipeline lists one or the other.
+    /// </summary>
+    public static readonly StepDescriptor Extract = new("extract", 2, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
     public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
     public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Archive);
     public static readonly StepDescriptor Copy = new("copy", 5, StepStage.Ingest);
@@ -96,7 +103,7 @@ public sealed class StepDescriptor
     public static readonly StepDescriptor Remove = new("remove", 14, StepStage.Error);
 
     /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
-    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Lake, Merge, Export];
+    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Extract, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Lake, Merge, Export];
 
     /// <summary>The names of <see cref="Known"/>, in order.</summary>
     public static readonly IReadOnlyList<string> KnownNames = Known.Select(d => d.Name).ToList();

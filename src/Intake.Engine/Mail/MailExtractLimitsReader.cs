@@ -1,0 +1,34 @@
+using Intake.Engine.Configuration;
+using Intake.Engine.Steps;
+
+namespace Intake.Engine.Mail;
+
+/// <summary>Reads a pipeline's <c>extract:</c> block (<see cref="MailExtractLimits"/>), which only a pipeline with the <c>extract</c> step may have.</summary>
+public static class MailExtractLimitsReader
+{
+    /// <summary>The limits of a pipeline whose steps include <c>extract</c> (the defaults when the block is absent); null otherwise.</summary>
+    public static MailExtractLimits? Read(YamlScope pipeline, IReadOnlyList<string> steps)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var s = pipeline.Scope(MailExtractLimits.Key);
+        if (!StepDescriptor.Extract.IsIn(steps))
+        {
+            if (s.Exists)
+            {
+                pipeline.Report(MailExtractLimits.Key, "is set but the steps do not include 'extract'");
+            }
+
+            return null;
+        }
+
+        var defaults = new MailExtractLimits();
+        var limits = new MailExtractLimits
+        {
+            MaxAttachments = s.Int("max_attachments", defaults.MaxAttachments, 0, 1_000_000),
+            // One level is a message with a multipart body; past a few hundred only a parser's stack is at stake.
+            MaxDepth = s.Int("max_depth", defaults.MaxDepth, 1, 200),
+        };
+        s.RejectUnknown();
+        return limits;
+    }
+}

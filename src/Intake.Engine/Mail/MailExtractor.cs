@@ -25,6 +25,10 @@ namespace Intake.Engine.Mail;
 /// </summary>
 public sealed class MailExtractor(MailExtractLimits limits)
 {
+    // Mail still comes in Shift_JIS, ISO-2022-JP, windows-1252 and GB2312: without the code pages the base library
+    // leaves out, MimeKit cannot decode such subjects and names, and bodies cannot be converted to UTF-8.
+    static MailExtractor() => System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
+
     /// <summary>Extracts <paramref name="message"/> under <paramref name="prefix"/> (empty or ending in '/') and returns the manifest it wrote.</summary>
     /// <param name="messageName">How messages name the message (its source key).</param>
     /// <exception cref="IntakeException">

@@ -10,7 +10,8 @@ namespace Intake.Engine.Mail;
 /// and <c>x</c>), characters that are invisible or that Windows refuses become <c>_</c>, a leading dot gets a <c>_</c>
 /// in front (no hidden files), a Windows device name (<c>CON</c>, <c>NUL</c>, <c>COM1</c>…) gets one too, and long
 /// names are shortened to <see cref="MaxBytes"/> bytes keeping their extension. Two parts whose names are equal,
-/// ignoring case (as macOS and Windows compare them), are told apart as <c>name (2).csv</c>.
+/// ignoring case (as macOS and Windows compare them), are told apart as <c>name (2).csv</c>. Names are not normalised
+/// (see <see cref="Clean"/>): the same name spelt composed and decomposed gives two files, never one over the other.
 /// </summary>
 public sealed class PartNames
 {
@@ -93,9 +94,9 @@ public sealed class PartNames
             return null;
         }
 
-        // Normalised after the replacements (a lone surrogate cannot be normalised): one spelling per name, so that
-        // "é" sent composed and decomposed collide as the file systems that normalise would make them.
-        var clean = text.ToString().Normalize(NormalizationForm.FormC);
+        // Not normalised to NFC: Intake runs with invariant globalization, where the base library does not compose.
+        // A name sent decomposed ("e" + U+0301) stays so; it differs from the composed one, so both files are kept.
+        var clean = text.ToString();
 
         // Windows drops trailing dots and spaces, so "a.csv." would silently become "a.csv" there.
         clean = clean.Trim(' ').TrimEnd('.', ' ');

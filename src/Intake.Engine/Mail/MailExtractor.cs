@@ -76,18 +76,19 @@ public sealed class MailExtractor(MailExtractLimits limits)
         // The parser's own depth guard sits above ours, so the check below always sees a too-deep part as nested and refuses it.
         var options = new ParserOptions { MaxMimeDepth = limits.MaxDepth + 2 };
         var start = source.Position;
-        var warnings = new List<string>(MailStructureCheck.Run(options, source, messageName, limits.MaxDepth, cancellationToken));
-        source.Position = start;
-
+        List<string> warnings;
         MimeMessage parsed;
         try
         {
+            warnings = [.. MailStructureCheck.Run(options, source, messageName, limits.MaxDepth, cancellationToken)];
+            source.Position = start;
+
             // persistent: the parts' contents stay in the source stream (bounded views of it), not copied to memory.
             parsed = await new MimeParser(options, source, persistent: true).ParseMessageAsync(cancellationToken);
         }
         catch (FormatException e)
         {
-            throw IntakeException.Format($"{messageName}: not a mail message that can be read ({e.Message}); the original is kept as it came", e);
+            throw IntakeException.Format($"{messageName}: not a mail message ({e.Message}): a message starts with its header lines (From:, Subject:, …); the original is kept as it came", e);
         }
 
         var plan = new Plan(messageName, limits);
@@ -251,6 +252,7 @@ public sealed class MailExtractor(MailExtractLimits limits)
                     AddChildren(multipart, nesting, state);
                     break;
                 case MessagePart { Message: { } inner }:
+                    Count(nesting, inner.Subject);
                     state.Messages++;
                     AddMessage(inner, $"{state.Folder}messages/{state.Messages.ToString(CultureInfo.InvariantCulture)}/", nesting);
                     break;
@@ -285,20 +287,25 @@ public sealed class MailExtractor(MailExtractLimits limits)
                 }
             }
 
-            _attachments++;
-            if (_attachments > limits.MaxAttachments)
-            {
-                throw IntakeException.Security(
-                    $"{messageName}: more than {limits.MaxAttachments.ToString(CultureInfo.InvariantCulture)} attachments (extract.max_attachments; the limit was reached at part {nesting}" +
-                    (name is null ? "" : $", '{Printable(name)}'") + "); nothing was extracted: raise the limit if the sender really sends that many");
-            }
-
+            Count(nesting, name);
             var inline = part.ContentId is not null && !isAttachment;
             var (names, folder, role) = inline
                 ? (state.Inline, "inline/", MailPartRole.Inline)
                 : (state.Attachments, "attachments/", MailPartRole.Attachment);
             var safe = names.Claim(name, Generated(part, nesting));
             Parts.Add(new PlannedPart(part, state.Folder + folder + safe, role, state.Folder, nesting, name, charset));
+        }
+
+        /// <summary>One more file or attached message: past the limit, the message is refused before anything is written.</summary>
+        private void Count(string nesting, string? name)
+        {
+            _attachments++;
+            if (_attachments > limits.MaxAttachments)
+            {
+                throw IntakeException.Security(
+                    $"{messageName}: more than {limits.MaxAttachments.ToString(CultureInfo.InvariantCulture)} attachments (extract.max_attachments, counting attached messages; " +
+                    $"the limit was reached at part {nesting}" + (name is null ? "" : $", '{Printable(name)}'") + "); nothing was extracted: raise the limit if the sender really sends that many");
+            }
         }
 
         /// <summary>The name of a part sent without one: its place in the message and an extension for its type.</summary>

@@ -13,10 +13,14 @@ namespace Intake.Engine.Mail;
 /// </summary>
 internal sealed class MailStructureCheck : MimeReader
 {
+    // Enough to show what is wrong; a message made of thousands of unclosed parts must not make a manifest of warnings.
+    private const int MaxWarnings = 20;
+
     private readonly string _messageName;
     private readonly int _maxDepth;
     private readonly Stack<Container> _open = new();
     private readonly List<string> _warnings = [];
+    private int _missing;
 
     private MailStructureCheck(ParserOptions options, Stream stream, string messageName, int maxDepth)
         : base(options, stream)
@@ -31,6 +35,11 @@ internal sealed class MailStructureCheck : MimeReader
     {
         var check = new MailStructureCheck(options, stream, messageName, maxDepth);
         check.ReadMessage(cancellationToken);
+        if (check._missing > MaxWarnings)
+        {
+            check._warnings.Add($"{messageName}: {(check._missing - MaxWarnings).ToString(CultureInfo.InvariantCulture)} more parts have no closing boundary");
+        }
+
         return check._warnings;
     }
 
@@ -50,7 +59,7 @@ internal sealed class MailStructureCheck : MimeReader
     protected override void OnMultipartEnd(ContentType contentType, long beginOffset, int beginLineNumber, long headersEndOffset, long endOffset, int lines, CancellationToken cancellationToken)
     {
         var container = _open.Pop();
-        if (!container.Closed)
+        if (!container.Closed && ++_missing <= MaxWarnings)
         {
             var boundary = contentType.Boundary is { } b ? $" ('--{MailExtractor.Printable(b)}--')" : "";
             _warnings.Add(

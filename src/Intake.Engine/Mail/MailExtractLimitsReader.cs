@@ -21,6 +21,11 @@ public static class MailExtractLimitsReader
             return null;
         }
 
+        if (StepDescriptor.Decompress.IsIn(steps))
+        {
+            pipeline.Report("steps", "lists both 'decompress' and 'extract': each fills the load's work area, clearing it first, so list one (extract for mail messages, decompress for archives)");
+        }
+
         var defaults = new MailExtractLimits();
         var limits = new MailExtractLimits
         {

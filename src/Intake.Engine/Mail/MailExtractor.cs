@@ -25,7 +25,7 @@ namespace Intake.Engine.Mail;
 /// </summary>
 public sealed class MailExtractor(MailExtractLimits limits)
 {
-    // Mail still comes in Shift_JIS, ISO-2022-JP, windows-1252 and GB2312: without the code pages the base library
+    // Mail still comes in Shift_JIS, windows-1252 and other code pages: without the code pages the base library
     // leaves out, MimeKit cannot decode such subjects and names, and bodies cannot be converted to UTF-8.
     static MailExtractor() => System.Text.Encoding.RegisterProvider(System.Text.CodePagesEncodingProvider.Instance);
 

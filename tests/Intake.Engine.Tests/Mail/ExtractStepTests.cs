@@ -104,6 +104,6 @@ public sealed class ExtractStepTests : IAsyncDisposable
             steps: [fetch, decompress, extract, load]
             load: { table: rows }
             """);
-        Should.Throw<ConfigException>(_project.Config).Errors.ShouldContain(e => e.Key == "steps" && e.Reason.Contains("'extract'"));
+        Should.Throw<ConfigException>(_project.Config).Errors.ShouldContain(e => e.Key == "steps" && e.Reason.Contains("both 'decompress' and 'extract'"));
     }
 }

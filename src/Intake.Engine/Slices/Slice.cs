@@ -18,6 +18,9 @@ public abstract class Slice
     /// <summary>The steps only this slice's pipelines run, each with its place among <see cref="StepDescriptor.Known"/>.</summary>
     public virtual IReadOnlyList<StepDescriptor> Descriptors => [];
 
+    /// <summary>Those of <see cref="Descriptors"/> that any file pipeline may list (besides the slice's own source kind's).</summary>
+    public virtual IReadOnlyList<StepDescriptor> FileSteps => [];
+
     /// <summary>The implementations of <see cref="Descriptors"/> a worker runs.</summary>
     public virtual IEnumerable<IStep> CreateSteps(IntakeRuntime runtime) => [];
 

@@ -1,4 +1,5 @@
 using Intake.Engine.Cubic;
+using Intake.Engine.Mail;
 
 namespace Intake.Engine.Slices;
 
@@ -8,5 +9,6 @@ public static class SliceRegistry
     public static IReadOnlyList<Slice> BuiltIn { get; } =
     [
         new CubicSlice(),
+        new MailSlice(),
     ];
 }

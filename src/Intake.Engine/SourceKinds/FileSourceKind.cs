@@ -26,13 +26,17 @@ public interface IFileSourceKind
 public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSourceKind
     where TOptions : class
 {
-    private static readonly StepDescriptor[] FileSteps = [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Lake, StepDescriptor.Merge];
+    // With the steps slices offer every file pipeline (the Mail slice's extract, for a folder of .eml files); built on
+    // first use, as the slices' descriptors refer to the built-in ones.
+    private static readonly Lazy<StepDescriptor[]> FileSteps = new(() =>
+        [StepDescriptor.Fetch, StepDescriptor.Decompress, StepDescriptor.Validate, StepDescriptor.Archive, StepDescriptor.Copy, StepDescriptor.Load, StepDescriptor.Lake, StepDescriptor.Merge,
+         .. Slices.SliceRegistry.BuiltIn.SelectMany(s => s.FileSteps)]);
 
     public override StepDescriptor FirstStep => StepDescriptor.Fetch;
 
     public override string FirstStepPurpose => "it copies the original into the inbox";
 
-    public override IReadOnlyList<StepDescriptor> Steps => FileSteps;
+    public override IReadOnlyList<StepDescriptor> Steps => FileSteps.Value;
 
     /// <summary>
     /// Builds the adapter that lists and reads the files. It must not connect anywhere: it is also built once

@@ -33,11 +33,15 @@ cleanup() {
   if [ -z "${KEEP:-}" ]; then for s in "${servers[@]}"; do "$repo/scripts/servers/$s.sh" stop >/dev/null 2>&1 || true; done; fi
 }
 trap cleanup EXIT
+# Only the servers started here: never settings inherited from the environment (a developer's test servers).
+unset INTAKE_TEST_PG INTAKE_TEST_S3 INTAKE_TEST_S3_TLS
 for s in "${servers[@]}"; do
-  [ "$(id -u)" = 0 ] && "$repo/scripts/servers/$s.sh" install >&2
+  if [ "$(id -u)" = 0 ]; then "$repo/scripts/servers/$s.sh" install >&2; fi
   "$repo/scripts/servers/$s.sh" stop >/dev/null 2>&1 || true   # a fresh server each run: empty buckets, empty catalog
-  eval "$("$repo/scripts/servers/$s.sh" start | grep "^export ")"
+  env_lines=$("$repo/scripts/servers/$s.sh" start) || { echo "run.sh: $s did not start (see above)" >&2; exit 1; }
+  eval "$(grep "^export " <<<"$env_lines")"
 done
+[ -n "${INTAKE_TEST_PG:-}" ] && [ -n "${INTAKE_TEST_S3:-}" ] || { echo "run.sh: the servers did not say where they listen" >&2; exit 1; }
 field() { tr ';' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 export CUBIC_PG="$INTAKE_TEST_PG"
 export CUBIC_S3_URL=$(field "$INTAKE_TEST_S3" url) CUBIC_S3_ACCESS_KEY=$(field "$INTAKE_TEST_S3" access_key) CUBIC_S3_SECRET_KEY=$(field "$INTAKE_TEST_S3" secret_key)

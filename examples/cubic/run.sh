@@ -11,7 +11,7 @@
 # then starts `intake serve`, posts stream records to it with curl, flushes the stream and loads the batch file.
 # It prints the tables, the held-then-released loads and the current-state tables, checks each against what it must
 # be (expected/*.csv, the records sent), prints an OK line per check and exits 1 when any check fails.
-# Stops what it started at the end; KEEP=1 leaves the servers running.
+# Stops what it started at the end; KEEP=1 leaves the servers running (the next run starts them afresh).
 #   INTAKE_CLI='dotnet …/intake.dll' runs another build of the CLI than ./intake (the tests do).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

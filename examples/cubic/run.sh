@@ -87,10 +87,12 @@ intake validate
 
 echo; echo "== 1. a change file of EDW.SAMPLE arrives before any snapshot of it"
 deliver 1-changes-before-snapshot
-intake run --once 2>>"$log"
+run_out=$(intake run --once 2>>"$log"); echo "$run_out"
+check "intake run says the file was held" yes "$(grep -q '1 new file(s) discovered; 0 archived, 0 errored, 1 held' <<<"$run_out" && echo yes || echo no)"
 echo; echo "held loads:"
 intake loads --status held
 early=$(intake loads --pipeline cubic --json | python3 -c 'import json,sys; print(next(l["id"] for l in json.load(sys.stdin) if l["source_key"].endswith("20220304-134600000.csv.gz")))')
+check "intake show gives the held attempt and its reason" yes "$(intake show "$early" | grep -q ' held .* held: waiting' && echo yes || echo no)"
 check "the early change file is held" held "$(intake show "$early" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["load"]["status"])')"
 
 echo; echo "== 2. the snapshots arrive: EDW.SAMPLE in two LOAD files, EDW.CARD in one, with change files"

@@ -164,7 +164,7 @@ internal static class Commands
             else
             {
                 var all = new List<Load>();
-                foreach (var l in summary.Finished.OrderBy(x => x.Id))
+                foreach (var l in summary.Finished.DistinctBy(x => x.Id).OrderBy(x => x.Id))
                 {
                     all.Add(await runtime.Catalog.GetLoadAsync(l.Id, ct) ?? l);
                 }
@@ -177,7 +177,8 @@ internal static class Commands
                 }
 
                 Tables.Loads(all, "Loads processed in this run");
-                Terminal.Out.MarkupLine($"{total} new file(s) discovered; {summary.Count(LoadStatus.Archived)} archived, {errored} errored.");
+                var held = all.Count(l => l.Status == LoadStatus.Held);
+                Terminal.Out.MarkupLine($"{total} new file(s) discovered; {all.Count(l => l.Status == LoadStatus.Archived)} archived, {errored} errored{(held > 0 ? $", {held} held ('intake loads --status held' says why)" : "")}.");
             }
 
             return errored > 0 ? ExitCodes.LoadsFailed : unlisted.Count > 0 ? ExitCodes.Unavailable : ExitCodes.Ok;

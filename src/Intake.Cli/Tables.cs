@@ -127,11 +127,11 @@ internal static class Tables
         foreach (var s in steps)
         {
             var took = s.FinishedAt is { } f ? $"{(f - s.StartedAt).TotalSeconds:0.000}s" : "";
-            var detail = s.ErrorKind is { } k ? $"{k.ToWord()}{(s.ErrorCode is null ? "" : $" ({s.ErrorCode})")}: {s.Message}" : string.Join(" ", s.Outputs);
+            var detail = s.ErrorKind is { } k ? $"{k.ToWord()}{(s.ErrorCode is null ? "" : $" ({s.ErrorCode})")}: {s.Message}" : s.WasHeld ? s.Message! : string.Join(" ", s.Outputs);
             table.AddRow(
                 Terminal.Escape(s.Step),
                 s.Attempt.ToString(CultureInfo.InvariantCulture),
-                s.Outcome switch { StepOutcome.Succeeded => "[green]succeeded[/]", StepOutcome.Failed => "[red]failed[/]", _ => "running" },
+                s.Outcome switch { StepOutcome.Succeeded => "[green]succeeded[/]", _ when s.WasHeld => "[yellow]held[/]", StepOutcome.Failed => "[red]failed[/]", _ => "running" },
                 Time(s.StartedAt),
                 took,
                 N(s.RowsIn),

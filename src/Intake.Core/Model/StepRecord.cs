@@ -32,6 +32,15 @@ public sealed record StepRecord
     /// <summary>Output locations, one per line (area:key, or table name).</summary>
     public IReadOnlyList<string> Outputs { get; init; } = [];
     public string? Worker { get; init; }
+
+    /// <summary>How the message of an attempt that held its load starts (<see cref="StepResult.Held"/>).</summary>
+    public const string HeldPrefix = "held: ";
+
+    /// <summary>
+    /// The attempt found its load not yet eligible and held it (recorded as failed without an error kind, the reason
+    /// in <see cref="Message"/>): not a failure to show or count as one.
+    /// </summary>
+    public bool WasHeld => Outcome == StepOutcome.Failed && ErrorKind is null && Message?.StartsWith(HeldPrefix, StringComparison.Ordinal) == true;
 }
 
 /// <summary>How a step attempt ended.</summary>
@@ -61,7 +70,7 @@ public sealed record StepResult
     public string? HeldReason { get; init; }
 
     /// <summary>The load must wait: see <see cref="HeldReason"/>.</summary>
-    public static StepResult Held(string reason) => new() { Outcome = StepOutcome.Failed, Message = "held: " + reason, HeldReason = reason };
+    public static StepResult Held(string reason) => new() { Outcome = StepOutcome.Failed, Message = StepRecord.HeldPrefix + reason, HeldReason = reason };
 
     public static StepResult Failed(ErrorKind kind, string message) => new() { Outcome = StepOutcome.Failed, ErrorKind = kind, Message = message };
 }

@@ -14,6 +14,8 @@ public sealed record RunOptions
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
+/// <param name="Discovered">What discovery found, per pipeline.</param>
+/// <param name="Finished">The loads this run ended (archived, errored) or left held, in the order it did; a load held and then released may appear twice.</param>
 public sealed record RunSummary(IReadOnlyList<DiscoveryResult> Discovered, IReadOnlyList<Load> Finished)
 {
     public int Count(LoadStatus status) => Finished.Count(l => l.Status == status);
@@ -66,7 +68,8 @@ public sealed class Runner
         {
             while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)
             {
-                if (LoadStateMachine.IsFinal(load.Status))
+                // Held loads too: this run is done with them until their prerequisite arrives (they may come back, released).
+                if (LoadStateMachine.IsFinal(load.Status) || load.Status == LoadStatus.Held)
                 {
                     lock (finished)
                     {

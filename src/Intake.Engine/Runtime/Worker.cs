@@ -5,6 +5,7 @@ using Intake.Core.Model;
 using Intake.Core.Ports;
 using Intake.Engine.Configuration;
 using Intake.Engine.Cubic;
+using Intake.Engine.Mail;
 using Intake.Engine.SourceKinds;
 using Intake.Engine.Steps;
 using Microsoft.Extensions.Logging;
@@ -62,6 +63,8 @@ public sealed class Worker
         new ReleaseStep(),
         new CubicSnapshotStep(),
         new CubicApplyStep(),
+        new ReceiveStep(),
+        new RouteStep(),
     ];
 
     /// <summary>The slices that give a load's rows columns of their own (the ODS snapshot).</summary>

@@ -59,6 +59,12 @@ public sealed class StepDescriptor
 
     public static readonly StepDescriptor Pull = new("pull", 0, StepStage.Ingest) { WritesWork = true, HasLocalCleanup = true };
     public static readonly StepDescriptor Fetch = new("fetch", 1, StepStage.Ingest);
+
+    /// <summary>The Mail slice's first step (<c>source.kind: mail</c>): the message received into the inbox, recorded by the receiver.</summary>
+    public static readonly StepDescriptor Receive = new("receive", 1, StepStage.Ingest);
+
+    /// <summary>The Mail slice's routing: the message matched to its route, its original copied to the route's folder.</summary>
+    public static readonly StepDescriptor Route = new("route", 2, StepStage.Ingest);
     public static readonly StepDescriptor Decompress = new("decompress", 2, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
     public static readonly StepDescriptor Validate = new("validate", 3, StepStage.Ingest);
     public static readonly StepDescriptor Archive = new("archive", 4, StepStage.Archive);
@@ -96,7 +102,7 @@ public sealed class StepDescriptor
     public static readonly StepDescriptor Remove = new("remove", 14, StepStage.Error);
 
     /// <summary>The steps a pipeline may list, in the only order they can run in.</summary>
-    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Decompress, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Lake, Merge, Export];
+    public static readonly IReadOnlyList<StepDescriptor> Known = [Pull, Fetch, Receive, Route, Decompress, Validate, Archive, Copy, CubicSnapshot, Load, CubicApply, Lake, Merge, Export];
 
     /// <summary>The names of <see cref="Known"/>, in order.</summary>
     public static readonly IReadOnlyList<string> KnownNames = Known.Select(d => d.Name).ToList();

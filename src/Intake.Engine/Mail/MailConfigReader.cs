@@ -81,9 +81,9 @@ public static class MailConfigReader
             }
 
             var route = ReadRoute(s, config);
-            if (route is not null && !names.Add(route.Name))
+            if (s.String("name") is { Length: > 0 } name && !names.Add(name))
             {
-                s.Report("name", $"'{route.Name}' names another route of this pipeline already; route names are unique");
+                s.Report("name", $"'{name}' names another route of this pipeline already; route names are unique");
             }
 
             s.RejectUnknown();

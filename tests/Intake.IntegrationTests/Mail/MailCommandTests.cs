@@ -157,9 +157,10 @@ public sealed class MailCommandTests : IDisposable
     [Fact]
     public async Task Mail_WrongCommandLine_Exits75_SoPostfixKeepsTheMail()
     {
-        var (exit, _) = await MailAsync(Message(), Recipient, "--no-such-option");
+        var (exit, stderr) = await MailAsync(Message(), Recipient, "--pipeline"); // an option without its value
 
         exit.ShouldBe(75);
+        stderr.ShouldContain("--pipeline");
     }
 
     [Fact]

@@ -96,7 +96,7 @@ public sealed class MailReceiver : IMailReceiver
             return TooLarge(MaxMessageBytes);
         }
 
-        var parsed = await spool.ParseAsync(ct);
+        using var parsed = await spool.ParseAsync(ct);
         var facts = MailMessages.Facts(parsed, envelope.Sender, envelope.Recipients);
         if (MailRouter.Route(_pipelines, facts) is not { } decision)
         {

@@ -65,7 +65,7 @@ public sealed class RouteStep : IStep
         await using (var original = await store.OpenReadAsync(Areas.Inbox, current, cancellationToken))
         {
             using var spool = await MailSpool.CopyAsync(original, long.MaxValue, null, cancellationToken);
-            var parsed = await spool.ParseAsync(cancellationToken);
+            using var parsed = await spool.ParseAsync(cancellationToken);
             decision = MailRouter.Route([context.Pipeline], MailMessages.Facts(parsed, arrival.Sender, arrival.Recipients));
         }
 

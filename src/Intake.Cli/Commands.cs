@@ -52,6 +52,7 @@ internal static class Commands
         ExportCommands.Build().ToList().ForEach(root.Subcommands.Add);
         root.Subcommands.Add(BackfillCommands.Build());
         root.Subcommands.Add(StreamsCommands.Build());
+        root.Subcommands.Add(MailCommands.Build());
         foreach (var command in ServerCommands.Build())
         {
             root.Subcommands.Add(command);

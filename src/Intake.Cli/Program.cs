@@ -11,7 +11,9 @@ if (parse.Errors.Count > 0)
     }
 
     Console.Error.WriteLine("Run 'intake --help' (or 'intake COMMAND --help') for usage.");
-    return ExitCodes.Usage;
+
+    // Postfix keeps a message whose pipe command exits 75 and bounces on most other codes: a wrong master.cf line must not lose mail.
+    return parse.CommandResult.Command.Name == "mail" ? MailCommands.TempFail : ExitCodes.Usage;
 }
 
 return await parse.InvokeAsync();

@@ -210,6 +210,25 @@ public sealed partial class YamlScope
         }
     }
 
+    /// <summary>
+    /// A list of mappings (<c>routes:</c>): each item a scope of its own, reporting its problems with its own line as
+    /// <c>key[i].sub</c>. Null when the key is absent; a value that is not a list is reported.
+    /// </summary>
+    public IReadOnlyList<YamlScope>? ScopeList(string key)
+    {
+        var node = Node(key);
+        switch (node)
+        {
+            case null:
+                return null;
+            case YamlSequenceNode seq:
+                return seq.Children.Select((item, i) => new YamlScope(_ctx, item, $"{Child(key)}[{i.ToString(CultureInfo.InvariantCulture)}]")).ToList();
+            default:
+                _ctx.Error(node, Child(key), "expected a list");
+                return null;
+        }
+    }
+
     public void Report(string key, string reason)
     {
         var node = _map is null ? null : Node(key);

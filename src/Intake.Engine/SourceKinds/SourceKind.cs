@@ -80,6 +80,14 @@ public abstract class SourceKind
     /// </summary>
     public abstract Task<DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The <c>archive</c> step of this kind's loads: the original copied from the inbox to the archive area under the same
+    /// key, verified (<see cref="ArchiveStep.CopyOriginalAsync"/>). A kind whose loads keep more (a mail load's extracted
+    /// parts) adds it here. Safe to repeat, like every step.
+    /// </summary>
+    public virtual Task<StepResult> ArchiveAsync(StepContext context, CancellationToken cancellationToken) =>
+        ArchiveStep.CopyOriginalAsync(context, cancellationToken);
+
     /// <summary>Whether the kind acts at its source once a load is archived (<see cref="OnArchivedAsync"/>); false by default.</summary>
     public virtual bool ActsOnArchived => false;
 

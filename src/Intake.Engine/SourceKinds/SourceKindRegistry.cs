@@ -1,3 +1,4 @@
+using Intake.Engine.Mail;
 using Intake.Engine.SourceKinds.Database;
 using Intake.Engine.SourceKinds.Ftp;
 using Intake.Engine.SourceKinds.Http;
@@ -39,6 +40,7 @@ public sealed class SourceKindRegistry
         new S3Kind(),
         new HttpKind(),
         new DatabaseKind(),
+        new MailKind(),
     ]);
 
     public IReadOnlyList<SourceKind> Kinds { get; }

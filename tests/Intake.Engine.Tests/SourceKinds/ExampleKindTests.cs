@@ -77,7 +77,7 @@ public sealed class ExampleKindTests : IAsyncDisposable
     {
         var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(ConfigFile));
 
-        e.Errors.ShouldHaveSingleItem().Reason.ShouldBe("'memory' is not a source kind (local, ftp, sftp, s3, http, database)");
+        e.Errors.ShouldHaveSingleItem().Reason.ShouldBe("'memory' is not a source kind (local, ftp, sftp, s3, http, database, mail)");
     }
 
     [Fact]

@@ -259,7 +259,7 @@ public sealed class SourceKindConfigTests : IDisposable
     {
         var error = Refused("  kind: gopher\n  host: h", steps: "[fetch, decompress]").Errors.ShouldHaveSingleItem();
 
-        (error.Key, error.Reason).ShouldBe(("source.kind", "'gopher' is not a source kind (local, ftp, sftp, s3, http, database)"));
+        (error.Key, error.Reason).ShouldBe(("source.kind", "'gopher' is not a source kind (local, ftp, sftp, s3, http, database, mail)"));
     }
 
     [Theory]

@@ -1,0 +1,191 @@
+using System.Globalization;
+using Intake.Core.Errors;
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Configuration;
+using Intake.Engine.Runtime;
+using Intake.Engine.Steps;
+using Microsoft.Extensions.Logging;
+
+namespace Intake.Engine.Mail;
+
+/// <summary>
+/// The Mail slice's receiver: takes one message, makes it durable in the inbox of the pipeline routing picks, and
+/// registers its load. <c>intake mail</c> (Postfix's pipe) and the SMTP listener both use it.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Order (the delivery guarantee is decided here): the message is spooled to a temporary file, counted against the size
+/// limit and hashed; it is routed; its arrival record (<see cref="MailArrivals"/>) is written to the store, then the
+/// original to the inbox, each durable before the next; only then is the load registered, and only then does the answer
+/// say <see cref="MailReceiveOutcome.Accepted"/>. Any failure before that answers
+/// <see cref="MailReceiveOutcome.TemporaryFailure"/>, and the sender (Postfix) keeps the message and delivers it again.
+/// </para>
+/// <para>
+/// At least once in, exactly once as a load: a delivery again finds the arrival record and reuses its inbox key (the
+/// original is not written twice), and the catalog's uniqueness of (pipeline, source key, fingerprint) makes the same
+/// message one load: source key = Message-ID (or the SHA-256 without one), fingerprint = the SHA-256.
+/// </para>
+/// </remarks>
+public sealed class MailReceiver : IMailReceiver
+{
+    private readonly IntakeRuntime _runtime;
+    private readonly IReadOnlyList<PipelineConfig> _pipelines;
+    private readonly string? _spoolDirectory;
+    private readonly ILogger _log;
+
+    /// <param name="runtime">The opened runtime: the configuration's mail pipelines, their stores, the catalog, the clock.</param>
+    /// <param name="pipelines">Only the mail pipelines of these names (<c>intake mail --pipeline</c>); all when null.</param>
+    /// <param name="spoolDirectory">Where messages are spooled while they arrive; the system's temporary folder when null.</param>
+    /// <exception cref="ArgumentException">A pipeline named is not a mail pipeline of the configuration.</exception>
+    public MailReceiver(IntakeRuntime runtime, IReadOnlyCollection<string>? pipelines = null, string? spoolDirectory = null)
+    {
+        ArgumentNullException.ThrowIfNull(runtime);
+        _runtime = runtime;
+        var mail = runtime.Config.Pipelines.Where(p => p.Source.Options is MailSourceOptions).ToList();
+        foreach (var name in pipelines ?? [])
+        {
+            if (!mail.Any(p => p.Name == name))
+            {
+                throw new ArgumentException($"no mail pipeline named '{name}' (mail pipelines: {(mail.Count == 0 ? "none" : string.Join(", ", mail.Select(p => p.Name)))})", nameof(pipelines));
+            }
+        }
+
+        _pipelines = pipelines is null ? mail : mail.Where(p => pipelines.Contains(p.Name)).ToList();
+        _spoolDirectory = spoolDirectory;
+        _log = runtime.Logs.CreateLogger("Intake.Mail");
+    }
+
+    /// <summary>The largest <c>max_message_size</c> of the mail pipelines; each pipeline's own limit is checked once the message is routed.</summary>
+    public long MaxMessageBytes => _pipelines.Count == 0 ? MailSourceOptions.DefaultMaxMessageBytes : _pipelines.Max(p => Options(p).MaxMessageBytes);
+
+    public bool AcceptsRecipient(string recipient) => MailRouter.AcceptsRecipient(_pipelines, recipient);
+
+    public async Task<MailReceipt> ReceiveAsync(Stream message, MailEnvelope envelope, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(envelope);
+        try
+        {
+            return await ReceiveCoreAsync(message, envelope, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            // Whatever it was (a disk full, a store or catalog down, a fault of ours), the message is not safe: the sender keeps it.
+            var why = e is IntakeException or IOException or UnauthorizedAccessException ? e.Message : $"unexpected failure: {e.Message}";
+            MailLog.NotDurable(_log, e, envelope.Sender ?? "", string.Join(", ", envelope.Recipients), why);
+            return new MailReceipt(MailReceiveOutcome.TemporaryFailure, null, $"cannot keep the message now, try again later: {why}");
+        }
+    }
+
+    private async Task<MailReceipt> ReceiveCoreAsync(Stream message, MailEnvelope envelope, CancellationToken ct)
+    {
+        // Checked before a byte is read: a recipient no route takes is refused at once (without a recipient, To and Cc decide below).
+        if (_pipelines.Count == 0 || (envelope.Recipients.Count > 0 && !envelope.Recipients.Any(AcceptsRecipient)))
+        {
+            return Unknown(envelope.Recipients);
+        }
+
+        using var spool = await MailSpool.CopyAsync(message, MaxMessageBytes, _spoolDirectory, ct);
+        if (spool.TooLarge)
+        {
+            return TooLarge(MaxMessageBytes);
+        }
+
+        using var parsed = await spool.ParseAsync(ct);
+        var facts = MailMessages.Facts(parsed, envelope.Sender, envelope.Recipients);
+        if (MailRouter.Route(_pipelines, facts) is not { } decision)
+        {
+            return Unknown(facts.Recipients);
+        }
+
+        var pipeline = decision.Pipeline;
+        if (spool.Size > Options(pipeline).MaxMessageBytes)
+        {
+            return TooLarge(Options(pipeline).MaxMessageBytes);
+        }
+
+        var sha = spool.Sha256!;
+        var store = _runtime.StoreFor(pipeline);
+        var arrival = await MailArrivals.FindAsync(store, pipeline.Name, sha, ct);
+        if (arrival is null)
+        {
+            var received = _runtime.Time.GetUtcNow();
+            var key = MailLayout.MessageKey(MailLayout.Folder(decision, received, sha));
+            arrival = new MailArrival(sha, spool.Size, key, received, envelope.Sender, facts.Recipients, envelope.Client, MailMessages.MessageId(parsed));
+
+            // The arrival first: a delivery that dies after it (before or after the original is in) is found by the next one.
+            await MailArrivals.WriteAsync(store, pipeline.Name, arrival, ct);
+        }
+
+        var stored = await store.StatAsync(Areas.Inbox, arrival.InboxKey, ct);
+        if (stored is null)
+        {
+            spool.File.Position = 0;
+            stored = await store.PutAsync(Areas.Inbox, arrival.InboxKey, spool.File, ct);
+        }
+
+        if (stored.Size != spool.Size || (stored.Sha256 is { } written && !string.Equals(written, sha, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw IntakeException.Integrity($"the copy in the inbox ({store.Describe(Areas.Inbox, arrival.InboxKey)}) is not the message received: {stored.Size.ToString(CultureInfo.InvariantCulture)} bytes, SHA-256 {stored.Sha256}; expected {spool.Size.ToString(CultureInfo.InvariantCulture)} bytes, {sha}");
+        }
+
+        // Durable: now the load. The same message again is the same (pipeline, source key, fingerprint): one load.
+        var sourceKey = arrival.MessageId ?? MailArrivals.Fingerprint(sha);
+        var customer = decision.Targets?.Customer ?? pipeline.Customer;
+        var registered = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, customer, sourceKey, MailArrivals.Fingerprint(sha), spool.Size), ct);
+        await RecordReceiveAsync(registered.Load, arrival, decision, ct);
+
+        var where = decision.Targets is { } t ? t.ToString() : "no route takes it: " + decision.Problem;
+        if (!registered.Created)
+        {
+            MailLog.Duplicate(_log, registered.Load.Id, pipeline.Name, sourceKey);
+            return new MailReceipt(MailReceiveOutcome.Duplicate, registered.Load.Id, $"received before as load {registered.Load.Id} of pipeline {pipeline.Name}; not registered again");
+        }
+
+        MailLog.Accepted(_log, registered.Load.Id, pipeline.Name, sourceKey, where);
+        return new MailReceipt(MailReceiveOutcome.Accepted, registered.Load.Id, $"accepted as load {registered.Load.Id} of pipeline {pipeline.Name} ({where})");
+    }
+
+    /// <summary>
+    /// The load's <c>receive</c> step, recorded here as it happened (or, for a delivery again, when the first one stopped
+    /// before recording it). Bookkeeping only: the message is durable and registered already, so a failure here is
+    /// logged, not answered; a worker that finds no record runs the step itself (<see cref="ReceiveStep"/>).
+    /// </summary>
+    private async Task RecordReceiveAsync(Load load, MailArrival arrival, MailDecision decision, CancellationToken ct)
+    {
+        try
+        {
+            var steps = await _runtime.Catalog.GetStepsAsync(load.Id, ct);
+            if (steps.Any(s => s.Step == MailSlice.Receive.Name))
+            {
+                return;
+            }
+
+            var id = await _runtime.Catalog.StartStepAsync(load.Id, MailSlice.Receive.Name, 1, "mail:" + (arrival.Client ?? "receiver"), ct);
+            await _runtime.Catalog.FinishStepAsync(id, ReceiveStep.Result(arrival, decision.Targets?.ToString() ?? "no route yet: " + decision.Problem), ct);
+        }
+        catch (Exception e) when (e is IntakeException or InvalidOperationException)
+        {
+            MailLog.ReceiveNotRecorded(_log, e, load.Id, load.Pipeline);
+        }
+    }
+
+    private static MailSourceOptions Options(PipelineConfig pipeline) => (MailSourceOptions)pipeline.Source.Options;
+
+    private static MailReceipt Unknown(IReadOnlyList<string> recipients) =>
+        new(MailReceiveOutcome.RecipientUnknown, null, recipients.Count == 0
+            ? "the message names no recipient (give --recipient, or To:)"
+            : $"no mail route takes {string.Join(", ", recipients)}");
+
+    private static MailReceipt TooLarge(long limit) =>
+        new(MailReceiveOutcome.TooLarge, null, $"the message is larger than {FormatSize(limit)}, the most this address takes");
+
+    private static string FormatSize(long bytes) => bytes % (1024 * 1024) == 0
+        ? (bytes / (1024 * 1024)).ToString(CultureInfo.InvariantCulture) + " MiB"
+        : bytes.ToString(CultureInfo.InvariantCulture) + " bytes";
+}

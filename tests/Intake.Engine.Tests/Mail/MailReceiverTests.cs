@@ -1,0 +1,340 @@
+using System.Security.Cryptography;
+using Intake.Core.Ports;
+using Intake.Engine.Mail;
+using Intake.Tests.Shared;
+using Xunit.Sdk;
+
+namespace Intake.Engine.Tests.Mail;
+
+/// <summary>A fact of the mail receiver suite, run once per catalog and store (see <see cref="ComplianceFactDiscoverer"/>).</summary>
+[XunitTestCaseDiscoverer("Intake.Tests.Shared.ComplianceFactDiscoverer", "Intake.Engine.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class MailFactAttribute : FactAttribute;
+
+/// <summary>The embedded default: SQLite catalog, local store.</summary>
+public sealed class MailReceiverSqliteTests : MailReceiverSuite
+{
+    protected override Task<MailProject> CreateProjectAsync() => Task.FromResult(new MailProject());
+
+    /// <summary>A store that cannot take the original (its inbox is a file, not a folder): nothing is acknowledged, nothing registered.</summary>
+    [Fact]
+    public async Task Receive_StoreCannotWrite_TempFails_WithoutALoad_AndTheRetryTakesIt()
+    {
+        await using var project = new MailProject();
+        Directory.CreateDirectory(project.Stored(""));
+        await File.WriteAllTextAsync(project.Stored("inbox"), "in the way");
+        var runtime = await project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        var failed = await MailProject.ReceiveAsync(receiver, MailProject.Message());
+
+        failed.Outcome.ShouldBe(MailReceiveOutcome.TemporaryFailure);
+        failed.LoadId.ShouldBeNull();
+        failed.Message.ShouldStartWith("cannot keep the message now, try again later:");
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldBeEmpty();
+
+        File.Delete(project.Stored("inbox"));
+        project.Clock.Advance(TimeSpan.FromMinutes(5)); // Postfix's retry, later
+        var retried = await MailProject.ReceiveAsync(receiver, MailProject.Message());
+
+        retried.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        var load = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        (await runtime.Catalog.GetLoadAsync(load.Id, default))!.Id.ShouldBe(retried.LoadId!.Value);
+        Directory.GetDirectories(project.Stored("inbox/acme/hydrastor/system_report/icecream_machine")).ShouldHaveSingleItem()
+            .ShouldEndWith("20230113_120000_" + Sha(MailProject.Message())[..8]); // the folder of the first arrival, not of the retry
+    }
+}
+
+/// <summary>The PostgreSQL catalog (INTAKE_TEST_PG), local store.</summary>
+[RequiresServer(typeof(PostgresFactAttribute))]
+public sealed class MailReceiverPostgresTests : MailReceiverSuite
+{
+    protected override async Task<MailProject> CreateProjectAsync() =>
+        new MailProject(catalog: $"{{ kind: postgres, connection: \"{await TestPostgres.CreateDatabaseAsync("mail")}\" }}");
+}
+
+/// <summary>SQLite catalog, the store a bucket of the S3-compatible test server (INTAKE_TEST_S3).</summary>
+[RequiresServer(typeof(S3ServerFactAttribute))]
+public sealed class MailReceiverS3Tests : MailReceiverSuite
+{
+    protected override async Task<MailProject> CreateProjectAsync()
+    {
+        var s3 = TestServers.Settings("INTAKE_TEST_S3");
+        var bucket = $"mail-{Guid.NewGuid():N}"[..30];
+        using var http = new HttpClient();
+        (await http.PutAsync($"{s3["url"]}/{bucket}", null)).EnsureSuccessStatusCode(); // the test server takes unsigned requests
+        return new MailProject(store: $"{{ kind: s3, url: \"{s3["url"]}\", bucket: {bucket}, access_key: {s3["access_key"]}, secret_key: {s3["secret_key"]} }}");
+    }
+}
+
+/// <summary>
+/// The mail receiver and a mail load's steps, against each catalog and store: the original durable in the inbox under
+/// its route's folder before the load exists, the same message twice one load, nothing kept for an unknown recipient or
+/// an oversized message, and a message no route takes kept, errored as config, and archived under its route once the
+/// routes are fixed and it is re-driven.
+/// </summary>
+public abstract class MailReceiverSuite : IAsyncLifetime
+{
+    private const string Folder = "acme/hydrastor/system_report/icecream_machine/20230113_120000_";
+
+    private MailProject _project = null!;
+
+    protected abstract Task<MailProject> CreateProjectAsync();
+
+    public async Task InitializeAsync() => _project = await CreateProjectAsync();
+
+    public async Task DisposeAsync() => await _project.DisposeAsync();
+
+    protected static string Sha(byte[] message) => Convert.ToHexStringLower(SHA256.HashData(message));
+
+    private static async Task<List<string>> KeysAsync(IObjectStore store, string area)
+    {
+        var keys = new List<string>();
+        await foreach (var o in store.ListAsync(area, "", default))
+        {
+            keys.Add(o.Key);
+        }
+
+        return keys;
+    }
+
+    private static async Task<byte[]> ReadAsync(IObjectStore store, string area, string key)
+    {
+        await using var stream = await store.OpenReadAsync(area, key, default);
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        return copy.ToArray();
+    }
+
+    [MailFact]
+    public async Task Receive_RoutedMessage_IsInTheInboxUnderItsRouteFolder_AndOneLoadWithItsReceiveStep()
+    {
+        var runtime = await _project.OpenAsync();
+        var message = MailProject.Message();
+
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+
+        receipt.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        var key = Folder + Sha(message)[..8] + "/message.eml";
+        (await ReadAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Inbox, key)).ShouldBe(message);
+        var load = (await runtime.Catalog.GetLoadAsync(receipt.LoadId!.Value, default)).ShouldNotBeNull();
+        load.Status.ShouldBe(LoadStatus.Ready);
+        load.Customer.ShouldBe("acme");
+        load.SourceKey.ShouldBe("report-1@hydrastor.example");
+        load.Fingerprint.ShouldBe("sha256:" + Sha(message));
+        var receive = (await runtime.Catalog.GetStepsAsync(load.Id, default)).ShouldHaveSingleItem();
+        receive.Step.ShouldBe("receive");
+        receive.Outcome.ShouldBe(StepOutcome.Succeeded);
+        receive.Outputs.ShouldBe([$"inbox:{key}"]);
+        receive.Message!.ShouldContain("from nas1@hydrastor.example to reports+bobs_burgers.s3cret-token@hview.example, Message-ID <report-1@hydrastor.example>");
+    }
+
+    [MailFact]
+    public async Task Receive_SameMessageTwice_IsOneLoad_AndOneCopy()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        var first = await MailProject.ReceiveAsync(receiver, MailProject.Message());
+        _project.Clock.Advance(TimeSpan.FromMinutes(1));
+        var second = await MailProject.ReceiveAsync(receiver, MailProject.Message());
+
+        first.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        second.Outcome.ShouldBe(MailReceiveOutcome.Duplicate);
+        second.LoadId.ShouldBe(first.LoadId);
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        (await KeysAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Inbox)).ShouldHaveSingleItem();
+        (await runtime.Catalog.GetStepsAsync(first.LoadId!.Value, default)).ShouldHaveSingleItem().Step.ShouldBe("receive");
+    }
+
+    [MailFact]
+    public async Task Receive_SameMessageIdOtherContent_IsASecondLoad()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        var first = await MailProject.ReceiveAsync(receiver, MailProject.Message(body: "Capacity: 42%\r\n"));
+        var second = await MailProject.ReceiveAsync(receiver, MailProject.Message(body: "Capacity: 43%\r\n"));
+
+        second.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        second.LoadId.ShouldNotBe(first.LoadId);
+    }
+
+    [MailFact]
+    public async Task Receive_WithoutMessageId_IsKeyedByItsSha256()
+    {
+        var runtime = await _project.OpenAsync();
+        var message = MailProject.Message(messageId: null);
+
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+        var again = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+
+        (await runtime.Catalog.GetLoadAsync(receipt.LoadId!.Value, default))!.SourceKey.ShouldBe("sha256:" + Sha(message));
+        again.Outcome.ShouldBe(MailReceiveOutcome.Duplicate);
+    }
+
+    [MailFact]
+    public async Task Receive_UnknownRecipient_IsRefused_AndNothingIsWritten()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        receiver.AcceptsRecipient("reports+bobs_burgers.guessed-token@hview.example").ShouldBeFalse();
+        var receipt = await MailProject.ReceiveAsync(receiver, MailProject.Message(), MailProject.Envelope(recipient: "reports+bobs_burgers.guessed-token@hview.example"));
+
+        receipt.Outcome.ShouldBe(MailReceiveOutcome.RecipientUnknown);
+        receipt.Message.ShouldBe("no mail route takes reports+bobs_burgers.guessed-token@hview.example");
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldBeEmpty();
+        (await KeysAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Inbox)).ShouldBeEmpty();
+    }
+
+    [MailFact]
+    public async Task Receive_OverTheSizeLimit_IsTooLarge_AndNothingIsWritten()
+    {
+        _project.WritePipeline(MailProject.SystemReportRoute, "{ kind: mail, max_message_size: 2KiB }");
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        var receipt = await MailProject.ReceiveAsync(receiver, MailProject.Message(body: new string('x', 4096)));
+
+        receiver.MaxMessageBytes.ShouldBe(2048);
+        receipt.Outcome.ShouldBe(MailReceiveOutcome.TooLarge);
+        receipt.Message.ShouldBe("the message is larger than 2048 bytes, the most this address takes");
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldBeEmpty();
+        (await KeysAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Inbox)).ShouldBeEmpty();
+    }
+
+    /// <summary>
+    /// The state a SIGKILL of <c>intake mail</c> leaves between the inbox write and the registration: the original is in
+    /// the inbox, no load exists. Postfix delivers again: exactly one load, made from the copy already there.
+    /// </summary>
+    [MailFact]
+    public async Task Receive_StoppedAfterTheInboxWrite_TheRetryRegistersTheSameCopyOnce()
+    {
+        var runtime = await _project.OpenAsync();
+        var message = MailProject.Message();
+
+        var dying = await MailProject.ReceiveAsync(new MailReceiver(runtime.WithCatalog(new UnreachableOnRegister(runtime.Catalog))), message);
+
+        dying.Outcome.ShouldBe(MailReceiveOutcome.TemporaryFailure);
+        dying.Message.ShouldContain("the catalog is unreachable");
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldBeEmpty();
+        var store = runtime.StoreFor(runtime.Pipeline("mail"));
+        var orphan = (await KeysAsync(store, Areas.Inbox)).ShouldHaveSingleItem();
+
+        _project.Clock.Advance(TimeSpan.FromMinutes(5));
+        var retried = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+
+        retried.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        (await KeysAsync(store, Areas.Inbox)).ShouldHaveSingleItem().ShouldBe(orphan);
+        (await runtime.Catalog.GetStepsAsync(retried.LoadId!.Value, default)).ShouldHaveSingleItem().Outputs.ShouldBe([$"inbox:{orphan}"]);
+    }
+
+    [MailFact]
+    public async Task Worker_RoutedMessage_IsArchivedUnderItsRouteFolder_WithItsSteps()
+    {
+        var runtime = await _project.OpenAsync();
+        var message = MailProject.Message();
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+
+        await MailProject.DrainAsync(runtime);
+
+        var load = (await runtime.Catalog.GetLoadAsync(receipt.LoadId!.Value, default))!;
+        load.Status.ShouldBe(LoadStatus.Archived);
+        var key = Folder + Sha(message)[..8] + "/message.eml";
+        load.InboxKey.ShouldBe(key);
+        var steps = await runtime.Catalog.GetStepsAsync(load.Id, default);
+        steps.Select(s => (s.Step, s.Outcome)).ShouldBe([("receive", StepOutcome.Succeeded), ("route", StepOutcome.Succeeded), ("archive", StepOutcome.Succeeded)]);
+        steps[1].Message.ShouldBe("route system_report: acme/hydrastor/system_report/icecream_machine, module hydrastor_system_report");
+        steps[1].Outputs.ShouldBe([$"inbox:{key}", "route:system_report", "module:hydrastor_system_report"]);
+        (await ReadAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Archive, key)).ShouldBe(message);
+    }
+
+    [MailFact]
+    public async Task Worker_Unroutable_IsKeptAndErroredAsConfig_ThenRedrivenAfterTheFix_IsArchivedUnderItsRoute()
+    {
+        var runtime = await _project.OpenAsync();
+        var message = MailProject.Message(subject: "Systemreport icecream_machine");
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+        receipt.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        receipt.Message.ShouldContain("no route takes it");
+
+        await MailProject.DrainAsync(runtime);
+
+        var errored = (await runtime.Catalog.GetLoadAsync(receipt.LoadId!.Value, default))!;
+        errored.Status.ShouldBe(LoadStatus.Errored);
+        errored.ErrorKind.ShouldBe(ErrorKind.Config);
+        errored.ErrorMessage!.ShouldStartWith("no route takes this message; the closest, route 'system_report', takes the sender, but the subject 'Systemreport icecream_machine' does not match");
+        errored.ErrorMessage!.ShouldContain($"fix routes: in {_project.PipelineFile}, then re-drive load {errored.Id}");
+        var unrouted = $"acme/data/unrouted/mail/20230113_120000_{Sha(message)[..8]}/message.eml";
+        var store = runtime.StoreFor(runtime.Pipeline("mail"));
+        (await ReadAsync(store, Areas.Inbox, unrouted)).ShouldBe(message);
+        (await ReadAsync(store, Areas.Error, unrouted)).ShouldBe(message);
+
+        // The operator fixes the subject pattern and re-drives the load.
+        _project.WritePipeline(MailProject.SystemReportRoute.Replace("^System report of ", "^System ?report (of )?", StringComparison.Ordinal));
+        _project.Clock.Advance(TimeSpan.FromHours(1));
+        var fixedRuntime = await _project.OpenAsync();
+        (await fixedRuntime.Actions.RedriveAsync(errored, default)).Done.ShouldBeTrue();
+        await MailProject.DrainAsync(fixedRuntime);
+
+        var archived = (await fixedRuntime.Catalog.GetLoadAsync(errored.Id, default))!;
+        archived.Status.ShouldBe(LoadStatus.Archived);
+        var routed = Folder + Sha(message)[..8] + "/message.eml"; // the receive time, not the re-drive's
+        archived.InboxKey.ShouldBe(routed);
+        (await ReadAsync(store, Areas.Archive, routed)).ShouldBe(message);
+        (await ReadAsync(store, Areas.Inbox, unrouted)).ShouldBe(message); // the inbox is never modified
+        var steps = await fixedRuntime.Catalog.GetStepsAsync(errored.Id, default);
+        steps.Select(s => (s.Step, s.Outcome)).ShouldBe([
+            ("receive", StepOutcome.Succeeded), ("route", StepOutcome.Failed), ("error", StepOutcome.Succeeded),
+            ("route", StepOutcome.Succeeded), ("archive", StepOutcome.Succeeded)]);
+        steps[1].ErrorKind.ShouldBe(ErrorKind.Config);
+        steps[3].Message!.ShouldEndWith($"(copied from {unrouted})");
+    }
+
+    [MailFact]
+    public async Task Worker_Archive_KeepsTheExtractedPartsBesideTheMessage()
+    {
+        var runtime = await _project.OpenAsync();
+        var message = MailProject.Message();
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime), message);
+        var worker = new Worker(runtime);
+        (await worker.RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.ReadyForArchiving); // receive and route
+
+        // What the extract step leaves in the load's work folder.
+        var load = (await runtime.Catalog.GetLoadAsync(receipt.LoadId!.Value, default))!;
+        var work = runtime.WorkStoreFor(runtime.Pipeline("mail"));
+        await work.PutAsync(Areas.Work, MailLayout.PartsPrefix(load) + "body.txt", new MemoryStream("Capacity: 42%\n"u8.ToArray()), default);
+        await work.PutAsync(Areas.Work, MailLayout.PartsPrefix(load) + "attachments/report.csv", new MemoryStream("grid,used\nicecream_machine,42\n"u8.ToArray()), default);
+        (await worker.RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.Archived);
+
+        var folder = Folder + Sha(message)[..8];
+        var archive = await KeysAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Archive);
+        archive.Order(StringComparer.Ordinal).ShouldBe([$"{folder}/attachments/report.csv", $"{folder}/body.txt", $"{folder}/message.eml"]);
+        (await runtime.Catalog.GetStepsAsync(load.Id, default))[^1].Message.ShouldBe("the message and 2 parts");
+        (await KeysAsync(work, Areas.Work)).ShouldBeEmpty(); // the work area is cleared once archived
+    }
+
+    /// <summary>The real catalog, unreachable when the load is registered: the receiver dies right after the inbox write.</summary>
+    private sealed class UnreachableOnRegister(ICatalog inner) : ICatalog
+    {
+        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) =>
+            throw IntakeException.Transient("the catalog is unreachable (connection refused)");
+
+        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
+        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
+        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
+        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken) => inner.TransitionAsync(loadId, from, to, details, cancellationToken);
+        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
+        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
+        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
+        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
+        public Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken) => inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
+        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken) => inner.FinishStepAsync(stepId, result, cancellationToken);
+        public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => inner.GetStepsAsync(loadId, cancellationToken);
+        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
+        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}

@@ -78,9 +78,10 @@ public sealed class SmtpListener : IAsyncDisposable
         var limit = Limit(receiver, options);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(options.ServerName)
-            // Strict: SmtpServer stops reading a message once more than the limit has arrived, and answers 552, also
-            // when the client announced no SIZE (or a false one).
-            .MaxMessageSize((int)limit, MaxMessageSizeHandling.Strict)
+            // Announced by SIZE. Not SmtpServer's Strict handling: in 11.1 its DATA command swallows the 552 it throws,
+            // answers nothing and goes on reading the rest of the message as commands (a body line "RSET" or "MAIL
+            // FROM:" would run). The listener's own guard (GuardedInput) counts instead, while the message arrives.
+            .MaxMessageSize((int)limit, MaxMessageSizeHandling.Ignore)
             .Endpoint(e =>
             {
                 e.Endpoint(options.Endpoint).SessionTimeout(options.SessionTimeout).IsSecure(false).AuthenticationRequired(false);
@@ -89,7 +90,7 @@ public sealed class SmtpListener : IAsyncDisposable
                     e.Certificate(certificate).SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13);
                 }
             });
-        var listeners = new SessionLimitedListenerFactory(options.MaxSessions);
+        var listeners = new SessionLimitedListenerFactory(options.MaxSessions, limit);
         var started = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
         listeners.Started += endpoint => started.TrySetResult(endpoint);
         var services = new SmtpServer.ComponentModel.ServiceProvider();
@@ -159,6 +160,24 @@ public sealed class SmtpListener : IAsyncDisposable
 
     private static SmtpResponse Reply(int code, string text) => new((SmtpReplyCode)code, text);
 
+    private static readonly byte[] CrLf = "\r\n"u8.ToArray();
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+
     /// <summary>Decides at MAIL FROM (announced size) and RCPT TO (recipient), before the client sends any data.</summary>
     private sealed class RecipientFilter(IMailReceiver receiver, long limit, ILogger log) : MailboxFilter
     {
@@ -193,19 +212,20 @@ public sealed class SmtpListener : IAsyncDisposable
             var client = ClientOf(context);
             var sender = Address(transaction.From);
             var recipients = transaction.To.Select(Address).ToList();
+            var message = WithFinalLineEnd(buffer);
             SmtpResponse response;
-            if (buffer.Length > limit)
+            if (message.Length > limit)
             {
-                // SmtpServer's own check counts what arrived (dot-stuffing included); this one the message itself.
-                response = Reply(552, $"5.3.4 the message ({buffer.Length} bytes) is over this server's limit of {limit} bytes");
+                // The guard counts what arrived (dot-stuffing and the final dot included); this is the message itself.
+                response = Reply(552, $"5.3.4 the message ({message.Length} bytes) is over this server's limit of {limit} bytes");
             }
             else
             {
                 try
                 {
                     // A stream over the buffer SmtpServer already holds: no second copy of the message.
-                    await using var message = PipeReader.Create(buffer).AsStream();
-                    var receipt = await receiver.ReceiveAsync(message, new MailEnvelope(sender, recipients, client), cancellationToken);
+                    await using var stream = PipeReader.Create(message).AsStream();
+                    var receipt = await receiver.ReceiveAsync(stream, new MailEnvelope(sender, recipients, client), cancellationToken);
                     response = Answer(receipt);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -216,8 +236,33 @@ public sealed class SmtpListener : IAsyncDisposable
                 }
             }
 
-            SmtpLog.Answered(log, client, sender, recipients.Count, buffer.Length, (int)response.ReplyCode, response.Message);
+            SmtpLog.Answered(log, client, sender, recipients.Count, message.Length, (int)response.ReplyCode, response.Message);
             return response;
+        }
+
+        /// <summary>
+        /// SmtpServer hands over the message without the line end before the final dot, which RFC 5321 counts as the
+        /// message's own last line end (Postfix's pipe delivers it): given back here, over the same memory.
+        /// </summary>
+        private static ReadOnlySequence<byte> WithFinalLineEnd(ReadOnlySequence<byte> buffer)
+        {
+            if (buffer.IsEmpty)
+            {
+                return buffer;
+            }
+
+            Segment? first = null;
+            Segment? last = null;
+            foreach (var memory in buffer)
+            {
+                if (!memory.IsEmpty)
+                {
+                    last = last is null ? first = new Segment(memory, 0) : last.Append(memory);
+                }
+            }
+
+            last = last!.Append(CrLf);
+            return new ReadOnlySequence<byte>(first!, 0, last, last.Memory.Length);
         }
 
         private static SmtpResponse Answer(MailReceipt receipt) => receipt.Outcome switch
@@ -246,8 +291,11 @@ public sealed class SmtpListener : IAsyncDisposable
         private readonly EndpointListenerFactory _inner = new();
         private readonly SemaphoreSlim _places;
 
-        public SessionLimitedListenerFactory(int max)
+        private readonly long _limit;
+
+        public SessionLimitedListenerFactory(int max, long limit)
         {
+            _limit = limit;
             _places = new SemaphoreSlim(max, max);
             _inner.EndpointStarted += (_, e) =>
             {
@@ -260,18 +308,18 @@ public sealed class SmtpListener : IAsyncDisposable
 
         public event Action<IPEndPoint>? Started;
 
-        public IEndpointListener CreateListener(IEndpointDefinition endpointDefinition) => new Listener(_inner.CreateListener(endpointDefinition), _places);
+        public IEndpointListener CreateListener(IEndpointDefinition endpointDefinition) => new Listener(_inner.CreateListener(endpointDefinition), _places, _limit);
 
         public void Dispose() => _places.Dispose();
 
-        private sealed class Listener(IEndpointListener inner, SemaphoreSlim places) : IEndpointListener
+        private sealed class Listener(IEndpointListener inner, SemaphoreSlim places, long limit) : IEndpointListener
         {
             public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
             {
                 await places.WaitAsync(cancellationToken);
                 try
                 {
-                    return new CountedPipe(await inner.GetPipeAsync(context, cancellationToken), places);
+                    return new CountedPipe(await inner.GetPipeAsync(context, cancellationToken), places, context, limit);
                 }
                 catch
                 {
@@ -283,29 +331,134 @@ public sealed class SmtpListener : IAsyncDisposable
             public void Dispose() => inner.Dispose();
         }
 
-        private sealed class CountedPipe(ISecurableDuplexPipe inner, SemaphoreSlim places) : ISecurableDuplexPipe
+        private sealed class CountedPipe : ISecurableDuplexPipe
         {
+            private readonly ISecurableDuplexPipe _inner;
+            private readonly SemaphoreSlim _places;
             private int _disposed;
 
-            public PipeReader Input => inner.Input;
+            public CountedPipe(ISecurableDuplexPipe inner, SemaphoreSlim places, ISessionContext context, long limit)
+            {
+                _inner = inner;
+                _places = places;
+                Input = new GuardedInput(inner, context, limit);
+            }
 
-            public PipeWriter Output => inner.Output;
+            public PipeReader Input { get; }
 
-            public bool IsSecure => inner.IsSecure;
+            public PipeWriter Output => _inner.Output;
 
-            public SslProtocols SslProtocol => inner.SslProtocol;
+            public bool IsSecure => _inner.IsSecure;
+
+            public SslProtocols SslProtocol => _inner.SslProtocol;
 
             public Task UpgradeAsync(System.Security.Cryptography.X509Certificates.X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken) =>
-                inner.UpgradeAsync(certificate, protocols, cancellationToken);
+                _inner.UpgradeAsync(certificate, protocols, cancellationToken);
 
             public void Dispose()
             {
                 if (Interlocked.Exchange(ref _disposed, 1) == 0)
                 {
-                    inner.Dispose();
-                    places.Release();
+                    _inner.Dispose();
+                    _places.Release();
                 }
             }
         }
+    }
+    /// <summary>
+    /// The session's input, counted: while a message arrives (after DATA) no more than the size limit, plus room for the
+    /// dot-stuffing and the final dot, is held; elsewhere no command line longer than 64 KiB. Past that the guard answers
+    /// (552, or 500 for a line) and ends the session at once: what remains unread is never taken for commands, and a
+    /// sender that sends without end cannot take the server's memory.
+    /// </summary>
+    private sealed class GuardedInput : PipeReader
+    {
+        private const long LongestLine = 64 * 1024;
+        private readonly ISecurableDuplexPipe _pipe;
+        private readonly long _messageLimit;
+        private readonly long _limit;
+        private bool _inData;
+        private bool _ended;
+
+        public GuardedInput(ISecurableDuplexPipe pipe, ISessionContext context, long limit)
+        {
+            _pipe = pipe;
+            _limit = limit;
+            // A line of a message may start with a dot, sent doubled: room for one in 64 lines, the final dot, and more.
+            _messageLimit = limit + limit / 64 + 1024;
+            context.CommandExecuting += (_, e) => _inData = e.Command is DataCommand;
+            context.CommandExecuted += (_, _) => _inData = false;
+        }
+
+        // STARTTLS replaces the pipe's input: always the current one.
+        private PipeReader Inner => _pipe.Input;
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            if (_ended)
+            {
+                return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+            }
+
+            var result = await Inner.ReadAsync(cancellationToken);
+            return await GuardAsync(result, cancellationToken);
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (_ended)
+            {
+                result = new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+                return true;
+            }
+
+            if (Inner.TryRead(out result) && Over(result.Buffer.Length))
+            {
+                // Rare (SmtpServer reads with ReadAsync): give it to ReadAsync, which answers.
+                Inner.AdvanceTo(result.Buffer.Start);
+                result = default;
+                return false;
+            }
+
+            return result.Buffer.Length > 0 || result.IsCompleted;
+        }
+
+        private bool Over(long buffered) => buffered > (_inData ? _messageLimit : LongestLine);
+
+        private async ValueTask<ReadResult> GuardAsync(ReadResult result, CancellationToken cancellationToken)
+        {
+            if (!Over(result.Buffer.Length))
+            {
+                return result;
+            }
+
+            var reply = _inData
+                ? $"552 5.3.4 the message is over this server's limit of {_limit} bytes; closing\r\n"
+                : $"500 5.5.2 a command line longer than {LongestLine} bytes; closing\r\n";
+            Inner.AdvanceTo(result.Buffer.End);
+            _ended = true;
+            await _pipe.Output.WriteAsync(System.Text.Encoding.ASCII.GetBytes(reply), cancellationToken);
+            return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+        }
+
+        public override void AdvanceTo(SequencePosition consumed)
+        {
+            if (!_ended)
+            {
+                Inner.AdvanceTo(consumed);
+            }
+        }
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            if (!_ended)
+            {
+                Inner.AdvanceTo(consumed, examined);
+            }
+        }
+
+        public override void CancelPendingRead() => Inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => Inner.Complete(exception);
     }
 }

@@ -78,9 +78,10 @@ public sealed class SmtpListener : IAsyncDisposable
         var limit = Limit(receiver, options);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(options.ServerName)
-            // Announced by SIZE. Not SmtpServer's Strict handling: in 11.1 its DATA command swallows the 552 it throws,
-            // answers nothing and goes on reading the rest of the message as commands (a body line "RSET" or "MAIL
-            // FROM:" would run). The listener's own guard (GuardedInput) counts instead, while the message arrives.
+            // Announced by SIZE. Not SmtpServer's Strict handling: in 11.1 its DATA command swallows the 552 it throws
+            // and answers nothing, so a message a little over the limit leaves the sender waiting until the session
+            // times out (or the connection closes without a reply, which senders retry for days). The listener's own
+            // guard (GuardedInput) counts instead, while the message arrives, and answers 552 itself.
             .MaxMessageSize((int)limit, MaxMessageSizeHandling.Ignore)
             .Endpoint(e =>
             {
@@ -369,7 +370,7 @@ public sealed class SmtpListener : IAsyncDisposable
     /// The session's input, counted: while a message arrives (after DATA) no more than the size limit, plus room for the
     /// dot-stuffing and the final dot, is held; elsewhere no command line longer than 64 KiB. Past that the guard answers
     /// (552, or 500 for a line) and ends the session at once: what remains unread is never taken for commands, and a
-    /// sender that sends without end cannot take the server's memory.
+    /// sender that sends without end cannot take the server's memory (SmtpServer's own check is off, see StartAsync).
     /// </summary>
     private sealed class GuardedInput : PipeReader
     {

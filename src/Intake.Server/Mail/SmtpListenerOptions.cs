@@ -33,8 +33,11 @@ public sealed record SmtpListenerOptions
     /// </summary>
     public int MaxSessions { get; init; } = 20;
 
-    /// <summary>How long a session may stay idle between commands before it is closed.</summary>
-    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// The longest a session may last, its messages included (SmtpServer cancels it then; a message not answered yet is
+    /// the sender's to retry). SmtpServer's own default, 2 minutes, is short for a large message on a slow link.
+    /// </summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>The host name in the greeting and the EHLO reply.</summary>
     public string ServerName { get; init; } = Dns.GetHostName();

@@ -103,7 +103,21 @@ public sealed class SmtpListener : IAsyncDisposable
 
         var stopping = new CancellationTokenSource();
         var running = server.StartAsync(stopping.Token);
-        var first = await Task.WhenAny(started.Task, running).WaitAsync(cancellationToken);
+        Task first;
+        try
+        {
+            first = await Task.WhenAny(started.Task, running).WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // the host is stopping while it starts: no listener is left behind
+            await stopping.CancelAsync();
+            await running.ContinueWith(_ => { }, TaskScheduler.Default);
+            stopping.Dispose();
+            listeners.Dispose();
+            throw;
+        }
+
         if (first != started.Task)
         {
             stopping.Dispose();

@@ -31,9 +31,11 @@ internal static class ServerCommands
         var metricsAuth = new Option<string>("--metrics-auth") { Description = "Who may read /metrics: admin (an admin key), open (anyone), or auto (admin when --urls reach beyond loopback)", DefaultValueFactory = _ => "auto" };
         var keyCache = new Option<string>("--key-cache") { Description = "How long a checked API key is trusted before the catalog is asked again (a revoked key works up to this long); 0s to always ask", DefaultValueFactory = _ => "5s" };
         var schedule = new Option<string>("--schedule-every") { Description = "How often cron schedules are checked (their resolution)", DefaultValueFactory = _ => "1s" };
+        var smtp = new SmtpOptions();
         var cmd = new Command("serve", "Run the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), the scheduler and workers in one process, until Ctrl+C.")
         {
             urls, workers, poll, discover, sweep, rate, anonymousRate, metricsAuth, schedule, keyCache,
+            smtp.Listen, smtp.MaxSize, smtp.TlsCert, smtp.TlsKey, smtp.MaxSessions,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -51,6 +53,8 @@ internal static class ServerCommands
                 AnonymousRateLimit = ParseRate(parse.GetValue(anonymousRate)!, "--anonymous-rate-limit", errors),
                 Metrics = ParseMetricsAccess(parse.GetValue(metricsAuth)!, errors),
                 KeyCache = parse.GetValue(keyCache) is "0" or "0s" ? TimeSpan.Zero : Duration(parse.GetValue(keyCache)!, "--key-cache", errors),
+                Smtp = smtp.Read(parse, errors),
+                MailReceiver = runtime => new Intake.Engine.Mail.MailReceiver(runtime),
             };
             return RunHostAsync(parse, options, errors, ct);
         });
@@ -79,6 +83,96 @@ internal static class ServerCommands
             return RunHostAsync(parse, options, errors, ct);
         });
         return cmd;
+    }
+
+    /// <summary>The options of the embedded SMTP listener (<c>intake serve --smtp</c>).</summary>
+    private sealed class SmtpOptions
+    {
+        public Option<string?> Listen { get; } = new("--smtp") { Description = "Also accept mail over SMTP at ADDRESS:PORT (e.g. 127.0.0.1:2525); 250 only once a message is stored and registered" };
+        public Option<string?> MaxSize { get; } = new("--smtp-max-size") { Description = "Largest message over SMTP (e.g. 25MiB); default: the mail pipelines' limit" };
+        public Option<string?> TlsCert { get; } = new("--smtp-tls-cert") { Description = "Offer STARTTLS with this certificate: a PEM file (with --smtp-tls-key) or a PKCS#12 file (.pfx, .p12)" };
+        public Option<string?> TlsKey { get; } = new("--smtp-tls-key") { Description = "The PEM private key of --smtp-tls-cert" };
+        public Option<int> MaxSessions { get; } = new("--smtp-max-sessions") { Description = "SMTP sessions served at once; more wait to be accepted", DefaultValueFactory = _ => 20 };
+
+        public Intake.Server.Mail.SmtpListenerOptions? Read(ParseResult parse, List<string> errors)
+        {
+            var listen = parse.GetValue(Listen);
+            if (listen is null)
+            {
+                foreach (var other in new[] { MaxSize, TlsCert, TlsKey })
+                {
+                    if (parse.GetValue(other) is not null)
+                    {
+                        errors.Add($"{other.Name} needs --smtp ADDRESS:PORT");
+                    }
+                }
+
+                return null;
+            }
+
+            if (!Intake.Server.Mail.SmtpListenerOptions.TryParseEndpoint(listen, out var endpoint))
+            {
+                errors.Add($"--smtp '{listen}' is not ADDRESS:PORT (examples: 127.0.0.1:2525, 0.0.0.0:25, [::1]:2525)");
+            }
+
+            long? maxBytes = null;
+            if (parse.GetValue(MaxSize) is { } size)
+            {
+                if (Units.TryParseSize(size, out var bytes) && bytes > 0)
+                {
+                    maxBytes = bytes;
+                }
+                else
+                {
+                    errors.Add($"--smtp-max-size '{size}' is not a size above zero (examples: 10MB, 25MiB)");
+                }
+            }
+
+            var sessions = parse.GetValue(MaxSessions);
+            if (sessions < 1)
+            {
+                errors.Add($"--smtp-max-sessions {sessions} must be 1 or more");
+            }
+
+            return new Intake.Server.Mail.SmtpListenerOptions
+            {
+                Endpoint = endpoint ?? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, Intake.Server.Mail.SmtpListenerOptions.DefaultPort),
+                MaxMessageBytes = maxBytes,
+                MaxSessions = Math.Max(1, sessions),
+                Certificate = Certificate(parse.GetValue(TlsCert), parse.GetValue(TlsKey), errors),
+            };
+        }
+
+        private static System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate(string? cert, string? key, List<string> errors)
+        {
+            if (cert is null)
+            {
+                if (key is not null)
+                {
+                    errors.Add("--smtp-tls-key needs --smtp-tls-cert");
+                }
+
+                return null;
+            }
+
+            try
+            {
+                var loaded = key is not null
+                    ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(cert, key)
+                    : System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(cert, password: null);
+                if (!loaded.HasPrivateKey)
+                {
+                    errors.Add($"--smtp-tls-cert {cert}: the certificate has no private key (give the PEM key with --smtp-tls-key)");
+                }
+
+                return loaded;
+            }
+            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                errors.Add($"--smtp-tls-cert {cert}{(key is null ? "" : $" with key {key}")} cannot be read: {e.Message} (a PEM certificate with --smtp-tls-key, or a PKCS#12 file without a password)");
+                return null;
+            }
+        }
     }
 
     private static TimeSpan Duration(string text, string option, List<string> errors)

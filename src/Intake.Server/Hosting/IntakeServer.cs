@@ -102,6 +102,11 @@ public static class IntakeServer
             return;
         }
 
+        if (state.Options.Smtp is not null)
+        {
+            Mail.SmtpHostedService.Add(services); // after the workers: started after them, stopped before them
+        }
+
         services.AddHostedService<SchedulerService>();
         StreamsHostedService.Add(services);
         services.ConfigureHttpJsonOptions(o => Json.Configure(o.SerializerOptions));
@@ -266,6 +271,9 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>The addresses Kestrel listens on (with the real port when 0 was asked for).</summary>
     public IReadOnlyList<string> Addresses =>
         _host.Services.GetService<Microsoft.AspNetCore.Hosting.Server.IServer>()?.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+
+    /// <summary>Where the SMTP listener accepts mail (with the real port when 0 was asked for); null without <c>--smtp</c>.</summary>
+    public System.Net.IPEndPoint? SmtpEndpoint => _host.Services.GetService<Mail.SmtpHostedService>()?.Listener?.Endpoint;
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _host.WaitForShutdownAsync(cancellationToken);
 

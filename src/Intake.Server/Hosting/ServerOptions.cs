@@ -1,4 +1,7 @@
 using System.Net;
+using Intake.Engine.Mail;
+using Intake.Engine.Runtime;
+using Intake.Server.Mail;
 using Microsoft.AspNetCore.Http;
 
 namespace Intake.Server.Hosting;
@@ -55,6 +58,13 @@ public sealed record ServerOptions
     public RateLimit? AnonymousRateLimit { get; init; } = new(60, TimeSpan.FromMinutes(1));
     /// <summary>Who may read <c>/metrics</c>; <see cref="MetricsAccess.Auto"/> requires an admin key when <see cref="Urls"/> reach beyond loopback.</summary>
     public MetricsAccess Metrics { get; init; } = MetricsAccess.Auto;
+    /// <summary>The embedded SMTP listener (<c>intake serve --smtp</c>); null runs none. Needs <see cref="MailReceiver"/>.</summary>
+    public SmtpListenerOptions? Smtp { get; init; }
+    /// <summary>
+    /// Builds the mail receiver the SMTP listener hands every message to, once the runtime is open (the receiver writes
+    /// to the pipeline stores and registers loads in the catalog). The host passes the Mail slice's receiver.
+    /// </summary>
+    public Func<IntakeRuntime, IMailReceiver>? MailReceiver { get; init; }
 
     /// <summary>Whether <c>/metrics</c> answers only an admin key, once <see cref="MetricsAccess.Auto"/> is decided from <see cref="Urls"/>.</summary>
     public bool MetricsNeedAdminKey => Metrics switch

@@ -39,7 +39,7 @@ public abstract partial class WarehouseComplianceTests
         error.Message.ShouldContain("b.csv");
         error.Message.ShouldContain("row 2");
         (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(2);
-        (await ScalarAsync<long>("select count(*) from _intake_ledger where load_id = 2")).ShouldBe(0);
+        (await ScalarAsync<long>($"select count(*) from _intake_ledger where load_id = 2 and table_name = '{Table}'")).ShouldBe(0);
     }
 
     [WarehouseFact]

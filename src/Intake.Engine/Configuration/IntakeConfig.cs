@@ -278,6 +278,8 @@ public sealed record PipelineConfig
     public ExportConfig? Export { get; init; }
     /// <summary>The replaced system's names for failures, recorded as <c>error_code</c> beside the kind; none by default.</summary>
     public ErrorCodes ErrorCodes { get; init; } = ErrorCodes.None;
+    /// <summary>The top-level <c>modules:</c> key (parsing modules, <c>Modules/</c>); null when the pipeline has none.</summary>
+    public Modules.ModulesConfig? Modules { get; init; }
     /// <summary>The top-level <c>cubic:</c> key (the Cubic slice, <c>Cubic/</c>); null when the pipeline has none.</summary>
     public Cubic.CubicConfig? Cubic { get; init; }
 }

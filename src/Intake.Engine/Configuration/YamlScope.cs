@@ -210,6 +210,25 @@ public sealed partial class YamlScope
         }
     }
 
+    /// <summary>A list of mappings (<c>modules:</c>), one scope per item (<c>modules[0]</c>, …); null when the key is absent.</summary>
+    public IReadOnlyList<YamlScope>? ScopeList(string key)
+    {
+        var node = Node(key);
+        switch (node)
+        {
+            case null:
+                return null;
+            case YamlSequenceNode seq:
+                return [.. seq.Children.Select((item, i) => new YamlScope(_ctx, item, $"{Child(key)}[{i.ToString(CultureInfo.InvariantCulture)}]"))];
+            default:
+                _ctx.Error(node, Child(key), "expected a list");
+                return null;
+        }
+    }
+
+    /// <summary>A mapping of column names to types (<c>id: bigint not null</c>), as <c>load.columns</c> reads it; null when absent.</summary>
+    public IReadOnlyList<Core.Ports.ColumnSpec>? Columns(string key) => ConfigLoader.ReadColumns(_ctx, Node(key), Child(key));
+
     public void Report(string key, string reason)
     {
         var node = _map is null ? null : Node(key);

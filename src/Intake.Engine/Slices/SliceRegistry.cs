@@ -8,5 +8,6 @@ public static class SliceRegistry
     public static IReadOnlyList<Slice> BuiltIn { get; } =
     [
         new CubicSlice(),
+        new Modules.ModulesSlice(),
     ];
 }

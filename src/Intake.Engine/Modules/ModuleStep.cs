@@ -33,11 +33,12 @@ public sealed class ModuleStep : IStep
         var warehouse = context.Warehouse ?? _warehouse(context.Pipeline.Load?.Warehouse)
             ?? throw IntakeException.Config($"pipeline '{context.Pipeline.Name}': the modules have no warehouse to write to; declare one in intake.yaml (warehouses:)");
         var files = await ModuleFiles.ListAsync(context, cancellationToken);
-        var values = await ValuesAsync(context, cancellationToken);
+        var loadValues = await ValuesAsync(context, cancellationToken);
 
         var writes = new List<WarehouseTableWrite>();
         foreach (var module in modules.Modules)
         {
+            var values = WithKeyValues(module, context.Load, loadValues);
             var moduleContext = new ModuleContext { Module = module, Files = files, Values = values, Step = context };
             var constants = module.Constants
                 .Select(c => new ConstantColumn(c.Key, ColumnType.Text, ModuleTemplates.Render(c.Value, values, module.Name, $"constants.{c.Key}")))
@@ -88,6 +89,33 @@ public sealed class ModuleStep : IStep
     }
 
     private static string Count(long n, string what) => $"{n.ToString(CultureInfo.InvariantCulture)} {what}{(n == 1 ? "" : "s")}";
+
+    /// <summary>The load's values with the captures of the module's <c>source_key_pattern</c>.</summary>
+    private static IReadOnlyDictionary<string, string> WithKeyValues(ModuleConfig module, Load load, IReadOnlyDictionary<string, string> values)
+    {
+        if (module.SourceKeyPattern is not { } pattern)
+        {
+            return values;
+        }
+
+        var match = pattern.Match(load.SourceKey);
+        if (!match.Success)
+        {
+            throw IntakeException.Config(
+                $"module '{module.Name}': the source key '{load.SourceKey}' does not match source_key_pattern {pattern}; fix the pattern, or the path the file was uploaded to");
+        }
+
+        var with = new Dictionary<string, string>(values, StringComparer.Ordinal);
+        foreach (var name in pattern.GetGroupNames().Where(n => !n.All(char.IsAsciiDigit)))
+        {
+            if (match.Groups[name].Success)
+            {
+                with[name] = match.Groups[name].Value;
+            }
+        }
+
+        return with;
+    }
 
     /// <summary>The load's values: its own, then the slices' (which may not replace them).</summary>
     private async Task<IReadOnlyDictionary<string, string>> ValuesAsync(StepContext context, CancellationToken cancellationToken)

@@ -34,6 +34,12 @@ public sealed record ModuleConfig
     /// </summary>
     public IReadOnlyDictionary<string, string> Constants { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// <c>source_key_pattern:</c> a regular expression on the load's source key whose named groups are values of the load
+    /// for this module (<c>^(?&lt;owner&gt;[^/]+)/(?&lt;grid&gt;[^/]+)/</c> on an upload's <c>customer/grid/dump.tar.gz</c>); null for none.
+    /// </summary>
+    public System.Text.RegularExpressions.Regex? SourceKeyPattern { get; init; }
+
     /// <summary><c>optional:</c> a load without a file for the module is not an error (a report sent without its attachment).</summary>
     public bool Optional { get; init; }
 

@@ -72,6 +72,19 @@ public static class ModulesConfigReader
                 constants[column] = c.String(column) ?? "";
             }
 
+            System.Text.RegularExpressions.Regex? keyPattern = null;
+            if (s.String("source_key_pattern") is { } keyRegex)
+            {
+                try
+                {
+                    keyPattern = new System.Text.RegularExpressions.Regex(keyRegex, System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+                }
+                catch (ArgumentException e)
+                {
+                    s.Report("source_key_pattern", $"is not a regular expression: {e.Message}");
+                }
+            }
+
             var config = new ModuleConfig
             {
                 Name = name,
@@ -80,6 +93,7 @@ public static class ModulesConfigReader
                 Files = files,
                 Constants = constants,
                 Optional = s.Bool("optional", false),
+                SourceKeyPattern = keyPattern,
             };
             if (module is not null)
             {

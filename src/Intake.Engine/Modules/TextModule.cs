@@ -32,9 +32,9 @@ public sealed class TextModule : IModule
         }
 
         var from = scope.String("from");
-        if (from is not (null or "body" or "subject"))
+        if (from is not (null or "body" or "subject" or "message"))
         {
-            scope.Report("from", $"'{from}' is not a text to read (body: the mail's body.txt; subject: the mail's subject; or leave it out and name files:)");
+            scope.Report("from", $"'{from}' is not a text to read (body: the mail's body.txt; subject: the mail's subject; message: a line 'Subject: …' and then the body; or leave it out and name files:)");
         }
 
         var hasFiles = scope.Node("files") is not null;
@@ -144,9 +144,15 @@ public sealed class TextModule : IModule
     private static async Task<List<(string Name, string Text)>> TextsAsync(ModuleContext context, TextOptions options, CancellationToken cancellationToken)
     {
         var texts = new List<(string, string)>();
+        string? subject = null;
+        if (options.From is "subject" or "message")
+        {
+            subject = await SubjectAsync(context, cancellationToken);
+        }
+
         if (options.From == "subject")
         {
-            if (await SubjectAsync(context, cancellationToken) is { } subject)
+            if (subject is not null)
             {
                 texts.Add(("subject", subject));
             }
@@ -159,7 +165,7 @@ public sealed class TextModule : IModule
             return texts;
         }
 
-        var files = options.From == "body"
+        var files = options.From is "body" or "message"
             ? context.Files.Where(f => f.Name == "body.txt").ToList()
             : ModuleFiles.Required(context);
         if (files.Count == 0 && !context.Module.Optional)
@@ -173,7 +179,9 @@ public sealed class TextModule : IModule
         {
             await using var stream = await file.OpenAsync(cancellationToken);
             using var reader = new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true);
-            texts.Add((file.DisplayName, await reader.ReadToEndAsync(cancellationToken)));
+            var text = await reader.ReadToEndAsync(cancellationToken);
+            // from: message reads the subject as the first line, so one row can hold what the subject and the body say.
+            texts.Add(options.From == "message" && subject is not null ? (file.DisplayName, $"Subject: {subject}\n{text}") : (file.DisplayName, text));
         }
 
         return texts;

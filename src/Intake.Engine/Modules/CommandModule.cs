@@ -168,7 +168,15 @@ public sealed class CommandModule : IModule
         }
         catch (OperationCanceledException)
         {
-            process.Kill(entireProcessTree: true);
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited meanwhile; what it left running (a child still writing to its output) is no longer its tree.
+            }
+
             cancellationToken.ThrowIfCancellationRequested();
             // Transient: a program that hangs may be waiting for something that comes back; the retries decide.
             throw IntakeException.Transient(
@@ -200,7 +208,7 @@ public sealed class CommandModule : IModule
     {
         var module = context.Module;
         var targets = module.Targets.ToDictionary(t => t.Table, StringComparer.OrdinalIgnoreCase);
-        var rows = targets.Values.ToDictionary(t => t.Table, t => new RowList($"module '{module.Name}' (output of {options.Run[0]}, table {t.Table})"), StringComparer.OrdinalIgnoreCase);
+        var rows = targets.Values.ToDictionary(t => t.Table, t => new RowList($"output of {options.Run[0]} (module {module.Name}, table {t.Table})"), StringComparer.OrdinalIgnoreCase);
         for (var i = 0; i < lines.Count; i++)
         {
             var number = i + 1;

@@ -40,8 +40,21 @@ public sealed class CsvModule : IModule
         var options = DataFiles.Options(context.Step);
         foreach (var file in files)
         {
-            var stream = await file.OpenAsync(cancellationToken);
-            yield return await CsvRowSource.OpenAsync(stream, file.DisplayName, options, leaveOpen: false, cancellationToken);
+            yield return await OpenAsync(file, options, cancellationToken);
+        }
+    }
+
+    private static async Task<IRowSource> OpenAsync(ModuleFile file, CsvOptions options, CancellationToken cancellationToken)
+    {
+        var stream = await file.OpenAsync(cancellationToken);
+        try
+        {
+            return await CsvRowSource.OpenAsync(stream, file.DisplayName, options, leaveOpen: false, cancellationToken);
+        }
+        catch
+        {
+            await stream.DisposeAsync(); // the header could not be read: the source that would own the stream does not exist
+            throw;
         }
     }
 }

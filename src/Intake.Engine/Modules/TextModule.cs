@@ -121,7 +121,7 @@ public sealed class TextModule : IModule
         var lists = new List<RowList>();
         foreach (var (name, text) in await TextsAsync(context, options, cancellationToken))
         {
-            var rows = new RowList($"module '{module.Name}' ({name})");
+            var rows = new RowList($"{name} (module {module.Name})");
             if (options.Pattern is { } regex)
             {
                 Match(regex, text, rows, name, module.Name);

@@ -54,7 +54,7 @@ public sealed class ModuleKindTests
         var failed = loads.Single(l => l.SourceKey == "b.tar.gz");
         failed.Status.ShouldBe(LoadStatus.Errored);
         failed.ErrorKind.ShouldBe(ErrorKind.Schema);
-        failed.ErrorMessage!.ShouldContain("module 'nodes' (b.tar.gz!nodes.txt)");
+        failed.ErrorMessage!.ShouldContain("b.tar.gz!nodes.txt (module nodes)");
         failed.ErrorMessage!.ShouldContain("line 4");
         failed.ErrorMessage!.ShouldContain("twelve");
     }

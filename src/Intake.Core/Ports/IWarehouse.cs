@@ -162,6 +162,57 @@ public enum ChangeOutcome
 /// <param name="RowsChanged">Rows inserted, updated or deleted by the change load.</param>
 public sealed record WarehouseChangeResult(ChangeOutcome Outcome, bool Rebuilt, long RowsChanged);
 
+/// <summary>How a table of a <see cref="WarehouseTablesRequest"/> takes the load's rows.</summary>
+public enum TableWriteMode
+{
+    /// <summary>The load's rows are added; its rows from an earlier attempt are replaced, other loads' rows stay.</summary>
+    Append,
+
+    /// <summary>
+    /// As <see cref="Append"/>, then per key (<see cref="WarehouseTableWrite.Key"/>) the newest load wins: rows of older
+    /// loads with a key this load has are deleted, and this load's rows whose key a newer load has are dropped, so a
+    /// re-delivered report replaces its rows and an old load re-driven never overwrites newer data. Loads are ordered by
+    /// their id (the order they were registered in).
+    /// </summary>
+    Upsert,
+}
+
+/// <summary>One table of a <see cref="WarehouseTablesRequest"/>: where rows go, how, and the sources they come from.</summary>
+public sealed record WarehouseTableWrite
+{
+    /// <summary>Target table, optionally schema-qualified.</summary>
+    public required string Table { get; init; }
+
+    /// <summary>Declared columns; null to create text columns from the first source's header.</summary>
+    public IReadOnlyList<ColumnSpec>? Columns { get; init; }
+
+    public TableWriteMode Mode { get; init; } = TableWriteMode.Append;
+
+    /// <summary>The columns that identify a row for <see cref="TableWriteMode.Upsert"/> (constant columns may be among them); empty for append.</summary>
+    public IReadOnlyList<string> Key { get; init; } = [];
+
+    /// <summary>Columns with one value for every row of this load in this table (see <see cref="WarehouseLoadRequest.Constants"/>).</summary>
+    public IReadOnlyList<ConstantColumn> Constants { get; init; } = [];
+
+    /// <summary>The rows, asked for one source at a time as in <see cref="IWarehouse.LoadAsync"/>; none leaves the table as it is.</summary>
+    public required IAsyncEnumerable<IRowSource> Sources { get; init; }
+}
+
+/// <summary>Rows of one load into several tables in one transaction, with a ledger row per table (a parsing module's output).</summary>
+public sealed record WarehouseTablesRequest
+{
+    public required long LoadId { get; init; }
+    public required string Step { get; init; }
+    public int Attempt { get; init; } = 1;
+
+    /// <summary>The tables, written in this order; each table at most once.</summary>
+    public required IReadOnlyList<WarehouseTableWrite> Tables { get; init; }
+}
+
+/// <param name="RowsReplaced">Upsert: rows of older loads deleted because this load has their key.</param>
+/// <param name="RowsKeptNewer">Upsert: rows of this load not kept because a newer load has their key.</param>
+public sealed record WarehouseTableResult(string Table, long RowsRead, long RowsWritten, long RowsDeletedFromEarlierAttempts, long RowsReplaced = 0, long RowsKeptNewer = 0);
+
 /// <summary>
 /// A database that receives bulk loads. Every row carries <c>_intake_load_id</c>; a load deletes that
 /// load's earlier rows and writes the new ones in one transaction, so a re-run never duplicates.
@@ -191,6 +242,14 @@ public interface IWarehouse
     /// it holds another generation), in one transaction with a ledger row; safe to repeat.
     /// </summary>
     Task<WarehouseChangeResult> ApplyChangesAsync(WarehouseChangeRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes one load's rows into several tables (<see cref="WarehouseTablesRequest.Tables"/>) in one transaction with a
+    /// ledger row per table: all of them or none, so a failure in the second table leaves the first untouched, and a
+    /// re-run replaces the load's earlier rows as <see cref="LoadAsync"/> does. Errors as for <see cref="LoadAsync"/>;
+    /// an upsert key that occurs twice in the load, or has an empty value, is an <see cref="Errors.ErrorKind.Integrity"/> error.
+    /// </summary>
+    Task<IReadOnlyList<WarehouseTableResult>> WriteTablesAsync(WarehouseTablesRequest request, CancellationToken cancellationToken);
 
     /// <summary>Rows currently in the table for a load (for audit); 0 when the table does not exist.</summary>
     Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken);

@@ -689,7 +689,7 @@ public static class ConfigLoader
         return result;
     }
 
-    private static IReadOnlyList<ColumnSpec>? ReadColumns(ConfigContext ctx, YamlNode? node, string path)
+    internal static IReadOnlyList<ColumnSpec>? ReadColumns(ConfigContext ctx, YamlNode? node, string path)
     {
         if (node is null)
         {

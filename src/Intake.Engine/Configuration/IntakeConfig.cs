@@ -280,6 +280,8 @@ public sealed record PipelineConfig
     public ErrorCodes ErrorCodes { get; init; } = ErrorCodes.None;
     /// <summary>The <c>extract:</c> limits of the Mail slice's <c>extract</c> step; null when the pipeline has no such step.</summary>
     public Mail.MailExtractLimits? Extract { get; init; }
+    /// <summary>The top-level <c>modules:</c> key (parsing modules, <c>Modules/</c>); null when the pipeline has none.</summary>
+    public Modules.ModulesConfig? Modules { get; init; }
     /// <summary>The top-level <c>cubic:</c> key (the Cubic slice, <c>Cubic/</c>); null when the pipeline has none.</summary>
     public Cubic.CubicConfig? Cubic { get; init; }
 }

@@ -229,6 +229,9 @@ public sealed partial class YamlScope
         }
     }
 
+    /// <summary>A mapping of column names to types (<c>id: bigint not null</c>), as <c>load.columns</c> reads it; null when absent.</summary>
+    public IReadOnlyList<Core.Ports.ColumnSpec>? Columns(string key) => ConfigLoader.ReadColumns(_ctx, Node(key), Child(key));
+
     public void Report(string key, string reason)
     {
         var node = _map is null ? null : Node(key);

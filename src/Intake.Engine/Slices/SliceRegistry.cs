@@ -10,5 +10,6 @@ public static class SliceRegistry
     [
         new CubicSlice(),
         new MailSlice(),
+        new Modules.ModulesSlice(),
     ];
 }

@@ -61,6 +61,19 @@ internal static class LoadRunner
     public static async Task<WarehouseLoadResult> RunAsync(
         IWarehouseSession session, WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, TimeProvider clock, CancellationToken cancellationToken)
     {
+        var result = await WriteAsync(session, request, sources, clock, cancellationToken);
+        await session.RecordLedgerAsync(request, result.RowsWritten, clock.GetUtcNow(), cancellationToken);
+        await session.CommitAsync(cancellationToken);
+        return result;
+    }
+
+    /// <summary>
+    /// The load's rows into one table in the session's transaction, without the ledger row or the commit: resolve the
+    /// columns, create the table when missing, delete the load's earlier rows, copy every source, set the constants.
+    /// </summary>
+    public static async Task<WarehouseLoadResult> WriteAsync(
+        IWarehouseSession session, WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, TimeProvider clock, CancellationToken cancellationToken)
+    {
         var table = TableName.Parse(request.Table);
         var declared = request.Columns;
 
@@ -182,8 +195,6 @@ internal static class LoadRunner
                 await session.CreateLoadIdIndexAsync(table, cancellationToken);
             }
 
-            await session.RecordLedgerAsync(request, written, clock.GetUtcNow(), cancellationToken);
-            await session.CommitAsync(cancellationToken);
             var result = new WarehouseLoadResult(read, written, deleted) { Superseded = superseded };
             return replaced.Count > 0 ? result with { Replaced = replaced } : result; // else the shared empty default, so results compare equal
         }

@@ -94,6 +94,21 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         }
     }
 
+    public async Task<IReadOnlyList<WarehouseTableResult>> WriteTablesAsync(WarehouseTablesRequest request, CancellationToken cancellationToken)
+    {
+        TablesRunner.Validate(request);
+        string? table = null;
+        try
+        {
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            return await TablesRunner.RunAsync(session, request, _clock, t => table = t, cancellationToken);
+        }
+        catch (Exception e) when (PostgresErrors.Translate(e, Name, table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
     public async Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken)
     {
         var name = TableName.Parse(table);

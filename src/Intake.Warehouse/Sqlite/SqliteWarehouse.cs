@@ -93,6 +93,26 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
         }
     }
 
+    public async Task<IReadOnlyList<WarehouseTableResult>> WriteTablesAsync(WarehouseTablesRequest request, CancellationToken cancellationToken)
+    {
+        TablesRunner.Validate(request);
+        string? table = null;
+        try
+        {
+            if (Path.GetDirectoryName(DatabasePath) is { Length: > 0 } directory)
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
+            return await TablesRunner.RunAsync(session, request, _clock, t => table = t, cancellationToken);
+        }
+        catch (Exception e) when (SqliteErrors.Translate(e, Name, table) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
     public async Task<long> CountRowsAsync(string table, long loadId, CancellationToken cancellationToken)
     {
         var name = TableName.Parse(table);

@@ -1,6 +1,3 @@
-using System.Formats.Tar;
-using System.IO.Compression;
-using System.Text;
 using System.Text.Json;
 using Intake.Catalog;
 using Intake.Core.Ports;
@@ -33,7 +30,7 @@ public sealed class HViewUploadTests
         using var http = new HttpClient();
         (await http.PutAsync($"{s3["url"]}/{bucket}", null)).EnsureSuccessStatusCode(); // s3rver takes unsigned requests
         const string path = "bobs_burgers/icecream_machine/big_ol_dump.tar.gz";
-        (await http.PutAsync($"{s3["url"]}/{bucket}/{path}", new ByteArrayContent(TarGz(("jobs.csv", "id,name\n1,backup-a\n2,backup-b\n"), ("clients.csv", "id,name\n3,host-c\n"))))).EnsureSuccessStatusCode();
+        (await http.PutAsync($"{s3["url"]}/{bucket}/{path}", new ByteArrayContent(HViewJobs.TarGz(("jobs.csv", "id,name\n1,backup-a\n2,backup-b\n"), ("clients.csv", "id,name\n3,host-c\n"))))).EnsureSuccessStatusCode();
 
         var connection = await TestPostgres.CreateDatabaseAsync("hview");
         using var workspace = new Workspace(connection);
@@ -105,7 +102,7 @@ public sealed class HViewUploadTests
         started.GetProperty("status").GetString().ShouldBe("queued");
         var id = started.GetProperty("job_ids")[0].GetInt64();
 
-        var job = await WaitForJobAsync(client, id, "completed");
+        var job = await HViewJobs.WaitForJobAsync(client, Module, id, "completed");
         job.GetProperty("module").GetString().ShouldBe(Module);
         job.GetProperty("customer").GetString().ShouldBe("bobs_burgers");
         job.GetProperty("grid").GetString().ShouldBe("icecream_machine");
@@ -129,42 +126,5 @@ public sealed class HViewUploadTests
 
         (await client.GetJsonAsync("/api/1.0/jobs?status=failed")).Body.GetProperty("jobs").GetArrayLength().ShouldBe(0);
         (await client.GetJsonAsync("/api/1.0/jobs?status=done")).Status.ShouldBe(400);
-    }
-
-    private static async Task<JsonElement> WaitForJobAsync(HttpClient client, long id, string status)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        JsonElement job = default;
-        while (DateTime.UtcNow < deadline)
-        {
-            var (_, jobs, _) = await client.GetJsonAsync($"/api/1.0/jobs?module={Module}");
-            job = jobs.GetProperty("jobs").EnumerateArray().FirstOrDefault(j => j.GetProperty("id").GetInt64() == id);
-            if (job.ValueKind == JsonValueKind.Object && job.GetProperty("status").GetString() is "completed" or "failed")
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-
-        job.ValueKind.ShouldBe(JsonValueKind.Object, $"job {id} is not listed");
-        job.GetProperty("status").GetString().ShouldBe(status, job.ToString());
-        return job;
-    }
-
-    private static byte[] TarGz(params (string Name, string Content)[] files)
-    {
-        using var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
-        using (var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: true))
-        {
-            foreach (var (name, content) in files)
-            {
-                var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)) };
-                tar.WriteEntry(entry);
-            }
-        }
-
-        return output.ToArray();
     }
 }

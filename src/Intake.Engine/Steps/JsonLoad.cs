@@ -88,19 +88,10 @@ internal static class JsonLoad
             return new StepResult { RowsIn = 0, RowsOut = 0, Message = "the data files hold no record; nothing to load (ndjson.allow_empty)" };
         }
 
-        var constants = await context.ConstantsAsync(cancellationToken);
+        var request = await LoadStep.RequestAsync(context, config, step, cancellationToken);
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
         var result = await warehouse.LoadAsync(
-            new WarehouseLoadRequest
-            {
-                Table = config.Table,
-                Columns = config.Columns,
-                LoadId = context.Load.Id,
-                Step = step,
-                Attempt = context.Attempt,
-                Constants = [.. constants.Select(c => c.Column)],
-                ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
-            },
+            request,
             data.NdjsonSources(columns),
             cancellationToken);
         return new StepResult

@@ -29,18 +29,8 @@ public sealed class LoadStep : IStep
             return WithKeptWork(context, await JsonLoad.RunFilesAsync(context, warehouse, config, Name, cancellationToken));
         }
 
-        var constants = await context.ConstantsAsync(cancellationToken);
+        var request = await RequestAsync(context, config, Name, cancellationToken);
         await using var data = await DataFiles.OpenAsync(context, context.Progress, cancellationToken);
-        var request = new WarehouseLoadRequest
-        {
-            Table = config.Table,
-            Columns = config.Columns,
-            LoadId = context.Load.Id,
-            Step = Name,
-            Attempt = context.Attempt,
-            Constants = [.. constants.Select(c => c.Column)],
-            ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
-        };
         var result = await data.ReadAsync(sources => warehouse.LoadAsync(request, sources, cancellationToken));
         return WithKeptWork(context, new StepResult
         {
@@ -75,4 +65,20 @@ public sealed class LoadStep : IStep
         context.Pipeline.KeepWork && !DataFiles.Streamed(context)
             ? result with { Message = $"expanded files kept (keep_work) in {context.WorkStore.Describe(Areas.Work, context.WorkPrefix.TrimEnd('/'))}" + (result.Message is { } m ? "; " + m : "") }
             : result;
+
+    /// <summary>The warehouse request for a load's data files: its table, columns, ledger step, and the slices' constant columns (a replacing one replaces its partition).</summary>
+    internal static async Task<WarehouseLoadRequest> RequestAsync(StepContext context, Configuration.LoadStepConfig config, string step, CancellationToken cancellationToken)
+    {
+        var constants = await context.ConstantsAsync(cancellationToken);
+        return new WarehouseLoadRequest
+        {
+            Table = config.Table,
+            Columns = config.Columns,
+            LoadId = context.Load.Id,
+            Step = step,
+            Attempt = context.Attempt,
+            Constants = [.. constants.Select(c => c.Column)],
+            ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
+        };
+    }
 }

@@ -1,6 +1,3 @@
-using System.Formats.Tar;
-using System.IO.Compression;
-using System.Text;
 using System.Text.Json;
 using Intake.Catalog;
 using Intake.Core.Ports;
@@ -27,7 +24,7 @@ public sealed class HViewModuleUploadTests
         using var http = new HttpClient();
         (await http.PutAsync($"{s3["url"]}/{bucket}", null)).EnsureSuccessStatusCode(); // s3rver takes unsigned requests
         const string path = "bobs_burgers/icecream_machine/big_ol_dump.tar.gz";
-        var dump = TarGz(("dump/jobs.csv", "job_id,policy,status\n1,daily,ok\n2,weekly,failed\n"), ("dump/policies.csv", "policy,schedule\ndaily,0 1 * * *\n"));
+        var dump = HViewJobs.TarGz(("dump/jobs.csv", "job_id,policy,status\n1,daily,ok\n2,weekly,failed\n"), ("dump/policies.csv", "policy,schedule\ndaily,0 1 * * *\n"));
         (await http.PutAsync($"{s3["url"]}/{bucket}/{path}", new ByteArrayContent(dump))).EnsureSuccessStatusCode();
 
         var connection = await TestPostgres.CreateDatabaseAsync("hviewmod");
@@ -78,7 +75,7 @@ public sealed class HViewModuleUploadTests
         accepted.ShouldBe(202);
         var id = started.GetProperty("job_ids")[0].GetInt64();
 
-        await WaitForJobAsync(client, id, "completed");
+        await HViewJobs.WaitForJobAsync(client, Module, id, "completed");
         var (_, detail, _) = await client.GetJsonAsync($"/api/v1/loads/{id}");
         var step = detail.GetProperty("steps").EnumerateArray().Single(s => s.GetProperty("step").GetString() == "module");
         step.GetProperty("rows_out").GetInt64().ShouldBe(3);
@@ -97,40 +94,5 @@ public sealed class HViewModuleUploadTests
         }
 
         rows.ShouldBe(["bobs_burgers/icecream_machine/1/ok", "bobs_burgers/icecream_machine/2/failed"]);
-    }
-
-    private static async Task WaitForJobAsync(HttpClient client, long id, string status)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        JsonElement job = default;
-        while (DateTime.UtcNow < deadline)
-        {
-            var (_, jobs, _) = await client.GetJsonAsync($"/api/1.0/jobs?module={Module}");
-            job = jobs.GetProperty("jobs").EnumerateArray().FirstOrDefault(j => j.GetProperty("id").GetInt64() == id);
-            if (job.ValueKind == JsonValueKind.Object && job.GetProperty("status").GetString() is "completed" or "failed")
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-
-        job.ValueKind.ShouldBe(JsonValueKind.Object, $"job {id} is not listed");
-        job.GetProperty("status").GetString().ShouldBe(status, job.ToString());
-    }
-
-    private static byte[] TarGz(params (string Name, string Content)[] files)
-    {
-        using var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
-        using (var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: true))
-        {
-            foreach (var (name, content) in files)
-            {
-                tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)) });
-            }
-        }
-
-        return output.ToArray();
     }
 }

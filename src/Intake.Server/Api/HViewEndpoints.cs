@@ -56,8 +56,8 @@ internal static class HViewEndpoints
 
     private static readonly string[] JobStatuses = ["queued", "running", "completed", "failed", "held"];
 
-    /// <summary>The file pipeline a module names (its <c>type</c>), seen by the caller; or why there is none.</summary>
-    private static (PipelineConfig? Pipeline, IResult? Problem) FindModule(ServerState state, Caller caller, string module)
+    /// <summary>The file pipeline a module names (its <c>type</c>); or why there is none. Customers are checked by the callers.</summary>
+    private static (PipelineConfig? Pipeline, IResult? Problem) FindModule(ServerState state, string module)
     {
         var candidates = state.Config.Pipelines
             .Where(p => p.Type == module && p.Source.Kind is Engine.SourceKinds.IFileSourceKind)
@@ -94,7 +94,7 @@ internal static class HViewEndpoints
             return Problems.Forbidden($"s3_path '{path}' is not under the customer's folder '{customer}/'; uploads of customer '{customer}' go to <bucket>/{customer}/<grid>/<file>");
         }
 
-        var (pipeline, problem) = FindModule(state, caller, module);
+        var (pipeline, problem) = FindModule(state, module);
         if (pipeline is null)
         {
             return problem!;
@@ -193,7 +193,7 @@ internal static class HViewEndpoints
         PipelineConfig? pipeline = null;
         if (module is not null)
         {
-            (pipeline, var problem) = FindModule(state, caller, module);
+            (pipeline, var problem) = FindModule(state, module);
             if (pipeline is null)
             {
                 return problem!;

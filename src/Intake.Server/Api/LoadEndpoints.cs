@@ -128,7 +128,8 @@ internal static class LoadEndpoints
         return null;
     }
 
-    private static async Task<Load?> FindAsync(ServerState state, Caller caller, long id, CancellationToken ct) =>
+    /// <summary>The load when the caller may see it; null (answered as "no such load") when it does not exist or belongs to another customer. The web UI asks the same.</summary>
+    internal static async Task<Load?> FindAsync(ServerState state, Caller caller, long id, CancellationToken ct) =>
         await state.Runtime.Catalog.GetLoadAsync(id, ct) is { } load && caller.CanSee(load.Customer) ? load : null;
 
     private static IResult NoSuchLoad(long id) => Problems.NotFound($"no load {id.ToString(CultureInfo.InvariantCulture)}");

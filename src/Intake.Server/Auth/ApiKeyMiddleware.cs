@@ -28,27 +28,40 @@ public sealed class ApiKeyMiddleware
     /// </summary>
     internal static bool TakesAKey(PathString path, ServerOptions options) =>
         path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)
-        || (options.MetricsNeedAdminKey && path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase));
+        || (options.MetricsNeedAdminKey && path.StartsWithSegments("/metrics", StringComparison.OrdinalIgnoreCase))
+        || Ui.UiSession.Applies(path);
 
     public async Task InvokeAsync(HttpContext context, ServerState state)
     {
-        if (TakesAKey(context.Request.Path, state.Options) && ReadKey(context.Request) is { } key)
+        // The web UI's pages carry the key in their session cookie instead of a header; it is checked the same way.
+        var key = !TakesAKey(context.Request.Path, state.Options) ? null
+            : Ui.UiSession.Applies(context.Request.Path) ? Ui.UiSession.ReadKey(context)
+            : ReadKey(context.Request);
+        if (key is not null && await AuthenticateAsync(key, context, state) is { } caller)
         {
-            var id = ApiKeys.IdOf(key);
-            var record = id is null ? null : await state.KeyCache.FindAsync(id, context.RequestAborted);
-            if (record is not null && record.RevokedAt is null && ApiKeys.Matches(key, record))
-            {
-                context.Features.Set(new Caller(record.Id, record.Customer, record.Scope));
-            }
-            else
-            {
-                var reason = id is null ? "not a key" : record is null ? "unknown key" : record.RevokedAt is not null ? "revoked key" : "wrong secret";
-                context.Features.Set(new RejectedKey(reason));
-                ServerLog.KeyRejected(state.Log, reason, id ?? "none", context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-            }
+            context.Features.Set(caller);
         }
 
         await _next(context);
+    }
+
+    /// <summary>
+    /// The one check of a key, for the API's headers and the web UI's sign-in and session cookie: the caller when
+    /// the key is valid and not revoked; otherwise null, with the reason set on the request and logged.
+    /// </summary>
+    internal static async Task<Caller?> AuthenticateAsync(string key, HttpContext context, ServerState state)
+    {
+        var id = ApiKeys.IdOf(key);
+        var record = id is null ? null : await state.KeyCache.FindAsync(id, context.RequestAborted);
+        if (record is not null && record.RevokedAt is null && ApiKeys.Matches(key, record))
+        {
+            return new Caller(record.Id, record.Customer, record.Scope);
+        }
+
+        var reason = id is null ? "not a key" : record is null ? "unknown key" : record.RevokedAt is not null ? "revoked key" : "wrong secret";
+        context.Features.Set(new RejectedKey(reason));
+        ServerLog.KeyRejected(state.Log, reason, id ?? "none", context.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+        return null;
     }
 
     /// <summary>The key as sent: the whole <c>X-Api-Key</c> value, or what follows <c>Bearer</c> and its spaces (RFC 9110 §11.4 allows several).</summary>

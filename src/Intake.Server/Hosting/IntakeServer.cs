@@ -114,6 +114,7 @@ public static class IntakeServer
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c => c.ProblemDetails.Type ??= Problems.TypeFor(c.ProblemDetails.Status ?? c.HttpContext.Response.StatusCode));
         services.AddOpenApi("v1", ApiDocument.Configure);
         AddRateLimits(services, state.Options);
+        Ui.UiEndpoints.AddServices(services);
     }
 
     /// <summary>
@@ -207,6 +208,9 @@ public static class IntakeServer
         // HView's clients call /api/1.0 (its upload trigger and jobs list) with the same keys and rules.
         var (hview, hviewWrite) = SecuredGroups(app, "/api/1.0");
         HViewEndpoints.Map(hview, hviewWrite);
+
+        // The operator web UI: the same callers, lookups and actions as the API, as server-rendered pages.
+        Ui.UiEndpoints.Map(app);
     }
 
     /// <summary>

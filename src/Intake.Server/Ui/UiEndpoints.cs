@@ -35,7 +35,7 @@ internal static class UiEndpoints
             SecurityHeaders(context.HttpContext.Response);
             return await next(context);
         });
-        ui.MapGet("/assets/{name}", UiAssets.Serve);
+        ui.MapMethods("/assets/{name}", [HttpMethods.Get, HttpMethods.Head], UiAssets.Serve);
 
         ui.MapGet("/signin", (HttpContext http, string? returnUrl) => SignInPageResult(http, LocalReturnUrl(returnUrl), null));
         ui.MapPost("/signin", SignInAsync).AddEndpointFilter(RequireFormToken);

@@ -146,6 +146,37 @@ public sealed class LoadPageTests : IClassFixture<UiFixture>
     }
 
     [UiFact]
+    public async Task Cancel_OfAReadyLoad_HoldsIt_AndSaysSo()
+    {
+        var page = await _ui.SignedInAsync(_ui.AcmeWrite, "/ui/loads/" + Id(_ui.OrdersToCancel));
+        (await page.GetByTestId("status").GetAttributeAsync("data-status")).ShouldBe("ready");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Cancel" }).ClickAsync();
+
+        (await page.GetByRole(AriaRole.Status).InnerTextAsync()).ShouldContain($"Load {Id(_ui.OrdersToCancel)} cancelled: it is held");
+        (await page.GetByTestId("status").GetAttributeAsync("data-status")).ShouldBe("held");
+        (await page.GetByTestId("held-reason").InnerTextAsync()).ShouldContain("cancelled in the web UI by key");
+        (await _ui.LoadAsync(_ui.OrdersToCancel)).Status.ShouldBe(LoadStatus.Held);
+    }
+
+    [UiFact]
+    public async Task LoadPage_OfALoadInProgress_FollowsItsChanges_WithoutReloading()
+    {
+        var page = await _ui.SignedInAsync(_ui.AcmeRead, "/ui/loads/" + Id(_ui.OrdersWatched));
+        (await page.GetByTestId("status").GetAttributeAsync("data-status")).ShouldBe("ready");
+        (await page.Locator("main").GetAttributeAsync("data-refresh")).ShouldNotBeNull();
+        var navigations = 0;
+        page.FrameNavigated += (_, frame) => navigations += frame == page.MainFrame ? 1 : 0;
+
+        await _ui.HoldAsync(_ui.OrdersWatched, "waiting for the day's manifest");
+
+        await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=status]').dataset.status === 'held'", null, new PageWaitForFunctionOptions { Timeout = 30_000 });
+        (await page.GetByTestId("held-reason").InnerTextAsync()).ShouldContain("waiting for the day's manifest");
+        (await page.Locator("main").GetAttributeAsync("data-refresh")).ShouldBeNull(); // at rest: the page stops asking
+        navigations.ShouldBe(0);
+    }
+
+    [UiFact]
     public async Task Post_WithoutTheAntiForgeryToken_IsRefusedWith400()
     {
         var page = await _ui.SignedInAsync(_ui.AcmeWrite, "/ui/loads/" + Id(_ui.OrdersErrored));

@@ -32,6 +32,9 @@ public sealed class UiFixture : IAsyncLifetime
     public long OrdersToRedrive { get; private set; }
     public long OrdersArchived { get; private set; }
     public long EventsErrored { get; private set; }
+    /// <summary>Ready loads of the paused orders: one to cancel, one whose page watches it change.</summary>
+    public long OrdersToCancel { get; private set; }
+    public long OrdersWatched { get; private set; }
 
     /// <summary>Where screenshots go: under the test output folder.</summary>
     public static string Artifacts { get; } = Path.Combine(AppContext.BaseDirectory, "artifacts");
@@ -56,6 +59,8 @@ public sealed class UiFixture : IAsyncLifetime
             OrdersArchived = await ArchivedAsync(catalog, "orders", "acme", "2026/12/orders-c.csv");
             EventsErrored = await ErroredAsync(catalog, "events", "globex", "events-1.csv.gz");
             await catalog.PausePipelineAsync("orders", "ui tests", default);
+            OrdersToCancel = (await catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "2026/12/orders-d.csv", "f"), default)).Load.Id;
+            OrdersWatched = (await catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "2026/12/orders-e.csv", "f"), default)).Load.Id;
             await catalog.PausePipelineAsync("events", "ui tests", default);
 
             AcmeRead = (await ApiKeys.CreateAsync(catalog, "acme", ApiKeyScope.Read, "acme reader", default)).Key;
@@ -92,6 +97,13 @@ public sealed class UiFixture : IAsyncLifetime
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.WaitForURLAsync(u => !u.Contains("/ui/signin", StringComparison.Ordinal));
         return page;
+    }
+
+    /// <summary>Holds a ready load, as a step waiting for a prerequisite does, behind the UI's back.</summary>
+    public async Task HoldAsync(long id, string reason)
+    {
+        await using var catalog = new PostgresCatalog(Connection, TimeProvider.System);
+        (await catalog.TransitionAsync(id, LoadStatus.Ready, LoadStatus.Held, new TransitionDetails { HeldReason = reason }, default)).ShouldBeTrue();
     }
 
     public async Task<Load> LoadAsync(long id)

@@ -22,7 +22,8 @@
       const m = main();
       if (!next || !m) return;
       const flash = m.querySelector(":scope > .flash"); // the result of the last action stays until the next full load
-      m.replaceChildren(...Array.from(next.childNodes, n => document.adoptNode(n)));
+      // A copy of the list first: moving a node out of the fetched document shortens its live childNodes.
+      m.replaceChildren(...Array.from(next.childNodes));
       if (flash && !m.querySelector(":scope > .flash")) m.prepend(flash);
       if (next.dataset.refresh) m.dataset.refresh = next.dataset.refresh; else delete m.dataset.refresh;
     } catch {

@@ -54,7 +54,7 @@ internal static class ServerCommands
                 Metrics = ParseMetricsAccess(parse.GetValue(metricsAuth)!, errors),
                 KeyCache = parse.GetValue(keyCache) is "0" or "0s" ? TimeSpan.Zero : Duration(parse.GetValue(keyCache)!, "--key-cache", errors),
                 Smtp = smtp.Read(parse, errors),
-                MailReceiver = runtime => new Intake.Engine.Mail.MailReceiver(runtime),
+                MailReceiver = (runtime, observer) => new Intake.Engine.Mail.MailReceiver(runtime, observer: observer),
             };
             return RunHostAsync(parse, options, errors, ct);
         });

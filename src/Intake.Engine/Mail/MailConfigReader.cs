@@ -35,7 +35,7 @@ public sealed record MailSourceOptions
 ///     category: hydrastor
 ///     type: system_report
 ///     group: "{grid}"
-///     module: hydrastor_system_report
+///     module: hydrastor_system_report   # one of the pipeline's modules:, or a list of them
 /// </code>
 /// </example>
 public static class MailConfigReader
@@ -160,11 +160,7 @@ public static class MailConfigReader
         var category = ReadTemplate(s, "category", config.Category, captures);
         var type = ReadTemplate(s, "type", name.Length > 0 ? name : config.Type, captures);
         var group = ReadTemplate(s, "group", config.Group, captures);
-        var module = s.String("module");
-        if (module is not null && module.Length == 0)
-        {
-            s.Report("module", "is empty: name the module, or leave the key out");
-        }
+        var modules = ReadModules(s, name, config);
 
         if (recipient is null || name.Length == 0)
         {
@@ -183,8 +179,42 @@ public static class MailConfigReader
             Category = category,
             Type = type,
             Group = group,
-            Module = module,
+            Modules = modules,
         };
+    }
+
+    /// <summary>
+    /// <c>module:</c>, one name or a list: the modules of the pipeline's <c>modules:</c> that parse what the route takes.
+    /// A name the pipeline does not declare is refused here, at start, not when a message comes.
+    /// </summary>
+    private static IReadOnlyList<string> ReadModules(YamlScope s, string route, PipelineConfig config)
+    {
+        var names = s.StringList("module") ?? [];
+        var declared = config.Modules?.Modules.Select(m => m.Name).ToList() ?? [];
+        var modules = new List<string>();
+        foreach (var module in names)
+        {
+            if (module.Length == 0)
+            {
+                s.Report("module", "is empty: name a module of the pipeline's modules:, or leave the key out");
+            }
+            else if (!declared.Contains(module, StringComparer.Ordinal))
+            {
+                s.Report("module", declared.Count == 0
+                    ? $"route '{route}' names the module '{module}', but this pipeline declares no modules: add a modules: list with a module named '{module}' (see docs/modules.md), or leave the key out"
+                    : $"route '{route}' names the module '{module}', which this pipeline does not declare (its modules: {string.Join(", ", declared)}); correct the name, or add the module under modules:");
+            }
+            else if (modules.Contains(module, StringComparer.Ordinal))
+            {
+                s.Report("module", $"names '{module}' twice");
+            }
+            else
+            {
+                modules.Add(module);
+            }
+        }
+
+        return modules;
     }
 
     private static Regex? ReadRegex(YamlScope s, string key)

@@ -33,12 +33,14 @@ public sealed class MailReceiver : IMailReceiver
     private readonly IReadOnlyList<PipelineConfig> _pipelines;
     private readonly string? _spoolDirectory;
     private readonly ILogger _log;
+    private readonly IRunObserver _observer;
 
     /// <param name="runtime">The opened runtime: the configuration's mail pipelines, their stores, the catalog, the clock.</param>
     /// <param name="pipelines">Only the mail pipelines of these names (<c>intake mail --pipeline</c>); all when null.</param>
     /// <param name="spoolDirectory">Where messages are spooled while they arrive; the system's temporary folder when null.</param>
+    /// <param name="observer">Told of each <c>receive</c> step recorded, as a worker tells it of the other steps (the server's metrics).</param>
     /// <exception cref="ArgumentException">A pipeline named is not a mail pipeline of the configuration.</exception>
-    public MailReceiver(IntakeRuntime runtime, IReadOnlyCollection<string>? pipelines = null, string? spoolDirectory = null)
+    public MailReceiver(IntakeRuntime runtime, IReadOnlyCollection<string>? pipelines = null, string? spoolDirectory = null, IRunObserver? observer = null)
     {
         ArgumentNullException.ThrowIfNull(runtime);
         _runtime = runtime;
@@ -54,6 +56,7 @@ public sealed class MailReceiver : IMailReceiver
         _pipelines = pipelines is null ? mail : mail.Where(p => pipelines.Contains(p.Name)).ToList();
         _spoolDirectory = spoolDirectory;
         _log = runtime.Logs.CreateLogger("Intake.Mail");
+        _observer = observer ?? NullRunObserver.Instance;
     }
 
     /// <summary>The largest <c>max_message_size</c> of the mail pipelines; each pipeline's own limit is checked once the message is routed.</summary>
@@ -166,8 +169,11 @@ public sealed class MailReceiver : IMailReceiver
                 return;
             }
 
+            _observer.StepStarted(load, MailSlice.Receive.Name, 1);
             var id = await _runtime.Catalog.StartStepAsync(load.Id, MailSlice.Receive.Name, 1, "mail:" + (arrival.Client ?? "receiver"), ct);
-            await _runtime.Catalog.FinishStepAsync(id, ReceiveStep.Result(arrival, decision.Targets?.ToString() ?? "no route yet: " + decision.Problem), ct);
+            var result = ReceiveStep.Result(arrival, decision.Targets?.ToString() ?? "no route yet: " + decision.Problem);
+            await _runtime.Catalog.FinishStepAsync(id, result, ct);
+            _observer.StepFinished(load, MailSlice.Receive.Name, result);
         }
         catch (Exception e) when (e is IntakeException or InvalidOperationException)
         {

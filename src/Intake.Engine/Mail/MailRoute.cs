@@ -34,8 +34,11 @@ public sealed record MailRoute
     public required MailTemplate Type { get; init; }
     public required MailTemplate Group { get; init; }
 
-    /// <summary>The module that parses the message's parts (built later); null when none is named.</summary>
-    public string? Module { get; init; }
+    /// <summary>
+    /// The modules (of the pipeline's <c>modules:</c>) that parse the message's parts; empty when the route names none, and
+    /// then every module of the pipeline runs.
+    /// </summary>
+    public IReadOnlyList<string> Modules { get; init; } = [];
 }
 
 /// <summary>
@@ -217,9 +220,19 @@ public sealed partial class MailTemplate
     private static partial Regex Placeholder();
 }
 
-/// <summary>Where a routed message goes: the four folders of the layout, the route that decided them and its module.</summary>
-public sealed record MailTargets(string Route, string Customer, string Category, string Type, string Group, string? Module)
+/// <summary>
+/// Where a routed message goes: the four folders of the layout, the route that decided them, the modules it names
+/// (empty: all of the pipeline's), and the values the route captured (raw, as matched; the secret token never among them).
+/// </summary>
+public sealed record MailTargets(string Route, string Customer, string Category, string Type, string Group)
 {
+    public IReadOnlyList<string> Modules { get; init; } = [];
+
+    public IReadOnlyDictionary<string, string> Captures { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The four folders, <c>customer/category/type/group</c>, as the route step records them (<c>target:</c>).</summary>
+    public string Folders => $"{Customer}/{Category}/{Type}/{Group}";
+
     public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"route {Route}: {Customer}/{Category}/{Type}/{Group}{(Module is null ? "" : $", module {Module}")}");
+        string.Create(CultureInfo.InvariantCulture, $"route {Route}: {Folders}{Modules.Count switch { 0 => "", 1 => $", module {Modules[0]}", _ => $", modules {string.Join(", ", Modules)}" }}");
 }

@@ -126,7 +126,11 @@ public static class MailRouter
             AddGroups(body, m, captures!);
         }
 
-        var targets = new MailTargets(route.Name, route.Customer.Render(captures!), route.Category.Render(captures!), route.Type.Render(captures!), route.Group.Render(captures!), route.Module);
+        var targets = new MailTargets(route.Name, route.Customer.Render(captures!), route.Category.Render(captures!), route.Type.Render(captures!), route.Group.Render(captures!))
+        {
+            Modules = route.Modules,
+            Captures = captures!,
+        };
         return (Stage.Matched, "", targets);
     }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Intake.Core.Ports;
@@ -92,13 +93,65 @@ public sealed class RouteStep : IStep
             note = $" (copied from {current})";
         }
 
-        var outputs = new List<string> { $"{Areas.Inbox}:{key}", $"route:{targets.Route}" };
-        if (targets.Module is { } module)
+        return new StepResult { Message = targets + note, Outputs = RouteRecord.Outputs(key, targets), InboxKey = key, BytesIn = arrival.Size };
+    }
+}
+
+/// <summary>
+/// What the <c>route</c> step records of its decision, in its outputs, for the steps after it: a load's modules and their
+/// values come from this record, never from routing again (the routes may have changed since; a re-drive of a later step
+/// keeps the route the message was given).
+/// </summary>
+/// <remarks>
+/// <c>inbox:&lt;key&gt;</c>, <c>route:&lt;name&gt;</c>, <c>target:&lt;customer&gt;/&lt;category&gt;/&lt;type&gt;/&lt;group&gt;</c> (each a safe folder
+/// name, so the '/' separates them), one <c>module:&lt;name&gt;</c> per module the route names, and
+/// <c>captures:&lt;JSON object&gt;</c> when the route captured values (JSON, because a captured value is the sender's text).
+/// </remarks>
+internal static class RouteRecord
+{
+    private const string RoutePrefix = "route:";
+    private const string TargetPrefix = "target:";
+    private const string ModulePrefix = "module:";
+    private const string CapturesPrefix = "captures:";
+
+    public static IReadOnlyList<string> Outputs(string inboxKey, MailTargets targets)
+    {
+        var outputs = new List<string> { $"{Areas.Inbox}:{inboxKey}", RoutePrefix + targets.Route, TargetPrefix + targets.Folders };
+        outputs.AddRange(targets.Modules.Select(m => ModulePrefix + m));
+        if (targets.Captures.Count > 0)
         {
-            outputs.Add($"module:{module}");
+            outputs.Add(CapturesPrefix + JsonSerializer.Serialize(targets.Captures.OrderBy(c => c.Key, StringComparer.Ordinal).ToDictionary(c => c.Key, c => c.Value)));
         }
 
-        return new StepResult { Message = targets + note, Outputs = outputs, InboxKey = key, BytesIn = arrival.Size };
+        return outputs;
+    }
+
+    /// <summary>The decision in the load's last successful <c>route</c> record; null when it has none.</summary>
+    public static async Task<MailTargets?> FindAsync(StepContext context, CancellationToken cancellationToken)
+    {
+        var steps = await context.Catalog.GetStepsAsync(context.Load.Id, cancellationToken);
+        if (steps.LastOrDefault(s => s.Step == MailSlice.Route.Name && s.Outcome == StepOutcome.Succeeded) is not { } record)
+        {
+            return null;
+        }
+
+        string? Value(string prefix) => record.Outputs.FirstOrDefault(o => o.StartsWith(prefix, StringComparison.Ordinal))?[prefix.Length..];
+        var folders = (Value(TargetPrefix) ?? "").Split('/');
+        var captures = Value(CapturesPrefix) is { } json
+            ? JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? []
+            : [];
+
+        // A record written before target: was recorded has the folders only in its inbox key; its values then stay the pipeline's.
+        return new MailTargets(
+            Value(RoutePrefix) ?? "",
+            folders.Length == 4 ? folders[0] : "",
+            folders.Length == 4 ? folders[1] : "",
+            folders.Length == 4 ? folders[2] : "",
+            folders.Length == 4 ? folders[3] : "")
+        {
+            Modules = [.. record.Outputs.Where(o => o.StartsWith(ModulePrefix, StringComparison.Ordinal)).Select(o => o[ModulePrefix.Length..])],
+            Captures = new Dictionary<string, string>(captures, StringComparer.Ordinal),
+        };
     }
 }
 

@@ -69,9 +69,31 @@ public sealed record ModuleContext
 
 /// <summary>
 /// Gives modules values of a load that only a slice knows (a mail route's captures: the grid or node named in a
-/// subject). A <see cref="Slices.Slice"/> that implements it is asked by the <c>module</c> step for every load.
+/// subject; the route's folders). A <see cref="Slices.Slice"/> that implements it is asked by the <c>module</c> step for
+/// every load.
 /// </summary>
+/// <remarks>
+/// The load's identity stays the load's: a slice's <c>customer</c>, <c>pipeline</c>, <c>load</c>, <c>source_key</c> or
+/// <c>name</c> is ignored (<see cref="ModuleStep.IdentityValues"/>). Any other value a slice gives replaces the pipeline's
+/// (<c>category</c>, <c>type</c>, <c>group</c>), so a mail route's folders win over the pipeline's defaults. When two
+/// slices give the same name, the first in <see cref="Slices.SliceRegistry.BuiltIn"/> wins.
+/// </remarks>
 public interface IModuleValues
 {
+    /// <summary>The slice's values for this load; empty when the slice has none (a pipeline not of its kind).</summary>
     Task<IReadOnlyDictionary<string, string>> ForAsync(StepContext context, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// Lets a slice choose which of the pipeline's modules run for a load (a mail route's <c>module:</c>). A
+/// <see cref="Slices.Slice"/> that implements it is asked by the <c>module</c> step for every load; when none chooses,
+/// every module runs.
+/// </summary>
+public interface IModuleSelection
+{
+    /// <summary>The modules this load runs; null when the slice does not choose for this load (every module runs).</summary>
+    Task<ModuleChoice?> SelectAsync(StepContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>The modules a load runs, by name (of the pipeline's <c>modules:</c>), and who chose them, for messages (<c>route 'alert'</c>).</summary>
+public sealed record ModuleChoice(IReadOnlyList<string> Modules, string ChosenBy);

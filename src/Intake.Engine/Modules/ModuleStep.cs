@@ -14,15 +14,21 @@ namespace Intake.Engine.Modules;
 /// </summary>
 public sealed class ModuleStep : IStep
 {
+    /// <summary>The values that say which load this is: a slice's value of one of these names is ignored.</summary>
+    public static readonly IReadOnlySet<string> IdentityValues = new HashSet<string>(["customer", "pipeline", "load", "source_key", "name"], StringComparer.Ordinal);
+
     private readonly Func<string?, IWarehouse?> _warehouse;
     private readonly IReadOnlyList<IModuleValues> _values;
+    private readonly IReadOnlyList<IModuleSelection> _selections;
 
     /// <param name="warehouse">The warehouse of a name (the load step's, else the default one when null); null when there is none.</param>
-    /// <param name="values">What slices add to a load's values (a mail route's captures).</param>
-    public ModuleStep(Func<string?, IWarehouse?> warehouse, IEnumerable<IModuleValues> values)
+    /// <param name="values">What slices add to a load's values (a mail route's captures and folders).</param>
+    /// <param name="selections">Slices that may choose which modules a load runs (a mail route's <c>module:</c>).</param>
+    public ModuleStep(Func<string?, IWarehouse?> warehouse, IEnumerable<IModuleValues> values, IEnumerable<IModuleSelection>? selections = null)
     {
         _warehouse = warehouse;
         _values = [.. values];
+        _selections = [.. selections ?? []];
     }
 
     public string Name => ModulesSlice.Module.Name;
@@ -32,11 +38,12 @@ public sealed class ModuleStep : IStep
         var modules = StepContext.Required(context.Pipeline.Modules, "modules");
         var warehouse = context.Warehouse ?? _warehouse(context.Pipeline.Load?.Warehouse)
             ?? throw IntakeException.Config($"pipeline '{context.Pipeline.Name}': the modules have no warehouse to write to; declare one in intake.yaml (warehouses:)");
+        var selected = await SelectAsync(context, modules, cancellationToken);
         var files = await ModuleFiles.ListAsync(context, cancellationToken);
         var loadValues = await ValuesAsync(context, cancellationToken);
 
         var writes = new List<WarehouseTableWrite>();
-        foreach (var module in modules.Modules)
+        foreach (var module in selected)
         {
             var values = WithKeyValues(module, context.Load, loadValues);
             var moduleContext = new ModuleContext { Module = module, Files = files, Values = values, Step = context };
@@ -117,7 +124,38 @@ public sealed class ModuleStep : IStep
         return with;
     }
 
-    /// <summary>The load's values: its own, then the slices' (which may not replace them).</summary>
+    /// <summary>
+    /// The modules this load runs, in the order of <c>modules:</c>: those every choosing slice chose (a mail route's
+    /// <c>module:</c>), or all when no slice chooses.
+    /// </summary>
+    private async Task<IReadOnlyList<ModuleConfig>> SelectAsync(StepContext context, ModulesConfig modules, CancellationToken cancellationToken)
+    {
+        IEnumerable<ModuleConfig> selected = modules.Modules;
+        foreach (var selection in _selections)
+        {
+            if (await selection.SelectAsync(context, cancellationToken) is not { } choice)
+            {
+                continue;
+            }
+
+            // The configuration refuses a route naming a module the pipeline lacks; this is a pipeline changed since the load was routed.
+            if (choice.Modules.FirstOrDefault(name => !modules.Modules.Any(m => m.Name == name)) is { } missing)
+            {
+                var load = context.Load.Id.ToString(CultureInfo.InvariantCulture);
+                throw IntakeException.Config(
+                    $"load {load}: {choice.ChosenBy} chose the module '{missing}', which pipeline {context.Pipeline.Name} does not declare (its modules: {string.Join(", ", modules.Modules.Select(m => m.Name))}); add it under modules: in {context.Pipeline.File}, then re-drive load {load}");
+            }
+
+            selected = selected.Where(m => choice.Modules.Contains(m.Name, StringComparer.Ordinal));
+        }
+
+        return [.. selected];
+    }
+
+    /// <summary>
+    /// The load's values: its identity (customer, pipeline, load, source_key, name), which no slice replaces; the pipeline's
+    /// category, type and group, which a slice's values replace (a mail route's folders); and the rest of the slices' values.
+    /// </summary>
     private async Task<IReadOnlyDictionary<string, string>> ValuesAsync(StepContext context, CancellationToken cancellationToken)
     {
         var load = context.Load;
@@ -133,12 +171,18 @@ public sealed class ModuleStep : IStep
             ["source_key"] = load.SourceKey,
             ["name"] = load.SourceKey[(load.SourceKey.LastIndexOf('/') + 1)..],
         };
+        var fromSlices = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var provider in _values)
         {
             foreach (var (key, value) in await provider.ForAsync(context, cancellationToken))
             {
-                values.TryAdd(key, value);
+                fromSlices.TryAdd(key, value);
             }
+        }
+
+        foreach (var (key, value) in fromSlices.Where(v => !IdentityValues.Contains(v.Key)))
+        {
+            values[key] = value;
         }
 
         return values;

@@ -33,7 +33,8 @@ public sealed class ModulesSlice : Slice
     [
         new ModuleStep(
             name => (name ?? runtime.Config.Defaults.Warehouse) is { } n && runtime.Warehouses.TryGetValue(n, out var w) ? w : null,
-            SliceRegistry.BuiltIn.OfType<IModuleValues>()),
+            SliceRegistry.BuiltIn.OfType<IModuleValues>(),
+            SliceRegistry.BuiltIn.OfType<IModuleSelection>()),
     ];
 
     public override PipelineConfig Complete(YamlScope scope, PipelineConfig pipeline)

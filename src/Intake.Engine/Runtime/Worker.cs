@@ -163,10 +163,16 @@ public sealed class Worker
     private async Task<LoadStatus?> RunStepsAsync(Load load, PipelineConfig pipeline, IReadOnlyList<string> stepNames, CancellationToken ct)
     {
         var history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
-        foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
+        if (history.Any(s => s.Outcome == StepOutcome.Running))
         {
-            // A worker died inside this step; its record is closed so the history reads truthfully.
-            await CloseAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
+            foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
+            {
+                // A worker died inside this step; its record is closed so the history reads truthfully.
+                await CloseStaleAsync(stale.Id, ct);
+            }
+
+            // Read again: a record its writer finished meanwhile counts as what it became.
+            history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
         }
 
         var resources = ContextFor(load, pipeline);
@@ -342,6 +348,23 @@ public sealed class Worker
             }
         }, ct);
     }
+
+    /// <summary>
+    /// Closes a record left running. Its writer may finish it meanwhile: the mail receiver records a message's
+    /// <c>receive</c> step just after registering its load, so a worker can claim the load between the record's start
+    /// and its end. A record finished by then is not stale, and is left as its writer closed it.
+    /// </summary>
+    private Task CloseStaleAsync(long stepId, CancellationToken ct) => Outage.RunAsync(async _ =>
+    {
+        try
+        {
+            await Catalog.FinishStepAsync(stepId, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), CancellationToken.None);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already finished, by its writer or by an earlier try whose answer was lost.
+        }
+    }, ct);
 
     /// <summary>Anything that is not already an <see cref="IntakeException"/> is classified here, once.</summary>
     private IntakeException Classify(Exception e, Load load, string step)

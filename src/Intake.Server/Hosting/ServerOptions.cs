@@ -62,9 +62,10 @@ public sealed record ServerOptions
     public SmtpListenerOptions? Smtp { get; init; }
     /// <summary>
     /// Builds the mail receiver the SMTP listener hands every message to, once the runtime is open (the receiver writes
-    /// to the pipeline stores and registers loads in the catalog). The host passes the Mail slice's receiver.
+    /// to the pipeline stores and registers loads in the catalog). The host passes the Mail slice's receiver. The observer
+    /// is the server's metrics, to be told of the <c>receive</c> steps the receiver records.
     /// </summary>
-    public Func<IntakeRuntime, IMailReceiver>? MailReceiver { get; init; }
+    public Func<IntakeRuntime, IRunObserver, IMailReceiver>? MailReceiver { get; init; }
 
     /// <summary>Whether <c>/metrics</c> answers only an admin key, once <see cref="MetricsAccess.Auto"/> is decided from <see cref="Urls"/>.</summary>
     public bool MetricsNeedAdminKey => Metrics switch

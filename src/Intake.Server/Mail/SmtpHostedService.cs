@@ -30,7 +30,7 @@ internal sealed class SmtpHostedService : IHostedService, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = _state.Options.Smtp ?? throw new InvalidOperationException("the SMTP listener is not configured");
-        var receiver = _state.Options.MailReceiver?.Invoke(_state.Runtime)
+        var receiver = _state.Options.MailReceiver?.Invoke(_state.Runtime, _state.Metrics)
             ?? throw new IntakeException(ErrorKind.Config, "--smtp: this intake has no mail receiver to hand messages to; run a build with the Mail slice, or leave out --smtp");
         try
         {

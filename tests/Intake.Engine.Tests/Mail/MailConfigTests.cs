@@ -28,7 +28,7 @@ public sealed class MailConfigTests : IAsyncLifetime
         route.Customer.Text.ShouldBe("acme"); // not set: the pipeline's customer
         route.Type.Text.ShouldBe("system_report"); // not set: the route's name
         route.Group.Text.ShouldBe("{grid}");
-        route.Module.ShouldBe("hydrastor_system_report");
+        route.Modules.ShouldBeEmpty(); // not set: every module of the pipeline
         pipeline.Steps.ShouldBe(["receive", "route", "archive"]);
     }
 
@@ -64,6 +64,46 @@ public sealed class MailConfigTests : IAsyncLifetime
         problems.ShouldContain(p => p.Line == 11 && p.Key == "routes[1].name" && p.Reason.Contains("names another route", StringComparison.Ordinal));
         problems.ShouldContain(p => p.Line == 12 && p.Key == "routes[1].recipient" && p.Reason.Contains("is not an address pattern", StringComparison.Ordinal));
         e.Message.ShouldContain("mail.yaml:8: routes[0].token");
+    }
+
+    [Fact]
+    public void Load_RouteNamingAModuleThePipelineDoesNotDeclare_IsRefused_NamingRouteModuleAndModules()
+    {
+        _project.WritePipeline(MailProject.SystemReportRoute + "\n    module: [summary, nodes]", rest: """
+            modules:
+              - { name: summary, kind: text, from: body, pairs: whole, table: reports }
+              - { name: alerts, kind: text, from: subject, pattern: "^(?<line>.+)$", table: alerts }
+            """);
+
+        var e = Should.Throw<ConfigException>(() => _project.Config());
+
+        var error = e.Errors.ShouldHaveSingleItem();
+        error.Key.ShouldBe("routes[0].module");
+        error.Line.ShouldBe(13);
+        error.Reason.ShouldBe("route 'system_report' names the module 'nodes', which this pipeline does not declare (its modules: summary, alerts); correct the name, or add the module under modules:");
+    }
+
+    [Fact]
+    public void Load_RouteNamingAModule_InAPipelineWithoutModules_IsRefused()
+    {
+        _project.WritePipeline(MailProject.SystemReportRoute + "\n    module: hydrastor_system_report");
+
+        var e = Should.Throw<ConfigException>(() => _project.Config());
+
+        e.Errors.ShouldHaveSingleItem().Reason.ShouldBe(
+            "route 'system_report' names the module 'hydrastor_system_report', but this pipeline declares no modules: add a modules: list with a module named 'hydrastor_system_report' (see docs/modules.md), or leave the key out");
+    }
+
+    [Fact]
+    public void Load_RouteNamingModules_KeepsThemInOrder()
+    {
+        _project.WritePipeline(MailProject.SystemReportRoute + "\n    module: [alerts, summary]", rest: """
+            modules:
+              - { name: summary, kind: text, from: body, pairs: whole, table: reports }
+              - { name: alerts, kind: text, from: subject, pattern: "^(?<line>.+)$", table: alerts }
+            """);
+
+        ((MailSourceOptions)_project.Config().Pipelines[0].Source.Options).Routes[0].Modules.ShouldBe(["alerts", "summary"]);
     }
 
     [Fact]

@@ -20,17 +20,18 @@ public sealed class MailProject : IAsyncDisposable
             subject: "^System report of (?<grid>[A-Za-z0-9_]+)$"
             category: hydrastor
             group: "{grid}"
-            module: hydrastor_system_report
         """;
 
     private readonly List<IntakeRuntime> _opened = [];
 
-    public MailProject(string? catalog = null, string? store = null, string routes = SystemReportRoute, string source = "{ kind: mail }")
+    /// <param name="warehouse">Whether the project has a warehouse (SQLite, <c>.intake/warehouse.db</c>), for pipelines with modules.</param>
+    public MailProject(string? catalog = null, string? store = null, string routes = SystemReportRoute, string source = "{ kind: mail }", bool warehouse = false)
     {
         Root = Directory.CreateTempSubdirectory("intake-mail-").FullName;
         File.WriteAllText(Path.Combine(Root, "intake.yaml"), $$"""
             catalog: {{catalog ?? "{ kind: sqlite, path: .intake/catalog.db }"}}
             stores: { main: {{store ?? "{ kind: local, root: .intake/store }"}} }
+            {{(warehouse ? "warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }" : "")}}
             defaults:
               retry: { max_attempts: 2, base_delay: 1ms, max_delay: 5ms }
             """);
@@ -47,14 +48,33 @@ public sealed class MailProject : IAsyncDisposable
     /// <summary>A path under the local store's root (<c>area/key</c>).</summary>
     public string Stored(string areaAndKey) => Path.Combine(Root, ".intake", "store", areaAndKey);
 
-    public void WritePipeline(string routes, string source = "{ kind: mail }") => File.WriteAllText(PipelineFile, $"""
+    /// <summary>Writes the pipeline <c>mail</c> with these routes; <paramref name="rest"/> is more of the pipeline file (<c>modules:</c>).</summary>
+    public void WritePipeline(string routes, string source = "{ kind: mail }", string steps = "[receive, route, archive]", string rest = "") => File.WriteAllText(PipelineFile, $"""
         name: mail
         customer: acme
         source: {source}
-        steps: [receive, route, archive]
+        steps: {steps}
         routes:
         {routes}
+        {rest}
         """);
+
+    /// <summary>The warehouse's rows of <paramref name="sql"/>, each value as text.</summary>
+    public List<string?[]> Rows(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(Root, ".intake", "warehouse.db")}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var rows = new List<string?[]>();
+        while (reader.Read())
+        {
+            rows.Add([.. Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? null : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))]);
+        }
+
+        return rows;
+    }
 
     public IntakeConfig Config() => ConfigLoader.Load(Path.Combine(Root, "intake.yaml"));
 

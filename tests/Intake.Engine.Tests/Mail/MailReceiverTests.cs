@@ -45,6 +45,80 @@ public sealed class MailReceiverSqliteTests : MailReceiverSuite
     }
 }
 
+/// <summary>
+/// A worker that claims a load between the receiver's start and end of its <c>receive</c> record (the receiver registers
+/// the load first) sees the record running; the receiver then finishes it. The worker leaves it as finished and carries
+/// the load on, instead of failing on a record it took for a dead worker's.
+/// </summary>
+public sealed class MailReceiverRaceTests
+{
+    [Fact]
+    public async Task Worker_ClaimingWhileTheReceiverRecordsReceive_CarriesTheLoadOn()
+    {
+        await using var project = new MailProject();
+        var runtime = await project.OpenAsync();
+        var racing = new FinishesReceiveLate(runtime.Catalog);
+        var raced = runtime.WithCatalog(racing);
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(raced), MailProject.Message());
+
+        var worker = new Worker(raced);
+        (await worker.RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
+        (await worker.RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.Archived);
+
+        racing.Raced.ShouldBeTrue();
+        var steps = await runtime.Catalog.GetStepsAsync(receipt.LoadId!.Value, default);
+        steps.Select(s => (s.Step, s.Outcome)).ShouldBe([("receive", StepOutcome.Succeeded), ("route", StepOutcome.Succeeded), ("archive", StepOutcome.Succeeded)]);
+    }
+
+    /// <summary>Holds back the first finish of a step record, and writes it right after someone reads the load's history with it still running.</summary>
+    private sealed class FinishesReceiveLate(ICatalog inner) : ICatalog
+    {
+        private (long Id, StepResult Result)? _held;
+        private bool _holding = true;
+
+        public bool Raced { get; private set; }
+
+        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        {
+            if (_holding)
+            {
+                _holding = false;
+                _held = (stepId, result);
+                return Task.CompletedTask;
+            }
+
+            return inner.FinishStepAsync(stepId, result, cancellationToken);
+        }
+
+        public async Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
+        {
+            var history = await inner.GetStepsAsync(loadId, cancellationToken);
+            if (_held is { } held && history.Any(s => s.Id == held.Id && s.Outcome == StepOutcome.Running))
+            {
+                _held = null;
+                Raced = true;
+                await inner.FinishStepAsync(held.Id, held.Result, cancellationToken); // the receiver, just after the worker looked
+            }
+
+            return history;
+        }
+
+        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) => inner.RegisterLoadAsync(load, cancellationToken);
+        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
+        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
+        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
+        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken) => inner.TransitionAsync(loadId, from, to, details, cancellationToken);
+        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
+        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
+        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
+        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
+        public Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken) => inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
+        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
+        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
+
 /// <summary>The PostgreSQL catalog (INTAKE_TEST_PG), local store.</summary>
 [RequiresServer(typeof(PostgresFactAttribute))]
 public sealed class MailReceiverPostgresTests : MailReceiverSuite
@@ -246,8 +320,8 @@ public abstract class MailReceiverSuite : IAsyncLifetime
         load.InboxKey.ShouldBe(key);
         var steps = await runtime.Catalog.GetStepsAsync(load.Id, default);
         steps.Select(s => (s.Step, s.Outcome)).ShouldBe([("receive", StepOutcome.Succeeded), ("route", StepOutcome.Succeeded), ("archive", StepOutcome.Succeeded)]);
-        steps[1].Message.ShouldBe("route system_report: acme/hydrastor/system_report/icecream_machine, module hydrastor_system_report");
-        steps[1].Outputs.ShouldBe([$"inbox:{key}", "route:system_report", "module:hydrastor_system_report"]);
+        steps[1].Message.ShouldBe("route system_report: acme/hydrastor/system_report/icecream_machine");
+        steps[1].Outputs.ShouldBe([$"inbox:{key}", "route:system_report", "target:acme/hydrastor/system_report/icecream_machine", """captures:{"customer":"bobs_burgers","grid":"icecream_machine"}"""]);
         (await ReadAsync(runtime.StoreFor(runtime.Pipeline("mail")), Areas.Archive, key)).ShouldBe(message);
     }
 

@@ -35,7 +35,9 @@ public sealed class MailRouterTests : IAsyncLifetime
     {
         var decision = Route("reports+bobs_burgers.s3cret-token@hview.example", "System report of icecream_machine").ShouldNotBeNull();
 
-        decision.Targets.ShouldBe(new MailTargets("system_report", "acme", "hydrastor", "system_report", "icecream_machine", "hydrastor_system_report"));
+        var targets = decision.Targets.ShouldNotBeNull();
+        targets.ToString().ShouldBe("route system_report: acme/hydrastor/system_report/icecream_machine");
+        targets.Captures.ShouldBe(new Dictionary<string, string> { ["customer"] = "bobs_burgers", ["grid"] = "icecream_machine" }); // never the token
     }
 
     [Fact]
@@ -43,7 +45,9 @@ public sealed class MailRouterTests : IAsyncLifetime
     {
         var decision = Route("Alerts+Bobs_Burgers@HVIEW.example", "ALERT disk full", from: "ops@bobs.example", sender: "ops@bobs.example", body: "Disk full\nNode: node-7\n").ShouldNotBeNull();
 
-        decision.Targets.ShouldBe(new MailTargets("alert", "Bobs_Burgers", "hydrastor", "alert", "node-7", null));
+        var targets = decision.Targets.ShouldNotBeNull();
+        targets.ToString().ShouldBe("route alert: Bobs_Burgers/hydrastor/alert/node-7");
+        targets.Captures.ShouldBe(new Dictionary<string, string> { ["customer"] = "Bobs_Burgers", ["node"] = "node-7" });
     }
 
     [Fact]

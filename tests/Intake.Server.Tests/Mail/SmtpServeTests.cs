@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Intake.Core.Errors;
+using Intake.Core.Model;
 using Intake.Engine.Configuration;
 using Intake.Server.Hosting;
 using Intake.Server.Mail;
@@ -54,7 +55,7 @@ public sealed class SmtpServeTests : IDisposable
         Workers = 1,
         DiscoverEvery = TimeSpan.FromHours(1),
         Smtp = new SmtpListenerOptions { Endpoint = new IPEndPoint(IPAddress.Loopback, 0) },
-        MailReceiver = receiver is null ? null : _ => receiver,
+        MailReceiver = receiver is null ? null : (_, _) => receiver,
     };
 
     [Fact]
@@ -76,6 +77,58 @@ public sealed class SmtpServeTests : IDisposable
         }
 
         Intake.Tests.Shared.TestServers.Answers("127.0.0.1", endpoint.Port).ShouldBeFalse();
+    }
+
+    /// <summary>
+    /// A message through the listener into the Mail slice's receiver, carried by the server's worker through route, extract,
+    /// module and archive: <c>/metrics</c> counts each of its steps, the receive step (recorded by the receiver) included.
+    /// </summary>
+    [Fact]
+    public async Task Serve_WithSmtp_MailLoadSteps_AreCountedInTheMetrics()
+    {
+        File.WriteAllText(Path.Combine(_root, "pipelines", "mail.yaml"), """
+            name: mail
+            customer: acme
+            source: { kind: mail }
+            steps: [receive, route, extract, archive]
+            routes:
+              - name: report
+                recipient: "reports@hview.example"
+                senders: ["*@hview.example"]
+            modules:
+              - { name: summary, kind: text, from: body, pairs: whole, table: reports }
+            """);
+        var config = ConfigLoader.Load(ConfigLoader.Locate(_root));
+        var options = Options(null) with
+        {
+            Poll = TimeSpan.FromMilliseconds(50),
+            MailReceiver = (runtime, observer) => new Intake.Engine.Mail.MailReceiver(runtime, observer: observer),
+        };
+        await using var server = await IntakeServer.StartAsync(config, options);
+        await using (var client = await SmtpTestClient.ConnectAsync(server.SmtpEndpoint.ShouldNotBeNull()))
+        {
+            await client.EnvelopeAsync("grid7@hview.example", "reports@hview.example");
+            (await client.DataAsync(Encoding.ASCII.GetBytes("From: <grid7@hview.example>\r\nSubject: report\r\nMessage-ID: <m1@hview.example>\r\n\r\nCapacity: 42%\r\n"))).ShouldStartWith("250 ");
+        }
+
+        var catalog = server.State.Runtime.Catalog;
+        Load? load = null;
+        for (var i = 0; i < 400 && load?.Status is not (LoadStatus.Archived or LoadStatus.Errored); i++)
+        {
+            await Task.Delay(50);
+            load = (await catalog.ListLoadsAsync(new LoadQuery { Pipeline = "mail" }, default)).SingleOrDefault();
+        }
+
+        load.ShouldNotBeNull().Status.ShouldBe(LoadStatus.Archived, string.Join("\n", (await catalog.GetStepsAsync(load.Id, default)).Select(s => $"{s.Step} {s.Outcome} {s.ErrorKind} {s.Message}")));
+        using var http = new HttpClient { BaseAddress = new Uri(server.Addresses[0]) };
+        var metrics = await http.GetStringAsync("/metrics");
+        foreach (var step in new[] { "receive", "route", "extract", "module", "archive" })
+        {
+            metrics.ShouldContain($"intake_step_duration_seconds_count{{pipeline=\"mail\",step=\"{step}\",outcome=\"succeeded\"}} 1");
+        }
+
+        metrics.ShouldContain("intake_rows_total{pipeline=\"mail\",step=\"module\",direction=\"out\"} 1");
+        metrics.ShouldContain("intake_loads_processed_total{pipeline=\"mail\",status=\"archived\"} 1");
     }
 
     [Fact]

@@ -163,10 +163,18 @@ public sealed class Worker
     private async Task<LoadStatus?> RunStepsAsync(Load load, PipelineConfig pipeline, IReadOnlyList<string> stepNames, CancellationToken ct)
     {
         var history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
-        foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
+        var running = history.Where(s => s.Outcome == StepOutcome.Running).ToList();
+        foreach (var stale in running)
         {
-            // A worker died inside this step; its record is closed so the history reads truthfully.
-            await CloseAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), ct);
+            // A worker died inside this step; its record is closed so the history reads truthfully. Or its writer is
+            // alive and finished it since it was read: intake mail records a load's receive step right after
+            // registering the load, which a worker may claim at once. Then its outcome stands, read again below.
+            await CloseAsync(stale.Id, StepResult.Failed(ErrorKind.Transient, "interrupted: the worker stopped before the step finished"), finishedMeanwhile: true, ct);
+        }
+
+        if (running.Count > 0)
+        {
+            history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
         }
 
         var resources = ContextFor(load, pipeline);
@@ -325,7 +333,10 @@ public sealed class Worker
     }, ct);
 
     /// <summary>Completes a step record, waiting out a catalog outage in a daemon.</summary>
-    private Task CloseAsync(long stepId, StepResult result, CancellationToken ct)
+    private Task CloseAsync(long stepId, StepResult result, CancellationToken ct) => CloseAsync(stepId, result, finishedMeanwhile: false, ct);
+
+    /// <param name="finishedMeanwhile">The record may have been finished by its own writer since it was read: then it is left as it is.</param>
+    private Task CloseAsync(long stepId, StepResult result, bool finishedMeanwhile, CancellationToken ct)
     {
         var tries = 0;
         return Outage.RunAsync(async _ =>
@@ -336,9 +347,10 @@ public sealed class Worker
                 // Not cancelled by ct: a stop request must not leave the outcome of finished work unrecorded.
                 await Catalog.FinishStepAsync(stepId, result, CancellationToken.None);
             }
-            catch (InvalidOperationException) when (tries > 1)
+            catch (InvalidOperationException) when (tries > 1 || finishedMeanwhile)
             {
-                // Already closed: an earlier try was written before the connection dropped with its answer.
+                // Already closed: an earlier try was written before the connection dropped with its answer, or the
+                // record's writer finished it first.
             }
         }, ct);
     }

@@ -316,6 +316,83 @@ public abstract class MailReceiverSuite : IAsyncLifetime
         (await KeysAsync(work, Areas.Work)).ShouldBeEmpty(); // the work area is cleared once archived
     }
 
+    /// <summary>
+    /// Postfix's pipe and a worker at once (the mail bench found it): the worker claims the load while <c>intake mail</c> is
+    /// still recording its receive step, reads that record as running, and the receiver finishes it before the worker
+    /// closes it as interrupted. The worker carries the load on with the receiver's record; it used to fail ("step record
+    /// … is already finished") and leave the load leased until its lease ran out.
+    /// </summary>
+    [MailFact]
+    public async Task Worker_ClaimsWhileTheReceiverStillRecordsReceive_CarriesTheLoadOn()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiving = new ReceiveRecordedLate(runtime.Catalog) { HoldsFinish = true };
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime.WithCatalog(receiving)), MailProject.Message());
+        receipt.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        (await runtime.Catalog.GetStepsAsync(receipt.LoadId!.Value, default)).ShouldHaveSingleItem().Outcome.ShouldBe(StepOutcome.Running);
+
+        var worker = new Worker(runtime.WithCatalog(new ReceiveRecordedLate(runtime.Catalog) { AfterFirstStepsRead = receiving.FinishAsync }));
+        var load = await worker.RunOneAsync(null, default);
+
+        load.ShouldNotBeNull().Status.ShouldBe(LoadStatus.ReadyForArchiving);
+        var steps = await runtime.Catalog.GetStepsAsync(receipt.LoadId!.Value, default);
+        steps.Select(s => (s.Step, s.Outcome)).ShouldBe([("receive", StepOutcome.Succeeded), ("route", StepOutcome.Succeeded)]);
+        steps[0].Worker.ShouldStartWith("mail:"); // the receiver's record, not one of the worker's
+    }
+
+    /// <summary>
+    /// The real catalog, with the receive step's record finished late: as the receiver side (<see cref="HoldsFinish"/>), it keeps the finish until
+    /// <see cref="FinishAsync"/>; as the worker side, it runs <see cref="AfterFirstStepsRead"/> right after the worker has
+    /// read the load's steps, as a receiver finishing at that moment would.
+    /// </summary>
+    private sealed class ReceiveRecordedLate(ICatalog inner) : ICatalog
+    {
+        private Func<Task>? _finish;
+
+        public bool HoldsFinish { get; init; }
+
+        public Func<Task>? AfterFirstStepsRead { get; set; }
+
+        public Task FinishAsync() => _finish?.Invoke() ?? Task.CompletedTask;
+
+        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        {
+            if (HoldsFinish)
+            {
+                _finish = () => inner.FinishStepAsync(stepId, result, CancellationToken.None);
+                return Task.CompletedTask;
+            }
+
+            return inner.FinishStepAsync(stepId, result, cancellationToken);
+        }
+
+        public async Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
+        {
+            var steps = await inner.GetStepsAsync(loadId, cancellationToken);
+            if (AfterFirstStepsRead is { } then)
+            {
+                AfterFirstStepsRead = null;
+                await then();
+            }
+
+            return steps;
+        }
+
+        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) => inner.RegisterLoadAsync(load, cancellationToken);
+        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
+        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
+        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
+        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken) => inner.TransitionAsync(loadId, from, to, details, cancellationToken);
+        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
+        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
+        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
+        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
+        public Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken) => inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
+        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
+        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
     /// <summary>The real catalog, unreachable when the load is registered: the receiver dies right after the inbox write.</summary>
     private sealed class UnreachableOnRegister(ICatalog inner) : ICatalog
     {

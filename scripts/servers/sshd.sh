@@ -2,7 +2,8 @@
 # Throwaway OpenSSH server for the SFTP source tests, on 127.0.0.1:${INTAKE_SFTP_PORT:-2222}.
 #   scripts/servers/sshd.sh install   install openssh-server and openssh-client from Debian when missing (root)
 #   scripts/servers/sshd.sh start     start sshd under $INTAKE_SERVERS_DIR/sftp with its own host key and client
-#                                     keys (ed25519, RSA, ECDSA, and an ed25519 key with a passphrase);
+#                                     keys (ed25519, RSA, ECDSA, and an ed25519 key with a passphrase), and an
+#                                     RSA host key besides the ed25519 one;
 #                                     prints 'export INTAKE_TEST_SFTP=...'
 #   scripts/servers/sshd.sh stop      stop the sshd this script started (by its PID), never another one
 # As root, logins are for a dedicated user (${INTAKE_SFTP_USER:-intakesftp}) whose shell is nologin, with the sftp
@@ -23,7 +24,7 @@ SSHD=/usr/sbin/sshd
 print_env() {
   local user=$1 home=$2 auth=""
   if [ -f "$S/password" ]; then auth="password=$(cat "$S/password");kbd_port=$KBD_PORT;"; fi
-  echo "export INTAKE_TEST_SFTP='host=127.0.0.1;port=$PORT;user=$user;key=$S/client_ed25519;home=$home;hostkey=$S/host_ed25519.pub;rsa_key=$S/client_rsa;ecdsa_key=$S/client_ecdsa;passphrase_key=$S/client_ed25519_pass;passphrase=$(cat "$S/passphrase");${auth%;}'"
+  echo "export INTAKE_TEST_SFTP='host=127.0.0.1;port=$PORT;user=$user;key=$S/client_ed25519;home=$home;hostkey=$S/host_ed25519.pub;rsa_hostkey=$S/host_rsa.pub;rsa_key=$S/client_rsa;ecdsa_key=$S/client_ecdsa;passphrase_key=$S/client_ed25519_pass;passphrase=$(cat "$S/passphrase");${auth%;}'"
 }
 
 # A random secret of letters and digits (it travels in a ';'-separated variable): 18 bytes are 24 base64 characters, no padding.
@@ -61,6 +62,8 @@ case "${1:-}" in
       mkdir -p /run/sshd            # sshd's privilege separation directory
     fi
     ssh-keygen -q -t ed25519 -N '' -C "intake-test-host" -f "$S/host_ed25519"
+    # A second host key: clients that pin the RSA one must find it although ed25519 is offered first.
+    ssh-keygen -q -t rsa -b 3072 -N '' -C "intake-test-host-rsa" -f "$S/host_rsa"
     ssh-keygen -q -t ed25519 -N '' -C "intake-test-client" -f "$S/client_ed25519"
     ssh-keygen -q -t rsa -b 3072 -N '' -C "intake-test-client-rsa" -f "$S/client_rsa"
     ssh-keygen -q -t ecdsa -b 256 -N '' -C "intake-test-client-ecdsa" -f "$S/client_ecdsa"
@@ -81,6 +84,7 @@ Port $PORT
 Port $KBD_PORT
 ListenAddress 127.0.0.1
 HostKey $S/host_ed25519
+HostKey $S/host_rsa
 PidFile $S/sshd.daemon.pid
 AuthorizedKeysFile $S/authorized_keys
 # The key files live under a world-readable test folder, not in a home directory.

@@ -18,6 +18,7 @@ public sealed class TcpProxy : IAsyncDisposable
     private readonly Task _acceptLoop;
     private long _fromServer;
     private int _cuts;
+    private int _autoCut;
 
     public TcpProxy(string targetHost, int targetPort)
     {
@@ -34,6 +35,12 @@ public sealed class TcpProxy : IAsyncDisposable
 
     /// <summary>Times <see cref="CutAll"/> reset at least one connection.</summary>
     public int Cuts => Volatile.Read(ref _cuts);
+
+    /// <summary>
+    /// Once this many bytes have come from the server (over all connections), every open connection is reset, once:
+    /// a drop in the middle of a download whose listing came through whole.
+    /// </summary>
+    public long CutOnceAfterServerBytes { get; set; } = long.MaxValue;
 
     /// <summary>Bytes relayed from the server to clients so far, over all connections.</summary>
     public long BytesFromServer => Interlocked.Read(ref _fromServer);
@@ -118,9 +125,9 @@ public sealed class TcpProxy : IAsyncDisposable
             while ((read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token)) > 0)
             {
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
-                if (fromServer)
+                if (fromServer && Interlocked.Add(ref _fromServer, read) >= CutOnceAfterServerBytes && Interlocked.Exchange(ref _autoCut, 1) == 0)
                 {
-                    Interlocked.Add(ref _fromServer, read);
+                    CutAll();
                 }
             }
 

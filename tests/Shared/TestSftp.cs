@@ -15,6 +15,7 @@ public static class TestSftp
         return values.TryGetValue("host", out var host)
             ? new Settings(host, int.Parse(values["port"], System.Globalization.CultureInfo.InvariantCulture), values["user"], values["key"], values["home"], values["hostkey"])
             {
+                RsaHostPublicKey = values.GetValueOrDefault("rsa_hostkey"),
                 RsaKey = values.GetValueOrDefault("rsa_key"),
                 EcdsaKey = values.GetValueOrDefault("ecdsa_key"),
                 PassphraseKey = values.GetValueOrDefault("passphrase_key"),
@@ -36,6 +37,9 @@ public static class TestSftp
     /// <param name="HostPublicKey">The server's host public key file (<c>type base64 comment</c>).</param>
     public sealed record Settings(string Host, int Port, string User, string PrivateKey, string Home, string HostPublicKey)
     {
+        /// <summary>The server's second host key (RSA), offered after the ed25519 one.</summary>
+        public string? RsaHostPublicKey { get; init; }
+
         public string? RsaKey { get; init; }
 
         public string? EcdsaKey { get; init; }
@@ -52,8 +56,8 @@ public static class TestSftp
         public int? KeyboardInteractivePort { get; init; }
 
         /// <summary>The server's host key fingerprint, as <c>ssh-keygen -lf</c> prints it.</summary>
-        public string HostKeyFingerprint() =>
-            "SHA256:" + Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(Convert.FromBase64String(File.ReadAllText(HostPublicKey).Split(' ')[1]))).TrimEnd('=');
+        public string HostKeyFingerprint(string? publicKeyFile = null) =>
+            "SHA256:" + Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(Convert.FromBase64String(File.ReadAllText(publicKeyFile ?? HostPublicKey).Split(' ')[1]))).TrimEnd('=');
 
         /// <summary>A known_hosts line trusting the server's real host key.</summary>
         public string KnownHostsLine()
@@ -79,6 +83,6 @@ public sealed class SftpPasswordFactAttribute : FactAttribute
 {
     public SftpPasswordFactAttribute() =>
         Skip = TestServers.SkipUnless(
-            TestSftp.IsReachable && TestSftp.Server is { Password: not null, KeyboardInteractivePort: not null, PassphraseKey: not null, RsaKey: not null, EcdsaKey: not null },
+            TestSftp.IsReachable && TestSftp.Server is { Password: not null, KeyboardInteractivePort: not null, PassphraseKey: not null, RsaKey: not null, EcdsaKey: not null, RsaHostPublicKey: not null },
             "the SFTP test server does not offer password, keyboard-interactive and every key type (start scripts/servers/sshd.sh as root to set INTAKE_TEST_SFTP with them)");
 }

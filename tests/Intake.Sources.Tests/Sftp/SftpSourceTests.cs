@@ -725,4 +725,48 @@ public sealed class SftpSourceTests : IDisposable
             File.SetUnixFileMode(Folder, (UnixFileMode)0b111_111_111);
         }
     }
+
+    [SftpPasswordFact]
+    public async Task Connect_PinnedFingerprintOfTheServersSecondHostKey_Connects()
+    {
+        // The server offers ed25519 first; the pin is its RSA key, which a client asking once would never see.
+        Write("a.csv", "a");
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.KnownHostsFile = null;
+            o.HostKeyFingerprint = TestSftp.Server.HostKeyFingerprint(TestSftp.Server.RsaHostPublicKey);
+        }));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_KnownHostsHoldingOnlyTheServersRsaKey_Connects()
+    {
+        Write("a.csv", "a");
+        var server = TestSftp.Server;
+        var rsa = File.ReadAllText(server.RsaHostPublicKey!).Split(' ');
+
+        var files = await ListAsync(Source(o => o.KnownHostsFile = KnownHosts($"[{server.Host}]:{server.Port} {rsa[0]} {rsa[1]}")));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpFact]
+    public async Task Connect_KnownHostsWithHashedNamesAndWildcards_AreMatchedAsSshDoes()
+    {
+        Write("a.csv", "a");
+        var server = TestSftp.Server;
+        var key = string.Join(' ', File.ReadAllText(server.HostPublicKey).Split(' ')[..2]);
+        var name = $"[{server.Host}]:{server.Port}";
+        var salt = RandomNumberGenerator.GetBytes(20);
+#pragma warning disable CA5350 // known_hosts hashes names with HMAC-SHA1: the format, as ssh-keygen -H writes it
+        var hashed = $"|1|{Convert.ToBase64String(salt)}|{Convert.ToBase64String(HMACSHA1.HashData(salt, System.Text.Encoding.UTF8.GetBytes(name)))}";
+#pragma warning restore CA5350
+
+        (await ListAsync(Source(o => o.KnownHostsFile = KnownHosts($"{hashed} {key}")))).Count.ShouldBe(1);
+        (await ListAsync(Source(o => o.KnownHostsFile = KnownHosts($"[127.0.0.*]:{server.Port} {key}")))).Count.ShouldBe(1);
+        (await FailureAsync(Source(o => o.KnownHostsFile = KnownHosts($"[127.0.0.*]:{server.Port},!{name} {key}")))).Kind.ShouldBe(ErrorKind.Security);
+    }
 }

@@ -258,6 +258,20 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         noArchive.Errors.ShouldContain(e => e.Key.EndsWith("remove_after", StringComparison.Ordinal) && e.Reason.Contains("needs the 'archive' step", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void RemoveAfter_OnAnSftpSource_IsAccepted()
+    {
+        File.WriteAllText(Path.Combine(_dir, "pipelines", "p.yaml"), """
+            name: p
+            source: { kind: sftp, host: sftp.example.com, user: u, password: p, host_key_fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", remove_after: true }
+            steps: [fetch, archive]
+            """);
+
+        var config = ConfigLoader.Load(Path.Combine(_dir, "intake.yaml"));
+
+        config.Pipelines.ShouldHaveSingleItem().Source.RemoveAfter.ShouldBeTrue();
+    }
+
     /// <summary>A step that fails for good.</summary>
     private sealed class Failing(string name, Exception error) : IStep
     {

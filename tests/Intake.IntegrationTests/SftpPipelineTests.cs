@@ -10,6 +10,7 @@ using Microsoft.Data.Sqlite;
 namespace Intake.IntegrationTests;
 
 /// <summary>A whole pipeline over SFTP against the real OpenSSH server: discovery, fetch, streamed load, archive.</summary>
+/// <remarks>On the embedded default: SQLite catalog, local store, SQLite warehouse.</remarks>
 public sealed class SftpPipelineTests : IDisposable
 {
     private readonly TestWorkspace _ws = new();
@@ -54,6 +55,37 @@ public sealed class SftpPipelineTests : IDisposable
               timeout: 5s
             steps: [fetch, validate, archive, load]
             load: {"{"} table: readings, columns: {"{"} id: bigint not null, value: decimal {"}"} {"}"}
+            """);
+    }
+
+    /// <summary>A pipeline that logs in by password through a relay (pinned host key) and removes each file once archived.</summary>
+    private void ConfigureByPassword(int port)
+    {
+        File.WriteAllText(Path.Combine(_ws.Root, ".env"), $"SFTP_PASSWORD={Server.Password}\n");
+        File.WriteAllText(Path.Combine(_ws.Root, "intake.yaml"), """
+            catalog: { kind: sqlite, path: .intake/catalog.db }
+            stores: { local: { kind: local, root: .intake/store } }
+            warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
+            defaults:
+              warehouse: main
+              retry: { max_attempts: 2, base_delay: 10ms, max_delay: 50ms }
+            """);
+        File.WriteAllText(Path.Combine(_ws.Root, "pipelines", "readings.yaml"), $$"""
+            name: readings
+            source:
+              kind: sftp
+              host: {{Server.Host}}
+              port: {{port}}
+              user: {{Server.User}}
+              password: ${SFTP_PASSWORD}
+              host_key_fingerprint: "{{Server.HostKeyFingerprint()}}"
+              path: {{Remote}}
+              include: ["*.csv.gz"]
+              stable_for: 0s
+              timeout: 5s
+              remove_after: true
+            steps: [fetch, validate, archive, load]
+            load: { table: readings, columns: { id: bigint not null, value: decimal } }
             """);
     }
 
@@ -125,5 +157,33 @@ public sealed class SftpPipelineTests : IDisposable
         error.Kind.ShouldBe(ErrorKind.Security);
         loads.ShouldBeEmpty();
         Directory.Exists(Path.Combine(_ws.StoreRoot, "inbox")).ShouldBeFalse();
+    }
+
+    [SftpPasswordFact]
+    public async Task PasswordLogin_DownloadDroppedMidway_IsResumed_LoadedOnce_AndTheFileLeavesTheServer()
+    {
+        PutCsv("2024-03.csv.gz", 1, 400_000); // over a MB compressed: the relay cuts the download part-way
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Remote, (UnixFileMode)0b111_111_111); // the server's user deletes it after the archive
+        }
+
+        var size = new FileInfo(Path.Combine(Remote, "2024-03.csv.gz")).Length;
+        await using var proxy = new TcpProxy(Server.Host, Server.Port) { CutOnceAfterServerBytes = 64 * 1024 + (size / 2) };
+        ConfigureByPassword(proxy.Port);
+
+        var (summary, loads) = await RunOnceAsync();
+
+        summary.Discovered.ShouldHaveSingleItem().Error.ShouldBeNull(summary.Discovered[0].Error?.Message);
+        proxy.Cuts.ShouldBe(1, "the download was to be cut once");
+        var load = loads.ShouldHaveSingleItem();
+        load.Status.ShouldBe(LoadStatus.Archived, load.ErrorMessage);
+
+        // Resumed where it stopped, not fetched again from the start (which would send half the file once more).
+        proxy.BytesFromServer.ShouldBeLessThan(size + (size / 4) + (256 * 1024));
+        WarehouseRows().ShouldBe(400_000);
+        WarehouseRows("SELECT count(DISTINCT id) FROM readings").ShouldBe(400_000);
+        File.Exists(Path.Combine(Remote, "2024-03.csv.gz")).ShouldBeFalse("remove_after deletes the archived file on the server");
+        Directory.EnumerateFiles(Path.Combine(_ws.StoreRoot, "archive"), "*.csv.gz", SearchOption.AllDirectories).ShouldHaveSingleItem();
     }
 }

@@ -1,26 +1,21 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Text;
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Renci.SshNet.Common;
+using Renci.SshNet.Sftp;
 
 namespace Intake.Sources.Sftp;
 
 /// <summary>
 /// Offers the files of a folder on an SFTP server to discovery, recursively, filtered by include and
-/// exclude patterns, once they look complete; and streams them to the fetch step, resuming a download
-/// where it stopped when the connection drops.
+/// exclude patterns, once they look complete; streams them to the fetch step, resuming a download where it
+/// stopped when the connection drops; and deletes a file once its load is final (<c>source.remove_after</c>).
 /// </summary>
 /// <remarks>
 /// <para>
-/// No SSH library is available to Intake, so the OpenSSH client does the SSH part: each listing and
-/// each download runs one <c>ssh -s HOST sftp</c> process (key authentication only, batch mode, never a
-/// password; host key always verified), and this class speaks the SFTP protocol (version 3) over that
-/// process's stdin and stdout. That route needs no shell on the server (OpenSSH's <c>internal-sftp</c>,
-/// nologin and chrooted accounts all work), reads exact names (spaces, quotes, any UTF-8) and exact
-/// second-precision modification times instead of parsing <c>sftp ls</c> output (minute precision at
-/// best), and streams downloads without a temporary file. See the folder's README for what is supported.
+/// SSH and SFTP are SSH.NET's (<see cref="SftpConnector"/> logs in and verifies the server); this class
+/// decides what is offered and how reads and deletes stay safe. See the folder's README for what is supported.
 /// </para>
 /// <para>
 /// "Complete" follows the same rules as <see cref="LocalDirectorySource"/>: a file is offered when its
@@ -30,21 +25,22 @@ namespace Intake.Sources.Sftp;
 /// special files, names with a backslash and names that are not valid UTF-8 are never offered.
 /// </para>
 /// </remarks>
-public sealed class SftpSource : IFileSource
+public sealed class SftpSource : IRemovableFileSource, IDisposable
 {
     private readonly SftpSourceOptions _options;
     private readonly TimeProvider _time;
     private readonly Glob[] _include;
     private readonly Glob[] _exclude;
-    private readonly HostKeyPin? _pin;
-    private readonly SshContext _context;
-    private readonly string _keyFile;
-    private readonly string? _knownHostsFile;
+    private readonly SftpConnector _connector;
     private readonly string _root;
     private readonly string _url;
+    private readonly StringComparison _pathComparison;
 
     // What the previous complete listing saw; replaced whole at the end of a listing, never mutated.
     private volatile Dictionary<string, Observation> _lastSeen = new(StringComparer.Ordinal);
+
+    // The remote folder with every symbolic link resolved, as the server reports it; found on first use.
+    private volatile string? _canonicalRoot;
 
     /// <summary>Validates the options (all failures are Config) and compiles the patterns. Does not connect.</summary>
     public SftpSource(SftpSourceOptions options, TimeProvider time)
@@ -72,9 +68,15 @@ public sealed class SftpSource : IFileSource
         Target = string.Create(CultureInfo.InvariantCulture, $"{user}@{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{options.Port}");
         _url = "sftp://" + Target;
 
-        if (string.IsNullOrWhiteSpace(options.PrivateKeyFile))
+        var hasKey = !string.IsNullOrWhiteSpace(options.PrivateKeyFile);
+        if (!hasKey && string.IsNullOrEmpty(options.Password))
         {
-            throw IntakeException.Config($"sftp source {Target}: 'key_file' is not set; the SFTP source authenticates with a key only");
+            throw IntakeException.Config($"sftp source {Target}: set 'key_file' or 'password' (or both), so Intake can log in");
+        }
+
+        if (!hasKey && !string.IsNullOrEmpty(options.Passphrase))
+        {
+            throw IntakeException.Config($"sftp source {Target}: 'passphrase' unlocks a private key, but 'key_file' is not set");
         }
 
         var hasKnownHosts = !string.IsNullOrWhiteSpace(options.KnownHostsFile);
@@ -88,6 +90,13 @@ public sealed class SftpSource : IFileSource
         if (options.AcceptNewHostKey && !hasKnownHosts)
         {
             throw IntakeException.Config($"sftp source {Target}: 'accept_new_host_key' needs 'known_hosts', the dedicated file new keys are recorded in");
+        }
+
+        string? fingerprint = null;
+        if (hasFingerprint)
+        {
+            fingerprint = NormalizeFingerprint(options.HostKeyFingerprint!) ?? throw IntakeException.Config(
+                $"sftp source {Target}: 'host_key_fingerprint' '{options.HostKeyFingerprint}' is not an OpenSSH SHA256 fingerprint (SHA256: followed by 43 base64 characters, as 'ssh-keygen -lf' prints it)");
         }
 
         if (options.StableFor < TimeSpan.Zero)
@@ -110,11 +119,6 @@ public sealed class SftpSource : IFileSource
             throw IntakeException.Config($"sftp source {Target}: 'include' is empty, so no file could ever be taken (the default is **/*)");
         }
 
-        if (string.IsNullOrWhiteSpace(options.SshExecutable))
-        {
-            throw IntakeException.Config($"sftp source {Target}: no ssh client program is set (the OpenSSH client, found on PATH by default)");
-        }
-
         var remote = string.IsNullOrWhiteSpace(options.RemoteDirectory) ? "." : options.RemoteDirectory.Trim();
         if (remote.Contains('\0', StringComparison.Ordinal))
         {
@@ -124,22 +128,28 @@ public sealed class SftpSource : IFileSource
         _options = options;
         _time = time;
         _root = remote.Length > 1 ? remote.TrimEnd('/') : remote;
-        _keyFile = Path.GetFullPath(options.PrivateKeyFile);
-        _knownHostsFile = hasKnownHosts ? Path.GetFullPath(options.KnownHostsFile!) : null;
-        _context = new SshContext(Target, user, _keyFile, options.ConnectTimeout);
+        _pathComparison = options.IgnoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
         _include = options.Include.Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
         _exclude = (options.Exclude ?? []).Select(p => Glob.Parse(p, options.IgnoreCase)).ToArray();
-        if (hasFingerprint)
-        {
-            _pin = new HostKeyPin(options.HostKeyFingerprint!, KeyscanExecutable(options.SshExecutable), host, options.Port, options.ConnectTimeout, Target);
-        }
+        _connector = new SftpConnector(new SftpConnector.Settings(
+            host,
+            options.Port,
+            user,
+            Target,
+            hasKey ? Path.GetFullPath(options.PrivateKeyFile) : null,
+            string.IsNullOrEmpty(options.Passphrase) ? null : options.Passphrase,
+            string.IsNullOrEmpty(options.Password) ? null : options.Password,
+            hasKnownHosts ? Path.GetFullPath(options.KnownHostsFile!) : null,
+            fingerprint,
+            options.AcceptNewHostKey,
+            options.ConnectTimeout));
     }
 
     /// <summary><c>user@host:port</c>, as messages name the server.</summary>
     public string Target { get; }
 
-    /// <summary>Bytes asked for per read request. Tests raise it above what the server serves at once (OpenSSH: 255 KiB) to get short reads.</summary>
-    internal uint ReadChunkSize { get; set; } = SftpReadStream.DefaultChunkSize;
+    /// <summary>Bytes asked for per read request (SSH.NET caps it to what one SSH packet carries). Tests raise it to get short reads.</summary>
+    internal uint ReadChunkSize { get; set; } = 32 * 1024;
 
     /// <inheritdoc />
     /// <exception cref="IntakeException">Config when the folder is missing or unreadable, or the login fails;
@@ -150,19 +160,19 @@ public sealed class SftpSource : IFileSource
         var previous = _lastSeen;
         var seen = new Dictionary<string, Observation>(previous.Count, StringComparer.Ordinal);
 
-        await using var session = await ConnectAsync(cancellationToken);
+        using var connection = await ConnectAsync(cancellationToken);
 
         // Depth-first with an explicit stack, children pushed in reverse order: keys come out in ordinal
         // order (a folder sorts as "name/"), the same order LocalDirectorySource gives, one folder listing
         // held per level. One connection serves the whole listing.
-        var pending = new Stack<(string Key, SftpAttributes Attributes)>();
-        await PushChildrenAsync(session, pending, "", cancellationToken);
+        var pending = new Stack<(string Key, ISftpFile File)>();
+        await PushChildrenAsync(connection, pending, "", cancellationToken);
         while (pending.TryPop(out var item))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (item.Attributes.IsDirectory)
+            if (item.File.IsDirectory)
             {
-                await PushChildrenAsync(session, pending, item.Key, cancellationToken);
+                await PushChildrenAsync(connection, pending, item.Key, cancellationToken);
                 continue;
             }
 
@@ -171,12 +181,8 @@ public sealed class SftpSource : IFileSource
                 continue;
             }
 
-            if (item.Attributes is not { Size: { } size, ModifiedUnixSeconds: { } seconds })
-            {
-                throw IntakeException.Config($"sftp {Describe(item.Key)}: the server reports no size or modification time, so changes could not be recognised");
-            }
-
-            var modified = DateTimeOffset.FromUnixTimeSeconds(seconds);
+            var size = item.File.Length;
+            var modified = Modified(item.File.Attributes);
             var observation = new Observation(size, modified);
             seen[item.Key] = observation;
 
@@ -190,7 +196,7 @@ public sealed class SftpSource : IFileSource
                 continue; // changed since the last listing although its time looks old: wait for one quiet listing
             }
 
-            yield return new SourceFile(item.Key, size, modified, string.Create(CultureInfo.InvariantCulture, $"size:{size};mtime:{modified.ToUnixTimeMilliseconds()}"));
+            yield return new SourceFile(item.Key, size, modified, Fingerprint(size, modified));
         }
 
         // Only a listing that ran to the end describes the whole folder; an abandoned one would forget files.
@@ -199,11 +205,10 @@ public sealed class SftpSource : IFileSource
 
     /// <inheritdoc />
     /// <remarks>
-    /// The stream reads straight from the server with up to 1 MiB in flight (32 requests of 32 KiB), no
-    /// temporary file. When the connection drops it reconnects (up to
-    /// <see cref="SftpSourceOptions.MaxResumeAttempts"/> times), checks the file still has the size and
-    /// modification time it had when opened, and continues at the byte it stopped at; a file that changed
-    /// meanwhile fails as Integrity rather than splicing two versions together.
+    /// The stream reads straight from the server (SSH.NET reads ahead), no temporary file. When the connection
+    /// drops it reconnects (up to <see cref="SftpSourceOptions.MaxResumeAttempts"/> times), checks the file still
+    /// has the size and modification time it had when opened, opens it again and seeks to the first byte not yet
+    /// delivered; a file that changed meanwhile fails as Integrity rather than splicing two versions together.
     /// </remarks>
     /// <exception cref="ArgumentException">The key is not a relative path inside the folder.</exception>
     /// <exception cref="FileNotFoundException">The file is gone, or is a folder.</exception>
@@ -211,8 +216,7 @@ public sealed class SftpSource : IFileSource
     /// Config for login or permission failures; Transient when the server cannot be reached.</exception>
     public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
     {
-        var path = RemotePath(key);
-        var stream = new SftpReadStream(this, path, Describe(key), _options.MaxResumeAttempts, _time, ReadChunkSize);
+        var stream = new SftpReadStream(this, key, Describe(key), _options.MaxResumeAttempts, _time);
         try
         {
             await stream.OpenAsync(cancellationToken);
@@ -226,49 +230,88 @@ public sealed class SftpSource : IFileSource
     }
 
     /// <inheritdoc />
-    /// <remarks>An <c>sftp://user@host:port/path</c> URL; a path relative to the login folder is shown under <c>/~/</c>.</remarks>
-    public string Describe(string key) => DescribeRemote(RemotePath(key));
-
-    /// <summary>Starts ssh and opens an SFTP session; the caller disposes it.</summary>
-    internal async Task<SftpSession> ConnectAsync(CancellationToken cancellationToken)
+    /// <remarks>
+    /// Never through a symbolic link (one swapped in after the listing is refused as Security), and only the
+    /// version listed: size and modification time must still give <paramref name="expectedFingerprint"/>. SFTP
+    /// has no conditional delete, so a rewrite landing between that check and the delete (one round trip) is lost.
+    /// </remarks>
+    public async Task<SourceRemoval> DeleteAsync(string key, string expectedFingerprint, CancellationToken cancellationToken)
     {
-        if (!File.Exists(_keyFile))
+        ArgumentNullException.ThrowIfNull(expectedFingerprint);
+        var path = RemotePath(key);
+        var location = Describe(key);
+        using var connection = await ConnectAsync(cancellationToken);
+        ISftpFile file;
+        try
         {
-            throw IntakeException.Config($"sftp {Target}: the private key file {_keyFile} does not exist");
+            file = await StatAsync(connection, key, path, location, "delete", cancellationToken);
+        }
+        catch (FileNotFoundException)
+        {
+            return SourceRemoval.AlreadyGone;
         }
 
-        string knownHosts;
-        DirectoryInfo? privateFolder = null;
-        if (_pin is not null)
+        if (!file.IsRegularFile || Fingerprint(file.Length, Modified(file.Attributes)) != expectedFingerprint)
         {
-            var line = await _pin.KnownHostsLineAsync(cancellationToken);
-
-            // A folder of our own (mode 700) per connection: nobody else can plant or swap the file, and
-            // it is gone as soon as ssh has checked the key.
-            privateFolder = Directory.CreateTempSubdirectory("intake-sftp-");
-            knownHosts = Path.Combine(privateFolder.FullName, "known_hosts");
-            await File.WriteAllTextAsync(knownHosts, line + "\n", cancellationToken);
-        }
-        else
-        {
-            knownHosts = _knownHostsFile!;
-            if (_options.AcceptNewHostKey)
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(knownHosts)!);
-            }
-            else if (!File.Exists(knownHosts))
-            {
-                throw IntakeException.Config($"sftp {Target}: the known_hosts file {knownHosts} does not exist (create it with ssh-keyscan and check the key, or set host_key_fingerprint)");
-            }
+            return SourceRemoval.Changed;
         }
 
         try
         {
-            return await SftpSession.OpenAsync(StartInfo(knownHosts), _context, _time, cancellationToken);
+            await connection.Client.DeleteFileAsync(path, cancellationToken);
+            return SourceRemoval.Deleted;
         }
-        finally
+        catch (SftpPathNotFoundException)
         {
-            privateFolder?.Delete(recursive: true);
+            return SourceRemoval.AlreadyGone; // deleted by someone else a moment ago
+        }
+        catch (Exception ex) when (connection.Failure(ex, "delete", location) is { } failure)
+        {
+            throw failure;
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>An <c>sftp://user@host:port/path</c> URL; a path relative to the login folder is shown under <c>/~/</c>.</remarks>
+    public string Describe(string key) => DescribeRemote(RemotePath(key));
+
+    /// <summary>Releases the private key kept in memory.</summary>
+    public void Dispose() => _connector.Dispose();
+
+    /// <summary>Connects and logs in; the caller disposes the connection.</summary>
+    internal async Task<SftpConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var connection = await _connector.ConnectAsync(cancellationToken);
+        connection.Client.BufferSize = ReadChunkSize;
+        return connection;
+    }
+
+    /// <summary>
+    /// The file under a key, checked to be reached without a symbolic link: the server resolves links when it
+    /// canonicalises the path, so a resolved path other than the folder's own plus the key means a link.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">Nothing is under the key.</exception>
+    /// <exception cref="IntakeException">Security when the key is, or lies under, a symbolic link.</exception>
+    internal async Task<ISftpFile> StatAsync(SftpConnection connection, string key, string path, string location, string operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var root = _canonicalRoot ??= _root == "."
+                ? connection.Client.WorkingDirectory
+                : (await connection.Client.GetAsync(_root, cancellationToken)).FullName;
+            var file = await connection.Client.GetAsync(path, cancellationToken);
+            var expected = root.EndsWith('/') ? root + key : root + "/" + key;
+            if (!string.Equals(file.FullName, expected, _pathComparison))
+            {
+                // Listing never offers links; one here was swapped in after the listing.
+                throw IntakeException.Security($"{location} is a symbolic link or lies under one (it leads to {file.FullName}); links are not followed");
+            }
+
+            return file;
+        }
+        catch (Exception ex) when (connection.Failure(ex, operation, location) is { } failure)
+        {
+            throw failure;
         }
     }
 
@@ -284,161 +327,76 @@ public sealed class SftpSource : IFileSource
         };
     }
 
+    internal static DateTimeOffset Modified(SftpFileAttributes attributes) =>
+        new(DateTime.SpecifyKind(attributes.LastWriteTimeUtc, DateTimeKind.Utc));
+
+    private static string Fingerprint(long size, DateTimeOffset modified) =>
+        string.Create(CultureInfo.InvariantCulture, $"size:{size};mtime:{modified.ToUnixTimeMilliseconds()}");
+
     private string RemoteFolder(string directoryKey) => directoryKey.Length == 0 ? _root : RemotePath(directoryKey);
 
     private string DescribeRemote(string path) => _url + (path.StartsWith('/') ? path : path == "." ? "/~" : "/~/" + path);
 
-    private ProcessStartInfo StartInfo(string knownHosts)
-    {
-        var start = new ProcessStartInfo(_options.SshExecutable)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardErrorEncoding = Encoding.UTF8,
-        };
-        var seconds = Math.Max(1, (int)Math.Ceiling(_options.ConnectTimeout.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-        var args = new List<string>
-        {
-            // No ssh_config of the account or the machine: the same behaviour wherever Intake runs.
-            "-F", "none",
-            "-T", "-x", "-a", "-e", "none",
-            "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=" + seconds,
-            // A silent dead connection is noticed after about a minute instead of hanging a download.
-            "-o", "ServerAliveInterval=15",
-            "-o", "ServerAliveCountMax=4",
-            "-o", "IdentitiesOnly=yes",
-            "-o", "IdentityAgent=none",
-            // IdentityFile rather than -i: ssh drops an -i path it cannot stat before expanding %-tokens,
-            // so a path with '%' (escaped as "%%") would silently fall back to the account's default keys.
-            "-o", "IdentityFile=" + SshConfigValue(_keyFile),
-            "-o", "PreferredAuthentications=publickey",
-            "-o", "PasswordAuthentication=no",
-            "-o", "KbdInteractiveAuthentication=no",
-            "-o", "GSSAPIAuthentication=no",
-            "-o", "HostbasedAuthentication=no",
-            "-o", "StrictHostKeyChecking=" + (_options.AcceptNewHostKey ? "accept-new" : "yes"),
-            "-o", "UserKnownHostsFile=" + SshConfigValue(knownHosts),
-            "-o", "GlobalKnownHostsFile=none",
-            "-o", "UpdateHostKeys=no",
-            "-o", "CheckHostIP=no",
-            "-o", "HashKnownHosts=no",
-            "-o", "ControlMaster=no",
-            "-o", "ControlPath=none",
-            "-o", "ClearAllForwardings=yes",
-            "-o", "LogLevel=ERROR",
-        };
-        if (_pin is not null)
-        {
-            args.AddRange(["-o", "HostKeyAlias=" + HostKeyPin.Alias]);
-        }
-
-        args.AddRange(["-p", _options.Port.ToString(CultureInfo.InvariantCulture), "-l", _context.User, "-s", "--", _options.Host.Trim(), "sftp"]);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        return start;
-    }
-
-    private async Task PushChildrenAsync(SftpSession session, Stack<(string Key, SftpAttributes Attributes)> pending, string directoryKey, CancellationToken cancellationToken)
+    private async Task PushChildrenAsync(SftpConnection connection, Stack<(string Key, ISftpFile File)> pending, string directoryKey, CancellationToken cancellationToken)
     {
         var folder = RemoteFolder(directoryKey);
         var location = DescribeRemote(folder);
-        byte[] handle;
-        using (var opened = await session.RequestAsync(SftpProtocol.OpenDir, w => w.String(folder), cancellationToken))
+        var children = new List<(string SortName, ISftpFile File)>();
+        try
         {
-            if (opened.Type == SftpProtocol.Handle)
+            await foreach (var file in connection.Client.ListDirectoryAsync(folder, cancellationToken))
             {
-                handle = opened.Bytes();
-            }
-            else if (opened.Type == SftpProtocol.Status && SftpSession.ReadStatus(opened) is var (status, message))
-            {
-                if (status == SftpStatus.NoSuchFile && directoryKey.Length > 0)
+                if (!IsSkipped(file))
                 {
-                    return; // removed while we listed: nothing to offer from it
+                    children.Add((file.IsDirectory ? file.Name + "/" : file.Name, file));
                 }
-
-                throw status switch
-                {
-                    SftpStatus.NoSuchFile => IntakeException.Config($"sftp source: remote directory {location} does not exist (or is not a folder)"),
-                    SftpStatus.PermissionDenied => IntakeException.Config($"sftp source: no permission to list {location}"),
-                    _ => SshErrors.Status(status, message, "list", location),
-                };
-            }
-            else
-            {
-                throw SftpSession.Unexpected(opened, "opendir", location);
             }
         }
-
-        var children = new List<(string Name, string SortName, SftpAttributes Attributes)>();
-        while (true)
+        catch (SftpPathNotFoundException) when (directoryKey.Length > 0)
         {
-            using var batch = await session.RequestAsync(SftpProtocol.ReadDir, w => w.String(handle), cancellationToken);
-            if (batch.Type == SftpProtocol.Status)
-            {
-                var (status, message) = SftpSession.ReadStatus(batch);
-                if (status == SftpStatus.Eof)
-                {
-                    break;
-                }
-
-                throw SshErrors.Status(status, message, "list", location);
-            }
-
-            if (batch.Type != SftpProtocol.Name)
-            {
-                throw SftpSession.Unexpected(batch, "readdir", location);
-            }
-
-            var count = batch.UInt32();
-            for (var i = 0; i < count; i++)
-            {
-                var name = batch.Utf8String();
-                batch.Bytes(); // the "ls -l" long name: never parsed, the attributes are exact
-                var attributes = batch.Attributes();
-                if (name is null || IsSkipped(name, attributes))
-                {
-                    continue;
-                }
-
-                children.Add((name, attributes.IsDirectory ? name + "/" : name, attributes));
-            }
+            return; // removed while we listed: nothing to offer from it
         }
-
-        using (var closed = await session.RequestAsync(SftpProtocol.Close, w => w.String(handle), cancellationToken))
+        catch (SftpPathNotFoundException ex)
         {
-            // A failed close of a directory handle loses nothing; the session ends soon anyway.
+            throw IntakeException.Config($"sftp source: remote directory {location} does not exist (or is not a folder)", ex);
+        }
+        catch (SftpPermissionDeniedException ex)
+        {
+            throw IntakeException.Config($"sftp source: no permission to list {location}", ex);
+        }
+        catch (Exception ex) when (connection.Failure(ex, "list", location) is { } failure)
+        {
+            throw failure;
         }
 
         children.Sort(static (a, b) => string.CompareOrdinal(a.SortName, b.SortName));
         for (var i = children.Count - 1; i >= 0; i--)
         {
-            var name = children[i].Name;
-            pending.Push((directoryKey.Length == 0 ? name : directoryKey + "/" + name, children[i].Attributes));
+            var name = children[i].File.Name;
+            pending.Push((directoryKey.Length == 0 ? name : directoryKey + "/" + name, children[i].File));
         }
     }
 
     private bool IsWanted(string key) => _include.Any(g => g.IsMatch(key)) && !_exclude.Any(g => g.IsMatch(key));
 
-    private static bool IsSkipped(string name, SftpAttributes attributes)
+    private static bool IsSkipped(ISftpFile file)
     {
-        if (name.Length == 0 || name[0] == '.' || name.Contains('\\', StringComparison.Ordinal) || name.Contains('/', StringComparison.Ordinal))
+        var name = file.Name;
+
+        // U+FFFD: the name's bytes were not valid UTF-8 (the decoder replaced them), so no key could name the file.
+        if (name.Length == 0 || name[0] == '.' || name.Contains('\\', StringComparison.Ordinal) || name.Contains('/', StringComparison.Ordinal) ||
+            name.Contains('\uFFFD', StringComparison.Ordinal))
         {
             return true;
         }
 
-        if (attributes.IsDirectory)
+        if (file.IsDirectory)
         {
             return false;
         }
 
         // Links could lead outside the folder or loop; devices, sockets and unknown types are not data.
-        return !attributes.IsRegularFile ||
+        return !file.IsRegularFile ||
             name.StartsWith("~$", StringComparison.Ordinal) ||
             LocalDirectorySource.TemporaryNameSuffixes.Any(s => name.EndsWith(s, StringComparison.OrdinalIgnoreCase));
     }
@@ -454,23 +412,18 @@ public sealed class SftpSource : IFileSource
         }
     }
 
-    /// <summary>ssh-keyscan next to the configured ssh, or on PATH when ssh is given by name.</summary>
-    private static string KeyscanExecutable(string ssh)
+    /// <summary>"SHA256:abc…" (prefix optional, padding optional) to the form OpenSSH prints, or null.</summary>
+    private static string? NormalizeFingerprint(string fingerprint)
     {
-        var folder = Path.GetDirectoryName(ssh);
-        return string.IsNullOrEmpty(folder) ? "ssh-keyscan" : Path.Combine(folder, "ssh-keyscan");
-    }
+        var text = fingerprint.Trim();
+        if (text.StartsWith("SHA256:", StringComparison.OrdinalIgnoreCase))
+        {
+            text = text[7..];
+        }
 
-    /// <summary>
-    /// A file path as the value of a <c>-o</c> option: ssh splits such values at spaces and honours double
-    /// quotes with backslash escapes, and expands %-tokens.
-    /// </summary>
-    private static string SshConfigValue(string path)
-    {
-        var escaped = path.Replace("%", "%%", StringComparison.Ordinal);
-        return escaped.Any(c => char.IsWhiteSpace(c) || c is '"' or '\\' or '\'')
-            ? "\"" + escaped.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\""
-            : escaped;
+        text = text.TrimEnd('=');
+        var buffer = new byte[32];
+        return text.Length == 43 && Convert.TryFromBase64String(text + "=", buffer, out var written) && written == 32 ? "SHA256:" + text : null;
     }
 
     private readonly record struct Observation(long Size, DateTimeOffset Modified);

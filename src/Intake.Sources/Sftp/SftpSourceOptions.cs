@@ -5,10 +5,11 @@ namespace Intake.Sources.Sftp;
 /// takes, and when a file counts as complete.
 /// </summary>
 /// <remarks>
-/// Authentication is by private key only, never a password: the key file stays on disk where its
-/// permissions protect it, and nothing secret ever appears in a configuration value or a command line.
-/// The server is always verified: by a <see cref="KnownHostsFile"/> (strict by default) or by a pinned
-/// <see cref="HostKeyFingerprint"/>. Exactly one of the two must be set.
+/// The login is a private key (<see cref="PrivateKeyFile"/>, with a <see cref="Passphrase"/> when the key has one),
+/// a <see cref="Password"/> (offered as SSH's "password" method and as the answer to a keyboard-interactive
+/// password prompt), or both: at least one must be set. Secrets are best given as <c>${VAR}</c> in a pipeline
+/// file; they never appear in a message. The server is always verified: by a <see cref="KnownHostsFile"/>
+/// (strict by default) or by a pinned <see cref="HostKeyFingerprint"/>. Exactly one of the two must be set.
 /// </remarks>
 public sealed class SftpSourceOptions
 {
@@ -22,10 +23,20 @@ public sealed class SftpSourceOptions
     public string User { get; set; } = "";
 
     /// <summary>
-    /// Private key file (OpenSSH format, no passphrase: the source runs unattended, so nothing could type
-    /// one). Required. OpenSSH refuses a key that others can read: keep it mode 600.
+    /// Private key file: ed25519, RSA or ECDSA, in OpenSSH, PEM (PKCS#1/PKCS#8) or PuTTY format. Keep it
+    /// readable only by the account Intake runs as (mode 600). Empty when the login is by <see cref="Password"/>.
     /// </summary>
     public string PrivateKeyFile { get; set; } = "";
+
+    /// <summary>The passphrase that unlocks <see cref="PrivateKeyFile"/>, when it has one. Null for a key without.</summary>
+    public string? Passphrase { get; set; }
+
+    /// <summary>
+    /// The account's password, for servers that log users in by password: sent with SSH's "password" method,
+    /// and as the answer to the password prompt of the "keyboard-interactive" method (what PAM-based servers
+    /// offer). Null when the login is by key only.
+    /// </summary>
+    public string? Password { get; set; }
 
     /// <summary>
     /// A known_hosts file that must already hold the server's key (OpenSSH format, e.g. from
@@ -37,14 +48,14 @@ public sealed class SftpSourceOptions
     /// <summary>
     /// The server's host key fingerprint as OpenSSH prints it, <c>SHA256:</c> followed by unpadded base64
     /// (<c>ssh-keygen -lf host_key.pub</c>). An alternative to <see cref="KnownHostsFile"/> that fits in a
-    /// configuration file; the key is fetched with <c>ssh-keyscan</c>, compared, and only a matching key is
-    /// trusted for the connection.
+    /// configuration file: the key the server presents during the key exchange must hash to it, or the
+    /// connection is closed before anything else is sent.
     /// </summary>
     public string? HostKeyFingerprint { get; set; }
 
     /// <summary>
     /// Trust on first use: when the server is not yet in <see cref="KnownHostsFile"/>, add its key to that
-    /// file and connect (OpenSSH's <c>StrictHostKeyChecking=accept-new</c>). A key that later differs from
+    /// file and connect (what OpenSSH's <c>StrictHostKeyChecking=accept-new</c> does). A key that later differs from
     /// the recorded one is still refused. Off by default, because the first connection is then not
     /// verified at all; the file must be dedicated to Intake, never a user's own <c>~/.ssh/known_hosts</c>.
     /// </summary>
@@ -74,7 +85,8 @@ public sealed class SftpSourceOptions
 
     /// <summary>
     /// Time allowed to reach the server, exchange keys and authenticate. Default 30 seconds (a pipeline's
-    /// <c>timeout</c>). A server that stops answering afterwards is detected by SSH keep-alives (about a minute).
+    /// <c>timeout</c>). A request the server does not answer afterwards fails after a minute, or after this
+    /// timeout when it is longer.
     /// </summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -83,10 +95,4 @@ public sealed class SftpSourceOptions
     /// dropped, before the failure is reported (as transient, so the whole fetch is retried). Default 3.
     /// </summary>
     public int MaxResumeAttempts { get; set; } = 3;
-
-    /// <summary>
-    /// The OpenSSH client, a name looked up on PATH or a full path. Default <c>ssh</c>. With
-    /// <see cref="HostKeyFingerprint"/>, <c>ssh-keyscan</c> is taken from the same folder.
-    /// </summary>
-    public string SshExecutable { get; set; } = "ssh";
 }

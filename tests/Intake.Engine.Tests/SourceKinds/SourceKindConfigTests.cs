@@ -107,7 +107,8 @@ public sealed class SourceKindConfigTests : IDisposable
         o.PrivateKeyFile.ShouldBe(Path.Combine(_dir, "pipelines", "id_ed25519"));
         o.KnownHostsFile.ShouldBe(Path.Combine(_dir, "pipelines", "known_hosts"));
         (o.RemoteDirectory, o.StableFor, o.ConnectTimeout).ShouldBe((".", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30)));
-        (o.AcceptNewHostKey, o.MaxResumeAttempts, o.IgnoreCase, o.SshExecutable).ShouldBe((false, 3, false, "ssh"));
+        (o.AcceptNewHostKey, o.MaxResumeAttempts, o.IgnoreCase).ShouldBe((false, 3, false));
+        (o.Password, o.Passphrase).ShouldBe((null, null));
     }
 
     [Fact]
@@ -119,6 +120,8 @@ public sealed class SourceKindConfigTests : IDisposable
               port: 2222
               user: u
               key_file: /keys/id
+              passphrase: "${SFTP_TEST_PASSPHRASE:-unlock me}"
+              password: "${SFTP_TEST_PASSWORD:-s3cret}"
               known_hosts: /keys/known_hosts
               accept_new_host_key: true
               path: /upload
@@ -131,6 +134,7 @@ public sealed class SourceKindConfigTests : IDisposable
             """));
 
         (o.Port, o.PrivateKeyFile, o.KnownHostsFile, o.AcceptNewHostKey, o.RemoteDirectory).ShouldBe((2222, "/keys/id", "/keys/known_hosts", true, "/upload"));
+        (o.Passphrase, o.Password).ShouldBe(("unlock me", "s3cret")); // secrets as ${VAR}, like every other secret
         o.Include.ShouldBe(["**/*.gz"]);
         o.Exclude.ShouldBe(["old/**"]);
         o.IgnoreCase.ShouldBeTrue();
@@ -217,6 +221,10 @@ public sealed class SourceKindConfigTests : IDisposable
             .Errors.ShouldHaveSingleItem().Reason.ShouldContain("'timeout' must be positive");
         Refused("  kind: sftp\n  host: h\n  user: u\n  key_file: k\n  host_key_fingerprint: \"SHA256:abc\"\n  accept_new_host_key: true")
             .Errors.ShouldHaveSingleItem().Reason.ShouldContain("'accept_new_host_key' needs 'known_hosts'");
+        Refused("  kind: sftp\n  host: h\n  user: u\n  known_hosts: kh")
+            .Errors.ShouldHaveSingleItem().Reason.ShouldContain("set 'key_file' or 'password'");
+        Refused("  kind: sftp\n  host: h\n  user: u\n  password: p\n  passphrase: x\n  known_hosts: kh")
+            .Errors.ShouldHaveSingleItem().Reason.ShouldContain("'passphrase' unlocks a private key, but 'key_file' is not set");
         Refused("  kind: ftp\n  host: h\n  user: u\n  certificate_thumbprint: abc")
             .Errors.ShouldHaveSingleItem().Reason.ShouldContain("'certificate_thumbprint'");
         Refused("  kind: ftp\n  host: h\n  user: u\n  tls: explicit\n  trust_certificate: missing.pem")

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Intake.Sources.Sftp;
 using Intake.Sources.Tests.Support;
 using Intake.Tests.Shared;
@@ -7,35 +6,46 @@ namespace Intake.Sources.Tests.Sftp;
 
 /// <summary>
 /// The file-source compliance suite on the test OpenSSH server, in a folder of its own under the served home; a
-/// dropped download is the ssh process killed mid-stream, as a network failure ends it.
+/// dropped download is its connection reset mid-stream by a TCP relay, as a network failure ends it.
 /// </summary>
 [RequiresServer(typeof(SftpFactAttribute))]
 public sealed class SftpSourceComplianceTests : FileSourceComplianceTests
 {
     private readonly string _scratch = Directory.CreateTempSubdirectory("intake-sftp-compliance-").FullName;
     private string _folder = null!;
+    private TcpProxy? _proxy;
 
     protected override bool ResumesDroppedReads => true;
+
+    protected override bool Removes => true;
 
     protected override Task SetUpAsync()
     {
         _folder = Path.Combine(TestSftp.Server.Home, "t-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(_folder);
+        OpenToTheServerUser(Directory.CreateDirectory(_folder).FullName);
         File.WriteAllText(Path.Combine(_scratch, "known_hosts"), TestSftp.Server.KnownHostsLine() + "\n");
         return Task.CompletedTask;
     }
 
-    protected override Task TearDownAsync()
+    protected override async Task TearDownAsync()
     {
+        if (_proxy is not null)
+        {
+            await _proxy.DisposeAsync();
+        }
+
         Directory.Delete(_folder, recursive: true);
         Directory.Delete(_scratch, recursive: true);
-        return Task.CompletedTask;
     }
 
     protected override Task WriteAsync(string key, byte[] content, DateTimeOffset modified)
     {
         var path = Path.Combine(_folder, key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        for (var folder = Path.GetDirectoryName(path)!; folder.Length > _folder.Length; folder = Path.GetDirectoryName(folder)!)
+        {
+            OpenToTheServerUser(Directory.CreateDirectory(folder).FullName);
+        }
+
         File.WriteAllBytes(path, content);
         File.SetLastWriteTimeUtc(path, modified.UtcDateTime);
         return Task.CompletedTask;
@@ -47,16 +57,20 @@ public sealed class SftpSourceComplianceTests : FileSourceComplianceTests
         return Task.CompletedTask;
     }
 
-    protected override IFileSource CreateSource(IList<string>? include = null, IList<string>? exclude = null, TimeSpan? stableFor = null)
+    protected override IFileSource CreateSource(IList<string>? include = null, IList<string>? exclude = null, TimeSpan? stableFor = null) =>
+        CreateSource(TestSftp.Server.Port, include, exclude, stableFor);
+
+    private SftpSource CreateSource(int port, IList<string>? include = null, IList<string>? exclude = null, TimeSpan? stableFor = null)
     {
         var server = TestSftp.Server;
         var options = new SftpSourceOptions
         {
             Host = server.Host,
-            Port = server.Port,
+            Port = port,
             User = server.User,
             PrivateKeyFile = server.PrivateKey,
-            KnownHostsFile = Path.Combine(_scratch, "known_hosts"),
+            KnownHostsFile = port == server.Port ? Path.Combine(_scratch, "known_hosts") : null,
+            HostKeyFingerprint = port == server.Port ? null : server.HostKeyFingerprint(), // the relay's port is in no known_hosts
             RemoteDirectory = _folder, // absolute: works whatever the login folder is
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
@@ -66,35 +80,42 @@ public sealed class SftpSourceComplianceTests : FileSourceComplianceTests
         return new SftpSource(options, Clock);
     }
 
-    protected override Task<DroppingSource?> CreateSourceDroppingAfterAsync(long bytes)
+    /// <summary>The tests write as themselves; the server's user deletes (remove_after), so it needs write access to the folders.</summary>
+    private static void OpenToTheServerUser(string folder)
     {
-        var source = new KillingSource(CreateSource(), bytes);
-        return Task.FromResult<DroppingSource?>(new DroppingSource(source, () => source.Killed?.Killed == true));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(folder, (UnixFileMode)0b111_111_111);
+        }
     }
 
-    /// <summary>Kills the ssh process of its first download once <c>bytes</c> have been read from it.</summary>
-    private sealed class KillingSource(IFileSource inner, long bytes) : IFileSource
+    protected override Task<DroppingSource?> CreateSourceDroppingAfterAsync(long bytes)
+    {
+        _proxy = new TcpProxy(TestSftp.Server.Host, TestSftp.Server.Port);
+        var source = new CuttingSource(CreateSource(_proxy.Port), _proxy, bytes);
+        return Task.FromResult<DroppingSource?>(new DroppingSource(source, () => _proxy.Cuts > 0));
+    }
+
+    /// <summary>Resets the relayed connections once its first download has delivered <c>bytes</c>.</summary>
+    private sealed class CuttingSource(IFileSource inner, TcpProxy proxy, long bytes) : IFileSource
     {
         private int _dropped;
-
-        public KillAfter? Killed { get; private set; }
 
         public IAsyncEnumerable<SourceFile> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
 
         public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
         {
-            var stream = (SftpReadStream)await inner.OpenReadAsync(key, cancellationToken);
-            return Interlocked.Exchange(ref _dropped, 1) == 0 ? Killed = new KillAfter(stream, bytes) : stream;
+            var stream = await inner.OpenReadAsync(key, cancellationToken);
+            return Interlocked.Exchange(ref _dropped, 1) == 0 ? new CutAfter(stream, proxy, bytes) : stream;
         }
 
         public string Describe(string key) => inner.Describe(key);
     }
 
-    private sealed class KillAfter(SftpReadStream inner, long bytes) : Stream
+    private sealed class CutAfter(Stream inner, TcpProxy proxy, long bytes) : Stream
     {
         private long _read;
-
-        public bool Killed { get; private set; }
+        private bool _cut;
 
         public override bool CanRead => true;
         public override bool CanSeek => false;
@@ -106,12 +127,10 @@ public sealed class SftpSourceComplianceTests : FileSourceComplianceTests
         {
             var n = await inner.ReadAsync(buffer, cancellationToken);
             _read += n;
-            if (!Killed && _read >= bytes)
+            if (!_cut && _read >= bytes)
             {
-                Killed = true;
-                using var ssh = Process.GetProcessById(inner.ProcessId);
-                ssh.Kill();
-                await ssh.WaitForExitAsync(cancellationToken);
+                _cut = true;
+                proxy.CutAll();
             }
 
             return n;

@@ -9,9 +9,10 @@ using Intake.Tests.Shared;
 namespace Intake.Sources.Tests.Sftp;
 
 /// <summary>
-/// The SFTP source against a real OpenSSH server (internal-sftp, a nologin account, key login only).
-/// Each test works in a folder of its own under the served home; files are written there directly and
-/// their modification times set relative to the test clock.
+/// The SFTP source against a real OpenSSH server (internal-sftp, a nologin account; keys of every type, a key with a
+/// passphrase, a password, and a port that accepts only keyboard-interactive). Each test works in a folder of its own
+/// under the served home; files are written there directly and their modification times set relative to the test
+/// clock. A dropped connection is a TCP relay in front of the server resetting it, as a network failure does.
 /// </summary>
 public sealed class SftpSourceTests : IDisposable
 {
@@ -73,6 +74,26 @@ public sealed class SftpSourceTests : IDisposable
     }
 
     private SftpSource Source(Action<SftpSourceOptions>? configure = null) => new(Options(configure), _clock);
+
+    /// <summary>Connects through the relay, trusting the server by its pinned fingerprint (the relay's port is in no known_hosts).</summary>
+    private static Action<SftpSourceOptions> Through(TcpProxy proxy) => o =>
+    {
+        o.Port = proxy.Port;
+        o.KnownHostsFile = null;
+        o.HostKeyFingerprint = TestSftp.Server.HostKeyFingerprint();
+    };
+
+    /// <summary>Logs in by password only (no key), on the given port of the test server.</summary>
+    private Action<SftpSourceOptions> ByPassword(string password, int? port = null) => o =>
+    {
+        o.PrivateKeyFile = "";
+        o.Password = password;
+        if (port is { } p)
+        {
+            o.Port = p;
+            o.KnownHostsFile = KnownHosts($"[{TestSftp.Server.Host}]:{p} {string.Join(' ', File.ReadAllText(TestSftp.Server.HostPublicKey).Split(' ')[..2])}");
+        }
+    };
 
     /// <summary>Writes a file on the server whose last write was <paramref name="age"/> before the test clock's now.</summary>
     private string Write(string key, byte[] content, TimeSpan? age = null)
@@ -268,7 +289,8 @@ public sealed class SftpSourceTests : IDisposable
     {
         var content = RandomBytes(4 * 1024 * 1024);
         Write("resume.bin", content);
-        var source = Source();
+        await using var proxy = new TcpProxy(TestSftp.Server.Host, TestSftp.Server.Port);
+        var source = Source(Through(proxy));
         await using var stream = await source.OpenReadAsync("resume.bin", CancellationToken.None);
         var received = new MemoryStream();
         var buffer = new byte[64 * 1024];
@@ -279,17 +301,12 @@ public sealed class SftpSourceTests : IDisposable
             received.Write(buffer, 0, n);
         }
 
-        // Cut the connection the way a network failure does: the ssh process dies with reads in flight.
-        var download = (SftpReadStream)stream;
-        using (var ssh = Process.GetProcessById(download.ProcessId))
-        {
-            ssh.Kill();
-            await ssh.WaitForExitAsync();
-        }
-
+        // Cut the connection the way a network failure does: reset, with reads in flight.
+        proxy.CutAll();
         await stream.CopyToAsync(received);
 
-        download.Resumes.ShouldBe(1);
+        proxy.Cuts.ShouldBe(1);
+        ((SftpReadStream)stream).Resumes.ShouldBe(1);
         received.Length.ShouldBe(content.Length);
         SHA256.HashData(received.ToArray()).ShouldBe(SHA256.HashData(content));
     }
@@ -298,20 +315,37 @@ public sealed class SftpSourceTests : IDisposable
     public async Task OpenRead_FileChangedWhileConnectionWasDown_FailsAsIntegrityInsteadOfSplicing()
     {
         var path = Write("changing.bin", RandomBytes(2 * 1024 * 1024));
-        var source = Source();
+        await using var proxy = new TcpProxy(TestSftp.Server.Host, TestSftp.Server.Port);
+        var source = Source(Through(proxy));
         await using var stream = await source.OpenReadAsync("changing.bin", CancellationToken.None);
         var buffer = new byte[64 * 1024];
         (await stream.ReadAsync(buffer)).ShouldBeGreaterThan(0);
 
         File.WriteAllBytes(path, RandomBytes(3 * 1024 * 1024));
-        using (var ssh = Process.GetProcessById(((SftpReadStream)stream).ProcessId))
-        {
-            ssh.Kill();
-            await ssh.WaitForExitAsync();
-        }
+        proxy.CutAll();
 
         var ex = await Should.ThrowAsync<IntakeException>(() => stream.CopyToAsync(Stream.Null));
         ex.Kind.ShouldBe(ErrorKind.Integrity);
+    }
+
+    [SftpFact]
+    public async Task OpenRead_ServerGoneForGood_FailsAsTransientAfterTheResumeAttempts_NeverEndingShort()
+    {
+        Write("gone.bin", RandomBytes(2 * 1024 * 1024));
+        var proxy = new TcpProxy(TestSftp.Server.Host, TestSftp.Server.Port);
+        var source = Source(o =>
+        {
+            Through(proxy)(o);
+            o.MaxResumeAttempts = 1;
+        });
+        await using var stream = await source.OpenReadAsync("gone.bin", CancellationToken.None);
+        (await stream.ReadAsync(new byte[64 * 1024])).ShouldBeGreaterThan(0);
+
+        await proxy.DisposeAsync(); // the relay stops listening: reconnecting is refused
+
+        var ex = await Should.ThrowAsync<IntakeException>(() => stream.CopyToAsync(Stream.Null));
+        ex.Kind.ShouldBe(ErrorKind.Transient);
+        ex.Message.ShouldContain("could not be resumed");
     }
 
     [SftpFact]
@@ -365,18 +399,27 @@ public sealed class SftpSourceTests : IDisposable
     }
 
     [SftpFact]
-    public async Task Connect_ByOtherFingerprint_FailsAsSecurity()
+    public async Task Connect_ByOtherFingerprint_FailsAsSecurityNamingHostExpectedAndPresentedFingerprints()
     {
+        Write("a.csv", "a");
         var blob = Convert.FromBase64String(File.ReadAllText(GenerateKey("impostor") + ".pub").Split(' ')[1]);
+        var pinned = "SHA256:" + Convert.ToBase64String(SHA256.HashData(blob)).TrimEnd('=');
         var source = Source(o =>
         {
             o.KnownHostsFile = null;
-            o.HostKeyFingerprint = "SHA256:" + Convert.ToBase64String(SHA256.HashData(blob)).TrimEnd('=');
+            o.HostKeyFingerprint = pinned;
+            o.PrivateKeyFile = "";
+            o.Password = "never sent to a server that is not the pinned one";
         });
 
         var ex = await FailureAsync(source);
 
         ex.Kind.ShouldBe(ErrorKind.Security);
+        ex.Message.ShouldContain($"{TestSftp.Server.User}@{TestSftp.Server.Host}:{TestSftp.Server.Port}");
+        ex.Message.ShouldContain("expected " + pinned);
+        ex.Message.ShouldContain(TestSftp.Server.HostKeyFingerprint());
+        ex.Message.ShouldNotContain("never sent");
+        await Should.ThrowAsync<IntakeException>(() => source.OpenReadAsync("a.csv", CancellationToken.None));
     }
 
     [SftpFact]
@@ -430,23 +473,38 @@ public sealed class SftpSourceTests : IDisposable
     }
 
     [Fact]
-    public async Task Connect_SshNotInstalled_FailsAsConfigSayingWhatToInstall()
+    public async Task Connect_KeyFileMissing_FailsAsConfigNamingKeyFileBeforeConnecting()
     {
-        var key = Path.Combine(_scratch, "key");
-        File.WriteAllText(key, "not used");
+        var knownHosts = Path.Combine(_scratch, "known_hosts");
+        File.WriteAllText(knownHosts, "");
         var source = new SftpSource(new SftpSourceOptions
         {
             Host = "127.0.0.1",
+            Port = 1, // nothing listens there: only a check before connecting can name the key
             User = "u",
-            PrivateKeyFile = key,
-            KnownHostsFile = key,
-            SshExecutable = Path.Combine(_scratch, "no-such-ssh"),
+            PrivateKeyFile = Path.Combine(_scratch, "no-such-key"),
+            KnownHostsFile = knownHosts,
         }, _clock);
 
         var ex = await FailureAsync(source);
 
         ex.Kind.ShouldBe(ErrorKind.Config);
-        ex.Message.ShouldContain("openssh-client");
+        ex.Message.ShouldContain("key_file");
+        ex.Message.ShouldContain("no-such-key");
+    }
+
+    [Fact]
+    public void Create_WithNeitherKeyNorPassword_IsRejectedAsConfigNamingBoth()
+    {
+        var ex = Should.Throw<IntakeException>(() => new SftpSource(new SftpSourceOptions
+        {
+            Host = "example.org",
+            User = "u",
+            KnownHostsFile = "known_hosts",
+        }, _clock));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain("'key_file' or 'password'");
     }
 
     [Theory]
@@ -495,5 +553,220 @@ public sealed class SftpSourceTests : IDisposable
         }, _clock));
 
         ex.Kind.ShouldBe(ErrorKind.Config);
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_WithEachKeyType_ListsAndReads()
+    {
+        Write("a.csv", "a");
+        var server = TestSftp.Server;
+        foreach (var key in new[] { server.PrivateKey, server.RsaKey!, server.EcdsaKey! })
+        {
+            var source = Source(o => o.PrivateKeyFile = key);
+
+            (await ListAsync(source)).Select(f => f.Key).ShouldBe(["a.csv"], key);
+            await using var stream = await source.OpenReadAsync("a.csv", CancellationToken.None);
+            (await ReadAllAsync(stream)).ShouldBe("a"u8.ToArray());
+        }
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_KeyWithItsPassphrase_Lists()
+    {
+        Write("a.csv", "a");
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.PrivateKeyFile = TestSftp.Server.PassphraseKey!;
+            o.Passphrase = TestSftp.Server.Passphrase;
+        }));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_KeyWithAPassphraseButNoneConfigured_FailsAsConfigSayingToSetPassphrase()
+    {
+        var ex = await FailureAsync(Source(o => o.PrivateKeyFile = TestSftp.Server.PassphraseKey!));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain(TestSftp.Server.PassphraseKey!);
+        ex.Message.ShouldContain("set 'passphrase'");
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_KeyWithAWrongPassphrase_FailsAsConfigNamingKeyAndPassphrase_WithoutShowingIt()
+    {
+        var ex = await FailureAsync(Source(o =>
+        {
+            o.PrivateKeyFile = TestSftp.Server.PassphraseKey!;
+            o.Passphrase = "not-the-passphrase";
+        }));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain(TestSftp.Server.PassphraseKey!);
+        ex.Message.ShouldContain("'passphrase'");
+        ex.Message.ShouldNotContain("not-the-passphrase");
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_ByPassword_ListsAndReads()
+    {
+        Write("a.csv", "by password");
+        var source = Source(ByPassword(TestSftp.Server.Password!));
+
+        (await ListAsync(source)).Select(f => f.Key).ShouldBe(["a.csv"]);
+        await using var stream = await source.OpenReadAsync("a.csv", CancellationToken.None);
+        System.Text.Encoding.UTF8.GetString(await ReadAllAsync(stream)).ShouldBe("by password");
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_WrongPassword_FailsAsConfigSayingPermissionDenied_WithoutShowingIt()
+    {
+        var ex = await FailureAsync(Source(ByPassword("wrong-password-123")));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain("Permission denied");
+        ex.Message.ShouldContain("'password'");
+        ex.Message.ShouldNotContain("wrong-password-123");
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_ServerAskingOnlyKeyboardInteractive_ThePasswordAnswersItsPrompt()
+    {
+        Write("a.csv", "a");
+        var server = TestSftp.Server;
+
+        var files = await ListAsync(Source(ByPassword(server.Password!, server.KeyboardInteractivePort)));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_ServerAskingOnlyKeyboardInteractive_WrongPassword_FailsAsConfig()
+    {
+        var server = TestSftp.Server;
+
+        var ex = await FailureAsync(Source(ByPassword("wrong-password-456", server.KeyboardInteractivePort)));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain("Permission denied");
+        ex.Message.ShouldNotContain("wrong-password-456");
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_KeyWhereTheServerAsksOnlyKeyboardInteractive_FailsAsConfigNamingTheKey()
+    {
+        // The keyboard-interactive port refuses keys: a key alone fails there as a refused login.
+        var server = TestSftp.Server;
+        var ex = await FailureAsync(Source(o =>
+        {
+            o.Port = server.KeyboardInteractivePort!.Value;
+            o.KnownHostsFile = null;
+            o.HostKeyFingerprint = server.HostKeyFingerprint();
+        }));
+
+        ex.Kind.ShouldBe(ErrorKind.Config);
+        ex.Message.ShouldContain(server.PrivateKey);
+    }
+
+    [SftpFact]
+    public async Task Delete_TheListedVersion_RemovesItFromTheServer()
+    {
+        var path = Write("done.csv", "x");
+        OpenFolderToTheServerUser();
+        var source = Source();
+        var listed = (await ListAsync(source)).ShouldHaveSingleItem();
+
+        var outcome = await source.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None);
+
+        outcome.ShouldBe(SourceRemoval.Deleted);
+        File.Exists(path).ShouldBeFalse();
+        (await source.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None)).ShouldBe(SourceRemoval.AlreadyGone);
+    }
+
+    [SftpFact]
+    public async Task Delete_FileRewrittenSinceListing_IsLeftWhereItIs()
+    {
+        Write("rewritten.csv", "old");
+        OpenFolderToTheServerUser();
+        var source = Source();
+        var listed = (await ListAsync(source)).ShouldHaveSingleItem();
+        var path = Write("rewritten.csv", "new and longer", TimeSpan.FromMinutes(1));
+
+        var outcome = await source.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None);
+
+        outcome.ShouldBe(SourceRemoval.Changed);
+        File.ReadAllText(path).ShouldBe("new and longer");
+    }
+
+    [SftpFact]
+    public async Task Delete_SymbolicLinkSwappedInAfterListing_IsRefusedAsSecurity_AndItsTargetStays()
+    {
+        Write("data.csv", "x");
+        var target = Write("elsewhere.csv", "keep me");
+        OpenFolderToTheServerUser();
+        var source = Source();
+        var listed = (await ListAsync(source)).First(f => f.Key == "data.csv");
+        File.Delete(Path.Combine(Folder, "data.csv"));
+        File.CreateSymbolicLink(Path.Combine(Folder, "data.csv"), target);
+
+        var ex = await Should.ThrowAsync<IntakeException>(() => source.DeleteAsync(listed.Key, listed.Fingerprint, CancellationToken.None));
+
+        ex.Kind.ShouldBe(ErrorKind.Security);
+        File.ReadAllText(target).ShouldBe("keep me");
+    }
+
+    /// <summary>The test's folder is root's; the server's user needs to write in it to delete.</summary>
+    private void OpenFolderToTheServerUser()
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Folder, (UnixFileMode)0b111_111_111);
+        }
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_PinnedFingerprintOfTheServersSecondHostKey_Connects()
+    {
+        // The server offers ed25519 first; the pin is its RSA key, which a client asking once would never see.
+        Write("a.csv", "a");
+
+        var files = await ListAsync(Source(o =>
+        {
+            o.KnownHostsFile = null;
+            o.HostKeyFingerprint = TestSftp.Server.HostKeyFingerprint(TestSftp.Server.RsaHostPublicKey);
+        }));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpPasswordFact]
+    public async Task Connect_KnownHostsHoldingOnlyTheServersRsaKey_Connects()
+    {
+        Write("a.csv", "a");
+        var server = TestSftp.Server;
+        var rsa = File.ReadAllText(server.RsaHostPublicKey!).Split(' ');
+
+        var files = await ListAsync(Source(o => o.KnownHostsFile = KnownHosts($"[{server.Host}]:{server.Port} {rsa[0]} {rsa[1]}")));
+
+        files.Select(f => f.Key).ShouldBe(["a.csv"]);
+    }
+
+    [SftpFact]
+    public async Task Connect_KnownHostsWithHashedNamesAndWildcards_AreMatchedAsSshDoes()
+    {
+        Write("a.csv", "a");
+        var server = TestSftp.Server;
+        var key = string.Join(' ', File.ReadAllText(server.HostPublicKey).Split(' ')[..2]);
+        var name = $"[{server.Host}]:{server.Port}";
+        var salt = RandomNumberGenerator.GetBytes(20);
+#pragma warning disable CA5350 // known_hosts hashes names with HMAC-SHA1: the format, as ssh-keygen -H writes it
+        var hashed = $"|1|{Convert.ToBase64String(salt)}|{Convert.ToBase64String(HMACSHA1.HashData(salt, System.Text.Encoding.UTF8.GetBytes(name)))}";
+#pragma warning restore CA5350
+
+        (await ListAsync(Source(o => o.KnownHostsFile = KnownHosts($"{hashed} {key}")))).Count.ShouldBe(1);
+        (await ListAsync(Source(o => o.KnownHostsFile = KnownHosts($"[127.0.0.*]:{server.Port} {key}")))).Count.ShouldBe(1);
+        (await FailureAsync(Source(o => o.KnownHostsFile = KnownHosts($"[127.0.0.*]:{server.Port},!{name} {key}")))).Kind.ShouldBe(ErrorKind.Security);
     }
 }

@@ -3,7 +3,7 @@ using Intake.Sources.Sftp;
 
 namespace Intake.Engine.SourceKinds.Sftp;
 
-/// <summary><c>source.kind: sftp</c>: a folder on an SFTP server, reached with a key (<see cref="SftpSource"/>).</summary>
+/// <summary><c>source.kind: sftp</c>: a folder on an SFTP server, reached with a key, a password or both (<see cref="SftpSource"/>).</summary>
 internal sealed class SftpKind : FileSourceKind<SftpSourceOptions>
 {
     public override string Name => "sftp";
@@ -12,6 +12,7 @@ internal sealed class SftpKind : FileSourceKind<SftpSourceOptions>
 
     public override IFileSource CreateSource(SftpSourceOptions options, TimeProvider time) => new SftpSource(options, time);
 
+    /// <remarks>Secrets (password, passphrase) are best given as <c>${VAR}</c>, from the environment or <c>.env</c>.</remarks>
     protected override SftpSourceOptions Read(SourceReading reading)
     {
         var src = reading.Source;
@@ -19,7 +20,9 @@ internal sealed class SftpKind : FileSourceKind<SftpSourceOptions>
         o.Host = src.String("host", required: true) ?? o.Host;
         o.Port = src.Int("port", o.Port, 1, 65535);
         o.User = src.String("user", required: true) ?? o.User;
-        o.PrivateKeyFile = src.String("key_file", required: true) is { } key ? reading.ResolvePath(key) : o.PrivateKeyFile;
+        o.PrivateKeyFile = src.String("key_file") is { } key ? reading.ResolvePath(key) : o.PrivateKeyFile;
+        o.Passphrase = src.String("passphrase") ?? o.Passphrase;
+        o.Password = src.String("password") ?? o.Password;
         o.KnownHostsFile = src.String("known_hosts") is { } knownHosts ? reading.ResolvePath(knownHosts) : o.KnownHostsFile;
         o.HostKeyFingerprint = src.String("host_key_fingerprint") ?? o.HostKeyFingerprint;
         o.AcceptNewHostKey = src.Bool("accept_new_host_key", o.AcceptNewHostKey);
@@ -30,9 +33,6 @@ internal sealed class SftpKind : FileSourceKind<SftpSourceOptions>
         o.StableFor = src.Duration("stable_for", o.StableFor);
         o.ConnectTimeout = src.Duration("timeout", o.ConnectTimeout);
         o.MaxResumeAttempts = src.Int("max_resume_attempts", o.MaxResumeAttempts, 0, 100);
-
-        // Not from YAML: SshExecutable names a program to run, which a pipeline file must not choose; the
-        // ssh found on PATH is used.
         return o;
     }
 

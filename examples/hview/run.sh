@@ -200,7 +200,8 @@ check "... kept in the inbox, under the unrouted folder" yes \
   "$(grep -Eq '^hview/hydrastor/unrouted/system_report/[0-9]{8}_[0-9]{6}_[0-9a-f]{8}/message\.eml$' <<<"$kept" \
      && curl -sf "$HVIEW_S3_URL/hview-store?list-type=2&prefix=inbox/$kept" | grep -q "<Key>inbox/$kept</Key>" && echo yes || echo no)"
 check "each job's grid is its group in HView's layout (the unroutable mail has none: its pipeline's)" \
-  "icecream_machine n3 default icecream_machine icecream_machine" "$(py 'print(" ".join(j["grid"] for j in reversed(d["jobs"])))' <<<"$jobs")"
+  "alert:n3 system_report:default system_report:icecream_machine system_report:icecream_machine veritas2hview:icecream_machine" \
+  "$(py 'print(" ".join(sorted(j["module"] + ":" + j["grid"] for j in d["jobs"])))' <<<"$jobs")"
 check "every other job completed" "completed completed completed completed" \
   "$(py 'print(" ".join(j["status"] for j in reversed(d["jobs"]) if j["id"] != '"$unroutable"'))' <<<"$jobs")"
 

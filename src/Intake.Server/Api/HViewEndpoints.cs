@@ -241,10 +241,33 @@ internal static class HViewEndpoints
 
     private static HViewJobDto ToJob(Load load, PipelineConfig? pipeline, ClientText text)
     {
-        // HView's upload layout is <customer>/<grid>/<file>: the grid is the folder under the customer's.
-        var parts = load.SourceKey.Split('/');
-        var grid = parts.Length >= 3 && parts[0] == load.Customer ? parts[1] : pipeline?.Group;
         var error = text.For(load.ErrorMessage);
-        return new HViewJobDto(load.Id, pipeline?.Type ?? load.Pipeline, load.Pipeline, load.Customer, grid, load.SourceKey, JobStatus(load.Status), load.Status.ToWord(), error, load.CreatedAt, load.UpdatedAt);
+        return new HViewJobDto(load.Id, pipeline?.Type ?? load.Pipeline, load.Pipeline, load.Customer, GridOf(load, pipeline?.Category, pipeline?.Type, pipeline?.Group),
+            load.SourceKey, JobStatus(load.Status), load.Status.ToWord(), error, load.CreatedAt, load.UpdatedAt);
+    }
+
+    /// <summary>
+    /// A job's grid (HView's group), from where the load's data lies: an upload's path in HView's full layout
+    /// (<c>&lt;customer&gt;/&lt;category&gt;/&lt;type&gt;/&lt;group&gt;/&lt;datetime&gt;/&lt;file&gt;</c>, its category and type the
+    /// pipeline's) or in the short one of the spec's example (<c>&lt;customer&gt;/&lt;grid&gt;/&lt;file&gt;</c>); else a
+    /// routed mail's inbox folder (<c>&lt;customer&gt;/&lt;category&gt;/&lt;type&gt;/&lt;group&gt;/…</c>, its source key being a
+    /// Message-ID); else the pipeline's group.
+    /// </summary>
+    internal static string? GridOf(Load load, string? category, string? type, string? group)
+    {
+        var parts = load.SourceKey.Split('/');
+        if (parts.Length >= 6 && parts[0] == load.Customer && parts[1] == category && parts[2] == type)
+        {
+            return parts[3];
+        }
+
+        if (parts.Length >= 3 && parts[0] == load.Customer)
+        {
+            return parts[1];
+        }
+
+        // A mail no route takes (yet) lies under <operator's customer>/<category>/unrouted/<pipeline>/: it has no group.
+        var inbox = load.InboxKey?.Split('/') ?? [];
+        return inbox.Length >= 6 && inbox[0] == load.Customer && inbox[2] != Engine.Mail.MailLayout.Unrouted ? inbox[3] : group;
     }
 }

@@ -56,12 +56,16 @@ public sealed class OpenApiTests : IAsyncLifetime
         }
     }
 
-    /// <summary>Every route the app maps, as (method, OpenAPI path), without the document's own route.</summary>
+    /// <summary>
+    /// Every route the app maps, as (method, OpenAPI path), without the document's own route and the routes left out of
+    /// the description on purpose (the web UI's pages, which are not an API).
+    /// </summary>
     private List<(string Method, string Path)> MappedOperations() =>
         _server.Services.GetServices<EndpointDataSource>()
             .SelectMany(s => s.Endpoints)
             .OfType<RouteEndpoint>()
             .Where(e => !e.RoutePattern.RawText!.Contains("openapi", StringComparison.Ordinal))
+            .Where(e => e.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IExcludeFromDescriptionMetadata>() is not { ExcludeFromDescription: true })
             .SelectMany(e => (e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? ["GET"]).Select(m => (m.ToLowerInvariant(), OpenApiPath(e.RoutePattern.RawText!))))
             .ToList();
 

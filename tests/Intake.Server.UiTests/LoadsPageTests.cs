@@ -276,6 +276,31 @@ public sealed class LoadsPageTests : IClassFixture<UiFixture>
         (await _ui.LoadAsync(seed.Integrity[1])).Status.ShouldBe(LoadStatus.Errored);
     }
 
+    [UiFact]
+    public async Task RedriveOfAGroupLargerThanABatch_RedrivesEveryLoadOfIt()
+    {
+        // More errored loads than one batch of the group re-drive (500) holds: it must page through all of them.
+        var ids = new List<long>();
+        await using (var catalog = new PostgresCatalog(_ui.Connection, TimeProvider.System))
+        {
+            for (var i = 0; i < 1001; i++)
+            {
+                ids.Add(await ErroredAsync(catalog, $"many/empty-{i:0000}.csv", ErrorKind.Empty));
+            }
+        }
+
+        var page = await _ui.SignedInAsync(_ui.AcmeWrite, "/ui/redrive?pipeline=orders&error_kind=empty");
+        (await page.GetByTestId("confirm-question").InnerTextAsync()).ShouldBe("Re-drive 1,001 errored loads of pipeline orders with kind empty?");
+        await page.GetByTestId("confirm-redrive").ClickAsync();
+
+        await page.WaitForURLAsync("**/ui/errors");
+        (await page.GetByRole(AriaRole.Status).InnerTextAsync()).ShouldContain("1,001 loads of pipeline orders with kind empty re-driven.");
+        (await _ui.LoadAsync(ids[0])).Status.ShouldBe(LoadStatus.Ready);
+        (await _ui.LoadAsync(ids[500])).Status.ShouldBe(LoadStatus.Ready);
+        (await _ui.LoadAsync(ids[^1])).Status.ShouldBe(LoadStatus.Ready);
+        (await page.Locator("[data-testid=error-groups] tr[data-kind=empty]").CountAsync()).ShouldBe(0);
+    }
+
     /// <summary>The anti-forgery field of a form on the page (the sign-out form is on every page), as a form to post.</summary>
     private static async Task<IFormData> FormWithTokenAsync(IPage page)
     {

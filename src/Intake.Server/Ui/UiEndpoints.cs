@@ -56,6 +56,7 @@ internal static class UiEndpoints
         write.AddEndpointFilter(RequireWrite);
         write.MapPost("/loads/{id:long}/redrive", RedriveAsync);
         write.MapPost("/loads/{id:long}/cancel", CancelAsync);
+        UiLoadsEndpoints.Map(pages, write);
     }
 
     /// <summary>The services the UI needs on top of the API's.</summary>
@@ -271,7 +272,7 @@ internal static class UiEndpoints
     }
 
     /// <summary>303: the answer to a form is another page, fetched with GET (a reload does not post the form again).</summary>
-    private sealed class SeeOther(string location) : IResult
+    internal sealed class SeeOther(string location) : IResult
     {
         public Task ExecuteAsync(HttpContext httpContext)
         {

@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using System.Net.Sockets;
 using Intake.Core.Errors;
+using Intake.Core.Model;
 using Npgsql;
 
 namespace Intake.Catalog;
@@ -79,6 +80,18 @@ public sealed class PostgresCatalog : SqlCatalog
     }
 
     private protected override DateTimeOffset GetTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+
+    /// <summary>
+    /// Exact and prefix read the byte-order index on the key (LIKE with a literal prefix); a part of the key reads the
+    /// trigram index (ILIKE), when migration 0010 could create pg_trgm.
+    /// </summary>
+    private protected override (string Clause, string Value) SourceKeySearch(SourceKeyMatch match, string text) => match switch
+    {
+        SourceKeyMatch.Exact => ("source_key = @source_key", text),
+        SourceKeyMatch.Prefix => ("source_key LIKE @source_key ESCAPE '\\'", EscapeLike(text) + "%"),
+        SourceKeyMatch.Contains => ("source_key ILIKE @source_key ESCAPE '\\'", "%" + EscapeLike(text) + "%"),
+        _ => throw new ArgumentOutOfRangeException(nameof(match), match, null),
+    };
 
     private protected override IntakeException? Translate(Exception exception) => exception switch
     {

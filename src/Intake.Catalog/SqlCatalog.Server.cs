@@ -185,13 +185,6 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
         }, cancellationToken);
     }
 
-    public Task<IReadOnlyList<LoadCount>> CountByPipelineAndStatusAsync(CancellationToken cancellationToken) => RunAsync(connection =>
-        QueryListAsync(
-            Command(connection, "SELECT pipeline, status, COUNT(*) FROM intake_loads GROUP BY pipeline, status ORDER BY pipeline, status"),
-            r => new LoadCount(r.GetString(0), LoadStatusNames.Parse(r.GetString(1)), r.GetInt64(2)),
-            cancellationToken),
-        cancellationToken);
-
     public Task PingAsync(CancellationToken cancellationToken) => RunAsync(async connection =>
     {
         await using var command = Command(connection, "SELECT 1");

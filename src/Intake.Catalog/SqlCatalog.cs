@@ -77,6 +77,16 @@ public abstract partial class SqlCatalog : ICatalog
 
     private protected abstract DateTimeOffset GetTime(DbDataReader reader, int ordinal);
 
+    /// <summary>
+    /// The condition on <c>source_key</c> for a search (bound as <c>@source_key</c>) and the value to bind: the text itself
+    /// for an exact key, a pattern with the text's own wildcard characters escaped otherwise.
+    /// </summary>
+    private protected abstract (string Clause, string Value) SourceKeySearch(SourceKeyMatch match, string text);
+
+    /// <summary>The text as a LIKE pattern that matches it literally (escape character <c>\</c>).</summary>
+    private protected static string EscapeLike(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
+
     /// <summary>The <see cref="IntakeException"/> for a connectivity or configuration failure; null for anything else.</summary>
     private protected abstract IntakeException? Translate(Exception exception);
 
@@ -178,6 +188,19 @@ public abstract partial class SqlCatalog : ICatalog
             {
                 where.Add("table_name = @table_name");
                 Add(select, "@table_name", query.Table, DbType.String);
+            }
+
+            if (query.ErrorKind is { } kind)
+            {
+                where.Add("error_kind = @error_kind");
+                Add(select, "@error_kind", kind.ToWord(), DbType.String);
+            }
+
+            if (!string.IsNullOrEmpty(query.SourceKey))
+            {
+                var (clause, value) = SourceKeySearch(query.SourceKeyMatch, query.SourceKey);
+                where.Add(clause);
+                Add(select, "@source_key", value, DbType.String);
             }
 
             if (query.CreatedSince is { } since)

@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using Intake.Core.Errors;
+using Intake.Core.Model;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.Catalog;
@@ -105,6 +106,22 @@ public sealed class SqliteCatalog : SqlCatalog
     private protected override DateTimeOffset GetTime(DbDataReader reader, int ordinal) =>
         DateTimeOffset.ParseExact(reader.GetString(ordinal), TimeFormat, CultureInfo.InvariantCulture,
             DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+    /// <summary>
+    /// Exact, and prefix with GLOB (case-sensitive like the other two databases' exact and prefix, and able to read the
+    /// index on the key); a part of the key with LIKE, which ignores the case of ASCII letters.
+    /// </summary>
+    private protected override (string Clause, string Value) SourceKeySearch(SourceKeyMatch match, string text) => match switch
+    {
+        SourceKeyMatch.Exact => ("source_key = @source_key", text),
+        SourceKeyMatch.Prefix => ("source_key GLOB @source_key", EscapeGlob(text) + "*"),
+        SourceKeyMatch.Contains => ("source_key LIKE @source_key ESCAPE '\\'", "%" + EscapeLike(text) + "%"),
+        _ => throw new ArgumentOutOfRangeException(nameof(match), match, null),
+    };
+
+    /// <summary>GLOB has no escape character: a wildcard stands for itself inside brackets.</summary>
+    private static string EscapeGlob(string text) =>
+        text.Replace("[", "[[]", StringComparison.Ordinal).Replace("*", "[*]", StringComparison.Ordinal).Replace("?", "[?]", StringComparison.Ordinal);
 
     private protected override IntakeException? Translate(Exception exception) => exception switch
     {

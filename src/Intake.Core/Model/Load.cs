@@ -68,6 +68,15 @@ public sealed record LoadQuery
     public string? Customer { get; init; }
     /// <summary>Only loads of this source table (<see cref="Load.Table"/>).</summary>
     public string? Table { get; init; }
+    /// <summary>Only loads whose recorded error is of this kind (errored loads, and loads on their way there).</summary>
+    public ErrorKind? ErrorKind { get; init; }
+    /// <summary>
+    /// Only loads whose source key matches this text as <see cref="SourceKeyMatch"/> says: the operator's question
+    /// "where is file X?". Null or empty: no search.
+    /// </summary>
+    public string? SourceKey { get; init; }
+    /// <summary>How <see cref="SourceKey"/> matches; a part of the key anywhere unless told otherwise.</summary>
+    public SourceKeyMatch SourceKeyMatch { get; init; } = SourceKeyMatch.Contains;
     /// <summary>Only loads created at or after this time.</summary>
     public DateTimeOffset? CreatedSince { get; init; }
     /// <summary>Only loads created before this time.</summary>
@@ -79,6 +88,22 @@ public sealed record LoadQuery
     /// <summary>Highest id first instead of lowest.</summary>
     public bool NewestFirst { get; init; }
     public int Limit { get; init; } = 1000;
+}
+
+/// <summary>How a source key search (<see cref="LoadQuery.SourceKey"/>) matches the keys of loads.</summary>
+/// <remarks>
+/// Exact and prefix compare characters exactly and read a byte-order index on the key. Contains ignores the case of
+/// letters (SQLite: of ASCII letters only) and on PostgreSQL reads a trigram index (pg_trgm) when the extension could
+/// be created; without it, and on SQLite, it reads the loads newest first until the page is full.
+/// </remarks>
+public enum SourceKeyMatch
+{
+    /// <summary>A part of the key anywhere, case-insensitive: <c>orders_0107</c> finds <c>in/acme/ORDERS_0107.csv</c>.</summary>
+    Contains,
+    /// <summary>Keys that start with the text, e.g. a folder: <c>in/acme/</c>.</summary>
+    Prefix,
+    /// <summary>The whole key, exactly.</summary>
+    Exact,
 }
 
 /// <summary>A worker asks for one load waiting in <see cref="From"/>; the catalog moves it to the matching working status.</summary>

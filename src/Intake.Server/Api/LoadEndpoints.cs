@@ -20,13 +20,20 @@ namespace Intake.Server.Api;
 internal static class LoadEndpoints
 {
     public const int DefaultLimit = 50;
+
+    private static readonly Dictionary<string, SourceKeyMatch> MatchWords = new(StringComparer.Ordinal)
+    {
+        ["contains"] = SourceKeyMatch.Contains,
+        ["prefix"] = SourceKeyMatch.Prefix,
+        ["exact"] = SourceKeyMatch.Exact,
+    };
     private static readonly TimeSpan DefaultWindow = TimeSpan.FromHours(24);
 
     public static void Map(RouteGroupBuilder api, RouteGroupBuilder write, string collection)
     {
         var tag = collection == "loads" ? "Loads" : "Jobs";
         api.MapGet($"/{collection}", ListAsync).WithName($"List{tag}").WithTags(tag)
-            .WithSummary("Loads newest first. Without since/until/cursor: those created in the last 24 hours.")
+            .WithSummary("Loads newest first. Without since/until/cursor/source_key: those created in the last 24 hours.")
             .Produces<Page<LoadDto>>().ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet($"/{collection}/{{id:long}}", ShowAsync).WithName($"Get{tag[..^1]}").WithTags(tag)
             .WithSummary("One load with its step history (every attempt of every step).")
@@ -47,6 +54,9 @@ internal static class LoadEndpoints
         [FromQuery] string? customer,
         [FromQuery] string? since,
         [FromQuery] string? until,
+        [FromQuery(Name = "error_kind"), Description("Only loads whose error is of this kind: transient, empty, format, integrity, schema, security or config.")] string? errorKind,
+        [FromQuery(Name = "source_key"), Description("Only loads whose source key matches this text (\"where is file X?\"), as source_key_match says; searches every load, not only the last 24 hours, unless since or until is given.")] string? sourceKey,
+        [FromQuery(Name = "source_key_match"), Description("How source_key matches: contains (default: a part of the key anywhere, any case), prefix (the key starts with it, e.g. a folder) or exact.")] string? sourceKeyMatch,
         [FromQuery, Description(ApiInput.LimitDescription)] string? limit,
         [FromQuery, Description(ApiInput.CursorDescription)] string? cursor,
         CancellationToken ct)
@@ -65,6 +75,38 @@ internal static class LoadEndpoints
             else
             {
                 errors.Add("status", $"{ApiInput.Quote(statusText)} is not a load status; use one of {string.Join(", ", LoadStatusNames.Words)}");
+            }
+        }
+
+        ErrorKind? kindFilter = null;
+        if (ApiInput.Text(errors, "error_kind", errorKind) is { } kindText)
+        {
+            if (ErrorKindNames.TryParse(kindText, out var k))
+            {
+                kindFilter = k;
+            }
+            else
+            {
+                errors.Add("error_kind", $"{ApiInput.Quote(kindText)} is not an error kind; use one of {string.Join(", ", Enum.GetValues<ErrorKind>().Select(e => e.ToWord()))}");
+            }
+        }
+
+        var search = ApiInput.Text(errors, "source_key", sourceKey, ApiInput.MaxKeyLength);
+        if (search is { Length: 0 })
+        {
+            errors.Add("source_key", "must not be empty; leave it out to list every load");
+        }
+
+        var match = SourceKeyMatch.Contains;
+        if (ApiInput.Text(errors, "source_key_match", sourceKeyMatch) is { } matchText)
+        {
+            if (MatchWords.TryGetValue(matchText, out var m))
+            {
+                match = m;
+            }
+            else
+            {
+                errors.Add("source_key_match", $"{ApiInput.Quote(matchText)} is not a way to match; use contains, prefix or exact");
             }
         }
 
@@ -94,13 +136,17 @@ internal static class LoadEndpoints
 
         // The default window (last 24 hours) is fixed when the first page is asked for and travels in the
         // cursor, so later pages continue the same list instead of a window that moved meanwhile.
-        createdSince ??= after?.Since ?? (createdUntil is null && after is null ? state.Time.GetUtcNow() - DefaultWindow : null);
+        // A search looks for a file whenever it came ("where is file X?"): it has no default window.
+        createdSince ??= after?.Since ?? (createdUntil is null && after is null && search is null ? state.Time.GetUtcNow() - DefaultWindow : null);
         var query = new LoadQuery
         {
             NewestFirst = true,
             Status = statusFilter,
             Pipeline = pipeline,
             Customer = customer ?? caller.CustomerFilter,
+            ErrorKind = kindFilter,
+            SourceKey = search,
+            SourceKeyMatch = match,
             CreatedSince = createdSince,
             CreatedUntil = createdUntil,
             BeforeId = after?.BeforeId,

@@ -73,7 +73,8 @@ public sealed class OverviewPageTests : IClassFixture<UiFixture>
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Run now" }).ClickAsync();
         await page.WaitForURLAsync("**/ui/pipelines/orders");
-        (await page.GetByRole(AriaRole.Status).InnerTextAsync()).ShouldContain("1 new file queued");
+        // The server's own polling may queue the file first once the pipeline is resumed: the run then sees it and queues nothing again.
+        (await page.GetByRole(AriaRole.Status).InnerTextAsync()).ShouldMatch("Pipeline orders ran: [01] new files? queued as loads, 1 seen in its source");
         await using (var catalog = new PostgresCatalog(_ui.Connection, TimeProvider.System))
         {
             (await catalog.ListLoadsAsync(new LoadQuery { Pipeline = "orders", SourceKey = "run-now.csv", SourceKeyMatch = SourceKeyMatch.Exact }, default)).Count.ShouldBe(1);
@@ -137,6 +138,20 @@ public sealed class OverviewPageTests : IClassFixture<UiFixture>
         (await globex.GetByTestId("watermarks").CountAsync()).ShouldBe(0);
         (await globex.ContentAsync()).ShouldNotContain("study-7");
         (await globex.ContentAsync()).ShouldNotContain("nightly");
+    }
+
+    [UiFact]
+    public async Task StreamsAndMail_AreOnlyShown_WhenTheKeyHasSuchPipelines()
+    {
+        var page = await _ui.SignedInAsync(_ui.Admin);
+        var sections = await page.GetByRole(AriaRole.Navigation, new() { Name = "Sections" }).GetByRole(AriaRole.Link).AllTextContentsAsync();
+        sections.ShouldContain("Pipelines");
+        sections.ShouldContain("Exports");
+        sections.ShouldNotContain("Streams"); // the fixture's pipelines read folders: no stream, no mail
+        sections.ShouldNotContain("Mail");
+        (await page.GotoAsync("/ui/streams"))!.Status.ShouldBe(404);
+        (await page.GotoAsync("/ui/mail"))!.Status.ShouldBe(404);
+        (await page.GetByTestId("status-message").TextContentAsync()).ShouldBe("No pipeline of this key has a mail source.");
     }
 
     private async Task<string[]> PausedAsync()

@@ -209,7 +209,7 @@ internal static class UiOverviewEndpoints
             foreach (var load in loads)
             {
                 var steps = await state.Runtime.Catalog.GetStepsAsync(load.Id, ct);
-                var route = steps.LastOrDefault(s => s.Step == "route" && s.Outcome == StepOutcome.Succeeded);
+                var route = steps.LastOrDefault(s => s.Step == Engine.Mail.MailSlice.Route.Name && s.Outcome == StepOutcome.Succeeded);
                 messages.Add(new MailMessageRow(load, route?.Message));
             }
         }

@@ -77,10 +77,33 @@ internal static class PipelineEndpoints
             return NoSuchPipeline(name);
         }
 
+        return Results.Ok(await DescribeAsync(state, p, ct));
+    }
+
+    /// <summary>What <c>GET /pipelines/{name}</c> answers (the web UI's pipeline page shows the same).</summary>
+    internal static async Task<PipelineDto> DescribeAsync(ServerState state, PipelineConfig p, CancellationToken ct)
+    {
         var paused = await state.Schedules.GetPausedPipelinesAsync(ct);
         var last = p.Schedule is null ? null : await state.Schedules.GetLastScheduledRunAsync(p.Name, ct);
         var counts = await state.Runtime.Catalog.CountByStatusAsync(p.Name, ct);
-        return Results.Ok(ToDto(state, p, paused.GetValueOrDefault(p.Name), last?.ScheduledFor, counts.ToDictionary(kv => kv.Key.ToWord(), kv => kv.Value)));
+        return ToDto(state, p, paused.GetValueOrDefault(p.Name), last?.ScheduledFor, counts.ToDictionary(kv => kv.Key.ToWord(), kv => kv.Value));
+    }
+
+    /// <summary>Pauses the pipeline for <paramref name="caller"/> (the API's and the web UI's pause).</summary>
+    internal static async Task PauseForAsync(ServerState state, Caller caller, PipelineConfig p, CancellationToken ct)
+    {
+        await state.Schedules.PausePipelineAsync(p.Name, $"key {caller.KeyId}", ct);
+        state.PausesChanged();
+        ServerLog.PipelineAction(state.Log, p.Name, "paused", caller.KeyId);
+    }
+
+    /// <summary>Resumes the pipeline for <paramref name="caller"/> (the API's and the web UI's resume).</summary>
+    internal static async Task ResumeForAsync(ServerState state, Caller caller, PipelineConfig p, CancellationToken ct)
+    {
+        await state.Schedules.ResumePipelineAsync(p.Name, ct);
+        state.PausesChanged();
+        state.Work.Pulse();
+        ServerLog.PipelineAction(state.Log, p.Name, "resumed", caller.KeyId);
     }
 
     private static async Task<IResult> PauseAsync(string name, HttpContext http, ServerState state, CancellationToken ct)
@@ -91,9 +114,7 @@ internal static class PipelineEndpoints
             return NoSuchPipeline(name);
         }
 
-        await state.Schedules.PausePipelineAsync(p.Name, $"key {caller.KeyId}", ct);
-        state.PausesChanged();
-        ServerLog.PipelineAction(state.Log, p.Name, "paused", caller.KeyId);
+        await PauseForAsync(state, caller, p, ct);
         return await ShowAsync(name, http, state, ct);
     }
 
@@ -105,10 +126,7 @@ internal static class PipelineEndpoints
             return NoSuchPipeline(name);
         }
 
-        await state.Schedules.ResumePipelineAsync(p.Name, ct);
-        state.PausesChanged();
-        state.Work.Pulse();
-        ServerLog.PipelineAction(state.Log, p.Name, "resumed", caller.KeyId);
+        await ResumeForAsync(state, caller, p, ct);
         return await ShowAsync(name, http, state, ct);
     }
 
@@ -230,7 +248,7 @@ internal static class PipelineEndpoints
         return keys;
     }
 
-    private static PipelineDto ToDto(ServerState state, PipelineConfig p, Core.Ports.PipelinePause? pause, DateTimeOffset? lastRun, IReadOnlyDictionary<string, long>? loads) => new(
+    internal static PipelineDto ToDto(ServerState state, PipelineConfig p, Core.Ports.PipelinePause? pause, DateTimeOffset? lastRun, IReadOnlyDictionary<string, long>? loads) => new(
         p.Name,
         p.Customer,
         p.Category,

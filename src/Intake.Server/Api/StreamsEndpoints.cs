@@ -58,7 +58,7 @@ internal static class StreamsEndpoints
             .Produces<StreamDto>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
 
-    private static StreamConfig? Find(ServerState state, Caller caller, string name) =>
+    internal static StreamConfig? Find(ServerState state, Caller caller, string name) =>
         state.Config.Streams.FirstOrDefault(s => s.Name == name) is { } stream && state.Config.FindPipeline(stream.Pipeline) is { } p && caller.CanSee(p.Customer) ? stream : null;
 
     private static IResult NoSuchStream(string name) =>
@@ -173,7 +173,7 @@ internal static class StreamsEndpoints
         return Results.Accepted($"/api/v1/streams/{Uri.EscapeDataString(stream.Name)}", ToDto(state, host, stream));
     }
 
-    private static StreamDto ToDto(ServerState state, StreamsHostedService host, StreamConfig stream)
+    internal static StreamDto ToDto(ServerState state, StreamsHostedService host, StreamConfig stream)
     {
         var status = host.Streams?.Find(stream.Name)?.Status();
         return new StreamDto(

@@ -45,7 +45,6 @@ internal static class UiEndpoints
         var pages = ui.MapGroup("");
         pages.AddEndpointFilter(RequireCaller);
         pages.AddEndpointFilter(RequireFormToken);
-        pages.MapGet("/", Home);
         pages.MapGet("/loads/{id:long}", LoadPageAsync);
         pages.MapGet("/loads/go", (HttpContext http, string? id) => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? Results.Redirect($"{UiSession.Root}/loads/{n.ToString(CultureInfo.InvariantCulture)}")
@@ -57,6 +56,7 @@ internal static class UiEndpoints
         write.MapPost("/loads/{id:long}/redrive", RedriveAsync);
         write.MapPost("/loads/{id:long}/cancel", CancelAsync);
         UiLoadsEndpoints.Map(pages, write);
+        UiOverviewEndpoints.Map(pages, write);
     }
 
     /// <summary>The services the UI needs on top of the API's.</summary>
@@ -172,8 +172,6 @@ internal static class UiEndpoints
         UiSession.SignOut(http);
         return new SeeOther(UiSession.Root + "/signin");
     }
-
-    private static RazorComponentResult Home(HttpContext http) => Page<HomePage>(http, []);
 
     /// <summary>One load: its record, every step attempt, its audit verdict when it is at rest, and the actions its status allows.</summary>
     private static async Task<IResult> LoadPageAsync(long id, HttpContext http, ServerState state, CancellationToken ct)

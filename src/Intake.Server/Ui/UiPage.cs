@@ -20,8 +20,20 @@ public sealed record UiPage(Caller? Caller, string TokenField, string Token, str
     internal static UiPage For(HttpContext http)
     {
         var tokens = http.RequestServices.GetRequiredService<IAntiforgery>().GetAndStoreTokens(http);
-        return new UiPage(http.Features.Get<Caller>(), tokens.FormFieldName, tokens.RequestToken ?? "", http.Request.Path.Value ?? UiSession.Root, UiSession.TakeFlash(http));
+        var caller = http.Features.Get<Caller>();
+        var config = http.RequestServices.GetRequiredService<Hosting.ServerState>().Config;
+        return new UiPage(caller, tokens.FormFieldName, tokens.RequestToken ?? "", http.Request.Path.Value ?? UiSession.Root, UiSession.TakeFlash(http))
+        {
+            HasStreams = caller is not null && config.Streams.Any(s => config.FindPipeline(s.Pipeline) is { } p && caller.CanSee(p.Customer)),
+            HasMail = caller is not null && config.Pipelines.Any(p => caller.CanSee(p.Customer) && UiOverviewEndpoints.IsMail(p)),
+        };
     }
+
+    /// <summary>The key sees a pipeline fed by a stream: the navigation shows Streams.</summary>
+    public bool HasStreams { get; init; }
+
+    /// <summary>The key sees a mail pipeline: the navigation shows Mail.</summary>
+    public bool HasMail { get; init; }
 
     /// <summary>Who the key is, for the header: its customer (or every customer, for an admin key) and scope.</summary>
     public string Who => Caller is null ? "" : Caller.IsAdmin ? "all customers" : Caller.Customer;

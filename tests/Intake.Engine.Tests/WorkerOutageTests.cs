@@ -1,6 +1,7 @@
 using Intake.Core.Ports;
 using Intake.Engine.Audit;
 using Intake.Engine.Steps;
+using Intake.Engine.Tests.Support;
 
 namespace Intake.Engine.Tests;
 
@@ -129,7 +130,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
     }
 
     /// <summary>The real catalog, but unreachable on cue around the <c>archive</c> step's records and the load's transitions.</summary>
-    private sealed class FlakyCatalog(ICatalog inner) : ICatalog
+    private sealed class FlakyCatalog(ICatalog inner) : ForwardingCatalog(inner)
     {
         private readonly HashSet<long> _archiveRecords = [];
 
@@ -148,7 +149,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
         private static IntakeException Unreachable() =>
             IntakeException.Transient("the PostgreSQL catalog db:5432/intake is unreachable or busy: 57P01: terminating connection due to administrator command");
 
-        public async Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
+        public override async Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
         {
             if (step == "archive" && StartFailures > 0)
             {
@@ -156,7 +157,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
                 throw Unreachable();
             }
 
-            var id = await inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
+            var id = await Inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
             if (step == "archive")
             {
                 _archiveRecords.Add(id);
@@ -170,7 +171,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
             return id;
         }
 
-        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        public override Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
         {
             if (_archiveRecords.Contains(stepId) && FinishFailures > 0)
             {
@@ -178,10 +179,10 @@ public sealed class WorkerOutageTests : IAsyncDisposable
                 throw Unreachable();
             }
 
-            return inner.FinishStepAsync(stepId, result, cancellationToken);
+            return Inner.FinishStepAsync(stepId, result, cancellationToken);
         }
 
-        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken)
+        public override Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken)
         {
             if (from == LoadStatus.Ingesting && TransitionFailures > 0)
             {
@@ -189,21 +190,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
                 throw Unreachable();
             }
 
-            return inner.TransitionAsync(loadId, from, to, details, cancellationToken);
+            return Inner.TransitionAsync(loadId, from, to, details, cancellationToken);
         }
-
-        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
-        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) => inner.RegisterLoadAsync(load, cancellationToken);
-        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
-        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
-        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
-        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
-        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
-
-        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
-        public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => inner.GetStepsAsync(loadId, cancellationToken);
-        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
-        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask; // the real one is disposed with its own runtime
     }
 }

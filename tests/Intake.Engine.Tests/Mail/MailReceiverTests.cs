@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Intake.Core.Ports;
 using Intake.Engine.Mail;
+using Intake.Engine.Tests.Support;
 using Intake.Tests.Shared;
 using Xunit.Sdk;
 
@@ -71,14 +72,14 @@ public sealed class MailReceiverRaceTests
     }
 
     /// <summary>Holds back the first finish of a step record, and writes it right after someone reads the load's history with it still running.</summary>
-    private sealed class FinishesReceiveLate(ICatalog inner) : ICatalog
+    private sealed class FinishesReceiveLate(ICatalog inner) : ForwardingCatalog(inner)
     {
         private (long Id, StepResult Result)? _held;
         private bool _holding = true;
 
         public bool Raced { get; private set; }
 
-        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        public override Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
         {
             if (_holding)
             {
@@ -87,35 +88,22 @@ public sealed class MailReceiverRaceTests
                 return Task.CompletedTask;
             }
 
-            return inner.FinishStepAsync(stepId, result, cancellationToken);
+            return Inner.FinishStepAsync(stepId, result, cancellationToken);
         }
 
-        public async Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
+        public override async Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
         {
-            var history = await inner.GetStepsAsync(loadId, cancellationToken);
+            var history = await Inner.GetStepsAsync(loadId, cancellationToken);
             if (_held is { } held && history.Any(s => s.Id == held.Id && s.Outcome == StepOutcome.Running))
             {
                 _held = null;
                 Raced = true;
-                await inner.FinishStepAsync(held.Id, held.Result, cancellationToken); // the receiver, just after the worker looked
+                await Inner.FinishStepAsync(held.Id, held.Result, cancellationToken); // the receiver, just after the worker looked
             }
 
             return history;
         }
 
-        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) => inner.RegisterLoadAsync(load, cancellationToken);
-        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
-        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
-        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
-        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken) => inner.TransitionAsync(loadId, from, to, details, cancellationToken);
-        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
-        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
-        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
-        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
-        public Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken) => inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
-        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
-        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
 
@@ -391,24 +379,10 @@ public abstract class MailReceiverSuite : IAsyncLifetime
     }
 
     /// <summary>The real catalog, unreachable when the load is registered: the receiver dies right after the inbox write.</summary>
-    private sealed class UnreachableOnRegister(ICatalog inner) : ICatalog
+    private sealed class UnreachableOnRegister(ICatalog inner) : ForwardingCatalog(inner)
     {
-        public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) =>
+        public override Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken) =>
             throw IntakeException.Transient("the catalog is unreachable (connection refused)");
 
-        public Task MigrateAsync(CancellationToken cancellationToken) => inner.MigrateAsync(cancellationToken);
-        public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => inner.GetLoadAsync(id, cancellationToken);
-        public Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => inner.ListLoadsAsync(query, cancellationToken);
-        public Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken) => inner.TransitionAsync(loadId, from, to, details, cancellationToken);
-        public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => inner.ClaimAsync(request, cancellationToken);
-        public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
-        public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
-        public Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
-        public Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken) => inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
-        public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken) => inner.FinishStepAsync(stepId, result, cancellationToken);
-        public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => inner.GetStepsAsync(loadId, cancellationToken);
-        public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
-        public Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => inner.CountByStatusAsync(pipeline, cancellationToken);
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

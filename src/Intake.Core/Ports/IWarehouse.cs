@@ -64,6 +64,14 @@ public sealed record WarehouseLoadRequest
     /// Empty: rows of other loads are never touched.
     /// </summary>
     public IReadOnlyList<string> ReplaceWhere { get; init; } = [];
+
+    /// <summary>
+    /// COPY connections writing the load's rows at once (<c>load.streams</c>), for a big file into PostgreSQL: one reader
+    /// parses, this many encoders and connections write. 1 (the default) writes in the load's own transaction; more
+    /// commit their rows just before the load's ledger row, and a retry deletes whatever a failed attempt left.
+    /// Warehouses that write through one connection ignore it.
+    /// </summary>
+    public int Streams { get; init; } = 1;
 }
 
 /// <summary>Rows one load wrote that the rows of another, newer load replaced (same values of <see cref="WarehouseLoadRequest.ReplaceWhere"/>).</summary>

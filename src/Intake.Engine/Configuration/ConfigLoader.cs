@@ -519,6 +519,9 @@ public static class ConfigLoader
         return (csv, format, ndjson);
     }
 
+    // More connections than this only queue behind each other on any server Intake expects, and each holds a backend.
+    private const int MaxLoadStreams = 64;
+
     /// <summary>The <c>load:</c> block, when the steps include <c>load</c>: the warehouse, the table (a template with tables from prefixes) and its columns.</summary>
     private static LoadStepConfig? ReadLoad(ConfigContext ctx, YamlScope s, IReadOnlyList<string> steps, DefaultsConfig defaults, Dictionary<string, WarehouseConfig> warehouses, bool perTable)
     {
@@ -547,8 +550,16 @@ public static class ConfigLoader
                 Table = l.String("table", required: l.Exists && !perTable) ?? (perTable ? LoadStepConfig.TablePlaceholder : ""),
                 Warehouse = warehouse,
                 Columns = ReadColumns(ctx, l.Node("columns"), "load.columns"),
+                Streams = l.Int("streams", 1, min: 1, max: MaxLoadStreams),
             };
             CheckTableTemplate(l, "table", load.Table, perTable);
+            if (load.Streams > 1 && warehouse is not null && warehouses.TryGetValue(warehouse, out var w) && w.Kind == "sqlite")
+            {
+                // SQLite takes one writer at a time: a second connection would only wait. Refused rather than ignored,
+                // so nobody reads a setting that does nothing.
+                l.Report("streams", $"is {load.Streams}, but warehouse '{warehouse}' is {w.Kind}, which writes through one connection; parallel COPY streams need a PostgreSQL warehouse (remove streams or set it to 1)");
+            }
+
             l.RejectUnknown();
         }
         else if (l.Exists)

@@ -160,6 +160,12 @@ public sealed record LoadStepConfig
     public string? Warehouse { get; init; }
     public IReadOnlyList<ColumnSpec>? Columns { get; init; }
 
+    /// <summary>
+    /// COPY connections writing a file's rows at once (<c>load.streams</c>, PostgreSQL only): one reader parses, this many
+    /// encoders and connections write. 1 by default; more pays on a big file when the server has cores to spare.
+    /// </summary>
+    public int Streams { get; init; } = 1;
+
     /// <summary>Whether <see cref="Table"/> names one warehouse table per source table.</summary>
     public bool IsPerTable => Table.Contains(TablePlaceholder, StringComparison.Ordinal);
 

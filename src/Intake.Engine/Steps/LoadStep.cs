@@ -79,6 +79,7 @@ public sealed class LoadStep : IStep
             Attempt = context.Attempt,
             Constants = [.. constants.Select(c => c.Column)],
             ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
+            Streams = config.Streams,
         };
     }
 }

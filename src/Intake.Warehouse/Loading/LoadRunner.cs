@@ -82,42 +82,19 @@ internal static class LoadRunner
         var current = await enumerator.MoveNextAsync() ? enumerator.Current : null;
         try
         {
-            var shape = await session.DescribeAsync(table, cancellationToken);
             IReadOnlyList<TargetColumn> targets = [];
             var fromHeader = declared is null;
-            var created = false;
             long deleted = 0;
             if (current is not null)
             {
                 CheckConstantsNotInHeader(current, request.Constants);
             }
 
-            if (shape is null)
+            var (shape, create) = await EnsureTableAsync(session, table, request, current, cancellationToken);
+            var created = create is not null;
+            if (create is not null)
             {
-                var create = declared ?? (current is null ? null : HeaderColumns(current));
-                create = create is null ? null : [.. create, .. request.Constants.Select(c => new ColumnSpec(c.Name, c.Type))];
-                if (create is not null)
-                {
-                    await session.LockSchemaChangesAsync(cancellationToken);
-                    shape = await session.DescribeAsync(table, cancellationToken);
-                    if (shape is null)
-                    {
-                        await session.CreateTableAsync(table, create, cancellationToken);
-                        created = true;
-                        targets = [.. create.Select(c => new TargetColumn(c.Name, c.Type, null, c.Nullable, HasDefault: false))];
-                    }
-                }
-            }
-
-            if (shape is not null && request.Constants.Where(c => !shape.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToList() is { Count: > 0 } added)
-            {
-                await session.LockSchemaChangesAsync(cancellationToken);
-                foreach (var constant in added)
-                {
-                    await session.AddColumnAsync(table, new ColumnSpec(constant.Name, constant.Type), cancellationToken);
-                }
-
-                shape = await session.DescribeAsync(table, cancellationToken);
+                targets = [.. create.Select(c => new TargetColumn(c.Name, c.Type, null, c.Nullable, HasDefault: false))];
             }
 
             if (shape is not null)
@@ -205,6 +182,69 @@ internal static class LoadRunner
                 await current.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// Makes the table's shape ready for a load in a transaction of its own and commits it: creates the table (with its
+    /// load id index) when missing and adds missing constant columns, as <see cref="WriteAsync"/> would. For loads that
+    /// copy through other connections than the session's (<c>load.streams</c>), which can neither see an uncommitted
+    /// table nor write while this transaction holds a changed one. A load that then fails leaves the table, empty.
+    /// </summary>
+    public static async Task PrepareTableAsync(IWarehouseSession session, WarehouseLoadRequest request, IRowSource? first, CancellationToken cancellationToken)
+    {
+        var table = TableName.Parse(request.Table);
+        if (first is not null)
+        {
+            CheckConstantsNotInHeader(first, request.Constants);
+        }
+
+        var (_, created) = await EnsureTableAsync(session, table, request, first, cancellationToken);
+        if (created is not null)
+        {
+            await session.CreateLoadIdIndexAsync(table, cancellationToken);
+        }
+
+        await session.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The table's shape once it exists with every constant column: created from the declared columns or the first
+    /// source's header when missing (then also returned as created), constant columns added when missing. Null when
+    /// the table is missing and there is nothing to create it from (no declaration and no source).
+    /// </summary>
+    private static async Task<(TableShape? Shape, IReadOnlyList<ColumnSpec>? Created)> EnsureTableAsync(
+        IWarehouseSession session, TableName table, WarehouseLoadRequest request, IRowSource? current, CancellationToken cancellationToken)
+    {
+        var shape = await session.DescribeAsync(table, cancellationToken);
+        IReadOnlyList<ColumnSpec>? created = null;
+        if (shape is null)
+        {
+            var create = request.Columns ?? (current is null ? null : HeaderColumns(current));
+            create = create is null ? null : [.. create, .. request.Constants.Select(c => new ColumnSpec(c.Name, c.Type))];
+            if (create is not null)
+            {
+                await session.LockSchemaChangesAsync(cancellationToken);
+                shape = await session.DescribeAsync(table, cancellationToken);
+                if (shape is null)
+                {
+                    await session.CreateTableAsync(table, create, cancellationToken);
+                    created = create;
+                }
+            }
+        }
+
+        if (shape is not null && request.Constants.Where(c => !shape.Columns.Any(e => string.Equals(e.Name, c.Name, StringComparison.OrdinalIgnoreCase))).ToList() is { Count: > 0 } added)
+        {
+            await session.LockSchemaChangesAsync(cancellationToken);
+            foreach (var constant in added)
+            {
+                await session.AddColumnAsync(table, new ColumnSpec(constant.Name, constant.Type), cancellationToken);
+            }
+
+            shape = await session.DescribeAsync(table, cancellationToken);
+        }
+
+        return (shape, created);
     }
 
     private static void ValidateDeclared(IReadOnlyList<ColumnSpec> columns)

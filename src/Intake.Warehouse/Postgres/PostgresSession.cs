@@ -17,12 +17,22 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
+    private readonly NpgsqlDataSource _dataSource;
+    private bool _changedSchema;
 
-    private PostgresSession(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    private PostgresSession(NpgsqlDataSource dataSource, NpgsqlConnection connection, NpgsqlTransaction transaction)
     {
+        _dataSource = dataSource;
         _connection = connection;
         _transaction = transaction;
     }
+
+    /// <summary>
+    /// COPY connections for each source (<c>load.streams</c>); 1 copies on this session's own connection. More are used
+    /// only on a table whose shape this transaction has not changed, since other connections cannot see (or would wait
+    /// on) an uncommitted change: <see cref="PostgresWarehouse"/> makes those changes in a transaction of their own first.
+    /// </summary>
+    public int Streams { get; set; } = 1;
 
     public bool StoresAnyType => false;
 
@@ -32,7 +42,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         try
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            return new PostgresSession(connection, transaction);
+            return new PostgresSession(dataSource, connection, transaction);
         }
         catch
         {
@@ -93,6 +103,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     public async Task CreateTableAsync(TableName table, IReadOnlyList<ColumnSpec> columns, CancellationToken cancellationToken)
     {
+        _changedSchema = true;
         var qualified = Qualified(table);
         var definitions = string.Join(", ", columns.Select(c => $"{SqlIdentifier.Quote(c.Name)} {SqlType(c.Type)}{(c.Nullable ? "" : " not null")}"));
         var sql = $"""
@@ -105,6 +116,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     public async Task AddColumnAsync(TableName table, ColumnSpec column, CancellationToken cancellationToken)
     {
+        _changedSchema = true;
         await using var command = Command($"alter table {Qualified(table)} add column if not exists {SqlIdentifier.Quote(column.Name)} {SqlType(column.Type)}");
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -149,7 +161,13 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
     {
         var columnList = string.Join(", ", plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)));
-        var copy = await _connection.BeginRawBinaryCopyAsync($"copy {Qualified(table)} ({columnList}) from stdin (format binary)", cancellationToken);
+        var copySql = $"copy {Qualified(table)} ({columnList}) from stdin (format binary)";
+        if (Streams > 1 && !_changedSchema)
+        {
+            return await ParallelCopy.RunAsync(_dataSource, table, copySql, plan, source, loadId, Streams, cancellationToken);
+        }
+
+        var copy = await _connection.BeginRawBinaryCopyAsync(copySql, cancellationToken);
         var completed = false;
         try
         {

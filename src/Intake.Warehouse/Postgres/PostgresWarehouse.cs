@@ -55,14 +55,65 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
     {
         LoadRunner.Validate(request);
         ArgumentNullException.ThrowIfNull(sources);
+        ArgumentOutOfRangeException.ThrowIfLessThan(request.Streams, 1);
         try
         {
+            if (request.Streams > 1)
+            {
+                return await LoadInStreamsAsync(request, sources, cancellationToken);
+            }
+
             await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
         {
             throw translated;
+        }
+    }
+
+    /// <summary>
+    /// A load through several COPY connections (<c>load.streams</c>). The table is created or widened first, in a
+    /// transaction of its own, so that the streams' connections see it; then the load runs as with one stream, its
+    /// sources copied by <see cref="ParallelCopy"/> (see there for how it stays exactly once).
+    /// </summary>
+    private async Task<WarehouseLoadResult> LoadInStreamsAsync(WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    {
+        await using var enumerator = sources.GetAsyncEnumerator(cancellationToken);
+        var first = await enumerator.MoveNextAsync() ? enumerator.Current : null;
+        var handedOver = false;
+        try
+        {
+            await using (var prepare = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken))
+            {
+                await LoadRunner.PrepareTableAsync(prepare, request, first, cancellationToken);
+            }
+
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            session.Streams = request.Streams;
+            handedOver = true;
+            return await LoadRunner.RunAsync(session, request, Rest(first, enumerator), _clock, cancellationToken);
+        }
+        finally
+        {
+            if (!handedOver && first is not null)
+            {
+                await first.DisposeAsync();
+            }
+        }
+
+        static async IAsyncEnumerable<IRowSource> Rest(IRowSource? first, IAsyncEnumerator<IRowSource> rest)
+        {
+            if (first is null)
+            {
+                yield break;
+            }
+
+            yield return first;
+            while (await rest.MoveNextAsync())
+            {
+                yield return rest.Current;
+            }
         }
     }
 

@@ -58,6 +58,46 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_StreamsOnAPostgresWarehouse_IsRead_AndOneByDefault()
+    {
+        var file = Write("intake.yaml", MinimalIntake.Replace("main: { kind: sqlite, path: .intake/wh.db }", "main: { kind: postgres, connection: \"Host=db\" }", StringComparison.Ordinal));
+        Write("pipelines/sales.yaml", MinimalPipeline + "\n  streams: 4");
+        Write("pipelines/other.yaml", MinimalPipeline.Replace("name: sales", "name: other", StringComparison.Ordinal));
+
+        var pipelines = ConfigLoader.Load(file).Pipelines.ToDictionary(p => p.Name);
+
+        pipelines["sales"].Load!.Streams.ShouldBe(4);
+        pipelines["other"].Load!.Streams.ShouldBe(1);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-2")]
+    [InlineData("two")]
+    [InlineData("1.5")]
+    [InlineData("65")]
+    public void Load_StreamsNotAWholeNumberFrom1To64_IsRefusedNamingTheKey(string value)
+    {
+        var file = Write("intake.yaml", MinimalIntake.Replace("main: { kind: sqlite, path: .intake/wh.db }", "main: { kind: postgres, connection: \"Host=db\" }", StringComparison.Ordinal));
+        Write("pipelines/sales.yaml", MinimalPipeline + $"\n  streams: {value}");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldContain(x => x.Key == "load.streams" && x.Line == 12 && x.Reason.Contains($"'{value}' is not a whole number between 1 and 64"));
+    }
+
+    [Fact]
+    public void Load_StreamsOnASqliteWarehouse_IsRefused_SayingItNeedsPostgres()
+    {
+        var file = Write("intake.yaml", MinimalIntake);
+        Write("pipelines/sales.yaml", MinimalPipeline + "\n  streams: 2");
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldContain(x => x.Key == "load.streams" && x.Reason.Contains("warehouse 'main' is sqlite") && x.Reason.Contains("need a PostgreSQL warehouse"));
+    }
+
+    [Fact]
     public void Load_CustomerUnset_IsDefault()
     {
         var file = Write("intake.yaml", MinimalIntake);

@@ -119,6 +119,19 @@ public sealed class PostgresStreamsTests(PostgresDatabaseFixture database) : ICl
         (await ScalarAsync<long>($"select count(distinct id) from {_table}")).ShouldBe(RowCount);
     }
 
+    [PostgresFact]
+    public async Task Load_InStreams_ReRunIntoATableWithAUniqueKey_FinishesWithOneCopyOfEachRow()
+    {
+        await LoadAsync(1, 4, File("big.csv", 1, RowCount));
+        await ExecuteAsync($"create unique index on {_table} (id)");
+
+        // The re-run deletes the first attempt's rows in its own transaction; a stream writing the same keys through
+        // another connection would wait for that transaction, which waits for the stream.
+        await LoadAsync(1, 4, File("big.csv", 1, RowCount), attempt: 2).WaitAsync(TimeSpan.FromMinutes(2));
+
+        (await ScalarAsync<long>($"select count(*) from {_table}")).ShouldBe(RowCount);
+    }
+
     private Task<WarehouseLoadResult> LoadAsync(long loadId, int streams, params IRowSource[] sources) => LoadAsync(loadId, streams, sources, attempt: 1);
 
     private Task<WarehouseLoadResult> LoadAsync(long loadId, int streams, IRowSource source, int attempt) => LoadAsync(loadId, streams, [source], attempt);

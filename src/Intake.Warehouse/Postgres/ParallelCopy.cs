@@ -212,8 +212,9 @@ internal static class ParallelCopy
                     // A bad value. With one stream the load names the first bad row of the file, so this stream
                     // keeps checking the batches it takes that start before the earliest bad row found so far.
                     state.Row(rows.RowNumber, e);
-                    await CheckRestAsync(rows, state, failed.Token);
                     await CancelQuietlyAsync(copy);
+                    copy = null;
+                    await CheckRestAsync(rows, state, failed.Token);
                     return 0;
                 }
 

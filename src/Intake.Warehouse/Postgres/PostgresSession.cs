@@ -162,7 +162,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     {
         var columnList = string.Join(", ", plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)));
         var copySql = $"copy {Qualified(table)} ({columnList}) from stdin (format binary)";
-        if (Streams > 1 && !_changedSchema)
+        if (Streams > 1 && !_changedSchema && !await HasUniqueIndexAsync(table, cancellationToken))
         {
             return await ParallelCopy.RunAsync(_dataSource, table, copySql, plan, source, loadId, Streams, cancellationToken);
         }
@@ -186,6 +186,18 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
                 await CancelQuietlyAsync(copy);
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the table has a unique index (or an exclusion constraint, which is one). On such a table a stream's row
+    /// with the key of a row this transaction deleted (an earlier attempt's, a replaced partition's) waits for this
+    /// transaction, which waits for the stream: those loads copy on this session's connection instead.
+    /// </summary>
+    private async Task<bool> HasUniqueIndexAsync(TableName table, CancellationToken cancellationToken)
+    {
+        await using var command = Command("select exists (select 1 from pg_catalog.pg_index where indrelid = to_regclass(@name) and (indisunique or indisexclusion))");
+        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, Qualified(table));
+        return await command.ExecuteScalarAsync(cancellationToken) is true;
     }
 
     public async Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken)

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
@@ -63,9 +64,12 @@ internal static class UiEndpoints
     public static void AddServices(IServiceCollection services)
     {
         services.AddRazorComponents();
-        // Keys that protect the session cookie and the anti-forgery tokens are made at start and kept in memory only:
-        // nothing secret is written to disk, at the price of signing everyone out when the server restarts.
-        services.AddDataProtection().UseEphemeralDataProtectionProvider().SetApplicationName("Intake");
+        // The keys that protect the session cookie and the anti-forgery tokens live in the catalog (CatalogKeyRing), so
+        // sessions outlive a restart and every server on the catalog accepts them. The application name is fixed:
+        // it isolates the keys' purposes, and two servers must agree on it to read each other's cookies.
+        services.AddDataProtection().SetApplicationName("Intake");
+        services.AddSingleton<CatalogKeyRing>();
+        services.AddOptions<KeyManagementOptions>().Configure<CatalogKeyRing>((o, ring) => o.XmlRepository = ring);
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "intake_ui_af";

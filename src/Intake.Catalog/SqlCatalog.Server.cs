@@ -53,6 +53,24 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
         QueryListAsync(Command(connection, $"SELECT {KeyColumns} FROM intake_api_keys ORDER BY created_at, id"), ReadKey, cancellationToken),
         cancellationToken);
 
+    public Task<IReadOnlyList<string>> ListSessionKeysAsync(CancellationToken cancellationToken) => RunAsync(connection =>
+        QueryListAsync(Command(connection, "SELECT xml FROM intake_ui_keys ORDER BY id"), r => r.GetString(0), cancellationToken),
+        cancellationToken);
+
+    public Task AddSessionKeyAsync(string name, string xml, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(xml);
+        return RunAsync(connection =>
+        {
+            var insert = Command(connection, "INSERT INTO intake_ui_keys (name, xml, created_at) VALUES (@name, @xml, @now)");
+            Add(insert, "@name", name, DbType.String);
+            Add(insert, "@xml", xml, DbType.String);
+            AddTime(insert, "@now", Now());
+            return ExecuteAsync(insert, cancellationToken);
+        }, cancellationToken);
+    }
+
     public Task<bool> RevokeApiKeyAsync(string id, CancellationToken cancellationToken) => RunAsync(async connection =>
     {
         var update = Command(connection, "UPDATE intake_api_keys SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL");

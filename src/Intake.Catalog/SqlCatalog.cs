@@ -229,7 +229,35 @@ public abstract partial class SqlCatalog : ICatalog
                 Add(select, "@before_id", before, DbType.Int64);
             }
 
-            return SelectLoadsAsync(select, where, query.NewestFirst ? "id DESC" : "id", query.Limit, cancellationToken);
+            if ((query.Before is not null || query.After is not null) && !query.ByCreatedAt)
+            {
+                throw new ArgumentException("A (created_at, id) position pages only a list in that order (ByCreatedAt).", nameof(query));
+            }
+
+            // The same keyset on the pair: a row comparison, which both databases read as a range of the
+            // (created_at, id) index (and of (customer, created_at, id) for a customer), stopping after the page.
+            if (query.Before is { } below)
+            {
+                where.Add("(created_at, id) < (@before_created_at, @before_pos_id)");
+                AddTime(select, "@before_created_at", below.CreatedAt);
+                Add(select, "@before_pos_id", below.Id, DbType.Int64);
+            }
+
+            if (query.After is { } above)
+            {
+                where.Add("(created_at, id) > (@after_created_at, @after_pos_id)");
+                AddTime(select, "@after_created_at", above.CreatedAt);
+                Add(select, "@after_pos_id", above.Id, DbType.Int64);
+            }
+
+            var order = (query.ByCreatedAt, query.NewestFirst) switch
+            {
+                (true, true) => "created_at DESC, id DESC",
+                (true, false) => "created_at, id",
+                (false, true) => "id DESC",
+                (false, false) => "id",
+            };
+            return SelectLoadsAsync(select, where, order, query.Limit, cancellationToken);
         }, cancellationToken);
     }
 

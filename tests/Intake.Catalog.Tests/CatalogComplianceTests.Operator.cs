@@ -57,6 +57,67 @@ public abstract partial class CatalogComplianceTests
     }
 
     [CatalogFact]
+    public async Task ListLoads_ByCreatedAt_PagedThroughAWindow_GivesEveryLoadOnceInCreationOrder_LoadsSharingATimeIncluded()
+    {
+        var start = Clock.GetUtcNow();
+        await RegisterAsync("before-the-window.csv");
+        Clock.Advance(TimeSpan.FromMinutes(1));
+        var expected = new List<(DateTimeOffset At, long Id, string Customer)>();
+        for (var i = 0; i < 11; i++)
+        {
+            // three loads in each millisecond: the id orders them within it
+            if (i % 3 == 0)
+            {
+                Clock.Advance(TimeSpan.FromMilliseconds(7));
+            }
+
+            var customer = i % 4 == 0 ? "globex" : "acme";
+            var load = (await RegisterAsync($"w/{i:00}.csv", customer: customer)).Load;
+            expected.Add((load.CreatedAt, load.Id, customer));
+        }
+
+        // A load registered last by a server whose clock runs behind: by creation it comes first in the window.
+        Clock.Set(start + TimeSpan.FromMinutes(1) + TimeSpan.FromMilliseconds(1));
+        var late = (await RegisterAsync("w/late.csv")).Load;
+        expected.Add((late.CreatedAt, late.Id, "acme"));
+        Clock.Set(start + TimeSpan.FromMinutes(10));
+        await RegisterAsync("after-the-window.csv");
+
+        var window = new LoadQuery { ByCreatedAt = true, CreatedSince = start + TimeSpan.FromMinutes(1), CreatedUntil = start + TimeSpan.FromMinutes(5), Limit = 2 };
+        async Task<List<long>> PageAllAsync(LoadQuery query, bool newestFirst)
+        {
+            var seen = new List<long>();
+            LoadPosition? position = null;
+            while (true)
+            {
+                var page = await Catalog.ListLoadsAsync(newestFirst ? query with { NewestFirst = true, Before = position } : query with { After = position }, None);
+                seen.AddRange(page.Select(l => l.Id));
+                if (page.Count < query.Limit)
+                {
+                    return seen;
+                }
+
+                position = LoadPosition.Of(page[^1]);
+            }
+        }
+
+        List<long> Newest(string? customer) =>
+            expected.Where(e => customer is null || e.Customer == customer).OrderByDescending(e => e.At).ThenByDescending(e => e.Id).Select(e => e.Id).ToList();
+
+        Newest(null)[^1].ShouldBe(late.Id); // the order under test is not the id order
+        (await PageAllAsync(window, newestFirst: true)).ShouldBe(Newest(null));
+        (await PageAllAsync(window, newestFirst: false)).ShouldBe(Newest(null).AsEnumerable().Reverse());
+        (await PageAllAsync(window with { Customer = "acme" }, newestFirst: true)).ShouldBe(Newest("acme"));
+        (await PageAllAsync(window with { Customer = "globex" }, newestFirst: true)).ShouldBe(Newest("globex"));
+    }
+
+    [CatalogFact]
+    public async Task ListLoads_APositionWithoutCreationOrder_IsRefused()
+    {
+        await Should.ThrowAsync<ArgumentException>(() => Catalog.ListLoadsAsync(new LoadQuery { Before = new LoadPosition(Clock.GetUtcNow(), 1) }, None));
+    }
+
+    [CatalogFact]
     public async Task ListLoads_BySourceKey_MatchesExactlyByPrefixOrAnywhere_WithWildcardsTakenLiterally()
     {
         var a = (await RegisterAsync("in/acme/ORDERS_2026-01-07.csv")).Load.Id;

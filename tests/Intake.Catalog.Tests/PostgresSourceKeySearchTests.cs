@@ -46,7 +46,7 @@ public sealed class PostgresSourceKeySearchTests
 
             (await ScalarAsync(admin, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")).ShouldBe(0L);
             (await ScalarAsync(admin, "SELECT count(*) FROM pg_indexes WHERE indexname = 'intake_loads_source_key_trgm'")).ShouldBe(0L);
-            (await ScalarAsync(admin, "SELECT max(version) FROM intake_schema_migrations")).ShouldBe(10);
+            (await ScalarAsync(admin, "SELECT max(version) FROM intake_schema_migrations")).ShouldBe(11); // the last migration: 0011_ui_windows_and_sessions
         }
         finally
         {

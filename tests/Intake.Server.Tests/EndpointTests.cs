@@ -183,6 +183,37 @@ public sealed class EndpointTests : IClassFixture<ApiFixture>
     }
 
     [PostgresFact]
+    public async Task Loads_AWindowPagedWithACursor_GivesEveryLoadOnce_NewestCreatedFirst_AndAnIdOnlyCursorIsRefused()
+    {
+        using var client = _f.Serve.Client(_f.Admin);
+        var window = "since=" + Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-3).ToString("o")) + "&until=" + Uri.EscapeDataString(DateTimeOffset.UtcNow.AddMinutes(1).ToString("o"));
+        var whole = (await client.GetJsonAsync($"/api/v1/loads?{window}&limit=1000")).Body;
+        var all = whole.Ids();
+        all.ShouldContain(_f.FrozenOld); // two days back: the window reaches it
+        var created = whole.GetProperty("items").EnumerateArray().Select(l => (l.GetProperty("created_at").GetDateTimeOffset(), l.GetProperty("id").GetInt64())).ToList();
+        created.ShouldBe(created.OrderByDescending(c => c.Item1).ThenByDescending(c => c.Item2).ToList());
+
+        var paged = new List<long>();
+        string? cursor = null;
+        do
+        {
+            var (status, page, _) = await client.GetJsonAsync($"/api/v1/loads?{window}&limit=1" + (cursor is null ? "" : "&cursor=" + cursor));
+            status.ShouldBe(200);
+            paged.AddRange(page.Ids());
+            cursor = page.GetProperty("next_cursor").GetString();
+        }
+        while (cursor is not null && paged.Count < 100);
+
+        paged.ShouldBe(all);
+
+        // A cursor of the id-only form earlier versions returned: refused, saying to start from the first page's.
+        var idOnly = Intake.Server.Api.ApiInput.NewCursor("loads", _f.FrozenReady.ToString(System.Globalization.CultureInfo.InvariantCulture), "");
+        var (refused, body, _) = await client.GetJsonAsync($"/api/v1/loads?{window}&cursor={idOnly}");
+        refused.ShouldBe(400);
+        body.GetProperty("errors").GetProperty("cursor")[0].GetString()!.ShouldContain("next_cursor");
+    }
+
+    [PostgresFact]
     public async Task Loads_WithInvalidFilters_Return400SayingWhatIsWrong()
     {
         using var client = Acme;

@@ -85,9 +85,32 @@ public sealed record LoadQuery
     public long? AfterId { get; init; }
     /// <summary>Only loads with a smaller id: the last id of the previous page, newest first.</summary>
     public long? BeforeId { get; init; }
-    /// <summary>Highest id first instead of lowest.</summary>
+    /// <summary>Highest id first instead of lowest (with <see cref="ByCreatedAt"/>: latest creation first).</summary>
     public bool NewestFirst { get; init; }
+    /// <summary>
+    /// In (created_at, id) order instead of id order: the operators' lists. A creation window is then an index range
+    /// read from its end, however far back it lies, and paging moves by <see cref="Before"/> / <see cref="After"/>.
+    /// </summary>
+    public bool ByCreatedAt { get; init; }
+    /// <summary>With <see cref="ByCreatedAt"/>: only loads before this position (the last one of the previous page, newest first).</summary>
+    public LoadPosition? Before { get; init; }
+    /// <summary>With <see cref="ByCreatedAt"/>: only loads after this position (the last one of the previous page, oldest first).</summary>
+    public LoadPosition? After { get; init; }
     public int Limit { get; init; } = 1000;
+}
+
+/// <summary>
+/// A load's place in the (created_at, id) order (<see cref="LoadQuery.ByCreatedAt"/>). Both are fixed when the load is
+/// registered and the pair is unique, so paging by it never skips or repeats a load, loads created in the same
+/// millisecond included.
+/// </summary>
+public readonly record struct LoadPosition(DateTimeOffset CreatedAt, long Id)
+{
+    public static LoadPosition Of(Load load)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        return new LoadPosition(load.CreatedAt, load.Id);
+    }
 }
 
 /// <summary>How a source key search (<see cref="LoadQuery.SourceKey"/>) matches the keys of loads.</summary>

@@ -64,4 +64,14 @@ public interface IApiKeyStore
 
     /// <summary>Revokes the key; false when there is no such key or it was already revoked.</summary>
     Task<bool> RevokeApiKeyAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The web UI's session key ring: every element stored with <see cref="AddSessionKeyAsync"/>, oldest first (XML
+    /// text of ASP.NET Core data protection keys and revocations). Shared by every server on the catalog, so a session
+    /// cookie one server issued is accepted by the others and after a restart.
+    /// </summary>
+    Task<IReadOnlyList<string>> ListSessionKeysAsync(CancellationToken cancellationToken);
+
+    /// <summary>Adds one element to the session key ring; elements are never changed or removed.</summary>
+    Task AddSessionKeyAsync(string name, string xml, CancellationToken cancellationToken);
 }

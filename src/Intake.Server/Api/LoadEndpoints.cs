@@ -149,12 +149,13 @@ internal static class LoadEndpoints
             SourceKeyMatch = match,
             CreatedSince = createdSince,
             CreatedUntil = createdUntil,
-            BeforeId = after?.BeforeId,
+            ByCreatedAt = true,
+            Before = after?.Before,
             Limit = size + 1,
         };
         var loads = await state.Runtime.Catalog.ListLoadsAsync(query, ct);
         var items = loads.Take(size).Select(l => LoadDto.From(l, state.ClientText)).ToList();
-        var next = loads.Count > size ? new Cursor(items[^1].Id, createdSince).ToString() : null;
+        var next = loads.Count > size ? new Cursor(LoadPosition.Of(loads[size - 1]), createdSince).ToString() : null;
         return Results.Ok(new Page<LoadDto>(items, next));
     }
 
@@ -230,21 +231,33 @@ internal static class LoadEndpoints
         return Results.Ok(LoadDto.From(result.Load, state.ClientText));
     }
 
-    /// <summary>Opaque to clients: the last id of the page and the window start the list was asked with (/loads and /jobs share it).</summary>
-    private sealed record Cursor(long BeforeId, DateTimeOffset? Since)
+    /// <summary>
+    /// Opaque to clients: the (created_at, id) position of the page's last load and the window start the list was asked
+    /// with (/loads and /jobs share it). The list is in that order, so a window weeks back is an index range like today's.
+    /// A cursor of the earlier id-only form is refused like any other (a client starts the list again).
+    /// </summary>
+    private sealed record Cursor(LoadPosition Before, DateTimeOffset? Since)
     {
+        private const string List = "loads-by-time";
         private static readonly long MinMilliseconds = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
         private static readonly long MaxMilliseconds = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 
         public override string ToString() => ApiInput.NewCursor(
-            "loads", BeforeId.ToString(CultureInfo.InvariantCulture), Since is { } s ? s.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) : "");
+            List,
+            Before.Id.ToString(CultureInfo.InvariantCulture),
+            Before.CreatedAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+            Since is { } s ? s.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) : "");
 
         /// <summary>Null when absent or refused; a time outside what <see cref="DateTimeOffset"/> holds is refused like any other bad cursor.</summary>
         public static Cursor? Parse(Dictionary<string, string[]> errors, string? text) =>
-            ApiInput.Cursor(errors, text, "loads", 2, p => ApiInput.IsLong(p[0], 1, long.MaxValue) && (p[1].Length == 0 || ApiInput.IsLong(p[1], MinMilliseconds, MaxMilliseconds))) is { } parts
+            ApiInput.Cursor(errors, text, List, 3, p => ApiInput.IsLong(p[0], 1, long.MaxValue) && ApiInput.IsLong(p[1], MinMilliseconds, MaxMilliseconds)
+                                                        && (p[2].Length == 0 || ApiInput.IsLong(p[2], MinMilliseconds, MaxMilliseconds))) is { } parts
                 ? new Cursor(
-                    long.Parse(parts[0], CultureInfo.InvariantCulture),
-                    parts[1].Length == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture)))
+                    new LoadPosition(Time(parts[1]), long.Parse(parts[0], CultureInfo.InvariantCulture)),
+                    parts[2].Length == 0 ? null : Time(parts[2]))
                 : null;
+
+        private static DateTimeOffset Time(string milliseconds) =>
+            DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(milliseconds, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
     }
 }

@@ -81,6 +81,8 @@ public static class IntakeServer
         logging.SetMinimumLevel(LogLevel.Information);
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information);
+        // The exception handler below logs each failure once, with the request id its answer gives (ServerLog.Unhandled).
+        logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
         logging.AddJsonConsole(o =>
         {
             o.UseUtcTimestamp = true;
@@ -180,13 +182,31 @@ public static class IntakeServer
                 Core.Errors.IntakeException { IsTransient: true } => StatusCodes.Status503ServiceUnavailable,
                 _ => StatusCodes.Status500InternalServerError,
             },
-            // Never the exception's text: it may name server paths or .NET types. The log has it.
-            ExceptionHandler = http => Problems.Of(http.Response.StatusCode, http.Response.StatusCode == StatusCodes.Status503ServiceUnavailable
-                ? "a service the server depends on (the catalog or a store) is unavailable; retry later"
-                : $"the server failed on this request; its log has the error (trace id {System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier})").ExecuteAsync(http),
+            // Never the exception's text: it may name server paths or .NET types. The log has it, under the request id
+            // the answer gives. The web UI answers a page in its own frame; everything else a problem (JSON).
+            ExceptionHandler = http =>
+            {
+                var requestId = System.Diagnostics.Activity.Current?.Id ?? http.TraceIdentifier;
+                if (http.Features.Get<Microsoft.AspNetCore.Diagnostics.IExceptionHandlerFeature>() is { } failure)
+                {
+                    ServerLog.Unhandled(state.Log, failure.Error, http.Request.Method, http.Request.Path.Value ?? "", requestId);
+                }
+
+                var unavailable = http.Response.StatusCode == StatusCodes.Status503ServiceUnavailable;
+                if (Ui.UiSession.Applies(http.Request.Path))
+                {
+                    return Ui.UiEndpoints.ErrorPageAsync(http, requestId, unavailable);
+                }
+
+                return Problems.Of(http.Response.StatusCode, unavailable
+                    ? "a service the server depends on (the catalog or a store) is unavailable; retry later"
+                    : $"the server failed on this request; its log has the error (trace id {requestId})").ExecuteAsync(http);
+            },
         });
         app.UseMiddleware<RequestGuardMiddleware>();
-        app.UseStatusCodePages(context => StatusProblem(context.HttpContext).ExecuteAsync(context.HttpContext));
+        app.UseStatusCodePages(context => Ui.UiSession.Applies(context.HttpContext.Request.Path)
+            ? Ui.UiEndpoints.StatusPageAsync(context.HttpContext)
+            : StatusProblem(context.HttpContext).ExecuteAsync(context.HttpContext));
         app.UseMiddleware<ApiKeyMiddleware>();
         if (state.Options.RateLimit is not null || state.Options.AnonymousRateLimit is not null)
         {

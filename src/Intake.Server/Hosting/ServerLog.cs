@@ -23,8 +23,8 @@ internal static partial class ServerLog
     [LoggerMessage(206, LogLevel.Warning, "returned {Count} loads whose lease expired or whose worker stopped")]
     public static partial void Swept(ILogger logger, int count);
 
-    [LoggerMessage(207, LogLevel.Error, "unhandled error on {Method} {Path}")]
-    public static partial void Unhandled(ILogger logger, Exception exception, string method, string path);
+    [LoggerMessage(207, LogLevel.Error, "unhandled error on {Method} {Path} (request id {RequestId})")]
+    public static partial void Unhandled(ILogger logger, Exception exception, string method, string path, string requestId);
 
     [LoggerMessage(208, LogLevel.Information, "request {Method} {Path} from {Client} refused with {Status}: {Reason}")]
     public static partial void RequestRefused(ILogger logger, string method, string path, string client, int status, string reason);

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
@@ -49,7 +50,6 @@ internal static class UiEndpoints
         pages.MapGet("/loads/go", (HttpContext http, string? id) => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? Results.Redirect($"{UiSession.Root}/loads/{n.ToString(CultureInfo.InvariantCulture)}")
             : StatusPageResult(http, StatusCodes.Status404NotFound, "No such load", "A load id is a whole number; the overview has a field for it."));
-        pages.MapGet("/{**rest}", (HttpContext http) => StatusPageResult(http, StatusCodes.Status404NotFound, "Not found", $"There is no page at {http.Request.Path}."));
 
         var write = pages.MapGroup("");
         write.AddEndpointFilter(RequireWrite);
@@ -63,9 +63,12 @@ internal static class UiEndpoints
     public static void AddServices(IServiceCollection services)
     {
         services.AddRazorComponents();
-        // Keys that protect the session cookie and the anti-forgery tokens are made at start and kept in memory only:
-        // nothing secret is written to disk, at the price of signing everyone out when the server restarts.
-        services.AddDataProtection().UseEphemeralDataProtectionProvider().SetApplicationName("Intake");
+        // The keys that protect the session cookie and the anti-forgery tokens live in the catalog (CatalogKeyRing), so
+        // sessions outlive a restart and every server on the catalog accepts them. The application name is fixed:
+        // it isolates the keys' purposes, and two servers must agree on it to read each other's cookies.
+        services.AddDataProtection().SetApplicationName("Intake");
+        services.AddSingleton<CatalogKeyRing>();
+        services.AddOptions<KeyManagementOptions>().Configure<CatalogKeyRing>((o, ring) => o.XmlRepository = ring);
         services.AddAntiforgery(o =>
         {
             o.Cookie.Name = "intake_ui_af";
@@ -255,11 +258,45 @@ internal static class UiEndpoints
     private static RazorComponentResult NoSuchLoad(HttpContext http, long id) =>
         StatusPageResult(http, StatusCodes.Status404NotFound, "No such load", $"There is no load {id.ToString(CultureInfo.InvariantCulture)} for this key.");
 
-    internal static RazorComponentResult StatusPageResult(HttpContext http, int status, string title, string message)
+    internal static RazorComponentResult StatusPageResult(HttpContext http, int status, string title, string message, string? requestId = null)
     {
-        var result = Page<StatusPage>(http, new Dictionary<string, object?> { ["Title"] = title, ["Message"] = message, ["Status"] = status });
+        var result = Page<StatusPage>(http, new Dictionary<string, object?> { ["Title"] = title, ["Message"] = message, ["Status"] = status, ["RequestId"] = requestId });
         result.StatusCode = status;
         return result;
+    }
+
+    /// <summary>
+    /// A status no UI endpoint answered with a page of its own (the status code pages middleware): no such page (404),
+    /// a path that exists only with another method, such as opening a form's address (405). In the UI's frame, like
+    /// every other page, never the API's JSON.
+    /// </summary>
+    internal static Task StatusPageAsync(HttpContext http)
+    {
+        SecurityHeaders(http.Response);
+        var status = http.Response.StatusCode;
+        var path = http.Request.Path.Value is { Length: > 200 } p ? p[..200] + "…" : http.Request.Path.Value;
+        var (title, message) = status switch
+        {
+            StatusCodes.Status404NotFound => ("Not found", $"There is no page at {path}."),
+            StatusCodes.Status405MethodNotAllowed => ("Not a page", HttpMethods.IsGet(http.Request.Method)
+                ? $"{path} is the address of a form's button, not a page: use the button on the page it belongs to."
+                : $"{path} does not take a {http.Request.Method} request."),
+            _ => ("Refused", $"This request to {path} was refused ({status.ToString(CultureInfo.InvariantCulture)})."),
+        };
+        return StatusPageResult(http, status, title, message).ExecuteAsync(http);
+    }
+
+    /// <summary>
+    /// The page for an unhandled error under /ui (500) or an unavailable catalog or store (503): what happened and the
+    /// request id its log line carries, never the error's own text (it may name server paths or .NET types).
+    /// </summary>
+    internal static Task ErrorPageAsync(HttpContext http, string requestId, bool unavailable)
+    {
+        SecurityHeaders(http.Response);
+        var (title, message) = unavailable
+            ? ("Unavailable", "A service the server depends on (the catalog or a store) did not answer. Try again in a moment; the server's log has the details under the request id below.")
+            : ("Server error", "The server failed on this page. Its log has the error under the request id below: give it to whoever runs the server.");
+        return StatusPageResult(http, http.Response.StatusCode, title, message, requestId).ExecuteAsync(http);
     }
 
     /// <summary>A page component with the request's <see cref="UiPage"/> (as <c>Ui</c>) and its own parameters.</summary>

@@ -51,7 +51,10 @@ internal static class UiLoadsEndpoints
         write.MapPost("/redrive", RedriveAsync);
     }
 
-    /// <summary>The Loads page: one page of the filtered list, newest first; <c>before</c>/<c>after</c> move by id, never by an offset.</summary>
+    /// <summary>
+    /// The Loads page: one page of the filtered list, newest first by (created_at, id); <c>before</c>/<c>after</c> move
+    /// by that pair (<see cref="PagePosition"/>), never by an offset, so a window weeks back is read like today's.
+    /// </summary>
     private static async Task<IResult> LoadsAsync(HttpContext http, ServerState state, CancellationToken ct)
     {
         var caller = http.Features.Get<Caller>()!;
@@ -102,8 +105,8 @@ internal static class UiLoadsEndpoints
             problems.Add("\"Created until\" must be later than \"created since\".");
         }
 
-        var before = Id(http, "before", problems);
-        var after = Id(http, "after", problems);
+        var before = Position(http, "before", problems);
+        var after = Position(http, "after", problems);
 
         // The API's rules: a pipeline or customer this key cannot see does not exist for it (404), so a customer key
         // never lists another customer's loads, whatever its query string says.
@@ -118,7 +121,7 @@ internal static class UiLoadsEndpoints
         }
 
         IReadOnlyList<Load> items = [];
-        long? older = null, newer = null;
+        LoadPosition? older = null, newer = null;
         if (problems.Count == 0)
         {
             var query = new LoadQuery
@@ -131,22 +134,24 @@ internal static class UiLoadsEndpoints
                 SourceKeyMatch = match,
                 CreatedSince = since,
                 CreatedUntil = until,
+                ByCreatedAt = true,
                 Limit = PageSize + 1, // one more than shown: whether there is another page, without counting
             };
-            if (after is { } afterId && before is null)
+            if (after is { } above && before is null)
             {
-                // Newer: the loads just above the page's first id, read oldest first, shown newest first.
-                var loads = await state.Runtime.Catalog.ListLoadsAsync(query with { AfterId = afterId, NewestFirst = false }, ct);
+                // Newer: the loads just above the page's first one, read oldest first, shown newest first.
+                var loads = await state.Runtime.Catalog.ListLoadsAsync(query with { After = above, NewestFirst = false }, ct);
                 items = loads.Take(PageSize).Reverse().ToList();
-                newer = loads.Count > PageSize ? items[0].Id : null;
-                older = items.Count > 0 ? items[^1].Id : afterId + 1;
+                newer = loads.Count > PageSize ? LoadPosition.Of(items[0]) : null;
+                // An empty page (the loads above went away) still offers the way back down, from where it stood.
+                older = items.Count > 0 ? LoadPosition.Of(items[^1]) : PagePosition.JustAbove(above);
             }
             else
             {
-                var loads = await state.Runtime.Catalog.ListLoadsAsync(query with { BeforeId = before, NewestFirst = true }, ct);
+                var loads = await state.Runtime.Catalog.ListLoadsAsync(query with { Before = before, NewestFirst = true }, ct);
                 items = loads.Take(PageSize).ToList();
-                older = loads.Count > PageSize ? items[^1].Id : null;
-                newer = before is null ? null : items.Count > 0 ? items[0].Id : before - 1;
+                older = loads.Count > PageSize ? LoadPosition.Of(items[^1]) : null;
+                newer = before is not { } below ? null : items.Count > 0 ? LoadPosition.Of(items[0]) : PagePosition.JustBelow(below);
             }
         }
 
@@ -190,19 +195,19 @@ internal static class UiLoadsEndpoints
         return null;
     }
 
-    private static long? Id(HttpContext http, string name, List<string> problems)
+    private static LoadPosition? Position(HttpContext http, string name, List<string> problems)
     {
         if (http.Request.Query[name] is not { Count: > 0 } values || string.IsNullOrEmpty(values[0]))
         {
             return null;
         }
 
-        if (long.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
+        if (PagePosition.TryParse(values[0], out var position))
         {
-            return id;
+            return position;
         }
 
-        problems.Add($"The page position \"{name}\" is \"{values[0]}\", not a load id; start again from the first page.");
+        problems.Add($"The page position \"{name}\" is \"{values[0]}\", not one this page made; start again from the first page.");
         return null;
     }
 
@@ -423,8 +428,8 @@ public sealed record LoadsFilter(
         return new LoadsFilter(Get("pipeline"), Get("status"), Get("customer"), Get("error_kind"), Get("since"), Get("until"), Get("source_key"), Get("source_key_match"));
     }
 
-    /// <summary>The Loads page with these filters and, when given, a page position (<c>before</c> or <c>after</c> an id).</summary>
-    public string Url(string? position = null, long? id = null)
+    /// <summary>The Loads page with these filters and, when given, a page position (<c>before</c> or <c>after</c> a load).</summary>
+    public string Url(string? position = null, LoadPosition? at = null)
     {
         var query = new StringBuilder();
         void Add(string name, string? value)
@@ -443,13 +448,46 @@ public sealed record LoadsFilter(
         Add("until", Until);
         Add("source_key", SourceKey);
         Add("source_key_match", Match is "contains" ? null : Match);
-        if (position is not null && id is { } n)
+        if (position is not null && at is { } p)
         {
-            Add(position, n.ToString(CultureInfo.InvariantCulture));
+            Add(position, PagePosition.Format(p));
         }
 
         return UiSession.Root + "/loads" + query;
     }
+}
+
+/// <summary>
+/// A load's place in the Loads page's order as its links write it: creation time (UTC, to the millisecond, as the
+/// catalog keeps it) and id, <c>20261203T070001.250Z_4711</c>: readable, and nothing in it needs escaping.
+/// </summary>
+public static class PagePosition
+{
+    private const string TimeFormat = "yyyyMMdd'T'HHmmss'.'fff'Z'";
+
+    public static string Format(LoadPosition position) =>
+        position.CreatedAt.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture) + "_" + position.Id.ToString(CultureInfo.InvariantCulture);
+
+    public static bool TryParse(string? text, out LoadPosition position)
+    {
+        position = default;
+        var cut = text?.LastIndexOf('_') ?? -1;
+        if (cut <= 0
+            || !DateTime.TryParseExact(text![..cut], TimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var time)
+            || !long.TryParse(text[(cut + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var id) || id <= 0)
+        {
+            return false;
+        }
+
+        position = new LoadPosition(new DateTimeOffset(time, TimeSpan.Zero), id);
+        return true;
+    }
+
+    /// <summary>A position every load at or above <paramref name="p"/> is before (for "older than this empty page").</summary>
+    internal static LoadPosition JustAbove(LoadPosition p) => p with { Id = p.Id + 1 };
+
+    /// <summary>A position every load at or below <paramref name="p"/> is after (for "newer than this empty page").</summary>
+    internal static LoadPosition JustBelow(LoadPosition p) => p with { Id = p.Id - 1 };
 }
 
 /// <summary>What a re-drive form names: loads by id (a selection, or one load), or a whole group (pipeline and kind).</summary>

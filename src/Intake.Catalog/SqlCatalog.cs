@@ -104,11 +104,16 @@ public abstract partial class SqlCatalog : ICatalog
     /// <summary>Applies <paramref name="migrations"/> (in version order) that are not recorded yet, all in one transaction.</summary>
     internal Task MigrateAsync(IReadOnlyList<Migration> migrations, CancellationToken cancellationToken) => RunAsync(async connection =>
     {
+        var target = new MigrationTarget(
+            "catalog", Description, "intake_schema_migrations", MigrationsTableSql, (parameter, utc) => SetTime(parameter, utc), e => Translate(e) is not null);
+        if (await MigrationRunner.IsCurrentAsync(connection, target, migrations, cancellationToken))
+        {
+            return true; // the schema is this build's: nothing to apply, no lock taken
+        }
+
         // Concurrent starters queue here (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock); the
         // second one then finds every version recorded and applies nothing.
         await using var tx = await BeginMigrationAsync(connection, cancellationToken);
-        var target = new MigrationTarget(
-            "catalog", Description, "intake_schema_migrations", MigrationsTableSql, (parameter, utc) => SetTime(parameter, utc), e => Translate(e) is not null);
         await MigrationRunner.ApplyAsync(connection, tx, target, migrations, Now(), cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;

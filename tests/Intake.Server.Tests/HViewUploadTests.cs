@@ -176,7 +176,7 @@ public sealed class HViewUploadTests
         await HViewJobs.WaitForJobAsync(client, Module, id, "completed");
 
         var (_, detail, _) = await client.GetJsonAsync($"/api/v1/loads/{id}");
-        var inboxKey = detail.GetProperty("inbox_key").GetString()!;
+        var inboxKey = detail.GetProperty("load").GetProperty("inbox_key").GetString()!;
         inboxKey.ShouldMatch(@"^bobs_burgers/hydrastor/veritas2hview/icecream_machine/\d{8}_\d{6}/dump\.tar\.gz$");
         File.Exists(Path.Combine(workspace.Root, ".intake", "store", "archive", inboxKey)).ShouldBeTrue($"not archived at archive/{inboxKey}");
         Directory.Exists(Path.Combine(workspace.Root, ".intake", "store", "archive", "bobs_burgers", "hydrastor", Module, "all_grids")).ShouldBeFalse();

@@ -17,13 +17,17 @@
 #    long getting the messages into Postfix took; a first row sends the same messages to a pipe that reads and discards
 #    them: Postfix's own speed with this sender. When the sender is done well before the last delivery, it was waiting
 #    for nobody.
+#    A last row, in the same run: the same messages through the same Postfix relayed over SMTP (its smtp transport,
+#    transport_maps relay.intake.test=smtp:[127.0.0.1]:<port>, PROCS connections at once) into one `intake serve
+#    --smtp` (WORKERS workers) instead of a process per message: the set-up docs/mail.md recommends for volume. Its
+#    CPU is the server's /proc utime+stime over the run (receive and the workers' route, extract and archive).
 # 2. Memory: one message with a BIG_MB MiB CSV attachment (default 50), and one with SMALL_MB (default 5): Intake's
 #    peak resident memory (/usr/bin/time's maximum RSS; /proc/<pid>/status VmHWM for a server) for `intake mail` on
 #    standard input, for `intake run --once` doing route + extract + archive, and for `intake serve --smtp` receiving
 #    it over SMTP and extracting and archiving it with its own workers, each in a fresh process. Flat means the big
 #    message costs about what the small one does, not 45 MiB more.
 #
-# Correctness (the run fails otherwise): MESSAGES loads archived, none errored, one load per Message-ID (no duplicate),
+# Correctness (the run fails otherwise), for intake mail and for the relay into intake serve --smtp alike: MESSAGES loads archived, none errored, one load per Message-ID (no duplicate),
 # exactly one archive folder per message, and the SHA-256 of every archived attachment equal to the one sent; the bare
 # pipe's files: one per message, each attachment's SHA-256 equal to the one sent; Postfix's queue empty, no bounce.
 #
@@ -69,9 +73,9 @@ dll=$repo/artifacts/intake/intake.dll
 now() { date +%s.%N; }
 
 # A project: PostgreSQL catalog (database $1), local store, one mail pipeline whose route takes every bench message
-# (group = the message's name from its subject). Owned by the pipe user, who writes its store; root reads it all.
+# sent to reports@$2 (default bench.intake.test; group = the message's name from its subject). Owned by the pipe user, who writes its store; root reads it all.
 project() {
-  local dir=$work/$1
+  local dir=$work/$1 domain=${2:-bench.intake.test}
   psql_ -d postgres -c "create database $1"
   mkdir -p "$dir/pipelines" "$dir/.intake/store"
   cat >"$dir/intake.yaml" <<YAML
@@ -85,7 +89,7 @@ source: { kind: mail, max_message_size: $((BIG_MB * 2 + 16))MiB }
 steps: [receive, route, extract, archive]
 routes:
   - name: report
-    recipient: "reports@bench.intake.test"
+    recipient: "reports@$domain"
     senders: ["*@sender.example"]
     subject: "^Bench report (?<grid>m[0-9]+)$"
     category: bench
@@ -154,8 +158,37 @@ throughput() {
   i=$(deliver reports@bench.intake.test archived registered)
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
 
+  # 4. Postfix relaying over SMTP into one intake serve --smtp (no process per message).
+  project relay relay.intake.test
+  local smtp=$((30000 + RANDOM % 20000)) http=$((30000 + RANDOM % 20000)) spid
+  (cd "$work/relay" && exec dotnet "$dll" serve --urls "http://127.0.0.1:$http" --smtp "127.0.0.1:$smtp" --workers "$WORKERS" --poll 500ms) >"$work/relay.log" 2>&1 &
+  spid=$!; pids+=("$spid")
+  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$smtp") 2>/dev/null && break; sleep 0.2; done
+  postconf -c "$pf_config" -e "transport_maps = inline:{ relay.intake.test=smtp:[127.0.0.1]:$smtp, intake.test=intakepipe:, .intake.test=intakepipe: }" \
+    "smtp_destination_concurrency_limit = $PROCS" >/dev/null
+  postfix -c "$pf_config" reload >/dev/null 2>&1
+  sleep 3   # the server's start and Postfix's reload outside the measurement
+  relay_registered() { count relay; }
+  relay_archived() { count relay "status = 'archived'"; }
+  cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+  local r cpu0 cpu1
+  cpu0=$(cpu_of "$spid")
+  echo "sending through Postfix relaying over SMTP to intake serve --smtp..." >&2
+  r=$(deliver reports@relay.intake.test relay_archived relay_registered)
+  cpu1=$(cpu_of "$spid")
+  kill "$spid"; wait "$spid" 2>/dev/null || true; unset 'pids[-1]'
+  local rcpu; rcpu=$(python3 -c "print(($cpu1 - $cpu0) / $(getconf CLK_TCK))")
+
   # Correctness
   local bad=0 n errored ids
+  for db in relay; do
+    n=$(count $db) errored=$(count $db "status <> 'archived'")
+    ids=$(psql_ -d $db -c "select count(distinct source_key) from intake_loads")
+    { [ "$n" = "$MESSAGES" ] && [ "$ids" = "$MESSAGES" ]; } || { echo "bench: relay: $n loads for $ids Message-IDs, $MESSAGES messages sent" >&2; bad=1; }
+    [ "$errored" = 0 ] || { echo "bench: relay: $errored loads not archived:" >&2; psql_ -d $db -c "select id, status, error_message from intake_loads where status <> 'archived' limit 5" >&2; bad=1; }
+  done
+  local rchecked
+  rchecked=$(python3 "$here/mail.py" check-archive "$work/relay/.intake/store/archive" "$work/msgs") || bad=1
   n=$(count thru) errored=$(count thru "status <> 'archived'")
   ids=$(psql_ -d thru -c "select count(distinct source_key) from intake_loads")
   { [ "$n" = "$MESSAGES" ] && [ "$ids" = "$MESSAGES" ]; } || { echo "bench: $n loads for $ids Message-IDs, $MESSAGES messages sent" >&2; bad=1; }
@@ -171,11 +204,13 @@ throughput() {
   [ "$bad" = 0 ] || exit 1
   rm -f "$pf_hooks/discard.intake.test" "$pf_hooks/bare.intake.test" "$pf_hooks/bench.intake.test"
 
-  python3 - "$MESSAGES" "$KB" "$size" $d $b $i "$checked" "$bchecked" "$deferred" "$PROCS" "$CONNS" "$WORKERS" "$work/mail-times" "$(nproc)" <<'PY'
+  python3 - "$MESSAGES" "$KB" "$size" $d $b $i "$checked" "$bchecked" "$deferred" "$PROCS" "$CONNS" "$WORKERS" "$work/mail-times" "$(nproc)" $r "$rcpu" "$rchecked" <<'PY'
 import sys
 n, kb, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 d, dsend, _, b, bsend, _, arch, isend, acc = map(float, sys.argv[4:13])
 checked, bchecked, deferred, procs, conns, workers = sys.argv[13:19]
+rarch, rsend, racc, rcpu = map(float, sys.argv[21:25])
+rchecked = sys.argv[25]
 print(f"Throughput: {n:,} messages, a {kb} KiB CSV attachment each ({size / n / 1024:.0f} KiB a message, {size / 1e6:.0f} MB in all); "
       f"Postfix pipe {procs} at once, sender {conns} SMTP connections, intake worker --workers {workers}")
 print(f"  Postfix, a pipe that discards      {d:7.2f} s  {n / d:7.1f} messages/s   (sender done after {dsend:.2f} s)")
@@ -187,6 +222,9 @@ if runs:
     cpu = [u + s_ for _, u, s_, _ in runs]
     print(f"  each intake mail (Postfix's pipe): {len(runs)} runs, {sum(r[0] for r in runs) / len(runs):.2f} s wall and {sum(cpu) / len(cpu):.2f} s CPU on average, "
           f"peak RSS {max(r[3] for r in runs) / 1024:.0f} MB; {sys.argv[20]} cores")
+print(f"  Postfix relaying over SMTP into intake serve --smtp: all registered {racc:7.2f} s  {n / racc:7.1f} messages/s   ratio {b / racc:.2f}x bare   (sender done after {rsend:.2f} s)")
+print(f"  intake serve --smtp, all archived  {rarch:7.2f} s  {n / rarch:7.1f} messages/s   ratio {b / rarch:.2f}x bare   server CPU {rcpu / n:.3f} s a message (receive, route, extract, archive)")
+print(f"  relay checked: {rchecked} loads archived, none errored, one per Message-ID, every attachment's SHA-256 as sent")
 print(f"  checked: {checked} loads archived, none errored, one per Message-ID, one archive folder each, every attachment's SHA-256 as sent; "
       f"bare: {bchecked} files, SHA-256 as sent; Postfix: queue empty, no bounce, {deferred} deferrals")
 PY

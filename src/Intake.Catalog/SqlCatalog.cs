@@ -104,11 +104,16 @@ public abstract partial class SqlCatalog : ICatalog
     /// <summary>Applies <paramref name="migrations"/> (in version order) that are not recorded yet, all in one transaction.</summary>
     internal Task MigrateAsync(IReadOnlyList<Migration> migrations, CancellationToken cancellationToken) => RunAsync(async connection =>
     {
+        var target = new MigrationTarget(
+            "catalog", Description, "intake_schema_migrations", MigrationsTableSql, (parameter, utc) => SetTime(parameter, utc), e => Translate(e) is not null);
+        if (await MigrationRunner.IsCurrentAsync(connection, target, migrations, cancellationToken))
+        {
+            return true; // the schema is this build's: nothing to apply, no lock taken
+        }
+
         // Concurrent starters queue here (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory lock); the
         // second one then finds every version recorded and applies nothing.
         await using var tx = await BeginMigrationAsync(connection, cancellationToken);
-        var target = new MigrationTarget(
-            "catalog", Description, "intake_schema_migrations", MigrationsTableSql, (parameter, utc) => SetTime(parameter, utc), e => Translate(e) is not null);
         await MigrationRunner.ApplyAsync(connection, tx, target, migrations, Now(), cancellationToken);
         await tx.CommitAsync(cancellationToken);
         return true;
@@ -132,8 +137,8 @@ public abstract partial class SqlCatalog : ICatalog
             // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
             // and when it inserted nothing the row exists, so the UPDATE below finds it.
             var insert = Command(connection, $"""
-                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, status, attempts, seen_count, created_at, updated_at)
-                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @status, 0, 1, @now, @now)
+                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, inbox_key, status, attempts, seen_count, created_at, updated_at)
+                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @inbox_key, @status, 0, 1, @now, @now)
                 ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
                 RETURNING {LoadColumns}
                 """);
@@ -142,6 +147,7 @@ public abstract partial class SqlCatalog : ICatalog
             Add(insert, "@source_size", load.SourceSize, DbType.Int64);
             Add(insert, "@table_name", load.Table, DbType.String);
             AddTime(insert, "@source_modified", load.SourceModified);
+            Add(insert, "@inbox_key", load.InboxKey, DbType.String);
             Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
             AddTime(insert, "@now", Now());
             if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)

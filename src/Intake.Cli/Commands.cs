@@ -28,7 +28,11 @@ internal static class Commands
         Recursive = true,
     };
 
-    public static RootCommand Build()
+    /// <param name="args">
+    /// The command line: for <c>mail</c> first (Postfix's pipe, a process per message) only that command is built, as
+    /// the others cost start-up time it never uses; null builds them all.
+    /// </param>
+    public static RootCommand Build(IReadOnlyList<string>? args = null)
     {
         var root = new RootCommand($"""
             Intake moves data files into stores and databases and tracks every load from arrival to its last destination.
@@ -39,6 +43,12 @@ internal static class Commands
         root.Options.Add(ConfigOption);
         root.Options.Add(JsonOption);
         root.Options.Add(VerboseOption);
+        if (args is ["mail", ..])
+        {
+            root.Subcommands.Add(MailCommands.Build());
+            return root;
+        }
+
         root.Subcommands.Add(RunCommand());
         root.Subcommands.Add(LoadsCommand());
         root.Subcommands.Add(ShowCommand());

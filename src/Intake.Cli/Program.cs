@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Intake.Cli;
 
-var root = Commands.Build();
+var root = Commands.Build(args);
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {

@@ -21,6 +21,28 @@ public sealed class CatalogBoundaryTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A short process (Postfix's <c>intake mail</c>, one per message) opening a catalog already at this build's schema
+    /// reads the versions and goes on: it does not queue for the migration lock that another process holds.
+    /// </summary>
+    [Fact]
+    public async Task Sqlite_MigrateAtTheCurrentSchema_DoesNotWaitForTheMigrationLock()
+    {
+        var path = Path.Combine(_directory, "catalog.db");
+        await using (var first = new SqliteCatalog(path, _clock))
+        {
+            await first.MigrateAsync(CancellationToken.None);
+        }
+
+        await using var catalog = new SqliteCatalog(path, _clock, busyTimeout: TimeSpan.Zero);
+        await using var other = new SqliteConnection($"Data Source={path};Pooling=False");
+        await other.OpenAsync();
+        await using var hold = other.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: what a migrating process holds
+
+        await catalog.MigrateAsync(CancellationToken.None); // without the read first: "database is locked", transient
+        (await catalog.ListLoadsAsync(new LoadQuery(), CancellationToken.None)).ShouldBeEmpty();
+    }
+
     [Fact]
     public async Task Sqlite_WhenAnotherProcessHoldsTheWriteLock_FailsAsTransient()
     {

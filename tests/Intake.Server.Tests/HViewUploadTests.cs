@@ -127,4 +127,58 @@ public sealed class HViewUploadTests
         (await client.GetJsonAsync("/api/1.0/jobs?status=failed")).Body.GetProperty("jobs").GetArrayLength().ShouldBe(0);
         (await client.GetJsonAsync("/api/1.0/jobs?status=done")).Status.ShouldBe(400);
     }
+
+    /// <summary>The trigger's grid decides the folder: <c>&lt;customer&gt;/&lt;category&gt;/&lt;type&gt;/&lt;grid&gt;/&lt;datetime&gt;/</c>, not the pipeline's group.</summary>
+    [PostgresAndS3Fact]
+    public async Task UploadTrigger_ArchivesTheUploadUnderTheTriggersGrid_NotThePipelinesGroup()
+    {
+        var s3 = MatrixServers.S3;
+        var bucket = "veritas-" + Guid.NewGuid().ToString("N")[..10];
+        using var http = new HttpClient();
+        (await http.PutAsync($"{s3["url"]}/{bucket}", null)).EnsureSuccessStatusCode();
+        const string path = "bobs_burgers/uploads/dump.tar.gz"; // the path names no grid: the body does
+        (await http.PutAsync($"{s3["url"]}/{bucket}/{path}", new ByteArrayContent(HViewJobs.TarGz(("jobs.csv", "id,name\n1,backup-a\n"))))).EnsureSuccessStatusCode();
+
+        var connection = await TestPostgres.CreateDatabaseAsync("hviewgrid");
+        using var workspace = new Workspace(connection);
+        File.WriteAllText(Path.Combine(workspace.Root, "pipelines", "veritas.yaml"), $"""
+            name: veritas
+            customer: hview
+            category: hydrastor
+            type: {Module}
+            group: all_grids
+            schedule: triggered
+            source:
+              kind: s3
+              url: {s3["url"]}
+              bucket: {bucket}
+              region: {s3.GetValueOrDefault("region", "us-east-1")}
+              access_key: {s3["access_key"]}
+              secret_key: {s3["secret_key"]}
+            steps: [fetch, decompress, validate, archive, load]
+            load:
+              table: veritas
+              columns: {"{"} id: bigint not null, name: text {"}"}
+            """);
+        string key;
+        await using (var catalog = new PostgresCatalog(connection, TimeProvider.System))
+        {
+            await catalog.MigrateAsync(default);
+            key = (await ApiKeys.CreateAsync(catalog, "bobs_burgers", ApiKeyScope.Write, null, default)).Key;
+        }
+
+        await using var serve = await workspace.StartServeAsync("--workers", "1", "--poll", "200ms", "--discover-every", "200ms");
+        using var client = serve.Client(key);
+
+        var (accepted, started, _) = await client.PostJsonAsync($"/api/1.0/{Module}/update", $$"""{"uid": "u-7", "customer": "bobs_burgers", "grid": "icecream_machine", "s3_path": "{{path}}"}""");
+        accepted.ShouldBe(202);
+        var id = started.GetProperty("job_ids")[0].GetInt64();
+        await HViewJobs.WaitForJobAsync(client, Module, id, "completed");
+
+        var (_, detail, _) = await client.GetJsonAsync($"/api/v1/loads/{id}");
+        var inboxKey = detail.GetProperty("load").GetProperty("inbox_key").GetString()!;
+        inboxKey.ShouldMatch(@"^bobs_burgers/hydrastor/veritas2hview/icecream_machine/\d{8}_\d{6}/dump\.tar\.gz$");
+        File.Exists(Path.Combine(workspace.Root, ".intake", "store", "archive", inboxKey)).ShouldBeTrue($"not archived at archive/{inboxKey}");
+        Directory.Exists(Path.Combine(workspace.Root, ".intake", "store", "archive", "bobs_burgers", "hydrastor", Module, "all_grids")).ShouldBeFalse();
+    }
 }

@@ -38,7 +38,11 @@ public sealed record Load
 /// <summary>What discovery knows about a unit of data before it becomes a load.</summary>
 /// <param name="Table">The source table the file belongs to (registered first, see <c>ITableStore</c>); null when the pipeline has no tables.</param>
 /// <param name="SourceModified">The file's modification time as listed; null when the load is not a listed file.</param>
-public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null, string? Table = null, DateTimeOffset? SourceModified = null);
+public sealed record NewLoad(string Pipeline, string Customer, string SourceKey, string Fingerprint, long? SourceSize = null, string? Table = null, DateTimeOffset? SourceModified = null)
+{
+    /// <summary>Where the original already is in the inbox when the load is registered (a mail message, made durable first); null when a step fetches it.</summary>
+    public string? InboxKey { get; init; }
+}
 
 /// <summary>Extra fields written together with a status change.</summary>
 public sealed record TransitionDetails

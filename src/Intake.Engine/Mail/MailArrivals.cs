@@ -8,14 +8,18 @@ namespace Intake.Engine.Mail;
 /// The first arrival of a message at a pipeline: where its original was put in the inbox, when, and the envelope it came
 /// with (which the message itself does not carry, and which routing needs again when a load is re-driven).
 /// </summary>
-/// <param name="Sha256">The message's SHA-256 (hex), its fingerprint.</param>
-/// <param name="Size">Its size in bytes.</param>
+/// <param name="Sha256">The message's fingerprint (<see cref="MailFingerprint"/>: the SHA-256, hex, of the message without its leading trace fields), which names the arrival.</param>
+/// <param name="Size">The size in bytes of the copy in the inbox (the message as it was first received).</param>
 /// <param name="InboxKey">Where it was put in the inbox area.</param>
 /// <param name="ReceivedAt">When it was first received (the layout's time folder).</param>
 /// <param name="Sender">The envelope sender; null for a bounce.</param>
 /// <param name="Recipients">The envelope recipients.</param>
 /// <param name="Client">Where it came from (an SMTP client, or <c>postfix</c>).</param>
 /// <param name="MessageId">Its Message-ID; null when it has none.</param>
+/// <param name="InboxSha256">
+/// The SHA-256 of the copy in the inbox, every byte (the trace fields too): what the copy is checked against. Null in an
+/// arrival written before fingerprints left the trace fields out, when it was <paramref name="Sha256"/> itself.
+/// </param>
 public sealed record MailArrival(
     string Sha256,
     long Size,
@@ -24,7 +28,13 @@ public sealed record MailArrival(
     string? Sender,
     IReadOnlyList<string> Recipients,
     string? Client,
-    string? MessageId);
+    string? MessageId,
+    string? InboxSha256 = null)
+{
+    /// <summary>The SHA-256 the copy in the inbox must have.</summary>
+    [JsonIgnore]
+    public string CopySha256 => InboxSha256 ?? Sha256;
+}
 
 /// <summary>
 /// Arrivals are kept in the pipeline's store, area <c>mail</c>, one small JSON object per pipeline and message
@@ -38,7 +48,7 @@ public static class MailArrivals
     /// <summary>The store area arrivals are kept in.</summary>
     public const string Area = "mail";
 
-    /// <summary>How a message's SHA-256 is written as a load's fingerprint.</summary>
+    /// <summary>How a message's fingerprint (<see cref="MailFingerprint"/>) is written as a load's fingerprint.</summary>
     public const string FingerprintPrefix = "sha256:";
 
     private static readonly JsonSerializerOptions Json = new()

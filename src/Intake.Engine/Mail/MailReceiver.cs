@@ -24,7 +24,9 @@ namespace Intake.Engine.Mail;
 /// <para>
 /// At least once in, exactly once as a load: a delivery again finds the arrival record and reuses its inbox key (the
 /// original is not written twice), and the catalog's uniqueness of (pipeline, source key, fingerprint) makes the same
-/// message one load: source key = Message-ID (or the SHA-256 without one), fingerprint = the SHA-256.
+/// message one load: source key = Message-ID (or the fingerprint without one), fingerprint = the SHA-256 of the message
+/// without the trace fields at its top (<see cref="MailFingerprint"/>), so a message sent again through Postfix, which
+/// gains a new <c>Received:</c>, is the same load. The load has its inbox key from the start, routed or not.
 /// </para>
 /// </remarks>
 public sealed class MailReceiver : IMailReceiver
@@ -112,14 +114,16 @@ public sealed class MailReceiver : IMailReceiver
             return TooLarge(Options(pipeline).MaxMessageBytes);
         }
 
-        var sha = spool.Sha256!;
+        // Named by its fingerprint (the trace fields at its top left out): the same message sent again through Postfix,
+        // with a Received: of its own, finds the first arrival; the inbox keeps the first copy byte for byte.
+        var sha = spool.Fingerprint!;
         var store = _runtime.StoreFor(pipeline);
         var arrival = await MailArrivals.FindAsync(store, pipeline.Name, sha, ct);
         if (arrival is null)
         {
             var received = _runtime.Time.GetUtcNow();
             var key = MailLayout.MessageKey(MailLayout.Folder(decision, received, sha));
-            arrival = new MailArrival(sha, spool.Size, key, received, envelope.Sender, facts.Recipients, envelope.Client, MailMessages.MessageId(parsed));
+            arrival = new MailArrival(sha, spool.Size, key, received, envelope.Sender, facts.Recipients, envelope.Client, MailMessages.MessageId(parsed), spool.Sha256);
 
             // The arrival first: a delivery that dies after it (before or after the original is in) is found by the next one.
             await MailArrivals.WriteAsync(store, pipeline.Name, arrival, ct);
@@ -128,19 +132,28 @@ public sealed class MailReceiver : IMailReceiver
         var stored = await store.StatAsync(Areas.Inbox, arrival.InboxKey, ct);
         if (stored is null)
         {
+            if (arrival.Size != spool.Size || !string.Equals(arrival.CopySha256, spool.Sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                // The first delivery died before its copy was in, and this one came with other trace fields: this copy
+                // is the one kept, so the arrival says so first (the copy is checked against it below and by every retry).
+                arrival = arrival with { Size = spool.Size, InboxSha256 = spool.Sha256 };
+                await MailArrivals.WriteAsync(store, pipeline.Name, arrival, ct);
+            }
+
             spool.File.Position = 0;
             stored = await store.PutAsync(Areas.Inbox, arrival.InboxKey, spool.File, ct);
         }
 
-        if (stored.Size != spool.Size || (stored.Sha256 is { } written && !string.Equals(written, sha, StringComparison.OrdinalIgnoreCase)))
+        // The copy is checked against its arrival, not against this delivery: a delivery again may differ in its trace fields.
+        if (stored.Size != arrival.Size || (stored.Sha256 is { } written && !string.Equals(written, arrival.CopySha256, StringComparison.OrdinalIgnoreCase)))
         {
-            throw IntakeException.Integrity($"the copy in the inbox ({store.Describe(Areas.Inbox, arrival.InboxKey)}) is not the message received: {stored.Size.ToString(CultureInfo.InvariantCulture)} bytes, SHA-256 {stored.Sha256}; expected {spool.Size.ToString(CultureInfo.InvariantCulture)} bytes, {sha}");
+            throw IntakeException.Integrity($"the copy in the inbox ({store.Describe(Areas.Inbox, arrival.InboxKey)}) is not the message received: {stored.Size.ToString(CultureInfo.InvariantCulture)} bytes, SHA-256 {stored.Sha256}; expected {arrival.Size.ToString(CultureInfo.InvariantCulture)} bytes, {arrival.CopySha256}");
         }
 
         // Durable: now the load. The same message again is the same (pipeline, source key, fingerprint): one load.
         var sourceKey = arrival.MessageId ?? MailArrivals.Fingerprint(sha);
         var customer = decision.Targets?.Customer ?? pipeline.Customer;
-        var registered = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, customer, sourceKey, MailArrivals.Fingerprint(sha), spool.Size), ct);
+        var registered = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, customer, sourceKey, MailArrivals.Fingerprint(sha), arrival.Size) { InboxKey = arrival.InboxKey }, ct);
         await RecordReceiveAsync(registered.Load, arrival, decision, ct);
 
         var where = decision.Targets is { } t ? t.ToString() : "no route takes it: " + decision.Problem;

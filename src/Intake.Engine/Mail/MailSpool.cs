@@ -6,18 +6,19 @@ namespace Intake.Engine.Mail;
 
 /// <summary>
 /// A message copied to a temporary file on this machine as it arrives: counted (the size a sender announces is never
-/// trusted), hashed, and seekable, so MimeKit reads its headers and body without holding it in memory. The file is
+/// trusted), hashed (its bytes, and its <see cref="MailFingerprint"/>), and seekable, so MimeKit reads its headers and body without holding it in memory. The file is
 /// deleted when the spool is disposed. It is scratch: the durable copy is the one put into the store's inbox.
 /// </summary>
 public sealed class MailSpool : IDisposable
 {
     private const int BufferSize = 81920;
 
-    private MailSpool(FileStream file, long size, string? sha256)
+    private MailSpool(FileStream file, long size, string? sha256, string? fingerprint)
     {
         File = file;
         Size = size;
         Sha256 = sha256;
+        Fingerprint = fingerprint;
     }
 
     /// <summary>The spooled bytes; position it as needed.</summary>
@@ -26,8 +27,11 @@ public sealed class MailSpool : IDisposable
     /// <summary>How many bytes were read (at most the limit plus one).</summary>
     public long Size { get; }
 
-    /// <summary>The SHA-256 (hex, lower case); null when the message was over the limit.</summary>
+    /// <summary>The SHA-256 of the bytes as received (hex, lower case), what the inbox copy must have; null when the message was over the limit.</summary>
     public string? Sha256 { get; }
+
+    /// <summary>The message's fingerprint (<see cref="MailFingerprint"/>: without its leading trace fields); null when the message was over the limit.</summary>
+    public string? Fingerprint { get; }
 
     /// <summary>Whether the message was over the limit (reading stopped there).</summary>
     public bool TooLarge => Sha256 is null;
@@ -41,6 +45,7 @@ public sealed class MailSpool : IDisposable
         try
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            using var fingerprint = new MailFingerprint();
             var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
             long size = 0;
             try
@@ -52,10 +57,11 @@ public sealed class MailSpool : IDisposable
                     if (size > limit)
                     {
                         // Counted, not announced: stop reading here, the rest is never stored.
-                        return new MailSpool(file, size, null);
+                        return new MailSpool(file, size, null, null);
                     }
 
                     hash.AppendData(buffer, 0, n);
+                    fingerprint.Append(buffer.AsSpan(0, n));
                     await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
                 }
             }
@@ -66,7 +72,7 @@ public sealed class MailSpool : IDisposable
 
             await file.FlushAsync(cancellationToken);
             file.Position = 0;
-            return new MailSpool(file, size, Convert.ToHexStringLower(hash.GetHashAndReset()));
+            return new MailSpool(file, size, Convert.ToHexStringLower(hash.GetHashAndReset()), fingerprint.Finish());
         }
         catch
         {

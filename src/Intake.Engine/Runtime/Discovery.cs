@@ -66,10 +66,14 @@ public sealed class Discovery
     /// <param name="sourceKeys">Only these keys; null for all.</param>
     /// <param name="customer">The customer the new loads belong to (an upload trigger's, checked by its caller); null for the pipeline's.</param>
     /// <param name="cancellationToken">Stops the listing.</param>
-    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string? customer, CancellationToken cancellationToken)
+    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string? customer, CancellationToken cancellationToken) =>
+        DiscoverAsync(pipeline, sourceKeys, customer, null, cancellationToken);
+
+    /// <summary>As above, the new loads filed under <paramref name="group"/> (an upload trigger's grid) instead of the pipeline's group; null for the pipeline's.</summary>
+    public Task<DiscoveryResult> DiscoverAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string? customer, string? group, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
-        var context = new DiscoveryContext(_runtime, pipeline, sourceKeys, _log, create => Keep(pipeline.Name, create)) { Customer = customer ?? pipeline.Customer };
+        var context = new DiscoveryContext(_runtime, pipeline, sourceKeys, _log, create => Keep(pipeline.Name, create)) { Customer = customer ?? pipeline.Customer, Group = group };
         return pipeline.Source.Kind.DiscoverAsync(context, cancellationToken);
     }
 

@@ -40,7 +40,16 @@ public sealed class PipelineRuns
     /// <param name="trigger">Who asked, for the log: <c>api</c>, <c>poll</c>, <c>schedule</c>, <c>upload</c>.</param>
     /// <param name="customer">The customer the new loads belong to (an upload trigger's); null for the pipeline's.</param>
     /// <param name="cancellationToken">Stops the run.</param>
-    public async Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, string? customer, CancellationToken cancellationToken)
+    public Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, string? customer, CancellationToken cancellationToken) =>
+        RunAsync(pipeline, sourceKeys, trigger, customer, null, cancellationToken);
+
+    /// <param name="pipeline">The pipeline to run.</param>
+    /// <param name="sourceKeys">Only these source keys; null for the whole source.</param>
+    /// <param name="trigger">Who asked, for the log.</param>
+    /// <param name="customer">The customer the new loads belong to; null for the pipeline's.</param>
+    /// <param name="group">The group the new loads are filed under (an upload trigger's grid); null for the pipeline's.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    public async Task<PipelineRunResult> RunAsync(PipelineConfig pipeline, IReadOnlyCollection<string>? sourceKeys, string trigger, string? customer, string? group, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         if (pipeline.Source.Database is not null)
@@ -48,7 +57,7 @@ public sealed class PipelineRuns
             return await Exports.ExportRuns.RunAsync(_runtime, pipeline, trigger, () => NewLoads?.Invoke(), cancellationToken);
         }
 
-        var found = await _discovery.DiscoverAsync(pipeline, sourceKeys, customer, cancellationToken);
+        var found = await _discovery.DiscoverAsync(pipeline, sourceKeys, customer, group, cancellationToken);
         SchedulingLog.RunFinished(_log, pipeline.Name, trigger, found.New, found.Seen);
         if (found.New > 0)
         {

@@ -31,6 +31,12 @@ public sealed class DiscoveryContext
     public required string Customer { get; init; }
 
     /// <summary>
+    /// The group new loads are filed under in the inbox and the archive (an upload trigger's <c>grid</c>); null for the
+    /// pipeline's <c>group</c>.
+    /// </summary>
+    public string? Group { get; init; }
+
+    /// <summary>
     /// Something the kind keeps for this pipeline across discoveries, for the life of the <see cref="Discovery"/>
     /// (a file source, which compares each listing with the previous one): created by <paramref name="create"/>
     /// the first time, the same instance afterwards.

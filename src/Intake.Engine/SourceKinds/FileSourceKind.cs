@@ -151,7 +151,7 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
 
                 found.Add(file.Key);
                 // Safe to repeat after an outage: a load already registered is returned, not added again.
-                var load = new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified);
+                var load = new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified) { InboxKey = GroupedKey(context, file.Key) };
                 var result = await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
                 if (result.Created)
                 {
@@ -176,6 +176,23 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
             Skipped = skipped,
             NewTables = newTables,
         };
+    }
+
+    /// <summary>
+    /// The inbox key of a file an upload trigger files under its own group (HView's grid), rendered at registration from
+    /// the key template with that group and the registration time as <c>{received}</c>; null (rendered by the fetch from
+    /// the pipeline's group) without one, or when the template names <c>{load}</c>, which is not known before the load exists.
+    /// </summary>
+    private static string? GroupedKey(DiscoveryContext context, string sourceKey)
+    {
+        var pipeline = context.Pipeline;
+        if (context.Group is not { } group || group == pipeline.Group || pipeline.KeyTemplate.Contains("{load", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var provisional = new Load { Pipeline = pipeline.Name, Customer = context.Customer, SourceKey = sourceKey, Fingerprint = "", CreatedAt = context.Runtime.Time.GetUtcNow() };
+        return Keys.Render(pipeline.KeyTemplate, pipeline with { Group = group }, provisional);
     }
 
     private sealed class KeptSource(IFileSource source)

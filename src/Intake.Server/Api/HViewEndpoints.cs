@@ -113,7 +113,7 @@ internal static class HViewEndpoints
         }
 
         ServerLog.PipelineAction(state.Log, pipeline.Name, $"upload trigger for {customer}", caller.KeyId);
-        PipelineRunResult result = await state.Runs.RunAsync(pipeline, [key], "upload", customer, ct);
+        PipelineRunResult result = await state.Runs.RunAsync(pipeline, [key], "upload", customer, Engine.Mail.MailTemplate.Segment(grid), ct);
         if (result.MissingKeys.Count > 0)
         {
             var hint = path.Split('/')[0] == module ? $" (give the path inside the bucket, without the bucket's name: '{path[(module.Length + 1)..]}')" : "";

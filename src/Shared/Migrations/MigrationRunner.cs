@@ -81,6 +81,33 @@ internal static class MigrationRunner
         }
     }
 
+    /// <summary>
+    /// Whether the target records exactly the versions of <paramref name="migrations"/>: read without a transaction or a
+    /// lock, so the usual start (nothing to apply) costs one SELECT instead of a serialised migration transaction, which
+    /// short processes such as Postfix's <c>intake mail</c>, several at once, would otherwise queue on. False when the
+    /// table is missing, a version is missing or one is newer: then <see cref="ApplyAsync"/> decides, under its lock.
+    /// </summary>
+    public static async Task<bool> IsCurrentAsync(DbConnection connection, MigrationTarget target, IReadOnlyList<Migration> migrations, CancellationToken cancellationToken)
+    {
+        var applied = new HashSet<int>();
+        try
+        {
+            await using var select = connection.CreateCommand();
+            select.CommandText = $"SELECT version FROM {target.VersionTable}";
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                applied.Add(reader.GetInt32(0));
+            }
+        }
+        catch (DbException e) when (!target.IsConnectionFailure(e))
+        {
+            return false; // no version table yet: a new database
+        }
+
+        return applied.SetEquals(migrations.Select(m => m.Version));
+    }
+
     // The SQL comes from the embedded files and the dialect's constants; values always go through parameters.
 #pragma warning disable CA2100
     private static DbCommand Command(DbConnection connection, DbTransaction transaction, string sql)

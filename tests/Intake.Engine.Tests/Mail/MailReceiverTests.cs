@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using Intake.Core.Ports;
 using Intake.Engine.Mail;
 using Intake.Engine.Tests.Support;
@@ -184,6 +185,7 @@ public abstract class MailReceiverSuite : IAsyncLifetime
         load.Customer.ShouldBe("acme");
         load.SourceKey.ShouldBe("report-1@hydrastor.example");
         load.Fingerprint.ShouldBe("sha256:" + Sha(message));
+        load.InboxKey.ShouldBe(key); // from the start: show, the API and the UI see where the message is
         var receive = (await runtime.Catalog.GetStepsAsync(load.Id, default)).ShouldHaveSingleItem();
         receive.Step.ShouldBe("receive");
         receive.Outcome.ShouldBe(StepOutcome.Succeeded);
@@ -220,6 +222,82 @@ public abstract class MailReceiverSuite : IAsyncLifetime
 
         second.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
         second.LoadId.ShouldNotBe(first.LoadId);
+    }
+
+    /// <summary>What Postfix's pipe puts above a message it delivers: its Return-Path, Delivered-To, X-Original-To and Received.</summary>
+    private static byte[] Traced(byte[] message, string hop, string more = "") =>
+        [.. Encoding.ASCII.GetBytes($"Return-Path: <nas1@hydrastor.example>\r\nX-Original-To: reports@hview.example\r\nDelivered-To: reports@hview.example\r\n" +
+            $"Received: from nas1.hydrastor.example (nas1 [10.0.0.7])\r\n\tby mx.hview.example (Postfix) with ESMTP id {hop}\r\n\tfor <reports@hview.example>; Fri, 13 Jan 2023 12:00:0{hop.Length % 10} +0000 (UTC)\r\n" + more), .. message];
+
+    [MailFact]
+    public async Task Receive_SameMessageSentAgainWithOtherTraceFields_IsOneLoad_AndTheInboxKeepsTheFirstCopyByteForByte()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+        var first = Traced(MailProject.Message(), "4Nx1aB");
+        var again = Traced(MailProject.Message(), "9Qz7kLm2");
+
+        var one = await MailProject.ReceiveAsync(receiver, first);
+        _project.Clock.Advance(TimeSpan.FromMinutes(10));
+        var two = await MailProject.ReceiveAsync(receiver, again);
+
+        one.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        two.Outcome.ShouldBe(MailReceiveOutcome.Duplicate);
+        two.LoadId.ShouldBe(one.LoadId);
+        var load = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        load.Fingerprint.ShouldBe("sha256:" + Sha(MailProject.Message())); // the trace fields left out
+        var store = runtime.StoreFor(runtime.Pipeline("mail"));
+        var key = (await KeysAsync(store, Areas.Inbox)).ShouldHaveSingleItem();
+        (await ReadAsync(store, Areas.Inbox, key)).ShouldBe(first); // never modified: the first copy, its trace fields too
+    }
+
+    [MailFact]
+    public async Task Receive_SameTraceFieldsButAnotherBody_IsTwoLoads()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        var one = await MailProject.ReceiveAsync(receiver, Traced(MailProject.Message(body: "Capacity: 42%\r\n"), "4Nx1aB"));
+        var two = await MailProject.ReceiveAsync(receiver, Traced(MailProject.Message(body: "Capacity: 43%\r\n"), "4Nx1aB"));
+
+        two.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
+        two.LoadId.ShouldNotBe(one.LoadId);
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).Count.ShouldBe(2);
+    }
+
+    [MailFact]
+    public async Task Receive_SameTraceFieldsButALaterFieldChanged_IsTwoLoads_EvenWhenThatFieldIsAReceived()
+    {
+        var runtime = await _project.OpenAsync();
+        var receiver = new MailReceiver(runtime);
+
+        var one = await MailProject.ReceiveAsync(receiver, Traced(MailProject.Message(), "4Nx1aB", "X-Mailer: reporter 1.0\r\n"));
+        var two = await MailProject.ReceiveAsync(receiver, Traced(MailProject.Message(), "4Nx1aB", "X-Mailer: reporter 1.1\r\n"));
+        var three = await MailProject.ReceiveAsync(receiver, Traced(MailProject.Message(), "4Nx1aB", "X-Mailer: reporter 1.0\r\nReceived: from inner (inner [10.0.0.8]); Fri, 13 Jan 2023 11:59:59 +0000\r\n"));
+
+        new[] { one, two, three }.Select(r => r.Outcome).ShouldAllBe(o => o == MailReceiveOutcome.Accepted);
+        (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).Count.ShouldBe(3);
+    }
+
+    /// <summary>The first delivery dies between its arrival record and its copy; the retry comes through another hop: its copy is kept, and checked against the arrival it rewrote.</summary>
+    [MailFact]
+    public async Task Receive_StoppedBeforeTheCopy_ARetryWithOtherTraceFields_KeepsItsOwnCopy_AsOneLoad()
+    {
+        var runtime = await _project.OpenAsync();
+        var store = runtime.StoreFor(runtime.Pipeline("mail"));
+        var first = Traced(MailProject.Message(), "4Nx1aB");
+        var fingerprint = Sha(MailProject.Message());
+        // What the first delivery left: its arrival (its size and SHA-256), no copy in the inbox, no load.
+        await MailArrivals.WriteAsync(store, "mail", new MailArrival(fingerprint, first.Length, Folder + fingerprint[..8] + "/message.eml",
+            _project.Clock.GetUtcNow(), "nas1@hydrastor.example", ["reports+bobs_burgers.s3cret-token@hview.example"], "test", "report-1@hydrastor.example", Sha(first)), default);
+
+        var again = Traced(MailProject.Message(), "9Qz7kLm2");
+        var retried = await MailProject.ReceiveAsync(new MailReceiver(runtime), again);
+
+        retried.Outcome.ShouldBe(MailReceiveOutcome.Accepted, retried.Message);
+        var key = (await KeysAsync(store, Areas.Inbox)).ShouldHaveSingleItem();
+        (await ReadAsync(store, Areas.Inbox, key)).ShouldBe(again);
+        (await MailProject.ReceiveAsync(new MailReceiver(runtime), first)).Outcome.ShouldBe(MailReceiveOutcome.Duplicate);
     }
 
     [MailFact]
@@ -327,6 +405,7 @@ public abstract class MailReceiverSuite : IAsyncLifetime
         var errored = (await runtime.Catalog.GetLoadAsync(receipt.LoadId!.Value, default))!;
         errored.Status.ShouldBe(LoadStatus.Errored);
         errored.ErrorKind.ShouldBe(ErrorKind.Config);
+        errored.InboxKey.ShouldBe($"acme/data/unrouted/mail/20230113_120000_{Sha(message)[..8]}/message.eml"); // where show, the API and the UI find it
         errored.ErrorMessage!.ShouldStartWith("no route takes this message; the closest, route 'system_report', takes the sender, but the subject 'Systemreport icecream_machine' does not match");
         errored.ErrorMessage!.ShouldContain($"fix routes: in {_project.PipelineFile}, then re-drive load {errored.Id}");
         var unrouted = $"acme/data/unrouted/mail/20230113_120000_{Sha(message)[..8]}/message.eml";

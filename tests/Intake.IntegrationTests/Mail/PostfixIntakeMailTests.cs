@@ -128,13 +128,92 @@ public sealed class PostfixIntakeMailTests : IDisposable
             .ShouldContain(Path.Combine("bobs_burgers", "hydrastor", "system_report", "icecream_machine"));
     }
 
+    /// <summary>
+    /// A sender that sends the same report again (its Message-ID, Date and body unchanged): Postfix gives each send a
+    /// Received: of its own (and the pipe a Return-Path), yet it is one load; another body, or another field below the
+    /// trace fields, is a load of its own.
+    /// </summary>
+    [PostfixAndPostgresFact]
+    public async Task SameReportSentTwiceThroughPostfix_IsOneLoad_AnotherBodyOrHeaderIsAnother()
+    {
+        var connection = await TestPostgres.CreateDatabaseAsync("postfixresend");
+        _ws.WriteConfig(catalog: $"  kind: postgres\n  connection: \"{connection}\"");
+        File.WriteAllText(Path.Combine(_ws.Root, "pipelines", "mail.yaml"), $$"""
+            name: mail
+            customer: hview
+            source: { kind: mail }
+            steps: [receive, route, archive]
+            routes:
+              - name: system_report
+                recipient: "reports+{customer}@{{Domain}}"
+                senders: ["*@hydrastor.example"]
+                subject: "^System report of (?<grid>[a-z_]+)$"
+                customer: "{customer}"
+                category: hydrastor
+                type: system_report
+                group: "{grid}"
+            """);
+        await using (var catalog = new PostgresCatalog(connection, TimeProvider.System))
+        {
+            await catalog.MigrateAsync(default);
+        }
+
+        Directory.CreateDirectory(_ws.StoreRoot);
+        foreach (var path in Directory.EnumerateFileSystemEntries(_ws.Root, "*", SearchOption.AllDirectories).Append(_ws.Root))
+        {
+            File.SetUnixFileMode(path, (UnixFileMode)0b111_111_111);
+        }
+
+        var attempts = Path.Combine(_ws.Root, "attempts");
+        File.WriteAllText(Hook, $"""
+            #!/bin/sh
+            export HOME=/tmp DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+            echo attempt >> "{attempts}"
+            exec dotnet "{TestWorkspace.CliDll}" mail --config "{_ws.Root}" --sender "$1" --recipient "$2"
+            """.ReplaceLineEndings("\n"));
+        File.SetUnixFileMode(Hook, (UnixFileMode)0b111_101_101);
+
+        var recipient = $"reports+bobs_burgers@{Domain}";
+        string[] report = ["--header", "Message-Id: <report-7@hydrastor.example>", "--header", "Date: Fri, 13 Jan 2023 11:59:58 +0000"];
+        await SwaksAsync("nas1@hydrastor.example", recipient, "System report of icecream_machine", "Capacity: 42%", report);
+        await WaitForAttemptsAsync(attempts, 1);
+        await Task.Delay(1100); // another second in the Received: field's time, whatever its id
+        await SwaksAsync("nas1@hydrastor.example", recipient, "System report of icecream_machine", "Capacity: 42%", report);
+        await SwaksAsync("nas1@hydrastor.example", recipient, "System report of icecream_machine", "Capacity: 43%", report);
+        await SwaksAsync("nas1@hydrastor.example", recipient, "System report of icecream_machine", "Capacity: 42%", [.. report, "--header", "X-Mailer: reporter 2.0"]);
+        await WaitForAttemptsAsync(attempts, 4);
+
+        await using (var catalog = new PostgresCatalog(connection, TimeProvider.System))
+        {
+            var loads = await catalog.ListLoadsAsync(new LoadQuery { Pipeline = "mail" }, default);
+            loads.Count.ShouldBe(3, $"loads: {string.Join("; ", loads.Select(l => l.Fingerprint))}; Postfix log:\n{PostfixLog()}");
+            loads.ShouldAllBe(l => l.SourceKey == "report-7@hydrastor.example");
+        }
+
+        var inbox = Directory.EnumerateFiles(Path.Combine(_ws.StoreRoot, "inbox"), "message.eml", SearchOption.AllDirectories).ToList();
+        inbox.Count.ShouldBe(3);
+        inbox.ShouldAllBe(f => File.ReadAllText(f).StartsWith("Return-Path: <nas1@hydrastor.example>", StringComparison.Ordinal)); // kept byte for byte, trace fields too
+        PostfixLog().Split('\n').Count(l => l.Contains("status=sent", StringComparison.Ordinal)).ShouldBe(4);
+    }
+
+    private async Task WaitForAttemptsAsync(string attempts, int count)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (DateTime.UtcNow < deadline && PostfixLog().Split('\n').Count(l => l.Contains("status=sent", StringComparison.Ordinal)) < count)
+        {
+            await Task.Delay(300);
+        }
+
+        PostfixLog().Split('\n').Count(l => l.Contains("status=sent", StringComparison.Ordinal)).ShouldBe(count, $"pipe attempts: {(File.Exists(attempts) ? File.ReadAllLines(attempts).Length : 0)}; Postfix log:\n{PostfixLog()}");
+    }
+
     private string PostfixLog() =>
         string.Join("\n", File.ReadAllLines(TestPostfix.Server.Log).Where(l => l.Contains(Domain, StringComparison.Ordinal)));
 
-    private static async Task SwaksAsync(string sender, string recipient, string subject, string body)
+    private static async Task SwaksAsync(string sender, string recipient, string subject, string body, string[]? more = null)
     {
         var start = new ProcessStartInfo("swaks") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "--server", TestPostfix.Server.Host, "--port", TestPostfix.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--from", sender, "--to", recipient, "--header", "Subject: " + subject, "--body", body })
+        foreach (var arg in new[] { "--server", TestPostfix.Server.Host, "--port", TestPostfix.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--from", sender, "--to", recipient, "--header", "Subject: " + subject, "--body", body }.Concat(more ?? []))
         {
             start.ArgumentList.Add(arg);
         }

@@ -114,11 +114,6 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         ArgumentNullException.ThrowIfNull(content);
 
         var written = await WriteTempAsync(content, ObjectPath(area, key), cancellationToken);
-        if (area == Areas.Inbox)
-        {
-            MakeReadOnly(written.TempPath); // the original as received is never modified
-        }
-
         return Commit(written, area, key);
     }
 
@@ -283,11 +278,12 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
 
         var targetPath = ObjectPath(area, key);
         var handle = file.SafeFileHandle;
+        // As opened (and checked against its listing by the source): the version that must be the one stored.
+        var before = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
         if (TryLink(file, targetPath, mayHardLink || IsReadOnly(handle)) is { } linked)
         {
             try
             {
-                var before = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
                 var sha256 = await HashAsync(handle, cancellationToken);
                 var after = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
                 if (before != after)
@@ -626,6 +622,11 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
             var metaDirectory = Path.GetDirectoryName(metaPath)!;
             EnsureDirectory(objectDirectory);
             EnsureDirectory(metaDirectory);
+
+            if (area == Areas.Inbox)
+            {
+                MakeReadOnly(written.TempPath); // the original as received is never modified (and so may be linked)
+            }
 
             // A rename keeps the modification time, so this is the stamp the object will have under its key.
             var lastWrite = File.GetLastWriteTimeUtc(written.TempPath);

@@ -261,8 +261,10 @@ public sealed class LocalDirectoryStoreTests : IDisposable
     public async Task Copy_WhenSourceBytesDecayedOnDisk_ThrowsIntegrityAndCreatesNoCopy()
     {
         var content = TestStreams.Bytes(10_000);
-        await PutAsync(Areas.Inbox, "rot.bin", content);
-        var path = Path.Combine(_root, "inbox", "rot.bin");
+        // A writable area: a copy of it reads and verifies every byte. (A copy of the read-only inbox original is a
+        // link on one file system, which shares the bytes and their recorded checksum: see LocalDirectoryStoreLinkTests.)
+        await PutAsync(Areas.Work, "rot.bin", content);
+        var path = Path.Combine(_root, "work", "rot.bin");
         var stamp = File.GetLastWriteTimeUtc(path);
 
         // Bit rot: same size, same modification time, different bytes. The recorded checksum no longer holds.
@@ -275,7 +277,7 @@ public sealed class LocalDirectoryStoreTests : IDisposable
         File.SetLastWriteTimeUtc(path, stamp);
 
         var thrown = await Should.ThrowAsync<IntakeException>(
-            () => _store.CopyAsync(Areas.Inbox, "rot.bin", Areas.Archive, "rot.bin", CancellationToken.None));
+            () => _store.CopyAsync(Areas.Work, "rot.bin", Areas.Archive, "rot.bin", CancellationToken.None));
 
         thrown.Kind.ShouldBe(ErrorKind.Integrity);
         (await _store.StatAsync(Areas.Archive, "rot.bin", CancellationToken.None)).ShouldBeNull();

@@ -36,9 +36,11 @@ public sealed class FetchStep : IStep
         var existing = await store.StatAsync(Areas.Inbox, key, cancellationToken);
         ObjectInfo info;
         Placement? how = null;
+        var kept = false;
         if (existing is not null && (context.Load.SourceSize is null || existing.Size == context.Load.SourceSize))
         {
             info = existing;
+            kept = true;
         }
         else if (source is ILocalFileSource local && store is ILinkingObjectStore linking && context.Load.SourceSize is not null)
         {
@@ -90,7 +92,7 @@ public sealed class FetchStep : IStep
             }
         }
 
-        return new StepResult { BytesIn = info.Size, BytesOut = info.Size, Outputs = outputs, InboxKey = key, Message = LinkRule.Describe(how, info) };
+        return new StepResult { BytesIn = info.Size, BytesOut = info.Size, Outputs = outputs, InboxKey = key, Message = kept ? $"kept the original an earlier attempt put in the inbox; SHA-256 {info.Sha256}" : LinkRule.Describe(how, info) };
     }
 }
 

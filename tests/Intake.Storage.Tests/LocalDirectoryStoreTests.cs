@@ -192,11 +192,12 @@ public sealed class LocalDirectoryStoreTests : IDisposable
     [Fact]
     public async Task Stat_WhenObjectWasChangedOutsideTheStore_ReportsTheChecksumOfItsCurrentContent()
     {
-        await PutAsync(Areas.Inbox, "edited.csv", TestStreams.Bytes(500, seed: 1));
+        // A writable area: the inbox original is read-only (mode 0444), so only root could edit it in place.
+        await PutAsync(Areas.Work, "edited.csv", TestStreams.Bytes(500, seed: 1));
         var edited = TestStreams.Bytes(700, seed: 2);
-        await File.WriteAllBytesAsync(Path.Combine(_root, "inbox", "edited.csv"), edited);
+        await File.WriteAllBytesAsync(Path.Combine(_root, "work", "edited.csv"), edited);
 
-        var stat = await _store.StatAsync(Areas.Inbox, "edited.csv", CancellationToken.None);
+        var stat = await _store.StatAsync(Areas.Work, "edited.csv", CancellationToken.None);
 
         stat!.Size.ShouldBe(edited.Length);
         stat.Sha256.ShouldBe(TestStreams.Sha256(edited));

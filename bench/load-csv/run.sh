@@ -26,6 +26,7 @@ work=$(mktemp -d /tmp/intake-bench-XXXX); chmod 755 "$work"   # the postgres use
 export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55439}
 trap '"$repo/scripts/servers/postgres.sh" stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 eval "$("$repo/scripts/servers/postgres.sh" start)"; conn=$INTAKE_TEST_PG
+export PGOPTIONS="-c client_min_messages=warning"
 psql_="psql -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $INTAKE_PG_PORT -U postgres -d intake"
 
 echo "generating $rows rows ($shape)..." >&2
@@ -122,6 +123,7 @@ import json, sys, datetime as d
 f = d.datetime.fromisoformat
 steps = json.load(sys.stdin)['steps']
 out = {s['step']: (f(s['finished_at']) - f(s['started_at'])).total_seconds() for s in steps if s['outcome'] == 'succeeded'}
+out['how'] = {s['step']: s.get('message') for s in steps if s['outcome'] == 'succeeded' and s['step'] in ('fetch', 'archive')}
 print(json.dumps(out))" >> "$work/steps"
   echo "$t0 $t1 $t2 $psql_rows $intake_rows $(cat "$work/intake.mem") $diff_rows" >> "$work/times"
 done
@@ -140,7 +142,9 @@ for name in ["fetch", "decompress", "validate", "archive", "load", "release"]:
     if xs:
         extra = f"   ratio {m(ps)/m(xs):.2f}x psql" if name == "load" else ""
         print(f"  step {name:<10}               : {m(xs):6.2f} s   runs: {' '.join(f'{x:.2f}' for x in xs)}{extra}")
-print(f"  outside the steps (start, discovery, catalog): {m(it) - m([sum(s.values()) for s in steps]):6.2f} s")
+print(f"  outside the steps (start, discovery, catalog): {m(it) - m([sum(v for k, v in s.items() if k != 'how') for s in steps]):6.2f} s")
+for step, message in steps[-1]['how'].items():
+    print(f"  {step} (last run): {(message or 'copied').split(';')[0]}")
 print(f"intake peak memory (RSS)       : {max(r[5] for r in runs)/1024:.0f} MB (largest of the runs)")
 bad = [(int(r[3]), int(r[4]), int(r[6])) for r in runs if int(r[3]) != rows or int(r[4]) != rows or int(r[6]) != 0]
 if bad:

@@ -144,7 +144,7 @@ for name in ["fetch", "decompress", "validate", "archive", "load", "release"]:
         print(f"  step {name:<10}               : {m(xs):6.2f} s   runs: {' '.join(f'{x:.2f}' for x in xs)}{extra}")
 print(f"  outside the steps (start, discovery, catalog): {m(it) - m([sum(v for k, v in s.items() if k != 'how') for s in steps]):6.2f} s")
 for step, message in steps[-1]['how'].items():
-    print(f"  {step} (last run): {(message or 'copied').split(';')[0]}")
+    print(f"  {step} (last run): {(message or 'copied').split('; SHA-256')[0]}")
 print(f"intake peak memory (RSS)       : {max(r[5] for r in runs)/1024:.0f} MB (largest of the runs)")
 bad = [(int(r[3]), int(r[4]), int(r[6])) for r in runs if int(r[3]) != rows or int(r[4]) != rows or int(r[6]) != 0]
 if bad:

@@ -44,7 +44,7 @@ namespace Intake.Sources;
 /// file that a crash cut short.
 /// </para>
 /// </remarks>
-public sealed class LocalDirectorySource : IRemovableFileSource, IFileDrop
+public sealed class LocalDirectorySource : IRemovableFileSource, IFileDrop, ILocalFileSource
 {
     /// <summary>Suffixes of files that upload and download tools are still writing (compared ignoring case).</summary>
     public static IReadOnlyList<string> TemporaryNameSuffixes { get; } =
@@ -279,6 +279,10 @@ public sealed class LocalDirectorySource : IRemovableFileSource, IFileDrop
             throw;
         }
     }
+
+    /// <inheritdoc />
+    public async Task<FileStream> OpenListedFileAsync(string key, string fingerprint, CancellationToken cancellationToken) =>
+        (FileStream)await OpenListedAsync(key, fingerprint, cancellationToken);
 
     /// <inheritdoc />
     /// <remarks>

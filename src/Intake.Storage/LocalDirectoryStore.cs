@@ -34,9 +34,20 @@ namespace Intake.Storage;
 /// that gained an entry are fsynced after it (see <see cref="DirectorySync"/>), so an object reported as
 /// written survives a power cut.
 /// </para>
+/// <para>
+/// Zero copy: the inbox original is read-only (mode 0444) once written, and objects are only ever replaced by a
+/// rename, never written in place, so a read-only object can be shared. A copy of one (inbox to archive or error) is
+/// a reflink where the file system clones (btrfs, xfs), else a hard link (same inode), and takes the recorded SHA-256
+/// along without reading a byte. A local file put with <see cref="PutFileAsync"/> is linked the same way when it is on
+/// this file system, and hashed once while its bytes are read. Everything else (another file system, a file system or
+/// a file that cannot be linked) is copied and verified while it is written, as before.
+/// </para>
 /// </remarks>
-public sealed class LocalDirectoryStore : IObjectStore
+public sealed class LocalDirectoryStore : ILinkingObjectStore
 {
+    private const UnixFileMode ReadOnlyMode = UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    private const UnixFileMode AnyWrite = UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
+
     internal const string TempDirectoryName = ".tmp";
     internal const string MetaDirectoryName = ".meta";
 
@@ -86,6 +97,14 @@ public sealed class LocalDirectoryStore : IObjectStore
 
     /// <summary>The absolute root directory.</summary>
     public string RootDirectory { get; }
+
+    /// <summary>How files are cloned and linked; tests replace it to make linking fail.</summary>
+    internal FileLinks Links { get; init; } = FileLinks.System;
+
+    /// <summary>Passes over an object's bytes to compute its SHA-256 (puts, copies, rehashes): what tests count.</summary>
+    internal long HashPasses => Interlocked.Read(ref _hashPasses);
+
+    private long _hashPasses;
 
     /// <inheritdoc />
     public async Task<ObjectInfo> PutAsync(string area, string key, Stream content, CancellationToken cancellationToken)
@@ -174,7 +193,16 @@ public sealed class LocalDirectoryStore : IObjectStore
     /// A source that changed or decayed since it was written therefore fails with Integrity instead of
     /// producing a copy that silently differs. Repeating a copy rewrites the target with the same bytes.
     /// </remarks>
-    public async Task<ObjectInfo> CopyAsync(string fromArea, string fromKey, string toArea, string toKey, CancellationToken cancellationToken)
+    public async Task<ObjectInfo> CopyAsync(string fromArea, string fromKey, string toArea, string toKey, CancellationToken cancellationToken) =>
+        (await PlaceCopyAsync(fromArea, fromKey, toArea, toKey, cancellationToken)).Info;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A read-only source (the inbox original) is cloned or hard-linked: its recorded SHA-256 holds for the new key
+    /// because the bytes are the same file's (a hard link) or the file system's own copy of them (a reflink). Its data
+    /// was made durable when it was written; the new name is made durable by the rename and the directory flush.
+    /// </remarks>
+    public async Task<PlacedObject> PlaceCopyAsync(string fromArea, string fromKey, string toArea, string toKey, CancellationToken cancellationToken)
     {
         ObjectKeys.ValidateArea(fromArea, nameof(fromArea));
         ObjectKeys.ValidateKey(fromKey, nameof(fromKey));
@@ -187,10 +215,27 @@ public sealed class LocalDirectoryStore : IObjectStore
 
         if (fromArea == toArea && fromKey == toKey)
         {
-            return expected;
+            return new PlacedObject(expected, Placement.HardLinked);
         }
 
         var targetPath = ObjectPath(toArea, toKey);
+        if (expected.Sha256 is { } sha256 && IsReadOnly(sourcePath))
+        {
+            await using var source = OpenObject(sourcePath, bufferSize: 0);
+            var linked = TryLink((FileStream)source, targetPath, mayHardLink: true);
+            if (linked is { } l)
+            {
+                // The identity check in TryLink proves the link is the file we stat'ed, whose sidecar matched it.
+                var size = RandomAccess.GetLength(((FileStream)source).SafeFileHandle);
+                if (size == expected.Size)
+                {
+                    return new PlacedObject(CommitLinked(new WrittenTemp(l.TempPath, size, sha256), toArea, toKey), l.How);
+                }
+
+                TryDeleteFile(l.TempPath);
+            }
+        }
+
         WrittenTemp written;
         await using (var source = OpenObject(sourcePath, CopyBufferSize))
         {
@@ -205,7 +250,178 @@ public sealed class LocalDirectoryStore : IObjectStore
                 $"expected {expected.Size} bytes with SHA-256 {expected.Sha256}, copied {written.Size} bytes with SHA-256 {written.Sha256}");
         }
 
-        return Commit(written, toArea, toKey);
+        if (IsReadOnly(sourcePath))
+        {
+            MakeReadOnly(written.TempPath); // a copy of an immutable original is immutable too
+        }
+
+        return new PlacedObject(Commit(written, toArea, toKey), Placement.Copied);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// <para>
+    /// The file must stay the version that was opened while it is taken: its size and modification time are compared
+    /// before and after the one pass that hashes it, and a change fails the put with Integrity (nothing is stored).
+    /// </para>
+    /// <para>
+    /// A hard link is checked to be the opened file (same device and inode), so a file replaced under its name between
+    /// the open and the link is never taken; its data is fsynced (a producer may not have), then it is made read-only:
+    /// that mode is the source file's own, which is why the caller decides whether a hard link is allowed.
+    /// </para>
+    /// </remarks>
+    public async Task<PlacedObject> PutFileAsync(string area, string key, FileStream file, bool mayHardLink, CancellationToken cancellationToken)
+    {
+        ObjectKeys.ValidateArea(area);
+        ObjectKeys.ValidateKey(key);
+        ArgumentNullException.ThrowIfNull(file);
+
+        var targetPath = ObjectPath(area, key);
+        var handle = file.SafeFileHandle;
+        // As opened (and checked against its listing by the source): the version that must be the one stored.
+        var before = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
+        if (TryLink(file, targetPath, mayHardLink || IsReadOnly(handle)) is { } linked)
+        {
+            try
+            {
+                var sha256 = await HashAsync(handle, cancellationToken);
+                var after = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
+                if (before != after)
+                {
+                    throw IntakeException.Integrity($"store '{Name}': {file.Name} changed while it was taken; nothing was stored");
+                }
+
+                // A producer may never have fsynced the file; a clone is new data of ours. Either way: durable before its name is.
+                using var own = linked.How == Placement.Reflinked ? File.OpenHandle(linked.TempPath) : null;
+                if (!FileLinks.Flush(own ?? handle))
+                {
+                    throw IntakeException.Transient($"store '{Name}': cannot make {targetPath} durable (fsync failed)");
+                }
+
+                return new PlacedObject(CommitLinked(new WrittenTemp(linked.TempPath, before.Size, sha256), area, key), linked.How);
+            }
+            catch
+            {
+                TryDeleteFile(linked.TempPath);
+                throw;
+            }
+        }
+
+        file.Position = 0;
+        var written = await WriteTempAsync(file, targetPath, cancellationToken);
+        return new PlacedObject(Commit(written, area, key), Placement.Copied);
+    }
+
+    /// <summary>
+    /// A reflink of <paramref name="source"/> into a new temp file, else (when allowed) a hard link of it, made read-only;
+    /// null when neither works here (another file system, no clone support, a file we may not link or chmod).
+    /// </summary>
+    private (string TempPath, Placement How)? TryLink(FileStream source, string targetPath, bool mayHardLink)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return null;
+        }
+
+        var tempPath = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".part");
+        try
+        {
+            using (var clone = CreateTemp(tempPath, targetPath))
+            {
+                if (Links.TryReflink(source.SafeFileHandle, clone.SafeFileHandle))
+                {
+                    clone.Close();
+                    MakeReadOnly(tempPath);
+                    return (tempPath, Placement.Reflinked);
+                }
+            }
+
+            File.Delete(tempPath);
+            if (!mayHardLink || !Links.TryHardLink(source.Name, tempPath))
+            {
+                return null;
+            }
+
+            // The name may have been given to another file since it was opened: only the opened file will do.
+            using (var linked = File.OpenHandle(tempPath))
+            {
+                if (FileLinks.Identity(linked) is not { } id || id != FileLinks.Identity(source.SafeFileHandle))
+                {
+                    TryDeleteFile(tempPath);
+                    return null;
+                }
+            }
+
+            MakeReadOnly(tempPath);
+            return (tempPath, Placement.HardLinked);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Not ours to chmod, a full .tmp, a link refused: the caller copies instead.
+            TryDeleteFile(tempPath);
+            return null;
+        }
+    }
+
+    private async Task<string> HashAsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _hashPasses);
+        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        try
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            long offset = 0;
+            int read;
+            while ((read = await RandomAccess.ReadAsync(handle, buffer.AsMemory(0, CopyBufferSize), offset, cancellationToken)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+                offset += read;
+            }
+
+            return Convert.ToHexStringLower(hash.GetHashAndReset());
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Commits a linked temp file; a target that already was this very file (a repeated copy) leaves the temp name behind, removed here.</summary>
+    private ObjectInfo CommitLinked(WrittenTemp written, string area, string key)
+    {
+        var info = Commit(written, area, key);
+        // rename(2) of one name of a file onto another name of the same file does nothing and succeeds.
+        TryDeleteFile(written.TempPath);
+        return info;
+    }
+
+    private static bool IsReadOnly(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return false;
+        }
+
+        try
+        {
+            return (File.GetUnixFileMode(path) & AnyWrite) == 0;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static bool IsReadOnly(Microsoft.Win32.SafeHandles.SafeFileHandle handle) =>
+        !OperatingSystem.IsWindows() && (File.GetUnixFileMode(handle) & AnyWrite) == 0;
+
+    /// <summary>Mode 0444: nobody but root writes the original in place. Renames over it and deletes still work (they are the folder's).</summary>
+    private static void MakeReadOnly(string path)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, ReadOnlyMode);
+        }
     }
 
     /// <inheritdoc />
@@ -318,6 +534,7 @@ public sealed class LocalDirectoryStore : IObjectStore
     private async Task<WrittenTemp> WriteTempAsync(Stream content, string targetPath, CancellationToken cancellationToken)
     {
         var tempPath = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".part");
+        Interlocked.Increment(ref _hashPasses);
         var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long size = 0;
@@ -406,6 +623,11 @@ public sealed class LocalDirectoryStore : IObjectStore
             EnsureDirectory(objectDirectory);
             EnsureDirectory(metaDirectory);
 
+            if (area == Areas.Inbox)
+            {
+                MakeReadOnly(written.TempPath); // the original as received is never modified (and so may be linked)
+            }
+
             // A rename keeps the modification time, so this is the stamp the object will have under its key.
             var lastWrite = File.GetLastWriteTimeUtc(written.TempPath);
             WriteDurably(metaTemp, new Sha256Sidecar(written.Sha256, written.Size, lastWrite.Ticks).Format());
@@ -459,6 +681,7 @@ public sealed class LocalDirectoryStore : IObjectStore
                     var handle = ((FileStream)stream).SafeFileHandle;
                     var before = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
 
+                    Interlocked.Increment(ref _hashPasses);
                     using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
                     int read;
                     while ((read = await stream.ReadAsync(buffer.AsMemory(0, CopyBufferSize), cancellationToken)) > 0)

@@ -192,11 +192,12 @@ public sealed class LocalDirectoryStoreTests : IDisposable
     [Fact]
     public async Task Stat_WhenObjectWasChangedOutsideTheStore_ReportsTheChecksumOfItsCurrentContent()
     {
-        await PutAsync(Areas.Inbox, "edited.csv", TestStreams.Bytes(500, seed: 1));
+        // A writable area: the inbox original is read-only (mode 0444), so only root could edit it in place.
+        await PutAsync(Areas.Work, "edited.csv", TestStreams.Bytes(500, seed: 1));
         var edited = TestStreams.Bytes(700, seed: 2);
-        await File.WriteAllBytesAsync(Path.Combine(_root, "inbox", "edited.csv"), edited);
+        await File.WriteAllBytesAsync(Path.Combine(_root, "work", "edited.csv"), edited);
 
-        var stat = await _store.StatAsync(Areas.Inbox, "edited.csv", CancellationToken.None);
+        var stat = await _store.StatAsync(Areas.Work, "edited.csv", CancellationToken.None);
 
         stat!.Size.ShouldBe(edited.Length);
         stat.Sha256.ShouldBe(TestStreams.Sha256(edited));
@@ -261,8 +262,10 @@ public sealed class LocalDirectoryStoreTests : IDisposable
     public async Task Copy_WhenSourceBytesDecayedOnDisk_ThrowsIntegrityAndCreatesNoCopy()
     {
         var content = TestStreams.Bytes(10_000);
-        await PutAsync(Areas.Inbox, "rot.bin", content);
-        var path = Path.Combine(_root, "inbox", "rot.bin");
+        // A writable area: a copy of it reads and verifies every byte. (A copy of the read-only inbox original is a
+        // link on one file system, which shares the bytes and their recorded checksum: see LocalDirectoryStoreLinkTests.)
+        await PutAsync(Areas.Work, "rot.bin", content);
+        var path = Path.Combine(_root, "work", "rot.bin");
         var stamp = File.GetLastWriteTimeUtc(path);
 
         // Bit rot: same size, same modification time, different bytes. The recorded checksum no longer holds.
@@ -275,7 +278,7 @@ public sealed class LocalDirectoryStoreTests : IDisposable
         File.SetLastWriteTimeUtc(path, stamp);
 
         var thrown = await Should.ThrowAsync<IntakeException>(
-            () => _store.CopyAsync(Areas.Inbox, "rot.bin", Areas.Archive, "rot.bin", CancellationToken.None));
+            () => _store.CopyAsync(Areas.Work, "rot.bin", Areas.Archive, "rot.bin", CancellationToken.None));
 
         thrown.Kind.ShouldBe(ErrorKind.Integrity);
         (await _store.StatAsync(Areas.Archive, "rot.bin", CancellationToken.None)).ShouldBeNull();

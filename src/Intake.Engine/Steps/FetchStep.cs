@@ -35,9 +35,25 @@ public sealed class FetchStep : IStep
         // The inbox is never modified: a fetch that already completed (crash after the put) is kept as it is.
         var existing = await store.StatAsync(Areas.Inbox, key, cancellationToken);
         ObjectInfo info;
+        Placement? how = null;
+        var kept = false;
         if (existing is not null && (context.Load.SourceSize is null || existing.Size == context.Load.SourceSize))
         {
             info = existing;
+            kept = true;
+        }
+        else if (source is ILocalFileSource local && store is ILinkingObjectStore linking && context.Load.SourceSize is not null)
+        {
+            // Same file system: a link, not a copy (see LinkRule). Hashed once here; every later step reads the recorded SHA-256.
+            await using var file = await local.OpenListedFileAsync(context.Load.SourceKey, context.Load.Fingerprint, cancellationToken);
+            var placed = await linking.PutFileAsync(Areas.Inbox, key, file, LinkRule.MayHardLink(context.Pipeline), cancellationToken);
+            info = placed.Info;
+            how = placed.How;
+            context.Progress(info.Size, context.Load.SourceSize);
+            if (info.Size != context.Load.SourceSize)
+            {
+                throw IntakeException.Integrity($"{context.Load.SourceKey}: fetched {info.Size} bytes but {context.Load.SourceSize} were listed; the file changed while it was read");
+            }
         }
         else
         {
@@ -76,8 +92,29 @@ public sealed class FetchStep : IStep
             }
         }
 
-        return new StepResult { BytesIn = info.Size, BytesOut = info.Size, Outputs = outputs, InboxKey = key };
+        return new StepResult { BytesIn = info.Size, BytesOut = info.Size, Outputs = outputs, InboxKey = key, Message = kept ? $"kept the original an earlier attempt put in the inbox; SHA-256 {info.Sha256}" : LinkRule.Describe(how, info) };
     }
+}
+
+/// <summary>
+/// When the fetch may give the inbox original a hard link to the source file. A hard link is one file under two names:
+/// a producer that later edits the source file in place would edit the inbox original too, and making the original
+/// read-only makes the source file read-only. So a hard link is taken only when the source file leaves the folder once
+/// its load is final (<c>source.remove_after: true</c>) or is read-only already; otherwise the fetch takes a reflink (a
+/// copy-on-write clone, a file of its own) where the file system has them, else copies.
+/// </summary>
+public static class LinkRule
+{
+    public static bool MayHardLink(Configuration.PipelineConfig pipeline) => pipeline.Source.RemoveAfter;
+
+    /// <summary>The fetch's record: how the original reached the inbox, and its SHA-256 as recorded there.</summary>
+    public static string? Describe(Placement? how, ObjectInfo info) => how switch
+    {
+        Placement.HardLinked => $"hard-linked from the source (same file system, no copy; the file is read-only now); SHA-256 {info.Sha256}",
+        Placement.Reflinked => $"cloned from the source (reflink, no copy); SHA-256 {info.Sha256}",
+        Placement.Copied => $"copied (the source is on another file system, or linking is not allowed here); SHA-256 {info.Sha256}",
+        _ => null,
+    };
 }
 
 /// <summary>The sidecar manifest's name for a source file: a template on the file's name, e.g. <c>{name}.manifest.json</c>.</summary>

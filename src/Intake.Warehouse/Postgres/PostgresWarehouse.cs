@@ -41,6 +41,12 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 builder.WriteBufferSize = CopyWriteBufferSize;
             }
 
+            // Idle pooled connections show as "intake" in pg_stat_activity; a session names its load while it works.
+            if (string.IsNullOrEmpty(builder.ApplicationName))
+            {
+                builder.ApplicationName = "intake";
+            }
+
             _dataSource = NpgsqlDataSource.Create(builder);
         }
         catch (ArgumentException e)
@@ -57,7 +63,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         ArgumentNullException.ThrowIfNull(sources);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
@@ -71,7 +77,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         MergeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)
@@ -85,7 +91,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         ChangeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await ChangeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Target) is { } translated)
@@ -100,7 +106,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         string? table = null;
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await TablesRunner.RunAsync(session, request, _clock, t => table = t, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, table) is { } translated)

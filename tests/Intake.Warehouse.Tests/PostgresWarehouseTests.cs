@@ -96,7 +96,7 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         }
 
         var stalePid = stale.ProcessID;
-        var running = new NpgsqlCommand("select pg_sleep(3600)", stale).ExecuteNonQueryAsync();
+        var running = new NpgsqlCommand("select pg_sleep(3600)", stale) { CommandTimeout = 0 }.ExecuteNonQueryAsync();
         // Another load's session, and another program's, are left alone.
         await using var otherLoad = await OpenAsAsync("intake load 4242 attempt 1 merge");
         await using var otherProgram = await OpenAsAsync("psql");
@@ -114,7 +114,7 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
 
         result.RowsMerged.ShouldBe(2);
         (await ScalarAsync<long>($"select count(*) from {target}")).ShouldBe(2);
-        await Should.ThrowAsync<PostgresException>(() => running);
+        (await Should.ThrowAsync<PostgresException>(() => running)).SqlState.ShouldBe(PostgresErrorCodes.AdminShutdown);
         var alive = await BackendsAfterAsync(stalePid);
         alive.ShouldNotContain(stalePid);
         alive.ShouldContain(otherLoad.ProcessID);

@@ -31,7 +31,7 @@ DURATION=${DURATION:-300} WORKERS=${WORKERS:-4} KILL_EVERY=${KILL_EVERY:-5} RATE
 RESTARTS=${RESTARTS:-1} PRELOAD=${PRELOAD:-0} THREADS=${THREADS:-2} MAX_ROWS=${MAX_ROWS:-50} KEYS=${KEYS:-500} SETTLE=${SETTLE:-600}
 case "$CATALOG" in postgres|sqlite) ;; *) echo "chaos: CATALOG must be postgres or sqlite, not '$CATALOG'" >&2; exit 2 ;; esac
 work=$(mktemp -d /tmp/intake-chaos-XXXX); chmod 755 "$work"   # the postgres user must reach its data folder
-export INTAKE_SERVERS_DIR=$work/servers
+export INTAKE_SERVERS_DIR=${INTAKE_SERVERS_DIR:-$work/servers}   # the tests choose it, to stop the servers if they must kill the script
 export INTAKE_PG_PORT=${INTAKE_PG_PORT:-55448} INTAKE_S3_PORT=${INTAKE_S3_PORT:-4593} INTAKE_S3_TLS_PORT=${INTAKE_S3_TLS_PORT:-4594}
 serve_port=${CHAOS_SERVE_PORT:-18297}
 mkdir -p "$INTAKE_SERVERS_DIR"
@@ -65,7 +65,9 @@ for s in "${servers[@]}"; do
 done
 field() { tr ';' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 pg() { psql -qAtX -v ON_ERROR_STOP=1 -F $'\t' -h 127.0.0.1 -p "$INTAKE_PG_PORT" -U postgres "$@"; }
-lite() { sqlite3 -batch -separator $'\t' "$@"; }
+# SQLite through Python's own module: no sqlite3 command needed
+lite() { python3 -c 'import sqlite3, sys
+for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print("\t".join("" if v is None else str(v) for v in r))' "$@"; }
 
 # The data: every file made up front, dropped later (PRELOAD of them before the processes start).
 total=$(( DURATION * RATE + PRELOAD ))
@@ -189,7 +191,7 @@ t1=$(now)
 stop_all
 
 # The checks. Everything is read into files and compared in one place.
-catalog_q "select id, pipeline, source_key, status, coalesce(error_message, '') from intake_loads order by id" >"$work/loads.tsv"
+catalog_q "select id, pipeline, source_key, status, attempts, coalesce(error_message, '') from intake_loads order by id" >"$work/loads.tsv"
 warehouse_q "select _intake_load_id, count(*) from events group by 1" >"$work/events.count.tsv"
 warehouse_q "select count(*) from (select file, line from events group by file, line having count(*) > 1) d" >"$work/events.dup.tsv"
 warehouse_q "select count(*) from (select file from events group by file having count(distinct _intake_load_id) > 1) d" >"$work/events.files.tsv"
@@ -237,7 +239,7 @@ status = collections.Counter(l[3] for l in loads)
 check(status["archived"] == len(loads), "every load is archived: " + ", ".join(f"{s} {c}" for s, c in sorted(status.items())))
 for l in loads:
     if l[3] != "archived":
-        print(f"      load {l[0]} ({l[1]} {l[2]}): {l[3]} {l[4]}")
+        print(f"      load {l[0]} ({l[1]} {l[2]}): {l[3]} {l[5]}")
 archive = open(f"{work}/archive.keys").read().split()
 names = collections.Counter(k.rsplit("/", 1)[-1] for k in archive if not k.endswith(".sha256"))
 no_archive = [l for l in loads if names[l[2]] == 0]
@@ -269,6 +271,8 @@ work_keys = open(f"{work}/work.keys").read().split()
 check(not work_keys, f"the work area is empty: {len(work_keys)} objects")
 
 seconds = t1 - t0
+retaken = sum(1 for l in loads if int(l[4]) > 1)
+print(f"{retaken} loads were claimed more than once (their worker was killed, or the catalog went away, mid-load)")
 print(f"{catalog}: {processes} Intake processes, {kills} SIGKILLs, PostgreSQL restarted {pg_restarts}x, s3rver {s3_restarts}x; "
       f"{len(loads)} loads ({sum(manifest.values())} rows) in {seconds:.1f} s from the first start to the last load done: {len(loads) / seconds:.1f} loads/s")
 if problems:

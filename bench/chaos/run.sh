@@ -154,7 +154,9 @@ fi
 t0=$(now)
 for i in "${!roles[@]}"; do start_slot "$i"; done
 
-kills=0 pg_restarts=0 s3_restarts=0 elapsed=0
+# Alive and not a zombie (an exited child stays in the process table until it is waited for).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat")" != Z ]; }
+kills=0 pg_restarts=0 s3_restarts=0 exits=0 elapsed=0
 while [ "$elapsed" -lt "$DURATION" ]; do
   sleep 1; elapsed=$((elapsed + 1))
   drop "$RATE"
@@ -168,8 +170,14 @@ while [ "$elapsed" -lt "$DURATION" ]; do
     if [ "$elapsed" = $((DURATION / 3)) ]; then "$repo/scripts/servers/postgres.sh" restart; pg_restarts=$((pg_restarts + 1)); fi
     if [ "$elapsed" = $((2 * DURATION / 3)) ]; then "$repo/scripts/servers/s3rver.sh" restart; s3_restarts=$((s3_restarts + 1)); fi
   fi
-  # a process that exited by itself (it must not) is started again, and counted
-  for i in "${!pids[@]}"; do kill -0 "${pids[$i]}" 2>/dev/null || { echo "chaos: ${roles[$i]} (slot $i) exited by itself; started again" >&2; start_slot "$i"; }; done
+  # a process that exited by itself (it must not: outages are waited out) is started again, and counted
+  for i in "${!pids[@]}"; do
+    if ! alive "${pids[$i]}"; then
+      status=0; wait "${pids[$i]}" || status=$?
+      echo "chaos: ${roles[$i]} (slot $i) exited by itself with status $status; started again" >&2
+      exits=$((exits + 1)); start_slot "$i"
+    fi
+  done
 done
 drop "$total"   # the rest, if the loop was short
 
@@ -213,11 +221,12 @@ else
   (cd "$project/.intake/store" && find archive -type f 2>/dev/null) >"$work/archive.keys" || true
 fi
 
-python3 - "$work" "$total" "$audit" "$t0" "$t1" "$kills" "$pg_restarts" "$s3_restarts" "${#roles[@]}" "$CATALOG" <<'PY'
+python3 - "$work" "$total" "$audit" "$t0" "$t1" "$kills" "$pg_restarts" "$s3_restarts" "${#roles[@]}" "$CATALOG" "$exits" <<'PY'
 import collections, decimal, sys
 work, total, audit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 t0, t1 = float(sys.argv[4]), float(sys.argv[5])
 kills, pg_restarts, s3_restarts, processes, catalog = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]), sys.argv[10]
+exits = int(sys.argv[11])
 def rows(name):
     with open(f"{work}/{name}") as f:
         return [l.rstrip("\n").split("\t") for l in f if l.strip()]
@@ -267,6 +276,7 @@ diff = [i for i in set(expected) | set(actual) if expected.get(i) != actual.get(
 check(not diff, f"the merge target equals the model: {len(actual)} accounts, {len(expected)} expected, {len(diff)} differ"
       + "".join(f"\n      id {i}: {actual.get(i)} instead of {expected.get(i)}" for i in sorted(diff)[:10]))
 check(audit == 0, f"intake audit --all is clean (exit {audit})")
+check(exits == 0, f"no Intake process exited by itself: {exits} did (see the log)")
 work_keys = open(f"{work}/work.keys").read().split()
 check(not work_keys, f"the work area is empty: {len(work_keys)} objects")
 

@@ -23,7 +23,8 @@ export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55449}
 unset INTAKE_TEST_PG
 trap '"$repo/scripts/servers/postgres.sh" stop; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 mkdir -p "$INTAKE_SERVERS_DIR"
-"$repo/intake" --help >/dev/null   # build outside the measurement
+read -ra cli <<<"${INTAKE_CLI:-$repo/intake}"   # INTAKE_CLI='dotnet …/intake.dll': another build (bench/chaos reads it too)
+"${cli[@]}" --help >/dev/null   # build outside the measurement
 
 # The same files as the Intake runs: gen.py is seeded, so the same arguments give the same files.
 python3 "$repo/bench/chaos/gen.py" "$work/data" "$FILES" "$MAX_ROWS" "$KEYS"

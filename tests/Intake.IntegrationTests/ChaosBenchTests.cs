@@ -30,6 +30,7 @@ public sealed class ChaosBenchTests : IDisposable
         "OK    no row is there twice",
         "OK    the merge target equals the model",
         "OK    intake audit --all is clean",
+        "OK    no Intake process exited by itself",
         "OK    the work area is empty",
         "chaos: all checks passed",
     ];

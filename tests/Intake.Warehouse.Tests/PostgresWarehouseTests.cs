@@ -86,10 +86,10 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
     public async Task Merge_WhenAKilledWorkersBackendStillHoldsTheLock_EndsThatBackendAndMerges()
     {
         ColumnSpec[] columns = [new("id", ColumnType.BigInt, false), new("name", ColumnType.Text)];
-        await LoadAsync(42, columns, ListRowSource.Of("a.csv", "id,name", ["1", "one"], ["2", "two"]));
+        await LoadAsync(4201, columns, ListRowSource.Of("a.csv", "id,name", ["1", "one"], ["2", "two"]));
         // Attempt 1 of load 42's merge, as a worker killed in the middle of it leaves it: its backend still runs a
         // statement (here a long sleep) inside the transaction that holds the merge lock.
-        await using var stale = await OpenAsAsync("intake load 42 attempt 1 merge");
+        await using var stale = await OpenAsAsync("intake load 4201 attempt 1 merge");
         await using (var take = new NpgsqlCommand("begin; select pg_advisory_xact_lock(x'496E74616B6501'::bigint)", stale))
         {
             await take.ExecuteNonQueryAsync();
@@ -98,7 +98,7 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         var stalePid = stale.ProcessID;
         var running = new NpgsqlCommand("select pg_sleep(3600)", stale) { CommandTimeout = 0 }.ExecuteNonQueryAsync();
         // Another load's session, and another program's, are left alone.
-        await using var otherLoad = await OpenAsAsync("intake load 4242 attempt 1 merge");
+        await using var otherLoad = await OpenAsAsync("intake load 4202 attempt 1 merge");
         await using var otherProgram = await OpenAsAsync("psql");
 
         // Without ending the stale backend this would wait for its statement: the guard only keeps a failure from hanging the run.
@@ -107,7 +107,7 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         var result = await Warehouse.MergeAsync(
             new WarehouseMergeRequest
             {
-                StagingTable = Table, LoadId = 42, TargetTable = target, KeyColumns = ["id"], Step = "merge", Attempt = 2,
+                StagingTable = Table, LoadId = 4201, TargetTable = target, KeyColumns = ["id"], Step = "merge", Attempt = 2,
                 SetupSql = $"create table if not exists {target} (id bigint primary key, name text)",
             },
             guard.Token);
@@ -136,9 +136,9 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
             }
         });
 
-        await LoadAsync(7, null, source, attempt: 3);
+        await LoadAsync(4203, null, source, attempt: 3);
 
-        seen.ShouldBe("intake load 7 attempt 3 load");
+        seen.ShouldBe("intake load 4203 attempt 3 load");
     }
 
     private async Task<NpgsqlConnection> OpenAsAsync(string applicationName)

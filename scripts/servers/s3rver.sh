@@ -5,6 +5,8 @@
 #   scripts/servers/s3rver.sh start     starts http on ${INTAKE_S3_PORT:-4569} and https on ${INTAKE_S3_TLS_PORT:-4570}
 #                                       (self-signed certificate for 127.0.0.1), data under $INTAKE_SERVERS_DIR/s3rver;
 #                                       prints 'export INTAKE_TEST_S3=...' and 'export INTAKE_TEST_S3_TLS=...'
+#   scripts/servers/s3rver.sh restart   stops them and starts them again on the same data, ports and certificate:
+#                                       an S3 outage of a second or two (bench/chaos uses it)
 #   scripts/servers/s3rver.sh stop      stops the two node processes this script started (by their PIDs)
 # Path-style addressing only (--no-vhost-buckets); tests create their own buckets with random names.
 set -euo pipefail
@@ -28,6 +30,26 @@ env_lines() {
 ours() { [ -f "$1" ] && grep -qs s3rver "/proc/$(cat "$1")/cmdline"; }
 
 answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' -k "$1" || true)" != 000 ]; }
+
+# Starts the two node processes on the data under $S3 and waits until both answer.
+launch() {
+  # s3rver encrypts its listing continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider:
+  # without it every listing that needs a second page answers 500.
+  local legacy=(); node --openssl-legacy-provider -e 0 2>/dev/null && legacy=(--openssl-legacy-provider)
+  # stdin/stdout/stderr away from the caller's: test.sh reads this script's stdout to its end.
+  node "${legacy[@]}" "$BIN" -d "$S3/data" -a 127.0.0.1 -p "$PORT" --no-vhost-buckets --silent \
+    </dev/null >>"$S3/http.log" 2>&1 & echo $! >"$S3/http.pid"
+  node "${legacy[@]}" "$BIN" -d "$S3/data" -a 127.0.0.1 -p "$TLS_PORT" --no-vhost-buckets --silent \
+    --key "$S3/tls.key" --cert "$S3/tls.crt" </dev/null >>"$S3/https.log" 2>&1 & echo $! >"$S3/https.pid"
+  for _ in $(seq 100); do
+    if answers "http://127.0.0.1:$PORT/" && answers "https://127.0.0.1:$TLS_PORT/"; then return 0; fi
+    ours "$S3/http.pid" && ours "$S3/https.pid" || break
+    sleep 0.2
+  done
+  echo "s3rver.sh: s3rver did not answer on 127.0.0.1:$PORT/$TLS_PORT; logs in $S3" >&2
+  cat "$S3"/*.log >&2 || true
+  return 1
+}
 
 case "${1:-}" in
   install)
@@ -55,23 +77,14 @@ case "${1:-}" in
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=127.0.0.1" \
       -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:TRUE" \
       -keyout "$S3/tls.key" -out "$S3/tls.crt" >/dev/null 2>&1
-    # s3rver encrypts its listing continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider:
-    # without it every listing that needs a second page answers 500.
-    legacy=(); node --openssl-legacy-provider -e 0 2>/dev/null && legacy=(--openssl-legacy-provider)
-    # stdin/stdout/stderr away from the caller's: test.sh reads this script's stdout to its end.
-    node "${legacy[@]}" "$BIN" -d "$S3/data" -a 127.0.0.1 -p "$PORT" --no-vhost-buckets --silent \
-      </dev/null >"$S3/http.log" 2>&1 & echo $! >"$S3/http.pid"
-    node "${legacy[@]}" "$BIN" -d "$S3/data" -a 127.0.0.1 -p "$TLS_PORT" --no-vhost-buckets --silent \
-      --key "$S3/tls.key" --cert "$S3/tls.crt" </dev/null >"$S3/https.log" 2>&1 & echo $! >"$S3/https.pid"
-    for _ in $(seq 100); do
-      if answers "http://127.0.0.1:$PORT/" && answers "https://127.0.0.1:$TLS_PORT/"; then env_lines; exit 0; fi
-      ours "$S3/http.pid" && ours "$S3/https.pid" || break
-      sleep 0.2
-    done
-    echo "s3rver.sh: s3rver did not answer on 127.0.0.1:$PORT/$TLS_PORT; logs in $S3" >&2
-    cat "$S3"/*.log >&2 || true
+    launch && { env_lines; exit 0; }
     "$0" stop
     exit 1
+    ;;
+  restart)
+    [ -f "$S3/tls.crt" ] || { echo "s3rver.sh: no s3rver data under $S3; use '$0 start'" >&2; exit 1; }
+    "$0" stop
+    launch || { "$0" stop; exit 1; }
     ;;
   stop)
     for f in "$S3/http.pid" "$S3/https.pid"; do
@@ -84,5 +97,5 @@ case "${1:-}" in
       rm -f "$f"
     done
     ;;
-  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|restart|stop" >&2; exit 2 ;;
 esac

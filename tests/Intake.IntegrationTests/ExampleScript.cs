@@ -14,8 +14,10 @@ namespace Intake.IntegrationTests;
 internal sealed class ExampleScript : IDisposable
 {
     private readonly string _name;
+    private readonly string _folder;
     private readonly IReadOnlyList<string> _servers;
     private readonly IReadOnlyList<string> _ports;
+    private readonly IReadOnlyDictionary<string, string> _settings;
 
     // Not CreateTempSubdirectory (mode 700): PostgreSQL runs as the postgres user when the tests run as root, and
     // Postfix's pipe as its own user; both must reach their folders under this one.
@@ -24,11 +26,15 @@ internal sealed class ExampleScript : IDisposable
     /// <param name="name">The folder under examples/.</param>
     /// <param name="servers">The scripts/servers the example starts, to stop them if it has to be killed.</param>
     /// <param name="ports">The environment variables that choose the example's ports: each gets a free port.</param>
-    public ExampleScript(string name, IReadOnlyList<string> servers, IReadOnlyList<string> ports)
+    /// <param name="folder">The folder of the repository that holds <paramref name="name"/>: examples, or bench for a benchmark's script.</param>
+    /// <param name="settings">More environment variables for the script (a benchmark's short size).</param>
+    public ExampleScript(string name, IReadOnlyList<string> servers, IReadOnlyList<string> ports, string folder = "examples", IReadOnlyDictionary<string, string>? settings = null)
     {
         _name = name;
+        _folder = folder;
         _servers = servers;
         _ports = ports;
+        _settings = settings ?? new Dictionary<string, string>();
         _root = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"intake-{name}-example-" + Guid.NewGuid().ToString("N")[..8])).FullName;
     }
 
@@ -36,7 +42,7 @@ internal sealed class ExampleScript : IDisposable
     public async Task<string> RunAsync(TimeSpan timeout)
     {
         var example = Path.Combine(_root, _name);
-        var source = Path.Combine(TestRepo.Root, "examples", _name);
+        var source = Path.Combine(TestRepo.Root, _folder, _name);
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Where(f => !f.Contains("/.intake/", StringComparison.Ordinal)))
         {
             var target = Path.Combine(example, Path.GetRelativePath(source, file));
@@ -59,6 +65,11 @@ internal sealed class ExampleScript : IDisposable
             psi.Environment[port] = FreePort().ToString(CultureInfo.InvariantCulture);
         }
 
+        foreach (var (name, value) in _settings)
+        {
+            psi.Environment[name] = value;
+        }
+
         psi.Environment.Remove("KEEP");
 
         using var run = Process.Start(psi)!;
@@ -73,7 +84,7 @@ internal sealed class ExampleScript : IDisposable
             run.Kill(entireProcessTree: true);
             await run.WaitForExitAsync();
             await StopServersAsync(psi); // the script's EXIT trap did not run, and the servers are not its children
-            throw new TimeoutException($"examples/{_name}/run.sh did not finish in {timeout.TotalMinutes} minutes:\n" + output());
+            throw new TimeoutException($"{_folder}/{_name}/run.sh did not finish in {timeout.TotalMinutes} minutes:\n" + output());
         }
 
         run.WaitForExit(); // the output's last lines

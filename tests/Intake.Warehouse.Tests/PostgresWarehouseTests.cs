@@ -82,6 +82,88 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         error.Message.ShouldContain("'qty'");
     }
 
+    [PostgresFact]
+    public async Task Merge_WhenAKilledWorkersBackendStillHoldsTheLock_EndsThatBackendAndMerges()
+    {
+        ColumnSpec[] columns = [new("id", ColumnType.BigInt, false), new("name", ColumnType.Text)];
+        await LoadAsync(4201, columns, ListRowSource.Of("a.csv", "id,name", ["1", "one"], ["2", "two"]));
+        // Attempt 1 of load 42's merge, as a worker killed in the middle of it leaves it: its backend still runs a
+        // statement (here a long sleep) inside the transaction that holds the merge lock.
+        await using var stale = await OpenAsAsync("intake load 4201 attempt 1 merge");
+        await using (var take = new NpgsqlCommand("begin; select pg_advisory_xact_lock(x'496E74616B6501'::bigint)", stale))
+        {
+            await take.ExecuteNonQueryAsync();
+        }
+
+        var stalePid = stale.ProcessID;
+        var running = new NpgsqlCommand("select pg_sleep(3600)", stale) { CommandTimeout = 0 }.ExecuteNonQueryAsync();
+        // Another load's session, and another program's, are left alone.
+        await using var otherLoad = await OpenAsAsync("intake load 4202 attempt 1 merge");
+        await using var otherProgram = await OpenAsAsync("psql");
+
+        // Without ending the stale backend this would wait for its statement: the guard only keeps a failure from hanging the run.
+        using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var target = Table + "_app";
+        var result = await Warehouse.MergeAsync(
+            new WarehouseMergeRequest
+            {
+                StagingTable = Table, LoadId = 4201, TargetTable = target, KeyColumns = ["id"], Step = "merge", Attempt = 2,
+                SetupSql = $"create table if not exists {target} (id bigint primary key, name text)",
+            },
+            guard.Token);
+
+        result.RowsMerged.ShouldBe(2);
+        (await ScalarAsync<long>($"select count(*) from {target}")).ShouldBe(2);
+        (await Should.ThrowAsync<PostgresException>(() => running)).SqlState.ShouldBe(PostgresErrorCodes.AdminShutdown);
+        var alive = await BackendsAfterAsync(stalePid);
+        alive.ShouldNotContain(stalePid);
+        alive.ShouldContain(otherLoad.ProcessID);
+        alive.ShouldContain(otherProgram.ProcessID);
+    }
+
+    [PostgresFact]
+    public async Task Load_WhileRunning_ShowsItsLoadAttemptAndStepInPgStatActivity()
+    {
+        var seen = "";
+        var source = new ListRowSource("a.csv", ["id"], Enumerable.Range(1, 20).Select(i => new string?[] { "x" }), onRow: row =>
+        {
+            if (row == 10)
+            {
+                using var connection = new NpgsqlConnection(_connectionString);
+                connection.Open();
+                using var command = new NpgsqlCommand("select application_name from pg_stat_activity where datname = current_database() and query ilike 'copy %'", connection);
+                seen = (string)command.ExecuteScalar()!;
+            }
+        });
+
+        await LoadAsync(4203, null, source, attempt: 3);
+
+        seen.ShouldBe("intake load 4203 attempt 3 load");
+    }
+
+    private async Task<NpgsqlConnection> OpenAsAsync(string applicationName)
+    {
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { ApplicationName = applicationName, Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    /// <summary>The process ids of this database's backends, once <paramref name="ended"/> has gone (an ended backend leaves a moment after releasing its locks).</summary>
+    private async Task<List<int>> BackendsAfterAsync(int ended)
+    {
+        for (var i = 0; ; i++)
+        {
+            var rows = await RowsAsync("select pid from pg_stat_activity where datname = current_database()");
+            var pids = rows.Select(r => int.Parse(r[0]!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            if (!pids.Contains(ended) || i == 100)
+            {
+                return pids;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
     private void TerminateCopyBackend()
     {
         using var connection = new NpgsqlConnection(_connectionString);

@@ -36,19 +36,68 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     public bool StoresAnyType => false;
 
-    public static async Task<PostgresSession> OpenAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
+    /// <summary>
+    /// A session for one step attempt of one load. Its backend carries the attempt's name in <c>application_name</c>
+    /// (<see cref="Tag"/>) for as long as the transaction is open, and before anything else it ends the backends of
+    /// the same load's earlier attempts.
+    /// </summary>
+    /// <remarks>
+    /// Why: a worker killed in the middle of a long server-side statement (a merge's INSERT … SELECT, a re-run's
+    /// DELETE) leaves its backend running to the statement's end, holding the schema lock and row locks, because
+    /// PostgreSQL only notices the vanished client when it next writes to it. The next attempt would queue behind
+    /// it for as long as that takes. A new attempt of a load exists only after the earlier one's lease was taken
+    /// over (swept after it expired, or reclaimed from a stopped process), so a backend still working for that
+    /// earlier attempt belongs to a worker that has lost the load: ending it rolls back work that could never be
+    /// committed as the load's anyway. Only backends of this database and this role whose name is this load's with
+    /// another attempt are touched: never another load's, never another program's.
+    /// </remarks>
+    public static async Task<PostgresSession> OpenAsync(NpgsqlDataSource dataSource, SessionTag tag, CancellationToken cancellationToken)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            return new PostgresSession(dataSource, connection, transaction);
+            var session = new PostgresSession(dataSource, connection, transaction);
+            await session.NameAndEndEarlierAttemptsAsync(tag, cancellationToken);
+            return session;
         }
         catch
         {
             await connection.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>
+    /// <c>intake load 42 attempt 2 merge</c>: what pg_stat_activity shows for a session of a load's step attempt.
+    /// The load and the attempt come first: PostgreSQL keeps only the first 63 bytes of the name, and those two
+    /// decide which sessions are ended.
+    /// </summary>
+    public static string Tag(SessionTag tag) => AttemptTagPrefix(tag) + tag.Step;
+
+    private static string LoadTagPrefix(long loadId) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"intake load {loadId} ");
+
+    private static string AttemptTagPrefix(SessionTag tag) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{LoadTagPrefix(tag.LoadId)}attempt {tag.Attempt} ");
+
+    private async Task NameAndEndEarlierAttemptsAsync(SessionTag tag, CancellationToken cancellationToken)
+    {
+        // set_config(…, true): the name lasts as long as this transaction, so a pooled connection goes back to
+        // the pool under its plain name. One round trip, sent together with the transaction's BEGIN.
+        // Sessions of this same attempt (another stream of it) are spared whatever their step's name.
+        // Same role only: PostgreSQL lets a role end its own backends without further rights.
+        await using var command = Command("""
+            select set_config('application_name', @tag, true),
+                   (select count(pg_terminate_backend(pid)) from pg_stat_activity
+                    where datname = current_database() and usename = current_user and pid <> pg_backend_pid()
+                      and left(application_name, length(@load)) = @load
+                      and left(application_name, length(@attempt)) <> @attempt)
+            """);
+        command.Parameters.AddWithValue("tag", NpgsqlDbType.Text, Tag(tag));
+        command.Parameters.AddWithValue("load", NpgsqlDbType.Text, LoadTagPrefix(tag.LoadId));
+        command.Parameters.AddWithValue("attempt", NpgsqlDbType.Text, AttemptTagPrefix(tag));
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public static string Qualified(TableName table) =>
@@ -285,3 +334,6 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     protected override NpgsqlCommand Command(string sql) => new(sql, _connection, _transaction);
 }
+
+/// <summary>The load, step and attempt a warehouse session works for.</summary>
+internal readonly record struct SessionTag(long LoadId, string Step, int Attempt);

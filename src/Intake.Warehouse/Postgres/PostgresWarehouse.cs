@@ -41,6 +41,12 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 builder.WriteBufferSize = CopyWriteBufferSize;
             }
 
+            // Idle pooled connections show as "intake" in pg_stat_activity; a session names its load while it works.
+            if (string.IsNullOrEmpty(builder.ApplicationName))
+            {
+                builder.ApplicationName = "intake";
+            }
+
             _dataSource = NpgsqlDataSource.Create(builder);
         }
         catch (ArgumentException e)
@@ -63,7 +69,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 return await LoadInStreamsAsync(request, sources, cancellationToken);
             }
 
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
@@ -84,12 +90,12 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         var handedOver = false;
         try
         {
-            await using (var prepare = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken))
+            await using (var prepare = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken))
             {
                 await LoadRunner.PrepareTableAsync(prepare, request, first, cancellationToken);
             }
 
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             session.Streams = request.Streams;
             handedOver = true;
             return await LoadRunner.RunAsync(session, request, Rest(first, enumerator), _clock, cancellationToken);
@@ -122,7 +128,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         MergeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)
@@ -136,7 +142,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         ChangeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await ChangeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Target) is { } translated)
@@ -151,7 +157,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         string? table = null;
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await TablesRunner.RunAsync(session, request, _clock, t => table = t, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, table) is { } translated)

@@ -106,7 +106,21 @@ public sealed class PostgresCatalog : SqlCatalog
         _ => throw new ArgumentOutOfRangeException(nameof(match), match, null),
     };
 
-    private protected override IntakeException? Translate(Exception exception) => exception switch
+    private protected override IntakeException? Translate(Exception exception)
+    {
+        var translated = Classify(exception);
+        if (translated is { IsTransient: true })
+        {
+            // A server restart breaks the idle connections of both pools; each would be found broken only on its own
+            // next use, as a second outage. Dropping both at the first sign makes the next calls connect afresh.
+            _dataSource.Clear();
+            _relaxedDataSource.Clear();
+        }
+
+        return translated;
+    }
+
+    private IntakeException? Classify(Exception exception) => exception switch
     {
         // invalid_catalog_name, invalid_authorization_specification, invalid_password: retrying cannot help.
         PostgresException { SqlState: "3D000" or "28000" or "28P01" } e => IntakeException.Config($"cannot use the {Description}: {e.Message}", e),

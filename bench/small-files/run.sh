@@ -35,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 if [ "$catalog" = postgres ]; then
-  export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55441}
+  export INTAKE_SERVERS_DIR=$work/servers INTAKE_PG_PORT=${INTAKE_PG_PORT:-55457}
   eval "$("$repo/scripts/servers/postgres.sh" start)"; pg_started=1
   conn=$INTAKE_TEST_PG
   psql_="psql -qAtX -h 127.0.0.1 -p $INTAKE_PG_PORT -U postgres -d intake"
@@ -178,7 +178,7 @@ command -v strace >/dev/null || { echo "strace is not installed: apt-get install
 check "$work/traced" traced "$sfiles"
 if [ "$catalog" = sqlite ]; then
   # SQLite: count the catalog's commits from its own tables is not possible; the fsyncs of the WAL are the commits.
-  commits="n/a for SQLite (each catalog commit is one fsync of the catalog WAL with synchronous=FULL; see above)"
+  commits="n/a for SQLite (each durable catalog commit is one fsync of the catalog WAL: see above)"
 else
   commits=$(python3 -c "print(f'{($c1 - $c0) / $sfiles:.1f} (PostgreSQL xact_commit, catalog + warehouse + reads)')")
 fi

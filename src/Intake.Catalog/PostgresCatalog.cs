@@ -19,6 +19,7 @@ public sealed class PostgresCatalog : SqlCatalog
     private const long MigrationLockKey = 0x496E74616B65;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _relaxedDataSource;
 
     /// <param name="connectionString">An Npgsql connection string, e.g. <c>Host=db;Database=intake;Username=intake</c>.</param>
     public PostgresCatalog(string connectionString, TimeProvider time)
@@ -37,13 +38,25 @@ public sealed class PostgresCatalog : SqlCatalog
         }
 
         Description = $"PostgreSQL catalog {builder.Host}:{builder.Port}/{builder.Database}";
+        // The catalog keeps no session state (no SET, no session locks, no temporary tables: its one advisory lock is
+        // transaction-scoped), so a connection going back to the pool needs no DISCARD ALL: one round trip less per call.
+        builder.NoResetOnClose = true;
         _dataSource = NpgsqlDataSource.Create(builder);
+        // The hot path's commits (OpenRelaxedConnectionAsync) do not wait for the WAL flush: synchronous_commit = off
+        // for that pool's sessions only. Such a commit is visible at once and survives a crash of this process; a crash
+        // of the server may lose the newest of them (at most three WAL writer delays), never the database's consistency.
+        var relaxed = new NpgsqlConnectionStringBuilder(builder.ConnectionString);
+        relaxed.Options = string.IsNullOrWhiteSpace(relaxed.Options) ? "-c synchronous_commit=off" : relaxed.Options + " -c synchronous_commit=off";
+        _relaxedDataSource = NpgsqlDataSource.Create(relaxed);
     }
 
     public override string Description { get; }
 
     private protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken);
+
+    private protected override async Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) =>
+        await _relaxedDataSource.OpenConnectionAsync(cancellationToken);
 
     /// <summary>Lock the picked row; a concurrent claimer skips it and takes the next one instead of waiting.</summary>
     private protected override string ClaimRowLock => "FOR UPDATE SKIP LOCKED";
@@ -93,7 +106,21 @@ public sealed class PostgresCatalog : SqlCatalog
         _ => throw new ArgumentOutOfRangeException(nameof(match), match, null),
     };
 
-    private protected override IntakeException? Translate(Exception exception) => exception switch
+    private protected override IntakeException? Translate(Exception exception)
+    {
+        var translated = Classify(exception);
+        if (translated is { IsTransient: true })
+        {
+            // A server restart breaks the idle connections of both pools; each would be found broken only on its own
+            // next use, as a second outage. Dropping both at the first sign makes the next calls connect afresh.
+            _dataSource.Clear();
+            _relaxedDataSource.Clear();
+        }
+
+        return translated;
+    }
+
+    private IntakeException? Classify(Exception exception) => exception switch
     {
         // invalid_catalog_name, invalid_authorization_specification, invalid_password: retrying cannot help.
         PostgresException { SqlState: "3D000" or "28000" or "28P01" } e => IntakeException.Config($"cannot use the {Description}: {e.Message}", e),
@@ -103,5 +130,9 @@ public sealed class PostgresCatalog : SqlCatalog
         _ => null,
     };
 
-    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public override async ValueTask DisposeAsync()
+    {
+        await _relaxedDataSource.DisposeAsync();
+        await _dataSource.DisposeAsync();
+    }
 }

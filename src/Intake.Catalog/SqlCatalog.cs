@@ -60,8 +60,18 @@ public abstract partial class SqlCatalog : ICatalog
     /// <summary>The database as named in messages, without secrets.</summary>
     public abstract string Description { get; }
 
-    /// <summary>An open connection, configured (pragmas, timeouts).</summary>
+    /// <summary>An open connection, configured (pragmas, timeouts), whose commits are durable: once one returns, it survives a power loss.</summary>
     private protected abstract Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// An open connection for the worker's hot path (claim, step records, heartbeats, the inbox key, transitions between
+    /// working statuses), whose commits survive a crash or SIGKILL of this process but may be lost, the newest first, in
+    /// a power loss or a crash of the database server. docs/performance.md says why that is safe: the records that
+    /// must not go back (a load's registration, which fixes the load id the warehouse's ledger is keyed by, and its
+    /// final status) use <see cref="OpenConnectionAsync"/>, and a load whose working records went back is re-run,
+    /// each step idempotent. The same as <see cref="OpenConnectionAsync"/> unless a dialect can relax it.
+    /// </summary>
+    private protected virtual Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) => OpenConnectionAsync(cancellationToken);
 
     /// <summary>The row lock appended to the claim's sub-select, so two claimers never pick the same load.</summary>
     private protected abstract string ClaimRowLock { get; }
@@ -308,6 +318,10 @@ public abstract partial class SqlCatalog : ICatalog
         LoadStateMachine.EnsureCanTransition(from, to);
         details ??= new TransitionDetails();
 
+        // Between working statuses (a worker's own progress) a transition may be lost in a power loss: the load is then
+        // re-run from an earlier status, each step idempotent. Into or out of a final or waiting-for-a-person status
+        // it is durable: users act on those (docs/performance.md).
+        var relaxed = !LoadStateMachine.IsFinal(from) && !LoadStateMachine.IsFinal(to) && to != LoadStatus.Held && from != LoadStatus.Held;
         return RunAsync(async connection =>
         {
             // Compare-and-set: the row changes only while it is still in @from (and, when given, still
@@ -343,7 +357,7 @@ public abstract partial class SqlCatalog : ICatalog
             Add(update, "@release_lease", !LoadStateMachine.IsWorking(to), DbType.Boolean);
             AddTime(update, "@now", Now());
             return await ExecuteAsync(update, cancellationToken) == 1;
-        }, cancellationToken);
+        }, relaxed, cancellationToken);
     }
 
     public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
@@ -359,7 +373,7 @@ public abstract partial class SqlCatalog : ICatalog
             return Task.FromResult<Load?>(null);
         }
 
-        return RunAsync(connection =>
+        return RunRelaxedAsync(connection =>
         {
             var claim = Command(connection, "");
             var pipelineFilter = "";
@@ -408,7 +422,7 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentException.ThrowIfNullOrWhiteSpace(worker);
         ArgumentException.ThrowIfNullOrWhiteSpace(inboxKey);
 
-        return RunAsync(async connection =>
+        return RunRelaxedAsync(async connection =>
         {
             // updated_at is left alone: the job timeout measures the time in the working status from it.
             var update = Command(connection, $"UPDATE intake_loads SET inbox_key = @inbox_key WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})");
@@ -424,7 +438,7 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentException.ThrowIfNullOrWhiteSpace(worker);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
 
-        return RunAsync(async connection =>
+        return RunRelaxedAsync(async connection =>
         {
             // A lease that expired but was not swept yet can still be renewed: the worker is alive and no
             // one else holds the load. Once swept, lease_owner is cleared and this returns false.
@@ -523,7 +537,7 @@ public abstract partial class SqlCatalog : ICatalog
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(step);
 
-        return RunAsync(async connection =>
+        return RunRelaxedAsync(async connection =>
         {
             var insert = Command(connection, """
                 INSERT INTO intake_steps (load_id, step, attempt, started_at, outcome, worker)
@@ -551,7 +565,7 @@ public abstract partial class SqlCatalog : ICatalog
             throw new ArgumentException("a finished step cannot be running", nameof(result));
         }
 
-        return RunAsync(async connection =>
+        return RunRelaxedAsync(async connection =>
         {
             // Only a running record is completed, and only once: history is never rewritten.
             var update = Command(connection, """
@@ -618,11 +632,16 @@ public abstract partial class SqlCatalog : ICatalog
     private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
 
     /// <summary>Runs <paramref name="work"/> on a fresh pooled connection; connectivity failures leave as <see cref="IntakeException"/>.</summary>
-    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    private Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken) => RunAsync(work, relaxed: false, cancellationToken);
+
+    /// <summary>As <see cref="RunAsync{T}(Func{DbConnection, Task{T}}, CancellationToken)"/>, on a connection of <see cref="OpenRelaxedConnectionAsync"/>.</summary>
+    private Task<T> RunRelaxedAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken) => RunAsync(work, relaxed: true, cancellationToken);
+
+    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, bool relaxed, CancellationToken cancellationToken)
     {
         try
         {
-            await using var connection = await OpenConnectionAsync(cancellationToken);
+            await using var connection = relaxed ? await OpenRelaxedConnectionAsync(cancellationToken) : await OpenConnectionAsync(cancellationToken);
             return await work(connection);
         }
         catch (Exception e) when (e is not IntakeException && Translate(e) is { } translated)

@@ -25,6 +25,8 @@ public sealed class SqliteCatalog : SqlCatalog
 
     private readonly string _connectionString;
     private readonly string _busyTimeoutPragma;
+    private readonly string _durablePragmas;
+    private readonly string _relaxedPragmas;
 
     /// <summary>Opens (creating it and its directory when missing) the catalog file at <paramref name="databasePath"/>.</summary>
     /// <param name="busyTimeout">How long a statement waits for another process's write lock before failing as transient.</param>
@@ -37,6 +39,8 @@ public sealed class SqliteCatalog : SqlCatalog
 
         DatabasePath = Path.GetFullPath(databasePath);
         _busyTimeoutPragma = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)busy.TotalMilliseconds}");
+        _durablePragmas = _busyTimeoutPragma + "; PRAGMA synchronous = FULL";
+        _relaxedPragmas = _busyTimeoutPragma + "; PRAGMA synchronous = NORMAL";
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
@@ -68,15 +72,41 @@ public sealed class SqliteCatalog : SqlCatalog
 
     public override string Description => $"SQLite catalog {DatabasePath}";
 
-    private protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// <c>synchronous = FULL</c>: the commit returns once the WAL is on disk (an fsync per commit). A FULL commit also
+    /// makes every earlier commit in the WAL durable.
+    /// </summary>
+    private protected override Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
+        OpenAsync(_durablePragmas, cancellationToken);
+
+    /// <summary>
+    /// <c>synchronous = NORMAL</c> in WAL mode: the commit is in the WAL in the operating system's cache, with no fsync;
+    /// a SIGKILL of the process loses nothing committed (the kernel still writes the file), a power loss may lose the
+    /// newest such commits, never the database's consistency (SQLite's documented WAL guarantee). The WAL is synced
+    /// at the next FULL commit or checkpoint.
+    /// </summary>
+    private protected override Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) =>
+        OpenAsync(_relaxedPragmas, cancellationToken);
+
+    /// <summary>The <c>synchronous</c> level (1 NORMAL, 2 FULL) a durable or a relaxed connection runs at, as the pool hands it out.</summary>
+    internal async Task<long> SynchronousLevelAsync(bool relaxed, CancellationToken cancellationToken)
+    {
+        await using var connection = relaxed ? await OpenRelaxedConnectionAsync(cancellationToken) : await OpenConnectionAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA synchronous";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    private async Task<DbConnection> OpenAsync(string pragmas, CancellationToken cancellationToken)
     {
         var connection = new SqliteConnection(_connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken);
-            // Per connection: a pooled connection keeps it, but a new one starts at 0 (fail at once).
+            // Per connection: a pooled connection keeps both, but a new one starts at busy timeout 0 (fail at once),
+            // and a pooled one may come back with the other durability: both are set on every open, in one statement.
             await using var command = connection.CreateCommand();
-            command.CommandText = _busyTimeoutPragma;
+            command.CommandText = pragmas;
             await command.ExecuteNonQueryAsync(cancellationToken);
             return connection;
         }

@@ -51,6 +51,30 @@ public sealed class WorkerOutageTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task NoFailures_TheWorkerReadsTheStepHistoryOncePerStage_NotOncePerStep_AndAttemptsAreNumbered()
+    {
+        var real = await _project.OpenAsync(OutageOptions.OneShot, new InstantTimeProvider(), _logs);
+        await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
+        var counting = new HistoryReadCountingCatalog(real.Catalog);
+        var worker = new Worker(real.WithCatalog(counting));
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        // fetch, decompress, validate, load (ingest) and archive: one read when each stage begins. Each read is a
+        // catalog round trip per load, which is what many small files pay for.
+        counting.HistoryReads.ShouldBe(2);
+        var (load, steps, audit) = await DrainAsync(real);
+        load.Status.ShouldBe(LoadStatus.Archived);
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+        ]);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task OneShot_EndOfAnAttemptNotRecorded_IsClosedBeforeTheNextAttempt_AndAttemptsHaveNoGaps()
     {
         var (runtime, catalog) = await OpenAsync(OutageOptions.OneShot);
@@ -130,6 +154,17 @@ public sealed class WorkerOutageTests : IAsyncDisposable
     }
 
     /// <summary>The real catalog, but unreachable on cue around the <c>archive</c> step's records and the load's transitions.</summary>
+    private sealed class HistoryReadCountingCatalog(ICatalog inner) : ForwardingCatalog(inner)
+    {
+        public int HistoryReads { get; private set; }
+
+        public override Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
+        {
+            HistoryReads++;
+            return base.GetStepsAsync(loadId, cancellationToken);
+        }
+    }
+
     private sealed class FlakyCatalog(ICatalog inner) : ForwardingCatalog(inner)
     {
         private readonly HashSet<long> _archiveRecords = [];

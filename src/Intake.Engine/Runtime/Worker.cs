@@ -176,6 +176,9 @@ public sealed class Worker
         }
 
         var resources = ContextFor(load, pipeline);
+        // No record is running now (stale ones were closed above) and this worker holds the lease: the history just
+        // read stays true while the worker's own starts and ends are added to it, so a step's start needs no read.
+        var attempts = new KnownAttempts(history);
         foreach (var stepName in stepNames)
         {
             if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded) && !await ScratchLostAsync(load, pipeline, stepName, history, ct))
@@ -188,7 +191,7 @@ public sealed class Worker
             StepResult done;
             try
             {
-                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, token), ct);
+                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, attempts, token), ct);
             }
             catch (IntakeException e)
             {
@@ -262,11 +265,11 @@ public sealed class Worker
         where T : class =>
         name is not null && named.TryGetValue(name, out var found) ? found : null;
 
-    private async Task<StepResult> RunStepAsync(IStep step, StepContext resources, CancellationToken ct)
+    private async Task<StepResult> RunStepAsync(IStep step, StepContext resources, KnownAttempts attempts, CancellationToken ct)
     {
         var load = resources.Load;
         var pipeline = resources.Pipeline;
-        var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct);
+        var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct, attempts);
         _observer.StepStarted(load, step.Name, attempt);
         Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
         var context = resources with { Attempt = attempt, StepName = step.Name };
@@ -292,7 +295,7 @@ public sealed class Worker
         {
             var error = Classify(e, load, step.Name);
             var failed = StepResult.Failed(error.Kind, error.Message) with { ErrorCode = pipeline.ErrorCodes.For(step.Name, error.Kind) };
-            await CloseAsync(stepId, failed, ct);
+            await CloseAsync(stepId, failed, ct, attempts);
             _observer.StepFinished(load, step.Name, failed);
             Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Message);
             if (ReferenceEquals(error, e))
@@ -303,7 +306,7 @@ public sealed class Worker
             throw error;
         }
 
-        await CloseAsync(stepId, result, ct);
+        await CloseAsync(stepId, result, ct, attempts);
         _observer.StepFinished(load, step.Name, result);
         Log.StepSucceeded(_log, load.Id, load.Pipeline, step.Name, result.RowsIn, result.RowsOut, result.BytesIn);
         return result;
@@ -313,9 +316,38 @@ public sealed class Worker
     /// Records the start of the next attempt of <paramref name="stepName"/> and returns its record id and number.
     /// Records of this worker on this load still running are attempts whose end the catalog did not take (it was
     /// unreachable, or the answer to their start was lost): they are closed as failed first, so every attempt ends
-    /// closed. The number counts the records written, so attempts read 1..n without gaps.
+    /// closed. The number counts the records written, so attempts read 1..n without gaps. With
+    /// <paramref name="known"/> still trusted, the first try takes the number from it instead of reading the history.
     /// </summary>
-    private Task<(long Id, int Attempt)> StartAttemptAsync(Load load, string stepName, CancellationToken ct) => Outage.RunAsync(async token =>
+    private Task<(long Id, int Attempt)> StartAttemptAsync(Load load, string stepName, CancellationToken ct, KnownAttempts? known = null)
+    {
+        var tries = 0;
+        return Outage.RunAsync(async token =>
+        {
+            tries++;
+            if (known is { Lost: false } && tries == 1)
+            {
+                var next = known.Next(stepName);
+                try
+                {
+                    var started = await Catalog.StartStepAsync(load.Id, stepName, next, Id, token);
+                    known.Started(stepName);
+                    return (started, next);
+                }
+                catch
+                {
+                    // Unanswered: the record may or may not exist; only a read can tell from now on.
+                    known.Lost = true;
+                    throw;
+                }
+            }
+
+            known?.Lost = true;
+            return await StartReadingHistoryAsync(load, stepName, token);
+        }, ct);
+    }
+
+    private async Task<(long Id, int Attempt)> StartReadingHistoryAsync(Load load, string stepName, CancellationToken token)
     {
         var history = await Catalog.GetStepsAsync(load.Id, token);
         foreach (var open in history.Where(s => s.Outcome == StepOutcome.Running && s.Worker == Id))
@@ -328,15 +360,21 @@ public sealed class Worker
         var attempt = history.Count(s => s.Step == stepName) + 1;
         var id = await Catalog.StartStepAsync(load.Id, stepName, attempt, Id, token);
         return (id, attempt);
-    }, ct);
+    }
 
     /// <summary>Completes a step record, waiting out a catalog outage in a daemon.</summary>
-    private Task CloseAsync(long stepId, StepResult result, CancellationToken ct)
+    private Task CloseAsync(long stepId, StepResult result, CancellationToken ct, KnownAttempts? known = null)
     {
         var tries = 0;
         return Outage.RunAsync(async _ =>
         {
             tries++;
+            if (tries > 1)
+            {
+                // An end not answered the first time: a record may be left open, found from now on by reading the history.
+                known?.Lost = true;
+            }
+
             try
             {
                 // Not cancelled by ct: a stop request must not leave the outcome of finished work unrecorded.
@@ -345,6 +383,11 @@ public sealed class Worker
             catch (InvalidOperationException) when (tries > 1)
             {
                 // Already closed: an earlier try was written before the connection dropped with its answer.
+            }
+            catch
+            {
+                known?.Lost = true;
+                throw;
             }
         }, ct);
     }
@@ -643,4 +686,31 @@ public static class WorkerIds
             return true; // no such process
         }
     }
+}
+
+/// <summary>
+/// The step records of one load as its worker knows them while it holds the lease: how many attempts each step has,
+/// so the next start needs no read of the history. <see cref="Lost"/> once a start or an end was not answered on its
+/// first try (its record may or may not exist, or may be left running): from then on the worker reads the history.
+/// </summary>
+internal sealed class KnownAttempts
+{
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+    /// <param name="history">The load's records, none of them running (the worker closed stale ones before).</param>
+    public KnownAttempts(IReadOnlyList<StepRecord> history)
+    {
+        foreach (var record in history)
+        {
+            _counts[record.Step] = _counts.GetValueOrDefault(record.Step) + 1;
+        }
+
+        Lost = history.Any(s => s.Outcome == StepOutcome.Running);
+    }
+
+    public bool Lost { get; set; }
+
+    public int Next(string step) => _counts.GetValueOrDefault(step) + 1;
+
+    public void Started(string step) => _counts[step] = _counts.GetValueOrDefault(step) + 1;
 }

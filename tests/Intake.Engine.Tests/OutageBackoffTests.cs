@@ -64,6 +64,41 @@ public sealed class OutageBackoffTests
     }
 
     [Fact]
+    public async Task Daemon_ALoopThatDidNotMeetTheOutage_DoesNotEndIt_SoItIsLoggedOnce()
+    {
+        // The serve daemon's discovery lists an empty folder without asking the catalog: its turn succeeds while the
+        // catalog is still down, and must not end the outage the worker loop is waiting out.
+        var backoff = new OutageBackoff(OutageOptions.Daemon, _time, _logs);
+        var catalogUp = false;
+        var workerTries = 0;
+        var discoveryRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        var worker = backoff.RunAsync(async _ =>
+        {
+            if (++workerTries == 2)
+            {
+                await discoveryRan.Task; // the discovery's turn comes between two failed tries of the worker
+            }
+
+            if (!catalogUp)
+            {
+                throw Down();
+            }
+        }, default);
+        await backoff.RunAsync(_ => Task.CompletedTask, default);
+        backoff.DownSince.ShouldNotBeNull();
+        discoveryRan.SetResult();
+        await Task.Delay(50);
+        catalogUp = true;
+        await worker;
+
+        workerTries.ShouldBeGreaterThan(2);
+        _logs.Count(60).ShouldBe(1);
+        _logs.Count(61).ShouldBe(1);
+        backoff.DownSince.ShouldBeNull();
+    }
+
+    [Fact]
     public async Task Daemon_DuringAnOutage_SaysSinceWhen()
     {
         var backoff = new OutageBackoff(OutageOptions.Daemon, _time, _logs);

@@ -23,7 +23,7 @@ public sealed class LeaseKeeper : IAsyncDisposable
     private readonly TimeSpan _lease;
     private readonly TimeProvider _time;
     private readonly bool _holdThroughOutage;
-    private readonly Action<IntakeException>? _unreachable;
+    private readonly OutageBackoff? _outage;
     private readonly CancellationTokenSource _lost;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewal;
@@ -33,9 +33,10 @@ public sealed class LeaseKeeper : IAsyncDisposable
     /// <param name="time">The clock the renewals are timed by.</param>
     /// <param name="cancellationToken">The caller's own cancellation, folded into <see cref="Lost"/>.</param>
     /// <param name="holdThroughOutage">Keep the lease through an outage longer than the lease (see the remarks).</param>
-    /// <param name="unreachable">Told of each renewal the catalog could not answer (to log an outage once).</param>
+    /// <param name="outage">The process's outage backoff, told of each renewal the catalog could not answer and of the
+    /// first that got through after them (so the outage is logged once, begun and ended).</param>
     public LeaseKeeper(Func<CancellationToken, Task<bool>> renew, TimeSpan lease, TimeProvider time, CancellationToken cancellationToken,
-        bool holdThroughOutage = false, Action<IntakeException>? unreachable = null)
+        bool holdThroughOutage = false, OutageBackoff? outage = null)
     {
         ArgumentNullException.ThrowIfNull(renew);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero);
@@ -43,7 +44,7 @@ public sealed class LeaseKeeper : IAsyncDisposable
         _lease = lease;
         _time = time;
         _holdThroughOutage = holdThroughOutage;
-        _unreachable = unreachable;
+        _outage = outage;
         _lost = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _renewal = KeepAsync();
     }
@@ -58,6 +59,7 @@ public sealed class LeaseKeeper : IAsyncDisposable
     {
         var period = TimeSpan.FromTicks(Math.Max(ShortestPeriod.Ticks, _lease.Ticks / 3));
         var lastRenewed = _time.GetTimestamp();
+        var unreachable = false;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _lost.Token);
         using var timer = new PeriodicTimer(period, _time);
         try
@@ -72,7 +74,8 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 catch (IntakeException e) when (e.IsTransient)
                 {
                     // Unreachable for now: the lease is ours until it runs out, so keep trying until then.
-                    _unreachable?.Invoke(e);
+                    _outage?.NoteFailure(e);
+                    unreachable = true;
                     if (_holdThroughOutage || _time.GetElapsedTime(lastRenewed) < _lease)
                     {
                         continue;
@@ -89,6 +92,11 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 }
 
                 lastRenewed = _time.GetTimestamp();
+                if (unreachable)
+                {
+                    _outage?.NoteSuccess();
+                    unreachable = false;
+                }
             }
         }
         catch (OperationCanceledException)

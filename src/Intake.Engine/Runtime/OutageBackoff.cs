@@ -129,8 +129,27 @@ public sealed class OutageBackoff
             return await action(cancellationToken);
         }
 
-        var result = await _retry.ExecuteAsync(static async (state, token) => await state(token), action, cancellationToken);
-        NoteSuccess();
+        // Only a call that met the outage itself may end it: a loop whose turn did not reach the catalog at all (a
+        // discovery that listed no files) succeeds during an outage too, and ending it then would log a second one at
+        // the next failure.
+        var met = false;
+        var result = await _retry.ExecuteAsync(async token =>
+        {
+            try
+            {
+                return await action(token);
+            }
+            catch (IntakeException e) when (e.IsTransient)
+            {
+                met = true;
+                throw;
+            }
+        }, cancellationToken);
+        if (met)
+        {
+            NoteSuccess();
+        }
+
         return result;
     }
 
@@ -147,7 +166,7 @@ public sealed class OutageBackoff
 
     /// <summary>
     /// For a loop that tries again by itself (the lease heartbeat): a transient failure begins an outage (logged
-    /// once for all loops of the process).
+    /// once for all loops of the process); <see cref="NoteSuccess"/> when that loop gets through again.
     /// </summary>
     public void NoteFailure(IntakeException failure)
     {
@@ -159,7 +178,7 @@ public sealed class OutageBackoff
         }
     }
 
-    /// <summary>A call got through: ends the current outage, if any (logged once).</summary>
+    /// <summary>A call that met the outage got through: ends the current outage, if any (logged once).</summary>
     public void NoteSuccess()
     {
         if (Volatile.Read(ref _current) is null)

@@ -98,7 +98,7 @@ public sealed class Worker
         // Every write of the worker is a compare-and-set on its lease, so it may hold on through a catalog outage:
         // if another worker took the load over meanwhile, the first heartbeat that gets through says so and the work stops.
         await using var heartbeat = new LeaseKeeper(t => Catalog.HeartbeatAsync(load.Id, Id, lease, t), lease, _runtime.Time, cancellationToken,
-            holdThroughOutage: true, unreachable: Outage.NoteFailure);
+            holdThroughOutage: true, outage: Outage);
         try
         {
             var final = load.Status switch

@@ -141,17 +141,24 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentException.ThrowIfNullOrWhiteSpace(load.SourceKey);
         ArgumentException.ThrowIfNullOrWhiteSpace(load.Fingerprint);
 
+        if (load.DoneStep is { } done && done.Result.Outcome == StepOutcome.Running)
+        {
+            throw new ArgumentException("a step done before registration cannot be running", nameof(load));
+        }
+
         return RunAsync(async connection =>
         {
             // Race-safe without a transaction: ON CONFLICT DO NOTHING does not fail when another process
             // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
-            // and when it inserted nothing the row exists, so the UPDATE below finds it.
+            // and when it inserted nothing the row exists, so the UPDATE below finds it. A step done before
+            // registration needs one, so no worker sees the load without it.
+            await using var transaction = load.DoneStep is null ? null : await connection.BeginTransactionAsync(cancellationToken);
             var insert = Command(connection, $"""
                 INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, inbox_key, status, attempts, seen_count, created_at, updated_at)
                 VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @inbox_key, @status, 0, 1, @now, @now)
                 ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
                 RETURNING {LoadColumns}
-                """);
+                """, transaction);
             AddIdentity(insert, load);
             Add(insert, "@customer", load.Customer, DbType.String);
             Add(insert, "@source_size", load.SourceSize, DbType.Int64);
@@ -160,20 +167,44 @@ public abstract partial class SqlCatalog : ICatalog
             Add(insert, "@inbox_key", load.InboxKey, DbType.String);
             Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
             AddTime(insert, "@now", Now());
+            RegisterResult result;
             if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
             {
-                return new RegisterResult(created, Created: true);
+                if (load.DoneStep is { } step)
+                {
+                    var record = Command(connection, """
+                        INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
+                        VALUES (@load_id, @step, 1, @now, @now, @worker, @outcome, @error_kind, @message, @error_code, @rows_in, @rows_out, @rows_rejected, @bytes_in, @bytes_out, @outputs)
+                        """, transaction);
+                    Add(record, "@load_id", created.Id, DbType.Int64);
+                    Add(record, "@step", step.Step, DbType.String);
+                    Add(record, "@worker", step.Worker, DbType.String);
+                    AddResult(record, step.Result);
+                    AddTime(record, "@now", Now());
+                    await ExecuteAsync(record, cancellationToken);
+                }
+
+                result = new RegisterResult(created, Created: true);
+            }
+            else
+            {
+                var seen = Command(connection, $"""
+                    UPDATE intake_loads SET seen_count = seen_count + 1
+                    WHERE pipeline = @pipeline AND source_key = @source_key AND fingerprint = @fingerprint
+                    RETURNING {LoadColumns}
+                    """, transaction);
+                AddIdentity(seen, load);
+                var existing = await QuerySingleAsync(seen, ReadLoad, cancellationToken)
+                    ?? throw new InvalidOperationException($"load {load.Pipeline}/{load.SourceKey} conflicted on insert but does not exist");
+                result = new RegisterResult(existing, Created: false);
             }
 
-            var seen = Command(connection, $"""
-                UPDATE intake_loads SET seen_count = seen_count + 1
-                WHERE pipeline = @pipeline AND source_key = @source_key AND fingerprint = @fingerprint
-                RETURNING {LoadColumns}
-                """);
-            AddIdentity(seen, load);
-            var existing = await QuerySingleAsync(seen, ReadLoad, cancellationToken)
-                ?? throw new InvalidOperationException($"load {load.Pipeline}/{load.SourceKey} conflicted on insert but does not exist");
-            return new RegisterResult(existing, Created: false);
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(cancellationToken);
+            }
+
+            return result;
         }, cancellationToken);
 
         static void AddIdentity(DbCommand command, NewLoad load)
@@ -576,16 +607,7 @@ public abstract partial class SqlCatalog : ICatalog
                 """);
             Add(update, "@id", stepId, DbType.Int64);
             Add(update, "@running", StepOutcome.Running.ToWord(), DbType.String);
-            Add(update, "@outcome", result.Outcome.ToWord(), DbType.String);
-            Add(update, "@error_kind", result.ErrorKind?.ToWord(), DbType.String);
-            Add(update, "@message", result.Message, DbType.String);
-            Add(update, "@error_code", result.ErrorCode, DbType.String);
-            Add(update, "@rows_in", result.RowsIn, DbType.Int64);
-            Add(update, "@rows_out", result.RowsOut, DbType.Int64);
-            Add(update, "@rows_rejected", result.RowsRejected, DbType.Int64);
-            Add(update, "@bytes_in", result.BytesIn, DbType.Int64);
-            Add(update, "@bytes_out", result.BytesOut, DbType.Int64);
-            Add(update, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs) : null, DbType.String);
+            AddResult(update, result);
             AddTime(update, "@now", Now());
             if (await ExecuteAsync(update, cancellationToken) != 1)
             {
@@ -669,6 +691,21 @@ public abstract partial class SqlCatalog : ICatalog
         parameter.DbType = type;
         parameter.Value = value ?? DBNull.Value;
         command.Parameters.Add(parameter);
+    }
+
+    /// <summary>The parameters of a finished step's result: @outcome, @error_kind, @message, @error_code, @rows_*, @bytes_*, @outputs.</summary>
+    private static void AddResult(DbCommand command, StepResult result)
+    {
+        Add(command, "@outcome", result.Outcome.ToWord(), DbType.String);
+        Add(command, "@error_kind", result.ErrorKind?.ToWord(), DbType.String);
+        Add(command, "@message", result.Message, DbType.String);
+        Add(command, "@error_code", result.ErrorCode, DbType.String);
+        Add(command, "@rows_in", result.RowsIn, DbType.Int64);
+        Add(command, "@rows_out", result.RowsOut, DbType.Int64);
+        Add(command, "@rows_rejected", result.RowsRejected, DbType.Int64);
+        Add(command, "@bytes_in", result.BytesIn, DbType.Int64);
+        Add(command, "@bytes_out", result.BytesOut, DbType.Int64);
+        Add(command, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs) : null, DbType.String);
     }
 
     private void AddTime(DbCommand command, string name, DateTimeOffset? value)

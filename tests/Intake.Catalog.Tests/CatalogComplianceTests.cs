@@ -167,6 +167,24 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         results.Select(r => r.Load.Id).Distinct().Count().ShouldBe(1);
     }
 
+    [CatalogFact]
+    public async Task Register_WithAStepDoneBefore_RecordsItWithTheLoad_AndNotAgainForTheSameIdentity()
+    {
+        var done = new RegisteredStep("receive", "mail:127.0.0.1", new StepResult { BytesIn = 10, BytesOut = 10, Outputs = ["inbox:m/a.eml"], Message = "from a@x to b@y" });
+        var first = await Catalog.RegisterLoadAsync(new NewLoad("mail", "acme", "<m1@x>", "sha256=a", 10) { DoneStep = done }, None);
+        var again = await Catalog.RegisterLoadAsync(new NewLoad("mail", "acme", "<m1@x>", "sha256=a", 10) { DoneStep = done }, None);
+
+        first.Created.ShouldBeTrue();
+        again.Created.ShouldBeFalse();
+        var step = (await Catalog.GetStepsAsync(first.Load.Id, None)).ShouldHaveSingleItem();
+        (step.Step, step.Attempt, step.Outcome, step.Worker).ShouldBe(("receive", 1, StepOutcome.Succeeded, "mail:127.0.0.1"));
+        (step.BytesIn, step.Message).ShouldBe((10L, "from a@x to b@y"));
+        step.Outputs.ShouldBe(["inbox:m/a.eml"]);
+        step.StartedAt.ShouldBe(Clock.GetUtcNow());
+        step.FinishedAt.ShouldBe(Clock.GetUtcNow());
+        Should.Throw<ArgumentException>(() => Catalog.RegisterLoadAsync(new NewLoad("mail", "acme", "<m2@x>", "sha256=b") { DoneStep = done with { Result = new StepResult { Outcome = StepOutcome.Running } } }, None));
+    }
+
     // ---- transitions ----
 
     [CatalogFact]

@@ -42,7 +42,17 @@ public sealed record NewLoad(string Pipeline, string Customer, string SourceKey,
 {
     /// <summary>Where the original already is in the inbox when the load is registered (a mail message, made durable first); null when a step fetches it.</summary>
     public string? InboxKey { get; init; }
+
+    /// <summary>
+    /// A first step the registrar did itself (a mail message's <c>receive</c>), recorded in the same transaction as the
+    /// load so that a worker claiming the new load at once finds it done; null for none. Not recorded for a load that
+    /// existed already.
+    /// </summary>
+    public RegisteredStep? DoneStep { get; init; }
 }
+
+/// <summary>A step finished before its load was registered: its name, who ran it, and its result (not running).</summary>
+public sealed record RegisteredStep(string Step, string? Worker, StepResult Result);
 
 /// <summary>Extra fields written together with a status change.</summary>
 public sealed record TransitionDetails

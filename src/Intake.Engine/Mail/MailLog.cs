@@ -14,6 +14,4 @@ internal static partial class MailLog
     [LoggerMessage(EventId = 7003, Level = LogLevel.Warning, Message = "Mail from {Sender} to {Recipients} not kept; the sender keeps it and tries again: {Reason}")]
     public static partial void NotDurable(ILogger logger, Exception exception, string sender, string recipients, string reason);
 
-    [LoggerMessage(EventId = 7004, Level = LogLevel.Warning, Message = "Load {LoadId} of {Pipeline}: the receive step was not recorded; the worker records it")]
-    public static partial void ReceiveNotRecorded(ILogger logger, Exception exception, long loadId, string pipeline);
 }

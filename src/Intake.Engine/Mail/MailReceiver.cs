@@ -153,8 +153,11 @@ public sealed class MailReceiver : IMailReceiver
         // Durable: now the load. The same message again is the same (pipeline, source key, fingerprint): one load.
         var sourceKey = arrival.MessageId ?? MailArrivals.Fingerprint(sha);
         var customer = decision.Targets?.Customer ?? pipeline.Customer;
-        var registered = await _runtime.Catalog.RegisterLoadAsync(new NewLoad(pipeline.Name, customer, sourceKey, MailArrivals.Fingerprint(sha), arrival.Size) { InboxKey = arrival.InboxKey }, ct);
-        await RecordReceiveAsync(registered.Load, arrival, decision, ct);
+        // The receive step is recorded with the load, in one transaction: a worker claiming it at once finds it done.
+        var receive = new RegisteredStep(MailSlice.Receive.Name, "mail:" + (arrival.Client ?? "receiver"),
+            ReceiveStep.Result(arrival, decision.Targets?.ToString() ?? "no route yet: " + decision.Problem));
+        var registered = await _runtime.Catalog.RegisterLoadAsync(
+            new NewLoad(pipeline.Name, customer, sourceKey, MailArrivals.Fingerprint(sha), arrival.Size) { InboxKey = arrival.InboxKey, DoneStep = receive }, ct);
 
         var where = decision.Targets is { } t ? t.ToString() : "no route takes it: " + decision.Problem;
         if (!registered.Created)
@@ -163,35 +166,10 @@ public sealed class MailReceiver : IMailReceiver
             return new MailReceipt(MailReceiveOutcome.Duplicate, registered.Load.Id, $"received before as load {registered.Load.Id} of pipeline {pipeline.Name}; not registered again");
         }
 
+        _observer.StepStarted(registered.Load, receive.Step, 1);
+        _observer.StepFinished(registered.Load, receive.Step, receive.Result);
         MailLog.Accepted(_log, registered.Load.Id, pipeline.Name, sourceKey, where);
         return new MailReceipt(MailReceiveOutcome.Accepted, registered.Load.Id, $"accepted as load {registered.Load.Id} of pipeline {pipeline.Name} ({where})");
-    }
-
-    /// <summary>
-    /// The load's <c>receive</c> step, recorded here as it happened (or, for a delivery again, when the first one stopped
-    /// before recording it). Bookkeeping only: the message is durable and registered already, so a failure here is
-    /// logged, not answered; a worker that finds no record runs the step itself (<see cref="ReceiveStep"/>).
-    /// </summary>
-    private async Task RecordReceiveAsync(Load load, MailArrival arrival, MailDecision decision, CancellationToken ct)
-    {
-        try
-        {
-            var steps = await _runtime.Catalog.GetStepsAsync(load.Id, ct);
-            if (steps.Any(s => s.Step == MailSlice.Receive.Name))
-            {
-                return;
-            }
-
-            _observer.StepStarted(load, MailSlice.Receive.Name, 1);
-            var id = await _runtime.Catalog.StartStepAsync(load.Id, MailSlice.Receive.Name, 1, "mail:" + (arrival.Client ?? "receiver"), ct);
-            var result = ReceiveStep.Result(arrival, decision.Targets?.ToString() ?? "no route yet: " + decision.Problem);
-            await _runtime.Catalog.FinishStepAsync(id, result, ct);
-            _observer.StepFinished(load, MailSlice.Receive.Name, result);
-        }
-        catch (Exception e) when (e is IntakeException or InvalidOperationException)
-        {
-            MailLog.ReceiveNotRecorded(_log, e, load.Id, load.Pipeline);
-        }
     }
 
     private static MailSourceOptions Options(PipelineConfig pipeline) => (MailSourceOptions)pipeline.Source.Options;

@@ -8,9 +8,10 @@ using Intake.Engine.Steps;
 namespace Intake.Engine.Mail;
 
 /// <summary>
-/// <c>receive</c>, a mail pipeline's first step. The receiver records it as the message arrives (the message is in the
-/// inbox before the load exists); a worker runs it only when that record is missing (the receiver stopped between
-/// registering the load and recording the step): it finds the original through the message's arrival and records it.
+/// <c>receive</c>, a mail pipeline's first step. The receiver records it with the load, in one transaction, as the message
+/// arrives (the message is in the inbox before the load exists); a worker runs it only for a load registered without that
+/// record (by a version of Intake before the two were one transaction): it finds the original through the message's
+/// arrival and records it.
 /// </summary>
 public sealed class ReceiveStep : IStep
 {
@@ -25,7 +26,7 @@ public sealed class ReceiveStep : IStep
             throw IntakeException.Integrity($"load {context.Load.Id}: the message is not in the inbox at {context.Store.Describe(Areas.Inbox, arrival.InboxKey)}, where its arrival says it was put");
         }
 
-        return Result(arrival, "recorded by the worker (the receiver stopped before recording it)");
+        return Result(arrival, "recorded by the worker (the load was registered without it)");
     }
 
     /// <summary>The receive step's record: the envelope, where the original is, and what routing said.</summary>

@@ -48,63 +48,60 @@ public sealed class MailReceiverSqliteTests : MailReceiverSuite
 }
 
 /// <summary>
-/// A worker that claims a load between the receiver's start and end of its <c>receive</c> record (the receiver registers
-/// the load first) sees the record running; the receiver then finishes it. The worker leaves it as finished and carries
-/// the load on, instead of failing on a record it took for a dead worker's.
+/// A worker may claim a mail load the moment the receiver registers it, before the receiver says anything more: it must
+/// find the <c>receive</c> step done (recorded with the load), not run it again beside the receiver. The CI of
+/// 2026-12-04 saw <c>receive, receive, route, ...</c> when the receiver recorded the step after registering the load.
 /// </summary>
 public sealed class MailReceiverRaceTests
 {
     [Fact]
-    public async Task Worker_ClaimingWhileTheReceiverRecordsReceive_CarriesTheLoadOn()
+    public async Task Worker_ClaimingTheLoadTheMomentItIsRegistered_FindsReceiveDone_AndItIsRecordedOnce()
     {
         await using var project = new MailProject();
         var runtime = await project.OpenAsync();
-        var racing = new FinishesReceiveLate(runtime.Catalog);
-        var raced = runtime.WithCatalog(racing);
-        var receipt = await MailProject.ReceiveAsync(new MailReceiver(raced), MailProject.Message());
+        var receiverDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var workerCatalog = new StartsAfter(runtime.Catalog, receiverDone.Task);
+        var worker = new Worker(runtime.WithCatalog(workerCatalog));
+        var receiverCatalog = new WorkerOnRegister(runtime.Catalog, () => worker.RunOneAsync(null, default), workerCatalog.Starting);
 
-        var worker = new Worker(raced);
-        (await worker.RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
+        var receipt = await MailProject.ReceiveAsync(new MailReceiver(runtime.WithCatalog(receiverCatalog)), MailProject.Message());
+        receiverDone.SetResult();
+        (await receiverCatalog.Worker!)!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
         (await worker.RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.Archived);
 
-        racing.Raced.ShouldBeTrue();
+        receipt.Outcome.ShouldBe(MailReceiveOutcome.Accepted);
         var steps = await runtime.Catalog.GetStepsAsync(receipt.LoadId!.Value, default);
         steps.Select(s => (s.Step, s.Outcome)).ShouldBe([("receive", StepOutcome.Succeeded), ("route", StepOutcome.Succeeded), ("archive", StepOutcome.Succeeded)]);
+        steps[0].Worker.ShouldStartWith("mail:");
     }
 
-    /// <summary>Holds back the first finish of a step record, and writes it right after someone reads the load's history with it still running.</summary>
-    private sealed class FinishesReceiveLate(ICatalog inner) : ForwardingCatalog(inner)
+    /// <summary>The receiver's catalog: a registration lets the worker in at once, up to its first step record, before it returns.</summary>
+    private sealed class WorkerOnRegister(ICatalog inner, Func<Task<Load?>> work, Task workerStarting) : ForwardingCatalog(inner)
     {
-        private (long Id, StepResult Result)? _held;
-        private bool _holding = true;
+        public Task<Load?>? Worker { get; private set; }
 
-        public bool Raced { get; private set; }
-
-        public override Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        public override async Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken)
         {
-            if (_holding)
-            {
-                _holding = false;
-                _held = (stepId, result);
-                return Task.CompletedTask;
-            }
-
-            return Inner.FinishStepAsync(stepId, result, cancellationToken);
+            var registered = await Inner.RegisterLoadAsync(load, cancellationToken);
+            Worker = Task.Run(work, cancellationToken);
+            await Task.WhenAny(workerStarting, Worker);
+            return registered;
         }
+    }
 
-        public override async Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
+    /// <summary>The worker's catalog: its first step record is written only once the receiver is done with the message.</summary>
+    private sealed class StartsAfter(ICatalog inner, Task receiverDone) : ForwardingCatalog(inner)
+    {
+        private readonly TaskCompletionSource _starting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Starting => _starting.Task;
+
+        public override async Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
         {
-            var history = await Inner.GetStepsAsync(loadId, cancellationToken);
-            if (_held is { } held && history.Any(s => s.Id == held.Id && s.Outcome == StepOutcome.Running))
-            {
-                _held = null;
-                Raced = true;
-                await Inner.FinishStepAsync(held.Id, held.Result, cancellationToken); // the receiver, just after the worker looked
-            }
-
-            return history;
+            _starting.TrySetResult();
+            await receiverDone;
+            return await Inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
         }
-
     }
 }
 

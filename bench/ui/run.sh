@@ -68,7 +68,7 @@ FROM (
            (ARRAY['format', 'schema', 'integrity', 'transient'])[1 + r % 4] AS k,
            date_trunc('milliseconds', now() - CASE WHEN f < 0.2 THEN f / 0.2 * interval '7 days'
                                                   ELSE interval '7 days' + (f - 0.2) / 0.8 * interval '23 days' END) AS t
-    FROM (SELECT i, (i * 7919) % 1000 AS r, ($loads - i)::float8 / $loads AS f FROM generate_series(1, $loads) AS i) g
+    FROM (SELECT i, (i::bigint * 7919) % 1000 AS r, ($loads - i)::float8 / $loads AS f FROM generate_series(1, $loads) AS i) g
 ) x
 ORDER BY i;
 

@@ -8,7 +8,7 @@
 #   PATHS="/api/v1/loads?limit=50 /ui /ui/loads" bench/ui/run.sh  (the paths to measure, space-separated; %7D etc. as in a URL;
 #                                                                  {D7} {D14} {D21} stand for the times 7, 14, 21 days ago)
 #   KEYS="admin acme"            which keys to measure with: admin (every customer) and/or acme (one customer's read key)
-#   UI_SIGNIN=/ui/signin UI_KEY_FIELD=key   how to sign in when a /ui path answers with a sign-in page (cookie session)
+#   UI_SIGNIN=/ui/signin UI_KEY_FIELD=key UI_TOKEN_FIELD=__token   how to sign in when a /ui path answers with a sign-in page (cookie session)
 #   KEEP=1                       keep the work directory (catalog, logs) under /tmp
 # Target (issue 14): the Loads and Overview pages under 200 ms at the 95th percentile with 1,000,000 loads.
 # The catalog is seeded with SQL (generate_series): 5 pipelines of 2 customers over 30 days (20% in the last 7),
@@ -117,6 +117,8 @@ default_paths="/api/v1/loads?limit=50
 /api/v1/pipelines
 /ui
 /ui/loads
+/ui/loads?pipeline=orders&status=errored
+/ui/loads?source_key=orders_${rare}.csv
 /ui/errors"
 paths=${PATHS:-$default_paths}
 paths=$(printf '%s' "$paths" | tr ' ' '\n' | sed -e "s/{D7}/$d7/g" -e "s/{D14}/$d14/g" -e "s/{D21}/$d21/g")
@@ -127,8 +129,11 @@ auth() {   # name key -> prints the curl arguments, one a line
   if printf '%s\n' "$paths" | grep -q '^/ui'; then
     local jar="$work/cookies-$1.txt" page token
     page=$(curl -s -c "$jar" -b "$jar" -L "$base${UI_SIGNIN:-/ui/signin}" || true)
-    token=$(printf '%s' "$page" | grep -o 'name="__RequestVerificationToken"[^>]*value="[^"]*"' | head -1 | sed 's/.*value="//; s/"$//' || true)
-    curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "${UI_KEY_FIELD:-key}=$2" ${token:+--data-urlencode "__RequestVerificationToken=$token"} \
+    # The form's anti-forgery field (UI_TOKEN_FIELD, default __token) and its value, whatever the attribute order.
+    local field=${UI_TOKEN_FIELD:-__token}
+    token=$(printf '%s' "$page" | grep -o "<input[^>]*name=\"$field\"[^>]*>" | head -1 | grep -o 'value="[^"]*"' | sed 's/^value="//; s/"$//' || true)
+    [ -n "$token" ] || { echo "no $field field on the sign-in page $base${UI_SIGNIN:-/ui/signin}" >&2; exit 1; }
+    curl -s -o /dev/null -c "$jar" -b "$jar" --data-urlencode "${UI_KEY_FIELD:-key}=$2" --data-urlencode "$field=$token" \
          "$base${UI_SIGNIN:-/ui/signin}" || true
     printf -- '-b\n%s\n' "$jar"
   fi

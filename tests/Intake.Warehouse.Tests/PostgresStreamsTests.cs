@@ -132,6 +132,32 @@ public sealed class PostgresStreamsTests(PostgresDatabaseFixture database) : ICl
         (await ScalarAsync<long>($"select count(*) from {_table}")).ShouldBe(RowCount);
     }
 
+    [PostgresFact]
+    public async Task Load_InStreams_EveryCopyConnectionCarriesTheAttemptsName_SoATakeoverEndsThemAll()
+    {
+        var names = new List<string>();
+        var source = File("big.csv", 1, RowCount, onRow: row =>
+        {
+            if (row == RowCount * 3 / 4 && names.Count == 0)
+            {
+                // Three quarters read: every stream has taken batches and has its COPY open.
+                using var connection = new NpgsqlConnection(_connectionString);
+                connection.Open();
+                using var command = new NpgsqlCommand("select application_name from pg_stat_activity where datname = current_database() and query ilike 'copy %'", connection);
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    names.Add(reader.GetString(0));
+                }
+            }
+        });
+
+        await LoadAsync(4204, 3, [source], attempt: 2);
+
+        names.Count.ShouldBe(3);
+        names.ShouldAllBe(n => n == "intake load 4204 attempt 2 load");
+    }
+
     private Task<WarehouseLoadResult> LoadAsync(long loadId, int streams, params IRowSource[] sources) => LoadAsync(loadId, streams, sources, attempt: 1);
 
     private Task<WarehouseLoadResult> LoadAsync(long loadId, int streams, IRowSource source, int attempt) => LoadAsync(loadId, streams, [source], attempt);

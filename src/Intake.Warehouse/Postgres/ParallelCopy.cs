@@ -28,7 +28,7 @@ internal static class ParallelCopy
     private const int QueuedBatchesPerStream = 2;
 
     public static async Task<CopyCount> RunAsync(
-        NpgsqlDataSource dataSource, TableName table, string copySql, CopyPlan plan, IRowSource source, long loadId, int streams, CancellationToken cancellationToken)
+        NpgsqlDataSource dataSource, string sessionName, TableName table, string copySql, CopyPlan plan, IRowSource source, long loadId, int streams, CancellationToken cancellationToken)
     {
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var queue = Channel.CreateBounded<RowBatch>(new BoundedChannelOptions(streams * QueuedBatchesPerStream) { SingleWriter = true });
@@ -39,7 +39,7 @@ internal static class ParallelCopy
         for (var i = 0; i < streams; i++)
         {
             var rows = new BatchRowSource(source.SourceName, source.Columns, queue.Reader, () => state.FirstBadRow, free.Add);
-            var stream = workers[i] = new CopyStream(dataSource, copySql, plan, loadId);
+            var stream = workers[i] = new CopyStream(dataSource, sessionName, copySql, plan, loadId);
             tasks[i] = Task.Run(() => stream.RunAsync(rows, state, failed), CancellationToken.None);
         }
 
@@ -185,8 +185,11 @@ internal static class ParallelCopy
         }
     }
 
-    /// <summary>One connection, its transaction and its COPY.</summary>
-    private sealed class CopyStream(NpgsqlDataSource dataSource, string copySql, CopyPlan plan, long loadId) : IAsyncDisposable
+    /// <summary>
+    /// One connection, its transaction and its COPY. The transaction carries the load attempt's session name (see
+    /// <see cref="PostgresSession.OpenAsync"/>), so a later attempt ends this backend too if its worker was killed.
+    /// </summary>
+    private sealed class CopyStream(NpgsqlDataSource dataSource, string sessionName, string copySql, CopyPlan plan, long loadId) : IAsyncDisposable
     {
         private NpgsqlConnection? _connection;
         private NpgsqlTransaction? _transaction;
@@ -199,6 +202,12 @@ internal static class ParallelCopy
             {
                 _connection = await dataSource.OpenConnectionAsync(failed.Token);
                 _transaction = await _connection.BeginTransactionAsync(failed.Token);
+                await using (var name = new NpgsqlCommand("select set_config('application_name', @name, true)", _connection, _transaction))
+                {
+                    name.Parameters.AddWithValue("name", NpgsqlDbType.Text, sessionName);
+                    await name.ExecuteNonQueryAsync(failed.Token);
+                }
+
                 copy = await _connection.BeginRawBinaryCopyAsync(copySql, failed.Token);
                 var writer = new PgBinaryCopyWriter(copy, plan, loadId);
                 writer.WriteHeader();

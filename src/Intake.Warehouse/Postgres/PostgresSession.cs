@@ -18,13 +18,15 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
     private readonly NpgsqlDataSource _dataSource;
+    private readonly string _name;
     private bool _changedSchema;
 
-    private PostgresSession(NpgsqlDataSource dataSource, NpgsqlConnection connection, NpgsqlTransaction transaction)
+    private PostgresSession(NpgsqlDataSource dataSource, NpgsqlConnection connection, NpgsqlTransaction transaction, string name)
     {
         _dataSource = dataSource;
         _connection = connection;
         _transaction = transaction;
+        _name = name;
     }
 
     /// <summary>
@@ -57,7 +59,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         try
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            var session = new PostgresSession(dataSource, connection, transaction);
+            var session = new PostgresSession(dataSource, connection, transaction, Tag(tag));
             await session.NameAndEndEarlierAttemptsAsync(tag, cancellationToken);
             return session;
         }
@@ -213,7 +215,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         var copySql = $"copy {Qualified(table)} ({columnList}) from stdin (format binary)";
         if (Streams > 1 && !_changedSchema && !await HasUniqueIndexAsync(table, cancellationToken))
         {
-            return await ParallelCopy.RunAsync(_dataSource, table, copySql, plan, source, loadId, Streams, cancellationToken);
+            return await ParallelCopy.RunAsync(_dataSource, _name, table, copySql, plan, source, loadId, Streams, cancellationToken);
         }
 
         var copy = await _connection.BeginRawBinaryCopyAsync(copySql, cancellationToken);

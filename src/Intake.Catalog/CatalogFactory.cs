@@ -8,7 +8,8 @@ public static class CatalogFactory
 {
     /// <param name="kind"><c>sqlite</c> or <c>postgres</c> (case-insensitive; <c>postgresql</c> also accepted).</param>
     /// <param name="connectionOrPath">The SQLite file path, or the PostgreSQL connection string.</param>
-    public static CatalogPorts Open(string kind, string connectionOrPath, TimeProvider time)
+    /// <param name="answered">Told after each call the database answered (see <see cref="SqlCatalog.Answered"/>).</param>
+    public static CatalogPorts Open(string kind, string connectionOrPath, TimeProvider time, Action? answered = null)
     {
         SqlCatalog catalog;
         if (string.Equals(kind, "sqlite", StringComparison.OrdinalIgnoreCase))
@@ -23,6 +24,8 @@ public static class CatalogFactory
         {
             throw IntakeException.Config($"unknown catalog kind '{kind}': expected 'sqlite' or 'postgres'");
         }
+
+        catalog.Answered = answered;
 
         // One database serves every port: the SQL is written once in SqlCatalog's partial files.
         return new CatalogPorts(catalog, catalog, catalog, catalog, catalog, catalog, catalog, catalog, catalog);

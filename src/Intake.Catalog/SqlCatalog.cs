@@ -648,6 +648,12 @@ public abstract partial class SqlCatalog : ICatalog
     // Plumbing
     // ---------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Told after each call the database answered: the process's outage backoff ends a catalog outage there, and only
+    /// there (a loop whose turn did not need the catalog says nothing about it).
+    /// </summary>
+    public Action? Answered { get; set; }
+
     /// <summary>Now, truncated to the millisecond: the precision both databases keep.</summary>
     private DateTimeOffset Now() => Truncate(_time.GetUtcNow());
 
@@ -664,7 +670,9 @@ public abstract partial class SqlCatalog : ICatalog
         try
         {
             await using var connection = relaxed ? await OpenRelaxedConnectionAsync(cancellationToken) : await OpenConnectionAsync(cancellationToken);
-            return await work(connection);
+            var result = await work(connection);
+            Answered?.Invoke();
+            return result;
         }
         catch (Exception e) when (e is not IntakeException && Translate(e) is { } translated)
         {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Intake.Engine.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace Intake.Engine.Tests;
@@ -96,6 +97,24 @@ public sealed class OutageBackoffTests
         _logs.Count(60).ShouldBe(1);
         _logs.Count(61).ShouldBe(1);
         backoff.DownSince.ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task Daemon_AnOutageOnlyTheHeartbeatMet_EndsWhenTheCatalogAnswersAnyCall()
+    {
+        // A lease renewal failed (an outage began) and every later call got through at its first try: the catalog's
+        // own answer ends the outage, so the next one is logged again.
+        await using var project = new EmbeddedProject("intake-outage-");
+        var runtime = await project.OpenAsync(OutageOptions.Daemon, logs: _logs);
+        runtime.Outage.NoteFailure(Down());
+        runtime.Outage.DownSince.ShouldNotBeNull();
+
+        await runtime.Catalog.GetLoadAsync(1, default);
+
+        runtime.Outage.DownSince.ShouldBeNull();
+        runtime.Outage.NoteFailure(Down());
+        _logs.Count(60).ShouldBe(2);
+        _logs.Count(61).ShouldBe(1);
     }
 
     [Fact]

@@ -67,7 +67,8 @@ public sealed class IntakeRuntime : IAsyncDisposable
         var owned = new Resources();
         try
         {
-            var catalog = CatalogFactory.Open(config.Catalog.Kind, config.Catalog.Connection, time);
+            // Every answer of the catalog ends an outage: a heartbeat that got through, a first try of any loop.
+            var catalog = CatalogFactory.Open(config.Catalog.Kind, config.Catalog.Connection, time, backoff.NoteSuccess);
             owned.Add(catalog.Loads);
             await backoff.RunAsync(catalog.Loads.MigrateAsync, cancellationToken);
             var stores = config.Stores.Values.ToDictionary(s => s.Name, s => owned.Add(CreateStore(s, time)), StringComparer.Ordinal);

@@ -33,8 +33,8 @@ public sealed class LeaseKeeper : IAsyncDisposable
     /// <param name="time">The clock the renewals are timed by.</param>
     /// <param name="cancellationToken">The caller's own cancellation, folded into <see cref="Lost"/>.</param>
     /// <param name="holdThroughOutage">Keep the lease through an outage longer than the lease (see the remarks).</param>
-    /// <param name="outage">The process's outage backoff, told of each renewal the catalog could not answer and of the
-    /// first that got through after them (so the outage is logged once, begun and ended).</param>
+    /// <param name="outage">The process's outage backoff, told of each renewal the catalog could not answer (to log an
+    /// outage once; the catalog itself tells it when it answers again).</param>
     public LeaseKeeper(Func<CancellationToken, Task<bool>> renew, TimeSpan lease, TimeProvider time, CancellationToken cancellationToken,
         bool holdThroughOutage = false, OutageBackoff? outage = null)
     {
@@ -59,7 +59,6 @@ public sealed class LeaseKeeper : IAsyncDisposable
     {
         var period = TimeSpan.FromTicks(Math.Max(ShortestPeriod.Ticks, _lease.Ticks / 3));
         var lastRenewed = _time.GetTimestamp();
-        var unreachable = false;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _lost.Token);
         using var timer = new PeriodicTimer(period, _time);
         try
@@ -75,7 +74,6 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 {
                     // Unreachable for now: the lease is ours until it runs out, so keep trying until then.
                     _outage?.NoteFailure(e);
-                    unreachable = true;
                     if (_holdThroughOutage || _time.GetElapsedTime(lastRenewed) < _lease)
                     {
                         continue;
@@ -92,11 +90,6 @@ public sealed class LeaseKeeper : IAsyncDisposable
                 }
 
                 lastRenewed = _time.GetTimestamp();
-                if (unreachable)
-                {
-                    _outage?.NoteSuccess();
-                    unreachable = false;
-                }
             }
         }
         catch (OperationCanceledException)

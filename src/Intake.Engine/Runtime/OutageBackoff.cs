@@ -166,7 +166,7 @@ public sealed class OutageBackoff
 
     /// <summary>
     /// For a loop that tries again by itself (the lease heartbeat): a transient failure begins an outage (logged
-    /// once for all loops of the process); <see cref="NoteSuccess"/> when that loop gets through again.
+    /// once for all loops of the process).
     /// </summary>
     public void NoteFailure(IntakeException failure)
     {
@@ -178,7 +178,10 @@ public sealed class OutageBackoff
         }
     }
 
-    /// <summary>A call that met the outage got through: ends the current outage, if any (logged once).</summary>
+    /// <summary>
+    /// The catalog answered (told by the catalog itself after each answer, and by a call that met the outage once it
+    /// got through): ends the current outage, if any (logged once).
+    /// </summary>
     public void NoteSuccess()
     {
         if (Volatile.Read(ref _current) is null)

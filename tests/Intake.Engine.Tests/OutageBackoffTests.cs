@@ -70,30 +70,34 @@ public sealed class OutageBackoffTests
         // The serve daemon's discovery lists an empty folder without asking the catalog: its turn succeeds while the
         // catalog is still down, and must not end the outage the worker loop is waiting out.
         var backoff = new OutageBackoff(OutageOptions.Daemon, _time, _logs);
-        var catalogUp = false;
         var workerTries = 0;
         var discoveryRan = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        // The worker's first two tries fail (the catalog is down); the discovery's turn comes between them.
         var worker = backoff.RunAsync(async _ =>
         {
             if (++workerTries == 2)
             {
-                await discoveryRan.Task; // the discovery's turn comes between two failed tries of the worker
+                await discoveryRan.Task;
             }
 
-            if (!catalogUp)
+            if (workerTries <= 2)
             {
                 throw Down();
             }
         }, default);
+        for (var i = 0; i < 500 && backoff.DownSince is null; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        backoff.DownSince.ShouldNotBeNull();
         await backoff.RunAsync(_ => Task.CompletedTask, default);
         backoff.DownSince.ShouldNotBeNull();
         discoveryRan.SetResult();
-        await Task.Delay(50);
-        catalogUp = true;
         await worker;
 
-        workerTries.ShouldBeGreaterThan(2);
+        workerTries.ShouldBe(3);
         _logs.Count(60).ShouldBe(1);
         _logs.Count(61).ShouldBe(1);
         backoff.DownSince.ShouldBeNull();

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Microsoft.Data.Sqlite;
@@ -23,7 +24,15 @@ public sealed class SqliteCatalog : SqlCatalog
     /// <summary>Long enough to ride out another process's write (each is one short statement), short enough to surface a stuck lock.</summary>
     public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The pragmas each pooled connection (its native handle, which the pool keeps across opens) was last set to. Setting
+    /// them on every open was a statement parsed and run beside each catalog call; now only when the handle is new or
+    /// was last used at the other durability. Shared by every catalog of the process, as the pool is.
+    /// </summary>
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> PragmasSet = [];
+
     private readonly string _connectionString;
+    private int _pragmaRuns;
     private readonly string _busyTimeoutPragma;
     private readonly string _durablePragmas;
     private readonly string _relaxedPragmas;
@@ -88,6 +97,9 @@ public sealed class SqliteCatalog : SqlCatalog
     private protected override Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) =>
         OpenAsync(_relaxedPragmas, cancellationToken);
 
+    /// <summary>How many times this catalog set its pragmas on a connection it opened.</summary>
+    internal int PragmaRuns => Volatile.Read(ref _pragmaRuns);
+
     /// <summary>The <c>synchronous</c> level (1 NORMAL, 2 FULL) a durable or a relaxed connection runs at, as the pool hands it out.</summary>
     internal async Task<long> SynchronousLevelAsync(bool relaxed, CancellationToken cancellationToken)
     {
@@ -104,10 +116,21 @@ public sealed class SqliteCatalog : SqlCatalog
         {
             await connection.OpenAsync(cancellationToken);
             // Per connection: a pooled connection keeps both, but a new one starts at busy timeout 0 (fail at once),
-            // and a pooled one may come back with the other durability: both are set on every open, in one statement.
-            await using var command = connection.CreateCommand();
-            command.CommandText = pragmas;
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            // and a pooled one may come back with the other durability: both are set, in one statement, unless this
+            // handle was last set to exactly these (a handle serves one connection at a time, so nothing changes them between).
+            var handle = connection.Handle;
+            if (handle is null || !PragmasSet.TryGetValue(handle, out var set) || !string.Equals(set, pragmas, StringComparison.Ordinal))
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = pragmas;
+                await command.ExecuteNonQueryAsync(cancellationToken);
+                Interlocked.Increment(ref _pragmaRuns);
+                if (handle is not null)
+                {
+                    PragmasSet.AddOrUpdate(handle, pragmas);
+                }
+            }
+
             return connection;
         }
         catch

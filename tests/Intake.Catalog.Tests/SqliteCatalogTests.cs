@@ -44,4 +44,21 @@ public sealed class SqliteCatalogDurabilityTests : IAsyncLifetime
         (await _catalog.SynchronousLevelAsync(relaxed: false, CancellationToken.None)).ShouldBe(2L);
         (await _catalog.SynchronousLevelAsync(relaxed: true, CancellationToken.None)).ShouldBe(1L);
     }
+
+    [Fact]
+    public async Task APooledConnection_IsSetUpOnce_NotOnEveryCall_AndKeepsItsDurability()
+    {
+        var before = _catalog.PragmaRuns;
+        for (var i = 0; i < 10; i++)
+        {
+            (await _catalog.SynchronousLevelAsync(relaxed: true, CancellationToken.None)).ShouldBe(1L);
+        }
+
+        // One connection serves these one after the other: its pragmas are set the first time only.
+        (_catalog.PragmaRuns - before).ShouldBeLessThanOrEqualTo(1);
+        (await _catalog.SynchronousLevelAsync(relaxed: false, CancellationToken.None)).ShouldBe(2L);
+        (await _catalog.SynchronousLevelAsync(relaxed: false, CancellationToken.None)).ShouldBe(2L);
+        (await _catalog.SynchronousLevelAsync(relaxed: true, CancellationToken.None)).ShouldBe(1L);
+        (_catalog.PragmaRuns - before).ShouldBeLessThanOrEqualTo(3);
+    }
 }

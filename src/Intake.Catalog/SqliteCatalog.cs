@@ -32,6 +32,7 @@ public sealed class SqliteCatalog : SqlCatalog
     private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> PragmasSet = [];
 
     private readonly string _connectionString;
+    private readonly string _relaxedConnectionString;
     private int _pragmaRuns;
     private readonly string _busyTimeoutPragma;
     private readonly string _durablePragmas;
@@ -50,7 +51,7 @@ public sealed class SqliteCatalog : SqlCatalog
         _busyTimeoutPragma = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)busy.TotalMilliseconds}");
         _durablePragmas = _busyTimeoutPragma + "; PRAGMA synchronous = FULL";
         _relaxedPragmas = _busyTimeoutPragma + "; PRAGMA synchronous = NORMAL";
-        _connectionString = new SqliteConnectionStringBuilder
+        var builder = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
             Mode = SqliteOpenMode.ReadWriteCreate,
@@ -58,7 +59,13 @@ public sealed class SqliteCatalog : SqlCatalog
             ForeignKeys = true,
             // Microsoft.Data.Sqlite also retries a busy statement itself until this many seconds pass; 0 would mean forever.
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busy.TotalSeconds)),
-        }.ToString();
+        };
+        _connectionString = builder.ToString();
+        // The pool is keyed by the connection string: the hot path's connections get a pool of their own (the default
+        // value of a setting, spelled out, changes nothing else), so a pooled connection keeps one durability for life
+        // and its pragmas are set once, not again each time it passes from a relaxed call to a durable one.
+        builder.RecursiveTriggers = false;
+        _relaxedConnectionString = builder.ToString();
 
         try
         {
@@ -86,7 +93,7 @@ public sealed class SqliteCatalog : SqlCatalog
     /// makes every earlier commit in the WAL durable.
     /// </summary>
     private protected override Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
-        OpenAsync(_durablePragmas, cancellationToken);
+        OpenAsync(_connectionString, _durablePragmas, cancellationToken);
 
     /// <summary>
     /// <c>synchronous = NORMAL</c> in WAL mode: the commit is in the WAL in the operating system's cache, with no fsync;
@@ -95,7 +102,7 @@ public sealed class SqliteCatalog : SqlCatalog
     /// at the next FULL commit or checkpoint.
     /// </summary>
     private protected override Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) =>
-        OpenAsync(_relaxedPragmas, cancellationToken);
+        OpenAsync(_relaxedConnectionString, _relaxedPragmas, cancellationToken);
 
     /// <summary>How many times this catalog set its pragmas on a connection it opened.</summary>
     internal int PragmaRuns => Volatile.Read(ref _pragmaRuns);
@@ -109,9 +116,9 @@ public sealed class SqliteCatalog : SqlCatalog
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
     }
 
-    private async Task<DbConnection> OpenAsync(string pragmas, CancellationToken cancellationToken)
+    private async Task<DbConnection> OpenAsync(string connectionString, string pragmas, CancellationToken cancellationToken)
     {
-        var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken);
@@ -190,6 +197,8 @@ public sealed class SqliteCatalog : SqlCatalog
         // Pooled connections keep the file open; release them so the file can be moved or deleted.
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
+        using var relaxed = new SqliteConnection(_relaxedConnectionString);
+        SqliteConnection.ClearPool(relaxed);
         return ValueTask.CompletedTask;
     }
 }

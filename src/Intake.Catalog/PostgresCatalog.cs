@@ -18,6 +18,12 @@ public sealed class PostgresCatalog : SqlCatalog
     /// <summary>"Intake" in ASCII: the advisory lock key that serialises migrations across processes.</summary>
     private const long MigrationLockKey = 0x496E74616B65;
 
+    /// <summary>
+    /// Statements kept prepared per connection when the connection string does not say: the hot path uses about
+    /// fifteen texts (the claim's varies with its pipeline filter), the operator's and the server's calls a few tens more.
+    /// </summary>
+    internal const int AutoPreparedStatements = 64;
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly NpgsqlDataSource _relaxedDataSource;
 
@@ -41,6 +47,18 @@ public sealed class PostgresCatalog : SqlCatalog
         // The catalog keeps no session state (no SET, no session locks, no temporary tables: its one advisory lock is
         // transaction-scoped), so a connection going back to the pool needs no DISCARD ALL: one round trip less per call.
         builder.NoResetOnClose = true;
+        // The catalog sends the same few statements for every load: prepared once per connection (after two uses), the
+        // server stops parsing and planning them on every call. Kept as the connection string says when it says.
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare"))
+        {
+            builder.MaxAutoPrepare = AutoPreparedStatements;
+            if (!given.ContainsKey("Auto Prepare Min Usages") && !given.ContainsKey("AutoPrepareMinUsages"))
+            {
+                builder.AutoPrepareMinUsages = 2;
+            }
+        }
+
         _dataSource = NpgsqlDataSource.Create(builder);
         // The hot path's commits (OpenRelaxedConnectionAsync) do not wait for the WAL flush: synchronous_commit = off
         // for that pool's sessions only. Such a commit is visible at once and survives a crash of this process; a crash
@@ -51,6 +69,9 @@ public sealed class PostgresCatalog : SqlCatalog
     }
 
     public override string Description { get; }
+
+    /// <summary>The settings the catalog's connections are opened with (durable pool, or the hot path's relaxed one).</summary>
+    internal NpgsqlConnectionStringBuilder Settings(bool relaxed) => new((relaxed ? _relaxedDataSource : _dataSource).ConnectionString);
 
     private protected override async Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
         await _dataSource.OpenConnectionAsync(cancellationToken);

@@ -453,15 +453,17 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentException.ThrowIfNullOrWhiteSpace(worker);
         ArgumentException.ThrowIfNullOrWhiteSpace(inboxKey);
 
-        return RunRelaxedAsync(async connection =>
-        {
-            // updated_at is left alone: the job timeout measures the time in the working status from it.
-            var update = Command(connection, $"UPDATE intake_loads SET inbox_key = @inbox_key WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})");
-            Add(update, "@id", loadId, DbType.Int64);
-            Add(update, "@owner", worker, DbType.String);
-            Add(update, "@inbox_key", inboxKey, DbType.String);
-            return await ExecuteAsync(update, cancellationToken) == 1;
-        }, cancellationToken);
+        return RunRelaxedAsync(connection => UpdateInboxKeyAsync(connection, null, loadId, worker, inboxKey, cancellationToken), cancellationToken);
+    }
+
+    private static async Task<bool> UpdateInboxKeyAsync(DbConnection connection, DbTransaction? transaction, long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
+    {
+        // updated_at is left alone: the job timeout measures the time in the working status from it.
+        var update = Command(connection, $"UPDATE intake_loads SET inbox_key = @inbox_key WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})", transaction);
+        Add(update, "@id", loadId, DbType.Int64);
+        Add(update, "@owner", worker, DbType.String);
+        Add(update, "@inbox_key", inboxKey, DbType.String);
+        return await ExecuteAsync(update, cancellationToken) == 1;
     }
 
     public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken)
@@ -570,22 +572,27 @@ public abstract partial class SqlCatalog : ICatalog
 
         return RunRelaxedAsync(async connection =>
         {
-            var insert = Command(connection, """
-                INSERT INTO intake_steps (load_id, step, attempt, started_at, outcome, worker)
-                VALUES (@load_id, @step, @attempt, @now, @outcome, @worker)
-                RETURNING id
-                """);
-            Add(insert, "@load_id", loadId, DbType.Int64);
-            Add(insert, "@step", step, DbType.String);
-            Add(insert, "@attempt", attempt, DbType.Int32);
-            Add(insert, "@outcome", StepOutcome.Running.ToWord(), DbType.String);
-            Add(insert, "@worker", worker, DbType.String);
-            AddTime(insert, "@now", Now());
-            await using (insert)
-            {
-                return Convert.ToInt64(await insert.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-            }
+            return await InsertStepAsync(connection, null, loadId, step, attempt, worker, cancellationToken);
         }, cancellationToken);
+    }
+
+    private async Task<long> InsertStepAsync(DbConnection connection, DbTransaction? transaction, long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
+    {
+        var insert = Command(connection, """
+            INSERT INTO intake_steps (load_id, step, attempt, started_at, outcome, worker)
+            VALUES (@load_id, @step, @attempt, @now, @outcome, @worker)
+            RETURNING id
+            """, transaction);
+        Add(insert, "@load_id", loadId, DbType.Int64);
+        Add(insert, "@step", step, DbType.String);
+        Add(insert, "@attempt", attempt, DbType.Int32);
+        Add(insert, "@outcome", StepOutcome.Running.ToWord(), DbType.String);
+        Add(insert, "@worker", worker, DbType.String);
+        AddTime(insert, "@now", Now());
+        await using (insert)
+        {
+            return Convert.ToInt64(await insert.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+        }
     }
 
     public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
@@ -598,24 +605,62 @@ public abstract partial class SqlCatalog : ICatalog
 
         return RunRelaxedAsync(async connection =>
         {
-            // Only a running record is completed, and only once: history is never rewritten.
-            var update = Command(connection, """
-                UPDATE intake_steps SET
-                    outcome = @outcome, finished_at = @now, error_kind = @error_kind, message = @message, error_code = @error_code,
-                    rows_in = @rows_in, rows_out = @rows_out, bytes_in = @bytes_in, bytes_out = @bytes_out, outputs = @outputs, rows_rejected = @rows_rejected
-                WHERE id = @id AND outcome = @running
-                """);
-            Add(update, "@id", stepId, DbType.Int64);
-            Add(update, "@running", StepOutcome.Running.ToWord(), DbType.String);
-            AddResult(update, result);
-            AddTime(update, "@now", Now());
-            if (await ExecuteAsync(update, cancellationToken) != 1)
-            {
-                throw new InvalidOperationException($"step record {stepId} does not exist or is already finished");
-            }
-
+            await UpdateFinishedStepAsync(connection, null, stepId, result, cancellationToken);
             return true;
         }, cancellationToken);
+    }
+
+    public Task<long?> FinishAndStartStepAsync(long stepId, StepResult result, NextStep next, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(next);
+        ArgumentException.ThrowIfNullOrWhiteSpace(next.Step);
+        if (result.Outcome == StepOutcome.Running)
+        {
+            throw new ArgumentException("a finished step cannot be running", nameof(result));
+        }
+
+        if (next.InboxKey is not null)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(next.InboxKey, nameof(next));
+            ArgumentException.ThrowIfNullOrWhiteSpace(next.Worker, nameof(next));
+        }
+
+        // Relaxed like the two calls it replaces (a power loss may take it back; the load is then re-run from the step
+        // before, each step idempotent), but one commit: the hand-over is all or nothing.
+        return RunRelaxedAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await UpdateFinishedStepAsync(connection, transaction, stepId, result, cancellationToken);
+            if (next.InboxKey is { } inboxKey && !await UpdateInboxKeyAsync(connection, transaction, next.LoadId, next.Worker!, inboxKey, cancellationToken))
+            {
+                await transaction.RollbackAsync(cancellationToken);
+                return (long?)null;
+            }
+
+            var id = await InsertStepAsync(connection, transaction, next.LoadId, next.Step, next.Attempt, next.Worker, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return id;
+        }, cancellationToken);
+    }
+
+    private async Task UpdateFinishedStepAsync(DbConnection connection, DbTransaction? transaction, long stepId, StepResult result, CancellationToken cancellationToken)
+    {
+        // Only a running record is completed, and only once: history is never rewritten.
+        var update = Command(connection, """
+            UPDATE intake_steps SET
+                outcome = @outcome, finished_at = @now, error_kind = @error_kind, message = @message, error_code = @error_code,
+                rows_in = @rows_in, rows_out = @rows_out, bytes_in = @bytes_in, bytes_out = @bytes_out, outputs = @outputs, rows_rejected = @rows_rejected
+            WHERE id = @id AND outcome = @running
+            """, transaction);
+        Add(update, "@id", stepId, DbType.Int64);
+        Add(update, "@running", StepOutcome.Running.ToWord(), DbType.String);
+        AddResult(update, result);
+        AddTime(update, "@now", Now());
+        if (await ExecuteAsync(update, cancellationToken) != 1)
+        {
+            throw new InvalidOperationException($"step record {stepId} does not exist or is already finished");
+        }
     }
 
     public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => RunAsync(connection =>

@@ -1,6 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Microsoft.Data.Sqlite;
@@ -23,7 +24,16 @@ public sealed class SqliteCatalog : SqlCatalog
     /// <summary>Long enough to ride out another process's write (each is one short statement), short enough to surface a stuck lock.</summary>
     public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The pragmas each pooled connection (its native handle, which the pool keeps across opens) was last set to. Setting
+    /// them on every open was a statement parsed and run beside each catalog call; now only when the handle is new or
+    /// was last used at the other durability. Shared by every catalog of the process, as the pool is.
+    /// </summary>
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> PragmasSet = [];
+
     private readonly string _connectionString;
+    private readonly string _relaxedConnectionString;
+    private int _pragmaRuns;
     private readonly string _busyTimeoutPragma;
     private readonly string _durablePragmas;
     private readonly string _relaxedPragmas;
@@ -41,7 +51,7 @@ public sealed class SqliteCatalog : SqlCatalog
         _busyTimeoutPragma = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)busy.TotalMilliseconds}");
         _durablePragmas = _busyTimeoutPragma + "; PRAGMA synchronous = FULL";
         _relaxedPragmas = _busyTimeoutPragma + "; PRAGMA synchronous = NORMAL";
-        _connectionString = new SqliteConnectionStringBuilder
+        var builder = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
             Mode = SqliteOpenMode.ReadWriteCreate,
@@ -49,7 +59,13 @@ public sealed class SqliteCatalog : SqlCatalog
             ForeignKeys = true,
             // Microsoft.Data.Sqlite also retries a busy statement itself until this many seconds pass; 0 would mean forever.
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busy.TotalSeconds)),
-        }.ToString();
+        };
+        _connectionString = builder.ToString();
+        // The pool is keyed by the connection string: the hot path's connections get a pool of their own (the default
+        // value of a setting, spelled out, changes nothing else), so a pooled connection keeps one durability for life
+        // and its pragmas are set once, not again each time it passes from a relaxed call to a durable one.
+        builder.RecursiveTriggers = false;
+        _relaxedConnectionString = builder.ToString();
 
         try
         {
@@ -77,7 +93,7 @@ public sealed class SqliteCatalog : SqlCatalog
     /// makes every earlier commit in the WAL durable.
     /// </summary>
     private protected override Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
-        OpenAsync(_durablePragmas, cancellationToken);
+        OpenAsync(_connectionString, _durablePragmas, cancellationToken);
 
     /// <summary>
     /// <c>synchronous = NORMAL</c> in WAL mode: the commit is in the WAL in the operating system's cache, with no fsync;
@@ -86,7 +102,10 @@ public sealed class SqliteCatalog : SqlCatalog
     /// at the next FULL commit or checkpoint.
     /// </summary>
     private protected override Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) =>
-        OpenAsync(_relaxedPragmas, cancellationToken);
+        OpenAsync(_relaxedConnectionString, _relaxedPragmas, cancellationToken);
+
+    /// <summary>How many times this catalog set its pragmas on a connection it opened.</summary>
+    internal int PragmaRuns => Volatile.Read(ref _pragmaRuns);
 
     /// <summary>The <c>synchronous</c> level (1 NORMAL, 2 FULL) a durable or a relaxed connection runs at, as the pool hands it out.</summary>
     internal async Task<long> SynchronousLevelAsync(bool relaxed, CancellationToken cancellationToken)
@@ -97,17 +116,28 @@ public sealed class SqliteCatalog : SqlCatalog
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
     }
 
-    private async Task<DbConnection> OpenAsync(string pragmas, CancellationToken cancellationToken)
+    private async Task<DbConnection> OpenAsync(string connectionString, string pragmas, CancellationToken cancellationToken)
     {
-        var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken);
             // Per connection: a pooled connection keeps both, but a new one starts at busy timeout 0 (fail at once),
-            // and a pooled one may come back with the other durability: both are set on every open, in one statement.
-            await using var command = connection.CreateCommand();
-            command.CommandText = pragmas;
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            // and a pooled one may come back with the other durability: both are set, in one statement, unless this
+            // handle was last set to exactly these (a handle serves one connection at a time, so nothing changes them between).
+            var handle = connection.Handle;
+            if (handle is null || !PragmasSet.TryGetValue(handle, out var set) || !string.Equals(set, pragmas, StringComparison.Ordinal))
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = pragmas;
+                await command.ExecuteNonQueryAsync(cancellationToken);
+                Interlocked.Increment(ref _pragmaRuns);
+                if (handle is not null)
+                {
+                    PragmasSet.AddOrUpdate(handle, pragmas);
+                }
+            }
+
             return connection;
         }
         catch
@@ -167,6 +197,8 @@ public sealed class SqliteCatalog : SqlCatalog
         // Pooled connections keep the file open; release them so the file can be moved or deleted.
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
+        using var relaxed = new SqliteConnection(_relaxedConnectionString);
+        SqliteConnection.ClearPool(relaxed);
         return ValueTask.CompletedTask;
     }
 }

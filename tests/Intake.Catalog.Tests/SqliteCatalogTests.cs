@@ -44,4 +44,19 @@ public sealed class SqliteCatalogDurabilityTests : IAsyncLifetime
         (await _catalog.SynchronousLevelAsync(relaxed: false, CancellationToken.None)).ShouldBe(2L);
         (await _catalog.SynchronousLevelAsync(relaxed: true, CancellationToken.None)).ShouldBe(1L);
     }
+
+    [Fact]
+    public async Task PooledConnections_AreSetUpOnce_NotOnEveryCall_AndKeepTheirDurability()
+    {
+        var before = _catalog.PragmaRuns;
+        for (var i = 0; i < 10; i++)
+        {
+            // The worker's calls alternate so: a relaxed step record, a durable history read or final status.
+            (await _catalog.SynchronousLevelAsync(relaxed: true, CancellationToken.None)).ShouldBe(1L);
+            (await _catalog.SynchronousLevelAsync(relaxed: false, CancellationToken.None)).ShouldBe(2L);
+        }
+
+        // One connection of each kind serves these one after the other: each is set up the first time only.
+        (_catalog.PragmaRuns - before).ShouldBeLessThanOrEqualTo(2);
+    }
 }

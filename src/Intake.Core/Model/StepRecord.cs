@@ -93,3 +93,14 @@ public static class StepOutcomeNames
         _ => throw new ArgumentException($"unknown step outcome '{word}'", nameof(word)),
     };
 }
+
+/// <summary>The step record a worker starts as it finishes the one before (<c>ICatalog.FinishAndStartStepAsync</c>).</summary>
+public sealed record NextStep
+{
+    public required long LoadId { get; init; }
+    public required string Step { get; init; }
+    public required int Attempt { get; init; }
+    public string? Worker { get; init; }
+    /// <summary>Where the original now sits in the inbox, recorded with the hand-over while <see cref="Worker"/> holds the load; null to leave the load's key alone.</summary>
+    public string? InboxKey { get; init; }
+}

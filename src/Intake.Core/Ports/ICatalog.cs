@@ -61,6 +61,28 @@ public interface ICatalog : IAsyncDisposable
     /// <summary>Completes a step record; step records are otherwise never changed.</summary>
     Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Completes step record <paramref name="stepId"/> and appends the next step's record in <c>running</c>, as one
+    /// transaction: a worker hands its load from one step to the next with one commit instead of two (or three with
+    /// the inbox key), and a crash leaves either both records as before or both written, never a load with two running
+    /// records. With <see cref="NextStep.InboxKey"/> set, the inbox key is recorded in the same transaction, only while
+    /// <see cref="NextStep.Worker"/> holds the load (as <see cref="RecordInboxKeyAsync"/>); when it no longer does,
+    /// nothing is written and the answer is null. Otherwise the new record's id.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The record does not exist or is already finished; nothing is written.</exception>
+    async Task<long?> FinishAndStartStepAsync(long stepId, StepResult result, NextStep next, CancellationToken cancellationToken)
+    {
+        // For catalogs without a transaction of their own (test doubles): the same calls one after the other.
+        ArgumentNullException.ThrowIfNull(next);
+        await FinishStepAsync(stepId, result, cancellationToken);
+        if (next.InboxKey is { } inboxKey && !await RecordInboxKeyAsync(next.LoadId, next.Worker!, inboxKey, cancellationToken))
+        {
+            return null;
+        }
+
+        return await StartStepAsync(next.LoadId, next.Step, next.Attempt, next.Worker, cancellationToken);
+    }
+
     Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken);
 
     /// <summary>

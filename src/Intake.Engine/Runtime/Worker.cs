@@ -179,22 +179,65 @@ public sealed class Worker
         // No record is running now (stale ones were closed above) and this worker holds the lease: the history just
         // read stays true while the worker's own starts and ends are added to it, so a step's start needs no read.
         var attempts = new KnownAttempts(history);
-        foreach (var stepName in stepNames)
+        try
         {
+            return await RunStepsAsync(load, pipeline, stepNames, history, resources, attempts, ct);
+        }
+        catch (OperationCanceledException) when (attempts.Deferred is not null)
+        {
+            // Stopped (or the lease lost) between a step's success and the next step's start.
+            await CloseDeferredQuietlyAsync(attempts);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Records a deferred success if the catalog takes it at once; otherwise the record stays running, and the next
+    /// worker on the load closes it and runs the step again (each step idempotent), as after a crash inside the step.
+    /// </summary>
+    private async Task CloseDeferredQuietlyAsync(KnownAttempts attempts)
+    {
+        if (attempts.Deferred is not { } deferred)
+        {
+            return;
+        }
+
+        attempts.Deferred = null;
+        try
+        {
+            await Catalog.FinishStepAsync(deferred.StepId, deferred.Result, CancellationToken.None);
+        }
+        catch (Exception e) when (e is InvalidOperationException || (e is IntakeException { IsTransient: true }))
+        {
+            // Already closed (by a worker that took the load over, or by the hand-over whose answer was lost), or the
+            // catalog is unreachable.
+        }
+    }
+
+    private async Task<LoadStatus?> RunStepsAsync(
+        Load load, PipelineConfig pipeline, IReadOnlyList<string> stepNames, IReadOnlyList<StepRecord> history, StepContext resources, KnownAttempts attempts, CancellationToken ct)
+    {
+        for (var i = 0; i < stepNames.Count; i++)
+        {
+            var stepName = stepNames[i];
             if (history.Any(s => s.Step == stepName && s.Outcome == StepOutcome.Succeeded) && !await ScratchLostAsync(load, pipeline, stepName, history, ct))
             {
                 continue; // resume at the first step without a success
             }
 
+            // The success of a step that another one follows is recorded with that one's start; the last step's at once,
+            // inside its retries, so a catalog that fails to take it makes the step run again, as before hand-overs.
+            var handOver = stepNames.Skip(i + 1).Any(next => !history.Any(s => s.Step == next && s.Outcome == StepOutcome.Succeeded));
             var step = _steps[stepName];
             var retry = BuildRetry(pipeline, load, stepName);
             StepResult done;
             try
             {
-                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, attempts, token), ct);
+                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, attempts, handOver, token), ct);
             }
             catch (IntakeException e)
             {
+                await CloseDeferredQuietlyAsync(attempts); // a step before this one succeeded: its record says so if the catalog takes it
                 return await FailAsync(load, e.Kind, e.Message, ct, pipeline.ErrorCodes.For(stepName, e.Kind));
             }
 
@@ -208,9 +251,15 @@ public sealed class Worker
 
             if (done.InboxKey is { } inboxKey && inboxKey != load.InboxKey)
             {
-                // Recorded the moment the original is in the inbox: later steps, the error path and re-drives use this
-                // key, not one rendered again from a key template that may have changed since.
-                if (!await Outage.RunAsync(t => Catalog.RecordInboxKeyAsync(load.Id, Id, inboxKey, t), ct))
+                // Recorded the moment the original is in the inbox, before anything else runs on the load: later steps,
+                // the error path and re-drives use this key, not one rendered again from a key template that may have
+                // changed since. With the step's success still to be recorded, it goes in the same commit (the start of
+                // the next step, or the end of the stage).
+                if (attempts.Deferred is { } deferred)
+                {
+                    deferred.InboxKey = inboxKey;
+                }
+                else if (!await Outage.RunAsync(t => Catalog.RecordInboxKeyAsync(load.Id, Id, inboxKey, t), ct))
                 {
                     throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
                 }
@@ -220,7 +269,25 @@ public sealed class Worker
             }
         }
 
+        await CloseDeferredAsync(load, attempts, ct);
         return null;
+    }
+
+    /// <summary>Records the success (and inbox key) of a step whose record was left for the next step's start to close.</summary>
+    private async Task CloseDeferredAsync(Load load, KnownAttempts attempts, CancellationToken ct)
+    {
+        if (attempts.Deferred is not { } deferred)
+        {
+            return;
+        }
+
+        await CloseAsync(deferred.StepId, deferred.Result, ct, attempts);
+        if (deferred.InboxKey is { } inboxKey && !await Outage.RunAsync(t => Catalog.RecordInboxKeyAsync(load.Id, Id, inboxKey, t), ct))
+        {
+            throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+        }
+
+        attempts.Deferred = null;
     }
 
     /// <summary>
@@ -265,7 +332,7 @@ public sealed class Worker
         where T : class =>
         name is not null && named.TryGetValue(name, out var found) ? found : null;
 
-    private async Task<StepResult> RunStepAsync(IStep step, StepContext resources, KnownAttempts attempts, CancellationToken ct)
+    private async Task<StepResult> RunStepAsync(IStep step, StepContext resources, KnownAttempts attempts, bool handOver, CancellationToken ct)
     {
         var load = resources.Load;
         var pipeline = resources.Pipeline;
@@ -306,7 +373,17 @@ public sealed class Worker
             throw error;
         }
 
-        await CloseAsync(stepId, result, ct, attempts);
+        if (handOver && result.Outcome == StepOutcome.Succeeded && result.HeldReason is null)
+        {
+            // Closed with the next step's start, one commit for both (or at the end of the stage): a crash before that
+            // leaves the record running, and the next worker closes it and runs the step again, as after a crash inside it.
+            attempts.Deferred = new DeferredClose(stepId, result);
+        }
+        else
+        {
+            await CloseAsync(stepId, result, ct, attempts);
+        }
+
         _observer.StepFinished(load, step.Name, result);
         Log.StepSucceeded(_log, load.Id, load.Pipeline, step.Name, result.RowsIn, result.RowsOut, result.BytesIn);
         return result;
@@ -330,7 +407,20 @@ public sealed class Worker
                 var next = known.Next(stepName);
                 try
                 {
-                    var started = await Catalog.StartStepAsync(load.Id, stepName, next, Id, token);
+                    long started;
+                    if (known.Deferred is { } deferred)
+                    {
+                        // The step before succeeded: its end, its inbox key and this start are one transaction.
+                        started = await Catalog.FinishAndStartStepAsync(
+                            deferred.StepId, deferred.Result, new NextStep { LoadId = load.Id, Step = stepName, Attempt = next, Worker = Id, InboxKey = deferred.InboxKey }, token)
+                            ?? throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+                        known.Deferred = null;
+                    }
+                    else
+                    {
+                        started = await Catalog.StartStepAsync(load.Id, stepName, next, Id, token);
+                    }
+
                     known.Started(stepName);
                     return (started, next);
                 }
@@ -343,6 +433,27 @@ public sealed class Worker
             }
 
             known?.Lost = true;
+            if (known?.Deferred is { } unsent)
+            {
+                // The hand-over went unanswered: it was written whole or not at all. The success is recorded on its own
+                // first (already there if it was written), then the start is decided from the history.
+                try
+                {
+                    await Catalog.FinishStepAsync(unsent.StepId, unsent.Result, CancellationToken.None);
+                }
+                catch (InvalidOperationException)
+                {
+                    // Already finished: the hand-over was written before its answer was lost.
+                }
+
+                if (unsent.InboxKey is { } inboxKey && !await Catalog.RecordInboxKeyAsync(load.Id, Id, inboxKey, token))
+                {
+                    throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+                }
+
+                known.Deferred = null;
+            }
+
             return await StartReadingHistoryAsync(load, stepName, token);
         }, ct);
     }
@@ -713,4 +824,17 @@ internal sealed class KnownAttempts
     public int Next(string step) => _counts.GetValueOrDefault(step) + 1;
 
     public void Started(string step) => _counts[step] = _counts.GetValueOrDefault(step) + 1;
+
+    /// <summary>The last step's success, not recorded yet: it goes with the next step's start, or at the end of the stage.</summary>
+    public DeferredClose? Deferred { get; set; }
+}
+
+/// <summary>A succeeded step record to close: its id, its result, and the inbox key it produced (if any) to record with it.</summary>
+internal sealed class DeferredClose(long stepId, StepResult result)
+{
+    public long StepId { get; } = stepId;
+
+    public StepResult Result { get; } = result;
+
+    public string? InboxKey { get; set; }
 }

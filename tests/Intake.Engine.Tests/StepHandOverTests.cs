@@ -1,0 +1,139 @@
+using Intake.Core.Model;
+using Intake.Core.Ports;
+using Intake.Engine.Audit;
+using Intake.Engine.Operations;
+using Intake.Engine.Runtime;
+using Intake.Engine.Tests.Support;
+
+namespace Intake.Engine.Tests;
+
+/// <summary>
+/// The worker hands a load from one step to the next with one catalog call (the end of one record, the inbox key, the
+/// start of the next: one transaction), and a worker killed at that hand-over leaves a load the next worker finishes
+/// as one load with every row once.
+/// </summary>
+public sealed class StepHandOverTests : IAsyncDisposable
+{
+    private readonly EmbeddedProject _project = new("intake-hand-over-");
+
+    public StepHandOverTests()
+    {
+        _project.GzipPipelineWithOneFile(); // fetch, decompress, validate, load (ingest); archive
+    }
+
+    public ValueTask DisposeAsync() => _project.DisposeAsync();
+
+    [Fact]
+    public async Task NoFailures_EachStepsEndGoesWithTheNextStepsStart_AndTheInboxKeyWithTheFetchsEnd()
+    {
+        var runtime = await _project.OpenAsync();
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var counting = new HandOverCatalog(runtime.Catalog);
+
+        var (load, steps) = await DrainAsync(runtime.WithCatalog(counting), new Worker(runtime.WithCatalog(counting)));
+
+        // Without hand-overs: 5 starts, 5 ends and the inbox key, 11 commits; with them 7.
+        (counting.Starts, counting.HandOvers, counting.Finishes, counting.InboxKeys).ShouldBe((2, 3, 2, 0));
+        load.Status.ShouldBe(LoadStatus.Archived);
+        load.InboxKey.ShouldNotBeNull();
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+        ]);
+        steps.Single(s => s.Step == "fetch").Outputs.ShouldContain($"inbox:{load.InboxKey}");
+        (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData("decompress", false)] // fetch done, its end and the inbox key not written
+    [InlineData("decompress", true)]  // fetch's end, the inbox key and decompress's start written, then killed
+    [InlineData("load", false)]
+    [InlineData("load", true)]
+    public async Task KilledAtAHandOver_TheNextWorkerResumes_OneLoadEveryRowOnce(string nextStep, bool written)
+    {
+        var runtime = await _project.OpenAsync();
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var dying = new HandOverCatalog(runtime.Catalog) { KillAt = nextStep, KillAfterWriting = written };
+        // A process id no system gives out, so the sweeper finds that process stopped and hands the load back.
+        var deadId = $"{Environment.MachineName}:{int.MaxValue}:dead0002";
+
+        await Should.ThrowAsync<ProcessKilledException>(() => new Worker(runtime.WithCatalog(dying), id: deadId).RunOneAsync(null, default));
+        var stuck = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        stuck.Status.ShouldBe(LoadStatus.Ingesting);
+        var runningStep = written ? nextStep : (nextStep == "decompress" ? "fetch" : "validate");
+        (await runtime.Catalog.GetStepsAsync(stuck.Id, default)).Where(s => s.Outcome == StepOutcome.Running).Select(s => s.Step).ShouldBe([runningStep]);
+        (await new Sweeper(runtime).SweepAsync(default)).Returned.ShouldBe(1);
+
+        var (load, steps) = await DrainAsync(runtime, new Worker(runtime));
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        load.InboxKey.ShouldNotBeNull();
+        steps.ShouldAllBe(s => s.Outcome != StepOutcome.Running);
+        steps.Where(s => s.Step == runningStep).Select(s => (s.Attempt, s.Outcome)).ShouldBe([(1, StepOutcome.Failed), (2, StepOutcome.Succeeded)]);
+        steps.Where(s => s.Step != runningStep).ShouldAllBe(s => s.Attempt == 1 && s.Outcome == StepOutcome.Succeeded);
+        steps.Select(s => s.Step).Distinct().Count().ShouldBe(5);
+        (await runtime.Warehouses["main"].CountRowsAsync("rows", load.Id, default)).ShouldBe(2);
+        _project.Rows().ShouldBe(2);
+        (await RuntimeProbes.ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
+    }
+
+    private static async Task<(Load Load, IReadOnlyList<StepRecord> Steps)> DrainAsync(IntakeRuntime runtime, Worker worker)
+    {
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var load = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        return (load, await runtime.Catalog.GetStepsAsync(load.Id, default));
+    }
+
+    private sealed class ProcessKilledException() : Exception("killed (SIGKILL): nothing after this point runs");
+
+    /// <summary>
+    /// The real catalog, counting the worker's step writes; the hand-over goes to the real catalog's own transaction
+    /// (not the port's fallback of separate calls). With <see cref="KillAt"/>, the process "dies" at the hand-over to
+    /// that step: before anything is written, or just after the transaction commits.
+    /// </summary>
+    private sealed class HandOverCatalog(ICatalog inner) : ForwardingCatalog(inner), ICatalog
+    {
+        public int Starts { get; private set; }
+        public int Finishes { get; private set; }
+        public int HandOvers { get; private set; }
+        public int InboxKeys { get; private set; }
+        public string? KillAt { get; init; }
+        public bool KillAfterWriting { get; init; }
+
+        public override Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
+        {
+            Starts++;
+            return base.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
+        }
+
+        public override Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
+        {
+            Finishes++;
+            return base.FinishStepAsync(stepId, result, cancellationToken);
+        }
+
+        public override Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
+        {
+            InboxKeys++;
+            return base.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
+        }
+
+        async Task<long?> ICatalog.FinishAndStartStepAsync(long stepId, StepResult result, NextStep next, CancellationToken cancellationToken)
+        {
+            HandOvers++;
+            if (next.Step == KillAt && !KillAfterWriting)
+            {
+                throw new ProcessKilledException();
+            }
+
+            var id = await Inner.FinishAndStartStepAsync(stepId, result, next, cancellationToken);
+            return next.Step == KillAt ? throw new ProcessKilledException() : id;
+        }
+    }
+}

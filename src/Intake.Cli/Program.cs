@@ -16,4 +16,6 @@ if (parse.Errors.Count > 0)
     return parse.CommandResult.Command.Name == "mail" ? MailCommands.TempFail : ExitCodes.Usage;
 }
 
-return await parse.InvokeAsync();
+var code = await parse.InvokeAsync();
+Intake.Engine.Mail.MailPhases.Mark("exit");
+return code;

@@ -17,5 +17,9 @@ if (parse.Errors.Count > 0)
 }
 
 var code = await parse.InvokeAsync();
-Intake.Engine.Mail.MailPhases.Mark("exit");
+if (parse.CommandResult.Command.Name == "mail")
+{
+    Intake.Engine.Mail.MailPhases.Mark("exit"); // INTAKE_MAIL_PHASES=1: the runtime closed, the answer given
+}
+
 return code;

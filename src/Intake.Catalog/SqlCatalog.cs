@@ -758,7 +758,7 @@ public abstract partial class SqlCatalog : ICatalog
         Add(command, "@rows_rejected", result.RowsRejected, DbType.Int64);
         Add(command, "@bytes_in", result.BytesIn, DbType.Int64);
         Add(command, "@bytes_out", result.BytesOut, DbType.Int64);
-        Add(command, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs) : null, DbType.String);
+        Add(command, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs, CatalogJson.Default.IReadOnlyListString) : null, DbType.String);
     }
 
     private void AddTime(DbCommand command, string name, DateTimeOffset? value)
@@ -840,7 +840,7 @@ public abstract partial class SqlCatalog : ICatalog
         RowsOut = LongOrNull(r, 10),
         BytesIn = LongOrNull(r, 11),
         BytesOut = LongOrNull(r, 12),
-        Outputs = r.IsDBNull(13) ? [] : JsonSerializer.Deserialize<string[]>(r.GetString(13)) ?? [],
+        Outputs = r.IsDBNull(13) ? [] : JsonSerializer.Deserialize(r.GetString(13), CatalogJson.Default.StringArray) ?? [],
         Worker = StringOrNull(r, 14),
         RowsRejected = LongOrNull(r, 15),
         ErrorCode = StringOrNull(r, 16),

@@ -57,6 +57,7 @@ internal static class MailCommands
 
     private static async Task<int> ReceiveAsync(ParseResult parse, string[]? pipelines, string[] recipients, string? sender, string? client, CancellationToken ct)
     {
+        MailPhases.Mark("main");
         IntakeConfig config;
         try
         {
@@ -67,14 +68,17 @@ internal static class MailCommands
             return Answer(TempFail, $"cannot take mail now, the configuration is invalid: {e.Message}");
         }
 
+        MailPhases.Mark("configuration read");
         using var logs = parse.GetValue<bool>("--verbose") ? Terminal.CreateLogs(interactive: false, verbose: true) : null;
         try
         {
             await using var runtime = await IntakeRuntime.OpenAsync(config, OutageOptions.OneShot, TimeProvider.System, logs ?? (ILoggerFactory)NullLoggerFactory.Instance, ct);
+            MailPhases.Mark("catalog opened");
             var receiver = new MailReceiver(runtime, pipelines is { Length: > 0 } ? pipelines : null);
             var envelope = new MailEnvelope(sender, recipients.SelectMany(r => r.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList(), client ?? "pipe");
             await using var stdin = Console.OpenStandardInput();
             var receipt = await receiver.ReceiveAsync(stdin, envelope, ct);
+            MailPhases.Mark("received");
             return Answer(receipt.Outcome switch
             {
                 MailReceiveOutcome.Accepted or MailReceiveOutcome.Duplicate => ExitCodes.Ok,

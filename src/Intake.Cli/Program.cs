@@ -16,4 +16,10 @@ if (parse.Errors.Count > 0)
     return parse.CommandResult.Command.Name == "mail" ? MailCommands.TempFail : ExitCodes.Usage;
 }
 
-return await parse.InvokeAsync();
+var code = await parse.InvokeAsync();
+if (parse.CommandResult.Command.Name == "mail")
+{
+    Intake.Engine.Mail.MailPhases.Mark("exit"); // INTAKE_MAIL_PHASES=1: the runtime closed, the answer given
+}
+
+return code;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Intake.Core.Ports;
 
 namespace Intake.Engine.Mail;
@@ -51,11 +52,9 @@ public static class MailArrivals
     /// <summary>How a message's fingerprint (<see cref="MailFingerprint"/>) is written as a load's fingerprint.</summary>
     public const string FingerprintPrefix = "sha256:";
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    // Source-generated: the reflection-based serializer emits and compiles accessors at first use, which cost every
+    // `intake mail` process (one message each) more than the rest of writing the arrival (bench/mail/README.md).
+    private static JsonTypeInfo<MailArrival> Json => MailArrivalJson.Default.MailArrival;
 
     public static string Key(string pipeline, string sha256) => $"arrivals/{pipeline}/{sha256}.json";
 
@@ -77,7 +76,7 @@ public static class MailArrivals
         }
 
         await using var stream = await store.OpenReadAsync(Area, key, cancellationToken);
-        return await JsonSerializer.DeserializeAsync<MailArrival>(stream, Json, cancellationToken)
+        return await JsonSerializer.DeserializeAsync(stream, Json, cancellationToken)
             ?? throw new InvalidDataException($"{store.Describe(Area, key)} is empty");
     }
 
@@ -90,3 +89,8 @@ public static class MailArrivals
         await store.PutAsync(Area, Key(pipeline, arrival.Sha256), content, cancellationToken);
     }
 }
+
+/// <summary>An arrival's JSON (snake_case, nulls left out), written and read without reflection.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(MailArrival))]
+internal sealed partial class MailArrivalJson : JsonSerializerContext;

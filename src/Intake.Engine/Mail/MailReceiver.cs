@@ -96,18 +96,21 @@ public sealed class MailReceiver : IMailReceiver
         }
 
         using var spool = await MailSpool.CopyAsync(message, MaxMessageBytes, _spoolDirectory, ct);
+        MailPhases.Mark("spooled");
         if (spool.TooLarge)
         {
             return TooLarge(MaxMessageBytes);
         }
 
         using var parsed = await spool.ParseAsync(ct);
+        MailPhases.Mark("parsed");
         var facts = MailMessages.Facts(parsed, envelope.Sender, envelope.Recipients);
         if (MailRouter.Route(_pipelines, facts) is not { } decision)
         {
             return Unknown(facts.Recipients);
         }
 
+        MailPhases.Mark("routed");
         var pipeline = decision.Pipeline;
         if (spool.Size > Options(pipeline).MaxMessageBytes)
         {
@@ -129,6 +132,7 @@ public sealed class MailReceiver : IMailReceiver
             await MailArrivals.WriteAsync(store, pipeline.Name, arrival, ct);
         }
 
+        MailPhases.Mark("arrival written");
         var stored = await store.StatAsync(Areas.Inbox, arrival.InboxKey, ct);
         if (stored is null)
         {
@@ -144,6 +148,7 @@ public sealed class MailReceiver : IMailReceiver
             stored = await store.PutAsync(Areas.Inbox, arrival.InboxKey, spool.File, ct);
         }
 
+        MailPhases.Mark("inbox copy durable");
         // The copy is checked against its arrival, not against this delivery: a delivery again may differ in its trace fields.
         if (stored.Size != arrival.Size || (stored.Sha256 is { } written && !string.Equals(written, arrival.CopySha256, StringComparison.OrdinalIgnoreCase)))
         {
@@ -159,6 +164,7 @@ public sealed class MailReceiver : IMailReceiver
         var registered = await _runtime.Catalog.RegisterLoadAsync(
             new NewLoad(pipeline.Name, customer, sourceKey, MailArrivals.Fingerprint(sha), arrival.Size) { InboxKey = arrival.InboxKey, DoneStep = receive }, ct);
 
+        MailPhases.Mark("load registered");
         var where = decision.Targets is { } t ? t.ToString() : "no route takes it: " + decision.Problem;
         if (!registered.Created)
         {

@@ -70,7 +70,7 @@ public sealed class OutageBackoff
 {
     private readonly TimeProvider _time;
     private readonly ILogger _log;
-    private readonly ResiliencePipeline _retry;
+    private readonly ResiliencePipeline? _retry;
     private Outage? _current;
 
     public OutageBackoff(OutageOptions options, TimeProvider time, ILoggerFactory? logs = null)
@@ -85,7 +85,13 @@ public sealed class OutageBackoff
         Options = options;
         _time = time;
         _log = (logs ?? NullLoggerFactory.Instance).CreateLogger("Intake.Outage");
-        _retry = new ResiliencePipelineBuilder { TimeProvider = time }
+        // Only a process that waits out outages retries; a command that runs once (one `intake mail` per message) does
+        // not pay for building the pipeline (and loading its library).
+        _retry = options.WaitForRecovery ? BuildRetry(options, time) : null;
+    }
+
+    private ResiliencePipeline BuildRetry(OutageOptions options, TimeProvider time) =>
+        new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = new PredicateBuilder().Handle<IntakeException>(e => e.IsTransient),
@@ -106,7 +112,6 @@ public sealed class OutageBackoff
                 },
             })
             .Build();
-    }
 
     public OutageOptions Options { get; }
 
@@ -124,16 +129,16 @@ public sealed class OutageBackoff
     public async Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(action);
-        if (!Options.WaitForRecovery)
-        {
-            return await action(cancellationToken);
-        }
+        return _retry is null ? await action(cancellationToken) : await RetryAsync(_retry, action, cancellationToken);
+    }
 
+    private async Task<T> RetryAsync<T>(ResiliencePipeline retry, Func<CancellationToken, Task<T>> action, CancellationToken cancellationToken)
+    {
         // Only a call that met the outage itself may end it: a loop whose turn did not reach the catalog at all (a
         // discovery that listed no files) succeeds during an outage too, and ending it then would log a second one at
         // the next failure.
         var met = false;
-        var result = await _retry.ExecuteAsync(async token =>
+        var result = await retry.ExecuteAsync(async token =>
         {
             try
             {

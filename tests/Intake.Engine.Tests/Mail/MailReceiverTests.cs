@@ -462,3 +462,32 @@ public abstract class MailReceiverSuite : IAsyncLifetime
 
     }
 }
+
+/// <summary>
+/// An arrival's JSON is a file in the store that outlives the version that wrote it: a retry after an upgrade must find
+/// the arrival the previous version wrote (snake_case keys, nulls left out), and the file this version writes keeps those keys.
+/// </summary>
+public sealed class MailArrivalFormatTests
+{
+    private const string Written = """{"sha256":"ab12","size":42,"inbox_key":"acme/x/y/z/20230113_120000_ab12/message.eml","received_at":"2023-01-13T12:00:00+00:00","recipients":["reports@hview.example"],"client":"pipe","message_id":"r1@hydrastor.example"}""";
+
+    [Fact]
+    public async Task Arrival_WrittenByAnEarlierVersion_IsFound_AndTheSameArrivalIsWrittenWithTheSameKeys()
+    {
+        await using var project = new MailProject();
+        var runtime = await project.OpenAsync();
+        var store = runtime.StoreFor(runtime.Pipeline("mail"));
+        await store.PutAsync(MailArrivals.Area, MailArrivals.Key("mail", "ab12"), new MemoryStream(Encoding.UTF8.GetBytes(Written)), default);
+
+        var found = (await MailArrivals.FindAsync(store, "mail", "ab12", default)).ShouldNotBeNull();
+
+        found.ShouldBe(new MailArrival("ab12", 42, "acme/x/y/z/20230113_120000_ab12/message.eml", new DateTimeOffset(2023, 1, 13, 12, 0, 0, TimeSpan.Zero),
+            null, found.Recipients, "pipe", "r1@hydrastor.example"));
+        found.Recipients.ShouldBe(["reports@hview.example"]);
+        found.CopySha256.ShouldBe("ab12");
+
+        await MailArrivals.WriteAsync(store, "mail", found, default);
+        await using var again = await store.OpenReadAsync(MailArrivals.Area, MailArrivals.Key("mail", "ab12"), default);
+        (await new StreamReader(again).ReadToEndAsync()).ShouldBe(Written);
+    }
+}

@@ -138,16 +138,26 @@ public sealed class PostgresStreamsTests(PostgresDatabaseFixture database) : ICl
         var names = new List<string>();
         var source = File("big.csv", 1, RowCount, onRow: row =>
         {
-            if (row == RowCount * 3 / 4 && names.Count == 0)
+            if (row == RowCount / 2)
             {
-                // Three quarters read: every stream has taken batches and has its COPY open.
+                // The reader waits here: the streams take what is queued and then wait for more with their COPY open,
+                // so all three show up, however slowly each one started.
                 using var connection = new NpgsqlConnection(_connectionString);
                 connection.Open();
-                using var command = new NpgsqlCommand("select application_name from pg_stat_activity where datname = current_database() and query ilike 'copy %'", connection);
-                using var reader = command.ExecuteReader();
-                while (reader.Read())
+                for (var i = 0; i < 400 && names.Count < 3; i++)
                 {
-                    names.Add(reader.GetString(0));
+                    names.Clear();
+                    using var command = new NpgsqlCommand("select application_name from pg_stat_activity where datname = current_database() and query ilike 'copy %'", connection);
+                    using var reader = command.ExecuteReader();
+                    while (reader.Read())
+                    {
+                        names.Add(reader.GetString(0));
+                    }
+
+                    if (names.Count < 3)
+                    {
+                        Thread.Sleep(50);
+                    }
                 }
             }
         });

@@ -17,8 +17,9 @@ namespace Intake.Catalog;
 /// transient) and are meant to be read side by side.
 /// </summary>
 /// <remarks>
-/// Every statement runs on its own pooled connection in autocommit mode: each state change is one
-/// statement, so it is atomic without an explicit transaction. Timestamps come from the injected
+/// Every call runs on a connection of the pool (the driver's for PostgreSQL, the catalog's own for SQLite, which
+/// keeps each connection's statements prepared) in autocommit mode: each state change is one statement, so it is
+/// atomic without an explicit transaction. Timestamps come from the injected
 /// <see cref="TimeProvider"/>, truncated to the millisecond so that both databases return exactly what
 /// was written.
 /// </remarks>

@@ -172,7 +172,7 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
     }
 
     /// <summary>How many statements this warehouse's loads prepared; one reused by a later load is not counted again.</summary>
-    internal int StatementsPrepared => Volatile.Read(ref _writer.StatementsPrepared);
+    internal int StatementsPrepared => _writer.StatementsPrepared;
 
     public async ValueTask DisposeAsync()
     {

@@ -44,8 +44,12 @@ internal sealed class SqliteWriter : IAsyncDisposable
         _gate = Gates.GetOrAdd(databasePath, _ => new SemaphoreSlim(1, 1));
     }
 
+    private int _statementsPrepared;
+
     /// <summary>How many statements the writer's connections prepared; a statement reused by a later load is not counted again.</summary>
-    internal int StatementsPrepared;
+    public int StatementsPrepared => Volatile.Read(ref _statementsPrepared);
+
+    public void CountPrepared() => Interlocked.Increment(ref _statementsPrepared);
 
     /// <summary>Waits for the gate, then hands out the writer connection. Every call is matched by one <see cref="ExitAsync"/>.</summary>
     public async Task<WriterConnection> EnterAsync(CancellationToken cancellationToken)
@@ -146,7 +150,7 @@ internal sealed class WriterConnection(string connectionString, SqliteWriter wri
         {
             command = new KeptCommand(this) { Connection = this, CommandText = sql };
             _commands.Add(sql, command);
-            Interlocked.Increment(ref writer.StatementsPrepared);
+            writer.CountPrepared();
         }
 
         command.Transaction = transaction;

@@ -205,7 +205,6 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
 
     public Task PingAsync(CancellationToken cancellationToken) => RunAsync(async connection =>
     {
-        await using var command = Command(connection, "SELECT 1");
-        return await command.ExecuteScalarAsync(cancellationToken);
+        return await ScalarAsync(Command(connection, "SELECT 1"), cancellationToken);
     }, cancellationToken);
 }

@@ -17,8 +17,9 @@ namespace Intake.Catalog;
 /// transient) and are meant to be read side by side.
 /// </summary>
 /// <remarks>
-/// Every statement runs on its own pooled connection in autocommit mode: each state change is one
-/// statement, so it is atomic without an explicit transaction. Timestamps come from the injected
+/// Every call runs on a connection of the pool (the driver's for PostgreSQL, the catalog's own for SQLite, which
+/// keeps each connection's statements prepared) in autocommit mode: each state change is one statement, so it is
+/// atomic without an explicit transaction. Timestamps come from the injected
 /// <see cref="TimeProvider"/>, truncated to the millisecond so that both databases return exactly what
 /// was written.
 /// </remarks>
@@ -456,7 +457,7 @@ public abstract partial class SqlCatalog : ICatalog
         return RunRelaxedAsync(connection => UpdateInboxKeyAsync(connection, null, loadId, worker, inboxKey, cancellationToken), cancellationToken);
     }
 
-    private static async Task<bool> UpdateInboxKeyAsync(DbConnection connection, DbTransaction? transaction, long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
+    private async Task<bool> UpdateInboxKeyAsync(DbConnection connection, DbTransaction? transaction, long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
     {
         // updated_at is left alone: the job timeout measures the time in the working status from it.
         var update = Command(connection, $"UPDATE intake_loads SET inbox_key = @inbox_key WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})", transaction);
@@ -589,10 +590,7 @@ public abstract partial class SqlCatalog : ICatalog
         Add(insert, "@outcome", StepOutcome.Running.ToWord(), DbType.String);
         Add(insert, "@worker", worker, DbType.String);
         AddTime(insert, "@now", Now());
-        await using (insert)
-        {
-            return Convert.ToInt64(await insert.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-        }
+        return Convert.ToInt64(await ScalarAsync(insert, cancellationToken), CultureInfo.InvariantCulture);
     }
 
     public Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken)
@@ -704,26 +702,52 @@ public abstract partial class SqlCatalog : ICatalog
 
     private static DateTimeOffset Truncate(DateTimeOffset t) => new(t.UtcTicks - (t.UtcTicks % TimeSpan.TicksPerMillisecond), TimeSpan.Zero);
 
-    /// <summary>Runs <paramref name="work"/> on a fresh pooled connection; connectivity failures leave as <see cref="IntakeException"/>.</summary>
+    /// <summary>Runs <paramref name="work"/> on a connection of the pool; connectivity failures leave as <see cref="IntakeException"/>.</summary>
     private Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken) => RunAsync(work, relaxed: false, cancellationToken);
 
     /// <summary>As <see cref="RunAsync{T}(Func{DbConnection, Task{T}}, CancellationToken)"/>, on a connection of <see cref="OpenRelaxedConnectionAsync"/>.</summary>
     private Task<T> RunRelaxedAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken) => RunAsync(work, relaxed: true, cancellationToken);
 
-    private async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, bool relaxed, CancellationToken cancellationToken)
+    private protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, bool relaxed, CancellationToken cancellationToken)
     {
         try
         {
-            await using var connection = relaxed ? await OpenRelaxedConnectionAsync(cancellationToken) : await OpenConnectionAsync(cancellationToken);
-            var result = await work(connection);
-            Answered?.Invoke();
-            return result;
+            var connection = relaxed ? await OpenRelaxedConnectionAsync(cancellationToken) : await OpenConnectionAsync(cancellationToken);
+            var completed = false;
+            try
+            {
+                var result = await work(connection);
+                completed = true;
+                Answered?.Invoke();
+                return result;
+            }
+            finally
+            {
+                await ReleaseConnectionAsync(connection, completed);
+            }
         }
         catch (Exception e) when (e is not IntakeException && Translate(e) is { } translated)
         {
             throw translated;
         }
     }
+
+    /// <summary>
+    /// Hands back a connection of <see cref="OpenConnectionAsync"/> or <see cref="OpenRelaxedConnectionAsync"/> after one
+    /// catalog call; <paramref name="completed"/> is false when the call failed. Disposes it (back to the driver's pool)
+    /// unless a dialect keeps its own connections.
+    /// </summary>
+    private protected virtual ValueTask ReleaseConnectionAsync(DbConnection connection, bool completed) => connection.DisposeAsync();
+
+    /// <summary>
+    /// The command that really runs <paramref name="command"/> (its text, parameters and transaction): the command itself,
+    /// unless a dialect keeps its connections' prepared statements, in which case it is that connection's command for the
+    /// same text, with <paramref name="command"/>'s parameters moved over. Handed back with <see cref="ReturnCommandAsync"/>.
+    /// </summary>
+    private protected virtual ValueTask<DbCommand> RentCommandAsync(DbCommand command, CancellationToken cancellationToken) => ValueTask.FromResult(command);
+
+    /// <summary>Ends the use of a command of <see cref="RentCommandAsync"/>: by default disposes it.</summary>
+    private protected virtual ValueTask ReturnCommandAsync(DbCommand command, DbCommand rented) => command.DisposeAsync();
 
     // Every SQL text is built from constants in this assembly and the dialect classes; values always go through parameters.
 #pragma warning disable CA2100
@@ -769,36 +793,66 @@ public abstract partial class SqlCatalog : ICatalog
         command.Parameters.Add(parameter);
     }
 
-    private static async Task<int> ExecuteAsync(DbCommand command, CancellationToken cancellationToken)
+    // Each runs the command once and ends it (the command of Command() is meant for one execution): a dialect that keeps
+    // prepared statements runs its own command for the same text instead (RentCommandAsync).
+    private async Task<int> ExecuteAsync(DbCommand command, CancellationToken cancellationToken)
     {
-        await using (command)
+        var rented = await RentCommandAsync(command, cancellationToken);
+        try
         {
-            return await command.ExecuteNonQueryAsync(cancellationToken);
+            return await rented.ExecuteNonQueryAsync(cancellationToken);
+        }
+        finally
+        {
+            await ReturnCommandAsync(command, rented);
         }
     }
 
-    private static async Task<T?> QuerySingleAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
+    private async Task<object?> ScalarAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        var rented = await RentCommandAsync(command, cancellationToken);
+        try
+        {
+            return await rented.ExecuteScalarAsync(cancellationToken);
+        }
+        finally
+        {
+            await ReturnCommandAsync(command, rented);
+        }
+    }
+
+    private async Task<T?> QuerySingleAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
         where T : class
     {
-        await using (command)
+        var rented = await RentCommandAsync(command, cancellationToken);
+        try
         {
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await using var reader = await rented.ExecuteReaderAsync(cancellationToken);
             return await reader.ReadAsync(cancellationToken) ? read(reader) : null;
+        }
+        finally
+        {
+            await ReturnCommandAsync(command, rented);
         }
     }
 
-    private static async Task<IReadOnlyList<T>> QueryListAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<T>> QueryListAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
     {
-        await using (command)
+        var rented = await RentCommandAsync(command, cancellationToken);
+        try
         {
             var list = new List<T>();
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await using var reader = await rented.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
                 list.Add(read(reader));
             }
 
             return list;
+        }
+        finally
+        {
+            await ReturnCommandAsync(command, rented);
         }
     }
 

@@ -1,7 +1,7 @@
 using System.Data;
 using System.Data.Common;
 using System.Globalization;
-using System.Runtime.CompilerServices;
+using System.Collections.Concurrent;
 using Intake.Core.Errors;
 using Intake.Core.Model;
 using Microsoft.Data.Sqlite;
@@ -25,15 +25,29 @@ public sealed class SqliteCatalog : SqlCatalog
     public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// The pragmas each pooled connection (its native handle, which the pool keeps across opens) was last set to. Setting
-    /// them on every open was a statement parsed and run beside each catalog call; now only when the handle is new or
-    /// was last used at the other durability. Shared by every catalog of the process, as the pool is.
+    /// How many idle connections of each durability the catalog keeps open. A worker's call holds one for a few statements,
+    /// so a handful serves a process's workers, sweeper and server; more in use at once are opened and closed as needed.
     /// </summary>
-    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, string> PragmasSet = [];
+    private const int IdleConnectionsKept = 8;
+
+    /// <summary>How many statements a connection keeps prepared: the hot path uses about a dozen; listings build more variants.</summary>
+    private const int PreparedStatementsKept = 64;
+
+    /// <summary>
+    /// One in-process writer gate per catalog file, shared by every catalog of the process on that file. SQLite lets one
+    /// connection write at a time; a second one that finds the lock taken sleeps in SQLite's busy handler (1, 2, 5, 10 ms…)
+    /// even when the writer is done after a tenth of a millisecond. Threads of this process queue here instead and go on
+    /// the moment the writer before them ends; other processes on the same file still meet SQLite's lock and busy timeout.
+    /// </summary>
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> WriterGates = new(StringComparer.Ordinal);
 
     private readonly string _connectionString;
-    private readonly string _relaxedConnectionString;
+    private readonly SemaphoreSlim _writerGate;
+    private readonly Stack<CatalogConnection> _idleDurable = new();
+    private readonly Stack<CatalogConnection> _idleRelaxed = new();
+    private volatile bool _disposed;
     private int _pragmaRuns;
+    private int _statementsPrepared;
     private readonly string _busyTimeoutPragma;
     private readonly string _durablePragmas;
     private readonly string _relaxedPragmas;
@@ -51,21 +65,18 @@ public sealed class SqliteCatalog : SqlCatalog
         _busyTimeoutPragma = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)busy.TotalMilliseconds}");
         _durablePragmas = _busyTimeoutPragma + "; PRAGMA synchronous = FULL";
         _relaxedPragmas = _busyTimeoutPragma + "; PRAGMA synchronous = NORMAL";
-        var builder = new SqliteConnectionStringBuilder
+        _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
             Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
+            // The catalog keeps its own connections open (below), each with its prepared statements, which the driver's
+            // pool would finalize on every close; without the driver's pool, disposing the catalog really closes the file.
+            Pooling = false,
             ForeignKeys = true,
             // Microsoft.Data.Sqlite also retries a busy statement itself until this many seconds pass; 0 would mean forever.
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busy.TotalSeconds)),
-        };
-        _connectionString = builder.ToString();
-        // The pool is keyed by the connection string: the hot path's connections get a pool of their own (the default
-        // value of a setting, spelled out, changes nothing else), so a pooled connection keeps one durability for life
-        // and its pragmas are set once, not again each time it passes from a relaxed call to a durable one.
-        builder.RecursiveTriggers = false;
-        _relaxedConnectionString = builder.ToString();
+        }.ToString();
+        _writerGate = WriterGates.GetOrAdd(DatabasePath, _ => new SemaphoreSlim(1, 1));
 
         try
         {
@@ -93,7 +104,7 @@ public sealed class SqliteCatalog : SqlCatalog
     /// makes every earlier commit in the WAL durable.
     /// </summary>
     private protected override Task<DbConnection> OpenConnectionAsync(CancellationToken cancellationToken) =>
-        OpenAsync(_connectionString, _durablePragmas, cancellationToken);
+        RentConnectionAsync(relaxed: false, cancellationToken);
 
     /// <summary>
     /// <c>synchronous = NORMAL</c> in WAL mode: the commit is in the WAL in the operating system's cache, with no fsync;
@@ -102,48 +113,188 @@ public sealed class SqliteCatalog : SqlCatalog
     /// at the next FULL commit or checkpoint.
     /// </summary>
     private protected override Task<DbConnection> OpenRelaxedConnectionAsync(CancellationToken cancellationToken) =>
-        OpenAsync(_relaxedConnectionString, _relaxedPragmas, cancellationToken);
+        RentConnectionAsync(relaxed: true, cancellationToken);
 
     /// <summary>How many times this catalog set its pragmas on a connection it opened.</summary>
     internal int PragmaRuns => Volatile.Read(ref _pragmaRuns);
 
+    /// <summary>How many statements this catalog's connections prepared (parsed and planned); reused ones are not counted again.</summary>
+    internal int StatementsPrepared => Volatile.Read(ref _statementsPrepared);
+
     /// <summary>The <c>synchronous</c> level (1 NORMAL, 2 FULL) a durable or a relaxed connection runs at, as the pool hands it out.</summary>
-    internal async Task<long> SynchronousLevelAsync(bool relaxed, CancellationToken cancellationToken)
+    internal Task<long> SynchronousLevelAsync(bool relaxed, CancellationToken cancellationToken) => RunAsync(async connection =>
     {
-        await using var connection = relaxed ? await OpenRelaxedConnectionAsync(cancellationToken) : await OpenConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "PRAGMA synchronous";
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-    }
+    }, relaxed, cancellationToken);
 
-    private async Task<DbConnection> OpenAsync(string connectionString, string pragmas, CancellationToken cancellationToken)
+    /// <summary>
+    /// An idle connection of this durability, or a new one. A connection keeps one durability for life, so its pragmas are
+    /// set once, when it opens: a durable call can never run at the relaxed level.
+    /// </summary>
+    private async Task<DbConnection> RentConnectionAsync(bool relaxed, CancellationToken cancellationToken)
     {
-        var connection = new SqliteConnection(connectionString);
+        var idle = relaxed ? _idleRelaxed : _idleDurable;
+        lock (idle)
+        {
+            // After DisposeAsync nothing is kept: a late call still works, on a connection closed when it ends.
+            if (idle.TryPop(out var kept))
+            {
+                return kept;
+            }
+        }
+
+        var connection = new CatalogConnection(_connectionString, this);
         try
         {
             await connection.OpenAsync(cancellationToken);
-            // Per connection: a pooled connection keeps both, but a new one starts at busy timeout 0 (fail at once),
-            // and a pooled one may come back with the other durability: both are set, in one statement, unless this
-            // handle was last set to exactly these (a handle serves one connection at a time, so nothing changes them between).
-            var handle = connection.Handle;
-            if (handle is null || !PragmasSet.TryGetValue(handle, out var set) || !string.Equals(set, pragmas, StringComparison.Ordinal))
-            {
-                await using var command = connection.CreateCommand();
-                command.CommandText = pragmas;
-                await command.ExecuteNonQueryAsync(cancellationToken);
-                Interlocked.Increment(ref _pragmaRuns);
-                if (handle is not null)
-                {
-                    PragmasSet.AddOrUpdate(handle, pragmas);
-                }
-            }
-
+            // A new connection starts at busy timeout 0 (fail at once): both pragmas, in one statement.
+            await using var command = connection.CreateCommand();
+            command.CommandText = relaxed ? _relaxedPragmas : _durablePragmas;
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            Interlocked.Increment(ref _pragmaRuns);
+            connection.Relaxed = relaxed;
             return connection;
         }
         catch
         {
             await connection.DisposeAsync();
             throw;
+        }
+    }
+
+    private protected override async ValueTask ReleaseConnectionAsync(DbConnection connection, bool completed)
+    {
+        var kept = (CatalogConnection)connection;
+        kept.ReleaseWriterGate();
+        // A failed call may have left the connection in a state no later call should inherit (a statement or transaction
+        // still open): it is closed, and the next call opens a fresh one.
+        if (completed && kept.State == ConnectionState.Open && kept.Handle is { } handle && SQLitePCL.raw.sqlite3_get_autocommit(handle) != 0)
+        {
+            var idle = kept.Relaxed ? _idleRelaxed : _idleDurable;
+            lock (idle)
+            {
+                if (!_disposed && idle.Count < IdleConnectionsKept)
+                {
+                    idle.Push(kept);
+                    return;
+                }
+            }
+        }
+
+        await kept.DisposeAsync();
+    }
+
+    private protected override async ValueTask<DbCommand> RentCommandAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        var connection = (CatalogConnection)command.Connection!;
+        var prepared = connection.PreparedFor(command.CommandText, out var writes);
+        if (writes)
+        {
+            // Held until the call ends: its later statements, and a transaction it begins, find the gate already theirs.
+            await connection.EnterWriterGateAsync(cancellationToken);
+        }
+
+        if (prepared is null)
+        {
+            return command;
+        }
+
+        prepared.Transaction = (SqliteTransaction?)command.Transaction;
+        var parameters = new SqliteParameter[command.Parameters.Count];
+        command.Parameters.CopyTo(parameters, 0);
+        command.Parameters.Clear();
+        prepared.Parameters.AddRange(parameters);
+        return prepared;
+    }
+
+    private protected override ValueTask ReturnCommandAsync(DbCommand command, DbCommand rented)
+    {
+        if (!ReferenceEquals(command, rented))
+        {
+            // Kept with its prepared statement; the values bound go, so the command holds nothing of this call.
+            rented.Parameters.Clear();
+            rented.Transaction = null;
+        }
+
+        return command.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A connection the catalog keeps open across calls, with the commands it ran, each keeping its statement prepared
+    /// (Microsoft.Data.Sqlite finalizes a command's statements when the connection closes, so they live as long as this).
+    /// </summary>
+    private sealed class CatalogConnection(string connectionString, SqliteCatalog catalog) : SqliteConnection(connectionString)
+    {
+        private readonly Dictionary<string, (SqliteCommand Command, bool Writes)> _prepared = new(StringComparer.Ordinal);
+        private bool _holdsWriterGate;
+
+        public bool Relaxed { get; set; }
+
+        /// <summary>This connection's command for <paramref name="sql"/>, prepared when first run; null when no more are kept.</summary>
+        public SqliteCommand? PreparedFor(string sql, out bool writes)
+        {
+            if (_prepared.TryGetValue(sql, out var kept))
+            {
+                writes = kept.Writes;
+                return kept.Command;
+            }
+
+            writes = Writes(sql);
+            if (_prepared.Count >= PreparedStatementsKept)
+            {
+                return null;
+            }
+
+            var command = CreateCommand();
+            command.CommandText = sql;
+            _prepared.Add(sql, (command, writes));
+            Interlocked.Increment(ref catalog._statementsPrepared);
+            return command;
+        }
+
+        /// <summary>Whatever does not only read: the catalog's reads all begin with SELECT (or PRAGMA).</summary>
+        private static bool Writes(string sql)
+        {
+            var text = sql.AsSpan().TrimStart();
+            return !(text.StartsWith("SELECT", StringComparison.OrdinalIgnoreCase) || text.StartsWith("PRAGMA", StringComparison.OrdinalIgnoreCase));
+        }
+
+        public async ValueTask EnterWriterGateAsync(CancellationToken cancellationToken)
+        {
+            if (!_holdsWriterGate)
+            {
+                await catalog._writerGate.WaitAsync(cancellationToken);
+                _holdsWriterGate = true;
+            }
+        }
+
+        public void ReleaseWriterGate()
+        {
+            if (_holdsWriterGate)
+            {
+                _holdsWriterGate = false;
+                catalog._writerGate.Release();
+            }
+        }
+
+        // Every transaction of the catalog writes (BEGIN IMMEDIATE takes the write lock): it queues at the gate first.
+        protected override async ValueTask<DbTransaction> BeginDbTransactionAsync(IsolationLevel isolationLevel, CancellationToken cancellationToken)
+        {
+            await EnterWriterGateAsync(cancellationToken);
+            return BeginTransaction(isolationLevel);
+        }
+
+        public override SqliteTransaction BeginTransaction(IsolationLevel isolationLevel, bool deferred)
+        {
+            if (!_holdsWriterGate)
+            {
+                catalog._writerGate.Wait();
+                _holdsWriterGate = true;
+            }
+
+            return base.BeginTransaction(isolationLevel, deferred);
         }
     }
 
@@ -192,13 +343,24 @@ public sealed class SqliteCatalog : SqlCatalog
         _ => null,
     };
 
-    public override ValueTask DisposeAsync()
+    public override async ValueTask DisposeAsync()
     {
-        // Pooled connections keep the file open; release them so the file can be moved or deleted.
-        using var connection = new SqliteConnection(_connectionString);
-        SqliteConnection.ClearPool(connection);
-        using var relaxed = new SqliteConnection(_relaxedConnectionString);
-        SqliteConnection.ClearPool(relaxed);
-        return ValueTask.CompletedTask;
+        // The kept connections hold the file open; close them so the file can be moved or deleted. One still in use
+        // is closed when its call hands it back.
+        var closing = new List<CatalogConnection>();
+        foreach (var idle in new[] { _idleDurable, _idleRelaxed })
+        {
+            lock (idle)
+            {
+                _disposed = true;
+                closing.AddRange(idle);
+                idle.Clear();
+            }
+        }
+
+        foreach (var connection in closing)
+        {
+            await connection.DisposeAsync();
+        }
     }
 }

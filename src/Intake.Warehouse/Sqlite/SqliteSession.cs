@@ -14,28 +14,31 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
 {
     private static readonly IReadOnlyList<Migration> Migrations = Migration.Embedded("Sqlite", "warehouse");
 
-    private readonly SqliteConnection _connection;
+    private readonly SqliteWriter _writer;
+    private readonly WriterConnection _connection;
     private readonly SqliteTransaction _transaction;
 
-    private SqliteSession(SqliteConnection connection, SqliteTransaction transaction)
+    private SqliteSession(SqliteWriter writer, WriterConnection connection, SqliteTransaction transaction)
     {
+        _writer = writer;
         _connection = connection;
         _transaction = transaction;
     }
 
     public bool StoresAnyType => true;
 
-    public static async Task<SqliteSession> OpenAsync(string connectionString, CancellationToken cancellationToken)
+    /// <summary>A load's transaction on the writer's connection, once the loads of this process before it have ended.</summary>
+    public static async Task<SqliteSession> OpenAsync(SqliteWriter writer, CancellationToken cancellationToken)
     {
-        var connection = await OpenConnectionAsync(connectionString, cancellationToken);
+        var connection = await writer.EnterAsync(cancellationToken);
         try
         {
             var transaction = connection.BeginTransaction(deferred: false);
-            return new SqliteSession(connection, transaction);
+            return new SqliteSession(writer, connection, transaction);
         }
         catch
         {
-            await connection.DisposeAsync();
+            await writer.ExitAsync(connection, reusable: false);
             throw;
         }
     }
@@ -68,14 +71,24 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
 
     public static string Quoted(TableName table) => SqlIdentifier.Quote(PlainName(table));
 
-    public async Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken) =>
-        await DescribeAsync(_connection, _transaction, table, cancellationToken);
+    private const string DescribeSql = """select name, type, "notnull", dflt_value from pragma_table_info($name) order by cid""";
+
+    public async Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken)
+    {
+        await using var command = Command(DescribeSql);
+        return await DescribeAsync(command, table, cancellationToken);
+    }
 
     public static async Task<TableShape?> DescribeAsync(SqliteConnection connection, SqliteTransaction? transaction, TableName table, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = """select name, type, "notnull", dflt_value from pragma_table_info($name) order by cid""";
+        command.CommandText = DescribeSql;
+        return await DescribeAsync(command, table, cancellationToken);
+    }
+
+    private static async Task<TableShape?> DescribeAsync(SqliteCommand command, TableName table, CancellationToken cancellationToken)
+    {
         command.Parameters.AddWithValue("$name", PlainName(table));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var exists = false;
@@ -179,16 +192,19 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
 
     public async ValueTask DisposeAsync()
     {
-        // Without a commit the transaction rolls back; a failing rollback must not hide the original failure.
+        // Without a commit the transaction rolls back; a failing rollback must not hide the original failure (and the
+        // connection, in a state nobody knows, is then closed rather than kept).
+        var ended = true;
         try
         {
             await _transaction.DisposeAsync();
         }
         catch (SqliteException)
         {
+            ended = false;
         }
 
-        await _connection.DisposeAsync();
+        await _writer.ExitAsync(_connection, reusable: ended);
     }
 
     /// <summary>
@@ -227,11 +243,6 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
         _ => null,
     };
 
-    protected override SqliteCommand Command(string sql)
-    {
-        var command = _connection.CreateCommand();
-        command.Transaction = _transaction;
-        command.CommandText = sql;
-        return command;
-    }
+    /// <summary>The writer connection's command for this text, prepared by the first load that ran it.</summary>
+    protected override SqliteCommand Command(string sql) => _connection.Command(sql, _transaction);
 }

@@ -15,6 +15,7 @@ namespace Intake.Warehouse.Sqlite;
 public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
 {
     private readonly string _connectionString;
+    private readonly SqliteWriter _writer;
     private readonly TimeProvider _clock;
     private readonly WarehouseMigrations _migrations;
 
@@ -32,13 +33,15 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
         DatabasePath = Path.GetFullPath(databasePath);
         _clock = timeProvider ?? TimeProvider.System;
         _migrations = new WarehouseMigrations(name, _clock);
+        var busy = busyTimeout ?? TimeSpan.FromSeconds(30);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = DatabasePath,
             Mode = SqliteOpenMode.ReadWriteCreate,
             // Microsoft.Data.Sqlite retries a busy database for the command timeout before failing.
-            DefaultTimeout = (int)Math.Ceiling((busyTimeout ?? TimeSpan.FromSeconds(30)).TotalSeconds),
+            DefaultTimeout = (int)Math.Ceiling(busy.TotalSeconds),
         }.ConnectionString;
+        _writer = new SqliteWriter(DatabasePath, busy);
     }
 
     public string Name { get; }
@@ -56,7 +59,7 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
                 Directory.CreateDirectory(directory);
             }
 
-            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_writer, t), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.Table) is { } translated)
@@ -70,7 +73,7 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
         MergeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_writer, t), cancellationToken);
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.TargetTable) is { } translated)
@@ -84,7 +87,7 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
         ChangeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_writer, t), cancellationToken);
             return await ChangeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, request.Target) is { } translated)
@@ -104,7 +107,7 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
                 Directory.CreateDirectory(directory);
             }
 
-            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_connectionString, t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => SqliteSession.OpenAsync(_writer, t), cancellationToken);
             return await TablesRunner.RunAsync(session, request, _clock, t => table = t, cancellationToken);
         }
         catch (Exception e) when (SqliteErrors.Translate(e, Name, table) is { } translated)
@@ -168,11 +171,14 @@ public sealed class SqliteWarehouse : IWarehouse, IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync()
+    /// <summary>How many statements this warehouse's loads prepared; one reused by a later load is not counted again.</summary>
+    internal int StatementsPrepared => _writer.StatementsPrepared;
+
+    public async ValueTask DisposeAsync()
     {
-        // Pooled connections keep the file open; release them so the file can be moved or deleted.
+        // The writer's connection and the pooled readers keep the file open; close them so it can be moved or deleted.
+        await _writer.DisposeAsync();
         using var connection = new SqliteConnection(_connectionString);
         SqliteConnection.ClearPool(connection);
-        return ValueTask.CompletedTask;
     }
 }

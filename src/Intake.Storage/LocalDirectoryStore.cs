@@ -17,30 +17,42 @@ namespace Intake.Storage;
 /// rename), is fsynced, and is then renamed over the final path. A reader therefore sees the old object
 /// or the new one, never a partial one; a crash leaves only files in <c>.tmp</c>, which the next store
 /// opened on the root removes once they are an hour old. The whole root must be one file system: a
-/// rename across a mount point degrades to copy-and-delete and loses the guarantee.
+/// rename across a mount point degrades to copy-and-delete and loses the guarantee. A hard link of a complete,
+/// durable object to a key that is still free is atomic the same way, and takes no temp name (below).
 /// </para>
 /// <para>
-/// Checksums: the SHA-256 is computed while the bytes stream through and kept in a sidecar at
-/// <c>&lt;root&gt;/.meta/&lt;area&gt;/&lt;key&gt;</c> (same tree as the objects, so two keys that cannot coexist as
-/// objects cannot collide as sidecars either). The sidecar stores the object's size and last-write time
-/// and is trusted only while both still match, so <see cref="StatAsync"/> costs two small reads, and a
-/// stale sidecar (a crash between the two renames, two writers racing on one key, a file edited by hand)
-/// makes <see cref="StatAsync"/> hash the object again and repair it. <see cref="ListAsync"/> stays cheap
-/// and reports a null SHA-256 for such objects instead. The check relies on the file system keeping
-/// sub-second modification times (ext4, xfs, btrfs, tmpfs, APFS, NTFS all do).
+/// Checksums: the SHA-256 is computed while the bytes stream through and recorded with the object's size and
+/// last-write time. The record goes in the object's own extended attribute <c>user.intake.sha256</c>
+/// (<see cref="Sha256Attribute"/>), set on the temp file before its fsync and rename, so object and record appear in
+/// one step and cost no file of their own. Where the file system keeps no user attributes (the first refusal is
+/// remembered) or refuses one for a file, the record goes in a sidecar at <c>&lt;root&gt;/.meta/&lt;area&gt;/&lt;key&gt;</c>
+/// instead (same tree as the objects, so two keys that cannot coexist as objects cannot collide as sidecars either),
+/// written and renamed before the object; stores written before attributes have only sidecars, and those are read
+/// as before. Either record is trusted only while size and last-write time still match the object, so
+/// <see cref="StatAsync"/> costs a stat and an attribute read (plus a small file read for a sidecar), and a
+/// stale record (a crash between the two renames of a sidecar, two writers racing on one key, a file edited by hand,
+/// a copy of the store that kept times but not attributes) makes <see cref="StatAsync"/> hash the object again and
+/// repair the record. <see cref="ListAsync"/> stays cheap and reports a null SHA-256 for such objects instead. The
+/// check relies on the file system keeping sub-second modification times (ext4, xfs, btrfs, tmpfs, APFS, NTFS all do).
+/// A hard link shares its inode, and so its attribute, with every other name of the file: that is right, because it
+/// shares the bytes too, and objects are never written in place (a record is only written for the bytes it hashed, or
+/// carried over from a record that still matched the same inode).
 /// </para>
 /// <para>
-/// Durability: the object and its sidecar are fsynced before the rename, and on Linux the directories
-/// that gained an entry are fsynced after it (see <see cref="DirectorySync"/>), so an object reported as
-/// written survives a power cut.
+/// Durability: the object (with its mode and attribute record), or else the object and its sidecar, are fsynced
+/// before the rename, and on Linux the directories that gained an entry are fsynced after it (see
+/// <see cref="DirectorySync"/>), so an object reported as written survives a power cut.
 /// </para>
 /// <para>
 /// Zero copy: the inbox original is read-only (mode 0444) once written, and objects are only ever replaced by a
 /// rename, never written in place, so a read-only object can be shared. A copy of one (inbox to archive or error) is
 /// a reflink where the file system clones (btrfs, xfs), else a hard link (same inode), and takes the recorded SHA-256
-/// along without reading a byte. A local file put with <see cref="PutFileAsync"/> is linked the same way when it is on
-/// this file system, and hashed once while its bytes are read. Everything else (another file system, a file system or
-/// a file that cannot be linked) is copied and verified while it is written, as before.
+/// along without reading a byte; once the file system has answered that it cannot clone, no clone is tried again (each
+/// try creates and frees a file). The hard link is made through the opened file's descriptor, so it is that file
+/// whatever its name points at by then, and goes straight to the target key when that is free. A local file put with
+/// <see cref="PutFileAsync"/> is linked the same way (through <c>.tmp</c>) when it is on this file system, and hashed
+/// once while its bytes are read. Everything else (another file system, a file system or a file that cannot be
+/// linked) is copied and verified while it is written, as before.
 /// </para>
 /// </remarks>
 public sealed class LocalDirectoryStore : ILinkingObjectStore
@@ -287,6 +299,7 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
                         }
 
                         written = Recorded(clone, linked.TempPath, recorded, cloned.Size, cloned.LastWriteUtc);
+                        MakeReadOnly(clone);
                     }
 
                     return new PlacedObject(CommitLinked(written, toArea, toKey), linked.How);
@@ -349,6 +362,11 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
                 using var own = linked.How == Placement.Reflinked ? File.OpenHandle(linked.TempPath) : null;
                 var stored = own is null ? after : StatusOf(own, targetPath);
                 var written = Recorded(own ?? handle, linked.TempPath, sha256, stored.Size, stored.LastWriteUtc);
+                if (own is not null)
+                {
+                    MakeReadOnly(own); // after the attribute: see WriteTempAsync
+                }
+
                 if (!FileLinks.Flush(own ?? handle))
                 {
                     throw IntakeException.Transient($"store '{Name}': cannot make {targetPath} durable (fsync failed)");
@@ -369,8 +387,8 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
     }
 
     /// <summary>
-    /// A reflink of <paramref name="source"/> into a new temp file, else (when allowed) a hard link of it, made read-only;
-    /// null when neither works here (another file system, no clone support, a file we may not link or chmod).
+    /// A reflink of <paramref name="source"/> into a new temp file (left writable, for its record), else (when allowed) a
+    /// hard link of it, made read-only at once; null when neither works here (another file system, no clone support, a file we may not link or chmod).
     /// </summary>
     private (string TempPath, Placement How)? TryLink(FileStream source, string targetPath, bool mayHardLink, bool alreadyReadOnly)
     {
@@ -390,8 +408,7 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
                     switch (Links.TryReflink(source.SafeFileHandle, clone.SafeFileHandle))
                     {
                         case CloneResult.Cloned:
-                            File.SetUnixFileMode(clone.SafeFileHandle, ReadOnlyMode);
-                            return (tempPath, Placement.Reflinked);
+                            return (tempPath, Placement.Reflinked); // the caller records it, then makes it read-only
                         case CloneResult.Unsupported:
                             _cannotClone = true; // this file system never clones: no more clone files created to find that out
                             break;
@@ -408,7 +425,7 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
 
             if (!alreadyReadOnly)
             {
-                File.SetUnixFileMode(source.SafeFileHandle, ReadOnlyMode);
+                MakeReadOnly(source.SafeFileHandle);
             }
 
             return (tempPath, Placement.HardLinked);
@@ -451,6 +468,15 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         // rename(2) of one name of a file onto another name of the same file does nothing and succeeds.
         TryDeleteFile(written.TempPath);
         return info;
+    }
+
+    /// <summary>Mode 0444: nobody but root writes the original in place. Renames over it and deletes still work (they are the folder's).</summary>
+    private static void MakeReadOnly(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(handle, ReadOnlyMode);
+        }
     }
 
     private static bool IsReadOnly(UnixFileMode mode) => !OperatingSystem.IsWindows() && (mode & AnyWrite) == 0;
@@ -648,13 +674,14 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
                         throw IntakeException.Integrity($"store '{Name}': wrote {size} bytes for {targetPath} but the file holds {onDisk.Size}");
                     }
 
-                    if (readOnly && !OperatingSystem.IsWindows())
-                    {
-                        File.SetUnixFileMode(handle, ReadOnlyMode); // before the fsync, which then covers the mode too
-                    }
-
                     // The last write is done, so its time is the one the object keeps under its key (a rename keeps it).
                     var written = Recorded(handle, tempPath, Convert.ToHexStringLower(hash.GetHashAndReset()), size, onDisk.LastWriteUtc);
+                    if (readOnly)
+                    {
+                        // After the attribute (a user who is not root may set one only on a file they may write), before the
+                        // fsync, which then covers the mode too.
+                        MakeReadOnly(handle);
+                    }
 
                     // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file,
                     // or without its record.

@@ -14,7 +14,8 @@
 # Intake runs `intake run --once --workers $WORKERS` (discovery, then that many loads in flight in one process).
 # Checks: every file is exactly one load and archived, the table has FILES×10 rows, no duplicate id; exits non-zero
 # on any difference. Prints files/s, CPU seconds (user+sys) of Intake and of the database server, and, from a second
-# run of STRACE_FILES (default 200) files under `strace -f -c`, fsyncs per load and commits per load.
+# run of STRACE_FILES (default 200) files under `strace -f`, fsyncs, files created, renames and unlinks per load, and
+# commits per load.
 # Note: the throwaway PostgreSQL runs with fsync=off (scripts/servers/postgres.sh), for both tools alike.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -172,7 +173,7 @@ mkdir -p "$work/traced/incoming" && cp -p "$work"/data/part-*.csv "$work/traced/
   ( cd "$work/traced/incoming" && ls | tail -n +$((sfiles + 1)) | xargs -r rm -f )
 [ "$catalog" = postgres ] && c0=$($psql_ -c "select sum(xact_commit) from pg_stat_database where datname in ('intake', 'traced_catalog')") || c0=0
 command -v strace >/dev/null || { echo "strace is not installed: apt-get install strace" >&2; exit 1; }
-( cd "$work/traced" && strace -f -y -qq -o "$work/strace.txt" -e trace=fsync,fdatasync,pwrite64,fcntl,rename,renameat,renameat2,link,linkat,openat \
+( cd "$work/traced" && strace -f -y -qq -o "$work/strace.txt" -e trace=fsync,fdatasync,pwrite64,fcntl,rename,renameat,renameat2,link,linkat,openat,unlink,unlinkat \
     "${intake[@]}" run --once --workers "$workers" > /dev/null 2> "$work/traced.log" ) || { echo "FAILED: traced run; log:" >&2; tail -20 "$work/traced.log" >&2; exit 1; }
 [ "$catalog" = postgres ] && c1=$($psql_ -c "select pg_sleep(0.6); select sum(xact_commit) from pg_stat_database where datname in ('intake', 'traced_catalog')" | tail -1) || c1=0
 check "$work/traced" traced "$sfiles"
@@ -197,6 +198,8 @@ for line in open(a[11]):
         continue
     name, path = m.group(1), m.group(2) or ""
     calls[name] += 1
+    if name == "openat" and "O_CREAT" in line:
+        calls["created"] += 1   # files created (new inodes, or an existing file opened to be rewritten)
     if name in ("fsync", "fdatasync"):
         kind = ("catalog " if "catalog" in path else "warehouse " if "warehouse" in path else "") + (
             "WAL" if path.endswith("-wal") else "database file" if path.endswith(".db") else "directory" if os.path.isdir(path) else "")
@@ -208,7 +211,8 @@ print(f"bare tool ({a[15]}): {bare_t:7.2f} s  {files / bare_t:8,.0f} files/s   C
 print(f"intake run --once          : {int_t:7.2f} s  {files / int_t:8,.0f} files/s   CPU intake {iu + is_:6.2f} s, server {intake_server:6.2f} s  ({(iu + is_ + intake_server) / files * 1000:.2f} ms/file)   {bare_t / int_t:.2f}x the bare tool")
 per = lambda k: calls.get(k, 0) / sf
 print(f"per load (strace -f, {sf} files, whole run incl. start): fsync+fdatasync {(calls['fsync'] + calls['fdatasync']) / sf:.1f}, "
-      f"pwrite64 {per('pwrite64'):.1f}, fcntl {per('fcntl'):.1f}, openat {per('openat'):.1f}, rename {(calls['rename'] + calls['renameat'] + calls['renameat2']) / sf:.1f}, link {(calls['link'] + calls['linkat']) / sf:.1f}")
+      f"pwrite64 {per('pwrite64'):.1f}, fcntl {per('fcntl'):.1f}, openat {per('openat'):.1f}, rename {(calls['rename'] + calls['renameat'] + calls['renameat2']) / sf:.1f}, link {(calls['link'] + calls['linkat']) / sf:.1f}, "
+      f"files created (openat O_CREAT) {per('created'):.1f}, unlink {(calls['unlink'] + calls['unlinkat']) / sf:.1f}")
 print("  fsyncs per load by file: " + ", ".join(f"{k} {v / sf:.1f}" for k, v in syncs.most_common() if v / sf >= 0.05))
 print(f"commits per load: {a[16]}")
 PY

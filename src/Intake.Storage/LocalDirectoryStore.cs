@@ -17,30 +17,42 @@ namespace Intake.Storage;
 /// rename), is fsynced, and is then renamed over the final path. A reader therefore sees the old object
 /// or the new one, never a partial one; a crash leaves only files in <c>.tmp</c>, which the next store
 /// opened on the root removes once they are an hour old. The whole root must be one file system: a
-/// rename across a mount point degrades to copy-and-delete and loses the guarantee.
+/// rename across a mount point degrades to copy-and-delete and loses the guarantee. A hard link of a complete,
+/// durable object to a key that is still free is atomic the same way, and takes no temp name (below).
 /// </para>
 /// <para>
-/// Checksums: the SHA-256 is computed while the bytes stream through and kept in a sidecar at
-/// <c>&lt;root&gt;/.meta/&lt;area&gt;/&lt;key&gt;</c> (same tree as the objects, so two keys that cannot coexist as
-/// objects cannot collide as sidecars either). The sidecar stores the object's size and last-write time
-/// and is trusted only while both still match, so <see cref="StatAsync"/> costs two small reads, and a
-/// stale sidecar (a crash between the two renames, two writers racing on one key, a file edited by hand)
-/// makes <see cref="StatAsync"/> hash the object again and repair it. <see cref="ListAsync"/> stays cheap
-/// and reports a null SHA-256 for such objects instead. The check relies on the file system keeping
-/// sub-second modification times (ext4, xfs, btrfs, tmpfs, APFS, NTFS all do).
+/// Checksums: the SHA-256 is computed while the bytes stream through and recorded with the object's size and
+/// last-write time. The record goes in the object's own extended attribute <c>user.intake.sha256</c>
+/// (<see cref="Sha256Attribute"/>), set on the temp file before its fsync and rename, so object and record appear in
+/// one step and cost no file of their own. Where the file system keeps no user attributes (the first refusal is
+/// remembered) or refuses one for a file, the record goes in a sidecar at <c>&lt;root&gt;/.meta/&lt;area&gt;/&lt;key&gt;</c>
+/// instead (same tree as the objects, so two keys that cannot coexist as objects cannot collide as sidecars either),
+/// written and renamed before the object; stores written before attributes have only sidecars, and those are read
+/// as before. Either record is trusted only while size and last-write time still match the object, so
+/// <see cref="StatAsync"/> costs a stat and an attribute read (plus a small file read for a sidecar), and a
+/// stale record (a crash between the two renames of a sidecar, two writers racing on one key, a file edited by hand,
+/// a copy of the store that kept times but not attributes) makes <see cref="StatAsync"/> hash the object again and
+/// repair the record. <see cref="ListAsync"/> stays cheap and reports a null SHA-256 for such objects instead. The
+/// check relies on the file system keeping sub-second modification times (ext4, xfs, btrfs, tmpfs, APFS, NTFS all do).
+/// A hard link shares its inode, and so its attribute, with every other name of the file: that is right, because it
+/// shares the bytes too, and objects are never written in place (a record is only written for the bytes it hashed, or
+/// carried over from a record that still matched the same inode).
 /// </para>
 /// <para>
-/// Durability: the object and its sidecar are fsynced before the rename, and on Linux the directories
-/// that gained an entry are fsynced after it (see <see cref="DirectorySync"/>), so an object reported as
-/// written survives a power cut.
+/// Durability: the object (with its mode and attribute record), or else the object and its sidecar, are fsynced
+/// before the rename, and on Linux the directories that gained an entry are fsynced after it (see
+/// <see cref="DirectorySync"/>), so an object reported as written survives a power cut.
 /// </para>
 /// <para>
 /// Zero copy: the inbox original is read-only (mode 0444) once written, and objects are only ever replaced by a
 /// rename, never written in place, so a read-only object can be shared. A copy of one (inbox to archive or error) is
 /// a reflink where the file system clones (btrfs, xfs), else a hard link (same inode), and takes the recorded SHA-256
-/// along without reading a byte. A local file put with <see cref="PutFileAsync"/> is linked the same way when it is on
-/// this file system, and hashed once while its bytes are read. Everything else (another file system, a file system or
-/// a file that cannot be linked) is copied and verified while it is written, as before.
+/// along without reading a byte; once the file system has answered that it cannot clone, no clone is tried again (each
+/// try creates and frees a file). The hard link is made through the opened file's descriptor, so it is that file
+/// whatever its name points at by then, and goes straight to the target key when that is free. A local file put with
+/// <see cref="PutFileAsync"/> is linked the same way (through <c>.tmp</c>) when it is on this file system, and hashed
+/// once while its bytes are read. Everything else (another file system, a file system or a file that cannot be
+/// linked) is copied and verified while it is written, as before.
 /// </para>
 /// </remarks>
 public sealed class LocalDirectoryStore : ILinkingObjectStore
@@ -101,6 +113,14 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
     /// <summary>How files are cloned and linked; tests replace it to make linking fail.</summary>
     internal FileLinks Links { get; init; } = FileLinks.System;
 
+    /// <summary>Where the SHA-256 record goes in the object itself; tests replace it to play a file system without user attributes.</summary>
+    internal Sha256Attribute Attributes { get; init; } = Sha256Attribute.System;
+
+    // Learnt from the file system once, then never asked again: a clone that cannot work costs a probe file (an inode
+    // created and freed) per object, and an attribute that cannot be kept a failed call per object.
+    private volatile bool _cannotClone;
+    private volatile bool _cannotKeepAttributes;
+
     /// <summary>Passes over an object's bytes to compute its SHA-256 (puts, copies, rehashes): what tests count.</summary>
     internal long HashPasses => Interlocked.Read(ref _hashPasses);
 
@@ -113,7 +133,8 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         ObjectKeys.ValidateKey(key);
         ArgumentNullException.ThrowIfNull(content);
 
-        var written = await WriteTempAsync(content, ObjectPath(area, key), cancellationToken);
+        // The original as received is never modified (and so may be linked).
+        var written = await WriteTempAsync(content, ObjectPath(area, key), readOnly: area == Areas.Inbox, cancellationToken);
         return Commit(written, area, key);
     }
 
@@ -139,9 +160,9 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
             return null;
         }
 
-        if (Sha256Sidecar.TryRead(MetaPath(area, key)) is { } sidecar && sidecar.Matches(file))
+        if (RecordedSha256(area, key, path, file) is { } sha256)
         {
-            return new ObjectInfo(area, key, file.Length, sidecar.Sha256, LastModified(file.LastWriteTimeUtc));
+            return new ObjectInfo(area, key, file.Length, sha256, LastModified(file.LastWriteTimeUtc));
         }
 
         return await RehashAsync(area, key, cancellationToken);
@@ -150,7 +171,7 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
     /// <inheritdoc />
     /// <remarks>
     /// Ordered by key (ordinal, as S3 lists). <paramref name="prefix"/> is a string prefix: "a/load1" also
-    /// lists "a/load10/x"; end it with '/' to list one folder. Objects whose sidecar is missing or stale
+    /// lists "a/load10/x"; end it with '/' to list one folder. Objects whose record is missing or stale
     /// are listed with a null SHA-256 (ask <see cref="StatAsync"/> for it), so listing never reads objects.
     /// </remarks>
     public async IAsyncEnumerable<ObjectInfo> ListAsync(string area, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -176,13 +197,7 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
             }
 
             var file = (FileInfo)item.Entry;
-            var sidecar = Sha256Sidecar.TryRead(MetaPath(area, item.Key));
-            yield return new ObjectInfo(
-                area,
-                item.Key,
-                file.Length,
-                sidecar is { } s && s.Matches(file) ? s.Sha256 : null,
-                LastModified(file.LastWriteTimeUtc));
+            yield return new ObjectInfo(area, item.Key, file.Length, RecordedSha256(area, item.Key, file.FullName, file), LastModified(file.LastWriteTimeUtc));
         }
     }
 
@@ -210,52 +225,102 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         ObjectKeys.ValidateKey(toKey, nameof(toKey));
 
         var sourcePath = ObjectPath(fromArea, fromKey);
-        var expected = await StatAsync(fromArea, fromKey, cancellationToken)
-            ?? throw new FileNotFoundException($"store '{Name}': cannot copy {sourcePath}: no such object", sourcePath);
-
-        if (fromArea == toArea && fromKey == toKey)
+        FileStream source;
+        try
         {
-            return new PlacedObject(expected, Placement.HardLinked);
+            source = (FileStream)OpenObject(sourcePath, bufferSize: 0);
+        }
+        catch (FileNotFoundException ex)
+        {
+            throw new FileNotFoundException($"store '{Name}': cannot copy {sourcePath}: no such object", sourcePath, ex);
         }
 
-        var targetPath = ObjectPath(toArea, toKey);
-        if (expected.Sha256 is { } sha256 && IsReadOnly(sourcePath))
+        await using (source)
         {
-            await using var source = OpenObject(sourcePath, bufferSize: 0);
-            var linked = TryLink((FileStream)source, targetPath, mayHardLink: true);
-            if (linked is { } l)
+            var handle = source.SafeFileHandle;
+            var status = StatusOf(handle, sourcePath);
+
+            // The record of the very file opened (not of whatever the name points at by now): its own attribute, else
+            // its sidecar, each trusted only while size and last write still match.
+            var inAttribute = _cannotKeepAttributes ? null : Attributes.TryRead(handle) is { } a && a.Matches(status.Size, status.LastWriteUtc) ? a.Sha256 : null;
+            var recorded = inAttribute
+                ?? (Sha256Sidecar.TryRead(MetaPath(fromArea, fromKey)) is { } s && s.Matches(status.Size, status.LastWriteUtc) ? s.Sha256 : null);
+            var expected = recorded is not null
+                ? new ObjectInfo(fromArea, fromKey, status.Size, recorded, LastModified(status.LastWriteUtc))
+                // No record that holds: hash it (and repair its record); the copy below is verified against that hash.
+                : await StatAsync(fromArea, fromKey, cancellationToken)
+                    ?? throw new FileNotFoundException($"store '{Name}': cannot copy {sourcePath}: no such object", sourcePath);
+
+            if (fromArea == toArea && fromKey == toKey)
             {
-                // The identity check in TryLink proves the link is the file we stat'ed, whose sidecar matched it.
-                var size = RandomAccess.GetLength(((FileStream)source).SafeFileHandle);
-                if (size == expected.Size)
-                {
-                    return new PlacedObject(CommitLinked(new WrittenTemp(l.TempPath, size, sha256), toArea, toKey), l.How);
-                }
-
-                TryDeleteFile(l.TempPath);
+                return new PlacedObject(expected, Placement.HardLinked);
             }
-        }
 
-        WrittenTemp written;
-        await using (var source = OpenObject(sourcePath, CopyBufferSize))
-        {
-            written = await WriteTempAsync(source, targetPath, cancellationToken);
-        }
+            var targetPath = ObjectPath(toArea, toKey);
+            var sourceReadOnly = IsReadOnly(status.Mode);
+            if (sourceReadOnly && recorded is not null && _cannotClone && !OperatingSystem.IsWindows())
+            {
+                // A hard link straight to a free key: the name appears at once on the complete, durable file with its record,
+                // as a rename would make it, with no temp name to create and rename. A taken key (a repeated copy) goes the
+                // usual way below: a link in .tmp renamed over it.
+                var kept = inAttribute is not null || TryKeepAttribute(handle, new Sha256Sidecar(recorded, status.Size, status.LastWriteUtc.Ticks));
+                var inPlace = Publish(
+                    new WrittenTemp(null, status.Size, recorded, status.LastWriteUtc, kept),
+                    toArea,
+                    toKey,
+                    objectPath => Links.TryHardLink(handle, sourcePath: null, objectPath));
+                if (inPlace is not null)
+                {
+                    return new PlacedObject(inPlace, Placement.HardLinked);
+                }
+            }
 
-        if (written.Size != expected.Size || !string.Equals(written.Sha256, expected.Sha256, StringComparison.Ordinal))
-        {
-            TryDeleteFile(written.TempPath);
-            throw IntakeException.Integrity(
-                $"store '{Name}': copy of {sourcePath} to {targetPath} does not match its source: " +
-                $"expected {expected.Size} bytes with SHA-256 {expected.Sha256}, copied {written.Size} bytes with SHA-256 {written.Sha256}");
-        }
+            if (sourceReadOnly && recorded is not null && TryLink(source, targetPath, mayHardLink: true, alreadyReadOnly: true) is { } linked)
+            {
+                try
+                {
+                    WrittenTemp written;
+                    if (linked.How == Placement.HardLinked)
+                    {
+                        // The same inode: the same bytes, and the record already in it. A record that was only a sidecar (a
+                        // store written before attributes) goes into the inode now, for both names, as it holds for both.
+                        var kept = inAttribute is not null
+                            || TryKeepAttribute(handle, new Sha256Sidecar(recorded, status.Size, status.LastWriteUtc.Ticks));
+                        written = new WrittenTemp(linked.TempPath, status.Size, recorded, status.LastWriteUtc, kept);
+                    }
+                    else
+                    {
+                        // A clone: the same bytes in a new inode, with a last-write time of its own and no attributes.
+                        using var clone = File.OpenHandle(linked.TempPath);
+                        var cloned = StatusOf(clone, targetPath);
+                        if (cloned.Size != status.Size)
+                        {
+                            throw new IOException($"the clone holds {cloned.Size} bytes, its source {status.Size}");
+                        }
 
-        if (IsReadOnly(sourcePath))
-        {
-            MakeReadOnly(written.TempPath); // a copy of an immutable original is immutable too
-        }
+                        written = Recorded(clone, linked.TempPath, recorded, cloned.Size, cloned.LastWriteUtc);
+                        MakeReadOnly(clone);
+                    }
 
-        return new PlacedObject(Commit(written, toArea, toKey), Placement.Copied);
+                    return new PlacedObject(CommitLinked(written, toArea, toKey), linked.How);
+                }
+                catch (IOException)
+                {
+                    TryDeleteFile(linked.TempPath); // copied below instead
+                }
+            }
+
+            var copied = await WriteTempAsync(source, targetPath, readOnly: toArea == Areas.Inbox || sourceReadOnly, cancellationToken);
+            if (copied.Size != expected.Size || !string.Equals(copied.Sha256, expected.Sha256, StringComparison.Ordinal))
+            {
+                TryDeleteFile(copied.TempPath);
+                throw IntakeException.Integrity(
+                    $"store '{Name}': copy of {sourcePath} to {targetPath} does not match its source: " +
+                    $"expected {expected.Size} bytes with SHA-256 {expected.Sha256}, copied {copied.Size} bytes with SHA-256 {copied.Sha256}");
+            }
+
+            return new PlacedObject(Commit(copied, toArea, toKey), Placement.Copied);
+        }
     }
 
     /// <inheritdoc />
@@ -265,9 +330,9 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
     /// before and after the one pass that hashes it, and a change fails the put with Integrity (nothing is stored).
     /// </para>
     /// <para>
-    /// A hard link is checked to be the opened file (same device and inode), so a file replaced under its name between
-    /// the open and the link is never taken; its data is fsynced (a producer may not have), then it is made read-only:
-    /// that mode is the source file's own, which is why the caller decides whether a hard link is allowed.
+    /// A hard link is of the opened file itself (never a file put under its name since), so nothing else is taken; its
+    /// data is fsynced (a producer may not have), then it is made read-only and carries the SHA-256 record: that mode and
+    /// that attribute are the source file's own, which is why the caller decides whether a hard link is allowed.
     /// </para>
     /// </remarks>
     public async Task<PlacedObject> PutFileAsync(string area, string key, FileStream file, bool mayHardLink, CancellationToken cancellationToken)
@@ -279,26 +344,35 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         var targetPath = ObjectPath(area, key);
         var handle = file.SafeFileHandle;
         // As opened (and checked against its listing by the source): the version that must be the one stored.
-        var before = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
-        if (TryLink(file, targetPath, mayHardLink || IsReadOnly(handle)) is { } linked)
+        var before = StatusOf(handle, file.Name);
+        var sourceReadOnly = IsReadOnly(before.Mode);
+        if (TryLink(file, targetPath, mayHardLink || sourceReadOnly, alreadyReadOnly: sourceReadOnly) is { } linked)
         {
             try
             {
                 var sha256 = await HashAsync(handle, cancellationToken);
-                var after = (Size: RandomAccess.GetLength(handle), Time: File.GetLastWriteTimeUtc(handle));
-                if (before != after)
+                var after = StatusOf(handle, file.Name);
+                if (before.Size != after.Size || before.LastWriteUtc != after.LastWriteUtc)
                 {
                     throw IntakeException.Integrity($"store '{Name}': {file.Name} changed while it was taken; nothing was stored");
                 }
 
-                // A producer may never have fsynced the file; a clone is new data of ours. Either way: durable before its name is.
+                // A producer may never have fsynced the file; a clone is new data of ours. Either way: durable, with its
+                // record, before its name is.
                 using var own = linked.How == Placement.Reflinked ? File.OpenHandle(linked.TempPath) : null;
+                var stored = own is null ? after : StatusOf(own, targetPath);
+                var written = Recorded(own ?? handle, linked.TempPath, sha256, stored.Size, stored.LastWriteUtc);
+                if (own is not null)
+                {
+                    MakeReadOnly(own); // after the attribute: see WriteTempAsync
+                }
+
                 if (!FileLinks.Flush(own ?? handle))
                 {
                     throw IntakeException.Transient($"store '{Name}': cannot make {targetPath} durable (fsync failed)");
                 }
 
-                return new PlacedObject(CommitLinked(new WrittenTemp(linked.TempPath, before.Size, sha256), area, key), linked.How);
+                return new PlacedObject(CommitLinked(written, area, key), linked.How);
             }
             catch
             {
@@ -308,51 +382,52 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         }
 
         file.Position = 0;
-        var written = await WriteTempAsync(file, targetPath, cancellationToken);
-        return new PlacedObject(Commit(written, area, key), Placement.Copied);
+        var copied = await WriteTempAsync(file, targetPath, readOnly: area == Areas.Inbox, cancellationToken);
+        return new PlacedObject(Commit(copied, area, key), Placement.Copied);
     }
 
     /// <summary>
-    /// A reflink of <paramref name="source"/> into a new temp file, else (when allowed) a hard link of it, made read-only;
-    /// null when neither works here (another file system, no clone support, a file we may not link or chmod).
+    /// A reflink of <paramref name="source"/> into a new temp file (left writable, for its record), else (when allowed) a
+    /// hard link of it, made read-only at once; null when neither works here (another file system, no clone support, a file we may not link or chmod).
     /// </summary>
-    private (string TempPath, Placement How)? TryLink(FileStream source, string targetPath, bool mayHardLink)
+    private (string TempPath, Placement How)? TryLink(FileStream source, string targetPath, bool mayHardLink, bool alreadyReadOnly)
     {
-        if (OperatingSystem.IsWindows())
+        if (OperatingSystem.IsWindows() || (_cannotClone && !mayHardLink))
         {
-            return null;
+            return null; // nothing to try: not even a temp file to create
         }
 
+        // A GUID name needs no reservation: the link fails (EEXIST) rather than replace a file already there.
         var tempPath = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".part");
         try
         {
-            using (var clone = CreateTemp(tempPath, targetPath))
+            if (!_cannotClone)
             {
-                if (Links.TryReflink(source.SafeFileHandle, clone.SafeFileHandle))
+                using (var clone = CreateTemp(tempPath, targetPath))
                 {
-                    clone.Close();
-                    MakeReadOnly(tempPath);
-                    return (tempPath, Placement.Reflinked);
+                    switch (Links.TryReflink(source.SafeFileHandle, clone.SafeFileHandle))
+                    {
+                        case CloneResult.Cloned:
+                            return (tempPath, Placement.Reflinked); // the caller records it, then makes it read-only
+                        case CloneResult.Unsupported:
+                            _cannotClone = true; // this file system never clones: no more clone files created to find that out
+                            break;
+                    }
                 }
+
+                File.Delete(tempPath);
             }
 
-            File.Delete(tempPath);
-            if (!mayHardLink || !Links.TryHardLink(source.Name, tempPath))
+            if (!mayHardLink || !Links.TryHardLink(source.SafeFileHandle, source.Name, tempPath))
             {
                 return null;
             }
 
-            // The name may have been given to another file since it was opened: only the opened file will do.
-            using (var linked = File.OpenHandle(tempPath))
+            if (!alreadyReadOnly)
             {
-                if (FileLinks.Identity(linked) is not { } id || id != FileLinks.Identity(source.SafeFileHandle))
-                {
-                    TryDeleteFile(tempPath);
-                    return null;
-                }
+                MakeReadOnly(source.SafeFileHandle);
             }
 
-            MakeReadOnly(tempPath);
             return (tempPath, Placement.HardLinked);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -395,34 +470,64 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         return info;
     }
 
-    private static bool IsReadOnly(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return false;
-        }
-
-        try
-        {
-            return (File.GetUnixFileMode(path) & AnyWrite) == 0;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
-
-    private static bool IsReadOnly(Microsoft.Win32.SafeHandles.SafeFileHandle handle) =>
-        !OperatingSystem.IsWindows() && (File.GetUnixFileMode(handle) & AnyWrite) == 0;
-
     /// <summary>Mode 0444: nobody but root writes the original in place. Renames over it and deletes still work (they are the folder's).</summary>
-    private static void MakeReadOnly(string path)
+    private static void MakeReadOnly(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
     {
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(path, ReadOnlyMode);
+            File.SetUnixFileMode(handle, ReadOnlyMode);
         }
     }
+
+    private static bool IsReadOnly(UnixFileMode mode) => !OperatingSystem.IsWindows() && (mode & AnyWrite) == 0;
+
+    private (long Size, DateTime LastWriteUtc, UnixFileMode Mode) StatusOf(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string path)
+    {
+        try
+        {
+            return FileLinks.Status(handle);
+        }
+        catch (IOException ex)
+        {
+            throw Failure("read", path, ex);
+        }
+    }
+
+    /// <summary>The recorded SHA-256 of an object while it still holds (same size and last write): its own attribute, else its sidecar.</summary>
+    private string? RecordedSha256(string area, string key, string path, FileInfo file)
+    {
+        if (!_cannotKeepAttributes && Attributes.TryRead(path) is { } own && own.Matches(file))
+        {
+            return own.Sha256;
+        }
+
+        // Stores written before records went into attributes, and file systems that keep none, have sidecars.
+        return Sha256Sidecar.TryRead(MetaPath(area, key)) is { } sidecar && sidecar.Matches(file) ? sidecar.Sha256 : null;
+    }
+
+    /// <summary>Puts the record in the file's own attribute; false when it must go in a sidecar instead.</summary>
+    private bool TryKeepAttribute(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Sha256Sidecar record)
+    {
+        if (_cannotKeepAttributes)
+        {
+            return false;
+        }
+
+        switch (Attributes.TryWrite(handle, record))
+        {
+            case AttributeWrite.Written:
+                return true;
+            case AttributeWrite.Unsupported:
+                _cannotKeepAttributes = true; // this file system keeps no user attributes: sidecars from now on
+                return false;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>A temp file about to be committed, its record kept in it when the file system allows.</summary>
+    private WrittenTemp Recorded(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string tempPath, string sha256, long size, DateTime lastWriteUtc) =>
+        new(tempPath, size, sha256, lastWriteUtc, TryKeepAttribute(handle, new Sha256Sidecar(sha256, size, lastWriteUtc.Ticks)));
 
     /// <inheritdoc />
     public Task DeleteAsync(string area, string key, CancellationToken cancellationToken)
@@ -531,7 +636,7 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
     }
 
     /// <summary>Streams <paramref name="content"/> into a new temp file, hashing as it goes, and fsyncs it.</summary>
-    private async Task<WrittenTemp> WriteTempAsync(Stream content, string targetPath, CancellationToken cancellationToken)
+    private async Task<WrittenTemp> WriteTempAsync(Stream content, string targetPath, bool readOnly, CancellationToken cancellationToken)
     {
         var tempPath = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".part");
         Interlocked.Increment(ref _hashPasses);
@@ -562,22 +667,32 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
 
                 try
                 {
-                    // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file.
+                    var handle = file.SafeFileHandle;
+                    var onDisk = FileLinks.Status(handle);
+                    if (onDisk.Size != size)
+                    {
+                        throw IntakeException.Integrity($"store '{Name}': wrote {size} bytes for {targetPath} but the file holds {onDisk.Size}");
+                    }
+
+                    // The last write is done, so its time is the one the object keeps under its key (a rename keeps it).
+                    var written = Recorded(handle, tempPath, Convert.ToHexStringLower(hash.GetHashAndReset()), size, onDisk.LastWriteUtc);
+                    if (readOnly)
+                    {
+                        // After the attribute (a user who is not root may set one only on a file they may write), before the
+                        // fsync, which then covers the mode too.
+                        MakeReadOnly(handle);
+                    }
+
+                    // fsync before the rename: otherwise a crash could leave the final name on an empty or partial file,
+                    // or without its record.
                     file.Flush(flushToDisk: true);
+                    return written;
                 }
-                catch (IOException ex)
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
                     throw Failure("write", targetPath, ex);
                 }
             }
-
-            var onDisk = new FileInfo(tempPath).Length;
-            if (onDisk != size)
-            {
-                throw IntakeException.Integrity($"store '{Name}': wrote {size} bytes for {targetPath} but the file holds {onDisk}");
-            }
-
-            return new WrittenTemp(tempPath, size, Convert.ToHexStringLower(hash.GetHashAndReset()));
         }
         catch
         {
@@ -610,42 +725,64 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         }
     }
 
-    /// <summary>Publishes a fsynced temp file under its key: sidecar first, then the object, each by an atomic rename.</summary>
-    private ObjectInfo Commit(WrittenTemp written, string area, string key)
+    /// <summary>
+    /// Publishes a fsynced temp file under its key by an atomic rename; its record is already in it (an attribute), or
+    /// goes in a sidecar first.
+    /// </summary>
+    private ObjectInfo Commit(WrittenTemp written, string area, string key) =>
+        Publish(written, area, key, objectPath =>
+        {
+            File.Move(written.TempPath!, objectPath, overwrite: true);
+            return true;
+        })!;
+
+    /// <summary>
+    /// Publishes a durable object with its record under its key: <paramref name="place"/> puts it there in one atomic step
+    /// (a rename of its temp file, or a link to a free key), or answers false (nothing placed, null returned).
+    /// </summary>
+    private ObjectInfo? Publish(WrittenTemp written, string area, string key, Func<string, bool> place)
     {
         var objectPath = ObjectPath(area, key);
-        var metaPath = MetaPath(area, key);
-        var metaTemp = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".sha256");
+        string? metaTemp = null;
         try
         {
             var objectDirectory = Path.GetDirectoryName(objectPath)!;
-            var metaDirectory = Path.GetDirectoryName(metaPath)!;
             EnsureDirectory(objectDirectory);
-            EnsureDirectory(metaDirectory);
 
-            if (area == Areas.Inbox)
+            string? metaDirectory = null;
+            if (!written.Recorded)
             {
-                MakeReadOnly(written.TempPath); // the original as received is never modified (and so may be linked)
+                // Sidecar before object: when the object appears, its checksum is already in place. A crash in
+                // between leaves the previous object with a sidecar that does not match it, which is detected.
+                var metaPath = MetaPath(area, key);
+                metaDirectory = Path.GetDirectoryName(metaPath)!;
+                EnsureDirectory(metaDirectory);
+                metaTemp = Path.Combine(_tempDirectory, Guid.NewGuid().ToString("N") + ".sha256");
+                WriteDurably(metaTemp, new Sha256Sidecar(written.Sha256, written.Size, written.LastWriteUtc.Ticks).Format());
+                File.Move(metaTemp, metaPath, overwrite: true);
             }
 
-            // A rename keeps the modification time, so this is the stamp the object will have under its key.
-            var lastWrite = File.GetLastWriteTimeUtc(written.TempPath);
-            WriteDurably(metaTemp, new Sha256Sidecar(written.Sha256, written.Size, lastWrite.Ticks).Format());
-
-            // Sidecar before object: when the object appears, its checksum is already in place. A crash in
-            // between leaves the previous object with a sidecar that does not match it, which is detected.
-            File.Move(metaTemp, metaPath, overwrite: true);
-            File.Move(written.TempPath, objectPath, overwrite: true);
+            // An earlier version's sidecar may stay behind: it records another size and last write, so it never holds
+            // for this object (and the attribute is read first).
+            if (!place(objectPath))
+            {
+                return null;
+            }
 
             DirectorySync.Flush(objectDirectory);
-            DirectorySync.Flush(metaDirectory);
-            return new ObjectInfo(area, key, written.Size, written.Sha256, LastModified(lastWrite));
+            if (metaDirectory is not null)
+            {
+                DirectorySync.Flush(metaDirectory);
+            }
+
+            return new ObjectInfo(area, key, written.Size, written.Sha256, LastModified(written.LastWriteUtc));
         }
         catch (Exception ex)
         {
             // Whatever failed, the temp files go: a failed put leaves nothing behind.
             TryDeleteFile(written.TempPath);
             TryDeleteFile(metaTemp);
+
             if (ex is IOException or UnauthorizedAccessException)
             {
                 throw Failure("write", objectPath, ex);
@@ -696,7 +833,13 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
                     }
 
                     var sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
-                    TryRepairSidecar(area, key, new Sha256Sidecar(sha256, before.Size, before.Time.Ticks));
+                    // The record is a cache: not fsynced (a lost one costs a rehash), and a failure to keep it is no failure.
+                    var record = new Sha256Sidecar(sha256, before.Size, before.Time.Ticks);
+                    if (!TryKeepAttribute(handle, record))
+                    {
+                        TryRepairSidecar(area, key, record);
+                    }
+
                     return new ObjectInfo(area, key, before.Size, sha256, LastModified(before.Time));
                 }
             }
@@ -881,8 +1024,13 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         }
     }
 
-    private static void TryDeleteFile(string path)
+    private static void TryDeleteFile(string? path)
     {
+        if (path is null)
+        {
+            return;
+        }
+
         try
         {
             File.Delete(path);
@@ -901,5 +1049,9 @@ public sealed class LocalDirectoryStore : ILinkingObjectStore
         _ => IntakeException.Transient($"store '{Name}': cannot {action} {path}: {ex.Message}", ex),
     };
 
-    private sealed record WrittenTemp(string TempPath, long Size, string Sha256);
+    /// <summary>
+    /// A fsynced temp file (no <paramref name="TempPath"/>: an existing object to link); <paramref name="Recorded"/>: its
+    /// SHA-256 record is in its own attribute (else it needs a sidecar).
+    /// </summary>
+    private sealed record WrittenTemp(string? TempPath, long Size, string Sha256, DateTime LastWriteUtc, bool Recorded);
 }

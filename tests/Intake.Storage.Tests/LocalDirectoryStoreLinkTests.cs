@@ -238,20 +238,20 @@ public sealed class LocalDirectoryStoreLinkTests : IDisposable
 
     private sealed class NoReflink : FileLinks
     {
-        public override bool TryReflink(SafeFileHandle source, SafeFileHandle target) => false;
+        public override CloneResult TryReflink(SafeFileHandle source, SafeFileHandle target) => CloneResult.Refused;
     }
 
     private sealed class NoLinks : FileLinks
     {
         public List<string> Tried { get; } = [];
 
-        public override bool TryReflink(SafeFileHandle source, SafeFileHandle target)
+        public override CloneResult TryReflink(SafeFileHandle source, SafeFileHandle target)
         {
             Tried.Add("reflink");
-            return false;
+            return CloneResult.Refused;
         }
 
-        public override bool TryHardLink(string existing, string newPath)
+        public override bool TryHardLink(SafeFileHandle source, string? sourcePath, string newPath)
         {
             Tried.Add("link");
             return false;
@@ -261,11 +261,11 @@ public sealed class LocalDirectoryStoreLinkTests : IDisposable
     /// <summary>A producer appending to the file just after it was linked.</summary>
     private sealed class GrowsAfterLink(string path) : FileLinks
     {
-        public override bool TryReflink(SafeFileHandle source, SafeFileHandle target) => false;
+        public override CloneResult TryReflink(SafeFileHandle source, SafeFileHandle target) => CloneResult.Refused;
 
-        public override bool TryHardLink(string existing, string newPath)
+        public override bool TryHardLink(SafeFileHandle source, string? sourcePath, string newPath)
         {
-            var linked = base.TryHardLink(existing, newPath);
+            var linked = base.TryHardLink(source, sourcePath, newPath);
             File.AppendAllText(path, "more");
             return linked;
         }

@@ -80,7 +80,19 @@ internal static class ValueCaster
         return false;
     }
 
-    public static bool TryDate(ReadOnlySpan<char> value, out DateOnly result) =>
+    public static bool TryDate(ReadOnlySpan<char> value, out DateOnly result)
+    {
+        if (value.Length == 10 && TryIsoDate(value, out var year, out var month, out var day))
+        {
+            result = new DateOnly(year, month, day);
+            return true;
+        }
+
+        return TryDateExact(value, out result);
+    }
+
+    /// <summary><see cref="TryDate"/> by the formats alone (what the direct reader must agree with).</summary>
+    internal static bool TryDateExact(ReadOnlySpan<char> value, out DateOnly result) =>
         DateOnly.TryParseExact(value.Trim(), DateFormats, CultureInfo.InvariantCulture, DateTimeStyles.None, out result);
 
     /// <summary>
@@ -89,6 +101,12 @@ internal static class ValueCaster
     /// </summary>
     public static bool TryTimestamp(ReadOnlySpan<char> value, out DateTime result)
     {
+        if (TryIsoTimestamp(value, out var ticks))
+        {
+            result = new DateTime(ticks, DateTimeKind.Unspecified);
+            return true;
+        }
+
         if (TryParseInstant(value, out var instant))
         {
             result = DateTime.SpecifyKind(instant.UtcDateTime, DateTimeKind.Unspecified);
@@ -102,6 +120,12 @@ internal static class ValueCaster
     /// <summary>An instant; a value without an offset is taken as UTC (the server's session zone is not ours to guess).</summary>
     public static bool TryTimestampTz(ReadOnlySpan<char> value, out DateTime utc)
     {
+        if (TryIsoTimestamp(value, out var ticks))
+        {
+            utc = new DateTime(ticks, DateTimeKind.Utc);
+            return true;
+        }
+
         if (TryParseInstant(value, out var instant))
         {
             utc = instant.UtcDateTime;
@@ -139,7 +163,88 @@ internal static class ValueCaster
         }
     }
 
-    private static bool TryParseInstant(ReadOnlySpan<char> value, out DateTimeOffset result) =>
+    // ---- the common forms, read directly -------------------------------------------------------------------------
+    // TryParseExact tries each of the formats in turn and costs about a microsecond a value; a load of a million rows
+    // with four date and time columns spent a second of CPU there. The forms nearly every file uses (yyyy-MM-dd, and
+    // yyyy-MM-dd HH:mm:ss with an optional fraction and a 'Z', with 'T' or a space) are read here digit by digit. They
+    // accept only values that the formats above accept too, with the same result; anything else (blanks around the
+    // value, an offset, a date that does not exist, one digit too many) goes to the exact parsers, which decide.
+
+    /// <summary>The value starts with <c>yyyy-MM-dd</c>, a month and a day that exist.</summary>
+    private static bool TryIsoDate(ReadOnlySpan<char> value, out int year, out int month, out int day)
+    {
+        year = month = day = 0;
+        if (value.Length < 10 || value[4] != '-' || value[7] != '-'
+            || !TryDigits(value[..4], out year) || !TryDigits(value.Slice(5, 2), out month) || !TryDigits(value.Slice(8, 2), out day))
+        {
+            return false;
+        }
+
+        return year >= 1 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month);
+    }
+
+    /// <summary>
+    /// <c>yyyy-MM-dd HH:mm:ss</c> or with <c>T</c>, an optional fraction of 1 to 7 digits and an optional <c>Z</c>:
+    /// the ticks of that wall-clock time (UTC when it says so; a value without an offset is UTC too, see
+    /// <see cref="TryTimestampTz"/>).
+    /// </summary>
+    private static bool TryIsoTimestamp(ReadOnlySpan<char> value, out long ticks)
+    {
+        ticks = 0;
+        if (value.Length < 19 || value[10] is not (' ' or 'T') || value[13] != ':' || value[16] != ':'
+            || !TryIsoDate(value, out var year, out var month, out var day)
+            || !TryDigits(value.Slice(11, 2), out var hour) || !TryDigits(value.Slice(14, 2), out var minute) || !TryDigits(value.Slice(17, 2), out var second)
+            || hour > 23 || minute > 59 || second > 59)
+        {
+            return false;
+        }
+
+        var rest = value[19..];
+        if (!rest.IsEmpty && rest[^1] == 'Z')
+        {
+            rest = rest[..^1];
+        }
+
+        long fraction = 0;
+        if (!rest.IsEmpty)
+        {
+            // '.' and 1 to 7 digits, in tenths of a microsecond: "ss.FFFFFFF".
+            if (rest[0] != '.' || rest.Length is < 2 or > 8 || !TryDigits(rest[1..], out var digits))
+            {
+                return false;
+            }
+
+            fraction = digits;
+            for (var n = rest.Length - 1; n < 7; n++)
+            {
+                fraction *= 10;
+            }
+        }
+
+        ticks = new DateTime(year, month, day, hour, minute, second, DateTimeKind.Unspecified).Ticks + fraction;
+        return true;
+    }
+
+    /// <summary>A run of ASCII digits (at most 9) as a number.</summary>
+    private static bool TryDigits(ReadOnlySpan<char> digits, out int value)
+    {
+        value = 0;
+        foreach (var c in digits)
+        {
+            var d = (uint)(c - '0');
+            if (d > 9)
+            {
+                return false;
+            }
+
+            value = (value * 10) + (int)d;
+        }
+
+        return true;
+    }
+
+    /// <summary>A timestamp's instant by the formats alone (what the direct reader must agree with).</summary>
+    internal static bool TryParseInstant(ReadOnlySpan<char> value, out DateTimeOffset result) =>
         DateTimeOffset.TryParseExact(
             value.Trim(), TimestampFormats, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out result);
 

@@ -71,4 +71,39 @@ public sealed class ValueCasterTests
         ValueCaster.TryDate(value, out var date).ShouldBe(exact, value);
         date.ShouldBe(expected, value);
     }
+
+    public static TheoryData<string> Doubles => new()
+    {
+        "0", "-0", "0.0", "-0.0", "1", "-1", "0.1", "0.2", "0.3", "2.5", "-2.5", "123.456", "0.123456", "0.000001", "999.999",
+        "9007199254740991", "900719925474099", "123456789012345", "0.123456789012345", "1.23456789012345", "-98765.4321098765",
+        "0.30000000000000004", "1234567890123456", "0.1234567890123456", "00000000000000001", "1e5", "1E-3", "+1", " 1", "1 ",
+        ".5", "5.", "-", "", "1.2.3", "1,5", "NaN", "Infinity", "-Infinity", "0x10", "١",
+    };
+
+    [Theory]
+    [MemberData(nameof(Doubles))]
+    public void TryDouble_ReadsEveryValueAsTheFrameworkParserDoes(string value)
+    {
+        var exact = ValueCaster.TryDoubleExact(value, out var expected);
+
+        ValueCaster.TryDouble(value, out var result).ShouldBe(exact, value);
+        BitConverter.DoubleToInt64Bits(result).ShouldBe(BitConverter.DoubleToInt64Bits(expected), value);
+    }
+
+    [Fact]
+    public void TryDouble_OnManyRandomShortDecimals_GivesTheFrameworkParsersDouble()
+    {
+        var random = new Random(20261204);
+        for (var n = 0; n < 200_000; n++)
+        {
+            var digits = random.NextInt64(0, 1_000_000_000_000_000) / (long)Math.Pow(10, random.Next(0, 16));
+            var text = digits.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var point = random.Next(0, text.Length + 1);
+            var value = (random.Next(2) == 0 ? "-" : "") + (point == text.Length ? text : $"{text[..point]}{(point == 0 ? "0" : "")}.{text[point..]}");
+
+            ValueCaster.TryDoubleExact(value, out var expected).ShouldBeTrue(value);
+            ValueCaster.TryDouble(value, out var result).ShouldBeTrue(value);
+            BitConverter.DoubleToInt64Bits(result).ShouldBe(BitConverter.DoubleToInt64Bits(expected), value);
+        }
+    }
 }

@@ -281,7 +281,7 @@ internal sealed class PgBinaryCopyWriter
         var point = body.IndexOf('.');
         var whole = point < 0 ? body : body[..point];
         var fraction = point < 0 ? default : body[(point + 1)..];
-        if (whole.IsEmpty || (point >= 0 && fraction.IsEmpty) || whole.ContainsAnyExceptInRange('0', '9') || fraction.ContainsAnyExceptInRange('0', '9'))
+        if (whole.IsEmpty || (point >= 0 && fraction.IsEmpty) || !AllDigits(whole) || !AllDigits(fraction))
         {
             return false;
         }
@@ -341,6 +341,20 @@ internal sealed class PgBinaryCopyWriter
         for (var k = first; k < last; k++)
         {
             WriteInt16(digits[k]);
+        }
+
+        return true;
+    }
+
+    // A loop rather than ContainsAnyExceptInRange: that generic boxed its bounds on every call until it was optimised.
+    private static bool AllDigits(ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if ((uint)(c - '0') > 9)
+            {
+                return false;
+            }
         }
 
         return true;

@@ -13,7 +13,8 @@
 #                 the archive links the read-only original in either mode
 #   FETCH=copy    no remove_after: the fetch copies the file (or clones it on btrfs/xfs)
 #   STEPS='fetch, decompress, validate, archive, load' measures the path through the work area
-#   REPS=3        runs; medians are printed
+#   MASTER=file   load this gzipped file (made by an earlier run: KEEP=1 keeps its data/) instead of generating one
+#   REPS=3        runs; medians are printed (wall time, and CPU seconds: each client's own and the server's for it)
 # The pipeline streams the gzipped original into COPY (no decompress step), as psql's FROM PROGRAM does. Each run
 # first puts a fresh copy of the file into the source folder (not timed): with remove_after Intake deletes it.
 set -euo pipefail
@@ -32,6 +33,7 @@ psql_="psql -qAt -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $INTAKE_PG_PORT -U postgres 
 echo "generating $rows rows ($shape)..." >&2
 mkdir -p "$work/project/incoming" "$work/project/pipelines" "$work/data"
 master="$work/data/orders.csv.gz"
+if [ -n "${MASTER:-}" ]; then cp "$MASTER" "$master"; else   # MASTER=file: the same file again (data/ of a KEEP=1 run)
 python3 - "$rows" "$shape" <<'PY' | gzip -6 > "$master"
 import sys, random
 random.seed(1)
@@ -73,6 +75,7 @@ for i in range(1, n + 1):
         str(i // 1000), q(f"comment {i % 131}, «{random.choice(names)}» said \"ok\""),
     ]) + "\n")
 PY
+fi
 size=$(stat -c %s "$master")
 
 if [ "$shape" = narrow ]; then
@@ -104,16 +107,19 @@ YAML
 "$repo/intake" --help >/dev/null   # build outside the measurement
 reps=${REPS:-3}
 now() { date +%s.%N; }
+# The server's CPU seconds so far: the postmaster's reaped children (every backend, once its session ends) plus its
+# own. Read before and after each side, so each side's backend is counted (the CPU each side costs the server).
+server_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15 + $16 + $17) / hz }' "/proc/$(head -1 "$INTAKE_SERVERS_DIR/pg/data/postmaster.pid")/stat"; }
 : > "$work/times"; : > "$work/steps"
 for r in $(seq "$reps"); do
   $psql_ -c "drop table if exists psql_$table; drop table if exists $table; create table psql_$table ($cols)"
   rm -rf "$work/project/.intake" "$work/project/incoming"/*
   cp "$master" "$work/project/incoming/$table.csv.gz"; touch -d '-1 minute' "$work/project/incoming/$table.csv.gz"; sync
-  t0=$(now)
-  $psql_ -c "\\copy psql_$table from program 'gzip -dc $master' with (format csv, header true)"
-  t1=$(now)
-  ( cd "$work/project" && /usr/bin/time -f "%M" -o "$work/intake.mem" "$repo/intake" run --once --json > "$work/intake.json" 2>"$work/intake.log" )
-  t2=$(now)
+  s0=$(server_cpu); t0=$(now)
+  /usr/bin/time -f "%U %S" -o "$work/psql.cpu" $psql_ -c "\\copy psql_$table from program 'gzip -dc $master' with (format csv, header true)"
+  t1=$(now); sleep 0.2; s1=$(server_cpu); t1b=$(now)
+  ( cd "$work/project" && /usr/bin/time -f "%M %U %S" -o "$work/intake.mem" "$repo/intake" run --once --json > "$work/intake.json" 2>"$work/intake.log" )
+  t2=$(now); sleep 0.2; s2=$(server_cpu)
   psql_rows=$($psql_ -c "select count(*) from psql_$table")
   intake_rows=$($psql_ -c "select count(*) from $table")
   # Every value: the rows of each table that the other lacks, counting duplicates (EXCEPT ALL both ways).
@@ -125,14 +131,15 @@ steps = json.load(sys.stdin)['steps']
 out = {s['step']: (f(s['finished_at']) - f(s['started_at'])).total_seconds() for s in steps if s['outcome'] == 'succeeded'}
 out['how'] = {s['step']: s.get('message') for s in steps if s['outcome'] == 'succeeded' and s['step'] in ('fetch', 'archive')}
 print(json.dumps(out))" >> "$work/steps"
-  echo "$t0 $t1 $t2 $psql_rows $intake_rows $(cat "$work/intake.mem") $diff_rows" >> "$work/times"
+  read -r im iu is < "$work/intake.mem"; read -r pu ps < "$work/psql.cpu"
+  echo "$t0 $t1 $t2 $psql_rows $intake_rows $im $diff_rows $t1b $pu $ps $iu $is $s0 $s1 $s2" >> "$work/times"
 done
 python3 - "$rows" "$size" "$work/times" "$work/steps" "$shape" "$fetch" <<'PY2'
 import sys, json, statistics as st
 rows, size, shape, fetch = int(sys.argv[1]), int(sys.argv[2]), sys.argv[5], sys.argv[6]
 runs = [list(map(float, l.split())) for l in open(sys.argv[3])]
 steps = [json.loads(l) for l in open(sys.argv[4])]
-ps = [r[1] - r[0] for r in runs]; it = [r[2] - r[1] for r in runs]
+ps = [r[1] - r[0] for r in runs]; it = [r[2] - r[7] for r in runs]
 m = st.median
 print(f"file: {rows:,} rows ({shape}), {size/1e6:.1f} MB gzipped; fetch mode {fetch}; {len(runs)} runs, medians (each run: psql then intake on fresh tables)")
 print(f"psql \\copy FROM PROGRAM gzip -dc : {m(ps):6.2f} s  {rows/m(ps):12,.0f} rows/s   runs: {' '.join(f'{x:.2f}' for x in ps)}")
@@ -145,6 +152,10 @@ for name in ["fetch", "decompress", "validate", "archive", "load", "release"]:
 print(f"  outside the steps (start, discovery, catalog): {m(it) - m([sum(v for k, v in s.items() if k != 'how') for s in steps]):6.2f} s")
 for step, message in steps[-1]['how'].items():
     print(f"  {step} (last run): {(message or 'copied').split('; SHA-256')[0]}")
+cpu = lambda xs: ' '.join(f'{x:.2f}' for x in xs)
+pc = [r[8] + r[9] for r in runs]; pcs = [r[13] - r[12] for r in runs]; ic = [r[10] + r[11] for r in runs]; ics = [r[14] - r[13] for r in runs]
+print(f"CPU seconds (user+sys), medians: psql+gzip {m(pc):.2f} + server {m(pcs):.2f} = {m(pc) + m(pcs):.2f}; intake {m(ic):.2f} + server {m(ics):.2f} = {m(ic) + m(ics):.2f}")
+print(f"  runs: psql+gzip {cpu(pc)}  server {cpu(pcs)} | intake {cpu(ic)}  server {cpu(ics)}")
 print(f"intake peak memory (RSS)       : {max(r[5] for r in runs)/1024:.0f} MB (largest of the runs)")
 bad = [(int(r[3]), int(r[4]), int(r[6])) for r in runs if int(r[3]) != rows or int(r[4]) != rows or int(r[6]) != 0]
 if bad:

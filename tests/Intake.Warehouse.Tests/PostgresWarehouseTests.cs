@@ -50,6 +50,50 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         (await ScalarAsync<string>($"select amount::text from {Table}")).ShouldBe(value);
     }
 
+    [PostgresTheory]
+    [InlineData("0.00", "0.00")]
+    [InlineData("-0.00", "0.00")]
+    [InlineData("007.50", "7.50")]
+    [InlineData("-0.0000000000000000000000000001", "-0.0000000000000000000000000001")]
+    [InlineData("9999999999999999999999999999", "9999999999999999999999999999")]
+    [InlineData("1e3", "1000")]
+    [InlineData(" 12.5 ", "12.5")]
+    public async Task Load_Decimal_InAnyAcceptedFormStoresItsValueAndScale(string value, string stored)
+    {
+        await LoadAsync(1, [new("amount", ColumnType.Decimal)], ListRowSource.Of("d.csv", "amount", [value]));
+
+        (await ScalarAsync<string>($"select amount::text from {Table}")).ShouldBe(stored);
+    }
+
+    [PostgresTheory]
+    [InlineData("2024-01-02 03:04:05", "2024-01-02 03:04:05", "2024-01-02 03:04:05+00")]
+    [InlineData("2024-01-02T03:04:05.123456", "2024-01-02 03:04:05.123456", "2024-01-02 03:04:05.123456+00")]
+    [InlineData("2024-01-02 03:04:05.1", "2024-01-02 03:04:05.1", "2024-01-02 03:04:05.1+00")]
+    [InlineData("1999-12-31 23:59:59.999999Z", "1999-12-31 23:59:59.999999", "1999-12-31 23:59:59.999999+00")]
+    [InlineData("1969-07-20 20:17:40", "1969-07-20 20:17:40", "1969-07-20 20:17:40+00")]
+    [InlineData("2024-01-02 03:04:05+02:00", "2024-01-02 01:04:05", "2024-01-02 01:04:05+00")]
+    [InlineData("2024-01-02T03:04:05.5-05:30", "2024-01-02 08:34:05.5", "2024-01-02 08:34:05.5+00")]
+    public async Task Load_Timestamp_StoresTheInstantWritten(string value, string timestamp, string timestampTz)
+    {
+        await LoadAsync(1, [new("at", ColumnType.Timestamp), new("at_tz", ColumnType.TimestampTz)], ListRowSource.Of("t.csv", "at,at_tz", [value, value]));
+
+        (await ScalarAsync<string>($"select at::text from {Table}")).ShouldBe(timestamp);
+        (await ScalarAsync<string>($"select (at_tz at time zone 'UTC')::text || '+00' from {Table}")).ShouldBe(timestampTz);
+    }
+
+    [PostgresTheory]
+    [InlineData("0.1", "0.1")]
+    [InlineData("-0.5", "-0.5")]
+    [InlineData("123.456", "123.456")]
+    [InlineData("0.123456789012345", "0.123456789012345")]
+    [InlineData("1e-3", "0.001")]
+    public async Task Load_Double_StoresTheNearestDouble(string value, string stored)
+    {
+        await LoadAsync(1, [new("ratio", ColumnType.Double)], ListRowSource.Of("r.csv", "ratio", [value]));
+
+        (await ScalarAsync<string>($"select ratio::text from {Table}")).ShouldBe(stored);
+    }
+
     [PostgresFact]
     public async Task Load_WhenServerDropsTheConnectionMidCopy_FailsAsTransientAndKeepsEarlierAttempt()
     {

@@ -19,6 +19,9 @@ internal static class SqlIdentifier
     /// <summary>Rows of loads that newer loads replaced (migration 0002).</summary>
     public const string ReplacedTable = "_intake_replaced";
 
+    /// <summary>Loads whose rows streams committed before the load's own transaction (migration 0003).</summary>
+    public const string StreamedTable = "_intake_streamed";
+
     /// <summary>The warehouse's migrations applied, apart from the catalog's <c>intake_schema_migrations</c>: both may share a database.</summary>
     public const string MigrationsTable = "_intake_warehouse_migrations";
 

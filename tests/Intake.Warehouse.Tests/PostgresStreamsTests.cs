@@ -107,8 +107,9 @@ public sealed class PostgresStreamsTests(PostgresDatabaseFixture database) : ICl
     [PostgresFact]
     public async Task Load_InStreams_AfterACrashBetweenTheStreamsCommits_TheRetryReplacesWhatWasLeft()
     {
-        // What a SIGKILL between the streams' commits and the load's own leaves: some of the load's rows, no ledger row.
-        await LoadAsync(1, 1, File("a.csv", 1, 10));
+        // What a SIGKILL between the streams' commits and the load's own leaves: some of the load's rows, no ledger row
+        // (only the streamed row the load committed before its streams' rows, which is how the retry knows to look).
+        await LoadAsync(1, 4, File("a.csv", 1, 10));
         await ExecuteAsync($"delete from _intake_ledger where load_id = 1 and table_name = '{_table}'");
         await ExecuteAsync($"insert into {_table} select * from {_table} where id <= 5");
 

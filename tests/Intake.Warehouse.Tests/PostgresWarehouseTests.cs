@@ -95,6 +95,48 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
     }
 
     [PostgresFact]
+    public async Task Load_FirstAttemptOfALoad_DoesNotReadTheRowsAlreadyInTheTable()
+    {
+        // Load ids no other test of this class uses: the ledger is shared by the class's database, and any ledger row
+        // of a load (in any table) makes its next attempt look for earlier rows.
+        const long first = 910_001, second = 910_002;
+        await LoadAsync(first, null, Rows("first.csv", 500));
+        var before = await TableReadsAfterAsync(inserted: 500);
+
+        var result = await LoadAsync(second, null, Rows("second.csv", 3));
+
+        result.RowsDeletedFromEarlierAttempts.ShouldBe(0);
+        // A scan for the load's earlier rows would read the 500 rows of the first load (its BRIN index is of no use
+        // on a table this small): a first attempt, with no ledger row of the load anywhere, reads none.
+        (await TableReadsAfterAsync(inserted: 503)).ShouldBe(before);
+
+        // A second attempt has a ledger row: it still finds and replaces the first one's rows.
+        var rerun = await LoadAsync(second, null, Rows("second.csv", 4), attempt: 2);
+        rerun.RowsDeletedFromEarlierAttempts.ShouldBe(3);
+        (await Warehouse.CountRowsAsync(Table, second, default)).ShouldBe(4);
+    }
+
+    /// <summary>
+    /// The rows the server has read from the table by scans, once the statistics show <paramref name="inserted"/> rows
+    /// inserted: a backend reports its counts some time after its transaction, scans and inserts together.
+    /// </summary>
+    private async Task<long> TableReadsAfterAsync(long inserted)
+    {
+        // Up to 30 s: an idle backend reports its counts within 10 s of its last transaction.
+        for (var wait = 0; ; wait++)
+        {
+            var row = (await RowsAsync($"select n_tup_ins, seq_tup_read + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables where relid = '{Table}'::regclass")).Single();
+            if (long.Parse(row[0]!, System.Globalization.CultureInfo.InvariantCulture) == inserted)
+            {
+                return long.Parse(row[1]!, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            wait.ShouldBeLessThan(300, $"the statistics still do not show {inserted} rows inserted");
+            await Task.Delay(100);
+        }
+    }
+
+    [PostgresFact]
     public async Task Load_WhenServerDropsTheConnectionMidCopy_FailsAsTransientAndKeepsEarlierAttempt()
     {
         await LoadAsync(1, null, Rows("a.csv", 3));

@@ -60,7 +60,7 @@ public abstract class WarehouseMigrationTests : IAsyncLifetime
 
         await Task.WhenAll(warehouses.Select((w, i) => Task.Run(() => LoadAsync(w, $"t{i}", i + 1))));
 
-        (await ScalarAsync<long>("select count(*) from _intake_warehouse_migrations")).ShouldBe(2); // 0001_ledger, 0002_partitions
+        (await ScalarAsync<long>("select count(*) from _intake_warehouse_migrations")).ShouldBe(3); // 0001_ledger, 0002_partitions, 0003_streamed
         (await ScalarAsync<long>("select count(*) from _intake_ledger")).ShouldBe(4);
     }
 

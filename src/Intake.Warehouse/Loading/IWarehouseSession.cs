@@ -47,6 +47,13 @@ internal interface IWarehouseSession : IAsyncDisposable
 
     Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Deletes the rows an earlier attempt of the load committed, before the load copies its own: as
+    /// <see cref="DeleteLoadAsync"/>, except that a dialect may skip the table when the warehouse holds no evidence of
+    /// earlier rows of the load (PostgreSQL: no ledger row, no streamed row). Not for rows this transaction wrote.
+    /// </summary>
+    Task<long> DeleteEarlierAttemptAsync(TableName table, long loadId, CancellationToken cancellationToken);
+
     /// <summary>Copies every remaining row of <paramref name="source"/>.</summary>
     Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken);
 

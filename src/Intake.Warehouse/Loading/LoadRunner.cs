@@ -100,7 +100,7 @@ internal static class LoadRunner
             if (shape is not null)
             {
                 targets = Resolve(table, shape, declared, session.StoresAnyType);
-                deleted = await session.DeleteLoadAsync(table, request.LoadId, cancellationToken);
+                deleted = await session.DeleteEarlierAttemptAsync(table, request.LoadId, cancellationToken);
             }
 
             // A partition is replaced whole by its newest load (the greatest id: the order discovery registered the

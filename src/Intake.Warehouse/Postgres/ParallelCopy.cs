@@ -18,8 +18,8 @@ namespace Intake.Warehouse.Postgres;
 /// accepted by the server, so a bad value, a refused row or a dropped connection in any stream rolls every stream back.
 /// Then all commit, just before the load's own transaction (which deleted an earlier attempt's rows and writes the
 /// ledger row). Only a crash in that moment between the commits leaves rows of the load without its ledger row;
-/// the load is then not finished in the catalog, and its retry deletes every row carrying its load id first,
-/// so nothing is ever doubled.
+/// the load is then not finished in the catalog, and its retry deletes every row carrying its load id first (it
+/// finds them through the streamed row committed before the streams' rows), so nothing is ever doubled.
 /// </remarks>
 internal static class ParallelCopy
 {
@@ -84,7 +84,9 @@ internal static class ParallelCopy
             }
 
             // Every COPY is in: commit them all at once. From here a failure (or a crash) can leave some streams'
-            // rows committed without the ledger row; the load's retry deletes them (DeleteLoadAsync) before copying.
+            // rows committed without the ledger row; the load's retry deletes them (DeleteEarlierAttemptAsync) before
+            // copying. It looks for them only where the warehouse says a load has rows, so that is said first, durably.
+            await RecordStreamedAsync(dataSource, table, loadId, cancellationToken);
             await Task.WhenAll(workers.Select(w => w.CommitAsync(cancellationToken)));
             await SummarizeAsync(dataSource, table, cancellationToken);
             return new CopyCount(copied, copied);
@@ -137,6 +139,21 @@ internal static class ParallelCopy
     /// Rows appended in other transactions are not in a BRIN index's summaries until something summarizes them; without
     /// this a later re-run's delete by load id would read the table's new block ranges instead of skipping them.
     /// </summary>
+    /// <summary>
+    /// Commits the load's streamed row (<c>_intake_streamed</c>) in a transaction of its own, before any stream commits
+    /// its rows: a later attempt finds it and deletes the rows even if the load's own transaction never commits.
+    /// </summary>
+    private static async Task RecordStreamedAsync(NpgsqlDataSource dataSource, TableName table, long loadId, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            $"insert into {SqlIdentifier.StreamedTable} (load_id, table_name, started_at) values (@load, @table, now()) on conflict (load_id, table_name) do nothing",
+            connection);
+        command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
+        command.Parameters.AddWithValue("table", NpgsqlDbType.Text, PostgresSession.Qualified(table));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private static async Task SummarizeAsync(NpgsqlDataSource dataSource, TableName table, CancellationToken cancellationToken)
     {
         const string sql = """

@@ -209,6 +209,26 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// The load's earlier rows go only when the warehouse says there may be some: a ledger row of the load (in any
+    /// table: written in the transaction that committed its rows) or a streamed row (committed before any stream's
+    /// rows, <see cref="ParallelCopy"/>). Otherwise no attempt of the load ever committed a row here, and the scan is
+    /// skipped: on a table without a usable index (BRIN on a small table, or its unsummarised newest ranges) finding
+    /// nothing read the whole table, for every load (docs/performance.md).
+    /// </summary>
+    /// <remarks>One statement: the two EXISTS do not depend on the table's rows, so PostgreSQL evaluates them once,
+    /// before the scan, and does not start the scan when both are false.</remarks>
+    public async Task<long> DeleteEarlierAttemptAsync(TableName table, long loadId, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"""
+            delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = @load
+              and (exists (select from {SqlIdentifier.LedgerTable} where load_id = @load)
+                   or exists (select from {SqlIdentifier.StreamedTable} where load_id = @load))
+            """);
+        command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
     {
         var columnList = string.Join(", ", plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)));

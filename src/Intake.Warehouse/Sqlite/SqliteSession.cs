@@ -149,6 +149,10 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>SQLite's load id index is a B-tree: finding no earlier rows costs a lookup, so nothing to skip.</summary>
+    public Task<long> DeleteEarlierAttemptAsync(TableName table, long loadId, CancellationToken cancellationToken) =>
+        DeleteLoadAsync(table, loadId, cancellationToken);
+
     public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
     {
         var names = plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn));

@@ -117,3 +117,36 @@ public abstract partial class CatalogComplianceTests
         (await LoadAsync(id)).Status.ShouldBe(LoadStatus.Ingesting);
     }
 }
+
+/// <summary>A worker's claim from several waiting statuses in its order of preference, in one statement.</summary>
+public abstract partial class CatalogComplianceTests
+{
+    private Task<Load?> ClaimInOrderAsync(string worker, IReadOnlyCollection<string>? pipelines = null) =>
+        Catalog.ClaimAsync(new ClaimRequest
+        {
+            Worker = worker, From = LoadStatus.ReadyForErroring, ThenFrom = [LoadStatus.ReadyForArchiving, LoadStatus.Ready], Lease = Lease, Pipelines = pipelines,
+        }, None);
+
+    [CatalogFact]
+    public async Task ClaimInOrder_TakesErrorsThenArchivingThenNewLoads_OldestFirst_CountingOnlyIngestAsAnAttempt()
+    {
+        var a = (await RegisterAsync("a.csv")).Load.Id;
+        var b = (await RegisterAsync("b.csv")).Load.Id;
+        var c = (await RegisterAsync("c.csv")).Load.Id;
+        var d = (await RegisterAsync("d.csv")).Load.Id;
+        await ClaimAsync("w0");
+        await Catalog.TransitionAsync(a, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = "w0" }, None);
+        await ClaimAsync("w0");
+        await Catalog.TransitionAsync(b, LoadStatus.Ingesting, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = "w0", ErrorKind = Core.Errors.ErrorKind.Format, ErrorMessage = "bad" }, None);
+
+        var claimed = new[] { await ClaimInOrderAsync("w1"), await ClaimInOrderAsync("w2"), await ClaimInOrderAsync("w3", ["orders"]), await ClaimInOrderAsync("w4", ["other"]) };
+
+        claimed[3].ShouldBeNull();
+        claimed.Take(3).Select(l => (l!.Id, l.Status, l.LeaseOwner, l.Attempts)).ShouldBe(
+            [(b, LoadStatus.Erroring, "w1", 1), (a, LoadStatus.Archiving, "w2", 1), (c, LoadStatus.Ingesting, "w3", 1)]);
+        claimed[2]!.LeaseExpiresAt.ShouldBe(Clock.GetUtcNow() + Lease);
+        (await ClaimInOrderAsync("w5"))!.Id.ShouldBe(d);
+        (await ClaimInOrderAsync("w6")).ShouldBeNull();
+        (await LoadAsync(a)).ShouldBe(claimed[1]);
+    }
+}

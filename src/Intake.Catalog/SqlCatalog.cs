@@ -136,6 +136,56 @@ public abstract partial class SqlCatalog : ICatalog
 
     public Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken)
     {
+        CheckNewLoad(load);
+        return RunAsync(async connection =>
+        {
+            // Race-safe without a transaction: ON CONFLICT DO NOTHING does not fail when another process
+            // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
+            // and when it inserted nothing the row exists, so the UPDATE below finds it. A step done before
+            // registration needs one, so no worker sees the load without it.
+            await using var transaction = load.DoneStep is null ? null : await connection.BeginTransactionAsync(cancellationToken);
+            var result = await RegisterAsync(connection, transaction, load, cancellationToken);
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(cancellationToken);
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RegisterResult>> RegisterLoadsAsync(IReadOnlyList<NewLoad> loads, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(loads);
+        foreach (var load in loads)
+        {
+            CheckNewLoad(load);
+        }
+
+        if (loads.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<RegisterResult>>([]);
+        }
+
+        return RunAsync(async connection =>
+        {
+            // One durable commit for the batch. Each registration is the single one's statements, so a file already
+            // known, or twice in the batch, is counted as seen and never fails the others; in the listing's order, so
+            // load ids (the claim's order) follow it as they did one by one.
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            var results = new List<RegisterResult>(loads.Count);
+            foreach (var load in loads)
+            {
+                results.Add(await RegisterAsync(connection, transaction, load, cancellationToken));
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            return (IReadOnlyList<RegisterResult>)results;
+        }, cancellationToken);
+    }
+
+    private static void CheckNewLoad(NewLoad load)
+    {
         ArgumentNullException.ThrowIfNull(load);
         ArgumentException.ThrowIfNullOrWhiteSpace(load.Pipeline);
         ArgumentNullException.ThrowIfNull(load.Customer);
@@ -146,67 +196,52 @@ public abstract partial class SqlCatalog : ICatalog
         {
             throw new ArgumentException("a step done before registration cannot be running", nameof(load));
         }
+    }
 
-        return RunAsync(async connection =>
+    private async Task<RegisterResult> RegisterAsync(DbConnection connection, DbTransaction? transaction, NewLoad load, CancellationToken cancellationToken)
+    {
+        var insert = Command(connection, $"""
+            INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, inbox_key, status, attempts, seen_count, created_at, updated_at)
+            VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @inbox_key, @status, 0, 1, @now, @now)
+            ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
+            RETURNING {LoadColumns}
+            """, transaction);
+        AddIdentity(insert, load);
+        Add(insert, "@customer", load.Customer, DbType.String);
+        Add(insert, "@source_size", load.SourceSize, DbType.Int64);
+        Add(insert, "@table_name", load.Table, DbType.String);
+        AddTime(insert, "@source_modified", load.SourceModified);
+        Add(insert, "@inbox_key", load.InboxKey, DbType.String);
+        Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
+        AddTime(insert, "@now", Now());
+        if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
         {
-            // Race-safe without a transaction: ON CONFLICT DO NOTHING does not fail when another process
-            // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
-            // and when it inserted nothing the row exists, so the UPDATE below finds it. A step done before
-            // registration needs one, so no worker sees the load without it.
-            await using var transaction = load.DoneStep is null ? null : await connection.BeginTransactionAsync(cancellationToken);
-            var insert = Command(connection, $"""
-                INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, inbox_key, status, attempts, seen_count, created_at, updated_at)
-                VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @inbox_key, @status, 0, 1, @now, @now)
-                ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
-                RETURNING {LoadColumns}
-                """, transaction);
-            AddIdentity(insert, load);
-            Add(insert, "@customer", load.Customer, DbType.String);
-            Add(insert, "@source_size", load.SourceSize, DbType.Int64);
-            Add(insert, "@table_name", load.Table, DbType.String);
-            AddTime(insert, "@source_modified", load.SourceModified);
-            Add(insert, "@inbox_key", load.InboxKey, DbType.String);
-            Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
-            AddTime(insert, "@now", Now());
-            RegisterResult result;
-            if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
+            if (load.DoneStep is { } step)
             {
-                if (load.DoneStep is { } step)
-                {
-                    var record = Command(connection, """
-                        INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
-                        VALUES (@load_id, @step, 1, @now, @now, @worker, @outcome, @error_kind, @message, @error_code, @rows_in, @rows_out, @rows_rejected, @bytes_in, @bytes_out, @outputs)
-                        """, transaction);
-                    Add(record, "@load_id", created.Id, DbType.Int64);
-                    Add(record, "@step", step.Step, DbType.String);
-                    Add(record, "@worker", step.Worker, DbType.String);
-                    AddResult(record, step.Result);
-                    AddTime(record, "@now", Now());
-                    await ExecuteAsync(record, cancellationToken);
-                }
-
-                result = new RegisterResult(created, Created: true);
-            }
-            else
-            {
-                var seen = Command(connection, $"""
-                    UPDATE intake_loads SET seen_count = seen_count + 1
-                    WHERE pipeline = @pipeline AND source_key = @source_key AND fingerprint = @fingerprint
-                    RETURNING {LoadColumns}
+                var record = Command(connection, """
+                    INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
+                    VALUES (@load_id, @step, 1, @now, @now, @worker, @outcome, @error_kind, @message, @error_code, @rows_in, @rows_out, @rows_rejected, @bytes_in, @bytes_out, @outputs)
                     """, transaction);
-                AddIdentity(seen, load);
-                var existing = await QuerySingleAsync(seen, ReadLoad, cancellationToken)
-                    ?? throw new InvalidOperationException($"load {load.Pipeline}/{load.SourceKey} conflicted on insert but does not exist");
-                result = new RegisterResult(existing, Created: false);
+                Add(record, "@load_id", created.Id, DbType.Int64);
+                Add(record, "@step", step.Step, DbType.String);
+                Add(record, "@worker", step.Worker, DbType.String);
+                AddResult(record, step.Result);
+                AddTime(record, "@now", Now());
+                await ExecuteAsync(record, cancellationToken);
             }
 
-            if (transaction is not null)
-            {
-                await transaction.CommitAsync(cancellationToken);
-            }
+            return new RegisterResult(created, Created: true);
+        }
 
-            return result;
-        }, cancellationToken);
+        var seen = Command(connection, $"""
+            UPDATE intake_loads SET seen_count = seen_count + 1
+            WHERE pipeline = @pipeline AND source_key = @source_key AND fingerprint = @fingerprint
+            RETURNING {LoadColumns}
+            """, transaction);
+        AddIdentity(seen, load);
+        var existing = await QuerySingleAsync(seen, ReadLoad, cancellationToken)
+            ?? throw new InvalidOperationException($"load {load.Pipeline}/{load.SourceKey} conflicted on insert but does not exist");
+        return new RegisterResult(existing, Created: false);
 
         static void AddIdentity(DbCommand command, NewLoad load)
         {
@@ -350,46 +385,52 @@ public abstract partial class SqlCatalog : ICatalog
         LoadStateMachine.EnsureCanTransition(from, to);
         details ??= new TransitionDetails();
 
-        // Between working statuses (a worker's own progress) a transition may be lost in a power loss: the load is then
-        // re-run from an earlier status, each step idempotent. Into or out of a final or waiting-for-a-person status
-        // it is durable: users act on those (docs/performance.md).
-        var relaxed = !LoadStateMachine.IsFinal(from) && !LoadStateMachine.IsFinal(to) && to != LoadStatus.Held && from != LoadStatus.Held;
-        return RunAsync(async connection =>
-        {
-            // Compare-and-set: the row changes only while it is still in @from (and, when given, still
-            // leased by @owner), so a worker that lost a race changes nothing and learns it from the count.
-            var update = Command(connection, """
-                UPDATE intake_loads SET
-                    status = @to,
-                    error_kind = CASE WHEN @error_kind IS NOT NULL THEN @error_kind WHEN @clear_error THEN NULL ELSE error_kind END,
-                    error_message = CASE WHEN @error_message IS NOT NULL THEN @error_message WHEN @clear_error THEN NULL ELSE error_message END,
-                    error_code = CASE WHEN @error_message IS NOT NULL THEN @error_code WHEN @clear_error THEN NULL ELSE error_code END,
-                    held_reason = @held_reason,
-                    inbox_key = COALESCE(@inbox_key, inbox_key),
-                    attempts = CASE WHEN @reset_attempts THEN 0 ELSE attempts END,
-                    lease_owner = CASE WHEN @release_lease THEN NULL ELSE lease_owner END,
-                    lease_expires_at = CASE WHEN @release_lease THEN NULL ELSE lease_expires_at END,
-                    updated_at = @now
-                WHERE id = @id AND status = @from AND (@owner IS NULL OR lease_owner = @owner)
-                """);
-            Add(update, "@id", loadId, DbType.Int64);
-            Add(update, "@from", from.ToWord(), DbType.String);
-            Add(update, "@to", to.ToWord(), DbType.String);
-            Add(update, "@owner", details.LeaseOwner, DbType.String);
-            Add(update, "@error_kind", details.ErrorKind?.ToWord(), DbType.String);
-            Add(update, "@error_message", details.ErrorMessage, DbType.String);
-            Add(update, "@error_code", details.ErrorCode, DbType.String);
-            Add(update, "@clear_error", details.ClearError, DbType.Boolean);
-            // The reason only means something while the load is held; leaving held forgets it.
-            Add(update, "@held_reason", to == LoadStatus.Held ? details.HeldReason : null, DbType.String);
-            Add(update, "@inbox_key", details.InboxKey, DbType.String);
-            Add(update, "@reset_attempts", details.ResetAttempts, DbType.Boolean);
-            // Leaving a working status releases the lease, so the sweeper never touches the load again.
-            // Entering one sets no lease: workers enter working statuses through ClaimAsync.
-            Add(update, "@release_lease", !LoadStateMachine.IsWorking(to), DbType.Boolean);
-            AddTime(update, "@now", Now());
-            return await ExecuteAsync(update, cancellationToken) == 1;
-        }, relaxed, cancellationToken);
+        return RunAsync(connection => UpdateStatusAsync(connection, null, loadId, from, to, details, cancellationToken), IsRelaxed(from, to), cancellationToken);
+    }
+
+    /// <summary>
+    /// Between working statuses (a worker's own progress) a transition may be lost in a power loss: the load is then
+    /// re-run from an earlier status, each step idempotent. Into or out of a final or waiting-for-a-person status it is
+    /// durable: users act on those (docs/performance.md).
+    /// </summary>
+    private static bool IsRelaxed(LoadStatus from, LoadStatus to) =>
+        !LoadStateMachine.IsFinal(from) && !LoadStateMachine.IsFinal(to) && to != LoadStatus.Held && from != LoadStatus.Held;
+
+    private async Task<bool> UpdateStatusAsync(DbConnection connection, DbTransaction? transaction, long loadId, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken cancellationToken)
+    {
+        // Compare-and-set: the row changes only while it is still in @from (and, when given, still
+        // leased by @owner), so a worker that lost a race changes nothing and learns it from the count.
+        var update = Command(connection, """
+            UPDATE intake_loads SET
+                status = @to,
+                error_kind = CASE WHEN @error_kind IS NOT NULL THEN @error_kind WHEN @clear_error THEN NULL ELSE error_kind END,
+                error_message = CASE WHEN @error_message IS NOT NULL THEN @error_message WHEN @clear_error THEN NULL ELSE error_message END,
+                error_code = CASE WHEN @error_message IS NOT NULL THEN @error_code WHEN @clear_error THEN NULL ELSE error_code END,
+                held_reason = @held_reason,
+                inbox_key = COALESCE(@inbox_key, inbox_key),
+                attempts = CASE WHEN @reset_attempts THEN 0 ELSE attempts END,
+                lease_owner = CASE WHEN @release_lease THEN NULL ELSE lease_owner END,
+                lease_expires_at = CASE WHEN @release_lease THEN NULL ELSE lease_expires_at END,
+                updated_at = @now
+            WHERE id = @id AND status = @from AND (@owner IS NULL OR lease_owner = @owner)
+            """, transaction);
+        Add(update, "@id", loadId, DbType.Int64);
+        Add(update, "@from", from.ToWord(), DbType.String);
+        Add(update, "@to", to.ToWord(), DbType.String);
+        Add(update, "@owner", details.LeaseOwner, DbType.String);
+        Add(update, "@error_kind", details.ErrorKind?.ToWord(), DbType.String);
+        Add(update, "@error_message", details.ErrorMessage, DbType.String);
+        Add(update, "@error_code", details.ErrorCode, DbType.String);
+        Add(update, "@clear_error", details.ClearError, DbType.Boolean);
+        // The reason only means something while the load is held; leaving held forgets it.
+        Add(update, "@held_reason", to == LoadStatus.Held ? details.HeldReason : null, DbType.String);
+        Add(update, "@inbox_key", details.InboxKey, DbType.String);
+        Add(update, "@reset_attempts", details.ResetAttempts, DbType.Boolean);
+        // Leaving a working status releases the lease, so the sweeper never touches the load again.
+        // Entering one sets no lease: workers enter working statuses through ClaimAsync.
+        Add(update, "@release_lease", !LoadStateMachine.IsWorking(to), DbType.Boolean);
+        AddTime(update, "@now", Now());
+        return await ExecuteAsync(update, cancellationToken) == 1;
     }
 
     public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
@@ -399,6 +440,18 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Lease, TimeSpan.Zero, nameof(request));
         var working = LoadStateMachine.WorkingStatusFor(request.From);
         LoadStateMachine.EnsureCanTransition(request.From, working);
+        var order = new List<LoadStatus> { request.From };
+        foreach (var then in request.ThenFrom ?? [])
+        {
+            LoadStateMachine.EnsureCanTransition(then, LoadStateMachine.WorkingStatusFor(then));
+            if (order.Contains(then))
+            {
+                throw new ArgumentException($"'{then.ToWord()}' is named twice in the claim's order", nameof(request));
+            }
+
+            order.Add(then);
+        }
+
         var pipelines = request.Pipelines?.ToArray();
         if (pipelines is { Length: 0 })
         {
@@ -426,6 +479,11 @@ public abstract partial class SqlCatalog : ICatalog
             // one instead of waiting); SQLite takes the database write lock before the statement reads,
             // so claimers in other processes run one after the other (they wait up to the busy timeout).
             // The outer status check is belt and braces for PostgreSQL's re-check of a row changed meanwhile.
+            if (order.Count > 1)
+            {
+                return ClaimInOrderAsync(claim, order, pipelineFilter, request, cancellationToken);
+            }
+
             claim.CommandText = $"""
                 UPDATE intake_loads SET
                     status = @working,
@@ -447,6 +505,47 @@ public abstract partial class SqlCatalog : ICatalog
             AddTime(claim, "@now", now);
             return QuerySingleAsync(claim, ReadLoad, cancellationToken);
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The claim of <see cref="ClaimRequest.ThenFrom"/>: the oldest load of the first status in <paramref name="order"/>
+    /// that has one, in one statement instead of one per status (a worker looking for work asked each in turn, and paid
+    /// a round trip, on PostgreSQL a transaction, for every empty one). Each candidate is picked as the single claim
+    /// picks it (its own index range, PostgreSQL's row lock skipping rows other claimers hold); COALESCE evaluates the
+    /// next status's pick only when the one before found nothing. Attempts count as in the single claim.
+    /// </summary>
+    private Task<Load?> ClaimInOrderAsync(DbCommand claim, IReadOnlyList<LoadStatus> order, string pipelineFilter, ClaimRequest request, CancellationToken cancellationToken)
+    {
+        var picks = new List<string>();
+        var statuses = new List<string>();
+        var moves = new List<string>();
+        for (var i = 0; i < order.Count; i++)
+        {
+            Add(claim, $"@waiting{i}", order[i].ToWord(), DbType.String);
+            Add(claim, $"@working{i}", LoadStateMachine.WorkingStatusFor(order[i]).ToWord(), DbType.String);
+            picks.Add($"(SELECT id FROM intake_loads WHERE status = @waiting{i}{pipelineFilter} ORDER BY id LIMIT 1 {ClaimRowLock})");
+            statuses.Add($"@waiting{i}");
+            moves.Add($"WHEN @waiting{i} THEN @working{i}");
+        }
+
+        claim.CommandText = $"""
+            UPDATE intake_loads SET
+                status = CASE status {string.Join(" ", moves)} END,
+                lease_owner = @worker,
+                lease_expires_at = @expires,
+                attempts = attempts + CASE WHEN status = @ready THEN 1 ELSE 0 END,
+                updated_at = @now
+            WHERE id = COALESCE({string.Join(", ", picks)})
+              AND status IN ({string.Join(", ", statuses)})
+            RETURNING {LoadColumns}
+            """;
+        var now = Now();
+        Add(claim, "@worker", request.Worker, DbType.String);
+        // Only an ingest claim is an attempt: archiving and erroring retries do not use up the load's attempts.
+        Add(claim, "@ready", LoadStatus.Ready.ToWord(), DbType.String);
+        AddTime(claim, "@expires", now + request.Lease);
+        AddTime(claim, "@now", now);
+        return QuerySingleAsync(claim, ReadLoad, cancellationToken);
     }
 
     public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
@@ -640,6 +739,71 @@ public abstract partial class SqlCatalog : ICatalog
             await transaction.CommitAsync(cancellationToken);
             return id;
         }, cancellationToken);
+    }
+
+    public Task<LoadStatus?> EndStageAsync(StageEnd end, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(end);
+        ArgumentException.ThrowIfNullOrWhiteSpace(end.Worker, nameof(end));
+        LoadStateMachine.EnsureCanTransition(end.From, end.To);
+        if (end.StepId is not null && (end.Result is null || end.Result.Outcome == StepOutcome.Running))
+        {
+            throw new ArgumentException("the step record to close needs its result, which cannot be running", nameof(end));
+        }
+
+        LoadStatus? carryOn = null;
+        if (end.CarryOnLease is { } lease)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero, nameof(end));
+            carryOn = LoadStateMachine.WorkingStatusFor(end.To); // throws unless To is a status workers claim from
+            LoadStateMachine.EnsureCanTransition(end.To, carryOn.Value);
+        }
+
+        var details = (end.Details ?? new TransitionDetails()) with { LeaseOwner = end.Worker };
+        // Durable when the move is (into archived, say: the final status and the step record that led to it go to disk
+        // together); otherwise relaxed like the two or three calls it replaces.
+        return RunAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            if (end.StepId is { } stepId)
+            {
+                await UpdateFinishedStepAsync(connection, transaction, stepId, end.Result!, cancellationToken);
+            }
+
+            if (!await UpdateStatusAsync(connection, transaction, end.LoadId, end.From, end.To, details, cancellationToken))
+            {
+                // Compare-and-set lost: the worker's lease is gone, so its step record is not its to close either.
+                await transaction.RollbackAsync(cancellationToken);
+                return (LoadStatus?)null;
+            }
+
+            if (carryOn is { } working)
+            {
+                // The claim's own change, for this one load: the row is this transaction's since the update above
+                // (PostgreSQL's claimers skip it, SQLite has one writer), so no other worker can take it in between.
+                var claim = Command(connection, """
+                    UPDATE intake_loads SET
+                        status = @working, lease_owner = @worker, lease_expires_at = @expires,
+                        attempts = attempts + @attempt_increment, updated_at = @now
+                    WHERE id = @id AND status = @waiting AND lease_owner IS NULL
+                    """, transaction);
+                var now = Now();
+                Add(claim, "@id", end.LoadId, DbType.Int64);
+                Add(claim, "@waiting", end.To.ToWord(), DbType.String);
+                Add(claim, "@working", working.ToWord(), DbType.String);
+                Add(claim, "@worker", end.Worker, DbType.String);
+                Add(claim, "@attempt_increment", end.To == LoadStatus.Ready ? 1 : 0, DbType.Int32);
+                AddTime(claim, "@expires", now + end.CarryOnLease!.Value);
+                AddTime(claim, "@now", now);
+                if (await ExecuteAsync(claim, cancellationToken) != 1)
+                {
+                    throw new InvalidOperationException($"load {end.LoadId} left '{end.To.ToWord()}' inside the transaction that put it there");
+                }
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            return carryOn ?? end.To;
+        }, IsRelaxed(end.From, end.To), cancellationToken);
     }
 
     private async Task UpdateFinishedStepAsync(DbConnection connection, DbTransaction? transaction, long stepId, StepResult result, CancellationToken cancellationToken)

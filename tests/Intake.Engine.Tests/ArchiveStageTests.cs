@@ -199,7 +199,10 @@ public sealed class ArchiveStageTests : IAsyncLifetime
     public async Task PipelineRemovedBeforeTheArchiveStage_TheLoadErrorsAsConfig_InsteadOfPassingForArchived()
     {
         var runtime = await OpenAsync();
-        (await WorkerWith(runtime).RunOneAsync(null, default))!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
+        // Ingested, then handed back before its archive stage ran (its worker carried it on and stopped, say): the one
+        // worker that ingests a load takes it on into archiving, so the catalog puts it there as the sweeper would.
+        var ingested = (await runtime.Catalog.ClaimAsync(new ClaimRequest { Worker = "w0", Lease = TimeSpan.FromMinutes(5) }, default)).ShouldNotBeNull();
+        (await runtime.Catalog.TransitionAsync(ingested.Id, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = "w0" }, default)).ShouldBeTrue();
         await runtime.DisposeAsync();
         File.Move(Path.Combine(_dir, "pipelines", "p.yaml"), Path.Combine(_dir, "p.yaml.removed"));
         File.WriteAllText(Path.Combine(_dir, "pipelines", "other.yaml"), """
@@ -239,11 +242,10 @@ public sealed class ArchiveStageTests : IAsyncLifetime
         var frozen = new FreezesAfterCopy();
         using var silenced = new CancellationTokenSource();
         var first = WorkerWith(runtime, deadId, frozen);
-        var ingest = first.RunOneAsync(null, silenced.Token);
-        (await Task.WhenAny(ingest, frozen.Copied.Task)).ShouldBe(ingest, "the archive copy must not run while the load is ingesting");
-        (await ingest)!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
-        _ = first.RunOneAsync(null, silenced.Token); // claims it for archiving, copies, and is never heard of again
+        // Ingests, carries the load on into archiving, copies, and is never heard of again.
+        _ = first.RunOneAsync(null, silenced.Token);
         await frozen.Copied.Task;
+        frozen.StatusAtCopy.ShouldBe(LoadStatus.Archiving, "the archive copy must not run while the load is ingesting");
         var stuck = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
         stuck.Status.ShouldBe(LoadStatus.Archiving);
         await silenced.CancelAsync(); // its lease is no longer renewed
@@ -311,8 +313,11 @@ public sealed class ArchiveStageTests : IAsyncLifetime
 
         public string Name => _real.Name;
 
+        public LoadStatus? StatusAtCopy { get; private set; }
+
         public async Task<StepResult> RunAsync(StepContext context, CancellationToken cancellationToken)
         {
+            StatusAtCopy = (await context.Catalog.GetLoadAsync(context.Load.Id, cancellationToken))!.Status;
             await _real.RunAsync(context, cancellationToken);
             Copied.SetResult();
             await new TaskCompletionSource().Task; // frozen for good

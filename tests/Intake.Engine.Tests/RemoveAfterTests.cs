@@ -190,8 +190,7 @@ public sealed class RemoveAfterTests : IAsyncLifetime
         var frozen = new Freezes(RuntimeProbes.Real(runtime, "release"), runFirst: stop == Stop.AfterTheDelete);
         using var silenced = new CancellationTokenSource();
         var first = WorkerWith(runtime, "elsewhere:42:dead0001", frozen);
-        (await first.RunOneAsync(null, silenced.Token))!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
-        _ = first.RunOneAsync(null, silenced.Token); // claims it for archiving, copies, and is never heard of again
+        _ = first.RunOneAsync(null, silenced.Token); // ingests, carries the load on into archiving, copies, and is never heard of again
         await frozen.Reached.Task;
         SourceFiles().ShouldBe(stop == Stop.BeforeTheDelete ? ["sub/a.csv"] : []);
         await silenced.CancelAsync(); // its lease is no longer renewed

@@ -9,8 +9,9 @@ namespace Intake.Engine.Tests;
 
 /// <summary>
 /// The worker hands a load from one step to the next with one catalog call (the end of one record, the inbox key, the
-/// start of the next: one transaction), and a worker killed at that hand-over leaves a load the next worker finishes
-/// as one load with every row once.
+/// start of the next: one transaction), ends a stage with one more (the last step's end, the status change and, after
+/// ingest, its own claim into archiving), and a worker killed at any of them leaves a load the next worker finishes as
+/// one load with every row once.
 /// </summary>
 public sealed class StepHandOverTests : IAsyncDisposable
 {
@@ -30,10 +31,12 @@ public sealed class StepHandOverTests : IAsyncDisposable
         await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
         var counting = new HandOverCatalog(runtime.Catalog);
 
-        var (load, steps) = await DrainAsync(runtime.WithCatalog(counting), new Worker(runtime.WithCatalog(counting)));
+        var (load, steps) = await DrainAsync(runtime, new Worker(runtime.WithCatalog(counting)));
 
-        // Without hand-overs: 5 starts, 5 ends and the inbox key, 11 commits; with them 7.
-        (counting.Starts, counting.HandOvers, counting.Finishes, counting.InboxKeys).ShouldBe((2, 3, 2, 0));
+        // Without hand-overs: 5 starts, 5 ends and the inbox key, 11 commits, then 2 status changes and a second claim
+        // with its history read; with them 2 starts, 3 hand-overs and 2 stage ends, 7 commits in all, one claim, one read.
+        (counting.Starts, counting.HandOvers, counting.Finishes, counting.InboxKeys).ShouldBe((2, 3, 0, 0));
+        (counting.StageEnds, counting.Transitions, counting.Claims, counting.HistoryReads).ShouldBe((2, 0, 1, 1));
         load.Status.ShouldBe(LoadStatus.Archived);
         load.InboxKey.ShouldNotBeNull();
         steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
@@ -80,6 +83,47 @@ public sealed class StepHandOverTests : IAsyncDisposable
         (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
     }
 
+    [Theory]
+    [InlineData(LoadStatus.Ingesting, false)] // load's success, ready_for_archiving and the claim into archiving not written
+    [InlineData(LoadStatus.Ingesting, true)]  // all written (the load archiving under the dead worker), then killed
+    [InlineData(LoadStatus.Archiving, false)] // archive's success and archived not written
+    [InlineData(LoadStatus.Archiving, true)]
+    public async Task KilledAtAStagesEnd_TheNextWorkerResumes_OneLoadEveryRowOnce(LoadStatus stage, bool written)
+    {
+        var runtime = await _project.OpenAsync();
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var dying = new HandOverCatalog(runtime.Catalog) { KillAtEndOf = stage, KillAfterWriting = written };
+        var deadId = $"{Environment.MachineName}:{int.MaxValue}:dead0003";
+
+        await Should.ThrowAsync<ProcessKilledException>(() => new Worker(runtime.WithCatalog(dying), id: deadId).RunOneAsync(null, default));
+        var stuck = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        var lastStep = stage == LoadStatus.Ingesting ? "load" : "archive";
+        var (status, runningStep) = (stage, written) switch
+        {
+            (LoadStatus.Ingesting, false) => (LoadStatus.Ingesting, lastStep),
+            (LoadStatus.Ingesting, true) => (LoadStatus.Archiving, null),
+            (_, false) => (LoadStatus.Archiving, lastStep),
+            _ => (LoadStatus.Archived, (string?)null),
+        };
+        stuck.Status.ShouldBe(status);
+        (await runtime.Catalog.GetStepsAsync(stuck.Id, default)).Where(s => s.Outcome == StepOutcome.Running).Select(s => s.Step).ShouldBe(runningStep is null ? [] : [runningStep]);
+        (await new Sweeper(runtime).SweepAsync(default)).Returned.ShouldBe(status == LoadStatus.Archived ? 0 : 1);
+
+        var (load, steps) = await DrainAsync(runtime, new Worker(runtime));
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        load.InboxKey.ShouldNotBeNull();
+        steps.ShouldAllBe(s => s.Outcome != StepOutcome.Running);
+        steps.Where(s => s.Step == runningStep).Select(s => (s.Attempt, s.Outcome)).ShouldBe(runningStep is null ? [] : [(1, StepOutcome.Failed), (2, StepOutcome.Succeeded)]);
+        steps.Where(s => s.Step != runningStep).ShouldAllBe(s => s.Attempt == 1 && s.Outcome == StepOutcome.Succeeded);
+        steps.Select(s => s.Step).Distinct().Count().ShouldBe(5);
+        (await runtime.Warehouses["main"].CountRowsAsync("rows", load.Id, default)).ShouldBe(2);
+        _project.Rows().ShouldBe(2);
+        (await RuntimeProbes.ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
+    }
+
     private static async Task<(Load Load, IReadOnlyList<StepRecord> Steps)> DrainAsync(IntakeRuntime runtime, Worker worker)
     {
         while (await worker.RunOneAsync(null, default) is not null)
@@ -103,8 +147,45 @@ public sealed class StepHandOverTests : IAsyncDisposable
         public int Finishes { get; private set; }
         public int HandOvers { get; private set; }
         public int InboxKeys { get; private set; }
+        public int StageEnds { get; private set; }
+        public int Transitions { get; private set; }
+        public int Claims { get; private set; }
+        public int HistoryReads { get; private set; }
         public string? KillAt { get; init; }
+        /// <summary>Dies at the end of the stage worked in this status (the last step's end and the status change).</summary>
+        public LoadStatus? KillAtEndOf { get; init; }
         public bool KillAfterWriting { get; init; }
+
+        public override Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken)
+        {
+            Transitions++;
+            return base.TransitionAsync(loadId, from, to, details, cancellationToken);
+        }
+
+        public override async Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+        {
+            var load = await base.ClaimAsync(request, cancellationToken);
+            Claims += load is null ? 0 : 1;
+            return load;
+        }
+
+        public override Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)
+        {
+            HistoryReads++;
+            return base.GetStepsAsync(loadId, cancellationToken);
+        }
+
+        async Task<LoadStatus?> ICatalog.EndStageAsync(StageEnd end, CancellationToken cancellationToken)
+        {
+            StageEnds++;
+            if (end.From == KillAtEndOf && !KillAfterWriting)
+            {
+                throw new ProcessKilledException();
+            }
+
+            var now = await Inner.EndStageAsync(end, cancellationToken);
+            return end.From == KillAtEndOf ? throw new ProcessKilledException() : now;
+        }
 
         public override Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken)
         {

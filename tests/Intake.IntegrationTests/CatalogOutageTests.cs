@@ -60,7 +60,7 @@ public sealed class CatalogOutageTests : IDisposable
         var ingest = worker.RunOneAsync(null, default);
         await held.Entered.Task.WaitAsync(TimeSpan.FromMinutes(2));
         await outage(pg, runtime, held);
-        (await ingest.WaitAsync(TimeSpan.FromMinutes(2)))!.Status.ShouldBe(LoadStatus.ReadyForArchiving);
+        (await ingest.WaitAsync(TimeSpan.FromMinutes(2)))!.Status.ShouldBe(LoadStatus.Archived); // ingested, carried on, archived
         while (await worker.RunOneAsync(null, default) is not null)
         {
         }

@@ -148,6 +148,11 @@ public sealed record ClaimRequest
 {
     public required string Worker { get; init; }
     public LoadStatus From { get; init; } = LoadStatus.Ready;
+    /// <summary>
+    /// When nothing waits in <see cref="From"/>, these statuses in turn, in the same statement (a worker's order of
+    /// preference: errors, then archiving, then new loads); null or empty for <see cref="From"/> alone.
+    /// </summary>
+    public IReadOnlyList<LoadStatus>? ThenFrom { get; init; }
     public required TimeSpan Lease { get; init; }
     /// <summary>Only loads of these pipelines; null for all.</summary>
     public IReadOnlyCollection<string>? Pipelines { get; init; }

@@ -104,3 +104,29 @@ public sealed record NextStep
     /// <summary>Where the original now sits in the inbox, recorded with the hand-over while <see cref="Worker"/> holds the load; null to leave the load's key alone.</summary>
     public string? InboxKey { get; init; }
 }
+
+/// <summary>
+/// The end of a worker's stage (<c>ICatalog.EndStageAsync</c>): the last step's record, if its end was left for this
+/// call, the load's move out of its working status, and optionally the same worker taking the load on into the next
+/// stage, all in one transaction.
+/// </summary>
+public sealed record StageEnd
+{
+    public required long LoadId { get; init; }
+    public required LoadStatus From { get; init; }
+    public required LoadStatus To { get; init; }
+    /// <summary>The worker holding the lease: the move is a compare-and-set on it (<see cref="TransitionDetails.LeaseOwner"/> is this).</summary>
+    public required string Worker { get; init; }
+    /// <summary>The error, held reason or inbox key the move records, as <c>ICatalog.TransitionAsync</c> does.</summary>
+    public TransitionDetails? Details { get; init; }
+    /// <summary>The running record of the stage's last step whose success this call records; null when there is none.</summary>
+    public long? StepId { get; init; }
+    /// <summary>That record's result (required with <see cref="StepId"/>).</summary>
+    public StepResult? Result { get; init; }
+    /// <summary>
+    /// When set and <see cref="To"/> is a status workers claim from, the same worker claims the load at once into its
+    /// working status with a lease this long, in the same transaction (no other worker's claim in between, no second
+    /// claim statement); null to leave the load waiting for any worker.
+    /// </summary>
+    public TimeSpan? CarryOnLease { get; init; }
+}

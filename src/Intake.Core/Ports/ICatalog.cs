@@ -17,6 +17,25 @@ public interface ICatalog : IAsyncDisposable
     /// </summary>
     Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="RegisterLoadAsync"/> for each of <paramref name="loads"/>, in their order, with one durable commit for
+    /// all (discovery registers what one listing found): a load already known, or twice in the batch, is counted as
+    /// seen and never fails the others. All or nothing: after a crash, discovery lists again and registers the rest.
+    /// </summary>
+    /// <returns>One result per load, in the same order.</returns>
+    async Task<IReadOnlyList<RegisterResult>> RegisterLoadsAsync(IReadOnlyList<NewLoad> loads, CancellationToken cancellationToken)
+    {
+        // For catalogs without a transaction of their own (test doubles): one registration after the other.
+        ArgumentNullException.ThrowIfNull(loads);
+        var results = new List<RegisterResult>(loads.Count);
+        foreach (var load in loads)
+        {
+            results.Add(await RegisterLoadAsync(load, cancellationToken));
+        }
+
+        return results;
+    }
+
     Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken);
@@ -81,6 +100,31 @@ public interface ICatalog : IAsyncDisposable
         }
 
         return await StartStepAsync(next.LoadId, next.Step, next.Attempt, next.Worker, cancellationToken);
+    }
+
+    /// <summary>
+    /// Ends a worker's stage with one commit instead of two or three: completes the stage's last step record
+    /// (<see cref="StageEnd.StepId"/>, when its end was left for this call) and moves the load from
+    /// <see cref="StageEnd.From"/> to <see cref="StageEnd.To"/> as <see cref="TransitionAsync"/> does, a compare-and-set on the
+    /// status and on <see cref="StageEnd.Worker"/>'s lease; with <see cref="StageEnd.CarryOnLease"/>, the worker then
+    /// claims the load again in the same transaction (<c>ready_for_archiving</c> → <c>archiving</c>, the status passed
+    /// through as the state machine has it). All or nothing: a crash leaves either the record running and the load in
+    /// <see cref="StageEnd.From"/>, or everything written. The commit is durable when the move is (into a final status).
+    /// </summary>
+    /// <returns>The load's status now (<see cref="StageEnd.To"/>, or its working status when carried on); null when the
+    /// worker no longer holds the load, and then nothing is written.</returns>
+    /// <exception cref="InvalidOperationException">The record does not exist or is already finished; nothing is written.</exception>
+    async Task<LoadStatus?> EndStageAsync(StageEnd end, CancellationToken cancellationToken)
+    {
+        // For catalogs without a transaction of their own (test doubles): the calls one after the other, never carrying on.
+        ArgumentNullException.ThrowIfNull(end);
+        if (end.StepId is { } stepId)
+        {
+            await FinishStepAsync(stepId, end.Result ?? throw new ArgumentException("a step record to close needs its result", nameof(end)), cancellationToken);
+        }
+
+        var details = (end.Details ?? new TransitionDetails()) with { LeaseOwner = end.Worker };
+        return await TransitionAsync(end.LoadId, end.From, end.To, details, cancellationToken) ? end.To : null;
     }
 
     Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken);

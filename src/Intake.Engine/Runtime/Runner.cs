@@ -62,8 +62,8 @@ public sealed class Runner
             Log.Swept(_log, swept.Returned);
         }
 
-        // Each worker drains until nothing is claimable; a load moves ready → ingesting → ready_for_archiving
-        // and is claimed again for archiving by whichever worker is free.
+        // Each worker drains until nothing is claimable; a load moves ready → ingesting → ready_for_archiving and on
+        // into archiving with the worker that ingested it (one that was handed back is claimed by whichever is free).
         await Task.WhenAll(workers.Select(w => Task.Run(async () =>
         {
             while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)

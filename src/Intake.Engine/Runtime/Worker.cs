@@ -68,6 +68,13 @@ public sealed class Worker
 
     public string Id { get; }
 
+    /// <summary>
+    /// Whether a load this worker ingested goes on into its archive stage with this worker, claimed in the commit that
+    /// ends ingest (the default: no second claim, no second read of the step history); false leaves it
+    /// <c>ready_for_archiving</c> for any worker, as a pool that only ingests would.
+    /// </summary>
+    public bool CarriesOnToArchive { get; init; } = true;
+
     private ICatalog Catalog => _runtime.Catalog;
 
     private OutageBackoff Outage => _runtime.Outage;
@@ -75,19 +82,10 @@ public sealed class Worker
     /// <summary>Claims and processes one load of the given pipelines (errors and archiving first); null when nothing is waiting.</summary>
     public async Task<Load?> RunOneAsync(IReadOnlyCollection<string>? pipelines, CancellationToken cancellationToken)
     {
-        foreach (var from in ClaimOrder)
-        {
-            var lease = _runtime.Config.Defaults.Lease;
-            var load = await Catalog.ClaimAsync(new ClaimRequest { Worker = Id, From = from, Lease = lease, Pipelines = pipelines }, cancellationToken);
-            if (load is null)
-            {
-                continue;
-            }
-
-            return await ProcessAsync(load, cancellationToken);
-        }
-
-        return null;
+        // One claim statement for the three waiting statuses, in this order of preference.
+        var lease = _runtime.Config.Defaults.Lease;
+        var load = await Catalog.ClaimAsync(new ClaimRequest { Worker = Id, From = ClaimOrder[0], ThenFrom = ClaimOrder[1..], Lease = lease, Pipelines = pipelines }, cancellationToken);
+        return load is null ? null : await ProcessAsync(load, cancellationToken);
     }
 
     private async Task<Load> ProcessAsync(Load load, CancellationToken cancellationToken)
@@ -99,15 +97,28 @@ public sealed class Worker
         // if another worker took the load over meanwhile, the first heartbeat that gets through says so and the work stops.
         await using var heartbeat = new LeaseKeeper(t => Catalog.HeartbeatAsync(load.Id, Id, lease, t), lease, _runtime.Time, cancellationToken,
             holdThroughOutage: true, outage: Outage);
+        var run = new StageRun(load);
         try
         {
             var final = load.Status switch
             {
-                LoadStatus.Ingesting => await IngestAsync(load, pipeline, heartbeat.Lost),
-                LoadStatus.Archiving => await ArchiveAsync(load, pipeline, heartbeat.Lost),
+                LoadStatus.Ingesting => await IngestAsync(run, pipeline, lease, heartbeat.Lost),
+                LoadStatus.Archiving => await ArchiveAsync(run, pipeline, heartbeat.Lost),
                 LoadStatus.Erroring => await QuarantineAsync(load, pipeline, heartbeat.Lost),
                 _ => load.Status,
             };
+            if (final == LoadStatus.Archiving)
+            {
+                // Carried on: this worker took its load from ingest into archiving in the commit that ended the ingest
+                // stage, under the same lease (and heartbeat), as if it had claimed it again at once.
+                _observer.LoadFinished(load, LoadStatus.ReadyForArchiving);
+                Log.LoadStatusChanged(_log, load.Id, load.Pipeline, LoadStatus.ReadyForArchiving.ToWord());
+                load = run.Load with { Status = LoadStatus.Archiving, Attempts = load.Attempts };
+                run.Load = load;
+                _observer.LoadStarted(load, load.Status.ToWord());
+                final = await ArchiveAsync(run, pipeline, heartbeat.Lost);
+            }
+
             _observer.LoadFinished(load, final);
             Log.LoadStatusChanged(_log, load.Id, load.Pipeline, final.ToWord());
             return load with { Status = final };
@@ -135,8 +146,14 @@ public sealed class Worker
         }
     }
 
-    private async Task<LoadStatus> IngestAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
+    /// <summary>
+    /// The ingest stage; at its end the load goes on to <c>ready_for_archiving</c> and, in the same commit, this worker
+    /// claims it again into <c>archiving</c> (returned then), so it needs neither a second claim nor a second read of
+    /// the step history.
+    /// </summary>
+    private async Task<LoadStatus> IngestAsync(StageRun run, PipelineConfig? pipeline, TimeSpan lease, CancellationToken ct)
     {
+        var load = run.Load;
         if (pipeline is null)
         {
             return await FailAsync(load, ErrorKind.Config, $"pipeline '{load.Pipeline}' is no longer in the configuration", ct);
@@ -147,21 +164,75 @@ public sealed class Worker
             return await FailAsync(load, ErrorKind.Transient, $"gave up after {pipeline.MaxLoadAttempts} attempts: the worker stopped or lost its lease each time", ct);
         }
 
-        if (await RunStepsAsync(load, pipeline, StepDescriptor.InStage(pipeline.Steps, StepStage.Ingest).ToList(), ct) is { } failed)
+        run.End = (last, t) => EndStageAsync(run, last, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, CarriesOnToArchive ? lease : null, t);
+        if (await RunStepsAsync(run, pipeline, StepDescriptor.InStage(pipeline.Steps, StepStage.Ingest).ToList(), ct) is { } failed)
         {
             return failed;
         }
 
-        await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = Id }, ct);
-        return LoadStatus.ReadyForArchiving;
+        return run.EndedIn ?? await run.End(null, ct);
+    }
+
+    /// <summary>
+    /// Ends the stage with one commit: the last step's success (<paramref name="last"/>, when a step ran), its inbox key,
+    /// the move to <paramref name="to"/> and, with <paramref name="carryOn"/>, the claim into the next stage under this
+    /// worker's lease. Called inside the last step's retries, as the record's own end was: in a one-shot run a catalog
+    /// that does not answer makes the step run again (its record closed first as interrupted); a daemon waits.
+    /// </summary>
+    private async Task<LoadStatus> EndStageAsync(StageRun run, DeferredClose? last, LoadStatus from, LoadStatus to, TimeSpan? carryOn, CancellationToken ct)
+    {
+        var end = new StageEnd
+        {
+            LoadId = run.Load.Id,
+            From = from,
+            To = to,
+            Worker = Id,
+            StepId = last?.StepId,
+            Result = last?.Result,
+            Details = new TransitionDetails { InboxKey = last?.InboxKey },
+            CarryOnLease = carryOn,
+        };
+        var tries = 0;
+        var now = await Outage.RunAsync(async t =>
+        {
+            tries++;
+            try
+            {
+                return await Catalog.EndStageAsync(end, t);
+            }
+            catch (InvalidOperationException) when (tries > 1 && end.StepId is not null)
+            {
+                // The record is closed already: by an earlier try whose answer was lost (with the move, in the same
+                // transaction), or by a worker that took the load over. The move alone tells which.
+                return await Catalog.EndStageAsync(end with { StepId = null, Result = null }, t);
+            }
+            catch
+            {
+                // Unanswered: the record may or may not be closed; only a read of the history can tell from now on.
+                run.Attempts?.Lost = true;
+                throw;
+            }
+        }, ct);
+
+        // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
+        run.EndedIn = now ?? throw new OperationCanceledException($"load {run.Load.Id} is no longer leased by {Id}");
+        return now.Value;
     }
 
     /// <summary>
     /// Runs the steps of one stage in order, each resumed past its first success; null when every one succeeded,
     /// else the status the load went to (a step failed for good, or its transient failures outlasted the retries).
     /// </summary>
-    private async Task<LoadStatus?> RunStepsAsync(Load load, PipelineConfig pipeline, IReadOnlyList<string> stepNames, CancellationToken ct)
+    private async Task<LoadStatus?> RunStepsAsync(StageRun run, PipelineConfig pipeline, IReadOnlyList<string> stepNames, CancellationToken ct)
     {
+        var load = run.Load;
+        if (run is { History: { } known, Attempts: { Lost: false, Deferred: null } carried })
+        {
+            // Carried on from the stage before under the same lease: the history read then, with this worker's own
+            // records counted since, is still the whole truth, so this stage needs no read.
+            return await RunStepsAsync(run, pipeline, stepNames, known, ContextFor(load, pipeline), carried, ct);
+        }
+
         var history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
         if (history.Any(s => s.Outcome == StepOutcome.Running))
         {
@@ -179,25 +250,18 @@ public sealed class Worker
         // No record is running now (stale ones were closed above) and this worker holds the lease: the history just
         // read stays true while the worker's own starts and ends are added to it, so a step's start needs no read.
         var attempts = new KnownAttempts(history);
-        try
-        {
-            return await RunStepsAsync(load, pipeline, stepNames, history, resources, attempts, ct);
-        }
-        catch (OperationCanceledException) when (attempts.Deferred is not null)
-        {
-            // Stopped (or the lease lost) between a step's success and the next step's start.
-            await CloseDeferredQuietlyAsync(attempts);
-            throw;
-        }
+        run.History = history;
+        run.Attempts = attempts;
+        return await RunStepsAsync(run, pipeline, stepNames, history, resources, attempts, ct);
     }
 
     /// <summary>
     /// Records a deferred success if the catalog takes it at once; otherwise the record stays running, and the next
     /// worker on the load closes it and runs the step again (each step idempotent), as after a crash inside the step.
     /// </summary>
-    private async Task CloseDeferredQuietlyAsync(KnownAttempts attempts)
+    private async Task CloseDeferredQuietlyAsync(KnownAttempts? attempts)
     {
-        if (attempts.Deferred is not { } deferred)
+        if (attempts?.Deferred is not { } deferred)
         {
             return;
         }
@@ -215,8 +279,28 @@ public sealed class Worker
     }
 
     private async Task<LoadStatus?> RunStepsAsync(
-        Load load, PipelineConfig pipeline, IReadOnlyList<string> stepNames, IReadOnlyList<StepRecord> history, StepContext resources, KnownAttempts attempts, CancellationToken ct)
+        StageRun run, PipelineConfig pipeline, IReadOnlyList<string> stepNames, IReadOnlyList<StepRecord> history, StepContext resources, KnownAttempts attempts, CancellationToken ct)
     {
+        try
+        {
+            return await RunStepsInOrderAsync(run, pipeline, stepNames, history, resources, attempts, ct);
+        }
+        catch (OperationCanceledException) when (attempts.Deferred is not null)
+        {
+            // Stopped (or the lease lost) between a step's success and the next step's start or the stage's end.
+            await CloseDeferredQuietlyAsync(attempts);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The steps in order; a step's success is left for the next step's start (<see cref="KnownAttempts.Deferred"/>),
+    /// the last one's recorded with the stage's end (<see cref="StageRun.End"/>).
+    /// </summary>
+    private async Task<LoadStatus?> RunStepsInOrderAsync(
+        StageRun run, PipelineConfig pipeline, IReadOnlyList<string> stepNames, IReadOnlyList<StepRecord> history, StepContext resources, KnownAttempts attempts, CancellationToken ct)
+    {
+        var load = run.Load;
         for (var i = 0; i < stepNames.Count; i++)
         {
             var stepName = stepNames[i];
@@ -225,15 +309,17 @@ public sealed class Worker
                 continue; // resume at the first step without a success
             }
 
-            // The success of a step that another one follows is recorded with that one's start; the last step's at once,
-            // inside its retries, so a catalog that fails to take it makes the step run again, as before hand-overs.
+            // The success of a step that another one follows is recorded with that one's start; the last one's with the
+            // stage's end (its status change), inside its retries, so a catalog that fails to take it makes the step run
+            // again, as before hand-overs. A worker killed in between leaves the record running, as if killed inside the step.
             var handOver = stepNames.Skip(i + 1).Any(next => !history.Any(s => s.Step == next && s.Outcome == StepOutcome.Succeeded));
+            var endStage = handOver ? null : run.End;
             var step = _steps[stepName];
             var retry = BuildRetry(pipeline, load, stepName);
             StepResult done;
             try
             {
-                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, attempts, handOver, token), ct);
+                done = await retry.ExecuteAsync(async token => await RunStepAsync(step, resources, attempts, handOver, endStage, token), ct);
             }
             catch (IntakeException e)
             {
@@ -255,7 +341,11 @@ public sealed class Worker
                 // the error path and re-drives use this key, not one rendered again from a key template that may have
                 // changed since. With the step's success still to be recorded, it goes in the same commit (the start of
                 // the next step, or the end of the stage).
-                if (attempts.Deferred is { } deferred)
+                if (run.EndedIn is not null)
+                {
+                    // Recorded with the stage's end.
+                }
+                else if (attempts.Deferred is { } deferred)
                 {
                     deferred.InboxKey = inboxKey;
                 }
@@ -265,29 +355,12 @@ public sealed class Worker
                 }
 
                 load = load with { InboxKey = inboxKey };
+                run.Load = load;
                 resources = resources with { Load = load };
             }
         }
 
-        await CloseDeferredAsync(load, attempts, ct);
         return null;
-    }
-
-    /// <summary>Records the success (and inbox key) of a step whose record was left for the next step's start to close.</summary>
-    private async Task CloseDeferredAsync(Load load, KnownAttempts attempts, CancellationToken ct)
-    {
-        if (attempts.Deferred is not { } deferred)
-        {
-            return;
-        }
-
-        await CloseAsync(deferred.StepId, deferred.Result, ct, attempts);
-        if (deferred.InboxKey is { } inboxKey && !await Outage.RunAsync(t => Catalog.RecordInboxKeyAsync(load.Id, Id, inboxKey, t), ct))
-        {
-            throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
-        }
-
-        attempts.Deferred = null;
     }
 
     /// <summary>
@@ -332,7 +405,8 @@ public sealed class Worker
         where T : class =>
         name is not null && named.TryGetValue(name, out var found) ? found : null;
 
-    private async Task<StepResult> RunStepAsync(IStep step, StepContext resources, KnownAttempts attempts, bool handOver, CancellationToken ct)
+    private async Task<StepResult> RunStepAsync(
+        IStep step, StepContext resources, KnownAttempts attempts, bool handOver, Func<DeferredClose?, CancellationToken, Task<LoadStatus>>? endStage, CancellationToken ct)
     {
         var load = resources.Load;
         var pipeline = resources.Pipeline;
@@ -378,6 +452,11 @@ public sealed class Worker
             // Closed with the next step's start, one commit for both (or at the end of the stage): a crash before that
             // leaves the record running, and the next worker closes it and runs the step again, as after a crash inside it.
             attempts.Deferred = new DeferredClose(stepId, result);
+        }
+        else if (endStage is not null && result.Outcome == StepOutcome.Succeeded && result.HeldReason is null)
+        {
+            // The stage's last step: its end, the inbox key it produced and the load's move, one commit.
+            await endStage(new DeferredClose(stepId, result) { InboxKey = result.InboxKey != load.InboxKey ? result.InboxKey : null }, ct);
         }
         else
         {
@@ -460,6 +539,13 @@ public sealed class Worker
 
     private async Task<(long Id, int Attempt)> StartReadingHistoryAsync(Load load, string stepName, CancellationToken token)
     {
+        // An end whose answer was lost may have moved the load on (a stage's end is one commit with its status change):
+        // then no attempt of this stage is this worker's to start.
+        if (await Catalog.GetLoadAsync(load.Id, token) is not { } current || current.Status != load.Status || current.LeaseOwner != Id)
+        {
+            throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id} in '{load.Status.ToWord()}'");
+        }
+
         var history = await Catalog.GetStepsAsync(load.Id, token);
         foreach (var open in history.Where(s => s.Outcome == StepOutcome.Running && s.Worker == Id))
         {
@@ -589,8 +675,9 @@ public sealed class Worker
     /// A worker that stops midway leaves the load archiving; once its lease is handed back (the sweeper) the next
     /// worker resumes at the first of these steps without a success.
     /// </summary>
-    private async Task<LoadStatus> ArchiveAsync(Load load, PipelineConfig? pipeline, CancellationToken ct)
+    private async Task<LoadStatus> ArchiveAsync(StageRun run, PipelineConfig? pipeline, CancellationToken ct)
     {
+        var load = run.Load;
         if (pipeline is null)
         {
             // Nothing can be archived without the pipeline's store; the original stays in the inbox.
@@ -603,18 +690,25 @@ public sealed class Worker
             steps.Add(StepDescriptor.Release.Name);
         }
 
-        if (await RunStepsAsync(load, pipeline, steps, ct) is { } failed)
+        // The last step's end and archived, one durable commit. The work area is cleared before it: a worker killed in
+        // between leaves that step running, so the next worker runs it again (archive copies from the inbox, not from
+        // the work area) and clears the area again.
+        run.End = async (last, t) =>
+        {
+            if (!pipeline.KeepWork)
+            {
+                await CleanWorkAreaAsync(run.Load, pipeline, t); // keep_work: left for the operator (the load step says where)
+            }
+
+            return await EndStageAsync(run, last, LoadStatus.Archiving, LoadStatus.Archived, null, t);
+        };
+        run.EndedIn = null;
+        if (await RunStepsAsync(run, pipeline, steps, ct) is { } failed)
         {
             return failed;
         }
 
-        if (!pipeline.KeepWork)
-        {
-            await CleanWorkAreaAsync(load, pipeline, ct); // keep_work: left for the operator (the load step says where)
-        }
-
-        await TransitionAsync(load, LoadStatus.Archiving, LoadStatus.Archived, new TransitionDetails { LeaseOwner = Id }, ct);
-        return LoadStatus.Archived;
+        return run.EndedIn ?? await run.End(null, ct);
     }
 
     /// <summary>The inbox key a succeeded step recorded among its outputs (<c>inbox:KEY</c>), or null.</summary>
@@ -837,4 +931,24 @@ internal sealed class DeferredClose(long stepId, StepResult result)
     public StepResult Result { get; } = result;
 
     public string? InboxKey { get; set; }
+}
+
+/// <summary>
+/// One load as its worker carries it through its stages under one lease: the load as last written, and the step history
+/// read when the first stage began with the attempts counted since (null until then), so a stage carried on from the
+/// one before needs no second read.
+/// </summary>
+internal sealed class StageRun(Load load)
+{
+    public Load Load { get; set; } = load;
+
+    public IReadOnlyList<StepRecord>? History { get; set; }
+
+    public KnownAttempts? Attempts { get; set; }
+
+    /// <summary>Ends the current stage, with the last step's success when one ran (inside that step's retries).</summary>
+    public Func<DeferredClose?, CancellationToken, Task<LoadStatus>>? End { get; set; }
+
+    /// <summary>The status the current stage's end put the load in; null until it ended.</summary>
+    public LoadStatus? EndedIn { get; set; }
 }

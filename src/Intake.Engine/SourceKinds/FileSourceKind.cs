@@ -71,6 +71,9 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
             : base.OnArchivedAsync(context, cancellationToken);
     }
 
+    /// <summary>How many files of a listing one registration commit takes at most.</summary>
+    internal const int RegistrationBatch = 500;
+
     /// <summary>The adapter's own checks (patterns, ports, files to trust, …), by building it once.</summary>
     protected override IEnumerable<string> Check(TOptions options)
     {
@@ -91,6 +94,11 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
     /// <c>tables_from_prefix</c>, each file's table is registered the first time its prefix appears, then the file as
     /// a load of that table; a file that is no table's file is reported once and skipped, never failing the others.
     /// </summary>
+    /// <remarks>
+    /// The files of a listing are registered in batches of <see cref="RegistrationBatch"/>, each one durable commit
+    /// (<c>ICatalog.RegisterLoadsAsync</c>) instead of one per file: a listing of thousands of small files cost as many
+    /// disk syncs. A batch keeps one transaction short (it holds SQLite's write lock) while the commits stay few.
+    /// </remarks>
     public override async Task<DiscoveryResult> DiscoverAsync(DiscoveryContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -109,6 +117,25 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
         var skipped = new List<SkippedFile>();
         var newTables = new List<string>();
         var seen = 0;
+        var batch = new List<NewLoad>(RegistrationBatch);
+        async Task RegisterBatchAsync()
+        {
+            // Safe to repeat after an outage: a load already registered is returned, not added again.
+            foreach (var result in await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadsAsync(batch, t), cancellationToken))
+            {
+                if (result.Created)
+                {
+                    created.Add(result.Load.Id);
+                }
+                else
+                {
+                    seen++;
+                }
+            }
+
+            batch.Clear();
+        }
+
         await kept.Gate.WaitAsync(cancellationToken);
         try
         {
@@ -150,18 +177,14 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
                 }
 
                 found.Add(file.Key);
-                // Safe to repeat after an outage: a load already registered is returned, not added again.
-                var load = new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified) { InboxKey = GroupedKey(context, file.Key) };
-                var result = await runtime.Outage.RunAsync(t => runtime.Catalog.RegisterLoadAsync(load, t), cancellationToken);
-                if (result.Created)
+                batch.Add(new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified) { InboxKey = GroupedKey(context, file.Key) });
+                if (batch.Count == RegistrationBatch)
                 {
-                    created.Add(result.Load.Id);
-                }
-                else
-                {
-                    seen++;
+                    await RegisterBatchAsync();
                 }
             }
+
+            await RegisterBatchAsync();
         }
         finally
         {

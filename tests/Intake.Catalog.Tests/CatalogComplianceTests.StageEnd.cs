@@ -1,0 +1,152 @@
+using Intake.Core.Model;
+
+namespace Intake.Catalog.Tests;
+
+/// <summary>The end of a worker's stage: the last step's end, the status change and the claim into the next stage, one transaction.</summary>
+public abstract partial class CatalogComplianceTests
+{
+    [CatalogFact]
+    public async Task EndStage_RecordsTheLastStepsEndTheInboxKeyAndTheStatusTogether()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        await ClaimAsync("w1");
+        var load = await Catalog.StartStepAsync(id, "load", 1, "w1", None);
+        Clock.Advance(TimeSpan.FromMilliseconds(250));
+
+        var now = await Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving, Worker = "w1",
+            StepId = load, Result = new StepResult { RowsIn = 10, RowsOut = 10 }, Details = new TransitionDetails { InboxKey = "acme/x/a.csv" },
+        }, None);
+
+        now.ShouldBe(LoadStatus.ReadyForArchiving);
+        var step = (await Catalog.GetStepsAsync(id, None)).ShouldHaveSingleItem();
+        (step.Id, step.Outcome, step.RowsOut).ShouldBe((load, StepOutcome.Succeeded, 10L));
+        var after = await LoadAsync(id);
+        (after.Status, after.LeaseOwner, after.LeaseExpiresAt, after.InboxKey).ShouldBe((LoadStatus.ReadyForArchiving, null, null, "acme/x/a.csv"));
+        after.UpdatedAt.ShouldBe(step.FinishedAt!.Value);
+        (await ClaimAsync("w2", LoadStatus.ReadyForArchiving)).ShouldNotBeNull().Id.ShouldBe(id); // waiting for any worker
+    }
+
+    [CatalogFact]
+    public async Task EndStage_CarryingOn_TheSameWorkerHoldsTheLoadInTheNextStageWithAFreshLease()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        var claimed = (await ClaimAsync("w1")).ShouldNotBeNull();
+        var load = await Catalog.StartStepAsync(id, "load", 1, "w1", None);
+        Clock.Advance(TimeSpan.FromMinutes(2));
+
+        var now = await Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving, Worker = "w1",
+            StepId = load, Result = new StepResult(), CarryOnLease = TimeSpan.FromMinutes(3),
+        }, None);
+
+        now.ShouldBe(LoadStatus.Archiving);
+        var after = await LoadAsync(id);
+        (after.Status, after.LeaseOwner, after.Attempts).ShouldBe((LoadStatus.Archiving, "w1", claimed.Attempts)); // an archive claim is no attempt
+        after.LeaseExpiresAt.ShouldBe(Clock.GetUtcNow() + TimeSpan.FromMinutes(3));
+        after.UpdatedAt.ShouldBe(Clock.GetUtcNow()); // the job timeout counts the time in archiving from here
+        (await Catalog.GetStepsAsync(id, None)).ShouldHaveSingleItem().Outcome.ShouldBe(StepOutcome.Succeeded);
+        (await ClaimAsync("w2", LoadStatus.ReadyForArchiving)).ShouldBeNull();
+        (await Catalog.HeartbeatAsync(id, "w1", Lease, None)).ShouldBeTrue();
+        (await Catalog.TransitionAsync(id, LoadStatus.Archiving, LoadStatus.Archived, new TransitionDetails { LeaseOwner = "w1" }, None)).ShouldBeTrue();
+    }
+
+    [CatalogFact]
+    public async Task EndStage_WithoutAStepRecord_MovesTheLoadOnly()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        await ClaimAsync("w1");
+        await Catalog.TransitionAsync(id, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = "w1" }, None);
+        await ClaimAsync("w1", LoadStatus.ReadyForArchiving);
+
+        var now = await Catalog.EndStageAsync(new StageEnd { LoadId = id, From = LoadStatus.Archiving, To = LoadStatus.Archived, Worker = "w1" }, None);
+
+        now.ShouldBe(LoadStatus.Archived);
+        (await LoadAsync(id)).Status.ShouldBe(LoadStatus.Archived);
+        (await Catalog.GetStepsAsync(id, None)).ShouldBeEmpty();
+    }
+
+    [CatalogFact]
+    public async Task EndStage_ByAWorkerThatNoLongerHoldsTheLoad_WritesNothing()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        var claimed = (await ClaimAsync("w1")).ShouldNotBeNull();
+        var load = await Catalog.StartStepAsync(id, "load", 1, "w2", None);
+
+        var now = await Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving, Worker = "w2",
+            StepId = load, Result = new StepResult(), Details = new TransitionDetails { InboxKey = "acme/x/a.csv" }, CarryOnLease = Lease,
+        }, None);
+
+        now.ShouldBeNull();
+        (await Catalog.GetStepsAsync(id, None)).ShouldHaveSingleItem().Outcome.ShouldBe(StepOutcome.Running);
+        (await LoadAsync(id)).ShouldBe(claimed);
+    }
+
+    [CatalogFact]
+    public async Task EndStage_OnARecordAlreadyFinished_ThrowsAndMovesNothing()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        var claimed = (await ClaimAsync("w1")).ShouldNotBeNull();
+        var load = await Catalog.StartStepAsync(id, "load", 1, "w1", None);
+        await Catalog.FinishStepAsync(load, StepResult.Failed(Core.Errors.ErrorKind.Transient, "interrupted"), None);
+
+        await Should.ThrowAsync<InvalidOperationException>(() => Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving, Worker = "w1", StepId = load, Result = new StepResult(), CarryOnLease = Lease,
+        }, None));
+
+        (await Catalog.GetStepsAsync(id, None)).ShouldHaveSingleItem().Message.ShouldBe("interrupted");
+        (await LoadAsync(id)).ShouldBe(claimed);
+    }
+
+    [CatalogFact]
+    public async Task EndStage_CarryingOnFromAStatusNoWorkerClaims_IsRefused()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        await ClaimAsync("w1");
+
+        await Should.ThrowAsync<ArgumentException>(() => Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.Held, Worker = "w1", CarryOnLease = Lease,
+        }, None));
+
+        (await LoadAsync(id)).Status.ShouldBe(LoadStatus.Ingesting);
+    }
+}
+
+/// <summary>A worker's claim from several waiting statuses in its order of preference, in one statement.</summary>
+public abstract partial class CatalogComplianceTests
+{
+    private Task<Load?> ClaimInOrderAsync(string worker, IReadOnlyCollection<string>? pipelines = null) =>
+        Catalog.ClaimAsync(new ClaimRequest
+        {
+            Worker = worker, From = LoadStatus.ReadyForErroring, ThenFrom = [LoadStatus.ReadyForArchiving, LoadStatus.Ready], Lease = Lease, Pipelines = pipelines,
+        }, None);
+
+    [CatalogFact]
+    public async Task ClaimInOrder_TakesErrorsThenArchivingThenNewLoads_OldestFirst_CountingOnlyIngestAsAnAttempt()
+    {
+        var a = (await RegisterAsync("a.csv")).Load.Id;
+        var b = (await RegisterAsync("b.csv")).Load.Id;
+        var c = (await RegisterAsync("c.csv")).Load.Id;
+        var d = (await RegisterAsync("d.csv")).Load.Id;
+        await ClaimAsync("w0");
+        await Catalog.TransitionAsync(a, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = "w0" }, None);
+        await ClaimAsync("w0");
+        await Catalog.TransitionAsync(b, LoadStatus.Ingesting, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = "w0", ErrorKind = Core.Errors.ErrorKind.Format, ErrorMessage = "bad" }, None);
+
+        var claimed = new[] { await ClaimInOrderAsync("w1"), await ClaimInOrderAsync("w2"), await ClaimInOrderAsync("w3", ["orders"]), await ClaimInOrderAsync("w4", ["other"]) };
+
+        claimed[3].ShouldBeNull();
+        claimed.Take(3).Select(l => (l!.Id, l.Status, l.LeaseOwner, l.Attempts)).ShouldBe(
+            [(b, LoadStatus.Erroring, "w1", 1), (a, LoadStatus.Archiving, "w2", 1), (c, LoadStatus.Ingesting, "w3", 1)]);
+        claimed[2]!.LeaseExpiresAt.ShouldBe(Clock.GetUtcNow() + Lease);
+        (await ClaimInOrderAsync("w5"))!.Id.ShouldBe(d);
+        (await ClaimInOrderAsync("w6")).ShouldBeNull();
+        (await LoadAsync(a)).ShouldBe(claimed[1]);
+    }
+}

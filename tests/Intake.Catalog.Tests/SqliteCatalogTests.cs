@@ -1,4 +1,5 @@
 using Intake.Core.Model;
+using Intake.Tests.Shared;
 
 namespace Intake.Catalog.Tests;
 
@@ -144,9 +145,9 @@ public sealed class SqliteCatalogConcurrencyTests : IAsyncLifetime
         var catalog = new SqliteCatalog(DatabasePath, TimeProvider.System);
         await catalog.MigrateAsync(None);
         await Task.WhenAll(Enumerable.Range(0, 4).Select(i => RunOneLoadAsync(catalog, i)));
-        OpenFilesOf(_directory).ShouldNotBeEmpty(); // kept connections, with their prepared statements
+        OpenFiles.Under(_directory).ShouldNotBeEmpty(); // kept connections, with their prepared statements
         await catalog.DisposeAsync();
-        OpenFilesOf(_directory).ShouldBeEmpty();
+        OpenFiles.Under(_directory).ShouldBeEmpty();
 
         // A call after dispose still works, and leaves nothing open either.
         await using (var again = new SqliteCatalog(DatabasePath, TimeProvider.System))
@@ -154,7 +155,7 @@ public sealed class SqliteCatalogConcurrencyTests : IAsyncLifetime
             (await again.GetLoadAsync(1, None)).ShouldNotBeNull();
         }
 
-        OpenFilesOf(_directory).ShouldBeEmpty();
+        OpenFiles.Under(_directory).ShouldBeEmpty();
         File.Move(DatabasePath, DatabasePath + ".moved");
     }
 
@@ -176,22 +177,4 @@ public sealed class SqliteCatalogConcurrencyTests : IAsyncLifetime
         (await catalog.TransitionAsync(id, LoadStatus.ReadyForArchiving, LoadStatus.Archiving, null, None)).ShouldBeTrue();
         (await catalog.TransitionAsync(id, LoadStatus.Archiving, LoadStatus.Archived, null, None)).ShouldBeTrue();
     }
-
-    /// <summary>The files under <paramref name="directory"/> this process has open (Linux: its descriptors in /proc).</summary>
-    private static List<string> OpenFilesOf(string directory) =>
-        Directory.EnumerateFileSystemEntries("/proc/self/fd")
-            .Select(fd =>
-            {
-                try
-                {
-                    return new FileInfo(fd).LinkTarget;
-                }
-                catch (IOException)
-                {
-                    return null; // closed while listing
-                }
-            })
-            .Where(target => target is not null && target.StartsWith(directory, StringComparison.Ordinal))
-            .Select(target => target!)
-            .ToList();
 }

@@ -1,5 +1,6 @@
 using Intake.Core.Errors;
 using Intake.Core.Ports;
+using Intake.Tests.Shared;
 using Intake.Warehouse.Sqlite;
 using Intake.Warehouse.Tests.Support;
 using Microsoft.Data.Sqlite;
@@ -103,28 +104,10 @@ public sealed class SqliteWarehouseTests : WarehouseComplianceTests
     {
         var warehouse = new SqliteWarehouse("wh", DatabasePath, Clock);
         await warehouse.LoadAsync(Request(Table, 1, null), Sources(Rows("a.csv", 3)), default);
-        OpenFilesOf(_directory).ShouldNotBeEmpty(); // the writer's connection, kept for the next load
+        OpenFiles.Under(_directory).ShouldNotBeEmpty(); // the writer's connection, kept for the next load
         await warehouse.DisposeAsync();
-        OpenFilesOf(_directory).ShouldBeEmpty();
+        OpenFiles.Under(_directory).ShouldBeEmpty();
     }
-
-    /// <summary>The files under <paramref name="directory"/> this process has open (Linux: its descriptors in /proc).</summary>
-    private static List<string> OpenFilesOf(string directory) =>
-        Directory.EnumerateFileSystemEntries("/proc/self/fd")
-            .Select(fd =>
-            {
-                try
-                {
-                    return new FileInfo(fd).LinkTarget;
-                }
-                catch (IOException)
-                {
-                    return null; // closed while listing
-                }
-            })
-            .Where(target => target is not null && target.StartsWith(directory, StringComparison.Ordinal))
-            .Select(target => target!)
-            .ToList();
 
     [Fact]
     public async Task Load_WithDecimalBeyondDoublePrecision_KeepsEveryDigit()

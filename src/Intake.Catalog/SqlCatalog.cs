@@ -218,16 +218,7 @@ public abstract partial class SqlCatalog : ICatalog
         {
             if (load.DoneStep is { } step)
             {
-                var record = Command(connection, """
-                    INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
-                    VALUES (@load_id, @step, 1, @now, @now, @worker, @outcome, @error_kind, @message, @error_code, @rows_in, @rows_out, @rows_rejected, @bytes_in, @bytes_out, @outputs)
-                    """, transaction);
-                Add(record, "@load_id", created.Id, DbType.Int64);
-                Add(record, "@step", step.Step, DbType.String);
-                Add(record, "@worker", step.Worker, DbType.String);
-                AddResult(record, step.Result);
-                AddTime(record, "@now", Now());
-                await ExecuteAsync(record, cancellationToken);
+                await InsertFinishedAsync(connection, transaction, created.Id, step.Worker, [new FinishedStep(step.Step, 1, Now(), Now(), step.Result)], cancellationToken);
             }
 
             return new RegisterResult(created, Created: true);
@@ -556,14 +547,67 @@ public abstract partial class SqlCatalog : ICatalog
         return RunRelaxedAsync(connection => UpdateInboxKeyAsync(connection, null, loadId, worker, inboxKey, cancellationToken), cancellationToken);
     }
 
-    private async Task<bool> UpdateInboxKeyAsync(DbConnection connection, DbTransaction? transaction, long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
+    /// <summary>Records the inbox key (null: leaves it) while the worker holds the load; false, and nothing changed, when it does not.</summary>
+    private async Task<bool> UpdateInboxKeyAsync(DbConnection connection, DbTransaction? transaction, long loadId, string worker, string? inboxKey, CancellationToken cancellationToken)
     {
         // updated_at is left alone: the job timeout measures the time in the working status from it.
-        var update = Command(connection, $"UPDATE intake_loads SET inbox_key = @inbox_key WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})", transaction);
+        var update = Command(connection, $"UPDATE intake_loads SET inbox_key = COALESCE(@inbox_key, inbox_key) WHERE id = @id AND lease_owner = @owner AND status IN ({WorkingWords})", transaction);
         Add(update, "@id", loadId, DbType.Int64);
         Add(update, "@owner", worker, DbType.String);
         Add(update, "@inbox_key", inboxKey, DbType.String);
         return await ExecuteAsync(update, cancellationToken) == 1;
+    }
+
+    public Task<bool> RecordStepsAsync(long loadId, string worker, IReadOnlyList<FinishedStep> done, string? inboxKey, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(worker);
+        CheckFinished(done);
+        return RunRelaxedAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            if (!await UpdateInboxKeyAsync(connection, transaction, loadId, worker, inboxKey, cancellationToken))
+            {
+                await transaction.RollbackAsync(cancellationToken);
+                return false;
+            }
+
+            await InsertFinishedAsync(connection, transaction, loadId, worker, done, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return true;
+        }, cancellationToken);
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    private static void CheckFinished(IReadOnlyList<FinishedStep> done)
+    {
+        ArgumentNullException.ThrowIfNull(done);
+        if (done.Any(d => d.Result.Outcome == StepOutcome.Running || string.IsNullOrWhiteSpace(d.Step)))
+        {
+            throw new ArgumentException("a step attempt written finished needs its name and cannot be running", nameof(done));
+        }
+    }
+
+    /// <summary>Step attempts that finished before any record of them was written, each one row written whole.</summary>
+    private async Task InsertFinishedAsync(DbConnection connection, DbTransaction? transaction, long loadId, string? worker, IReadOnlyList<FinishedStep> done, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        foreach (var step in done)
+        {
+            var record = Command(connection, """
+                INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
+                VALUES (@load_id, @step, @attempt, @started, @now, @worker, @outcome, @error_kind, @message, @error_code, @rows_in, @rows_out, @rows_rejected, @bytes_in, @bytes_out, @outputs)
+                """, transaction);
+            Add(record, "@load_id", loadId, DbType.Int64);
+            Add(record, "@step", step.Step, DbType.String);
+            Add(record, "@attempt", step.Attempt, DbType.Int32);
+            Add(record, "@worker", worker, DbType.String);
+            AddResult(record, step.Result);
+            // The worker's clock, never later than the catalog's: each attempt as long as it really took, in its order.
+            AddTime(record, "@started", Min(Truncate(step.StartedAt), now));
+            AddTime(record, "@now", Min(Truncate(step.FinishedAt), now));
+            await ExecuteAsync(record, cancellationToken);
+        }
     }
 
     public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken)
@@ -751,6 +795,8 @@ public abstract partial class SqlCatalog : ICatalog
             throw new ArgumentException("the step record to close needs its result, which cannot be running", nameof(end));
         }
 
+        CheckFinished(end.Done);
+
         LoadStatus? carryOn = null;
         if (end.CarryOnLease is { } lease)
         {
@@ -777,6 +823,7 @@ public abstract partial class SqlCatalog : ICatalog
                 return (LoadStatus?)null;
             }
 
+            await InsertFinishedAsync(connection, transaction, end.LoadId, end.Worker, end.Done, cancellationToken);
             if (carryOn is { } working)
             {
                 // The claim's own change, for this one load: the row is this transaction's since the update above

@@ -15,14 +15,125 @@ namespace Intake.Engine.Tests;
 /// </summary>
 public sealed class StepHandOverTests : IAsyncDisposable
 {
-    private readonly EmbeddedProject _project = new("intake-hand-over-");
+    // Each step recorded as it starts and ends, as a load over defaults.small_loads_up_to has them.
+    private readonly EmbeddedProject _project = new("intake-hand-over-", smallLoadsUpTo: "0");
+
+    // The default: the file is a small load, whose records are written with its stages' ends.
+    private readonly EmbeddedProject _small = new("intake-small-load-");
 
     public StepHandOverTests()
     {
         _project.GzipPipelineWithOneFile(); // fetch, decompress, validate, load (ingest); archive
+        _small.GzipPipelineWithOneFile();
     }
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _project.DisposeAsync();
+        await _small.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task SmallLoad_NoFailures_ItsRecordsAreWrittenWithItsTwoStageEnds_InOrder_AndTheAuditAgrees()
+    {
+        var runtime = await _small.OpenAsync();
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var counting = new HandOverCatalog(runtime.Catalog);
+
+        var (load, steps) = await DrainAsync(runtime, new Worker(runtime.WithCatalog(counting)));
+
+        // Per step, nothing: the five records and the inbox key go with the two stage ends, 2 commits after the claim.
+        (counting.Starts, counting.HandOvers, counting.Finishes, counting.InboxKeys).ShouldBe((0, 0, 0, 0));
+        (counting.StageEnds, counting.Transitions, counting.Claims, counting.HistoryReads).ShouldBe((2, 0, 1, 1));
+        load.Status.ShouldBe(LoadStatus.Archived);
+        load.InboxKey.ShouldNotBeNull();
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+        ]);
+        steps.Single(s => s.Step == "fetch").Outputs.ShouldContain($"inbox:{load.InboxKey}");
+        steps.Single(s => s.Step == "load").RowsOut.ShouldBe(2);
+        for (var i = 0; i < steps.Count; i++)
+        {
+            // Each attempt with its own start and end, as the worker saw them, one after the other.
+            steps[i].FinishedAt!.Value.ShouldBeGreaterThanOrEqualTo(steps[i].StartedAt);
+            if (i > 0)
+            {
+                steps[i].StartedAt.ShouldBeGreaterThanOrEqualTo(steps[i - 1].FinishedAt!.Value);
+            }
+        }
+
+        (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData(LoadStatus.Ingesting, false)] // four records, the inbox key, ready_for_archiving and the claim into archiving not written
+    [InlineData(LoadStatus.Ingesting, true)]  // all written (the load archiving under the dead worker), then killed
+    [InlineData(LoadStatus.Archiving, false)] // archive's record and archived not written
+    [InlineData(LoadStatus.Archiving, true)]
+    public async Task SmallLoad_KilledAtAStagesEnd_TheNextWorkerRunsThatStageAgain_OneLoadEveryRowOnce(LoadStatus stage, bool written)
+    {
+        var runtime = await _small.OpenAsync();
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var dying = new HandOverCatalog(runtime.Catalog) { KillAtEndOf = stage, KillAfterWriting = written };
+        var deadId = $"{Environment.MachineName}:{int.MaxValue}:dead0004";
+
+        await Should.ThrowAsync<ProcessKilledException>(() => new Worker(runtime.WithCatalog(dying), id: deadId).RunOneAsync(null, default));
+        var stuck = (await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default)).ShouldHaveSingleItem();
+        var (status, recorded) = (stage, written) switch
+        {
+            (LoadStatus.Ingesting, false) => (LoadStatus.Ingesting, 0),
+            (LoadStatus.Ingesting, true) or (_, false) => (LoadStatus.Archiving, 4),
+            _ => (LoadStatus.Archived, 5),
+        };
+        stuck.Status.ShouldBe(status);
+        // Nothing is left running: what the dead worker did since its last commit has no record at all.
+        var before = await runtime.Catalog.GetStepsAsync(stuck.Id, default);
+        before.Count.ShouldBe(recorded);
+        before.ShouldAllBe(s => s.Outcome == StepOutcome.Succeeded);
+        (stuck.InboxKey is null).ShouldBe(recorded == 0);
+        (await new Sweeper(runtime).SweepAsync(default)).Returned.ShouldBe(status == LoadStatus.Archived ? 0 : 1);
+
+        var (load, steps) = await DrainAsync(runtime, new Worker(runtime));
+
+        load.Status.ShouldBe(LoadStatus.Archived);
+        load.InboxKey.ShouldNotBeNull();
+        // The stage run again is recorded as the first attempt of each of its steps: the unrecorded run left no trace.
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+        ]);
+        (await runtime.Warehouses["main"].CountRowsAsync("rows", load.Id, default)).ShouldBe(2);
+        _small.Rows().ShouldBe(2);
+        (await RuntimeProbes.ListAsync(runtime, Areas.Inbox)).ShouldHaveSingleItem();
+        (await RuntimeProbes.ListAsync(runtime, Areas.Archive)).ShouldHaveSingleItem();
+        (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task SmallLoad_AStepFailsForGood_ItsRecordAndTheOnesBeforeGoWithTheMoveToTheErrorPath()
+    {
+        File.WriteAllText(_small.In("a.csv.gz"), "id,name\n1,a\n"); // not gzip: decompress fails, not transient
+        var runtime = await _small.OpenAsync();
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var counting = new HandOverCatalog(runtime.Catalog);
+
+        var (load, steps) = await DrainAsync(runtime, new Worker(runtime.WithCatalog(counting)));
+
+        load.Status.ShouldBe(LoadStatus.Errored);
+        load.InboxKey.ShouldNotBeNull(); // recorded with the move, so the error path copies the original from it
+        load.ErrorMessage.ShouldNotBeNullOrWhiteSpace();
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Failed), ("error", 1, StepOutcome.Succeeded),
+        ]);
+        steps[1].ErrorKind.ShouldBe(load.ErrorKind);
+        counting.StageEnds.ShouldBe(1); // fetch's and decompress's records with the move to ready_for_erroring
+        (await RuntimeProbes.ListAsync(runtime, Areas.Error)).ShouldHaveSingleItem();
+        (await new Auditor(runtime).AuditLoadAsync(load, default)).Problems.ShouldBeEmpty();
+    }
 
     [Fact]
     public async Task NoFailures_EachStepsEndGoesWithTheNextStepsStart_AndTheInboxKeyWithTheFetchsEnd()

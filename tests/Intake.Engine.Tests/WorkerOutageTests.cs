@@ -11,7 +11,7 @@ namespace Intake.Engine.Tests;
 /// </summary>
 public sealed class WorkerOutageTests : IAsyncDisposable
 {
-    private readonly EmbeddedProject _project = new("intake-worker-outage-", maxAttempts: 3);
+    private readonly EmbeddedProject _project = new("intake-worker-outage-", maxAttempts: 3, smallLoadsUpTo: "0"); // each step recorded as it starts and ends, as a load over small_loads_up_to
     private readonly CapturingLogs _logs = new();
 
     public WorkerOutageTests()
@@ -137,6 +137,58 @@ public sealed class WorkerOutageTests : IAsyncDisposable
         audit.Problems.ShouldBeEmpty();
     }
 
+    [Fact]
+    public async Task SmallLoad_OneShot_StageEndUnanswered_ItsRecordsAreWrittenOnce_AndOnlyTheLastStepRunsAgain()
+    {
+        await using var small = new EmbeddedProject("intake-small-outage-", maxAttempts: 3);
+        small.GzipPipelineWithOneFile();
+        var real = await small.OpenAsync(OutageOptions.OneShot, new InstantTimeProvider(), _logs);
+        await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
+        var flaky = new StageEndFlakyCatalog(real.Catalog) { IngestEndFailures = 1 }; // the records of fetch to load and the move, not written
+        var load = new CountingStep(new LoadStep());
+        var validate = new CountingStep(new ValidateStep());
+        var worker = new Worker(real.WithCatalog(flaky), Worker.DefaultSteps(real).Select(s => s.Name == "load" ? load : s.Name == "validate" ? validate : s));
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var (archived, steps, audit) = await DrainAsync(real);
+        archived.Status.ShouldBe(LoadStatus.Archived);
+        (validate.Calls, load.Calls).ShouldBe((1, 2)); // the step retried is the last one; the ledger keeps its rows once
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+        ]);
+        small.Rows().ShouldBe(2);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task SmallLoad_Daemon_StageEndUnanswered_WaitsAndWritesItsRecordsOnce_WithoutRunningAStepAgain()
+    {
+        await using var small = new EmbeddedProject("intake-small-outage-", maxAttempts: 3);
+        small.GzipPipelineWithOneFile();
+        var real = await small.OpenAsync(OutageOptions.Daemon, new InstantTimeProvider(), _logs);
+        await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
+        var flaky = new StageEndFlakyCatalog(real.Catalog) { IngestEndFailures = 5 }; // longer than the step's own retries (3) would last
+        var load = new CountingStep(new LoadStep());
+        var worker = new Worker(real.WithCatalog(flaky), Worker.DefaultSteps(real).Select(s => s.Name == "load" ? load : s));
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var (archived, steps, audit) = await DrainAsync(real);
+        archived.Status.ShouldBe(LoadStatus.Archived);
+        load.Calls.ShouldBe(1);
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
+        [
+            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+        ]);
+        audit.Problems.ShouldBeEmpty();
+    }
+
     /// <summary>Counts the runs of a real step.</summary>
     private sealed class CountingStep(IStep real) : IStep
     {
@@ -162,6 +214,23 @@ public sealed class WorkerOutageTests : IAsyncDisposable
         {
             HistoryReads++;
             return base.GetStepsAsync(loadId, cancellationToken);
+        }
+    }
+
+    /// <summary>The real catalog, its stage ends in its own transaction, the end of the ingest stage failing on cue before reaching the database.</summary>
+    private sealed class StageEndFlakyCatalog(ICatalog inner) : ForwardingCatalog(inner), ICatalog
+    {
+        public int IngestEndFailures { get; set; }
+
+        Task<LoadStatus?> ICatalog.EndStageAsync(StageEnd end, CancellationToken cancellationToken)
+        {
+            if (end.From == LoadStatus.Ingesting && IngestEndFailures > 0)
+            {
+                IngestEndFailures--;
+                throw IntakeException.Transient("the PostgreSQL catalog db:5432/intake is unreachable or busy: 57P01: terminating connection due to administrator command");
+            }
+
+            return Inner.EndStageAsync(end, cancellationToken);
         }
     }
 

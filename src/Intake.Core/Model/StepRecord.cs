@@ -129,4 +129,15 @@ public sealed record StageEnd
     /// claim statement); null to leave the load waiting for any worker.
     /// </summary>
     public TimeSpan? CarryOnLease { get; init; }
+    /// <summary>
+    /// Step attempts that ran and finished before any record of them was written (a small load's steps): written whole,
+    /// attributed to <see cref="Worker"/>, in the same transaction and only if the move is.
+    /// </summary>
+    public IReadOnlyList<FinishedStep> Done { get; init; } = [];
 }
+
+/// <summary>
+/// A step attempt written once it has finished, with its start time: a small load's steps are recorded together when
+/// their stage ends (or a step fails) instead of one commit at each start and end.
+/// </summary>
+public sealed record FinishedStep(string Step, int Attempt, DateTimeOffset StartedAt, DateTimeOffset FinishedAt, StepResult Result);

@@ -124,7 +124,44 @@ public interface ICatalog : IAsyncDisposable
         }
 
         var details = (end.Details ?? new TransitionDetails()) with { LeaseOwner = end.Worker };
-        return await TransitionAsync(end.LoadId, end.From, end.To, details, cancellationToken) ? end.To : null;
+        if (!await TransitionAsync(end.LoadId, end.From, end.To, details, cancellationToken))
+        {
+            return null;
+        }
+
+        await WriteFinishedAsync(this, end.LoadId, end.Worker, end.Done, cancellationToken);
+        return end.To;
+    }
+
+    /// <summary>
+    /// Writes step attempts that finished before any record of them was written (<see cref="FinishedStep"/>), and the
+    /// inbox key when given, in one transaction, only while <paramref name="worker"/> holds the load: a worker that
+    /// could not end its stage (the catalog did not answer) records what its small load did before going on.
+    /// </summary>
+    /// <returns>False when the worker no longer holds the load; nothing is written then.</returns>
+    async Task<bool> RecordStepsAsync(long loadId, string worker, IReadOnlyList<FinishedStep> done, string? inboxKey, CancellationToken cancellationToken)
+    {
+        // For catalogs without a transaction of their own (test doubles): the calls one after the other.
+        ArgumentNullException.ThrowIfNull(done);
+        var holds = inboxKey is not null
+            ? await RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken)
+            : (await GetLoadAsync(loadId, cancellationToken))?.LeaseOwner == worker;
+        if (!holds)
+        {
+            return false;
+        }
+
+        await WriteFinishedAsync(this, loadId, worker, done, cancellationToken);
+        return true;
+    }
+
+    private static async Task WriteFinishedAsync(ICatalog catalog, long loadId, string worker, IReadOnlyList<FinishedStep> done, CancellationToken cancellationToken)
+    {
+        foreach (var step in done)
+        {
+            var id = await catalog.StartStepAsync(loadId, step.Step, step.Attempt, worker, cancellationToken);
+            await catalog.FinishStepAsync(id, step.Result, cancellationToken);
+        }
     }
 
     Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken);

@@ -259,6 +259,7 @@ public static class ConfigLoader
             MaxLoadAttempts = s.Int("max_load_attempts", d.MaxLoadAttempts, 1, 100),
             Lease = s.Duration("lease", d.Lease),
             Limits = ReadLimits(s.Scope("limits"), d.Limits),
+            SmallLoadsUpTo = s.Size("small_loads_up_to", d.SmallLoadsUpTo),
         };
         s.RejectUnknown();
         return result;

@@ -62,6 +62,12 @@ public sealed record DefaultsConfig
     /// <summary>How long a worker may go without a heartbeat before its load is handed to another worker.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(2);
     public ArchiveLimitsConfig Limits { get; init; } = new();
+    /// <summary>
+    /// A load whose original is at most this many bytes has its step records written together, with its stage's end
+    /// (or a step's failure), instead of one commit as each step starts and another as it ends; 0 records every step
+    /// as it starts. A worker killed in between leaves no record of those steps and the next one runs them again.
+    /// </summary>
+    public long SmallLoadsUpTo { get; init; } = 1024 * 1024;
 }
 
 public sealed record ArchiveLimitsConfig

@@ -189,13 +189,22 @@ public sealed class Worker
             Worker = Id,
             StepId = last?.StepId,
             Result = last?.Result,
-            Details = new TransitionDetails { InboxKey = last?.InboxKey },
+            Details = new TransitionDetails { InboxKey = last?.InboxKey ?? run.Attempts?.PendingInboxKey },
             CarryOnLease = carryOn,
+            Done = run.Attempts is { Lost: false } known ? [.. known.Pending] : [],
         };
+        // A small load's attempts whose commit went unanswered before this one are not in it (Done): they are written on
+        // their own first, unless they were. Those in it are written with it or, if it goes unanswered, by its retry.
+        var writeFirst = run.Attempts is { Lost: true, Pending.Count: > 0 } ? run.Attempts : null;
         var tries = 0;
         var now = await Outage.RunAsync(async t =>
         {
             tries++;
+            if (writeFirst is not null)
+            {
+                await WritePendingAsync(run.Load, writeFirst, null, t);
+            }
+
             try
             {
                 return await Catalog.EndStageAsync(end, t);
@@ -216,6 +225,7 @@ public sealed class Worker
 
         // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
         run.EndedIn = now ?? throw new OperationCanceledException($"load {run.Load.Id} is no longer leased by {Id}");
+        run.Attempts?.Written();
         return now.Value;
     }
 
@@ -249,7 +259,7 @@ public sealed class Worker
         var resources = ContextFor(load, pipeline);
         // No record is running now (stale ones were closed above) and this worker holds the lease: the history just
         // read stays true while the worker's own starts and ends are added to it, so a step's start needs no read.
-        var attempts = new KnownAttempts(history);
+        var attempts = new KnownAttempts(history) { Quick = IsSmall(load, pipeline) };
         run.History = history;
         run.Attempts = attempts;
         return await RunStepsAsync(run, pipeline, stepNames, history, resources, attempts, ct);
@@ -324,14 +334,14 @@ public sealed class Worker
             catch (IntakeException e)
             {
                 await CloseDeferredQuietlyAsync(attempts); // a step before this one succeeded: its record says so if the catalog takes it
-                return await FailAsync(load, e.Kind, e.Message, ct, pipeline.ErrorCodes.For(stepName, e.Kind));
+                return await FailAsync(load, e.Kind, e.Message, ct, pipeline.ErrorCodes.For(stepName, e.Kind), attempts);
             }
 
             if (done.HeldReason is { } reason)
             {
                 // Not eligible yet (a prerequisite has not arrived): held with the reason, released by whoever sees
                 // the prerequisite arrive; the step runs again then.
-                await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.Held, new TransitionDetails { LeaseOwner = Id, HeldReason = reason }, ct);
+                await TransitionAsync(load, LoadStatus.Ingesting, LoadStatus.Held, new TransitionDetails { LeaseOwner = Id, HeldReason = reason }, ct, attempts);
                 return LoadStatus.Held;
             }
 
@@ -341,9 +351,9 @@ public sealed class Worker
                 // the error path and re-drives use this key, not one rendered again from a key template that may have
                 // changed since. With the step's success still to be recorded, it goes in the same commit (the start of
                 // the next step, or the end of the stage).
-                if (run.EndedIn is not null)
+                if (run.EndedIn is not null || (attempts is { Quick: true, Lost: false }))
                 {
-                    // Recorded with the stage's end.
+                    // Recorded with the stage's end (a small load's: with its next commit, KnownAttempts.PendingInboxKey).
                 }
                 else if (attempts.Deferred is { } deferred)
                 {
@@ -362,6 +372,16 @@ public sealed class Worker
 
         return null;
     }
+
+    /// <summary>
+    /// Whether the load's step records are written together at its stage's end (<see cref="DefaultsConfig.SmallLoadsUpTo"/>):
+    /// its original is small, and every step of its pipeline works on the load alone, the source kind doing nothing at
+    /// the source once it is archived.
+    /// </summary>
+    private bool IsSmall(Load load, PipelineConfig pipeline) =>
+        _runtime.Config.Defaults.SmallLoadsUpTo is > 0 and var limit && load.SourceSize is { } size && size <= limit
+        && pipeline.Steps.All(s => StepDescriptor.Find(s) is { SelfContained: true })
+        && !pipeline.Source.Kind.ActsOnArchivedFor(pipeline);
 
     /// <summary>
     /// What the load's steps get, resolved once from the configuration: its stores, its warehouses, the catalog
@@ -408,6 +428,11 @@ public sealed class Worker
     private async Task<StepResult> RunStepAsync(
         IStep step, StepContext resources, KnownAttempts attempts, bool handOver, Func<DeferredClose?, CancellationToken, Task<LoadStatus>>? endStage, CancellationToken ct)
     {
+        if (attempts is { Quick: true, Lost: false })
+        {
+            return await RunQuickStepAsync(step, resources, attempts, endStage, ct);
+        }
+
         var load = resources.Load;
         var pipeline = resources.Pipeline;
         var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct, attempts);
@@ -461,6 +486,57 @@ public sealed class Worker
         else
         {
             await CloseAsync(stepId, result, ct, attempts);
+        }
+
+        _observer.StepFinished(load, step.Name, result);
+        Log.StepSucceeded(_log, load.Id, load.Pipeline, step.Name, result.RowsIn, result.RowsOut, result.BytesIn);
+        return result;
+    }
+
+    /// <summary>
+    /// A small load's step: nothing is written as it starts; its attempt, succeeded or failed, joins the ones waiting
+    /// for the next commit (<see cref="KnownAttempts.Pending"/>): the stage's end, or the move to the error path or to
+    /// held. A worker stopped or killed before that leaves no record of them, and the next one runs them again.
+    /// </summary>
+    private async Task<StepResult> RunQuickStepAsync(
+        IStep step, StepContext resources, KnownAttempts attempts, Func<DeferredClose?, CancellationToken, Task<LoadStatus>>? endStage, CancellationToken ct)
+    {
+        var load = resources.Load;
+        var pipeline = resources.Pipeline;
+        var attempt = attempts.Next(step.Name);
+        attempts.Started(step.Name);
+        var startedAt = _runtime.Time.GetUtcNow();
+        _observer.StepStarted(load, step.Name, attempt);
+        Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
+        StepResult result;
+        try
+        {
+            result = await step.RunAsync(resources with { Attempt = attempt, StepName = step.Name }, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            var error = Classify(e, load, step.Name);
+            var failed = StepResult.Failed(error.Kind, error.Message) with { ErrorCode = pipeline.ErrorCodes.For(step.Name, error.Kind) };
+            attempts.Pending.Add(new FinishedStep(step.Name, attempt, startedAt, _runtime.Time.GetUtcNow(), failed));
+            _observer.StepFinished(load, step.Name, failed);
+            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Message);
+            if (ReferenceEquals(error, e))
+            {
+                throw;
+            }
+
+            throw error;
+        }
+
+        attempts.Pending.Add(new FinishedStep(step.Name, attempt, startedAt, _runtime.Time.GetUtcNow(), result));
+        if (result.InboxKey is { } inboxKey && inboxKey != load.InboxKey)
+        {
+            attempts.PendingInboxKey = inboxKey;
+        }
+
+        if (endStage is not null && result.Outcome == StepOutcome.Succeeded && result.HeldReason is null)
+        {
+            await endStage(null, ct);
         }
 
         _observer.StepFinished(load, step.Name, result);
@@ -533,17 +609,22 @@ public sealed class Worker
                 known.Deferred = null;
             }
 
-            return await StartReadingHistoryAsync(load, stepName, token);
+            return await StartReadingHistoryAsync(load, stepName, token, known);
         }, ct);
     }
 
-    private async Task<(long Id, int Attempt)> StartReadingHistoryAsync(Load load, string stepName, CancellationToken token)
+    private async Task<(long Id, int Attempt)> StartReadingHistoryAsync(Load load, string stepName, CancellationToken token, KnownAttempts? known = null)
     {
         // An end whose answer was lost may have moved the load on (a stage's end is one commit with its status change):
         // then no attempt of this stage is this worker's to start.
         if (await Catalog.GetLoadAsync(load.Id, token) is not { } current || current.Status != load.Status || current.LeaseOwner != Id)
         {
             throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id} in '{load.Status.ToWord()}'");
+        }
+
+        if (known is not null)
+        {
+            await WritePendingAsync(load, known, stepName, token);
         }
 
         var history = await Catalog.GetStepsAsync(load.Id, token);
@@ -557,6 +638,32 @@ public sealed class Worker
         var attempt = history.Count(s => s.Step == stepName) + 1;
         var id = await Catalog.StartStepAsync(load.Id, stepName, attempt, Id, token);
         return (id, attempt);
+    }
+
+    /// <summary>
+    /// Writes a small load's attempts still waiting for a commit (<see cref="KnownAttempts.Pending"/>) on their own, once
+    /// the commit meant to carry them went unanswered: the load has not moved (the caller checked), so that commit was
+    /// not written, and neither was any of them unless an earlier call of this one was: those are in the history.
+    /// A success of <paramref name="rerun"/>, the step about to run again, is left out: its new attempt takes its number.
+    /// </summary>
+    private async Task WritePendingAsync(Load load, KnownAttempts known, string? rerun, CancellationToken token)
+    {
+        if (known.Pending.Count == 0 && known.PendingInboxKey is null)
+        {
+            return;
+        }
+
+        var history = await Catalog.GetStepsAsync(load.Id, token);
+        var unwritten = known.Pending
+            .Where(p => !(p.Step == rerun && p.Result.Outcome == StepOutcome.Succeeded))
+            .Where(p => !history.Any(h => h.Step == p.Step && h.Attempt == p.Attempt))
+            .ToList();
+        if (!await Catalog.RecordStepsAsync(load.Id, Id, unwritten, known.PendingInboxKey, token))
+        {
+            throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+        }
+
+        known.Written();
     }
 
     /// <summary>Completes a step record, waiting out a catalog outage in a daemon.</summary>
@@ -653,14 +760,46 @@ public sealed class Worker
     }
 
     /// <summary>Sends the load from its working status (ingesting or archiving) to the error path with the failure.</summary>
-    private async Task<LoadStatus> FailAsync(Load load, ErrorKind kind, string message, CancellationToken ct, string? errorCode = null)
+    private async Task<LoadStatus> FailAsync(Load load, ErrorKind kind, string message, CancellationToken ct, string? errorCode = null, KnownAttempts? attempts = null)
     {
-        await TransitionAsync(load, load.Status, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message, ErrorCode = errorCode }, ct);
+        await TransitionAsync(load, load.Status, LoadStatus.ReadyForErroring, new TransitionDetails { LeaseOwner = Id, ErrorKind = kind, ErrorMessage = message, ErrorCode = errorCode }, ct, attempts);
         return LoadStatus.ReadyForErroring;
     }
 
-    private async Task TransitionAsync(Load load, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken ct)
+    /// <summary>Moves the load (a compare-and-set on this worker's lease), with a small load's attempts still waiting for a commit.</summary>
+    private async Task TransitionAsync(Load load, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken ct, KnownAttempts? attempts = null)
     {
+        if (attempts is { Pending.Count: > 0 } or { PendingInboxKey: not null })
+        {
+            var moved = await Outage.RunAsync(async t =>
+            {
+                if (attempts.Lost)
+                {
+                    // The commit meant to carry them went unanswered: written on their own first, unless they were.
+                    await WritePendingAsync(load, attempts, null, t);
+                    return await Catalog.TransitionAsync(load.Id, from, to, details, t);
+                }
+
+                try
+                {
+                    var end = new StageEnd { LoadId = load.Id, From = from, To = to, Worker = Id, Details = details with { InboxKey = details.InboxKey ?? attempts.PendingInboxKey }, Done = [.. attempts.Pending] };
+                    return await Catalog.EndStageAsync(end, t) is not null;
+                }
+                catch
+                {
+                    attempts.Lost = true;
+                    throw;
+                }
+            }, ct);
+            if (!moved)
+            {
+                throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
+            }
+
+            attempts.Written();
+            return;
+        }
+
         if (!await Outage.RunAsync(t => Catalog.TransitionAsync(load.Id, from, to, details, t), ct))
         {
             // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
@@ -921,6 +1060,22 @@ internal sealed class KnownAttempts
 
     /// <summary>The last step's success, not recorded yet: it goes with the next step's start, or at the end of the stage.</summary>
     public DeferredClose? Deferred { get; set; }
+
+    /// <summary>A small load: its attempts are written with the next commit (<see cref="Pending"/>), not as each starts and ends.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>A small load's attempts that ran since the last commit, in order, each to be written whole.</summary>
+    public List<FinishedStep> Pending { get; } = [];
+
+    /// <summary>The inbox key a small load's fetch produced, written with <see cref="Pending"/>.</summary>
+    public string? PendingInboxKey { get; set; }
+
+    /// <summary>What was pending is in the catalog now.</summary>
+    public void Written()
+    {
+        Pending.Clear();
+        PendingInboxKey = null;
+    }
 }
 
 /// <summary>A succeeded step record to close: its id, its result, and the inbox key it produced (if any) to record with it.</summary>

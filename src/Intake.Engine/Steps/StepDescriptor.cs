@@ -57,14 +57,21 @@ public sealed class StepDescriptor
     /// <summary>Keeps files on this machine's disk outside the stores (the pull's spool), removed with the work area.</summary>
     public bool HasLocalCleanup { get; private init; }
 
-    public static readonly StepDescriptor Pull = new("pull", 0, StepStage.Ingest) { WritesWork = true, HasLocalCleanup = true };
-    public static readonly StepDescriptor Fetch = new("fetch", 10, StepStage.Ingest);
-    public static readonly StepDescriptor Decompress = new("decompress", 20, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true };
-    public static readonly StepDescriptor Validate = new("validate", 30, StepStage.Ingest);
-    public static readonly StepDescriptor Archive = new("archive", 40, StepStage.Archive);
-    public static readonly StepDescriptor Copy = new("copy", 50, StepStage.Ingest);
+    /// <summary>
+    /// Works on its own load's files and rows alone, without reading step records or waiting on other loads, so a small
+    /// load may write its records together at its stage's end (<c>defaults.small_loads_up_to</c>) when every step of its
+    /// pipeline is one of these: nothing reads them before then.
+    /// </summary>
+    public bool SelfContained { get; private init; }
 
-    public static readonly StepDescriptor Load = new("load", 70, StepStage.Ingest);
+    public static readonly StepDescriptor Pull = new("pull", 0, StepStage.Ingest) { WritesWork = true, HasLocalCleanup = true };
+    public static readonly StepDescriptor Fetch = new("fetch", 10, StepStage.Ingest) { SelfContained = true };
+    public static readonly StepDescriptor Decompress = new("decompress", 20, StepStage.Ingest) { WritesWork = true, ExpandsOriginal = true, SelfContained = true };
+    public static readonly StepDescriptor Validate = new("validate", 30, StepStage.Ingest) { SelfContained = true };
+    public static readonly StepDescriptor Archive = new("archive", 40, StepStage.Archive) { SelfContained = true };
+    public static readonly StepDescriptor Copy = new("copy", 50, StepStage.Ingest) { SelfContained = true };
+
+    public static readonly StepDescriptor Load = new("load", 70, StepStage.Ingest) { SelfContained = true };
 
     /// <summary>The load's rows written as a Parquet file into the lake area (<c>lake:</c>), after the load step.</summary>
     public static readonly StepDescriptor Lake = new("lake", 90, StepStage.Ingest);

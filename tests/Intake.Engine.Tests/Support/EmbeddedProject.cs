@@ -18,7 +18,8 @@ internal sealed class EmbeddedProject : IAsyncDisposable
     /// <param name="maxAttempts">The default <c>retry.max_attempts</c> (the backoff is a few milliseconds).</param>
     /// <param name="catalog">The <c>catalog</c> entry as flow YAML; the SQLite file <c>.intake/catalog.db</c> when null.</param>
     /// <param name="warehouse">The warehouse <c>main</c>'s entry as flow YAML; the SQLite file <c>.intake/warehouse.db</c> when null.</param>
-    public EmbeddedProject(string prefix = "intake-project-", int maxAttempts = 2, string? catalog = null, string? warehouse = null)
+    /// <param name="smallLoadsUpTo"><c>defaults.small_loads_up_to</c>; its default (1 MiB) when null, so a test's small files are small loads.</param>
+    public EmbeddedProject(string prefix = "intake-project-", int maxAttempts = 2, string? catalog = null, string? warehouse = null, string? smallLoadsUpTo = null)
     {
         Root = Directory.CreateTempSubdirectory(prefix).FullName;
         File.WriteAllText(ConfigPath, $$"""
@@ -27,6 +28,7 @@ internal sealed class EmbeddedProject : IAsyncDisposable
             warehouses: { main: {{warehouse ?? "{ kind: sqlite, path: .intake/warehouse.db }"}} }
             defaults:
               retry: { max_attempts: {{maxAttempts}}, base_delay: 1ms, max_delay: 5ms }
+            {{(smallLoadsUpTo is null ? "" : "  small_loads_up_to: " + smallLoadsUpTo)}}
             """);
         Directory.CreateDirectory(Path.Combine(Root, "pipelines"));
         Directory.CreateDirectory(Path.Combine(Root, "in"));

@@ -22,6 +22,7 @@ internal abstract class ForwardingCatalog(ICatalog inner) : ICatalog
     public virtual Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => Inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);
     public virtual Task<long> StartStepAsync(long loadId, string step, int attempt, string? worker, CancellationToken cancellationToken) => Inner.StartStepAsync(loadId, step, attempt, worker, cancellationToken);
     public virtual Task FinishStepAsync(long stepId, StepResult result, CancellationToken cancellationToken) => Inner.FinishStepAsync(stepId, result, cancellationToken);
+    public virtual Task<bool> RecordStepsAsync(long loadId, string worker, IReadOnlyList<FinishedStep> done, string? inboxKey, CancellationToken cancellationToken) => Inner.RecordStepsAsync(loadId, worker, done, inboxKey, cancellationToken);
     public virtual Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => Inner.GetStepsAsync(loadId, cancellationToken);
     public virtual Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken) => Inner.GetAllStepsAsync(afterLoadId, limit, cancellationToken);
     public virtual Task<IReadOnlyDictionary<LoadStatus, long>> CountByStatusAsync(string? pipeline, CancellationToken cancellationToken) => Inner.CountByStatusAsync(pipeline, cancellationToken);

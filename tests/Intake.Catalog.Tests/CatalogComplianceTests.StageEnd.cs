@@ -104,6 +104,75 @@ public abstract partial class CatalogComplianceTests
     }
 
     [CatalogFact]
+    public async Task EndStage_WithAttemptsDoneBeforeAnyRecord_WritesEachWholeWithItsOwnTimes_InOrder()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        await ClaimAsync("w1");
+        var t0 = Clock.GetUtcNow();
+        Clock.Advance(TimeSpan.FromSeconds(1));
+        FinishedStep[] done =
+        [
+            new("fetch", 1, t0, t0.AddMilliseconds(10), new StepResult { BytesIn = 155, Outputs = ["inbox:acme/x/a.csv"] }),
+            new("validate", 1, t0.AddMilliseconds(10), t0.AddMilliseconds(20), StepResult.Failed(Core.Errors.ErrorKind.Transient, "disk busy")),
+            new("validate", 2, t0.AddMilliseconds(30), t0.AddMilliseconds(40), new StepResult { RowsIn = 10, RowsOut = 10 }),
+            new("load", 1, t0.AddMilliseconds(40), t0.AddMilliseconds(60), new StepResult { RowsIn = 10, RowsOut = 10 }),
+        ];
+
+        var now = await Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving, Worker = "w1",
+            Details = new TransitionDetails { InboxKey = "acme/x/a.csv" }, Done = done, CarryOnLease = Lease,
+        }, None);
+
+        now.ShouldBe(LoadStatus.Archiving);
+        var steps = await Catalog.GetStepsAsync(id, None);
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome, s.Worker)).ShouldBe(
+            [("fetch", 1, StepOutcome.Succeeded, "w1"), ("validate", 1, StepOutcome.Failed, "w1"), ("validate", 2, StepOutcome.Succeeded, "w1"), ("load", 1, StepOutcome.Succeeded, "w1")]);
+        steps.Select(s => (s.StartedAt, s.FinishedAt)).ShouldBe(done.Select(d => (d.StartedAt, (DateTimeOffset?)d.FinishedAt)));
+        steps[0].Outputs.ShouldBe(["inbox:acme/x/a.csv"]);
+        (steps[1].ErrorKind, steps[1].Message, steps[2].RowsOut).ShouldBe((Core.Errors.ErrorKind.Transient, "disk busy", 10L));
+        (await LoadAsync(id)).InboxKey.ShouldBe("acme/x/a.csv");
+        // Counted in the hourly rollup like a record finished on its own: the rows the load step wrote.
+        (await Catalog.GetRowsPerHourAsync(null, t0.AddHours(-1), None)).Sum(h => h.Rows).ShouldBe(10);
+    }
+
+    [CatalogFact]
+    public async Task EndStage_WithAttemptsDone_ByAWorkerThatNoLongerHoldsTheLoad_WritesNoneOfThem()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        var claimed = (await ClaimAsync("w1")).ShouldNotBeNull();
+
+        var now = await Catalog.EndStageAsync(new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForErroring, Worker = "w2",
+            Done = [new("fetch", 1, Clock.GetUtcNow(), Clock.GetUtcNow(), new StepResult())],
+        }, None);
+
+        now.ShouldBeNull();
+        (await Catalog.GetStepsAsync(id, None)).ShouldBeEmpty();
+        (await LoadAsync(id)).ShouldBe(claimed);
+    }
+
+    [CatalogFact]
+    public async Task RecordSteps_WritesTheAttemptsAndTheInboxKey_OnlyWhileTheWorkerHoldsTheLoad()
+    {
+        var id = (await RegisterAsync("a.csv")).Load.Id;
+        await ClaimAsync("w1");
+        var at = Clock.GetUtcNow();
+        FinishedStep[] done = [new("fetch", 1, at, at, new StepResult { BytesIn = 1 })];
+
+        (await Catalog.RecordStepsAsync(id, "w2", done, "acme/x/a.csv", None)).ShouldBeFalse();
+        (await Catalog.GetStepsAsync(id, None)).ShouldBeEmpty();
+        (await LoadAsync(id)).InboxKey.ShouldBeNull();
+
+        (await Catalog.RecordStepsAsync(id, "w1", done, "acme/x/a.csv", None)).ShouldBeTrue();
+        (await Catalog.GetStepsAsync(id, None)).ShouldHaveSingleItem().Step.ShouldBe("fetch");
+        (await LoadAsync(id)).InboxKey.ShouldBe("acme/x/a.csv");
+        (await Catalog.RecordStepsAsync(id, "w1", [], null, None)).ShouldBeTrue(); // nothing to write, the key left alone
+        (await LoadAsync(id)).InboxKey.ShouldBe("acme/x/a.csv");
+    }
+
+    [CatalogFact]
     public async Task EndStage_CarryingOnFromAStatusNoWorkerClaims_IsRefused()
     {
         var id = (await RegisterAsync("a.csv")).Load.Id;

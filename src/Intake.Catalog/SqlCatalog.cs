@@ -387,7 +387,11 @@ public abstract partial class SqlCatalog : ICatalog
     private static bool IsRelaxed(LoadStatus from, LoadStatus to) =>
         !LoadStateMachine.IsFinal(from) && !LoadStateMachine.IsFinal(to) && to != LoadStatus.Held && from != LoadStatus.Held;
 
-    private async Task<bool> UpdateStatusAsync(DbConnection connection, DbTransaction? transaction, long loadId, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken cancellationToken)
+    /// <param name="carryOn">
+    /// The worker that moves the load on into <paramref name="to"/>, a working status, under a fresh lease: the claim of
+    /// a load that passes through the waiting status before it (<c>ready_for_archiving</c>) in the same statement.
+    /// </param>
+    private async Task<bool> UpdateStatusAsync(DbConnection connection, DbTransaction? transaction, long loadId, LoadStatus from, LoadStatus to, TransitionDetails details, CancellationToken cancellationToken, (string Worker, DateTimeOffset Expires, int AttemptIncrement)? carryOn = null)
     {
         // Compare-and-set: the row changes only while it is still in @from (and, when given, still
         // leased by @owner), so a worker that lost a race changes nothing and learns it from the count.
@@ -399,9 +403,9 @@ public abstract partial class SqlCatalog : ICatalog
                 error_code = CASE WHEN @error_message IS NOT NULL THEN @error_code WHEN @clear_error THEN NULL ELSE error_code END,
                 held_reason = @held_reason,
                 inbox_key = COALESCE(@inbox_key, inbox_key),
-                attempts = CASE WHEN @reset_attempts THEN 0 ELSE attempts END,
-                lease_owner = CASE WHEN @release_lease THEN NULL ELSE lease_owner END,
-                lease_expires_at = CASE WHEN @release_lease THEN NULL ELSE lease_expires_at END,
+                attempts = CASE WHEN @reset_attempts THEN 0 ELSE attempts + @attempt_increment END,
+                lease_owner = CASE WHEN @release_lease THEN NULL ELSE COALESCE(@new_owner, lease_owner) END,
+                lease_expires_at = CASE WHEN @release_lease THEN NULL ELSE COALESCE(@new_expires, lease_expires_at) END,
                 updated_at = @now
             WHERE id = @id AND status = @from AND (@owner IS NULL OR lease_owner = @owner)
             """, transaction);
@@ -420,6 +424,9 @@ public abstract partial class SqlCatalog : ICatalog
         // Leaving a working status releases the lease, so the sweeper never touches the load again.
         // Entering one sets no lease: workers enter working statuses through ClaimAsync.
         Add(update, "@release_lease", !LoadStateMachine.IsWorking(to), DbType.Boolean);
+        Add(update, "@new_owner", carryOn?.Worker, DbType.String);
+        AddTime(update, "@new_expires", carryOn?.Expires);
+        Add(update, "@attempt_increment", carryOn?.AttemptIncrement ?? 0, DbType.Int32);
         AddTime(update, "@now", Now());
         return await ExecuteAsync(update, cancellationToken) == 1;
     }
@@ -816,7 +823,13 @@ public abstract partial class SqlCatalog : ICatalog
                 await UpdateFinishedStepAsync(connection, transaction, stepId, end.Result!, cancellationToken);
             }
 
-            if (!await UpdateStatusAsync(connection, transaction, end.LoadId, end.From, end.To, details, cancellationToken))
+            // With carry-on, the claim's own change for this one load is made in the same statement: the load passes
+            // through end.To inside this transaction, where no other worker can claim it.
+            var now = Now();
+            var claim = carryOn is not null
+                ? (end.Worker, now + end.CarryOnLease!.Value, end.To == LoadStatus.Ready ? 1 : 0)
+                : ((string, DateTimeOffset, int)?)null;
+            if (!await UpdateStatusAsync(connection, transaction, end.LoadId, end.From, carryOn ?? end.To, details, cancellationToken, claim))
             {
                 // Compare-and-set lost: the worker's lease is gone, so its step record is not its to close either.
                 await transaction.RollbackAsync(cancellationToken);
@@ -824,30 +837,6 @@ public abstract partial class SqlCatalog : ICatalog
             }
 
             await InsertFinishedAsync(connection, transaction, end.LoadId, end.Worker, end.Done, cancellationToken);
-            if (carryOn is { } working)
-            {
-                // The claim's own change, for this one load: the row is this transaction's since the update above
-                // (PostgreSQL's claimers skip it, SQLite has one writer), so no other worker can take it in between.
-                var claim = Command(connection, """
-                    UPDATE intake_loads SET
-                        status = @working, lease_owner = @worker, lease_expires_at = @expires,
-                        attempts = attempts + @attempt_increment, updated_at = @now
-                    WHERE id = @id AND status = @waiting AND lease_owner IS NULL
-                    """, transaction);
-                var now = Now();
-                Add(claim, "@id", end.LoadId, DbType.Int64);
-                Add(claim, "@waiting", end.To.ToWord(), DbType.String);
-                Add(claim, "@working", working.ToWord(), DbType.String);
-                Add(claim, "@worker", end.Worker, DbType.String);
-                Add(claim, "@attempt_increment", end.To == LoadStatus.Ready ? 1 : 0, DbType.Int32);
-                AddTime(claim, "@expires", now + end.CarryOnLease!.Value);
-                AddTime(claim, "@now", now);
-                if (await ExecuteAsync(claim, cancellationToken) != 1)
-                {
-                    throw new InvalidOperationException($"load {end.LoadId} left '{end.To.ToWord()}' inside the transaction that put it there");
-                }
-            }
-
             await transaction.CommitAsync(cancellationToken);
             return carryOn ?? end.To;
         }, IsRelaxed(end.From, end.To), cancellationToken);

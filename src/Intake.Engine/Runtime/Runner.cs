@@ -90,6 +90,7 @@ public sealed class Runner
         var finished = new List<Load>();
         var discovery = new Discovery(_runtime);
         var workers = Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => new Worker(_runtime, _observer)).ToList();
+        WorkerThreads.Reserve(workers.Count);
 
         while (true)
         {

@@ -144,8 +144,11 @@ internal sealed class WorkerPoolService : BackgroundService
 
     public WorkerPoolService(ServerState state) => _state = state;
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Enumerable.Range(0, Math.Max(1, _state.Options.Workers)).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None)));
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        WorkerThreads.Reserve(_state.Options.Workers);
+        return Task.WhenAll(Enumerable.Range(0, Math.Max(1, _state.Options.Workers)).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None)));
+    }
 
     private async Task LoopAsync(CancellationToken ct)
     {

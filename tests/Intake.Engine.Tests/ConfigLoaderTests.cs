@@ -141,6 +141,31 @@ public sealed class ConfigLoaderTests : IDisposable
         ConfigLoader.Load(file).Pipelines.ShouldHaveSingleItem().Steps.ShouldContain("archive");
     }
 
+    [Theory]
+    [InlineData(null, 1024L * 1024)]
+    [InlineData("0", 0L)]
+    [InlineData("64KiB", 64L * 1024)]
+    public void Load_SmallLoadsUpTo_IsASize_OneMebibyteUnlessSet(string? value, long expected)
+    {
+        var file = Write("intake.yaml", MinimalIntake + (value is null ? "" : $"\ndefaults:\n  small_loads_up_to: {value}\n"));
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        ConfigLoader.Load(file).Defaults.SmallLoadsUpTo.ShouldBe(expected);
+    }
+
+    [Fact]
+    public void Load_SmallLoadsUpToNotASize_NamesTheKeyAndTheValue()
+    {
+        var file = Write("intake.yaml", MinimalIntake + "\ndefaults:\n  small_loads_up_to: small\n");
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        var error = e.Errors.ShouldHaveSingleItem();
+        error.Key.ShouldBe("defaults.small_loads_up_to");
+        error.Reason.ShouldContain("'small' is not a size");
+    }
+
     [Fact]
     public void Load_ArchiveTwice_IsRefused()
     {

@@ -137,6 +137,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         }
 
         await using var batch = new NpgsqlBatch(_connection, _transaction) { BatchCommands = { NameCommand() } };
+        await PrepareAsync(batch, cancellationToken);
         await batch.ExecuteNonQueryAsync(cancellationToken);
         _named = true;
     }
@@ -185,11 +186,12 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     private async Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeAndDeleteAsync(TableName table, long? deleteLoad, CancellationToken cancellationToken)
     {
         // One row per column; one row of nulls for a table without columns; no row when the table is missing.
+        // The type's name by a subquery rather than a join: prepared, the statement runs a generic plan, which would
+        // hash the whole of pg_type (600 rows) for a join; the subquery looks up each column's type by its index.
         const string sql = """
-            select a.attname, t.typname, a.attnotnull, a.atthasdef
+            select a.attname, (select t.typname from pg_catalog.pg_type t where t.oid = a.atttypid), a.attnotnull, a.atthasdef
             from (select to_regclass($1) as rel) r
             left join pg_catalog.pg_attribute a on a.attrelid = r.rel and a.attnum > 0 and not a.attisdropped
-            left join pg_catalog.pg_type t on t.oid = a.atttypid
             where r.rel is not null
             order by a.attnum
             """;
@@ -207,6 +209,15 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         {
             delete = DeleteEarlierCommand(table, loadId);
             batch.BatchCommands.Add(delete);
+        }
+
+        if (naming)
+        {
+            // Prepared only as the transaction's first statement. Later in a transaction (after waiting for the schema
+            // lock, when another load may just have created the table) the prepared describe was seen to miss a table
+            // committed meanwhile (42P07 on the create that followed): it takes no new lock, so the backend's
+            // catalog caches are not brought up to date before it runs; a statement parsed anew sees the table.
+            await PrepareAsync(batch, cancellationToken);
         }
 
         var exists = false;
@@ -325,8 +336,22 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     {
         await NameAsync(cancellationToken);
         await using var batch = new NpgsqlBatch(_connection, _transaction) { BatchCommands = { DeleteEarlierCommand(table, loadId) } };
+        await PrepareAsync(batch, cancellationToken);
         return await batch.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// Prepares the statements every load runs (the name, the describe, the delete of earlier rows, the ledger row and
+    /// the commit) on this connection. Npgsql keeps them with the pooled connection: only its first load sends them to
+    /// be parsed (one round trip), every later load runs them without the server parsing and planning them again.
+    /// </summary>
+    /// <remarks>
+    /// Only statements whose result columns are fixed (they read the catalog, or return nothing): a prepared statement
+    /// whose result type changes with a table (a user's ALTER) fails with "cached plan must not change result type",
+    /// which is why this is not Npgsql's automatic preparation of every statement. Safe without resetting the
+    /// connection: a prepared plan is planned again when a table it names changes.
+    /// </remarks>
+    private static Task PrepareAsync(NpgsqlBatch batch, CancellationToken cancellationToken) => batch.PrepareAsync(cancellationToken);
 
     private static NpgsqlBatchCommand DeleteEarlierCommand(TableName table, long loadId) => new($"""
         delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = $1
@@ -435,6 +460,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         // NpgsqlTransaction counts as completed and disposing it sends nothing.
         batch.BatchCommands.Add(new NpgsqlBatchCommand("commit"));
         _withCommit.Clear();
+        await PrepareAsync(batch, cancellationToken);
         await batch.ExecuteNonQueryAsync(cancellationToken);
     }
 

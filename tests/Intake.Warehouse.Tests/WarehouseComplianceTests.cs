@@ -177,6 +177,10 @@ public abstract partial class WarehouseComplianceTests : IAsyncLifetime
         result.ShouldBe(new WarehouseLoadResult(4, 4, 0));
         (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(4);
         (await Warehouse.CountRowsAsync(Table, 3, default)).ShouldBe(4);
+
+        // And the new table is loaded like the old one: a re-run of load 3 replaces its rows.
+        (await LoadAsync(3, null, Rows("third.csv", 5), attempt: 2)).ShouldBe(new WarehouseLoadResult(5, 5, 4));
+        (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(5);
     }
 
     [WarehouseFact]

@@ -30,6 +30,8 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
 
     protected override Task<T?> ScalarAsync<T>(string sql) where T : default => Sql.ScalarAsync<T>(new NpgsqlConnection(_connectionString), sql);
 
+    protected override Task ExecuteAsync(string sql) => Sql.ExecuteAsync(new NpgsqlConnection(_connectionString), sql);
+
     [PostgresTheory]
     [InlineData("0")]
     [InlineData("0.00")]
@@ -205,6 +207,62 @@ public sealed class PostgresWarehouseTests(PostgresDatabaseFixture database) : W
         alive.ShouldNotContain(stalePid);
         alive.ShouldContain(otherLoad.ProcessID);
         alive.ShouldContain(otherProgram.ProcessID);
+    }
+
+    [PostgresFact]
+    public async Task Load_TakenOverFromAKilledWorker_EndsItsBackendStillHoldingTheTable()
+    {
+        await LoadAsync(4301, null, Rows("a.csv", 3));
+        await LoadAsync(4302, null, Rows("b.csv", 2));
+        // Attempt 1 of load 4301, as a killed worker leaves it: its backend still runs a statement (a long sleep here)
+        // in a transaction that holds the table.
+        await using var stale = await OpenAsAsync("intake load 4301 attempt 1 load");
+        await using (var take = new NpgsqlCommand($"begin; lock table {Table} in access exclusive mode", stale))
+        {
+            await take.ExecuteNonQueryAsync();
+        }
+
+        var stalePid = stale.ProcessID;
+        var running = new NpgsqlCommand("select pg_sleep(3600)", stale) { CommandTimeout = 0 }.ExecuteNonQueryAsync();
+
+        try
+        {
+            // Without ending the stale backend this would wait for its statement: the guard only keeps a failure from hanging the run.
+            using var guard = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            var result = await Warehouse.LoadAsync(Request(Table, 4301, null) with { Attempt = 2 }, Sources(Rows("a.csv", 4)), guard.Token);
+
+            result.ShouldBe(new WarehouseLoadResult(4, 4, 3));
+            (await Should.ThrowAsync<PostgresException>(() => running)).SqlState.ShouldBe(PostgresErrorCodes.AdminShutdown);
+            (await BackendsAfterAsync(stalePid)).ShouldNotContain(stalePid);
+        }
+        finally
+        {
+            // On failure, the sleeping backend would keep the test (disposing its connection) for an hour.
+            await ScalarAsync<bool>($"select pg_terminate_backend({stalePid}) from pg_stat_activity where pid = {stalePid}");
+        }
+    }
+
+    [PostgresFact]
+    public async Task Merge_WhoseSetupChangesTheSession_LeavesLaterLoadsOnThatConnectionUnchanged()
+    {
+        // One connection per pool, so a load after the merge would get the merge's connection if the two shared a pool.
+        await using var warehouse = new PostgresWarehouse("wh", _connectionString + ";Maximum Pool Size=1", Clock);
+        ColumnSpec[] columns = [new("id", ColumnType.BigInt, false), new("name", ColumnType.Text)];
+        await warehouse.LoadAsync(Request(Table, 4401, columns), Sources(ListRowSource.Of("a.csv", "id,name", ["1", "one"])), default);
+        var target = Table + "_app";
+        await warehouse.MergeAsync(
+            new WarehouseMergeRequest
+            {
+                StagingTable = Table, LoadId = 4401, TargetTable = target, KeyColumns = ["id"], Step = "merge", Attempt = 1,
+                // A pipeline's setup may change its session: here new tables would go to another schema from now on.
+                SetupSql = $"create schema if not exists wh_elsewhere; set search_path = wh_elsewhere, public; create table if not exists public.{target} (id bigint primary key, name text)",
+            },
+            default);
+
+        var next = Table + "_next";
+        await warehouse.LoadAsync(Request(next, 4402, null), Sources(Rows("b.csv", 2)), default);
+
+        (await ScalarAsync<string>($"select to_regclass('public.{next}')::text")).ShouldBe(next);
     }
 
     [PostgresFact]

@@ -20,6 +20,8 @@ public sealed class SqliteWarehouseTests : WarehouseComplianceTests
 
     protected override Task<T?> ScalarAsync<T>(string sql) where T : default => Sql.ScalarAsync<T>(new SqliteConnection($"Data Source={DatabasePath}"), sql);
 
+    protected override Task ExecuteAsync(string sql) => Sql.ExecuteAsync(new SqliteConnection($"Data Source={DatabasePath}"), sql);
+
     public override async Task DisposeAsync()
     {
         await base.DisposeAsync();

@@ -30,6 +30,9 @@ public abstract partial class WarehouseComplianceTests : IAsyncLifetime
     /// <summary>Every row of <paramref name="sql"/>, each value as text (NULL as null).</summary>
     protected abstract Task<List<string?[]>> RowsAsync(string sql);
 
+    /// <summary>Runs a statement on a connection of the test's own, as a user changing the table beside Intake.</summary>
+    protected abstract Task ExecuteAsync(string sql);
+
     public async Task InitializeAsync() => _warehouse = await CreateWarehouseAsync(Clock);
 
     public virtual async Task DisposeAsync()
@@ -159,6 +162,51 @@ public abstract partial class WarehouseComplianceTests : IAsyncLifetime
         (await Warehouse.CountRowsAsync(Table, 1, default)).ShouldBe(4);
         (await Warehouse.CountRowsAsync(Table, 2, default)).ShouldBe(2);
         (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(6);
+    }
+
+    [WarehouseFact]
+    public async Task Load_AfterTheTableWasDroppedSinceTheLastLoad_CreatesItAgain()
+    {
+        // Two loads first, so that the process has seen the table with its load id column.
+        await LoadAsync(1, null, Rows("first.csv", 3));
+        await LoadAsync(2, null, Rows("second.csv", 2));
+        await ExecuteAsync($"drop table {Table}");
+
+        var result = await LoadAsync(3, null, Rows("third.csv", 4));
+
+        result.ShouldBe(new WarehouseLoadResult(4, 4, 0));
+        (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(4);
+        (await Warehouse.CountRowsAsync(Table, 3, default)).ShouldBe(4);
+
+        // And the new table is loaded like the old one: a re-run of load 3 replaces its rows.
+        (await LoadAsync(3, null, Rows("third.csv", 5), attempt: 2)).ShouldBe(new WarehouseLoadResult(5, 5, 4));
+        (await ScalarAsync<long>($"select count(*) from {Table}")).ShouldBe(5);
+    }
+
+    [WarehouseFact]
+    public async Task Load_AfterTheTableWasMadeAgainWithoutItsLoadIdColumn_FailsAsSchemaSayingSo()
+    {
+        await LoadAsync(1, null, Rows("first.csv", 3));
+        await LoadAsync(2, null, Rows("second.csv", 2));
+        await ExecuteAsync($"drop table {Table}");
+        await ExecuteAsync($"create table {Table} (id text, name text)");
+
+        var error = await Should.ThrowAsync<IntakeException>(() => LoadAsync(3, null, Rows("third.csv", 4), attempt: 2));
+
+        error.Kind.ShouldBe(ErrorKind.Schema);
+        error.Message.ShouldContain("has no _intake_load_id column, so its loads cannot be told apart");
+    }
+
+    [WarehouseFact]
+    public async Task Load_AfterAColumnWasAddedToTheTable_WritesItFromTheHeader()
+    {
+        await LoadAsync(1, null, Rows("first.csv", 3));
+        await LoadAsync(2, null, Rows("second.csv", 2));
+        await ExecuteAsync($"alter table {Table} add column zip text");
+
+        await LoadAsync(3, null, ListRowSource.Of("third.csv", "id,name,zip", ["7", "ann", "007"]));
+
+        (await ScalarAsync<string>($"select zip from {Table} where id = '7'")).ShouldBe("007");
     }
 
     [WarehouseFact]

@@ -19,6 +19,13 @@ internal interface IWarehouseSession : IAsyncDisposable
     Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken);
 
     /// <summary>
+    /// What a load starts with: the table's columns as <see cref="DescribeAsync"/>, and, where the dialect can do it in
+    /// the same round trip, the load's earlier rows deleted as <see cref="DeleteEarlierAttemptAsync"/> (their count;
+    /// null when not done, and the caller deletes them once it has checked the table).
+    /// </summary>
+    Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeForLoadAsync(TableName table, long loadId, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Serialises schema changes among concurrent loads, held until the transaction ends; callers describe
     /// the table again afterwards, because another load may have created it meanwhile.
     /// </summary>
@@ -57,6 +64,10 @@ internal interface IWarehouseSession : IAsyncDisposable
     /// <summary>Copies every remaining row of <paramref name="source"/>.</summary>
     Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records the load's ledger row in this transaction. A dialect may hold it back and send it with
+    /// <see cref="CommitAsync"/>: nothing else in the transaction may depend on it.
+    /// </summary>
     Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken);
 
     /// <summary>

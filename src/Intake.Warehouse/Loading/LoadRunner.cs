@@ -90,7 +90,7 @@ internal static class LoadRunner
                 CheckConstantsNotInHeader(current, request.Constants);
             }
 
-            var (shape, create) = await EnsureTableAsync(session, table, request, current, cancellationToken);
+            var (shape, create, earlier) = await EnsureTableAsync(session, table, request, current, forLoad: true, cancellationToken);
             var created = create is not null;
             if (create is not null)
             {
@@ -100,7 +100,7 @@ internal static class LoadRunner
             if (shape is not null)
             {
                 targets = Resolve(table, shape, declared, session.StoresAnyType);
-                deleted = await session.DeleteEarlierAttemptAsync(table, request.LoadId, cancellationToken);
+                deleted = earlier ?? await session.DeleteEarlierAttemptAsync(table, request.LoadId, cancellationToken);
             }
 
             // A partition is replaced whole by its newest load (the greatest id: the order discovery registered the
@@ -198,7 +198,7 @@ internal static class LoadRunner
             CheckConstantsNotInHeader(first, request.Constants);
         }
 
-        var (_, created) = await EnsureTableAsync(session, table, request, first, cancellationToken);
+        var (_, created, _) = await EnsureTableAsync(session, table, request, first, forLoad: false, cancellationToken);
         if (created is not null)
         {
             await session.CreateLoadIdIndexAsync(table, cancellationToken);
@@ -210,12 +210,16 @@ internal static class LoadRunner
     /// <summary>
     /// The table's shape once it exists with every constant column: created from the declared columns or the first
     /// source's header when missing (then also returned as created), constant columns added when missing. Null when
-    /// the table is missing and there is nothing to create it from (no declaration and no source).
+    /// the table is missing and there is nothing to create it from (no declaration and no source). With
+    /// <paramref name="forLoad"/>, the dialect may delete the load's earlier rows along with the first describe
+    /// (<see cref="IWarehouseSession.DescribeForLoadAsync"/>): their count, or null when left to the caller.
     /// </summary>
-    private static async Task<(TableShape? Shape, IReadOnlyList<ColumnSpec>? Created)> EnsureTableAsync(
-        IWarehouseSession session, TableName table, WarehouseLoadRequest request, IRowSource? current, CancellationToken cancellationToken)
+    private static async Task<(TableShape? Shape, IReadOnlyList<ColumnSpec>? Created, long? EarlierRowsDeleted)> EnsureTableAsync(
+        IWarehouseSession session, TableName table, WarehouseLoadRequest request, IRowSource? current, bool forLoad, CancellationToken cancellationToken)
     {
-        var shape = await session.DescribeAsync(table, cancellationToken);
+        var (shape, earlier) = forLoad
+            ? await session.DescribeForLoadAsync(table, request.LoadId, cancellationToken)
+            : (await session.DescribeAsync(table, cancellationToken), null);
         IReadOnlyList<ColumnSpec>? created = null;
         if (shape is null)
         {
@@ -244,7 +248,7 @@ internal static class LoadRunner
             shape = await session.DescribeAsync(table, cancellationToken);
         }
 
-        return (shape, created);
+        return (shape, created, earlier);
     }
 
     private static void ValidateDeclared(IReadOnlyList<ColumnSpec> columns)

@@ -7,25 +7,28 @@ namespace Intake.Warehouse.Loading;
 /// <summary>The statements whose SQL and ADO.NET use are the same in both dialects (the merge's building blocks).</summary>
 internal abstract class SqlWarehouseSession
 {
-    /// <summary>A command in this session's transaction.</summary>
-    protected abstract DbCommand Command(string sql);
+    /// <summary>
+    /// A command in this session's transaction. Asynchronous because a dialect may first have to send what it holds
+    /// back for its first round trip (PostgreSQL: the session's name, <c>PostgresSession</c>).
+    /// </summary>
+    protected abstract ValueTask<DbCommand> CommandAsync(string sql, CancellationToken cancellationToken);
 
     public async Task ExecuteAsync(string sql, CancellationToken cancellationToken)
     {
-        await using var command = Command(sql);
+        await using var command = await CommandAsync(sql, cancellationToken);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<IReadOnlyList<string>> DescribeQueryAsync(string sql, CancellationToken cancellationToken)
     {
-        await using var command = Command($"select * from ({sql}) as q limit 0");
+        await using var command = await CommandAsync($"select * from ({sql}) as q limit 0", cancellationToken);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
     }
 
     public async Task<IReadOnlyList<string?>?> DescribeFirstRowAsync(string sql, CancellationToken cancellationToken)
     {
-        await using var command = Command(sql);
+        await using var command = await CommandAsync(sql, cancellationToken);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -39,13 +42,13 @@ internal abstract class SqlWarehouseSession
 
     public async Task<long> ExecuteCountAsync(string sql, CancellationToken cancellationToken)
     {
-        await using var command = Command(sql);
+        await using var command = await CommandAsync(sql, cancellationToken);
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task<long> CountLoadRowsAsync(TableName table, long loadId, CancellationToken cancellationToken)
     {
-        await using var command = Command($"select count(*) from {Quote(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}");
+        await using var command = await CommandAsync($"select count(*) from {Quote(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}", cancellationToken);
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
     }
 
@@ -57,7 +60,7 @@ internal abstract class SqlWarehouseSession
         }
 
         var sets = string.Join(", ", constants.Select((c, i) => $"{SqlIdentifier.Quote(c.Name)} = @c{i.ToString(CultureInfo.InvariantCulture)}"));
-        await using var command = Command($"update {Quote(table)} set {sets} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}");
+        await using var command = await CommandAsync($"update {Quote(table)} set {sets} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = {loadId.ToString(CultureInfo.InvariantCulture)}", cancellationToken);
         for (var i = 0; i < constants.Count; i++)
         {
             Add(command, "@c" + i.ToString(CultureInfo.InvariantCulture), ParameterValue(constants[i]));
@@ -71,17 +74,17 @@ internal abstract class SqlWarehouseSession
         // Insert-if-missing first, so there is a row to lock: a concurrent first load of the same partition makes this
         // insert wait for its commit and then do nothing. The select then locks the row (PostgreSQL; SQLite's
         // transaction holds the database's write lock already) until this transaction ends.
-        await using (var insert = Command($"""
+        await using (var insert = await CommandAsync($"""
             insert into {SqlIdentifier.PartitionsTable} (table_name, partition_key, load_id, committed_at)
             values (@table, @partition, @load, @at)
             on conflict (table_name, partition_key) do nothing
-            """))
+            """, cancellationToken))
         {
             AddPartitionParameters(insert, table, partition, loadId, now);
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await using var select = Command($"select load_id from {SqlIdentifier.PartitionsTable} where table_name = @table and partition_key = @partition{LockRow}");
+        await using var select = await CommandAsync($"select load_id from {SqlIdentifier.PartitionsTable} where table_name = @table and partition_key = @partition{LockRow}", cancellationToken);
         Add(select, "@table", table);
         Add(select, "@partition", partition);
         return Convert.ToInt64(await select.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
@@ -89,7 +92,7 @@ internal abstract class SqlWarehouseSession
 
     public async Task SetPartitionAsync(string table, string partition, long loadId, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await using var command = Command($"update {SqlIdentifier.PartitionsTable} set load_id = @load, committed_at = @at where table_name = @table and partition_key = @partition");
+        await using var command = await CommandAsync($"update {SqlIdentifier.PartitionsTable} set load_id = @load, committed_at = @at where table_name = @table and partition_key = @partition", cancellationToken);
         AddPartitionParameters(command, table, partition, loadId, now);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -97,7 +100,7 @@ internal abstract class SqlWarehouseSession
     public async Task<IReadOnlyList<(long LoadId, long Rows)>> CountOtherLoadsAsync(TableName table, IReadOnlyList<ConstantColumn> where, long loadId, CancellationToken cancellationToken)
     {
         var loadIdColumn = SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn);
-        await using var command = OtherLoads($"select {loadIdColumn}, count(*) from {Quote(table)}", table, where, loadId, $" group by {loadIdColumn} order by {loadIdColumn}");
+        await using var command = await OtherLoadsAsync($"select {loadIdColumn}, count(*) from {Quote(table)}", table, where, loadId, $" group by {loadIdColumn} order by {loadIdColumn}", cancellationToken);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var counts = new List<(long, long)>();
         while (await reader.ReadAsync(cancellationToken))
@@ -110,19 +113,19 @@ internal abstract class SqlWarehouseSession
 
     public async Task<long> DeleteOtherLoadsAsync(TableName table, IReadOnlyList<ConstantColumn> where, long loadId, CancellationToken cancellationToken)
     {
-        await using var command = OtherLoads($"delete from {Quote(table)}", table, where, loadId, "");
+        await using var command = await OtherLoadsAsync($"delete from {Quote(table)}", table, where, loadId, "", cancellationToken);
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task RecordReplacedAsync(string table, ReplacedRows replaced, DateTimeOffset now, CancellationToken cancellationToken)
     {
         // Keyed by the replaced load: a load's rows are replaced whole, and the latest record tells where they went.
-        await using var command = Command($"""
+        await using var command = await CommandAsync($"""
             insert into {SqlIdentifier.ReplacedTable} (table_name, load_id, replaced_by, partition_key, rows_replaced, replaced_at)
             values (@table, @load, @by, @partition, @rows, @at)
             on conflict (table_name, load_id)
             do update set replaced_by = excluded.replaced_by, partition_key = excluded.partition_key, rows_replaced = excluded.rows_replaced, replaced_at = excluded.replaced_at
-            """);
+            """, cancellationToken);
         Add(command, "@table", table);
         Add(command, "@load", replaced.LoadId);
         Add(command, "@by", replaced.ReplacedBy);
@@ -134,7 +137,7 @@ internal abstract class SqlWarehouseSession
 
     public async Task ForgetReplacedAsync(string table, long loadId, CancellationToken cancellationToken)
     {
-        await using var command = Command($"delete from {SqlIdentifier.ReplacedTable} where table_name = @table and load_id = @load");
+        await using var command = await CommandAsync($"delete from {SqlIdentifier.ReplacedTable} where table_name = @table and load_id = @load", cancellationToken);
         Add(command, "@table", table);
         Add(command, "@load", loadId);
         await command.ExecuteNonQueryAsync(cancellationToken);
@@ -145,10 +148,10 @@ internal abstract class SqlWarehouseSession
 
     public abstract string Quote(TableName table);
 
-    private DbCommand OtherLoads(string head, TableName table, IReadOnlyList<ConstantColumn> where, long loadId, string tail)
+    private async Task<DbCommand> OtherLoadsAsync(string head, TableName table, IReadOnlyList<ConstantColumn> where, long loadId, string tail, CancellationToken cancellationToken)
     {
         var conditions = string.Join(" and ", where.Select((c, i) => $"{SqlIdentifier.Quote(c.Name)} = @w{i.ToString(CultureInfo.InvariantCulture)}"));
-        var command = Command($"{head} where {conditions} and {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} <> @load{tail}");
+        var command = await CommandAsync($"{head} where {conditions} and {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} <> @load{tail}", cancellationToken);
         for (var i = 0; i < where.Count; i++)
         {
             Add(command, "@w" + i.ToString(CultureInfo.InvariantCulture), ParameterValue(where[i]));

@@ -2,6 +2,7 @@ using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Shared.Migrations;
 using Intake.Warehouse.Loading;
+using System.Data.Common;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -16,17 +17,25 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     private static readonly IReadOnlyList<Migration> Migrations = Migration.Embedded("Postgres", "warehouse");
 
     private readonly NpgsqlConnection _connection;
-    private readonly NpgsqlTransaction _transaction;
     private readonly NpgsqlDataSource _dataSource;
+    private readonly SessionTag _tag;
     private readonly string _name;
+    private readonly KnownTables? _knownTables;
+
+    // Statements held back to go with the COMMIT in one round trip (the ledger rows).
+    private readonly List<NpgsqlBatchCommand> _withCommit = [];
+    private NpgsqlTransaction _transaction;
+    private bool _named;
     private bool _changedSchema;
 
-    private PostgresSession(NpgsqlDataSource dataSource, NpgsqlConnection connection, NpgsqlTransaction transaction, string name)
+    private PostgresSession(NpgsqlDataSource dataSource, NpgsqlConnection connection, NpgsqlTransaction transaction, SessionTag tag, KnownTables? knownTables)
     {
         _dataSource = dataSource;
         _connection = connection;
         _transaction = transaction;
-        _name = name;
+        _tag = tag;
+        _name = Tag(tag);
+        _knownTables = knownTables;
     }
 
     /// <summary>
@@ -40,9 +49,14 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     /// <summary>
     /// A session for one step attempt of one load. Its backend carries the attempt's name in <c>application_name</c>
-    /// (<see cref="Tag"/>) for as long as the transaction is open, and before anything else it ends the backends of
-    /// the same load's earlier attempts.
+    /// (<see cref="Tag"/>) for as long as the transaction is open, and a second or later attempt ends the backends of
+    /// the same load's other attempts before anything else. Nothing is sent yet: the name goes with the session's first
+    /// statement, in the same round trip as the transaction's BEGIN.
     /// </summary>
+    /// <param name="knownTables">
+    /// Tables this process has seen with their load id column, so that a load's first round trip can also delete the
+    /// load's earlier rows (<see cref="DescribeForLoadAsync"/>); null for sessions that do not load.
+    /// </param>
     /// <remarks>
     /// Why: a worker killed in the middle of a long server-side statement (a merge's INSERT … SELECT, a re-run's
     /// DELETE) leaves its backend running to the statement's end, holding the schema lock and row locks, because
@@ -52,16 +66,22 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     /// earlier attempt belongs to a worker that has lost the load: ending it rolls back work that could never be
     /// committed as the load's anyway. Only backends of this database and this role whose name is this load's with
     /// another attempt are touched: never another load's, never another program's.
+    /// <para>
+    /// Only attempts after the first look: the worker numbers a step's attempts by the records the load has of that
+    /// step, and a killed attempt leaves its record, so the attempt that takes a load over from a killed worker is
+    /// always the step's second or later. A first attempt follows only steps that ended (their transactions ended with
+    /// them), so it has nobody to end, and the search of <c>pg_stat_activity</c> (every backend's entry) is saved on
+    /// the common path. Every attempt still names itself, so that a later one can find it.
+    /// </para>
     /// </remarks>
-    public static async Task<PostgresSession> OpenAsync(NpgsqlDataSource dataSource, SessionTag tag, CancellationToken cancellationToken)
+    public static async Task<PostgresSession> OpenAsync(NpgsqlDataSource dataSource, SessionTag tag, CancellationToken cancellationToken, KnownTables? knownTables = null)
     {
         var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         try
         {
+            // Npgsql sends the BEGIN with the first statement; nothing goes to the server here.
             var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            var session = new PostgresSession(dataSource, connection, transaction, Tag(tag));
-            await session.NameAndEndEarlierAttemptsAsync(tag, cancellationToken);
-            return session;
+            return new PostgresSession(dataSource, connection, transaction, tag, knownTables);
         }
         catch
         {
@@ -83,72 +103,166 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     private static string AttemptTagPrefix(SessionTag tag) =>
         string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{LoadTagPrefix(tag.LoadId)}attempt {tag.Attempt} ");
 
-    private async Task NameAndEndEarlierAttemptsAsync(SessionTag tag, CancellationToken cancellationToken)
+    /// <summary>The statement that names this session and, from the second attempt on, ends the load's other attempts' backends.</summary>
+    private NpgsqlBatchCommand NameCommand()
     {
         // set_config(…, true): the name lasts as long as this transaction, so a pooled connection goes back to
-        // the pool under its plain name. One round trip, sent together with the transaction's BEGIN.
-        // Sessions of this same attempt (another stream of it) are spared whatever their step's name.
-        // Same role only: PostgreSQL lets a role end its own backends without further rights.
-        await using var command = Command("""
-            select set_config('application_name', @tag, true),
-                   (select count(pg_terminate_backend(pid)) from pg_stat_activity
-                    where datname = current_database() and usename = current_user and pid <> pg_backend_pid()
-                      and left(application_name, length(@load)) = @load
-                      and left(application_name, length(@attempt)) <> @attempt)
-            """);
-        command.Parameters.AddWithValue("tag", NpgsqlDbType.Text, Tag(tag));
-        command.Parameters.AddWithValue("load", NpgsqlDbType.Text, LoadTagPrefix(tag.LoadId));
-        command.Parameters.AddWithValue("attempt", NpgsqlDbType.Text, AttemptTagPrefix(tag));
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        // the pool under its plain name. Sessions of this same attempt (another stream of it) are spared whatever
+        // their step's name. Same role only: PostgreSQL lets a role end its own backends without further rights.
+        var command = new NpgsqlBatchCommand(_tag.Attempt > 1
+            ? """
+              select set_config('application_name', $1, true),
+                     (select count(pg_terminate_backend(pid)) from pg_stat_activity
+                      where datname = current_database() and usename = current_user and pid <> pg_backend_pid()
+                        and left(application_name, length($2)) = $2
+                        and left(application_name, length($3)) <> $3)
+              """
+            : "select set_config('application_name', $1, true)");
+        command.Parameters.Add(new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = _name });
+        if (_tag.Attempt > 1)
+        {
+            command.Parameters.Add(new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = LoadTagPrefix(_tag.LoadId) });
+            command.Parameters.Add(new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = AttemptTagPrefix(_tag) });
+        }
+
+        return command;
+    }
+
+    /// <summary>Names the session (<see cref="NameCommand"/>) unless its first statement did already; before any other statement.</summary>
+    private async Task NameAsync(CancellationToken cancellationToken)
+    {
+        if (_named)
+        {
+            return;
+        }
+
+        await using var batch = new NpgsqlBatch(_connection, _transaction) { BatchCommands = { NameCommand() } };
+        await PrepareAsync(batch, cancellationToken);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        _named = true;
     }
 
     public static string Qualified(TableName table) =>
         table.Schema is null ? SqlIdentifier.Quote(table.Name) : $"{SqlIdentifier.Quote(table.Schema)}.{SqlIdentifier.Quote(table.Name)}";
 
-    public async Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken)
+    public async Task<TableShape?> DescribeAsync(TableName table, CancellationToken cancellationToken) =>
+        (await DescribeAndDeleteAsync(table, null, cancellationToken)).Shape;
+
+    /// <summary>
+    /// One round trip for what every load starts with: the session's name, the table's columns, and, when this process
+    /// has seen the table with its load id column before, the load's earlier rows deleted
+    /// (<see cref="DeleteEarlierAttemptAsync"/>). Only as the session's first statement: should the table have gone
+    /// (or lost that column) since, the failed delete costs this transaction nothing but its BEGIN, so it starts over.
+    /// </summary>
+    public async Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeForLoadAsync(TableName table, long loadId, CancellationToken cancellationToken)
+    {
+        var first = !_named && _knownTables is not null;
+        if (!first || !_knownTables!.Contains(table))
+        {
+            var shape = await DescribeAsync(table, cancellationToken);
+            _knownTables?.Update(table, shape);
+            return (shape, null);
+        }
+
+        try
+        {
+            var (shape, deleted) = await DescribeAndDeleteAsync(table, loadId, cancellationToken);
+            _knownTables.Update(table, shape);
+            return (shape, deleted);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn)
+        {
+            // Dropped (or made again without _intake_load_id) since this process last saw it.
+            _knownTables.Forget(table);
+            await _transaction.RollbackAsync(cancellationToken);
+            await _transaction.DisposeAsync();
+            _transaction = await _connection.BeginTransactionAsync(cancellationToken);
+            _named = false;
+            return await DescribeForLoadAsync(table, loadId, cancellationToken);
+        }
+    }
+
+    /// <summary>The table's shape (null when missing), after the session's name when not sent yet, and the earlier rows of <paramref name="deleteLoad"/> deleted in the same round trip.</summary>
+    private async Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeAndDeleteAsync(TableName table, long? deleteLoad, CancellationToken cancellationToken)
     {
         // One row per column; one row of nulls for a table without columns; no row when the table is missing.
+        // The type's name by a subquery rather than a join: prepared, the statement runs a generic plan, which would
+        // hash the whole of pg_type (600 rows) for a join; the subquery looks up each column's type by its index.
         const string sql = """
-            select a.attname, t.typname, a.attnotnull, a.atthasdef
-            from (select to_regclass(@name) as rel) r
+            select a.attname, (select t.typname from pg_catalog.pg_type t where t.oid = a.atttypid), a.attnotnull, a.atthasdef
+            from (select to_regclass($1) as rel) r
             left join pg_catalog.pg_attribute a on a.attrelid = r.rel and a.attnum > 0 and not a.attisdropped
-            left join pg_catalog.pg_type t on t.oid = a.atttypid
             where r.rel is not null
             order by a.attnum
             """;
-        await using var command = Command(sql);
-        command.Parameters.AddWithValue("name", NpgsqlDbType.Text, Qualified(table));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(_connection, _transaction);
+        var naming = !_named;
+        if (naming)
+        {
+            batch.BatchCommands.Add(NameCommand());
+        }
+
+        var describe = new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = Qualified(table) } } };
+        batch.BatchCommands.Add(describe);
+        NpgsqlBatchCommand? delete = null;
+        if (deleteLoad is { } loadId)
+        {
+            delete = DeleteEarlierCommand(table, loadId);
+            batch.BatchCommands.Add(delete);
+        }
+
+        if (naming)
+        {
+            // Prepared only as the transaction's first statement. Later in a transaction (after waiting for the schema
+            // lock, when another load may just have created the table) the prepared describe was seen to miss a table
+            // committed meanwhile (42P07 on the create that followed): it takes no new lock, so the backend's
+            // catalog caches are not brought up to date before it runs; a statement parsed anew sees the table.
+            await PrepareAsync(batch, cancellationToken);
+        }
+
         var exists = false;
         var hasLoadId = false;
         var columns = new List<ExistingColumn>();
-        while (await reader.ReadAsync(cancellationToken))
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
-            exists = true;
-            if (reader.IsDBNull(0))
+            if (naming)
             {
-                continue;
+                await reader.NextResultAsync(cancellationToken);
             }
 
-            var name = reader.GetString(0);
-            if (name == SqlIdentifier.LoadIdColumn)
+            while (await reader.ReadAsync(cancellationToken))
             {
-                hasLoadId = true;
-                continue;
+                exists = true;
+                if (reader.IsDBNull(0))
+                {
+                    continue;
+                }
+
+                var name = reader.GetString(0);
+                if (name == SqlIdentifier.LoadIdColumn)
+                {
+                    hasLoadId = true;
+                    continue;
+                }
+
+                var storeType = reader.GetString(1);
+                columns.Add(new ExistingColumn(name, TypeOf(storeType), storeType, Nullable: !reader.GetBoolean(2), HasDefault: reader.GetBoolean(3)));
             }
 
-            var storeType = reader.GetString(1);
-            columns.Add(new ExistingColumn(name, TypeOf(storeType), storeType, Nullable: !reader.GetBoolean(2), HasDefault: reader.GetBoolean(3)));
+            while (await reader.NextResultAsync(cancellationToken))
+            {
+            }
         }
 
-        return exists ? new TableShape(columns, hasLoadId) : null;
+        _named = true;
+        return (exists ? new TableShape(columns, hasLoadId) : null, delete?.RecordsAffected);
     }
 
     public async Task LockSchemaChangesAsync(CancellationToken cancellationToken)
     {
         // Two loads creating the same table (or schema) at once would otherwise race on the catalog's unique
         // indexes; the lock is released at commit or rollback, when the new table is visible to the other.
-        await using var command = Command($"select pg_advisory_xact_lock({SchemaLockKey})");
+        await using var command = await PgCommandAsync($"select pg_advisory_xact_lock({SchemaLockKey})", cancellationToken);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -161,14 +275,14 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
             {(table.Schema is null ? "" : $"create schema if not exists {SqlIdentifier.Quote(table.Schema)};")}
             create table {qualified} ({definitions}, {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} bigint not null);
             """;
-        await using var command = Command(sql);
+        await using var command = await PgCommandAsync(sql, cancellationToken);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     public async Task AddColumnAsync(TableName table, ColumnSpec column, CancellationToken cancellationToken)
     {
         _changedSchema = true;
-        await using var command = Command($"alter table {Qualified(table)} add column if not exists {SqlIdentifier.Quote(column.Name)} {SqlType(column.Type)}");
+        await using var command = await PgCommandAsync($"alter table {Qualified(table)} add column if not exists {SqlIdentifier.Quote(column.Name)} {SqlType(column.Type)}", cancellationToken);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -179,7 +293,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         // separate loads well; the index is a few pages, costs next to nothing to maintain on bulk appends
         // (a btree over 1M rows took a fifth of the load's time), and still lets a re-run delete its own rows
         // without scanning the whole table.
-        await using var command = Command($"create index on {Qualified(table)} using brin ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})");
+        await using var command = await PgCommandAsync($"create index on {Qualified(table)} using brin ({SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})", cancellationToken);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -204,7 +318,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
     public async Task<long> DeleteLoadAsync(TableName table, long loadId, CancellationToken cancellationToken)
     {
-        await using var command = Command($"delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = @load");
+        await using var command = await PgCommandAsync($"delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = @load", cancellationToken);
         command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
         return await command.ExecuteNonQueryAsync(cancellationToken);
     }
@@ -220,14 +334,33 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     /// before the scan, and does not start the scan when both are false.</remarks>
     public async Task<long> DeleteEarlierAttemptAsync(TableName table, long loadId, CancellationToken cancellationToken)
     {
-        await using var command = Command($"""
-            delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = @load
-              and (exists (select from {SqlIdentifier.LedgerTable} where load_id = @load)
-                   or exists (select from {SqlIdentifier.StreamedTable} where load_id = @load))
-            """);
-        command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, loadId);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
+        await NameAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(_connection, _transaction) { BatchCommands = { DeleteEarlierCommand(table, loadId) } };
+        await PrepareAsync(batch, cancellationToken);
+        return await batch.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <summary>
+    /// Prepares the statements every load runs (the name, the describe, the delete of earlier rows, the ledger row and
+    /// the commit) on this connection. Npgsql keeps them with the pooled connection: only its first load sends them to
+    /// be parsed (one round trip), every later load runs them without the server parsing and planning them again.
+    /// </summary>
+    /// <remarks>
+    /// Only statements whose result columns are fixed (they read the catalog, or return nothing): a prepared statement
+    /// whose result type changes with a table (a user's ALTER) fails with "cached plan must not change result type",
+    /// which is why this is not Npgsql's automatic preparation of every statement. Safe without resetting the
+    /// connection: a prepared plan is planned again when a table it names changes.
+    /// </remarks>
+    private static Task PrepareAsync(NpgsqlBatch batch, CancellationToken cancellationToken) => batch.PrepareAsync(cancellationToken);
+
+    private static NpgsqlBatchCommand DeleteEarlierCommand(TableName table, long loadId) => new($"""
+        delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = $1
+          and (exists (select from {SqlIdentifier.LedgerTable} where load_id = $1)
+               or exists (select from {SqlIdentifier.StreamedTable} where load_id = $1))
+        """)
+    {
+        Parameters = { new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = loadId } },
+    };
 
     public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
     {
@@ -238,6 +371,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
             return await ParallelCopy.RunAsync(_dataSource, _name, table, copySql, plan, source, loadId, Streams, cancellationToken);
         }
 
+        await NameAsync(cancellationToken);
         var copy = await _connection.BeginRawBinaryCopyAsync(copySql, cancellationToken);
         var completed = false;
         try
@@ -266,34 +400,69 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     /// </summary>
     private async Task<bool> HasUniqueIndexAsync(TableName table, CancellationToken cancellationToken)
     {
-        await using var command = Command("select exists (select 1 from pg_catalog.pg_index where indrelid = to_regclass(@name) and (indisunique or indisexclusion))");
+        await using var command = await PgCommandAsync("select exists (select 1 from pg_catalog.pg_index where indrelid = to_regclass(@name) and (indisunique or indisexclusion))", cancellationToken);
         command.Parameters.AddWithValue("name", NpgsqlDbType.Text, Qualified(table));
         return await command.ExecuteScalarAsync(cancellationToken) is true;
     }
 
-    public async Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Held back and sent with the COMMIT, in its round trip: nothing in the transaction reads this load's own ledger
+    /// rows (the search for earlier rows looks for other transactions' rows), and should the insert fail the COMMIT
+    /// behind it is not run, so the transaction rolls back as it would have.
+    /// </summary>
+    public Task RecordLedgerAsync(WarehouseLoadRequest request, long rowsWritten, DateTimeOffset committedAt, CancellationToken cancellationToken)
     {
         // A re-run of the same attempt (after a crash between this commit and the catalog's) overwrites its row.
-        await using var command = Command($"""
+        _withCommit.Add(new NpgsqlBatchCommand($"""
             insert into {SqlIdentifier.LedgerTable} (load_id, step, attempt, table_name, rows_written, committed_at)
-            values (@load, @step, @attempt, @table, @rows, @at)
+            values ($1, $2, $3, $4, $5, $6)
             on conflict (load_id, step, attempt, table_name)
             do update set rows_written = excluded.rows_written, committed_at = excluded.committed_at
-            """);
-        command.Parameters.AddWithValue("load", NpgsqlDbType.Bigint, request.LoadId);
-        command.Parameters.AddWithValue("step", NpgsqlDbType.Text, request.Step);
-        command.Parameters.AddWithValue("attempt", NpgsqlDbType.Integer, request.Attempt);
-        command.Parameters.AddWithValue("table", NpgsqlDbType.Text, request.Table);
-        command.Parameters.AddWithValue("rows", NpgsqlDbType.Bigint, rowsWritten);
-        command.Parameters.AddWithValue("at", NpgsqlDbType.TimestampTz, committedAt.ToUniversalTime());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+            """)
+        {
+            Parameters =
+            {
+                new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = request.LoadId },
+                new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = request.Step },
+                new NpgsqlParameter<int> { NpgsqlDbType = NpgsqlDbType.Integer, TypedValue = request.Attempt },
+                new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = request.Table },
+                new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = rowsWritten },
+                new NpgsqlParameter<DateTime> { NpgsqlDbType = NpgsqlDbType.TimestampTz, TypedValue = committedAt.UtcDateTime },
+            },
+        });
+        return Task.CompletedTask;
     }
 
     public override string Quote(TableName table) => Qualified(table);
 
     protected override string LockRow => " for update";
 
-    public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
+    /// <summary>
+    /// Commits, with the statements held back for it (<see cref="RecordLedgerAsync"/>) in the same round trip: they run
+    /// in order and the server skips the COMMIT when one of them fails, leaving the transaction to roll back.
+    /// </summary>
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        if (_withCommit.Count == 0)
+        {
+            await _transaction.CommitAsync(cancellationToken);
+            return;
+        }
+
+        await NameAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(_connection, _transaction);
+        foreach (var command in _withCommit)
+        {
+            batch.BatchCommands.Add(command);
+        }
+
+        // Npgsql follows the transaction's state from the server's answers: once this COMMIT is through, the
+        // NpgsqlTransaction counts as completed and disposing it sends nothing.
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("commit"));
+        _withCommit.Clear();
+        await PrepareAsync(batch, cancellationToken);
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -354,7 +523,14 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         }
     }
 
-    protected override NpgsqlCommand Command(string sql) => new(sql, _connection, _transaction);
+    protected override async ValueTask<DbCommand> CommandAsync(string sql, CancellationToken cancellationToken) => await PgCommandAsync(sql, cancellationToken);
+
+    /// <summary>A command in this session's transaction, once the session is named (<see cref="NameAsync"/>).</summary>
+    private async ValueTask<NpgsqlCommand> PgCommandAsync(string sql, CancellationToken cancellationToken)
+    {
+        await NameAsync(cancellationToken);
+        return new NpgsqlCommand(sql, _connection, _transaction);
+    }
 }
 
 /// <summary>The load, step and attempt a warehouse session works for.</summary>

@@ -21,6 +21,8 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
     private const int CopyWriteBufferSize = 128 * 1024;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _mergeSource;
+    private readonly KnownTables _knownTables = new();
     private readonly TimeProvider _clock;
     private readonly WarehouseMigrations _migrations;
 
@@ -47,6 +49,16 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 builder.ApplicationName = "intake";
             }
 
+            // Merges run the pipeline's own SQL (merge.setup, merge.transform), which may change the session (a
+            // search_path, a temporary table): their connections are reset as Npgsql does by default (DISCARD ALL)
+            // before another use, so nothing of it reaches a load.
+            _mergeSource = NpgsqlDataSource.Create(builder.ConnectionString);
+
+            // Every other session runs only Intake's statements, which leave nothing behind in the session: the name is
+            // set for the transaction only (set_config(…, true)), locks are transaction locks, there are no temporary
+            // tables, prepared statements or SET. Npgsql rolls back a transaction left open whatever this setting, so
+            // skipping the reset only saves its statement (DISCARD ALL, a transaction of its own) on every load.
+            builder.NoResetOnClose = true;
             _dataSource = NpgsqlDataSource.Create(builder);
         }
         catch (ArgumentException e)
@@ -69,7 +81,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 return await LoadInStreamsAsync(request, sources, cancellationToken);
             }
 
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t, _knownTables), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
@@ -95,7 +107,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 await LoadRunner.PrepareTableAsync(prepare, request, first, cancellationToken);
             }
 
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t, _knownTables), cancellationToken);
             session.Streams = request.Streams;
             handedOver = true;
             return await LoadRunner.RunAsync(session, request, Rest(first, enumerator), _clock, cancellationToken);
@@ -128,7 +140,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         MergeRunner.Validate(request);
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_mergeSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
             return await MergeRunner.RunAsync(session, request, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)
@@ -157,7 +169,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         string? table = null;
         try
         {
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
+            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t, _knownTables), cancellationToken);
             return await TablesRunner.RunAsync(session, request, _clock, t => table = t, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, table) is { } translated)
@@ -218,7 +230,15 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         }
     }
 
-    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _dataSource.DisposeAsync();
+        await _mergeSource.DisposeAsync();
+    }
 
-    public void Dispose() => _dataSource.Dispose();
+    public void Dispose()
+    {
+        _dataSource.Dispose();
+        _mergeSource.Dispose();
+    }
 }

@@ -2,6 +2,7 @@ using Intake.Core.Errors;
 using Intake.Core.Ports;
 using Intake.Shared.Migrations;
 using Intake.Warehouse.Loading;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 
 namespace Intake.Warehouse.Sqlite;
@@ -78,6 +79,10 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
         await using var command = Command(DescribeSql);
         return await DescribeAsync(command, table, cancellationToken);
     }
+
+    /// <summary>SQLite runs in this process: a separate delete costs no round trip, so it is left to the caller.</summary>
+    public async Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeForLoadAsync(TableName table, long loadId, CancellationToken cancellationToken) =>
+        (await DescribeAsync(table, cancellationToken), null);
 
     public static async Task<TableShape?> DescribeAsync(SqliteConnection connection, SqliteTransaction? transaction, TableName table, CancellationToken cancellationToken)
     {
@@ -248,5 +253,7 @@ internal sealed class SqliteSession : SqlWarehouseSession, IWarehouseSession
     };
 
     /// <summary>The writer connection's command for this text, prepared by the first load that ran it.</summary>
-    protected override SqliteCommand Command(string sql) => _connection.Command(sql, _transaction);
+    private SqliteCommand Command(string sql) => _connection.Command(sql, _transaction);
+
+    protected override ValueTask<DbCommand> CommandAsync(string sql, CancellationToken cancellationToken) => new(Command(sql));
 }

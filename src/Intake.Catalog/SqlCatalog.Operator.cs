@@ -49,7 +49,8 @@ public abstract partial class SqlCatalog
                     WHERE s.pipeline = p.pipeline AND s.customer = p.customer AND s.step IN ({RowsStepWords}) AND s.hour >= @today),
                    (SELECT COUNT(*) FROM intake_loads l
                     WHERE l.status = '{Errored}' AND l.pipeline = p.pipeline AND l.customer = p.customer AND l.updated_at >= @day_ago)
-            FROM (SELECT DISTINCT pipeline, customer FROM intake_load_counts WHERE loads > 0{(customer is null ? "" : " AND customer = @customer")}) p
+            FROM (SELECT pipeline, customer FROM intake_load_counts{(customer is null ? "" : " WHERE customer = @customer")}
+                  GROUP BY pipeline, customer HAVING SUM(loads) > 0) p
             """);
         AddCustomer(select, customer);
         AddTime(select, "@today", new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero));
@@ -121,7 +122,9 @@ public abstract partial class SqlCatalog
                        (SELECT l.updated_at {probe} ORDER BY l.updated_at DESC, l.id DESC LIMIT 1),
                        (SELECT l.id {probe} ORDER BY l.updated_at DESC, l.id DESC LIMIT 1),
                        (SELECT l.error_message {probe} ORDER BY l.updated_at DESC, l.id DESC LIMIT 1)
-                FROM intake_load_counts c WHERE c.status = '{Errored}' AND c.loads > 0 AND {groups}
+                FROM (SELECT pipeline, customer, error_kind, SUM(loads) AS loads FROM intake_load_counts WHERE status = '{Errored}'
+                      GROUP BY pipeline, customer, error_kind HAVING SUM(loads) > 0) c
+                WHERE {groups}
                 """;
         }
     }, cancellationToken);

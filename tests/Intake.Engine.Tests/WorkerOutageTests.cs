@@ -137,14 +137,49 @@ public sealed class WorkerOutageTests : IAsyncDisposable
         audit.Problems.ShouldBeEmpty();
     }
 
+    private static readonly (string, int, StepOutcome)[] EachStepOnce =
+    [
+        ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
+        ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
+    ];
+
     [Fact]
     public async Task SmallLoad_OneShot_StageEndUnanswered_ItsRecordsAreWrittenOnce_AndOnlyTheLastStepRunsAgain()
     {
+        // The records of fetch to load and the move, not written once.
+        var (archived, steps, audit, rows, validate, load) = await RunSmallLoadAsync(OutageOptions.OneShot, ingestEndFailures: 1);
+
+        archived.Status.ShouldBe(LoadStatus.Archived);
+        (validate, load).ShouldBe((1, 2)); // the step retried is the last one; the ledger keeps its rows once
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(EachStepOnce);
+        rows.ShouldBe(2);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task SmallLoad_Daemon_StageEndUnanswered_WaitsAndWritesItsRecordsOnce_WithoutRunningAStepAgain()
+    {
+        // Longer than the step's own retries (3) would last.
+        var (archived, steps, audit, rows, validate, load) = await RunSmallLoadAsync(OutageOptions.Daemon, ingestEndFailures: 5);
+
+        archived.Status.ShouldBe(LoadStatus.Archived);
+        (validate, load).ShouldBe((1, 1));
+        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(EachStepOnce);
+        rows.ShouldBe(2);
+        audit.Problems.ShouldBeEmpty();
+    }
+
+    /// <summary>
+    /// A small load (its records written with its stage's end) through a worker whose end of ingest fails
+    /// <paramref name="ingestEndFailures"/> times before reaching the database; how often validate and load ran.
+    /// </summary>
+    private async Task<(Load Load, IReadOnlyList<StepRecord> Steps, LoadAudit Audit, long Rows, int ValidateRuns, int LoadRuns)> RunSmallLoadAsync(OutageOptions outage, int ingestEndFailures)
+    {
         await using var small = new EmbeddedProject("intake-small-outage-", maxAttempts: 3);
         small.GzipPipelineWithOneFile();
-        var real = await small.OpenAsync(OutageOptions.OneShot, new InstantTimeProvider(), _logs);
+        var real = await small.OpenAsync(outage, new InstantTimeProvider(), _logs);
         await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
-        var flaky = new StageEndFlakyCatalog(real.Catalog) { IngestEndFailures = 1 }; // the records of fetch to load and the move, not written
+        var flaky = new StageEndFlakyCatalog(real.Catalog) { IngestEndFailures = ingestEndFailures };
         var load = new CountingStep(new LoadStep());
         var validate = new CountingStep(new ValidateStep());
         var worker = new Worker(real.WithCatalog(flaky), Worker.DefaultSteps(real).Select(s => s.Name == "load" ? load : s.Name == "validate" ? validate : s));
@@ -153,40 +188,7 @@ public sealed class WorkerOutageTests : IAsyncDisposable
         }
 
         var (archived, steps, audit) = await DrainAsync(real);
-        archived.Status.ShouldBe(LoadStatus.Archived);
-        (validate.Calls, load.Calls).ShouldBe((1, 2)); // the step retried is the last one; the ledger keeps its rows once
-        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
-        [
-            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
-            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
-        ]);
-        small.Rows().ShouldBe(2);
-        audit.Problems.ShouldBeEmpty();
-    }
-
-    [Fact]
-    public async Task SmallLoad_Daemon_StageEndUnanswered_WaitsAndWritesItsRecordsOnce_WithoutRunningAStepAgain()
-    {
-        await using var small = new EmbeddedProject("intake-small-outage-", maxAttempts: 3);
-        small.GzipPipelineWithOneFile();
-        var real = await small.OpenAsync(OutageOptions.Daemon, new InstantTimeProvider(), _logs);
-        await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
-        var flaky = new StageEndFlakyCatalog(real.Catalog) { IngestEndFailures = 5 }; // longer than the step's own retries (3) would last
-        var load = new CountingStep(new LoadStep());
-        var worker = new Worker(real.WithCatalog(flaky), Worker.DefaultSteps(real).Select(s => s.Name == "load" ? load : s));
-        while (await worker.RunOneAsync(null, default) is not null)
-        {
-        }
-
-        var (archived, steps, audit) = await DrainAsync(real);
-        archived.Status.ShouldBe(LoadStatus.Archived);
-        load.Calls.ShouldBe(1);
-        steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(
-        [
-            ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded), ("validate", 1, StepOutcome.Succeeded),
-            ("load", 1, StepOutcome.Succeeded), ("archive", 1, StepOutcome.Succeeded),
-        ]);
-        audit.Problems.ShouldBeEmpty();
+        return (archived, steps, audit, small.Rows(), validate.Calls, load.Calls);
     }
 
     /// <summary>Counts the runs of a real step.</summary>

@@ -434,7 +434,6 @@ public sealed class Worker
         }
 
         var load = resources.Load;
-        var pipeline = resources.Pipeline;
         var (stepId, attempt) = await StartAttemptAsync(load, step.Name, ct, attempts);
         _observer.StepStarted(load, step.Name, attempt);
         Log.StepStarted(_log, load.Id, load.Pipeline, step.Name, attempt);
@@ -459,11 +458,9 @@ public sealed class Worker
         }
         catch (Exception e)
         {
-            var error = Classify(e, load, step.Name);
-            var failed = StepResult.Failed(error.Kind, error.Message) with { ErrorCode = pipeline.ErrorCodes.For(step.Name, error.Kind) };
+            var (error, failed) = Failure(e, resources, step.Name);
             await CloseAsync(stepId, failed, ct, attempts);
-            _observer.StepFinished(load, step.Name, failed);
-            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Message);
+            Reported(load, step.Name, attempt, error, failed);
             if (ReferenceEquals(error, e))
             {
                 throw;
@@ -493,6 +490,19 @@ public sealed class Worker
         return result;
     }
 
+    /// <summary>A step's exception as the error it records (classified once) and the failed attempt's result.</summary>
+    private (IntakeException Error, StepResult Failed) Failure(Exception e, StepContext resources, string step)
+    {
+        var error = Classify(e, resources.Load, step);
+        return (error, StepResult.Failed(error.Kind, error.Message) with { ErrorCode = resources.Pipeline.ErrorCodes.For(step, error.Kind) });
+    }
+
+    private void Reported(Load load, string step, int attempt, IntakeException error, StepResult failed)
+    {
+        _observer.StepFinished(load, step, failed);
+        Log.StepFailed(_log, load.Id, load.Pipeline, step, attempt, error.Kind.ToWord(), error.Message);
+    }
+
     /// <summary>
     /// A small load's step: nothing is written as it starts; its attempt, succeeded or failed, joins the ones waiting
     /// for the next commit (<see cref="KnownAttempts.Pending"/>): the stage's end, or the move to the error path or to
@@ -502,7 +512,6 @@ public sealed class Worker
         IStep step, StepContext resources, KnownAttempts attempts, Func<DeferredClose?, CancellationToken, Task<LoadStatus>>? endStage, CancellationToken ct)
     {
         var load = resources.Load;
-        var pipeline = resources.Pipeline;
         var attempt = attempts.Next(step.Name);
         attempts.Started(step.Name);
         var startedAt = _runtime.Time.GetUtcNow();
@@ -515,11 +524,9 @@ public sealed class Worker
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            var error = Classify(e, load, step.Name);
-            var failed = StepResult.Failed(error.Kind, error.Message) with { ErrorCode = pipeline.ErrorCodes.For(step.Name, error.Kind) };
+            var (error, failed) = Failure(e, resources, step.Name);
             attempts.Pending.Add(new FinishedStep(step.Name, attempt, startedAt, _runtime.Time.GetUtcNow(), failed));
-            _observer.StepFinished(load, step.Name, failed);
-            Log.StepFailed(_log, load.Id, load.Pipeline, step.Name, attempt, error.Kind.ToWord(), error.Message);
+            Reported(load, step.Name, attempt, error, failed);
             if (ReferenceEquals(error, e))
             {
                 throw;

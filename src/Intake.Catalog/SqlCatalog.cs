@@ -436,10 +436,8 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.Worker);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Lease, TimeSpan.Zero, nameof(request));
-        var working = LoadStateMachine.WorkingStatusFor(request.From);
-        LoadStateMachine.EnsureCanTransition(request.From, working);
-        var order = new List<LoadStatus> { request.From };
-        foreach (var then in request.ThenFrom ?? [])
+        var order = new List<LoadStatus>();
+        foreach (var then in (IEnumerable<LoadStatus>)[request.From, .. request.ThenFrom ?? []])
         {
             LoadStateMachine.EnsureCanTransition(then, LoadStateMachine.WorkingStatusFor(then));
             if (order.Contains(then))
@@ -477,40 +475,17 @@ public abstract partial class SqlCatalog : ICatalog
             // one instead of waiting); SQLite takes the database write lock before the statement reads,
             // so claimers in other processes run one after the other (they wait up to the busy timeout).
             // The outer status check is belt and braces for PostgreSQL's re-check of a row changed meanwhile.
-            if (order.Count > 1)
-            {
-                return ClaimInOrderAsync(claim, order, pipelineFilter, request, cancellationToken);
-            }
-
-            claim.CommandText = $"""
-                UPDATE intake_loads SET
-                    status = @working,
-                    lease_owner = @worker,
-                    lease_expires_at = @expires,
-                    attempts = attempts + @attempt_increment,
-                    updated_at = @now
-                WHERE id = (SELECT id FROM intake_loads WHERE status = @waiting{pipelineFilter} ORDER BY id LIMIT 1 {ClaimRowLock})
-                  AND status = @waiting
-                RETURNING {LoadColumns}
-                """;
-            var now = Now();
-            Add(claim, "@waiting", request.From.ToWord(), DbType.String);
-            Add(claim, "@working", working.ToWord(), DbType.String);
-            Add(claim, "@worker", request.Worker, DbType.String);
-            // Only an ingest claim is an attempt: archiving and erroring retries do not use up the load's attempts.
-            Add(claim, "@attempt_increment", request.From == LoadStatus.Ready ? 1 : 0, DbType.Int32);
-            AddTime(claim, "@expires", now + request.Lease);
-            AddTime(claim, "@now", now);
-            return QuerySingleAsync(claim, ReadLoad, cancellationToken);
+            return ClaimInOrderAsync(claim, order, pipelineFilter, request, cancellationToken);
         }, cancellationToken);
     }
 
     /// <summary>
-    /// The claim of <see cref="ClaimRequest.ThenFrom"/>: the oldest load of the first status in <paramref name="order"/>
-    /// that has one, in one statement instead of one per status (a worker looking for work asked each in turn, and paid
-    /// a round trip, on PostgreSQL a transaction, for every empty one). Each candidate is picked as the single claim
-    /// picks it (its own index range, PostgreSQL's row lock skipping rows other claimers hold); COALESCE evaluates the
-    /// next status's pick only when the one before found nothing. Attempts count as in the single claim.
+    /// The oldest load of the first status in <paramref name="order"/> (<see cref="ClaimRequest.From"/>, then
+    /// <see cref="ClaimRequest.ThenFrom"/>) that has one, in one statement instead of one per status (a worker looking
+    /// for work asked each in turn, and paid a round trip, on PostgreSQL a transaction, for every empty one). Each
+    /// status's candidate is the oldest in its own index range, PostgreSQL's row lock skipping rows other claimers hold;
+    /// COALESCE evaluates the next status's pick only when the one before found nothing. Only an ingest claim is an
+    /// attempt: archiving and erroring retries do not use up the load's attempts.
     /// </summary>
     private Task<Load?> ClaimInOrderAsync(DbCommand claim, IReadOnlyList<LoadStatus> order, string pipelineFilter, ClaimRequest request, CancellationToken cancellationToken)
     {
@@ -533,13 +508,12 @@ public abstract partial class SqlCatalog : ICatalog
                 lease_expires_at = @expires,
                 attempts = attempts + CASE WHEN status = @ready THEN 1 ELSE 0 END,
                 updated_at = @now
-            WHERE id = COALESCE({string.Join(", ", picks)})
+            WHERE id = {(picks.Count == 1 ? picks[0] : $"COALESCE({string.Join(", ", picks)})")}
               AND status IN ({string.Join(", ", statuses)})
             RETURNING {LoadColumns}
             """;
         var now = Now();
         Add(claim, "@worker", request.Worker, DbType.String);
-        // Only an ingest claim is an attempt: archiving and erroring retries do not use up the load's attempts.
         Add(claim, "@ready", LoadStatus.Ready.ToWord(), DbType.String);
         AddTime(claim, "@expires", now + request.Lease);
         AddTime(claim, "@now", now);

@@ -189,20 +189,36 @@ public sealed class Worker
             Worker = Id,
             StepId = last?.StepId,
             Result = last?.Result,
-            Details = new TransitionDetails { InboxKey = last?.InboxKey ?? run.Attempts?.PendingInboxKey },
+            Details = new TransitionDetails { InboxKey = last?.InboxKey },
             CarryOnLease = carryOn,
-            Done = run.Attempts is { Lost: false } known ? [.. known.Pending] : [],
         };
-        // A small load's attempts whose commit went unanswered before this one are not in it (Done): they are written on
-        // their own first, unless they were. Those in it are written with it or, if it goes unanswered, by its retry.
-        var writeFirst = run.Attempts is { Lost: true, Pending.Count: > 0 } ? run.Attempts : null;
+        // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
+        var now = await CommitMoveAsync(run.Load, end, run.Attempts, ct);
+        run.EndedIn = now ?? throw new OperationCanceledException($"load {run.Load.Id} is no longer leased by {Id}");
+        return now.Value;
+    }
+
+    /// <summary>
+    /// The commit that moves the load (<see cref="ICatalog.EndStageAsync"/>, a compare-and-set on this worker's lease),
+    /// with what <paramref name="attempts"/> still waits to write: a small load's attempts and inbox key go in it. Those
+    /// whose own commit went unanswered before are written on their own first, unless they were; those in it are written
+    /// with it or, if it goes unanswered, by its retry. Null when the worker no longer holds the load.
+    /// </summary>
+    private async Task<LoadStatus?> CommitMoveAsync(Load load, StageEnd end, KnownAttempts? attempts, CancellationToken ct)
+    {
+        var writeFirst = attempts is { Lost: true, Pending.Count: > 0 } ? attempts : null;
+        end = end with
+        {
+            Details = (end.Details ?? new TransitionDetails()) with { InboxKey = end.Details?.InboxKey ?? attempts?.PendingInboxKey },
+            Done = attempts is { Lost: false } ? [.. attempts.Pending] : [],
+        };
         var tries = 0;
         var now = await Outage.RunAsync(async t =>
         {
             tries++;
             if (writeFirst is not null)
             {
-                await WritePendingAsync(run.Load, writeFirst, null, t);
+                await WritePendingAsync(load, writeFirst, null, t);
             }
 
             try
@@ -218,15 +234,17 @@ public sealed class Worker
             catch
             {
                 // Unanswered: the record may or may not be closed; only a read of the history can tell from now on.
-                run.Attempts?.Lost = true;
+                attempts?.Lost = true;
                 throw;
             }
         }, ct);
 
-        // Compare-and-set lost: the lease expired and another worker owns the load now. Do nothing more.
-        run.EndedIn = now ?? throw new OperationCanceledException($"load {run.Load.Id} is no longer leased by {Id}");
-        run.Attempts?.Written();
-        return now.Value;
+        if (now is not null)
+        {
+            attempts?.Written();
+        }
+
+        return now;
     }
 
     /// <summary>
@@ -778,32 +796,12 @@ public sealed class Worker
     {
         if (attempts is { Pending.Count: > 0 } or { PendingInboxKey: not null })
         {
-            var moved = await Outage.RunAsync(async t =>
-            {
-                if (attempts.Lost)
-                {
-                    // The commit meant to carry them went unanswered: written on their own first, unless they were.
-                    await WritePendingAsync(load, attempts, null, t);
-                    return await Catalog.TransitionAsync(load.Id, from, to, details, t);
-                }
-
-                try
-                {
-                    var end = new StageEnd { LoadId = load.Id, From = from, To = to, Worker = Id, Details = details with { InboxKey = details.InboxKey ?? attempts.PendingInboxKey }, Done = [.. attempts.Pending] };
-                    return await Catalog.EndStageAsync(end, t) is not null;
-                }
-                catch
-                {
-                    attempts.Lost = true;
-                    throw;
-                }
-            }, ct);
-            if (!moved)
+            // A small load's attempts go with the move, one commit.
+            if (await CommitMoveAsync(load, new StageEnd { LoadId = load.Id, From = from, To = to, Worker = Id, Details = details }, attempts, ct) is null)
             {
                 throw new OperationCanceledException($"load {load.Id} is no longer leased by {Id}");
             }
 
-            attempts.Written();
             return;
         }
 

@@ -1,3 +1,4 @@
+using Intake.Core.Model;
 using System.IO.Compression;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -61,6 +62,14 @@ internal sealed class EmbeddedProject : IAsyncDisposable
             """);
         WriteGzip(In("a.csv.gz"), "id,name\n1,a\n2,b\n");
     }
+
+    /// <summary>The step records of <see cref="GzipPipelineWithOneFile"/>'s load when nothing failed: each step once, in order.</summary>
+    public static readonly (string Step, int Attempt, StepOutcome Outcome)[] GzipPipelineStepsOnce =
+    [
+        ("fetch", 1, StepOutcome.Succeeded), ("decompress", 1, StepOutcome.Succeeded),
+        ("validate", 1, StepOutcome.Succeeded), ("load", 1, StepOutcome.Succeeded),
+        ("archive", 1, StepOutcome.Succeeded),
+    ];
 
     /// <summary>Writes <paramref name="text"/> (UTF-8) gzipped to <paramref name="path"/>.</summary>
     public static void WriteGzip(string path, string text) => WriteGzip(path, Encoding.UTF8.GetBytes(text));

@@ -20,9 +20,10 @@ public sealed class PostgresCatalog : SqlCatalog
 
     /// <summary>
     /// Statements kept prepared per connection when the connection string does not say: the hot path uses about
-    /// fifteen texts (the claim's varies with its pipeline filter), the operator's and the server's calls a few tens more.
+    /// fifteen texts (the claim's varies with its pipeline filter), a group of stage ends one per number of loads and of
+    /// attempts it writes (SqlCatalog.StageEnds.cs), the operator's and the server's calls a few tens more.
     /// </summary>
-    internal const int AutoPreparedStatements = 64;
+    internal const int AutoPreparedStatements = 128;
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly NpgsqlDataSource _relaxedDataSource;

@@ -570,25 +570,40 @@ public abstract partial class SqlCatalog : ICatalog
     }
 
     /// <summary>Step attempts that finished before any record of them was written, each one row written whole.</summary>
-    private async Task InsertFinishedAsync(DbConnection connection, DbTransaction? transaction, long loadId, string? worker, IReadOnlyList<FinishedStep> done, CancellationToken cancellationToken)
+    private Task InsertFinishedAsync(DbConnection connection, DbTransaction? transaction, long loadId, string? worker, IReadOnlyList<FinishedStep> done, CancellationToken cancellationToken) =>
+        InsertFinishedAsync(connection, transaction, done.Select(d => (loadId, worker, d)).ToList(), cancellationToken);
+
+    /// <summary>Finished step attempts, of one load or several (a group of stage ends), in one statement.</summary>
+    private async Task InsertFinishedAsync(DbConnection connection, DbTransaction? transaction, IReadOnlyList<(long LoadId, string? Worker, FinishedStep Step)> done, CancellationToken cancellationToken)
     {
-        var now = Now();
-        foreach (var step in done)
+        if (done.Count == 0)
         {
-            var record = Command(connection, """
-                INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
-                VALUES (@load_id, @step, @attempt, @started, @now, @worker, @outcome, @error_kind, @message, @error_code, @rows_in, @rows_out, @rows_rejected, @bytes_in, @bytes_out, @outputs)
-                """, transaction);
-            Add(record, "@load_id", loadId, DbType.Int64);
-            Add(record, "@step", step.Step, DbType.String);
-            Add(record, "@attempt", step.Attempt, DbType.Int32);
-            Add(record, "@worker", worker, DbType.String);
-            AddResult(record, step.Result);
-            // The worker's clock, never later than the catalog's: each attempt as long as it really took, in its order.
-            AddTime(record, "@started", Min(Truncate(step.StartedAt), now));
-            AddTime(record, "@now", Min(Truncate(step.FinishedAt), now));
-            await ExecuteAsync(record, cancellationToken);
+            return;
         }
+
+        var now = Now();
+        var rows = new string[done.Count];
+        var record = Command(connection, "", transaction);
+        for (var i = 0; i < done.Count; i++)
+        {
+            var (loadId, worker, step) = done[i];
+            rows[i] = $"(@load_id{i}, @step{i}, @attempt{i}, @started{i}, @now{i}, @worker{i}, @outcome{i}, @error_kind{i}, @message{i}, @error_code{i}, " +
+                      $"@rows_in{i}, @rows_out{i}, @rows_rejected{i}, @bytes_in{i}, @bytes_out{i}, @outputs{i})";
+            Add(record, $"@load_id{i}", loadId, DbType.Int64);
+            Add(record, $"@worker{i}", worker, DbType.String);
+            Add(record, $"@step{i}", step.Step, DbType.String);
+            Add(record, $"@attempt{i}", step.Attempt, DbType.Int32);
+            AddResult(record, step.Result, i.ToString(CultureInfo.InvariantCulture));
+            // The worker's clock, never later than the catalog's: each attempt as long as it really took, in its order.
+            AddTime(record, $"@started{i}", Min(Truncate(step.StartedAt), now));
+            AddTime(record, $"@now{i}", Min(Truncate(step.FinishedAt), now));
+        }
+
+        record.CommandText = $"""
+            INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
+            VALUES {string.Join(", ", rows)}
+            """;
+        await ExecuteAsync(record, cancellationToken);
     }
 
     public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken)
@@ -766,56 +781,6 @@ public abstract partial class SqlCatalog : ICatalog
         }, cancellationToken);
     }
 
-    public Task<LoadStatus?> EndStageAsync(StageEnd end, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(end);
-        ArgumentException.ThrowIfNullOrWhiteSpace(end.Worker, nameof(end));
-        LoadStateMachine.EnsureCanTransition(end.From, end.To);
-        if (end.StepId is not null && (end.Result is null || end.Result.Outcome == StepOutcome.Running))
-        {
-            throw new ArgumentException("the step record to close needs its result, which cannot be running", nameof(end));
-        }
-
-        CheckFinished(end.Done);
-
-        LoadStatus? carryOn = null;
-        if (end.CarryOnLease is { } lease)
-        {
-            ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(lease, TimeSpan.Zero, nameof(end));
-            carryOn = LoadStateMachine.WorkingStatusFor(end.To); // throws unless To is a status workers claim from
-            LoadStateMachine.EnsureCanTransition(end.To, carryOn.Value);
-        }
-
-        var details = (end.Details ?? new TransitionDetails()) with { LeaseOwner = end.Worker };
-        // Durable when the move is (into archived, say: the final status and the step record that led to it go to disk
-        // together); otherwise relaxed like the two or three calls it replaces.
-        return RunAsync(async connection =>
-        {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            if (end.StepId is { } stepId)
-            {
-                await UpdateFinishedStepAsync(connection, transaction, stepId, end.Result!, cancellationToken);
-            }
-
-            // With carry-on, the claim's own change for this one load is made in the same statement: the load passes
-            // through end.To inside this transaction, where no other worker can claim it.
-            var now = Now();
-            var claim = carryOn is not null
-                ? (end.Worker, now + end.CarryOnLease!.Value, end.To == LoadStatus.Ready ? 1 : 0)
-                : ((string, DateTimeOffset, int)?)null;
-            if (!await UpdateStatusAsync(connection, transaction, end.LoadId, end.From, carryOn ?? end.To, details, cancellationToken, claim))
-            {
-                // Compare-and-set lost: the worker's lease is gone, so its step record is not its to close either.
-                await transaction.RollbackAsync(cancellationToken);
-                return (LoadStatus?)null;
-            }
-
-            await InsertFinishedAsync(connection, transaction, end.LoadId, end.Worker, end.Done, cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-            return carryOn ?? end.To;
-        }, IsRelaxed(end.From, end.To), cancellationToken);
-    }
-
     private async Task UpdateFinishedStepAsync(DbConnection connection, DbTransaction? transaction, long stepId, StepResult result, CancellationToken cancellationToken)
     {
         // Only a running record is completed, and only once: history is never rewritten.
@@ -945,18 +910,18 @@ public abstract partial class SqlCatalog : ICatalog
     }
 
     /// <summary>The parameters of a finished step's result: @outcome, @error_kind, @message, @error_code, @rows_*, @bytes_*, @outputs.</summary>
-    private static void AddResult(DbCommand command, StepResult result)
+    private static void AddResult(DbCommand command, StepResult result, string suffix = "")
     {
-        Add(command, "@outcome", result.Outcome.ToWord(), DbType.String);
-        Add(command, "@error_kind", result.ErrorKind?.ToWord(), DbType.String);
-        Add(command, "@message", result.Message, DbType.String);
-        Add(command, "@error_code", result.ErrorCode, DbType.String);
-        Add(command, "@rows_in", result.RowsIn, DbType.Int64);
-        Add(command, "@rows_out", result.RowsOut, DbType.Int64);
-        Add(command, "@rows_rejected", result.RowsRejected, DbType.Int64);
-        Add(command, "@bytes_in", result.BytesIn, DbType.Int64);
-        Add(command, "@bytes_out", result.BytesOut, DbType.Int64);
-        Add(command, "@outputs", result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs, CatalogJson.Default.IReadOnlyListString) : null, DbType.String);
+        Add(command, "@outcome" + suffix, result.Outcome.ToWord(), DbType.String);
+        Add(command, "@error_kind" + suffix, result.ErrorKind?.ToWord(), DbType.String);
+        Add(command, "@message" + suffix, result.Message, DbType.String);
+        Add(command, "@error_code" + suffix, result.ErrorCode, DbType.String);
+        Add(command, "@rows_in" + suffix, result.RowsIn, DbType.Int64);
+        Add(command, "@rows_out" + suffix, result.RowsOut, DbType.Int64);
+        Add(command, "@rows_rejected" + suffix, result.RowsRejected, DbType.Int64);
+        Add(command, "@bytes_in" + suffix, result.BytesIn, DbType.Int64);
+        Add(command, "@bytes_out" + suffix, result.BytesOut, DbType.Int64);
+        Add(command, "@outputs" + suffix, result.Outputs is { Count: > 0 } outputs ? JsonSerializer.Serialize(outputs, CatalogJson.Default.IReadOnlyListString) : null, DbType.String);
     }
 
     private void AddTime(DbCommand command, string name, DateTimeOffset? value)

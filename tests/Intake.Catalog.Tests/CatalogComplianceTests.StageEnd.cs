@@ -173,6 +173,92 @@ public abstract partial class CatalogComplianceTests
     }
 
     [CatalogFact]
+    public Task EndStage_ManyWorkersAtOnce_EachGetsItsOwnAnswer() => EndManyAtOnceAsync(withFailures: false, together: null);
+
+    [CatalogFact]
+    public Task EndStage_ManyWorkersAtOnce_OneThatFailsDisturbsNoOther() => EndManyAtOnceAsync(withFailures: true, together: null);
+
+    [CatalogFact]
+    public Task EndStage_InOneCommit_EachGetsItsOwnAnswer() => EndManyAtOnceAsync(withFailures: false, together: true);
+
+    [CatalogFact]
+    public Task EndStage_InOneCommit_OneThatFails_RunsEachAlone_AndDisturbsNoOther() => EndManyAtOnceAsync(withFailures: true, together: false);
+
+    /// <summary>
+    /// Ends asked for while another commits go in one transaction together; each stays its own compare-and-set, and an
+    /// end that cannot be written (load 9's lease lost, load 5's record already closed) is answered as it would be alone.
+    /// With <paramref name="together"/> given, the ends are handed over as one group (workers cannot be timed to meet in
+    /// one), and whether they went in one transaction is checked; otherwise they come from concurrent callers.
+    /// </summary>
+    private async Task EndManyAtOnceAsync(bool withFailures, bool? together)
+    {
+        var ids = new List<long>();
+        for (var i = 0; i < 16; i++)
+        {
+            ids.Add((await RegisterAsync($"f{i}.csv")).Load.Id);
+            (await ClaimAsync($"w{i}")).ShouldNotBeNull();
+        }
+
+        var closed = await Catalog.StartStepAsync(ids[5], "load", 1, "w5", None);
+        await Catalog.FinishStepAsync(closed, StepResult.Failed(Core.Errors.ErrorKind.Transient, "interrupted"), None);
+        var at = Clock.GetUtcNow();
+        StageEnd EndOf(int i) => new()
+        {
+            LoadId = ids[i], From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving,
+            Worker = withFailures && i == 9 ? "someone-else" : $"w{i}",
+            StepId = withFailures && i == 5 ? closed : null, Result = withFailures && i == 5 ? new StepResult() : null,
+            Details = new TransitionDetails { InboxKey = $"acme/x/f{i}.csv" },
+            Done = [new FinishedStep("fetch", 1, at, at, new StepResult { BytesIn = i })],
+            CarryOnLease = i % 2 == 0 ? Lease : null,
+        };
+
+        IReadOnlyList<Task<LoadStatus?>> ends;
+        if (together is { } inOne)
+        {
+            var group = await Catalog.EndStagesTogetherAsync([.. Enumerable.Range(0, ids.Count).Select(EndOf)]);
+            group.Together.ShouldBe(inOne);
+            ends = group.Answers;
+        }
+        else
+        {
+            var go = new TaskCompletionSource();
+            ends = [.. Enumerable.Range(0, ids.Count).Select(i => Task.Run(async () =>
+            {
+                await go.Task;
+                return await Catalog.EndStageAsync(EndOf(i), None);
+            }))];
+            go.SetResult();
+        }
+
+        await Task.WhenAll(ends.Select(e => e.ContinueWith(_ => { }, TaskScheduler.Default)));
+
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var steps = await Catalog.GetStepsAsync(ids[i], None);
+            var load = await LoadAsync(ids[i]);
+            if (withFailures && i == 5)
+            {
+                (await Should.ThrowAsync<InvalidOperationException>(() => ends[i])).ShouldNotBeNull();
+                (load.Status, load.InboxKey).ShouldBe((LoadStatus.Ingesting, null));
+                steps.ShouldHaveSingleItem().Message.ShouldBe("interrupted");
+            }
+            else if (withFailures && i == 9)
+            {
+                (await ends[i]).ShouldBeNull();
+                (load.Status, load.LeaseOwner, load.InboxKey).ShouldBe((LoadStatus.Ingesting, "w9", null));
+                steps.ShouldBeEmpty();
+            }
+            else
+            {
+                var expected = i % 2 == 0 ? LoadStatus.Archiving : LoadStatus.ReadyForArchiving;
+                (await ends[i]).ShouldBe(expected);
+                (load.Status, load.InboxKey, load.LeaseOwner).ShouldBe((expected, $"acme/x/f{i}.csv", i % 2 == 0 ? $"w{i}" : null));
+                steps.Single(s => s.Step == "fetch").BytesIn.ShouldBe(i);
+            }
+        }
+    }
+
+    [CatalogFact]
     public async Task EndStage_CarryingOnFromAStatusNoWorkerClaims_IsRefused()
     {
         var id = (await RegisterAsync("a.csv")).Load.Id;

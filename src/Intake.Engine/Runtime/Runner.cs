@@ -49,12 +49,13 @@ public sealed class Runner
 
     /// <summary>
     /// Drains, waiting out a catalog outage when the runtime's policy says so (<c>intake run</c> without
-    /// <c>--once</c>); a one-shot run lets the outage through and exits 4.
+    /// <c>--once</c>); a one-shot run lets the outage through and exits 4. While <paramref name="discovering"/> runs,
+    /// a worker that finds nothing to claim waits for the next batch it registers instead of stopping.
     /// </summary>
-    private Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken) =>
-        _runtime.Outage.RunAsync(ct => DrainOnceAsync(workers, names, finished, ct), cancellationToken);
+    private Task DrainAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken, Task? discovering = null) =>
+        _runtime.Outage.RunAsync(ct => DrainOnceAsync(workers, names, finished, discovering ?? Task.CompletedTask, ct), cancellationToken);
 
-    private async Task DrainOnceAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, CancellationToken cancellationToken)
+    private async Task DrainOnceAsync(List<Worker> workers, IReadOnlyCollection<string> names, List<Load> finished, Task discovering, CancellationToken cancellationToken)
     {
         var swept = await new Operations.Sweeper(_runtime).SweepAsync(cancellationToken);
         if (swept.Returned > 0)
@@ -66,8 +67,22 @@ public sealed class Runner
         // into archiving with the worker that ingested it (one that was handed back is claimed by whichever is free).
         await Task.WhenAll(workers.Select(w => Task.Run(async () =>
         {
-            while (!cancellationToken.IsCancellationRequested && await w.RunOneAsync(names, cancellationToken) is { } load)
+            while (!cancellationToken.IsCancellationRequested)
             {
+                // Read before the claim: a claim that finds nothing after discovery ended means nothing is left.
+                var discovered = discovering.IsCompleted;
+                if (await w.RunOneAsync(names, cancellationToken) is not { } load)
+                {
+                    if (discovered)
+                    {
+                        return;
+                    }
+
+                    // Discovery registers its files batch by batch: the next batch, or its end, is worth another claim.
+                    await Task.WhenAny(discovering, Task.Delay(DiscoveryPoll, _runtime.Time, cancellationToken));
+                    continue;
+                }
+
                 // Held loads too: this run is done with them until their prerequisite arrives (they may come back, released).
                 if (LoadStateMachine.IsFinal(load.Status) || load.Status == LoadStatus.Held)
                 {
@@ -78,6 +93,28 @@ public sealed class Runner
                 }
             }
         }, cancellationToken)));
+    }
+
+    /// <summary>How often a worker with nothing to claim looks again while discovery is still registering files.</summary>
+    private static readonly TimeSpan DiscoveryPoll = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Every pipeline's discovery, one after the other; a source that cannot be listed is reported, not thrown.</summary>
+    private async Task DiscoverAsync(Discovery discovery, IReadOnlyList<Configuration.PipelineConfig> pipelines, List<DiscoveryResult> discovered, CancellationToken cancellationToken)
+    {
+        // A triggered-only pipeline's files are registered by their triggers; its loads are still carried by the workers.
+        foreach (var p in pipelines.Where(p => !p.TriggeredOnly))
+        {
+            try
+            {
+                discovered.Add(await discovery.DiscoverAsync(p, cancellationToken));
+            }
+            catch (Core.Errors.IntakeException e) when (e.Kind is Core.Errors.ErrorKind.Transient or Core.Errors.ErrorKind.Config or Core.Errors.ErrorKind.Security)
+            {
+                // One source down must not stop the loads already waiting, nor the other pipelines.
+                Log.DiscoveryFailed(_log, p.Name, e.Kind.ToWord(), e.Message);
+                discovered.Add(new DiscoveryResult(p.Name, 0, 0) { Error = e });
+            }
+        }
     }
 
     public async Task<RunSummary> RunAsync(RunOptions options, CancellationToken cancellationToken)
@@ -94,22 +131,18 @@ public sealed class Runner
 
         while (true)
         {
-            // A triggered-only pipeline's files are registered by their triggers; its loads are still carried below.
-            foreach (var p in pipelines.Where(p => !p.TriggeredOnly))
+            // The workers start on the first batch discovery registers instead of waiting for the whole listing.
+            var discovering = DiscoverAsync(discovery, pipelines, discovered, cancellationToken);
+            try
             {
-                try
-                {
-                    discovered.Add(await discovery.DiscoverAsync(p, cancellationToken));
-                }
-                catch (Core.Errors.IntakeException e) when (e.Kind is Core.Errors.ErrorKind.Transient or Core.Errors.ErrorKind.Config or Core.Errors.ErrorKind.Security)
-                {
-                    // One source down must not stop the loads already waiting, nor the other pipelines.
-                    Log.DiscoveryFailed(_log, p.Name, e.Kind.ToWord(), e.Message);
-                    discovered.Add(new DiscoveryResult(p.Name, 0, 0) { Error = e });
-                }
+                await DrainAsync(workers, names, finished, cancellationToken, discovering);
+            }
+            finally
+            {
+                await discovering.ContinueWith(_ => { }, TaskScheduler.Default); // never left running; its own errors are below
             }
 
-            await DrainAsync(workers, names, finished, cancellationToken);
+            await discovering;
 
             if (options.Once || cancellationToken.IsCancellationRequested)
             {

@@ -73,6 +73,48 @@ public sealed class ExampleKindTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Run_LoadsWhatDiscoveryRegistered_WhileTheListingGoesOn()
+    {
+        // A listing of 501 files registers its first 500 in one batch; the last file is listed only once a load is
+        // archived (or after 20 s): the workers start on the first batch instead of waiting for the whole listing.
+        var files = Enumerable.Range(0, 501).ToDictionary(i => $"orders/{i:D4}.csv", i => Encoding.UTF8.GetBytes($"id,name\n{i},n{i}\n"), StringComparer.Ordinal);
+        var archived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var archivedWhileListing = false;
+        async Task WaitForAnArchivedLoad()
+        {
+            try
+            {
+                await archived.Task.WaitAsync(TimeSpan.FromSeconds(20));
+                archivedWhileListing = true;
+            }
+            catch (TimeoutException)
+            {
+                // Listed anyway, the test then fails below.
+            }
+        }
+
+        var kinds = SourceKindRegistry.BuiltIn.With(new MemoryKind(files, beforeLast: WaitForAnArchivedLoad));
+        await using var runtime = await IntakeRuntime.OpenAsync(ConfigLoader.Load(ConfigFile, kinds));
+
+        var summary = await new Runner(runtime, new ArchivedSignal(archived)).RunAsync(new RunOptions { Once = true, Workers = 2 }, default);
+
+        archivedWhileListing.ShouldBeTrue();
+        summary.Discovered.ShouldHaveSingleItem().New.ShouldBe(501);
+        summary.Count(LoadStatus.Archived).ShouldBe(501);
+    }
+
+    private sealed class ArchivedSignal(TaskCompletionSource archived) : IRunObserver
+    {
+        public void LoadFinished(Load load, LoadStatus status)
+        {
+            if (status == LoadStatus.Archived)
+            {
+                archived.TrySetResult();
+            }
+        }
+    }
+
+    [Fact]
     public void ExampleKind_NotRegistered_IsRefusedNamingTheKindsThatAre()
     {
         var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(ConfigFile));
@@ -106,13 +148,13 @@ public sealed class ExampleKindTests : IAsyncDisposable
     }
 
     /// <summary><c>source.kind: memory</c>. Steps, first step, discovery and the start-up check come from <see cref="FileSourceKind{TOptions}"/>.</summary>
-    public sealed class MemoryKind(IReadOnlyDictionary<string, byte[]> files) : FileSourceKind<MemorySourceOptions>
+    public sealed class MemoryKind(IReadOnlyDictionary<string, byte[]> files, Func<Task>? beforeLast = null) : FileSourceKind<MemorySourceOptions>
     {
         public override string Name => "memory";
 
         public override string Reads => "files held in memory";
 
-        public override IFileSource CreateSource(MemorySourceOptions options, TimeProvider time) => new MemorySource(files, options);
+        public override IFileSource CreateSource(MemorySourceOptions options, TimeProvider time) => new MemorySource(files, options) { BeforeLast = beforeLast };
 
         protected override MemorySourceOptions Read(SourceReading reading)
         {
@@ -139,11 +181,20 @@ public sealed class ExampleKindTests : IAsyncDisposable
             _exclude = options.Exclude.Select(p => Glob.Parse(p)).ToArray();
         }
 
+        /// <summary>Waited for before the last file is listed (a slow listing, for a test); null lists at once.</summary>
+        public Func<Task>? BeforeLast { get; init; }
+
         public async IAsyncEnumerable<SourceFile> ListAsync([EnumeratorCancellation] CancellationToken cancellationToken)
         {
             await Task.CompletedTask;
+            var last = _files.Keys.Max(StringComparer.Ordinal);
             foreach (var (key, content) in _files.OrderBy(f => f.Key, StringComparer.Ordinal))
             {
+                if (key == last && BeforeLast is not null)
+                {
+                    await BeforeLast();
+                }
+
                 if (_include.Any(g => g.IsMatch(key)) && !_exclude.Any(g => g.IsMatch(key)))
                 {
                     yield return new SourceFile(key, content.Length, DateTimeOffset.UnixEpoch, "sha256:" + Convert.ToHexString(SHA256.HashData(content)));

@@ -116,6 +116,9 @@ internal static class Commands
         }
     }
 
+    /// <summary>The most loads the table at the end of <c>intake run</c> lists; the counts below it cover them all.</summary>
+    private const int MaxRunRows = 100;
+
     private static Command RunCommand()
     {
         var once = new Option<bool>("--once") { Description = "Discover and process what is there now, then exit (default: keep polling)" };
@@ -174,12 +177,8 @@ internal static class Commands
             }
             else
             {
-                var all = new List<Load>();
-                foreach (var l in summary.Finished.DistinctBy(x => x.Id).OrderBy(x => x.Id))
-                {
-                    all.Add(await runtime.Catalog.GetLoadAsync(l.Id, ct) ?? l);
-                }
-
+                // Each load as this run left it (a load held, then released and archived, appears twice: the last counts).
+                var all = summary.Finished.GroupBy(x => x.Id).Select(g => g.Last()).OrderBy(x => x.Id).ToList();
                 var total = summary.Discovered.Sum(d => d.New);
                 if (all.Count == 0)
                 {
@@ -187,7 +186,20 @@ internal static class Commands
                     return unlisted.Count > 0 ? ExitCodes.Unavailable : ExitCodes.Ok;
                 }
 
-                Tables.Loads(all, "Loads processed in this run");
+                // The table shows what needs a look first (errored, held), then the rest, up to MaxRunRows: a run of
+                // thousands of small files is summed up, not listed (each row is read again for its error message).
+                var shown = all.OrderBy(l => l.Status == LoadStatus.Archived).ThenBy(l => l.Id).Take(MaxRunRows).OrderBy(l => l.Id).ToList();
+                for (var i = 0; i < shown.Count; i++)
+                {
+                    shown[i] = await runtime.Catalog.GetLoadAsync(shown[i].Id, ct) ?? shown[i];
+                }
+
+                Tables.Loads(shown, "Loads processed in this run");
+                if (all.Count > shown.Count)
+                {
+                    Terminal.Out.WriteLine($"... and {all.Count - shown.Count} more load(s) not shown: 'intake loads' lists them all.");
+                }
+
                 var held = all.Count(l => l.Status == LoadStatus.Held);
                 Terminal.Out.MarkupLine($"{total} new file(s) discovered; {all.Count(l => l.Status == LoadStatus.Archived)} archived, {errored} errored{(held > 0 ? $", {held} held ('intake loads --status held' says why)" : "")}.");
             }

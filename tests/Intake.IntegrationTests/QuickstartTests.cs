@@ -54,6 +54,25 @@ public sealed class QuickstartTests : IDisposable
     }
 
     [Fact]
+    public async Task RunOnce_ManyFiles_ListsTheErroredFirst_AndSumsUpTheRest()
+    {
+        // 120 files, one of them bad: the table lists 100 loads, the errored one among them, and counts all 120.
+        _ws.WriteConfig();
+        _ws.WritePipeline("orders", columns: "  columns: { id: bigint not null, name: text, amount: decimal }");
+        for (var i = 0; i < 120; i++)
+        {
+            File.WriteAllText(Path.Combine(_ws.Incoming, $"part-{i:D3}.csv"), i == 117 ? "id,name,amount\nnot-a-number,x,1\n" : TestWorkspace.Csv(2, startId: i * 2 + 1));
+        }
+
+        var run = await _ws.RunCliAsync("run", "--once");
+
+        run.ExitCode.ShouldBe(3, run.Stderr);
+        run.Stdout.ShouldContain("part-117.csv");
+        run.Stdout.ShouldContain("... and 20 more load(s) not shown: 'intake loads' lists them all.");
+        run.Stdout.ShouldContain("120 new file(s) discovered; 119 archived, 1 errored.");
+    }
+
+    [Fact]
     public async Task Show_PrintsTheStepHistory_AndUnknownLoadIsExitFive()
     {
         CopyQuickstart();

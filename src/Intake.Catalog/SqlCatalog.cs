@@ -470,6 +470,12 @@ public abstract partial class SqlCatalog : ICatalog
                 pipelineFilter = $" AND pipeline IN ({string.Join(", ", names)})";
             }
 
+            if (request.MaxSourceSize is { } maxSize)
+            {
+                Add(claim, "@max_size", maxSize, DbType.Int64);
+                pipelineFilter += " AND source_size <= @max_size";
+            }
+
             // One statement, so picking the load and taking it cannot be split by another claimer:
             // PostgreSQL locks the picked row (FOR UPDATE SKIP LOCKED, so a second claimer takes the next
             // one instead of waiting); SQLite takes the database write lock before the statement reads,

@@ -119,15 +119,23 @@ internal static class Commands
     /// <summary>The most loads the table at the end of <c>intake run</c> lists; the counts below it cover them all.</summary>
     private const int MaxRunRows = 100;
 
+    /// <summary><c>--small-workers</c> of run, serve and worker.</summary>
+    internal static Option<int?> SmallWorkersOption() => new("--small-workers")
+    {
+        Description = "Workers that take only small loads (originals up to defaults.small_loads_up_to), beside --workers " +
+                      "(default: defaults.small_load_workers, else three per processor; 0 for none)",
+    };
+
     private static Command RunCommand()
     {
         var once = new Option<bool>("--once") { Description = "Discover and process what is there now, then exit (default: keep polling)" };
         var pipeline = new Option<string[]>("--pipeline", "-p") { Description = "Only this pipeline (repeatable)", AllowMultipleArgumentsPerToken = false };
         var workers = new Option<int>("--workers", "-w") { Description = "Loads processed in parallel", DefaultValueFactory = _ => 2 };
+        var smallWorkers = SmallWorkersOption();
         var interval = new Option<string>("--interval") { Description = "Time between polls without --once (e.g. 10s, 1m)", DefaultValueFactory = _ => "10s" };
         var cmd = new Command("run", "Discover new files and carry every waiting load through its steps. Exit 3 when a load ended errored.")
         {
-            once, pipeline, workers, interval,
+            once, pipeline, workers, smallWorkers, interval,
         };
         cmd.SetAction((parse, ct) => WithRuntimeAsync(parse, async (runtime, json) =>
         {
@@ -147,7 +155,11 @@ internal static class Commands
                 }
             }
 
-            var options = new RunOptions { Once = parse.GetValue(once), Pipelines = names, Workers = Math.Max(1, parse.GetValue(workers)), PollInterval = every };
+            var options = new RunOptions
+            {
+                Once = parse.GetValue(once), Pipelines = names, Workers = Math.Max(1, parse.GetValue(workers)), SmallLoadWorkers = parse.GetValue(smallWorkers) is { } small ? Math.Max(0, small) : null,
+                PollInterval = every,
+            };
             RunSummary summary;
             if (Terminal.IsInteractive && !json)
             {

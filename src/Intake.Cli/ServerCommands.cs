@@ -30,11 +30,12 @@ internal static class ServerCommands
         var anonymousRate = new Option<string>("--anonymous-rate-limit") { Description = "Requests without a valid API key, per client address, as N/DURATION, or 'off'", DefaultValueFactory = _ => "60/1m" };
         var metricsAuth = new Option<string>("--metrics-auth") { Description = "Who may read /metrics: admin (an admin key), open (anyone), or auto (admin when --urls reach beyond loopback)", DefaultValueFactory = _ => "auto" };
         var keyCache = new Option<string>("--key-cache") { Description = "How long a checked API key is trusted before the catalog is asked again (a revoked key works up to this long); 0s to always ask", DefaultValueFactory = _ => "5s" };
+        var smallWorkers = Commands.SmallWorkersOption();
         var schedule = new Option<string>("--schedule-every") { Description = "How often cron schedules are checked (their resolution)", DefaultValueFactory = _ => "1s" };
         var smtp = new SmtpOptions();
         var cmd = new Command("serve", "Run the REST API (/api/v1, OpenAPI at /api/v1/openapi.json), the scheduler and workers in one process, until Ctrl+C.")
         {
-            urls, workers, poll, discover, sweep, rate, anonymousRate, metricsAuth, schedule, keyCache,
+            urls, workers, smallWorkers, poll, discover, sweep, rate, anonymousRate, metricsAuth, schedule, keyCache,
             smtp.Listen, smtp.MaxSize, smtp.TlsCert, smtp.TlsKey, smtp.MaxSessions,
         };
         cmd.SetAction((parse, ct) =>
@@ -45,6 +46,7 @@ internal static class ServerCommands
                 Urls = parse.GetValue(urls)!,
                 Api = true,
                 Workers = Math.Max(1, parse.GetValue(workers)),
+                SmallLoadWorkers = parse.GetValue(smallWorkers) is { } small ? Math.Max(0, small) : null,
                 Poll = Duration(parse.GetValue(poll)!, "--poll", errors),
                 DiscoverEvery = Duration(parse.GetValue(discover)!, "--discover-every", errors),
                 SweepEvery = Duration(parse.GetValue(sweep)!, "--sweep-every", errors),
@@ -66,9 +68,10 @@ internal static class ServerCommands
         var workers = new Option<int>("--workers", "-w") { Description = "Loads processed in parallel by this process", DefaultValueFactory = _ => 2 };
         var poll = new Option<string>("--poll") { Description = "How long idle workers wait before looking for work again", DefaultValueFactory = _ => "2s" };
         var sweep = new Option<string>("--sweep-every") { Description = "How often expired leases and job timeouts are checked", DefaultValueFactory = _ => "5s" };
+        var smallWorkers = Commands.SmallWorkersOption();
         var cmd = new Command("worker", "Run workers only (no API, no scheduler): more machines sharing a PostgreSQL catalog and S3 stores, until Ctrl+C.")
         {
-            workers, poll, sweep,
+            workers, smallWorkers, poll, sweep,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -77,6 +80,7 @@ internal static class ServerCommands
             {
                 Api = false,
                 Workers = Math.Max(1, parse.GetValue(workers)),
+                SmallLoadWorkers = parse.GetValue(smallWorkers) is { } small ? Math.Max(0, small) : null,
                 Poll = Duration(parse.GetValue(poll)!, "--poll", errors),
                 SweepEvery = Duration(parse.GetValue(sweep)!, "--sweep-every", errors),
             };

@@ -305,3 +305,30 @@ public abstract partial class CatalogComplianceTests
         (await LoadAsync(a)).ShouldBe(claimed[1]);
     }
 }
+
+/// <summary>A small-load worker's claim: only loads whose original is known to be small.</summary>
+public abstract partial class CatalogComplianceTests
+{
+    [CatalogFact]
+    public async Task Claim_WithAMaximumSize_TakesOnlyLoadsKnownToBeThatSmall_OldestFirst_InEveryWaitingStatus()
+    {
+        var big = (await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "big.csv", "f", 5_000_000), None)).Load.Id;
+        var unknown = (await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "api-page", "f"), None)).Load.Id;
+        var small = (await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "small.csv", "f", 1_000), None)).Load.Id;
+        var edge = (await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "edge.csv", "f", 1_048_576), None)).Load.Id;
+        Task<Load?> ClaimSmallAsync(string worker) => Catalog.ClaimAsync(new ClaimRequest
+        {
+            Worker = worker, From = LoadStatus.ReadyForErroring, ThenFrom = [LoadStatus.ReadyForArchiving, LoadStatus.Ready], Lease = Lease, MaxSourceSize = 1_048_576,
+        }, None);
+
+        (await ClaimSmallAsync("s1"))!.Id.ShouldBe(small);
+        (await Catalog.TransitionAsync(small, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, new TransitionDetails { LeaseOwner = "s1" }, None)).ShouldBeTrue();
+        var next = await ClaimSmallAsync("s2");
+        (next!.Id, next.Status).ShouldBe((small, LoadStatus.Archiving)); // archiving before new loads, as any worker's claim
+        (await ClaimSmallAsync("s3"))!.Id.ShouldBe(edge);
+        (await ClaimSmallAsync("s4")).ShouldBeNull(); // the big one and the one of unknown size wait for another worker
+
+        (await ClaimAsync("w1"))!.Id.ShouldBe(big);
+        (await ClaimAsync("w2"))!.Id.ShouldBe(unknown);
+    }
+}

@@ -166,6 +166,32 @@ public sealed class ConfigLoaderTests : IDisposable
         error.Reason.ShouldContain("'small' is not a size");
     }
 
+    [Theory]
+    [InlineData("", null)]
+    [InlineData("  small_load_workers: 0\n", 0)]
+    [InlineData("  small_load_workers: 12\n", 12)]
+    [InlineData("  small_load_workers: 12\n  small_loads_up_to: 0\n", 0)]
+    public void Load_SmallLoadWorkers_ThreePerProcessorUnlessSet_NoneWithoutSmallLoads(string yaml, int? expected)
+    {
+        var file = Write("intake.yaml", MinimalIntake + "\ndefaults:\n" + yaml);
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        var defaults = ConfigLoader.Load(file).Defaults;
+
+        defaults.SmallLoadLanes.ShouldBe(expected ?? Math.Min(32, 3 * Environment.ProcessorCount));
+    }
+
+    [Fact]
+    public void Load_SmallLoadWorkersOutOfRange_NamesTheKey()
+    {
+        var file = Write("intake.yaml", MinimalIntake + "\ndefaults:\n  small_load_workers: -1\n");
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldHaveSingleItem().Key.ShouldBe("defaults.small_load_workers");
+    }
+
     [Fact]
     public void Load_ArchiveTwice_IsRefused()
     {

@@ -156,6 +156,8 @@ public sealed record ClaimRequest
     public required TimeSpan Lease { get; init; }
     /// <summary>Only loads of these pipelines; null for all.</summary>
     public IReadOnlyCollection<string>? Pipelines { get; init; }
+    /// <summary>Only loads whose original is known to be at most this many bytes (a small-load worker's); null for any.</summary>
+    public long? MaxSourceSize { get; init; }
 }
 
 public sealed record RegisterResult(Load Load, bool Created);

@@ -260,6 +260,7 @@ public static class ConfigLoader
             Lease = s.Duration("lease", d.Lease),
             Limits = ReadLimits(s.Scope("limits"), d.Limits),
             SmallLoadsUpTo = s.Size("small_loads_up_to", d.SmallLoadsUpTo),
+            SmallLoadWorkers = s.Node("small_load_workers") is null ? null : s.Int("small_load_workers", 0, 0, 256),
         };
         s.RejectUnknown();
         return result;

@@ -68,6 +68,15 @@ public sealed record DefaultsConfig
     /// as it starts. A worker killed in between leaves no record of those steps and the next one runs them again.
     /// </summary>
     public long SmallLoadsUpTo { get; init; } = 1024 * 1024;
+    /// <summary>
+    /// Workers that take only small loads (<see cref="SmallLoadsUpTo"/>), beside a process's <c>--workers</c>: many
+    /// small files are bound by disk syncs and round trips, not by CPU or memory, so more of them in flight go faster,
+    /// while big loads stay as many at once as <c>--workers</c> says. Null: three per processor; 0: none.
+    /// </summary>
+    public int? SmallLoadWorkers { get; init; }
+
+    /// <summary>The small-load workers a process runs (<see cref="SmallLoadWorkers"/>, or three per processor, at most 32).</summary>
+    public int SmallLoadLanes => SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? Math.Min(32, 3 * Environment.ProcessorCount);
 }
 
 public sealed record ArchiveLimitsConfig

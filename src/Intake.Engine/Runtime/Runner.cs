@@ -11,6 +11,8 @@ public sealed record RunOptions
     /// <summary>Only these pipelines; null for all.</summary>
     public IReadOnlyCollection<string>? Pipelines { get; init; }
     public int Workers { get; init; } = 2;
+    /// <summary>Workers that take only small loads, beside <see cref="Workers"/>; null for the configuration's (<c>defaults.small_load_workers</c>).</summary>
+    public int? SmallLoadWorkers { get; init; }
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
@@ -126,7 +128,7 @@ public sealed class Runner
         var discovered = new List<DiscoveryResult>();
         var finished = new List<Load>();
         var discovery = new Discovery(_runtime);
-        var workers = Enumerable.Range(0, Math.Max(1, options.Workers)).Select(_ => new Worker(_runtime, _observer)).ToList();
+        var workers = Worker.Pool(_runtime, options.Workers, options.SmallLoadWorkers ?? _runtime.Config.Defaults.SmallLoadLanes, _observer);
         WorkerThreads.Reserve(workers.Count);
 
         while (true)

@@ -75,6 +75,19 @@ public sealed class Worker
     /// </summary>
     public bool CarriesOnToArchive { get; init; } = true;
 
+    /// <summary>
+    /// Only loads whose original is known to be at most this many bytes (a small-load worker,
+    /// <see cref="DefaultsConfig.SmallLoadWorkers"/>); null takes any load.
+    /// </summary>
+    public long? MaxSourceSize { get; init; }
+
+    /// <summary>A process's workers: <paramref name="workers"/> that take any load, then its small-load workers.</summary>
+    public static List<Worker> Pool(IntakeRuntime runtime, int workers, int smallLoadWorkers, IRunObserver? observer = null) =>
+    [
+        .. Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(runtime, observer)),
+        .. Enumerable.Range(0, Math.Max(0, smallLoadWorkers)).Select(_ => new Worker(runtime, observer) { MaxSourceSize = runtime.Config.Defaults.SmallLoadsUpTo }),
+    ];
+
     private ICatalog Catalog => _runtime.Catalog;
 
     private OutageBackoff Outage => _runtime.Outage;
@@ -84,7 +97,7 @@ public sealed class Worker
     {
         // One claim statement for the three waiting statuses, in this order of preference.
         var lease = _runtime.Config.Defaults.Lease;
-        var load = await Catalog.ClaimAsync(new ClaimRequest { Worker = Id, From = ClaimOrder[0], ThenFrom = ClaimOrder[1..], Lease = lease, Pipelines = pipelines }, cancellationToken);
+        var load = await Catalog.ClaimAsync(new ClaimRequest { Worker = Id, From = ClaimOrder[0], ThenFrom = ClaimOrder[1..], Lease = lease, Pipelines = pipelines, MaxSourceSize = MaxSourceSize }, cancellationToken);
         return load is null ? null : await ProcessAsync(load, cancellationToken);
     }
 

@@ -146,13 +146,14 @@ internal sealed class WorkerPoolService : BackgroundService
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        WorkerThreads.Reserve(_state.Options.Workers);
-        return Task.WhenAll(Enumerable.Range(0, Math.Max(1, _state.Options.Workers)).Select(_ => Task.Run(() => LoopAsync(stoppingToken), CancellationToken.None)));
+        // The process's workers, then its small-load workers (defaults.small_load_workers), each in a loop of its own.
+        var pool = Worker.Pool(_state.Runtime, _state.Options.Workers, _state.Options.SmallLoadWorkers ?? _state.Runtime.Config.Defaults.SmallLoadLanes, _state.Metrics);
+        WorkerThreads.Reserve(pool.Count);
+        return Task.WhenAll(pool.Select(worker => Task.Run(() => LoopAsync(worker, stoppingToken), CancellationToken.None)));
     }
 
-    private async Task LoopAsync(CancellationToken ct)
+    private async Task LoopAsync(Worker worker, CancellationToken ct)
     {
-        var worker = new Worker(_state.Runtime, _state.Metrics);
         while (!ct.IsCancellationRequested)
         {
             try

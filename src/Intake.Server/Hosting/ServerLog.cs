@@ -17,8 +17,8 @@ internal static partial class ServerLog
     [LoggerMessage(204, LogLevel.Error, "{Service} failed; retrying after {Delay}")]
     public static partial void ServiceFailed(ILogger logger, Exception exception, string service, TimeSpan delay);
 
-    [LoggerMessage(205, LogLevel.Information, "intake {Mode} started: {Workers} workers, catalog {Catalog}, pipelines {Pipelines}")]
-    public static partial void Started(ILogger logger, string mode, int workers, string catalog, string pipelines);
+    [LoggerMessage(205, LogLevel.Information, "intake {Mode} started: {Workers} workers and {SmallLoadWorkers} small-load workers, catalog {Catalog}, pipelines {Pipelines}")]
+    public static partial void Started(ILogger logger, string mode, int workers, int smallLoadWorkers, string catalog, string pipelines);
 
     [LoggerMessage(206, LogLevel.Warning, "returned {Count} loads whose lease expired or whose worker stopped")]
     public static partial void Swept(ILogger logger, int count);

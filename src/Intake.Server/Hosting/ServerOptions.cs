@@ -32,6 +32,8 @@ public sealed record ServerOptions
     public bool Api { get; init; } = true;
     /// <summary>Loads processed in parallel by this process.</summary>
     public int Workers { get; init; } = 2;
+    /// <summary>Workers that take only small loads, beside <see cref="Workers"/>; null for the configuration's (<c>defaults.small_load_workers</c>).</summary>
+    public int? SmallLoadWorkers { get; init; }
     /// <summary>How long an idle worker waits before looking for work again (it wakes at once when this process registers loads).</summary>
     public TimeSpan Poll { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Discovery interval of pipelines without a schedule.</summary>

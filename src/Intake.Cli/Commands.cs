@@ -123,7 +123,7 @@ internal static class Commands
     internal static Option<int?> SmallWorkersOption() => new("--small-workers")
     {
         Description = "Workers that take only small loads (originals up to defaults.small_loads_up_to), beside --workers " +
-                      "(default: defaults.small_load_workers, else three per processor; 0 for none)",
+                      "(default: defaults.small_load_workers, else none). Many small files: 3 per processor",
     };
 
     private static Command RunCommand()

@@ -71,12 +71,14 @@ public sealed record DefaultsConfig
     /// <summary>
     /// Workers that take only small loads (<see cref="SmallLoadsUpTo"/>), beside a process's <c>--workers</c>: many
     /// small files are bound by disk syncs and round trips, not by CPU or memory, so more of them in flight go faster,
-    /// while big loads stay as many at once as <c>--workers</c> says. Null: three per processor; 0: none.
+    /// while big loads stay as many at once as <c>--workers</c> says. Null or 0: none (see the README's limits: with the
+    /// default key template, loads of same-named files registered in the same second share an inbox key, and more
+    /// loads in flight make that likelier to bite).
     /// </summary>
     public int? SmallLoadWorkers { get; init; }
 
-    /// <summary>The small-load workers a process runs (<see cref="SmallLoadWorkers"/>, or three per processor, at most 32).</summary>
-    public int SmallLoadLanes => SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? Math.Min(32, 3 * Environment.ProcessorCount);
+    /// <summary>The small-load workers a process runs (<see cref="SmallLoadWorkers"/>; none unless set, or without small loads).</summary>
+    public int SmallLoadLanes => SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? 0;
 }
 
 public sealed record ArchiveLimitsConfig

@@ -4,6 +4,7 @@
 #   bench/small-files/run.sh                     FILES=10000 CATALOG=sqlite WORKERS=2
 #   CATALOG=postgres bench/small-files/run.sh    PostgreSQL catalog and warehouse (a throwaway server on its own port)
 #   FILES=200 bench/small-files/run.sh           a quick check that the script works
+#   SMALL_WORKERS=6 bench/small-files/run.sh     2 workers plus 6 that take only small loads (8 in flight)
 #   INTAKE="dotnet /path/intake.dll" ...         measure another build (the "before" of a change)
 # CATALOG=sqlite is the embedded default: SQLite catalog, local store, SQLite warehouse. The bare tool is one
 # `sqlite3` session doing one `.import` per file (each file its own transaction and commit, as Intake commits each
@@ -23,6 +24,8 @@ repo=$(cd "$here/../.." && pwd)
 files=${FILES:-10000}
 catalog=${CATALOG:-sqlite}
 workers=${WORKERS:-2}
+# SMALL_WORKERS: --small-workers for Intake (workers that take only small loads, beside WORKERS); unset: the configuration's (none)
+small_workers=${SMALL_WORKERS:+--small-workers $SMALL_WORKERS}
 strace_files=${STRACE_FILES:-200}
 # INTAKE: the command to measure (default this checkout's launcher), e.g. INTAKE="dotnet /tmp/before/intake.dll" for a before/after pair.
 read -r -a intake <<< "${INTAKE:-$repo/intake}"
@@ -160,7 +163,7 @@ project "$work/intake" small
 mkdir -p "$work/intake/incoming" && cp -p "$work"/data/*.csv "$work/intake/incoming/"
 [ "$catalog" = postgres ] && cpu2=$(pg_cpu) || cpu2=0
 t2=$(date +%s.%N)
-( cd "$work/intake" && /usr/bin/time -f "%U %S" -o "$work/intake.cpu" "${intake[@]}" run --once --workers "$workers" > "$work/intake.out" 2> "$work/intake.log" ) \
+( cd "$work/intake" && /usr/bin/time -f "%U %S" -o "$work/intake.cpu" "${intake[@]}" run --once --workers "$workers" $small_workers > "$work/intake.out" 2> "$work/intake.log" ) \
   || { echo "FAILED: intake run exited non-zero; log:" >&2; tail -20 "$work/intake.log" >&2; exit 1; }
 t3=$(date +%s.%N)
 [ "$catalog" = postgres ] && cpu3=$(pg_cpu) || cpu3=0
@@ -174,7 +177,7 @@ mkdir -p "$work/traced/incoming" && cp -p "$work"/data/part-*.csv "$work/traced/
 [ "$catalog" = postgres ] && c0=$($psql_ -c "select sum(xact_commit) from pg_stat_database where datname in ('intake', 'traced_catalog')") || c0=0
 command -v strace >/dev/null || { echo "strace is not installed: apt-get install strace" >&2; exit 1; }
 ( cd "$work/traced" && strace -f -y -qq -o "$work/strace.txt" -e trace=fsync,fdatasync,pwrite64,fcntl,rename,renameat,renameat2,link,linkat,openat,unlink,unlinkat \
-    "${intake[@]}" run --once --workers "$workers" > /dev/null 2> "$work/traced.log" ) || { echo "FAILED: traced run; log:" >&2; tail -20 "$work/traced.log" >&2; exit 1; }
+    "${intake[@]}" run --once --workers "$workers" $small_workers > /dev/null 2> "$work/traced.log" ) || { echo "FAILED: traced run; log:" >&2; tail -20 "$work/traced.log" >&2; exit 1; }
 [ "$catalog" = postgres ] && c1=$($psql_ -c "select pg_sleep(0.6); select sum(xact_commit) from pg_stat_database where datname in ('intake', 'traced_catalog')" | tail -1) || c1=0
 check "$work/traced" traced "$sfiles"
 if [ "$catalog" = sqlite ]; then
@@ -184,7 +187,7 @@ else
   commits=$(python3 -c "print(f'{($c1 - $c0) / $sfiles:.1f} (PostgreSQL xact_commit, catalog + warehouse + reads)')")
 fi
 
-python3 - "$files" "$t0" "$t1" "$t2" "$t3" "$work/bare.cpu" "$work/intake.cpu" "$bare_server" "$cpu2" "$cpu3" "$work/strace.txt" "$sfiles" "$catalog" "$workers" "$bare_what" "$commits" <<'PY'
+python3 - "$files" "$t0" "$t1" "$t2" "$t3" "$work/bare.cpu" "$work/intake.cpu" "$bare_server" "$cpu2" "$cpu3" "$work/strace.txt" "$sfiles" "$catalog" "$workers${SMALL_WORKERS:+ --small-workers $SMALL_WORKERS}" "$bare_what" "$commits" <<'PY'
 import sys
 a = sys.argv
 files = int(a[1]); t0, t1, t2, t3 = map(float, a[2:6])

@@ -8,11 +8,14 @@ namespace Intake.Engine.Tests;
 /// into the work area, then loaded) and without (loaded while it is expanded). Both must end the same way, with the
 /// kind the corpus expects, and a good archive must give the same rows.
 /// </summary>
-public sealed class ArchivePathsTests : IAsyncDisposable
+public sealed class ArchivePathsTests : IAsyncLifetime
 {
     private readonly EmbeddedProject _project = new("intake-paths-", maxAttempts: 1);
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     [Theory]
     [MemberData(nameof(ArchiveCorpus.Labels), MemberType = typeof(ArchiveCorpus))]

@@ -6,11 +6,14 @@ using Intake.Engine.Tests.Support;
 namespace Intake.Engine.Tests;
 
 /// <summary>Discovery registers what one listing found with one catalog commit per batch of files, not one per file.</summary>
-public sealed class DiscoveryRegistrationTests : IAsyncDisposable
+public sealed class DiscoveryRegistrationTests : IAsyncLifetime
 {
     private readonly EmbeddedProject _project = new("intake-discovery-batch-");
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     [Fact]
     public async Task AListingOf501Files_IsRegisteredInTwoCommits_AndListedAgainIsOnlySeen()

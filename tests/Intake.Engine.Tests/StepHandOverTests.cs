@@ -13,7 +13,7 @@ namespace Intake.Engine.Tests;
 /// ingest, its own claim into archiving), and a worker killed at any of them leaves a load the next worker finishes as
 /// one load with every row once.
 /// </summary>
-public sealed class StepHandOverTests : IAsyncDisposable
+public sealed class StepHandOverTests : IAsyncLifetime
 {
     // Each step recorded as it starts and ends, as a load over defaults.small_loads_up_to has them.
     private readonly EmbeddedProject _project = new("intake-hand-over-", smallLoadsUpTo: "0");
@@ -27,7 +27,10 @@ public sealed class StepHandOverTests : IAsyncDisposable
         _small.GzipPipelineWithOneFile();
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public async Task DisposeAsync()
     {
         await _project.DisposeAsync();
         await _small.DisposeAsync();

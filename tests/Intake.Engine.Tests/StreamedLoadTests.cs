@@ -4,7 +4,7 @@ using System.Text;
 namespace Intake.Engine.Tests;
 
 /// <summary>A pipeline without a decompress step: the load step reads the data out of the original as it expands it.</summary>
-public sealed class StreamedLoadTests : IAsyncDisposable
+public sealed class StreamedLoadTests : IAsyncLifetime
 {
     private readonly EmbeddedProject _project = new("intake-streamed-");
     private IntakeRuntime _runtime = null!;
@@ -21,7 +21,10 @@ public sealed class StreamedLoadTests : IAsyncDisposable
             """);
     }
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     private string In(string name) => _project.In(name);
 

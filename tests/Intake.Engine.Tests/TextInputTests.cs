@@ -9,12 +9,15 @@ namespace Intake.Engine.Tests;
 /// runs a whole pipeline (local folder → SQLite) and checks what a user sees: the load's status, kind and message,
 /// and the warehouse table.
 /// </summary>
-public sealed class TextInputTests : IAsyncDisposable
+public sealed class TextInputTests : IAsyncLifetime
 {
     private readonly EmbeddedProject _project = new("intake-text-");
     private IntakeRuntime? _runtime;
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     // ---- harness ------------------------------------------------------------------------------------------------
 

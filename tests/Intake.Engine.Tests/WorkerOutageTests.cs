@@ -9,7 +9,7 @@ namespace Intake.Engine.Tests;
 /// Step records when the catalog fails around a step (the catalog here fails on cue; the same with a real PostgreSQL
 /// restarting is in the integration tests): every attempt ends closed and attempts are numbered 1..n without gaps.
 /// </summary>
-public sealed class WorkerOutageTests : IAsyncDisposable
+public sealed class WorkerOutageTests : IAsyncLifetime
 {
     private readonly EmbeddedProject _project = new("intake-worker-outage-", maxAttempts: 3, smallLoadsUpTo: "0"); // each step recorded as it starts and ends, as a load over small_loads_up_to
     private readonly CapturingLogs _logs = new();
@@ -19,7 +19,10 @@ public sealed class WorkerOutageTests : IAsyncDisposable
         _project.GzipPipelineWithOneFile();
     }
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     private async Task<(IntakeRuntime Runtime, FlakyCatalog Catalog)> OpenAsync(OutageOptions outage)
     {

@@ -13,7 +13,7 @@ namespace Intake.Engine.Tests.Cubic;
 /// (SQLite, PostgreSQL): change files that arrive before their snapshot are held with the reason and released by
 /// themselves, the current-state table follows the snapshot and its change files, and a new LOAD…1 rebuilds it.
 /// </summary>
-public abstract class OdsScenarios : IAsyncDisposable
+public abstract class OdsScenarios : IAsyncLifetime
 {
     protected const string Base = "cubic__ods_qlik__edw_sample";
     private static readonly DateTimeOffset FirstSnapshot = new(2022, 3, 4, 13, 45, 56, TimeSpan.Zero);
@@ -35,11 +35,14 @@ public abstract class OdsScenarios : IAsyncDisposable
 
     protected abstract DbConnection OpenWarehouse();
 
-    public virtual ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public virtual Task DisposeAsync()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(Root, recursive: true);
-        return ValueTask.CompletedTask;
+        return Task.CompletedTask;
     }
 
     private async Task SetUpAsync()

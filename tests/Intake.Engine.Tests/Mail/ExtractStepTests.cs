@@ -3,12 +3,15 @@ using Intake.Engine.Mail;
 namespace Intake.Engine.Tests.Mail;
 
 /// <summary>The <c>extract</c> step in a real pipeline: a message dropped in a folder, fetched, taken apart, its CSV attachment loaded.</summary>
-public sealed class ExtractStepTests : IAsyncDisposable
+public sealed class ExtractStepTests : IAsyncLifetime
 {
     private static readonly string Corpus = Path.Combine(AppContext.BaseDirectory, "Mail", "Corpus");
     private readonly EmbeddedProject _project = new("intake-extract-");
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     private void Pipeline(string extra = "") => _project.Pipeline("p", $$"""
         name: p

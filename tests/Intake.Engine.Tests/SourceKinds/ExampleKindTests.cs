@@ -13,7 +13,7 @@ namespace Intake.Engine.Tests.SourceKinds;
 /// in-memory set of files is its options, its reader and its adapter (below), plus one registration; a pipeline of
 /// that kind then runs from discovery to archived like any other.
 /// </summary>
-public sealed class ExampleKindTests : IAsyncDisposable
+public sealed class ExampleKindTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("intake-example-kind-").FullName;
 
@@ -42,11 +42,14 @@ public sealed class ExampleKindTests : IAsyncDisposable
             """);
     }
 
-    public ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync()
     {
         SqliteConnection.ClearAllPools();
         Directory.Delete(_dir, recursive: true);
-        return ValueTask.CompletedTask;
+        return Task.CompletedTask;
     }
 
     private string ConfigFile => Path.Combine(_dir, "intake.yaml");

@@ -13,11 +13,14 @@ namespace Intake.Engine.Tests.SourceKinds;
 /// registered in the catalog when its prefix first appears, each loaded into a warehouse table of its own; a file in no
 /// table's folder is reported once and skipped, and one broken table never stops the others.
 /// </summary>
-public sealed class TablesDiscoveryTests : IAsyncDisposable
+public sealed class TablesDiscoveryTests : IAsyncLifetime
 {
     private readonly EmbeddedProject _project = new("intake-tables-");
 
-    public ValueTask DisposeAsync() => _project.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public Task DisposeAsync() => _project.DisposeAsync().AsTask();
 
     private void Write(string key, string content)
     {

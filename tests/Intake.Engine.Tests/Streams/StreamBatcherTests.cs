@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Intake.Engine.Tests.Streams;
 
 /// <summary>The batcher on a real spool and a real local source: when batches are sealed, and what lands in them.</summary>
-public sealed class StreamBatcherTests : IAsyncDisposable
+public sealed class StreamBatcherTests : IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("intake-batcher-").FullName;
     private readonly ManualTimeProvider _clock = new(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
@@ -67,7 +67,10 @@ public sealed class StreamBatcherTests : IAsyncDisposable
 
     private static int[] Ids(string file) => [.. File.ReadAllLines(file).Select(l => int.Parse(l["{\"id\":".Length..^1], System.Globalization.CultureInfo.InvariantCulture))];
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xUnit 2 disposes a test class through IAsyncLifetime, not IAsyncDisposable.
+    public async Task DisposeAsync()
     {
         if (_batcher is not null)
         {

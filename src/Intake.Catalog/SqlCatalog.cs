@@ -173,15 +173,70 @@ public abstract partial class SqlCatalog : ICatalog
             // known, or twice in the batch, is counted as seen and never fails the others; in the listing's order, so
             // load ids (the claim's order) follow it as they did one by one.
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            var results = new List<RegisterResult>(loads.Count);
-            foreach (var load in loads)
+            IReadOnlyList<RegisterResult> results;
+            if (loads.Any(l => l.DoneStep is not null))
             {
-                results.Add(await RegisterAsync(connection, transaction, load, cancellationToken));
+                var one = new List<RegisterResult>(loads.Count);
+                foreach (var load in loads)
+                {
+                    one.Add(await RegisterAsync(connection, transaction, load, cancellationToken));
+                }
+
+                results = one;
+            }
+            else
+            {
+                results = await RegisterManyAsync(connection, transaction, loads, cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);
-            return (IReadOnlyList<RegisterResult>)results;
+            return results;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The batch's new loads in one <c>INSERT</c> (on PostgreSQL the load-count trigger then runs once for the batch,
+    /// not once per file), ids in the listing's order; each load it did not insert (known, or earlier in the batch) is
+    /// counted as seen as the single registration does.
+    /// </summary>
+    private async Task<IReadOnlyList<RegisterResult>> RegisterManyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<NewLoad> loads, CancellationToken cancellationToken)
+    {
+        var rows = new string[loads.Count];
+        var insert = Command(connection, "", transaction);
+        for (var i = 0; i < loads.Count; i++)
+        {
+            var load = loads[i];
+            rows[i] = $"(@pipeline{i}, @customer{i}, @source_key{i}, @fingerprint{i}, @source_size{i}, @table_name{i}, @source_modified{i}, @inbox_key{i}, @status, 0, 1, @now, @now)";
+            Add(insert, $"@pipeline{i}", load.Pipeline, DbType.String);
+            Add(insert, $"@customer{i}", load.Customer, DbType.String);
+            Add(insert, $"@source_key{i}", load.SourceKey, DbType.String);
+            Add(insert, $"@fingerprint{i}", load.Fingerprint, DbType.String);
+            Add(insert, $"@source_size{i}", load.SourceSize, DbType.Int64);
+            Add(insert, $"@table_name{i}", load.Table, DbType.String);
+            AddTime(insert, $"@source_modified{i}", load.SourceModified);
+            Add(insert, $"@inbox_key{i}", load.InboxKey, DbType.String);
+        }
+
+        insert.CommandText = $"""
+            INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, inbox_key, status, attempts, seen_count, created_at, updated_at)
+            VALUES {string.Join(", ", rows)}
+            ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
+            RETURNING {LoadColumns}
+            """;
+        Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
+        AddTime(insert, "@now", Now());
+        var created = (await QueryListAsync(insert, ReadLoad, cancellationToken)).ToDictionary(l => (l.Pipeline, l.SourceKey, l.Fingerprint));
+
+        var results = new List<RegisterResult>(loads.Count);
+        foreach (var load in loads)
+        {
+            // The first of the batch with its identity is the one inserted; any other, or one known before, is seen.
+            results.Add(created.Remove((load.Pipeline, load.SourceKey, load.Fingerprint), out var inserted)
+                ? new RegisterResult(inserted, Created: true)
+                : new RegisterResult(await SeenAsync(connection, transaction, load, cancellationToken), Created: false));
+        }
+
+        return results;
     }
 
     private static void CheckNewLoad(NewLoad load)
@@ -224,22 +279,27 @@ public abstract partial class SqlCatalog : ICatalog
             return new RegisterResult(created, Created: true);
         }
 
+        return new RegisterResult(await SeenAsync(connection, transaction, load, cancellationToken), Created: false);
+    }
+
+    /// <summary>A registration that found its load already there: counted as seen once more; the load as it is.</summary>
+    private async Task<Load> SeenAsync(DbConnection connection, DbTransaction? transaction, NewLoad load, CancellationToken cancellationToken)
+    {
         var seen = Command(connection, $"""
             UPDATE intake_loads SET seen_count = seen_count + 1
             WHERE pipeline = @pipeline AND source_key = @source_key AND fingerprint = @fingerprint
             RETURNING {LoadColumns}
             """, transaction);
         AddIdentity(seen, load);
-        var existing = await QuerySingleAsync(seen, ReadLoad, cancellationToken)
+        return await QuerySingleAsync(seen, ReadLoad, cancellationToken)
             ?? throw new InvalidOperationException($"load {load.Pipeline}/{load.SourceKey} conflicted on insert but does not exist");
-        return new RegisterResult(existing, Created: false);
+    }
 
-        static void AddIdentity(DbCommand command, NewLoad load)
-        {
-            Add(command, "@pipeline", load.Pipeline, DbType.String);
-            Add(command, "@source_key", load.SourceKey, DbType.String);
-            Add(command, "@fingerprint", load.Fingerprint, DbType.String);
-        }
+    private static void AddIdentity(DbCommand command, NewLoad load)
+    {
+        Add(command, "@pipeline", load.Pipeline, DbType.String);
+        Add(command, "@source_key", load.SourceKey, DbType.String);
+        Add(command, "@fingerprint", load.Fingerprint, DbType.String);
     }
 
     public Task<Load?> GetLoadAsync(long id, CancellationToken cancellationToken) => RunAsync(connection =>

@@ -144,7 +144,7 @@ public abstract partial class SqlCatalog : ICatalog
             // and when it inserted nothing the row exists, so the UPDATE below finds it. A step done before
             // registration needs one, so no worker sees the load without it.
             await using var transaction = load.DoneStep is null ? null : await connection.BeginTransactionAsync(cancellationToken);
-            var result = await RegisterAsync(connection, transaction, load, cancellationToken);
+            var result = (await RegisterManyAsync(connection, transaction, [load], cancellationToken))[0];
             if (transaction is not null)
             {
                 await transaction.CommitAsync(cancellationToken);
@@ -173,33 +173,18 @@ public abstract partial class SqlCatalog : ICatalog
             // known, or twice in the batch, is counted as seen and never fails the others; in the listing's order, so
             // load ids (the claim's order) follow it as they did one by one.
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            IReadOnlyList<RegisterResult> results;
-            if (loads.Any(l => l.DoneStep is not null))
-            {
-                var one = new List<RegisterResult>(loads.Count);
-                foreach (var load in loads)
-                {
-                    one.Add(await RegisterAsync(connection, transaction, load, cancellationToken));
-                }
-
-                results = one;
-            }
-            else
-            {
-                results = await RegisterManyAsync(connection, transaction, loads, cancellationToken);
-            }
-
+            var results = await RegisterManyAsync(connection, transaction, loads, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return results;
         }, cancellationToken);
     }
 
     /// <summary>
-    /// The batch's new loads in one <c>INSERT</c> (on PostgreSQL the load-count trigger then runs once for the batch,
-    /// not once per file), ids in the listing's order; each load it did not insert (known, or earlier in the batch) is
-    /// counted as seen as the single registration does.
+    /// The loads in one <c>INSERT</c> (for a batch, on PostgreSQL the load-count trigger then runs once, not once per
+    /// file), ids in the given order, with the steps done before registration of those it inserted; each load it did not
+    /// insert (known, or earlier in the batch) is counted as seen.
     /// </summary>
-    private async Task<IReadOnlyList<RegisterResult>> RegisterManyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<NewLoad> loads, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<RegisterResult>> RegisterManyAsync(DbConnection connection, DbTransaction? transaction, IReadOnlyList<NewLoad> loads, CancellationToken cancellationToken)
     {
         var rows = new string[loads.Count];
         var insert = Command(connection, "", transaction);
@@ -228,14 +213,24 @@ public abstract partial class SqlCatalog : ICatalog
         var created = (await QueryListAsync(insert, ReadLoad, cancellationToken)).ToDictionary(l => (l.Pipeline, l.SourceKey, l.Fingerprint));
 
         var results = new List<RegisterResult>(loads.Count);
+        var done = new List<(long LoadId, string? Worker, FinishedStep Step)>();
         foreach (var load in loads)
         {
             // The first of the batch with its identity is the one inserted; any other, or one known before, is seen.
-            results.Add(created.Remove((load.Pipeline, load.SourceKey, load.Fingerprint), out var inserted)
-                ? new RegisterResult(inserted, Created: true)
-                : new RegisterResult(await SeenAsync(connection, transaction, load, cancellationToken), Created: false));
+            if (!created.Remove((load.Pipeline, load.SourceKey, load.Fingerprint), out var inserted))
+            {
+                results.Add(new RegisterResult(await SeenAsync(connection, transaction, load, cancellationToken), Created: false));
+                continue;
+            }
+
+            results.Add(new RegisterResult(inserted, Created: true));
+            if (load.DoneStep is { } step)
+            {
+                done.Add((inserted.Id, step.Worker, new FinishedStep(step.Step, 1, Now(), Now(), step.Result)));
+            }
         }
 
+        await InsertFinishedAsync(connection, transaction, done, cancellationToken);
         return results;
     }
 
@@ -251,35 +246,6 @@ public abstract partial class SqlCatalog : ICatalog
         {
             throw new ArgumentException("a step done before registration cannot be running", nameof(load));
         }
-    }
-
-    private async Task<RegisterResult> RegisterAsync(DbConnection connection, DbTransaction? transaction, NewLoad load, CancellationToken cancellationToken)
-    {
-        var insert = Command(connection, $"""
-            INSERT INTO intake_loads (pipeline, customer, source_key, fingerprint, source_size, table_name, source_modified, inbox_key, status, attempts, seen_count, created_at, updated_at)
-            VALUES (@pipeline, @customer, @source_key, @fingerprint, @source_size, @table_name, @source_modified, @inbox_key, @status, 0, 1, @now, @now)
-            ON CONFLICT (pipeline, source_key, fingerprint) DO NOTHING
-            RETURNING {LoadColumns}
-            """, transaction);
-        AddIdentity(insert, load);
-        Add(insert, "@customer", load.Customer, DbType.String);
-        Add(insert, "@source_size", load.SourceSize, DbType.Int64);
-        Add(insert, "@table_name", load.Table, DbType.String);
-        AddTime(insert, "@source_modified", load.SourceModified);
-        Add(insert, "@inbox_key", load.InboxKey, DbType.String);
-        Add(insert, "@status", LoadStatus.Ready.ToWord(), DbType.String);
-        AddTime(insert, "@now", Now());
-        if (await QuerySingleAsync(insert, ReadLoad, cancellationToken) is { } created)
-        {
-            if (load.DoneStep is { } step)
-            {
-                await InsertFinishedAsync(connection, transaction, created.Id, step.Worker, [new FinishedStep(step.Step, 1, Now(), Now(), step.Result)], cancellationToken);
-            }
-
-            return new RegisterResult(created, Created: true);
-        }
-
-        return new RegisterResult(await SeenAsync(connection, transaction, load, cancellationToken), Created: false);
     }
 
     /// <summary>A registration that found its load already there: counted as seen once more; the load as it is.</summary>

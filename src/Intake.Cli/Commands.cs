@@ -126,6 +126,9 @@ internal static class Commands
                       "(default: defaults.small_load_workers, else none). Many small files: 3 per processor",
     };
 
+    /// <summary>The value of <see cref="SmallWorkersOption"/>, never below 0; null when not given.</summary>
+    internal static int? SmallWorkers(ParseResult parse, Option<int?> option) => parse.GetValue(option) is { } n ? Math.Max(0, n) : null;
+
     private static Command RunCommand()
     {
         var once = new Option<bool>("--once") { Description = "Discover and process what is there now, then exit (default: keep polling)" };
@@ -157,7 +160,7 @@ internal static class Commands
 
             var options = new RunOptions
             {
-                Once = parse.GetValue(once), Pipelines = names, Workers = Math.Max(1, parse.GetValue(workers)), SmallLoadWorkers = parse.GetValue(smallWorkers) is { } small ? Math.Max(0, small) : null,
+                Once = parse.GetValue(once), Pipelines = names, Workers = Math.Max(1, parse.GetValue(workers)), SmallLoadWorkers = SmallWorkers(parse, smallWorkers),
                 PollInterval = every,
             };
             RunSummary summary;

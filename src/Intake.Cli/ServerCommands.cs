@@ -46,7 +46,7 @@ internal static class ServerCommands
                 Urls = parse.GetValue(urls)!,
                 Api = true,
                 Workers = Math.Max(1, parse.GetValue(workers)),
-                SmallLoadWorkers = parse.GetValue(smallWorkers) is { } small ? Math.Max(0, small) : null,
+                SmallLoadWorkers = Commands.SmallWorkers(parse, smallWorkers),
                 Poll = Duration(parse.GetValue(poll)!, "--poll", errors),
                 DiscoverEvery = Duration(parse.GetValue(discover)!, "--discover-every", errors),
                 SweepEvery = Duration(parse.GetValue(sweep)!, "--sweep-every", errors),
@@ -80,7 +80,7 @@ internal static class ServerCommands
             {
                 Api = false,
                 Workers = Math.Max(1, parse.GetValue(workers)),
-                SmallLoadWorkers = parse.GetValue(smallWorkers) is { } small ? Math.Max(0, small) : null,
+                SmallLoadWorkers = Commands.SmallWorkers(parse, smallWorkers),
                 Poll = Duration(parse.GetValue(poll)!, "--poll", errors),
                 SweepEvery = Duration(parse.GetValue(sweep)!, "--sweep-every", errors),
             };

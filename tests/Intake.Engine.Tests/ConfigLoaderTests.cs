@@ -178,7 +178,7 @@ public sealed class ConfigLoaderTests : IDisposable
 
         var defaults = ConfigLoader.Load(file).Defaults;
 
-        defaults.SmallLoadLanes.ShouldBe(expected ?? 0);
+        defaults.SmallLoadLanes().ShouldBe(expected ?? 0);
     }
 
     [Fact]

@@ -77,8 +77,11 @@ public sealed record DefaultsConfig
     /// </summary>
     public int? SmallLoadWorkers { get; init; }
 
-    /// <summary>The small-load workers a process runs (<see cref="SmallLoadWorkers"/>; none unless set, or without small loads).</summary>
-    public int SmallLoadLanes => SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? 0;
+    /// <summary>
+    /// The small-load workers a process runs: <paramref name="overridden"/> (a command line's <c>--small-workers</c>) when
+    /// given, else <see cref="SmallLoadWorkers"/>; none unless set, or without small loads.
+    /// </summary>
+    public int SmallLoadLanes(int? overridden = null) => overridden ?? (SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? 0);
 }
 
 public sealed record ArchiveLimitsConfig

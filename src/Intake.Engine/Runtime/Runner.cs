@@ -43,7 +43,7 @@ public sealed class Runner
     /// </summary>
     public async Task<IReadOnlyList<Load>> DrainAsync(IReadOnlyCollection<string> pipelines, int workers, CancellationToken cancellationToken)
     {
-        var pool = Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(_runtime, _observer)).ToList();
+        var pool = Worker.Pool(_runtime, workers, smallLoadWorkers: 0, _observer);
         var finished = new List<Load>();
         await DrainAsync(pool, pipelines, finished, cancellationToken);
         return finished;
@@ -128,23 +128,15 @@ public sealed class Runner
         var discovered = new List<DiscoveryResult>();
         var finished = new List<Load>();
         var discovery = new Discovery(_runtime);
-        var workers = Worker.Pool(_runtime, options.Workers, options.SmallLoadWorkers ?? _runtime.Config.Defaults.SmallLoadLanes, _observer);
+        var workers = Worker.Pool(_runtime, options.Workers, options.SmallLoadWorkers, _observer);
         WorkerThreads.Reserve(workers.Count);
 
         while (true)
         {
             // The workers start on the first batch discovery registers instead of waiting for the whole listing.
+            // Both awaited to their end, the drain's failure first, then discovery's.
             var discovering = DiscoverAsync(discovery, pipelines, discovered, cancellationToken);
-            try
-            {
-                await DrainAsync(workers, names, finished, cancellationToken, discovering);
-            }
-            finally
-            {
-                await discovering.ContinueWith(_ => { }, TaskScheduler.Default); // never left running; its own errors are below
-            }
-
-            await discovering;
+            await Task.WhenAll(DrainAsync(workers, names, finished, cancellationToken, discovering), discovering);
 
             if (options.Once || cancellationToken.IsCancellationRequested)
             {

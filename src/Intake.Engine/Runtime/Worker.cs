@@ -81,11 +81,15 @@ public sealed class Worker
     /// </summary>
     public long? MaxSourceSize { get; init; }
 
-    /// <summary>A process's workers: <paramref name="workers"/> that take any load, then its small-load workers.</summary>
-    public static List<Worker> Pool(IntakeRuntime runtime, int workers, int smallLoadWorkers, IRunObserver? observer = null) =>
+    /// <summary>
+    /// A process's workers: <paramref name="workers"/> that take any load, then its small-load workers
+    /// (<paramref name="smallLoadWorkers"/>, else the configuration's: <see cref="DefaultsConfig.SmallLoadLanes"/>).
+    /// </summary>
+    public static List<Worker> Pool(IntakeRuntime runtime, int workers, int? smallLoadWorkers, IRunObserver? observer = null) =>
     [
         .. Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(runtime, observer)),
-        .. Enumerable.Range(0, Math.Max(0, smallLoadWorkers)).Select(_ => new Worker(runtime, observer) { MaxSourceSize = runtime.Config.Defaults.SmallLoadsUpTo }),
+        .. Enumerable.Range(0, Math.Max(0, runtime.Config.Defaults.SmallLoadLanes(smallLoadWorkers)))
+            .Select(_ => new Worker(runtime, observer) { MaxSourceSize = runtime.Config.Defaults.SmallLoadsUpTo }),
     ];
 
     private ICatalog Catalog => _runtime.Catalog;

@@ -147,7 +147,7 @@ internal sealed class WorkerPoolService : BackgroundService
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // The process's workers, then its small-load workers (defaults.small_load_workers), each in a loop of its own.
-        var pool = Worker.Pool(_state.Runtime, _state.Options.Workers, _state.Options.SmallLoadWorkers ?? _state.Runtime.Config.Defaults.SmallLoadLanes, _state.Metrics);
+        var pool = Worker.Pool(_state.Runtime, _state.Options.Workers, _state.Options.SmallLoadWorkers, _state.Metrics);
         WorkerThreads.Reserve(pool.Count);
         return Task.WhenAll(pool.Select(worker => Task.Run(() => LoopAsync(worker, stoppingToken), CancellationToken.None)));
     }

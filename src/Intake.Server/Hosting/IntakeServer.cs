@@ -62,7 +62,7 @@ public static class IntakeServer
             // A daemon: started during a catalog outage it waits (logged once) and comes up when the catalog answers.
             var runtime = await IntakeRuntime.OpenAsync(config, OutageOptions.Daemon, time, host.Services.GetRequiredService<ILoggerFactory>(), cancellationToken);
             state.Initialize(runtime);
-            ServerLog.Started(state.Log, options.Api ? "serve" : "worker", options.Workers, options.SmallLoadWorkers ?? config.Defaults.SmallLoadLanes, runtime.Catalog is Catalog.SqlCatalog c ? c.Description : config.Catalog.Kind,
+            ServerLog.Started(state.Log, options.Api ? "serve" : "worker", options.Workers, config.Defaults.SmallLoadLanes(options.SmallLoadWorkers), runtime.Catalog is Catalog.SqlCatalog c ? c.Description : config.Catalog.Kind,
                 string.Join(", ", config.Pipelines.Select(p => p.Name)));
             await host.StartAsync(cancellationToken);
             return new RunningServer(host, state);

@@ -142,8 +142,8 @@ public abstract partial class SqlCatalog : ICatalog
             // Race-safe without a transaction: ON CONFLICT DO NOTHING does not fail when another process
             // registers the same identity at the same moment (PostgreSQL waits for that insert to commit),
             // and when it inserted nothing the row exists, so the UPDATE below finds it. A step done before
-            // registration needs one, so no worker sees the load without it.
-            await using var transaction = load.DoneStep is null ? null : await connection.BeginTransactionAsync(cancellationToken);
+            // registration, or an inbox key to hold, needs one, so no worker sees the load without it.
+            await using var transaction = load.DoneStep is null && load.ProposedInboxKey is null ? null : await connection.BeginTransactionAsync(cancellationToken);
             var result = (await RegisterManyAsync(connection, transaction, [load], cancellationToken))[0];
             if (transaction is not null)
             {
@@ -199,7 +199,7 @@ public abstract partial class SqlCatalog : ICatalog
             Add(insert, $"@source_size{i}", load.SourceSize, DbType.Int64);
             Add(insert, $"@table_name{i}", load.Table, DbType.String);
             AddTime(insert, $"@source_modified{i}", load.SourceModified);
-            Add(insert, $"@inbox_key{i}", load.InboxKey, DbType.String);
+            Add(insert, $"@inbox_key{i}", load.InboxKey ?? load.ProposedInboxKey, DbType.String);
         }
 
         insert.CommandText = $"""
@@ -214,6 +214,7 @@ public abstract partial class SqlCatalog : ICatalog
 
         var results = new List<RegisterResult>(loads.Count);
         var done = new List<(long LoadId, string? Worker, FinishedStep Step)>();
+        var proposed = new List<(int Index, Load Load)>();
         foreach (var load in loads)
         {
             // The first of the batch with its identity is the one inserted; any other, or one known before, is seen.
@@ -221,6 +222,11 @@ public abstract partial class SqlCatalog : ICatalog
             {
                 results.Add(new RegisterResult(await SeenAsync(connection, transaction, load, cancellationToken), Created: false));
                 continue;
+            }
+
+            if (load.ProposedInboxKey is not null)
+            {
+                proposed.Add((results.Count, inserted));
             }
 
             results.Add(new RegisterResult(inserted, Created: true));
@@ -231,7 +237,67 @@ public abstract partial class SqlCatalog : ICatalog
         }
 
         await InsertFinishedAsync(connection, transaction, done, cancellationToken);
+        foreach (var (index, key) in await HoldInboxKeysAsync(connection, transaction, proposed.ConvertAll(p => p.Load), cancellationToken))
+        {
+            results[proposed[index].Index] = results[proposed[index].Index] with { Load = results[proposed[index].Index].Load with { InboxKey = key } };
+        }
+
         return results;
+    }
+
+    /// <summary>
+    /// Holds each new load's proposed inbox key for it (<c>intake_inbox_keys</c>); a load whose key another load holds,
+    /// or one earlier in the batch, gets <see cref="InboxKeys.WithLoadId"/> instead. Returns those changed keys by the
+    /// load's place in <paramref name="loads"/>.
+    /// </summary>
+    private async Task<List<(int Index, string Key)>> HoldInboxKeysAsync(DbConnection connection, DbTransaction? transaction, List<Load> loads, CancellationToken cancellationToken)
+    {
+        var changed = new List<(int Index, string Key)>();
+        if (loads.Count == 0)
+        {
+            return changed;
+        }
+
+        var hold = Command(connection, "", transaction);
+        var rows = new string[loads.Count];
+        for (var i = 0; i < loads.Count; i++)
+        {
+            rows[i] = $"(@key{i}, @id{i})";
+            Add(hold, $"@key{i}", loads[i].InboxKey, DbType.String);
+            Add(hold, $"@id{i}", loads[i].Id, DbType.Int64);
+        }
+
+        hold.CommandText = $"INSERT INTO intake_inbox_keys (inbox_key, load_id) VALUES {string.Join(", ", rows)} ON CONFLICT (inbox_key) DO NOTHING RETURNING load_id";
+        var held = (await QueryListAsync(hold, r => r.GetInt64(0), cancellationToken)).ToHashSet();
+        for (var i = 0; i < loads.Count; i++)
+        {
+            if (held.Contains(loads[i].Id))
+            {
+                continue;
+            }
+
+            // Rare (two files of one name in one second): one statement each until a key is free.
+            for (var attempt = 1; ; attempt++)
+            {
+                var key = InboxKeys.WithLoadId(loads[i].InboxKey!, loads[i].Id, attempt);
+                var again = Command(connection, "INSERT INTO intake_inbox_keys (inbox_key, load_id) VALUES (@key, @id) ON CONFLICT (inbox_key) DO NOTHING RETURNING load_id", transaction);
+                Add(again, "@key", key, DbType.String);
+                Add(again, "@id", loads[i].Id, DbType.Int64);
+                if ((await QueryListAsync(again, r => r.GetInt64(0), cancellationToken)).Count == 0)
+                {
+                    continue;
+                }
+
+                var update = Command(connection, "UPDATE intake_loads SET inbox_key = @key WHERE id = @id", transaction);
+                Add(update, "@key", key, DbType.String);
+                Add(update, "@id", loads[i].Id, DbType.Int64);
+                await update.ExecuteNonQueryAsync(cancellationToken);
+                changed.Add((i, key));
+                break;
+            }
+        }
+
+        return changed;
     }
 
     private static void CheckNewLoad(NewLoad load)
@@ -241,6 +307,11 @@ public abstract partial class SqlCatalog : ICatalog
         ArgumentNullException.ThrowIfNull(load.Customer);
         ArgumentException.ThrowIfNullOrWhiteSpace(load.SourceKey);
         ArgumentException.ThrowIfNullOrWhiteSpace(load.Fingerprint);
+
+        if (load.InboxKey is not null && load.ProposedInboxKey is not null)
+        {
+            throw new ArgumentException("a load's original is either in the inbox already or to be fetched there, not both", nameof(load));
+        }
 
         if (load.DoneStep is { } done && done.Result.Outcome == StepOutcome.Running)
         {

@@ -38,4 +38,44 @@ public abstract partial class CatalogComplianceTests
         (await Catalog.ListLoadsAsync(new LoadQuery(), None)).ShouldBeEmpty();
         (await Catalog.RegisterLoadsAsync([], None)).ShouldBeEmpty();
     }
+
+    [CatalogFact]
+    public async Task RegisterLoads_TwoFilesProposingOneInboxKey_EachGetsAKeyOfItsOwn_InABatchAndAcrossProcesses()
+    {
+        // x/a.csv and y/a.csv registered in the same second render the same key from a template without {load}.
+        var results = await Catalog.RegisterLoadsAsync(
+        [
+            new NewLoad("orders", "acme", "x/a.csv", "f1", 100) { ProposedInboxKey = "acme/20260301_080000/a.csv" },
+            new NewLoad("orders", "acme", "y/a.csv", "f1", 100) { ProposedInboxKey = "acme/20260301_080000/a.csv" },
+        ], None);
+        var again = await Open().RegisterLoadAsync(new NewLoad("invoices", "acme", "a.csv", "f1", 100) { ProposedInboxKey = "acme/20260301_080000/a.csv" }, None);
+        var seen = await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "y/a.csv", "f1", 100) { ProposedInboxKey = "acme/20260301_090000/a.csv" }, None);
+
+        var (x, y, z) = (results[0].Load, results[1].Load, again.Load);
+        x.InboxKey.ShouldBe("acme/20260301_080000/a.csv");
+        y.InboxKey.ShouldBe($"acme/20260301_080000/{y.Id}/a.csv");
+        z.InboxKey.ShouldBe($"acme/20260301_080000/{z.Id}/a.csv");
+        foreach (var load in new[] { x, y, z })
+        {
+            (await LoadAsync(load.Id)).InboxKey.ShouldBe(load.InboxKey); // recorded, not only returned
+        }
+
+        (seen.Created, seen.Load.InboxKey).ShouldBe((false, y.InboxKey)); // a known file keeps the key it has
+    }
+
+    [CatalogFact]
+    public async Task RegisterLoad_AProposedKeyAnEarlierOriginalHas_IsNotGivenAgain_EvenWhenTheTemplateHasNoTime()
+    {
+        // A template like {type}/{name}: the same name on another day must not land on yesterday's original.
+        var yesterday = await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "export.csv", "day1", 100) { ProposedInboxKey = "orders/export.csv" }, None);
+        var today = await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "export.csv", "day2", 100) { ProposedInboxKey = "orders/export.csv" }, None);
+        var literal = await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", $"{today.Load.Id + 1}/export.csv", "f", 100) { ProposedInboxKey = $"orders/{today.Load.Id + 2}/export.csv" }, None);
+        var third = await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "export.csv", "day3", 100) { ProposedInboxKey = "orders/export.csv" }, None);
+
+        yesterday.Load.InboxKey.ShouldBe("orders/export.csv");
+        today.Load.InboxKey.ShouldBe($"orders/{today.Load.Id}/export.csv");
+        literal.Load.InboxKey.ShouldBe($"orders/{third.Load.Id}/export.csv"); // a template happened to render it first
+        third.Load.InboxKey.ShouldBe($"orders/{third.Load.Id}-2/export.csv");
+        Should.Throw<ArgumentException>(() => Catalog.RegisterLoadAsync(new NewLoad("m", "acme", "k", "f") { InboxKey = "a", ProposedInboxKey = "b" }, None));
+    }
 }

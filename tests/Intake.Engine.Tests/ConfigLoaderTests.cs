@@ -171,14 +171,16 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("  small_load_workers: 0\n", 0)]
     [InlineData("  small_load_workers: 12\n", 12)]
     [InlineData("  small_load_workers: 12\n  small_loads_up_to: 0\n", 0)]
-    public void Load_SmallLoadWorkers_NoneUnlessSet_NoneWithoutSmallLoads(string yaml, int? expected)
+    [InlineData("  small_loads_up_to: 0\n", 0)]
+    public void Load_SmallLoadWorkers_ThreePerProcessorUnlessSet_NoneWithoutSmallLoads(string yaml, int? expected)
     {
         var file = Write("intake.yaml", MinimalIntake + "\ndefaults:\n" + yaml);
         Write("pipelines/sales.yaml", MinimalPipeline);
 
         var defaults = ConfigLoader.Load(file).Defaults;
 
-        defaults.SmallLoadLanes().ShouldBe(expected ?? 0);
+        defaults.SmallLoadLanes().ShouldBe(expected ?? Math.Min(16, 3 * Environment.ProcessorCount));
+        defaults.SmallLoadLanes(overridden: 1).ShouldBe(1);
     }
 
     [Fact]

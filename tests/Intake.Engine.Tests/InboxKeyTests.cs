@@ -47,4 +47,54 @@ public sealed class InboxKeyTests : IAsyncLifetime
         File.Exists(_project.Stored("error/first/a.zip")).ShouldBeTrue();
         File.Exists(_project.Stored("inbox/second/a.zip")).ShouldBeFalse();
     }
+
+    [Fact]
+    public async Task TwoFilesOfOneName_RegisteredInTheSameSecond_EachLoadKeepsItsOwnOriginal()
+    {
+        // The default template (…/<received yyyyMMdd_HHmmss>/<name>) renders one key for x/a.csv and y/a.csv. Of one
+        // size, so a fetch that finds "its" key taken would once have kept the other file as its original.
+        _project.Pipeline("p", """
+            name: p
+            source: { kind: local, path: ../in, stable_for: 0s }
+            steps: [fetch, validate, archive, load]
+            load: { table: rows }
+            """);
+        Directory.CreateDirectory(_project.In("x"));
+        Directory.CreateDirectory(_project.In("y"));
+        File.WriteAllText(_project.In("x/a.csv"), "id,name\n1,xx\n");
+        File.WriteAllText(_project.In("y/a.csv"), "id,name\n2,yy\n");
+        var clock = new global::Intake.Tests.Shared.ManualTimeProvider(DateTimeOffset.UtcNow.AddMinutes(1)); // stopped: one second for both
+        var runtime = await _project.OpenAsync(time: clock);
+
+        await new Discovery(runtime).DiscoverAsync(runtime.Pipeline("p"), default);
+        var worker = new Worker(runtime, Worker.DefaultSteps(runtime));
+        while (await worker.RunOneAsync(null, default) is not null)
+        {
+        }
+
+        var loads = await runtime.Catalog.ListLoadsAsync(new LoadQuery(), default);
+        loads.Count.ShouldBe(2);
+        loads.ShouldAllBe(l => l.Status == LoadStatus.Archived);
+        loads.Select(l => l.InboxKey).Distinct().Count().ShouldBe(2);
+        loads[0].InboxKey!.ShouldEndWith($"/{clock.GetUtcNow():yyyyMMdd_HHmmss}/a.csv");
+        loads[1].InboxKey.ShouldBe(InboxKeys.WithLoadId(loads[0].InboxKey!, loads[1].Id));
+        foreach (var load in loads)
+        {
+            var original = File.ReadAllText(_project.In(load.SourceKey));
+            File.ReadAllText(_project.Stored("inbox/" + load.InboxKey)).ShouldBe(original);
+            File.ReadAllText(_project.Stored("archive/" + load.InboxKey)).ShouldBe(original);
+        }
+
+        using var warehouse = _project.OpenWarehouse();
+        using var rows = warehouse.CreateCommand();
+        rows.CommandText = "SELECT name FROM rows ORDER BY id";
+        using var reader = rows.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read())
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        names.ShouldBe(["xx", "yy"]);
+    }
 }

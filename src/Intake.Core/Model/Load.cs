@@ -44,6 +44,14 @@ public sealed record NewLoad(string Pipeline, string Customer, string SourceKey,
     public string? InboxKey { get; init; }
 
     /// <summary>
+    /// Where the fetch is to put the original, rendered at registration from a key template without <c>{load}</c>; null
+    /// when the fetch renders the key itself (a template with <c>{load}</c>, unique by construction). The catalog keeps
+    /// these keys unique: when another load holds the key, this load gets it with its own id as a folder before the file
+    /// name (<see cref="InboxKeys.WithLoadId"/>), so two files of one name never share an original.
+    /// </summary>
+    public string? ProposedInboxKey { get; init; }
+
+    /// <summary>
     /// A first step the registrar did itself (a mail message's <c>receive</c>), recorded in the same transaction as the
     /// load so that a worker claiming the new load at once finds it done; null for none. Not recorded for a load that
     /// existed already.
@@ -161,3 +169,20 @@ public sealed record ClaimRequest
 }
 
 public sealed record RegisterResult(Load Load, bool Created);
+
+/// <summary>The rule that makes a held inbox key this load's own.</summary>
+public static class InboxKeys
+{
+    /// <summary>
+    /// <paramref name="key"/> with the load's id as a folder before its last segment (<c>a/b/17/c.csv</c>); a second
+    /// try (<paramref name="attempt"/> 2, 3, …) adds it to the id (<c>a/b/17-2/c.csv</c>) in case a template rendered
+    /// that very key too.
+    /// </summary>
+    public static string WithLoadId(string key, long loadId, int attempt = 1)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        var slash = key.LastIndexOf('/');
+        var folder = attempt <= 1 ? loadId.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{loadId}-{attempt}";
+        return slash < 0 ? $"{folder}/{key}" : $"{key[..(slash + 1)]}{folder}/{key[(slash + 1)..]}";
+    }
+}

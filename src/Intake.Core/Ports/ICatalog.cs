@@ -13,7 +13,9 @@ public interface ICatalog : IAsyncDisposable
 
     /// <summary>
     /// Inserts a load in <c>ready</c> unless (pipeline, source key, fingerprint) exists; then returns
-    /// the existing one with <c>Created = false</c>. Safe to call from several processes at once.
+    /// the existing one with <c>Created = false</c>. Safe to call from several processes at once. A new load's
+    /// <see cref="NewLoad.ProposedInboxKey"/> becomes its inbox key, held for it alone: when another load holds that key,
+    /// the load gets <see cref="InboxKeys.WithLoadId"/> of it (the returned load says which).
     /// </summary>
     Task<RegisterResult> RegisterLoadAsync(NewLoad load, CancellationToken cancellationToken);
 

@@ -71,17 +71,18 @@ public sealed record DefaultsConfig
     /// <summary>
     /// Workers that take only small loads (<see cref="SmallLoadsUpTo"/>), beside a process's <c>--workers</c>: many
     /// small files are bound by disk syncs and round trips, not by CPU or memory, so more of them in flight go faster,
-    /// while big loads stay as many at once as <c>--workers</c> says. Null or 0: none (see the README's limits: with the
-    /// default key template, loads of same-named files registered in the same second share an inbox key, and more
-    /// loads in flight make that likelier to bite).
+    /// while big loads stay as many at once as <c>--workers</c> says. Null: <see cref="DefaultSmallLoadWorkers"/>; 0: none.
     /// </summary>
     public int? SmallLoadWorkers { get; init; }
 
+    /// <summary>Three per processor, at most 16: with 2 workers on 2 cores, 8 small loads in flight.</summary>
+    public static int DefaultSmallLoadWorkers => Math.Min(16, 3 * Environment.ProcessorCount);
+
     /// <summary>
     /// The small-load workers a process runs: <paramref name="overridden"/> (a command line's <c>--small-workers</c>) when
-    /// given, else <see cref="SmallLoadWorkers"/>; none unless set, or without small loads.
+    /// given, else <see cref="SmallLoadWorkers"/>; none without small loads.
     /// </summary>
-    public int SmallLoadLanes(int? overridden = null) => overridden ?? (SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? 0);
+    public int SmallLoadLanes(int? overridden = null) => overridden ?? (SmallLoadsUpTo <= 0 ? 0 : SmallLoadWorkers ?? DefaultSmallLoadWorkers);
 }
 
 public sealed record ArchiveLimitsConfig

@@ -177,7 +177,7 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
                 }
 
                 found.Add(file.Key);
-                batch.Add(new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified) { InboxKey = GroupedKey(context, file.Key) });
+                batch.Add(new NewLoad(pipeline.Name, context.Customer, file.Key, file.Fingerprint, file.Size, table, file.Modified) { ProposedInboxKey = ProposedInboxKey(context, file.Key) });
                 if (batch.Count == RegistrationBatch)
                 {
                     await RegisterBatchAsync();
@@ -202,20 +202,22 @@ public abstract class FileSourceKind<TOptions> : SourceKind<TOptions>, IFileSour
     }
 
     /// <summary>
-    /// The inbox key of a file an upload trigger files under its own group (HView's grid), rendered at registration from
-    /// the key template with that group and the registration time as <c>{received}</c>; null (rendered by the fetch from
-    /// the pipeline's group) without one, or when the template names <c>{load}</c>, which is not known before the load exists.
+    /// The inbox key of a new file, rendered at registration from the key template with the registration time as
+    /// <c>{received}</c> and the upload trigger's own group when it files under one (HView's grid). The catalog holds it
+    /// for this load alone, so two files of one name registered in the same second (from two folders, or two pipelines
+    /// of one group) never share an original. Null when the template names <c>{load}</c>: the fetch renders that key,
+    /// unique by construction, once the load's id is known.
     /// </summary>
-    private static string? GroupedKey(DiscoveryContext context, string sourceKey)
+    private static string? ProposedInboxKey(DiscoveryContext context, string sourceKey)
     {
         var pipeline = context.Pipeline;
-        if (context.Group is not { } group || group == pipeline.Group || pipeline.KeyTemplate.Contains("{load", StringComparison.Ordinal))
+        if (pipeline.KeyTemplate.Contains("{load", StringComparison.Ordinal))
         {
             return null;
         }
 
         var provisional = new Load { Pipeline = pipeline.Name, Customer = context.Customer, SourceKey = sourceKey, Fingerprint = "", CreatedAt = context.Runtime.Time.GetUtcNow() };
-        return Keys.Render(pipeline.KeyTemplate, pipeline with { Group = group }, provisional);
+        return Keys.Render(pipeline.KeyTemplate, context.Group is { } group ? pipeline with { Group = group } : pipeline, provisional);
     }
 
     private sealed class KeptSource(IFileSource source)

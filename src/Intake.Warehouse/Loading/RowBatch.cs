@@ -129,11 +129,21 @@ internal sealed class BatchRowSource(string sourceName, IReadOnlyList<string> co
             _batch = null;
         }
 
-        while (await batches.WaitToReadAsync(cancellationToken))
+        while (true)
         {
+            // Waiting in ReadAsync, not WaitToReadAsync: the queue hands each batch to the encoder that has waited
+            // longest. WaitToReadAsync woke every waiting encoder for each batch, and the one woken last (the one that
+            // had just finished a batch, first off its thread's queue) took it: on 2 cores one stream took them all.
             if (!batches.TryRead(out var next))
             {
-                continue;
+                try
+                {
+                    next = await batches.ReadAsync(cancellationToken);
+                }
+                catch (ChannelClosedException)
+                {
+                    return false;
+                }
             }
 
             if (next.FirstRowNumber > stopAfterRow())
@@ -147,8 +157,6 @@ internal sealed class BatchRowSource(string sourceName, IReadOnlyList<string> co
             Rows++;
             return true;
         }
-
-        return false;
     }
 
     public string? GetString(int ordinal)

@@ -4,7 +4,7 @@
 #   bench/small-files/run.sh                     FILES=10000 CATALOG=sqlite WORKERS=2
 #   CATALOG=postgres bench/small-files/run.sh    PostgreSQL catalog and warehouse (a throwaway server on its own port)
 #   FILES=200 bench/small-files/run.sh           a quick check that the script works
-#   SMALL_WORKERS=6 bench/small-files/run.sh     2 workers plus 6 that take only small loads (8 in flight)
+#   SMALL_WORKERS=0 bench/small-files/run.sh     2 workers and no small-load workers (the default adds 3 per processor)
 #   INTAKE="dotnet /path/intake.dll" ...         measure another build (the "before" of a change)
 # CATALOG=sqlite is the embedded default: SQLite catalog, local store, SQLite warehouse. The bare tool is one
 # `sqlite3` session doing one `.import` per file (each file its own transaction and commit, as Intake commits each
@@ -12,7 +12,8 @@
 # `\copy` per file (each its own transaction and commit), after the same `cp`. One client session rather than one
 # process per file: Intake also runs as one process, so starting a client per file would charge the bare tool for
 # process starts Intake does not pay; the bare tools do not fsync the copies, Intake does (its archive is durable).
-# Intake runs `intake run --once --workers $WORKERS` (discovery, then that many loads in flight in one process).
+# Intake runs `intake run --once --workers $WORKERS` (discovery, then that many loads of any size in flight in one
+# process, plus its small-load workers: 3 per processor unless SMALL_WORKERS says).
 # Checks: every file is exactly one load and archived, the table has FILES×10 rows, no duplicate id; exits non-zero
 # on any difference. Prints files/s, CPU seconds (user+sys) of Intake and of the database server, and, from a second
 # run of STRACE_FILES (default 200) files under `strace -f`, fsyncs, files created, renames and unlinks per load, and
@@ -24,8 +25,9 @@ repo=$(cd "$here/../.." && pwd)
 files=${FILES:-10000}
 catalog=${CATALOG:-sqlite}
 workers=${WORKERS:-2}
-# SMALL_WORKERS: --small-workers for Intake (workers that take only small loads, beside WORKERS); unset: the configuration's (none)
+# SMALL_WORKERS: --small-workers for Intake (workers that take only small loads, beside WORKERS); unset: the default (3 per processor)
 small_workers=${SMALL_WORKERS:+--small-workers $SMALL_WORKERS}
+small_label=${SMALL_WORKERS:+ --small-workers $SMALL_WORKERS}; [ -n "${SMALL_WORKERS:-}" ] || small_label=" (+ the default small-load workers)"
 strace_files=${STRACE_FILES:-200}
 # INTAKE: the command to measure (default this checkout's launcher), e.g. INTAKE="dotnet /tmp/before/intake.dll" for a before/after pair.
 read -r -a intake <<< "${INTAKE:-$repo/intake}"
@@ -187,7 +189,7 @@ else
   commits=$(python3 -c "print(f'{($c1 - $c0) / $sfiles:.1f} (PostgreSQL xact_commit, catalog + warehouse + reads)')")
 fi
 
-python3 - "$files" "$t0" "$t1" "$t2" "$t3" "$work/bare.cpu" "$work/intake.cpu" "$bare_server" "$cpu2" "$cpu3" "$work/strace.txt" "$sfiles" "$catalog" "$workers${SMALL_WORKERS:+ --small-workers $SMALL_WORKERS}" "$bare_what" "$commits" <<'PY'
+python3 - "$files" "$t0" "$t1" "$t2" "$t3" "$work/bare.cpu" "$work/intake.cpu" "$bare_server" "$cpu2" "$cpu3" "$work/strace.txt" "$sfiles" "$catalog" "$workers$small_label" "$bare_what" "$commits" <<'PY'
 import sys
 a = sys.argv
 files = int(a[1]); t0, t1, t2, t3 = map(float, a[2:6])

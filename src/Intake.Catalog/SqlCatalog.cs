@@ -214,7 +214,7 @@ public abstract partial class SqlCatalog : ICatalog
 
         var results = new List<RegisterResult>(loads.Count);
         var done = new List<(long LoadId, string? Worker, FinishedStep Step)>();
-        var proposed = new List<(int Index, Load Load)>();
+        var proposed = new List<Load>();
         foreach (var load in loads)
         {
             // The first of the batch with its identity is the one inserted; any other, or one known before, is seen.
@@ -226,7 +226,7 @@ public abstract partial class SqlCatalog : ICatalog
 
             if (load.ProposedInboxKey is not null)
             {
-                proposed.Add((results.Count, inserted));
+                proposed.Add(inserted);
             }
 
             results.Add(new RegisterResult(inserted, Created: true));
@@ -237,9 +237,13 @@ public abstract partial class SqlCatalog : ICatalog
         }
 
         await InsertFinishedAsync(connection, transaction, done, cancellationToken);
-        foreach (var (index, key) in await HoldInboxKeysAsync(connection, transaction, proposed.ConvertAll(p => p.Load), cancellationToken))
+        var moved = await HoldInboxKeysAsync(connection, transaction, proposed, cancellationToken);
+        for (var i = 0; moved.Count > 0 && i < results.Count; i++)
         {
-            results[proposed[index].Index] = results[proposed[index].Index] with { Load = results[proposed[index].Index].Load with { InboxKey = key } };
+            if (results[i].Created && moved.TryGetValue(results[i].Load.Id, out var key))
+            {
+                results[i] = results[i] with { Load = results[i].Load with { InboxKey = key } };
+            }
         }
 
         return results;
@@ -247,12 +251,11 @@ public abstract partial class SqlCatalog : ICatalog
 
     /// <summary>
     /// Holds each new load's proposed inbox key for it (<c>intake_inbox_keys</c>); a load whose key another load holds,
-    /// or one earlier in the batch, gets <see cref="InboxKeys.WithLoadId"/> instead. Returns those changed keys by the
-    /// load's place in <paramref name="loads"/>.
+    /// or one earlier in the batch, gets <see cref="InboxKeys.WithLoadId"/> instead. Returns those changed keys by load id.
     /// </summary>
-    private async Task<List<(int Index, string Key)>> HoldInboxKeysAsync(DbConnection connection, DbTransaction? transaction, List<Load> loads, CancellationToken cancellationToken)
+    private async Task<Dictionary<long, string>> HoldInboxKeysAsync(DbConnection connection, DbTransaction? transaction, List<Load> loads, CancellationToken cancellationToken)
     {
-        var changed = new List<(int Index, string Key)>();
+        var changed = new Dictionary<long, string>();
         if (loads.Count == 0)
         {
             return changed;
@@ -292,7 +295,7 @@ public abstract partial class SqlCatalog : ICatalog
                 Add(update, "@key", key, DbType.String);
                 Add(update, "@id", loads[i].Id, DbType.Int64);
                 await update.ExecuteNonQueryAsync(cancellationToken);
-                changed.Add((i, key));
+                changed[loads[i].Id] = key;
                 break;
             }
         }

@@ -123,7 +123,7 @@ internal static class Commands
     internal static Option<int?> SmallWorkersOption() => new("--small-workers")
     {
         Description = "Workers that take only small loads (originals up to defaults.small_loads_up_to), beside --workers " +
-                      "(default: defaults.small_load_workers, else none). Many small files: 3 per processor",
+                      "(default: defaults.small_load_workers, else 3 per processor, at most 16; 0: none)",
     };
 
     /// <summary>The value of <see cref="SmallWorkersOption"/>, never below 0; null when not given.</summary>

@@ -21,7 +21,7 @@
 #   CATALOG=sqlite bench/chaos/run.sh                   several `intake run` processes on one machine
 #   KILL_EVERY=0 RESTARTS=0 DURATION=0 PRELOAD=2000 bench/chaos/run.sh   no chaos: PRELOAD files there from the start,
 #                                                       processed as fast as WORKERS processes can (bench/scale-out)
-# Other settings: THREADS (workers per process, 2), MAX_ROWS (rows per file at most, 50), KEYS (accounts ids, 500),
+# Other settings: THREADS (workers per process, 2), SMALL_WORKERS (--small-workers per process; unset: 3 per processor), MAX_ROWS (rows per file at most, 50), KEYS (accounts ids, 500),
 # SETTLE (600), KEEP=1 (keep the folder and the servers' data). INTAKE_CLI='dotnet …/intake.dll' runs another build
 # of the CLI than ./intake (the tests do). Ports: INTAKE_PG_PORT, INTAKE_S3_PORT, INTAKE_S3_TLS_PORT, CHAOS_SERVE_PORT.
 set -euo pipefail
@@ -137,9 +137,9 @@ drop() { # how many
 start_slot() { # slot
   local i=$1
   case "${roles[$i]}" in
-    serve) "${cli[@]}" --config "$project" serve --urls "http://127.0.0.1:$serve_port" --workers 1 --discover-every 1s --sweep-every 1s >>"$log" 2>&1 & ;;
-    worker) "${cli[@]}" --config "$project" worker --workers "$THREADS" --poll 500ms --sweep-every 1s >>"$log" 2>&1 & ;;
-    run) "${cli[@]}" --config "$project" run --workers "$THREADS" --interval 1s >>"$log" 2>&1 & ;;
+    serve) "${cli[@]}" --config "$project" serve --urls "http://127.0.0.1:$serve_port" --workers 1 ${SMALL_WORKERS:+--small-workers $SMALL_WORKERS} --discover-every 1s --sweep-every 1s >>"$log" 2>&1 & ;;
+    worker) "${cli[@]}" --config "$project" worker --workers "$THREADS" ${SMALL_WORKERS:+--small-workers $SMALL_WORKERS} --poll 500ms --sweep-every 1s >>"$log" 2>&1 & ;;
+    run) "${cli[@]}" --config "$project" run --workers "$THREADS" ${SMALL_WORKERS:+--small-workers $SMALL_WORKERS} --interval 1s >>"$log" 2>&1 & ;;
   esac
   pids[$i]=$!
 }

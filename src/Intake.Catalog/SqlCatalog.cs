@@ -531,7 +531,17 @@ public abstract partial class SqlCatalog : ICatalog
         return await ExecuteAsync(update, cancellationToken) == 1;
     }
 
-    public Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+    public async Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) =>
+        (await ClaimAsync(request, withHistory: false, cancellationToken))?.Load;
+
+    /// <summary>
+    /// The claim, and in the same statement whether any step was written for the load; only then a second statement
+    /// reads its steps, on the same connection.
+    /// </summary>
+    public Task<ClaimedLoad?> ClaimWithHistoryAsync(ClaimRequest request, CancellationToken cancellationToken) =>
+        ClaimAsync(request, withHistory: true, cancellationToken);
+
+    private Task<ClaimedLoad?> ClaimAsync(ClaimRequest request, bool withHistory, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.Worker);
@@ -551,10 +561,10 @@ public abstract partial class SqlCatalog : ICatalog
         var pipelines = request.Pipelines?.ToArray();
         if (pipelines is { Length: 0 })
         {
-            return Task.FromResult<Load?>(null);
+            return Task.FromResult<ClaimedLoad?>(null);
         }
 
-        return RunRelaxedAsync(connection =>
+        return RunRelaxedAsync(async connection =>
         {
             var claim = Command(connection, "");
             var pipelineFilter = "";
@@ -581,7 +591,9 @@ public abstract partial class SqlCatalog : ICatalog
             // one instead of waiting); SQLite takes the database write lock before the statement reads,
             // so claimers in other processes run one after the other (they wait up to the busy timeout).
             // The outer status check is belt and braces for PostgreSQL's re-check of a row changed meanwhile.
-            return ClaimInOrderAsync(claim, order, pipelineFilter, request, cancellationToken);
+            var claimed = await ClaimInOrderAsync(claim, order, pipelineFilter, request, withHistory, cancellationToken);
+            return claimed is null ? null
+                : new ClaimedLoad(claimed.Load, claimed.HasSteps ? await ReadStepsAsync(connection, claimed.Load.Id, cancellationToken) : []);
         }, cancellationToken);
     }
 
@@ -593,7 +605,7 @@ public abstract partial class SqlCatalog : ICatalog
     /// COALESCE evaluates the next status's pick only when the one before found nothing. Only an ingest claim is an
     /// attempt: archiving and erroring retries do not use up the load's attempts.
     /// </summary>
-    private Task<Load?> ClaimInOrderAsync(DbCommand claim, IReadOnlyList<LoadStatus> order, string pipelineFilter, ClaimRequest request, CancellationToken cancellationToken)
+    private Task<ClaimRow?> ClaimInOrderAsync(DbCommand claim, IReadOnlyList<LoadStatus> order, string pipelineFilter, ClaimRequest request, bool withHistory, CancellationToken cancellationToken)
     {
         var picks = new List<string>();
         var statuses = new List<string>();
@@ -616,15 +628,18 @@ public abstract partial class SqlCatalog : ICatalog
                 updated_at = @now
             WHERE id = {(picks.Count == 1 ? picks[0] : $"COALESCE({string.Join(", ", picks)})")}
               AND status IN ({string.Join(", ", statuses)})
-            RETURNING {LoadColumns}
+            RETURNING {LoadColumns}{(withHistory ? ", EXISTS (SELECT 1 FROM intake_steps s WHERE s.load_id = intake_loads.id)" : "")}
             """;
         var now = Now();
         Add(claim, "@worker", request.Worker, DbType.String);
         Add(claim, "@ready", LoadStatus.Ready.ToWord(), DbType.String);
         AddTime(claim, "@expires", now + request.Lease);
         AddTime(claim, "@now", now);
-        return QuerySingleAsync(claim, ReadLoad, cancellationToken);
+        return QuerySingleAsync(claim, r => new ClaimRow(ReadLoad(r), withHistory && r.GetBoolean(r.FieldCount - 1)), cancellationToken);
     }
+
+    /// <summary>A claimed load, and whether any step was written for it when it was claimed.</summary>
+    private sealed record ClaimRow(Load Load, bool HasSteps);
 
     public Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken)
     {
@@ -906,12 +921,15 @@ public abstract partial class SqlCatalog : ICatalog
         }
     }
 
-    public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) => RunAsync(connection =>
+    public Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken) =>
+        RunAsync(connection => ReadStepsAsync(connection, loadId, cancellationToken), cancellationToken);
+
+    private Task<IReadOnlyList<StepRecord>> ReadStepsAsync(DbConnection connection, long loadId, CancellationToken cancellationToken)
     {
         var select = Command(connection, $"SELECT {StepColumns} FROM intake_steps WHERE load_id = @load_id ORDER BY id");
         Add(select, "@load_id", loadId, DbType.Int64);
         return QueryListAsync(select, ReadStep, cancellationToken);
-    }, cancellationToken);
+    }
 
     public Task<IReadOnlyList<StepRecord>> GetAllStepsAsync(long? afterLoadId, int limit, CancellationToken cancellationToken)
     {

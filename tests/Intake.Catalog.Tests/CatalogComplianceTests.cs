@@ -390,6 +390,31 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         }
     }
 
+    [CatalogFact]
+    public async Task ClaimWithHistory_GivesEachLoadItsStepsAsRecorded_NoneForANewFile()
+    {
+        var fresh = (await RegisterAsync("a.csv")).Load.Id;
+        var done = new RegisteredStep("receive", "mail:1", new StepResult { Outputs = ["inbox:m/a.eml"] });
+        var mail = (await Catalog.RegisterLoadAsync(new NewLoad("orders", "acme", "<m1@x>", "sha256=a", 10) { DoneStep = done }, None)).Load.Id;
+        var retried = (await RegisterAsync("c.csv")).Load.Id;
+        (await ClaimAsync("w0")).ShouldNotBeNull().Id.ShouldBe(fresh); // takes the oldest out of the way
+        await Catalog.TransitionAsync(fresh, LoadStatus.Ingesting, LoadStatus.Ready, null, None);
+        var stepId = await Catalog.StartStepAsync(retried, "fetch", 1, "w0", None);
+        await Catalog.FinishStepAsync(stepId, StepResult.Failed(ErrorKind.Transient, "timeout"), None);
+
+        var request = new ClaimRequest { Worker = "w1", Lease = Lease };
+        var first = (await Catalog.ClaimWithHistoryAsync(request, None)).ShouldNotBeNull();
+        var second = (await Catalog.ClaimWithHistoryAsync(request, None)).ShouldNotBeNull();
+        var third = (await Catalog.ClaimWithHistoryAsync(request, None)).ShouldNotBeNull();
+
+        (first.Load.Id, second.Load.Id, third.Load.Id).ShouldBe((fresh, mail, retried));
+        first.Load.ShouldBe(await LoadAsync(fresh));
+        first.Steps.ShouldBeEmpty();
+        second.Steps.ShouldHaveSingleItem().Step.ShouldBe("receive");
+        third.Steps.Select(s => (s.Id, s.Step, s.Outcome)).ShouldBe([(stepId, "fetch", StepOutcome.Failed)]);
+        (await Catalog.ClaimWithHistoryAsync(request, None)).ShouldBeNull();
+    }
+
     // ---- leases ----
 
     [CatalogFact]

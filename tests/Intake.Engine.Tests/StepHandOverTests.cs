@@ -45,9 +45,10 @@ public sealed class StepHandOverTests : IAsyncLifetime
 
         var (load, steps) = await DrainAsync(runtime, new Worker(runtime.WithCatalog(counting)));
 
-        // Per step, nothing: the five records and the inbox key go with the two stage ends, 2 commits after the claim.
+        // Per step, nothing: the five records and the inbox key go with the two stage ends, 2 commits after the claim,
+        // and the claim found no history to read (a new file's load).
         (counting.Starts, counting.HandOvers, counting.Finishes, counting.InboxKeys).ShouldBe((0, 0, 0, 0));
-        (counting.StageEnds, counting.Transitions, counting.Claims, counting.HistoryReads).ShouldBe((2, 0, 1, 1));
+        (counting.StageEnds, counting.Transitions, counting.Claims, counting.HistoryReads).ShouldBe((2, 0, 1, 0));
         load.Status.ShouldBe(LoadStatus.Archived);
         load.InboxKey.ShouldNotBeNull();
         steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(EmbeddedProject.GzipPipelineStepsOnce);
@@ -140,9 +141,10 @@ public sealed class StepHandOverTests : IAsyncLifetime
         var (load, steps) = await DrainAsync(runtime, new Worker(runtime.WithCatalog(counting)));
 
         // Without hand-overs: 5 starts, 5 ends and the inbox key, 11 commits, then 2 status changes and a second claim
-        // with its history read; with them 2 starts, 3 hand-overs and 2 stage ends, 7 commits in all, one claim, one read.
+        // with its history read; with them 2 starts, 3 hand-overs and 2 stage ends, 7 commits in all, one claim and no
+        // read (the claim says a new file's load has no history).
         (counting.Starts, counting.HandOvers, counting.Finishes, counting.InboxKeys).ShouldBe((2, 3, 0, 0));
-        (counting.StageEnds, counting.Transitions, counting.Claims, counting.HistoryReads).ShouldBe((2, 0, 1, 1));
+        (counting.StageEnds, counting.Transitions, counting.Claims, counting.HistoryReads).ShouldBe((2, 0, 1, 0));
         load.Status.ShouldBe(LoadStatus.Archived);
         load.InboxKey.ShouldNotBeNull();
         steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(EmbeddedProject.GzipPipelineStepsOnce);
@@ -264,11 +266,11 @@ public sealed class StepHandOverTests : IAsyncLifetime
             return base.TransitionAsync(loadId, from, to, details, cancellationToken);
         }
 
-        public override async Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken)
+        public override async Task<ClaimedLoad?> ClaimWithHistoryAsync(ClaimRequest request, CancellationToken cancellationToken)
         {
-            var load = await base.ClaimAsync(request, cancellationToken);
-            Claims += load is null ? 0 : 1;
-            return load;
+            var claimed = await base.ClaimWithHistoryAsync(request, cancellationToken);
+            Claims += claimed is null ? 0 : 1;
+            return claimed;
         }
 
         public override Task<IReadOnlyList<StepRecord>> GetStepsAsync(long loadId, CancellationToken cancellationToken)

@@ -54,7 +54,7 @@ public sealed class WorkerOutageTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task NoFailures_TheWorkerReadsTheStepHistoryOncePerStage_NotOncePerStep_AndAttemptsAreNumbered()
+    public async Task NoFailures_TheStepHistoryComesWithTheClaim_NoReadPerStageOrStep_AndAttemptsAreNumbered()
     {
         var real = await _project.OpenAsync(OutageOptions.OneShot, new InstantTimeProvider(), _logs);
         await new Discovery(real).DiscoverAsync(real.Pipeline("p"), default);
@@ -64,9 +64,10 @@ public sealed class WorkerOutageTests : IAsyncLifetime
         {
         }
 
-        // fetch, decompress, validate, load (ingest) and archive: one read when each stage begins. Each read is a
-        // catalog round trip per load, which is what many small files pay for.
-        counting.HistoryReads.ShouldBe(2);
+        // fetch, decompress, validate, load (ingest) and archive: the history comes with each stage's claim (a new
+        // file's load has none to read), never a read of its own per stage or per step. Each read would be a catalog
+        // round trip per load, which is what many small files pay for.
+        counting.HistoryReads.ShouldBe(0);
         var (load, steps, audit) = await DrainAsync(real);
         load.Status.ShouldBe(LoadStatus.Archived);
         steps.Select(s => (s.Step, s.Attempt, s.Outcome)).ShouldBe(EmbeddedProject.GzipPipelineStepsOnce);

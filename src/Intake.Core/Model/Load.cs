@@ -170,6 +170,9 @@ public sealed record ClaimRequest
 
 public sealed record RegisterResult(Load Load, bool Created);
 
+/// <summary>A claimed load and its step history as it was when claimed (<see cref="Ports.ICatalog.ClaimWithHistoryAsync"/>).</summary>
+public sealed record ClaimedLoad(Load Load, IReadOnlyList<StepRecord> Steps);
+
 /// <summary>The rule that makes a held inbox key this load's own.</summary>
 public static class InboxKeys
 {

@@ -56,6 +56,17 @@ public interface ICatalog : IAsyncDisposable
     Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken);
 
     /// <summary>
+    /// <see cref="ClaimAsync"/> and the claimed load's step history (<see cref="GetStepsAsync"/>), which a worker reads
+    /// before its first step. A catalog may answer both with the claim's round trip: a load no step was written for yet
+    /// (every new file's) needs no read of its history.
+    /// </summary>
+    async Task<ClaimedLoad?> ClaimWithHistoryAsync(ClaimRequest request, CancellationToken cancellationToken)
+    {
+        var load = await ClaimAsync(request, cancellationToken);
+        return load is null ? null : new ClaimedLoad(load, await GetStepsAsync(load.Id, cancellationToken));
+    }
+
+    /// <summary>
     /// Records where the original sits in the inbox, as soon as it is there, while <paramref name="worker"/> holds the
     /// load: later steps, the error path and re-drives use the recorded key, never one recomputed from a configuration
     /// that may have changed since. False when the worker no longer holds the load.

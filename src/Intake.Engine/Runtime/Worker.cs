@@ -101,11 +101,12 @@ public sealed class Worker
     {
         // One claim statement for the three waiting statuses, in this order of preference.
         var lease = _runtime.Config.Defaults.Lease;
-        var load = await Catalog.ClaimAsync(new ClaimRequest { Worker = Id, From = ClaimOrder[0], ThenFrom = ClaimOrder[1..], Lease = lease, Pipelines = pipelines, MaxSourceSize = MaxSourceSize }, cancellationToken);
-        return load is null ? null : await ProcessAsync(load, cancellationToken);
+        // With the load's step history when it was claimed: a new file's load has none, and the catalog then needs no read.
+        var claimed = await Catalog.ClaimWithHistoryAsync(new ClaimRequest { Worker = Id, From = ClaimOrder[0], ThenFrom = ClaimOrder[1..], Lease = lease, Pipelines = pipelines, MaxSourceSize = MaxSourceSize }, cancellationToken);
+        return claimed is null ? null : await ProcessAsync(claimed.Load, claimed.Steps, cancellationToken);
     }
 
-    private async Task<Load> ProcessAsync(Load load, CancellationToken cancellationToken)
+    private async Task<Load> ProcessAsync(Load load, IReadOnlyList<StepRecord> claimedHistory, CancellationToken cancellationToken)
     {
         var pipeline = _runtime.Config.FindPipeline(load.Pipeline);
         _observer.LoadStarted(load, load.Status.ToWord());
@@ -114,7 +115,7 @@ public sealed class Worker
         // if another worker took the load over meanwhile, the first heartbeat that gets through says so and the work stops.
         await using var heartbeat = new LeaseKeeper(t => Catalog.HeartbeatAsync(load.Id, Id, lease, t), lease, _runtime.Time, cancellationToken,
             holdThroughOutage: true, outage: Outage);
-        var run = new StageRun(load);
+        var run = new StageRun(load) { ClaimedHistory = claimedHistory };
         try
         {
             var final = load.Status switch
@@ -278,7 +279,9 @@ public sealed class Worker
             return await RunStepsAsync(run, pipeline, stepNames, known, ContextFor(load, pipeline), carried, ct);
         }
 
-        var history = await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
+        // The history read with the claim, once; a stage claimed later (or carried on) reads its own.
+        var history = run.ClaimedHistory ?? await Outage.RunAsync(t => Catalog.GetStepsAsync(load.Id, t), ct);
+        run.ClaimedHistory = null;
         if (history.Any(s => s.Outcome == StepOutcome.Running))
         {
             foreach (var stale in history.Where(s => s.Outcome == StepOutcome.Running))
@@ -1120,6 +1123,9 @@ internal sealed class StageRun(Load load)
     public Load Load { get; set; } = load;
 
     public IReadOnlyList<StepRecord>? History { get; set; }
+
+    /// <summary>The step history the claim returned, for the first stage that runs steps; null once used.</summary>
+    public IReadOnlyList<StepRecord>? ClaimedHistory { get; set; }
 
     public KnownAttempts? Attempts { get; set; }
 

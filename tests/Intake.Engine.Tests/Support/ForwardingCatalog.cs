@@ -17,6 +17,7 @@ internal abstract class ForwardingCatalog(ICatalog inner) : ICatalog
     public virtual Task<IReadOnlyList<Load>> ListLoadsAsync(LoadQuery query, CancellationToken cancellationToken) => Inner.ListLoadsAsync(query, cancellationToken);
     public virtual Task<bool> TransitionAsync(long loadId, LoadStatus from, LoadStatus to, TransitionDetails? details, CancellationToken cancellationToken) => Inner.TransitionAsync(loadId, from, to, details, cancellationToken);
     public virtual Task<Load?> ClaimAsync(ClaimRequest request, CancellationToken cancellationToken) => Inner.ClaimAsync(request, cancellationToken);
+    public virtual Task<ClaimedLoad?> ClaimWithHistoryAsync(ClaimRequest request, CancellationToken cancellationToken) => Inner.ClaimWithHistoryAsync(request, cancellationToken);
     public virtual Task<bool> RecordInboxKeyAsync(long loadId, string worker, string inboxKey, CancellationToken cancellationToken) => Inner.RecordInboxKeyAsync(loadId, worker, inboxKey, cancellationToken);
     public virtual Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken) => Inner.HeartbeatAsync(loadId, worker, lease, cancellationToken);
     public virtual Task<int> SweepExpiredLeasesAsync(int maxAttempts, IReadOnlyDictionary<string, int>? maxAttemptsByPipeline, CancellationToken cancellationToken) => Inner.SweepExpiredLeasesAsync(maxAttempts, maxAttemptsByPipeline, cancellationToken);

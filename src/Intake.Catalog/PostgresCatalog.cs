@@ -107,6 +107,8 @@ public sealed class PostgresCatalog : SqlCatalog
         }
     }
 
+    private protected override bool EndsPlainInOneStatement => true;
+
     private protected override void SetTime(DbParameter parameter, DateTimeOffset? utc)
     {
         // timestamptz; Npgsql accepts a DateTimeOffset only at offset zero, which the base class guarantees.

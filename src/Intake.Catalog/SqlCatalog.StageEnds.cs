@@ -117,6 +117,11 @@ public abstract partial class SqlCatalog
     private async Task<bool> CommitAsync(IReadOnlyList<QueuedEnd> group)
     {
         // Not cancelled by any one caller: the others' ends are in the same commit.
+        if (EndsPlainInOneStatement && group.All(q => IsPlain(q.End)) && await TryCommitPlainAsync(group))
+        {
+            return true;
+        }
+
         if (group.Count > 1 && await TryCommitGroupAsync(group))
         {
             return true;
@@ -201,6 +206,38 @@ public abstract partial class SqlCatalog
         return true;
     }
 
+    /// <summary>
+    /// Whether the database moves plain ends' loads and writes their attempts in one statement (PostgreSQL: the insert a
+    /// data-modifying <c>WITH</c> part after the update, taking only the loads it moved). One round trip and one
+    /// implicit transaction instead of a BEGIN, an UPDATE, an INSERT and a COMMIT.
+    /// </summary>
+    private protected virtual bool EndsPlainInOneStatement => false;
+
+    /// <summary>
+    /// Plain ends (one or a group) in one statement (<see cref="EndsPlainInOneStatement"/>): each still its own
+    /// compare-and-set, an end whose load is no longer its worker's answered null and its attempts not written, as in a
+    /// group. False (nothing written) when the statement failed: each end then runs alone.
+    /// </summary>
+    private async Task<bool> TryCommitPlainAsync(IReadOnlyList<QueuedEnd> group)
+    {
+        HashSet<long> moved;
+        try
+        {
+            moved = await RunAsync(connection => MovePlainAsync(connection, null, group, withAttempts: true), group.All(q => IsRelaxed(q.End.From, q.End.To)), CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+
+        foreach (var queued in group)
+        {
+            queued.Answer.TrySetResult(moved.Contains(queued.End.LoadId) ? queued.CarryOn ?? queued.End.To : null);
+        }
+
+        return true;
+    }
+
     /// <summary>An end that only moves the load (with its inbox key and finished attempts): no record to close, nothing else to record.</summary>
     private static bool IsPlain(StageEnd end) =>
         end is { StepId: null, Details: null or { ErrorKind: null, ErrorMessage: null, ErrorCode: null, HeldReason: null, ClearError: false, ResetAttempts: false } }
@@ -208,9 +245,10 @@ public abstract partial class SqlCatalog
 
     /// <summary>
     /// Moves each plain end's load in one statement, each row its own compare-and-set (still in its from-status, still
-    /// leased by its worker), as <see cref="UpdateStatusAsync"/> would one by one; returns the ids of the loads it moved.
+    /// leased by its worker), as <see cref="UpdateStatusAsync"/> would one by one; returns the ids of the loads it moved. With
+    /// <paramref name="withAttempts"/> the same statement writes the finished attempts of the loads it moved.
     /// </summary>
-    private async Task<HashSet<long>> MovePlainAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<QueuedEnd> ends)
+    private async Task<HashSet<long>> MovePlainAsync(DbConnection connection, DbTransaction? transaction, IReadOnlyList<QueuedEnd> ends, bool withAttempts = false)
     {
         if (ends.Count == 0)
         {
@@ -238,7 +276,7 @@ public abstract partial class SqlCatalog
         }
 
         // VALUES columns are column1, column2, … in both dialects (neither names them otherwise).
-        update.CommandText = $"""
+        var move = $"""
             UPDATE intake_loads SET
                 status = v.column3,
                 held_reason = NULL,
@@ -250,6 +288,14 @@ public abstract partial class SqlCatalog
             FROM (VALUES {string.Join(", ", rows)}) AS v
             WHERE intake_loads.id = v.column1 AND intake_loads.status = v.column2 AND intake_loads.lease_owner = v.column4
             RETURNING intake_loads.id
+            """;
+        var done = withAttempts ? ends.SelectMany(q => q.End.Done.Select(d => (q.End.LoadId, (string?)q.End.Worker, d))).ToList() : [];
+        update.CommandText = done.Count == 0 ? move : $"""
+            WITH moved AS ({move}),
+            recorded AS (
+                INSERT INTO intake_steps ({FinishedColumns})
+                SELECT s.* FROM (VALUES {AddFinished(update, done)}) AS s WHERE s.column1 IN (SELECT id FROM moved))
+            SELECT id FROM moved
             """;
         AddTime(update, "@now", now);
         return [.. await QueryListAsync(update, r => r.GetInt64(0), CancellationToken.None)];

@@ -702,9 +702,19 @@ public abstract partial class SqlCatalog : ICatalog
             return;
         }
 
+        var record = Command(connection, "", transaction);
+        record.CommandText = $"INSERT INTO intake_steps ({FinishedColumns}) VALUES {AddFinished(record, done)}";
+        await ExecuteAsync(record, cancellationToken);
+    }
+
+    private const string FinishedColumns =
+        "load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs";
+
+    /// <summary>The finished attempts as the parameters of <paramref name="record"/>; returns their rows for a VALUES list, in <see cref="FinishedColumns"/>' order.</summary>
+    private string AddFinished(DbCommand record, IReadOnlyList<(long LoadId, string? Worker, FinishedStep Step)> done)
+    {
         var now = Now();
         var rows = new string[done.Count];
-        var record = Command(connection, "", transaction);
         for (var i = 0; i < done.Count; i++)
         {
             var (loadId, worker, step) = done[i];
@@ -720,11 +730,7 @@ public abstract partial class SqlCatalog : ICatalog
             AddTime(record, $"@now{i}", Min(Truncate(step.FinishedAt), now));
         }
 
-        record.CommandText = $"""
-            INSERT INTO intake_steps (load_id, step, attempt, started_at, finished_at, worker, outcome, error_kind, message, error_code, rows_in, rows_out, rows_rejected, bytes_in, bytes_out, outputs)
-            VALUES {string.Join(", ", rows)}
-            """;
-        await ExecuteAsync(record, cancellationToken);
+        return string.Join(", ", rows);
     }
 
     public Task<bool> HeartbeatAsync(long loadId, string worker, TimeSpan lease, CancellationToken cancellationToken)

@@ -213,6 +213,11 @@ public abstract partial class SqlCatalog
     /// </summary>
     private protected virtual bool EndsPlainInOneStatement => false;
 
+    /// <summary>Groups of plain ends (a single end is a group of one) this catalog committed in one statement: for tests.</summary>
+    internal int PlainStatementsCommitted => Volatile.Read(ref _plainStatementsCommitted);
+
+    private int _plainStatementsCommitted;
+
     /// <summary>
     /// Plain ends (one or a group) in one statement (<see cref="EndsPlainInOneStatement"/>): each still its own
     /// compare-and-set, an end whose load is no longer its worker's answered null and its attempts not written, as in a
@@ -230,6 +235,7 @@ public abstract partial class SqlCatalog
             return false;
         }
 
+        Interlocked.Increment(ref _plainStatementsCommitted);
         foreach (var queued in group)
         {
             queued.Answer.TrySetResult(moved.Contains(queued.End.LoadId) ? queued.CarryOn ?? queued.End.To : null);

@@ -179,6 +179,40 @@ public abstract partial class CatalogComplianceTests
     public Task EndStage_ManyWorkersAtOnce_OneThatFailsDisturbsNoOther() => EndManyAtOnceAsync(withFailures: true, together: null);
 
     [CatalogFact]
+    public async Task EndStage_PlainEnds_GoInOneStatementOnPostgres_ALostLeaseIsAnsweredNull_AndItsAttemptsAreNotWritten()
+    {
+        var ids = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add((await RegisterAsync($"p{i}.csv")).Load.Id);
+            (await ClaimAsync($"w{i}")).ShouldNotBeNull();
+        }
+
+        var at = Clock.GetUtcNow();
+        StageEnd EndOf(int i) => new()
+        {
+            LoadId = ids[i], From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving,
+            Worker = i == 1 ? "someone-else" : $"w{i}", // load 1's lease is not this worker's: a plain end that loses
+            Details = new TransitionDetails { InboxKey = $"acme/p{i}.csv" },
+            Done = [new FinishedStep("fetch", 1, at, at, new StepResult { BytesIn = 10 + i })],
+            CarryOnLease = i == 2 ? Lease : null,
+        };
+
+        var group = await Catalog.EndStagesTogetherAsync([EndOf(0), EndOf(1), EndOf(2)]);
+
+        group.Together.ShouldBeTrue();
+        (await Task.WhenAll(group.Answers)).ShouldBe([LoadStatus.ReadyForArchiving, null, LoadStatus.Archiving]);
+        Catalog.PlainStatementsCommitted.ShouldBe(Catalog is PostgresCatalog ? 1 : 0);
+        var (done, lost, carried) = (await LoadAsync(ids[0]), await LoadAsync(ids[1]), await LoadAsync(ids[2]));
+        (done.Status, done.LeaseOwner, done.InboxKey).ShouldBe((LoadStatus.ReadyForArchiving, null, "acme/p0.csv"));
+        (lost.Status, lost.LeaseOwner, lost.InboxKey).ShouldBe((LoadStatus.Ingesting, "w1", null));
+        (carried.Status, carried.LeaseOwner, carried.LeaseExpiresAt).ShouldBe((LoadStatus.Archiving, "w2", at + Lease));
+        (await Catalog.GetStepsAsync(ids[0], None)).ShouldHaveSingleItem().BytesIn.ShouldBe(10);
+        (await Catalog.GetStepsAsync(ids[1], None)).ShouldBeEmpty();
+        (await Catalog.GetStepsAsync(ids[2], None)).ShouldHaveSingleItem().BytesIn.ShouldBe(12);
+    }
+
+    [CatalogFact]
     public Task EndStage_InOneCommit_EachGetsItsOwnAnswer() => EndManyAtOnceAsync(withFailures: false, together: true);
 
     [CatalogFact]

@@ -281,6 +281,28 @@ public abstract partial class CatalogComplianceTests
         (await Catalog.TransitionAsync(held, LoadStatus.Ready, LoadStatus.Held, new TransitionDetails { HeldReason = "snapshot first" }, None)).ShouldBeTrue();
         (await Catalog.TransitionAsync(held, LoadStatus.Held, LoadStatus.Ready, null, None)).ShouldBeTrue();
 
+        // Small loads: the finished attempts of several loads written by one statement with their stage ends, one of
+        // them a failure (counted), one load's end lost (its attempts not written).
+        var small = new List<long>();
+        for (var i = 0; i < 3; i++)
+        {
+            small.Add((await RegisterAsync($"s{i}.csv", pipeline: "small")).Load.Id);
+            (await ClaimAsync($"s{i}", pipelines: ["small"])).ShouldNotBeNull().Id.ShouldBe(small[i]);
+        }
+
+        var at = Clock.GetUtcNow();
+        var grouped = await Catalog.EndStagesTogetherAsync([.. small.Select((id, i) => new StageEnd
+        {
+            LoadId = id, From = LoadStatus.Ingesting, To = LoadStatus.ReadyForArchiving, Worker = i == 2 ? "someone-else" : $"s{i}",
+            Done =
+            [
+                new FinishedStep("fetch", 1, at, at, i == 1 ? StepResult.Failed(ErrorKind.Transient, "reset") : new StepResult { BytesIn = 5 }),
+                new FinishedStep("fetch", 2, at, at, new StepResult { BytesIn = 5 }),
+                new FinishedStep("load", 1, at, at, new StepResult { RowsOut = 3, BytesIn = 5 }),
+            ],
+        })]);
+        (await Task.WhenAll(grouped.Answers)).ShouldBe([LoadStatus.ReadyForArchiving, LoadStatus.ReadyForArchiving, null]);
+
         await ShouldAgreeWithTheLoadsAndStepsAsync();
     }
 

@@ -111,10 +111,13 @@ public static class Keys
 {
     public static string InboxKey(PipelineConfig pipeline, Load load) => Render(pipeline.KeyTemplate, pipeline, load);
 
+    // A pipeline's few templates, parsed once: discovery renders one for every new file.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeyTemplate> Parsed = new(StringComparer.Ordinal);
+
     /// <summary>A key template rendered with the load's values: customer, category, type, group, pipeline, name, load and received.</summary>
     public static string Render(string keyTemplate, PipelineConfig pipeline, Load load)
     {
-        var template = KeyTemplate.Parse(keyTemplate);
+        var template = Parsed.GetOrAdd(keyTemplate, KeyTemplate.Parse);
         var name = load.SourceKey.Contains('/', StringComparison.Ordinal) ? load.SourceKey[(load.SourceKey.LastIndexOf('/') + 1)..] : load.SourceKey;
         var values = new Dictionary<string, object>(StringComparer.Ordinal)
         {

@@ -543,6 +543,15 @@ public abstract partial class SqlCatalog : ICatalog
 
     private Task<ClaimedLoad?> ClaimAsync(ClaimRequest request, bool withHistory, CancellationToken cancellationToken)
     {
+        var checkedClaim = Checked(request, withHistory);
+        return checkedClaim.Pipelines is { Length: 0 }
+            ? Task.FromResult<ClaimedLoad?>(null)
+            : RunRelaxedAsync(connection => ClaimOneAsync(connection, checkedClaim, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>The claim checked: a caller's mistake throws here.</summary>
+    private static CheckedClaim Checked(ClaimRequest request, bool withHistory)
+    {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentException.ThrowIfNullOrWhiteSpace(request.Worker);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(request.Lease, TimeSpan.Zero, nameof(request));
@@ -558,43 +567,26 @@ public abstract partial class SqlCatalog : ICatalog
             order.Add(then);
         }
 
-        var pipelines = request.Pipelines?.ToArray();
-        if (pipelines is { Length: 0 })
-        {
-            return Task.FromResult<ClaimedLoad?>(null);
-        }
+        return new CheckedClaim(request, order, request.Pipelines?.ToArray(), withHistory);
+    }
 
-        return RunRelaxedAsync(async connection =>
-        {
-            var claim = Command(connection, "");
-            var pipelineFilter = "";
-            if (pipelines is not null)
-            {
-                var names = new string[pipelines.Length];
-                for (var i = 0; i < pipelines.Length; i++)
-                {
-                    names[i] = $"@pipeline{i}";
-                    Add(claim, names[i], pipelines[i], DbType.String);
-                }
+    /// <summary>What a claim asks for, checked: its statuses in order of preference and its pipelines (null: all).</summary>
+    private sealed record CheckedClaim(ClaimRequest Request, IReadOnlyList<LoadStatus> Order, string[]? Pipelines, bool WithHistory);
 
-                pipelineFilter = $" AND pipeline IN ({string.Join(", ", names)})";
-            }
+    /// <summary>One claim in one statement; the claimed load's steps read on the same connection when it has any.</summary>
+    private async Task<ClaimedLoad?> ClaimOneAsync(DbConnection connection, CheckedClaim checkedClaim, CancellationToken cancellationToken)
+    {
+        var claim = Command(connection, "");
+        var pipelineFilter = ClaimFilter(claim, checkedClaim.Pipelines, checkedClaim.Request.MaxSourceSize);
 
-            if (request.MaxSourceSize is { } maxSize)
-            {
-                Add(claim, "@max_size", maxSize, DbType.Int64);
-                pipelineFilter += " AND source_size <= @max_size";
-            }
-
-            // One statement, so picking the load and taking it cannot be split by another claimer:
-            // PostgreSQL locks the picked row (FOR UPDATE SKIP LOCKED, so a second claimer takes the next
-            // one instead of waiting); SQLite takes the database write lock before the statement reads,
-            // so claimers in other processes run one after the other (they wait up to the busy timeout).
-            // The outer status check is belt and braces for PostgreSQL's re-check of a row changed meanwhile.
-            var claimed = await ClaimInOrderAsync(claim, order, pipelineFilter, request, withHistory, cancellationToken);
-            return claimed is null ? null
-                : new ClaimedLoad(claimed.Load, claimed.HasSteps ? await ReadStepsAsync(connection, claimed.Load.Id, cancellationToken) : []);
-        }, cancellationToken);
+        // One statement, so picking the load and taking it cannot be split by another claimer:
+        // PostgreSQL locks the picked row (FOR UPDATE SKIP LOCKED, so a second claimer takes the next
+        // one instead of waiting); SQLite takes the database write lock before the statement reads,
+        // so claimers in other processes run one after the other (they wait up to the busy timeout).
+        // The outer status check is belt and braces for PostgreSQL's re-check of a row changed meanwhile.
+        var claimed = await ClaimInOrderAsync(claim, checkedClaim.Order, pipelineFilter, checkedClaim.Request, checkedClaim.WithHistory, cancellationToken);
+        return claimed is null ? null
+            : new ClaimedLoad(claimed.Load, claimed.HasSteps ? await ReadStepsAsync(connection, claimed.Load.Id, cancellationToken) : []);
     }
 
     /// <summary>
@@ -636,6 +628,31 @@ public abstract partial class SqlCatalog : ICatalog
         AddTime(claim, "@expires", now + request.Lease);
         AddTime(claim, "@now", now);
         return QuerySingleAsync(claim, r => new ClaimRow(ReadLoad(r), withHistory && r.GetBoolean(r.FieldCount - 1)), cancellationToken);
+    }
+
+    /// <summary>The claim's conditions besides the status: its pipelines and its largest original, with their parameters added to <paramref name="claim"/>.</summary>
+    private static string ClaimFilter(DbCommand claim, string[]? pipelines, long? maxSourceSize)
+    {
+        var filter = "";
+        if (pipelines is not null)
+        {
+            var names = new string[pipelines.Length];
+            for (var i = 0; i < pipelines.Length; i++)
+            {
+                names[i] = $"@pipeline{i}";
+                Add(claim, names[i], pipelines[i], DbType.String);
+            }
+
+            filter = $" AND pipeline IN ({string.Join(", ", names)})";
+        }
+
+        if (maxSourceSize is { } maxSize)
+        {
+            Add(claim, "@max_size", maxSize, DbType.Int64);
+            filter += " AND source_size <= @max_size";
+        }
+
+        return filter;
     }
 
     /// <summary>A claimed load, and whether any step was written for it when it was claimed.</summary>

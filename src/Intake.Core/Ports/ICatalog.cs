@@ -67,6 +67,23 @@ public interface ICatalog : IAsyncDisposable
     }
 
     /// <summary>
+    /// Up to <paramref name="count"/> loads for one worker, each as <see cref="ClaimWithHistoryAsync"/> claims one (the
+    /// oldest first, in the claim's order of statuses), all under the worker's lease; fewer, or none, when fewer wait. A
+    /// catalog may claim them all in one statement.
+    /// </summary>
+    async Task<IReadOnlyList<ClaimedLoad>> ClaimSomeWithHistoryAsync(ClaimRequest request, int count, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var claimed = new List<ClaimedLoad>();
+        while (claimed.Count < count && await ClaimWithHistoryAsync(request, cancellationToken) is { } one)
+        {
+            claimed.Add(one);
+        }
+
+        return claimed;
+    }
+
+    /// <summary>
     /// Records where the original sits in the inbox, as soon as it is there, while <paramref name="worker"/> holds the
     /// load: later steps, the error path and re-drives use the recorded key, never one recomputed from a configuration
     /// that may have changed since. False when the worker no longer holds the load.

@@ -72,6 +72,13 @@ public sealed record WarehouseLoadRequest
     /// Warehouses that write through one connection ignore it.
     /// </summary>
     public int Streams { get; init; } = 1;
+
+    /// <summary>
+    /// A small load (<c>defaults.small_loads_up_to</c>): a warehouse may encode its rows in memory before it sends any and
+    /// commit them in one transaction with other small loads into the same table, each load still with its own ledger
+    /// row, so each is there whole or not at all. Warehouses that commit each load alone ignore it.
+    /// </summary>
+    public bool Small { get; init; }
 }
 
 /// <summary>Rows one load wrote that the rows of another, newer load replaced (same values of <see cref="WarehouseLoadRequest.ReplaceWhere"/>).</summary>

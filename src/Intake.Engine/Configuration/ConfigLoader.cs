@@ -261,6 +261,7 @@ public static class ConfigLoader
             Limits = ReadLimits(s.Scope("limits"), d.Limits),
             SmallLoadsUpTo = s.Size("small_loads_up_to", d.SmallLoadsUpTo),
             SmallLoadWorkers = s.Node("small_load_workers") is null ? null : s.Int("small_load_workers", 0, 0, 256),
+            SmallLoadBatch = s.Int("small_load_batch", d.SmallLoadBatch, 1, 64),
         };
         s.RejectUnknown();
         return result;

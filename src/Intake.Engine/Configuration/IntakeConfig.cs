@@ -75,6 +75,12 @@ public sealed record DefaultsConfig
     /// </summary>
     public int? SmallLoadWorkers { get; init; }
 
+    /// <summary>
+    /// Small loads a small-load worker claims in one claim and carries side by side (<c>defaults.small_load_batch</c>):
+    /// they reach their warehouse commit and their stage ends together, which then commit in groups. 1: one at a time.
+    /// </summary>
+    public int SmallLoadBatch { get; init; } = 4;
+
     /// <summary>Three per processor, at most 16: with 2 workers on 2 cores, 8 small loads in flight.</summary>
     public static int DefaultSmallLoadWorkers => Math.Min(16, 3 * Environment.ProcessorCount);
 

@@ -73,7 +73,8 @@ public sealed class Runner
             {
                 // Read before the claim: a claim that finds nothing after discovery ended means nothing is left.
                 var discovered = discovering.IsCompleted;
-                if (await w.RunOneAsync(names, cancellationToken) is not { } load)
+                var loads = await w.RunSomeAsync(names, cancellationToken);
+                if (loads.Count == 0)
                 {
                     if (discovered)
                     {
@@ -86,12 +87,9 @@ public sealed class Runner
                 }
 
                 // Held loads too: this run is done with them until their prerequisite arrives (they may come back, released).
-                if (LoadStateMachine.IsFinal(load.Status) || load.Status == LoadStatus.Held)
+                lock (finished)
                 {
-                    lock (finished)
-                    {
-                        finished.Add(load);
-                    }
+                    finished.AddRange(loads.Where(load => LoadStateMachine.IsFinal(load.Status) || load.Status == LoadStatus.Held));
                 }
             }
         }, cancellationToken)));

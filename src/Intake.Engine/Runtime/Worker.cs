@@ -89,22 +89,58 @@ public sealed class Worker
     [
         .. Enumerable.Range(0, Math.Max(1, workers)).Select(_ => new Worker(runtime, observer)),
         .. Enumerable.Range(0, Math.Max(0, runtime.Config.Defaults.SmallLoadLanes(smallLoadWorkers)))
-            .Select(_ => new Worker(runtime, observer) { MaxSourceSize = runtime.Config.Defaults.SmallLoadsUpTo }),
+            .Select(_ => new Worker(runtime, observer) { MaxSourceSize = runtime.Config.Defaults.SmallLoadsUpTo, Batch = runtime.Config.Defaults.SmallLoadBatch }),
     ];
 
     private ICatalog Catalog => _runtime.Catalog;
 
     private OutageBackoff Outage => _runtime.Outage;
 
+    /// <summary>
+    /// How many loads this worker claims at once and carries together (<see cref="DefaultsConfig.SmallLoadBatch"/> for a
+    /// small-load worker; 1 otherwise). Loads carried together reach their commits together, so the catalog and the
+    /// warehouse commit them in groups.
+    /// </summary>
+    public int Batch { get; init; } = 1;
+
     /// <summary>Claims and processes one load of the given pipelines (errors and archiving first); null when nothing is waiting.</summary>
     public async Task<Load?> RunOneAsync(IReadOnlyCollection<string>? pipelines, CancellationToken cancellationToken)
     {
-        // One claim statement for the three waiting statuses, in this order of preference.
-        var lease = _runtime.Config.Defaults.Lease;
         // With the load's step history when it was claimed: a new file's load has none, and the catalog then needs no read.
-        var claimed = await Catalog.ClaimWithHistoryAsync(new ClaimRequest { Worker = Id, From = ClaimOrder[0], ThenFrom = ClaimOrder[1..], Lease = lease, Pipelines = pipelines, MaxSourceSize = MaxSourceSize }, cancellationToken);
+        var claimed = await Catalog.ClaimWithHistoryAsync(Claim(pipelines), cancellationToken);
         return claimed is null ? null : await ProcessAsync(claimed.Load, claimed.Steps, cancellationToken);
     }
+
+    /// <summary>
+    /// Claims up to <see cref="Batch"/> loads of the given pipelines in one claim and processes them side by side; the
+    /// loads as they ended, none when nothing is waiting.
+    /// </summary>
+    public async Task<IReadOnlyList<Load>> RunSomeAsync(IReadOnlyCollection<string>? pipelines, CancellationToken cancellationToken)
+    {
+        if (Batch <= 1)
+        {
+            return await RunOneAsync(pipelines, cancellationToken) is { } one ? [one] : [];
+        }
+
+        var claimed = await Catalog.ClaimSomeWithHistoryAsync(Claim(pipelines), Batch, cancellationToken);
+        return claimed.Count switch
+        {
+            0 => [],
+            1 => [await ProcessAsync(claimed[0].Load, claimed[0].Steps, cancellationToken)],
+            _ => await Task.WhenAll(claimed.Select(c => ProcessAsync(c.Load, c.Steps, cancellationToken))),
+        };
+    }
+
+    /// <summary>One claim statement for the three waiting statuses, in this order of preference.</summary>
+    private ClaimRequest Claim(IReadOnlyCollection<string>? pipelines) => new()
+    {
+        Worker = Id,
+        From = ClaimOrder[0],
+        ThenFrom = ClaimOrder[1..],
+        Lease = _runtime.Config.Defaults.Lease,
+        Pipelines = pipelines,
+        MaxSourceSize = MaxSourceSize,
+    };
 
     private async Task<Load> ProcessAsync(Load load, IReadOnlyList<StepRecord> claimedHistory, CancellationToken cancellationToken)
     {
@@ -297,7 +333,7 @@ public sealed class Worker
         var resources = ContextFor(load, pipeline);
         // No record is running now (stale ones were closed above) and this worker holds the lease: the history just
         // read stays true while the worker's own starts and ends are added to it, so a step's start needs no read.
-        var attempts = new KnownAttempts(history) { Quick = IsSmall(load, pipeline) };
+        var attempts = new KnownAttempts(history) { Quick = resources.Small };
         run.History = history;
         run.Attempts = attempts;
         return await RunStepsAsync(run, pipeline, stepNames, history, resources, attempts, ct);
@@ -455,6 +491,7 @@ public sealed class Worker
             Time = _runtime.Time,
             Logs = _runtime.Logs,
             BaseDirectory = _runtime.Config.BaseDirectory,
+            Small = IsSmall(load, pipeline),
         };
     }
 

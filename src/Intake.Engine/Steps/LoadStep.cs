@@ -80,6 +80,7 @@ public sealed class LoadStep : IStep
             Constants = [.. constants.Select(c => c.Column)],
             ReplaceWhere = [.. constants.Where(c => c.Replaces).Select(c => c.Column.Name)],
             Streams = config.Streams,
+            Small = context.Small,
         };
     }
 }

@@ -81,6 +81,12 @@ public sealed record StepContext
         return all;
     }
 
+    /// <summary>
+    /// A small load (<c>defaults.small_loads_up_to</c>, every step self-contained): its step records go together at its
+    /// stage's end, and its rows may wait in memory to be committed with other small loads' (<see cref="WarehouseLoadRequest.Small"/>).
+    /// </summary>
+    public bool Small { get; init; }
+
     public required TimeProvider Time { get; init; }
 
     public required ILoggerFactory Logs { get; init; }

@@ -161,9 +161,9 @@ internal sealed class WorkerPoolService : BackgroundService
                 var claimed = await _state.Runtime.Outage.RunAsync(async token =>
                 {
                     var pipelines = await _state.ActivePipelinesAsync(token);
-                    return await worker.RunOneAsync(pipelines, token);
+                    return await worker.RunSomeAsync(pipelines, token);
                 }, ct);
-                if (claimed is null)
+                if (claimed.Count == 0)
                 {
                     await _state.Work.WaitAsync(_state.Options.Poll, _state.Time, ct);
                 }

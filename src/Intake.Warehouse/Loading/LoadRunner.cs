@@ -323,7 +323,7 @@ internal static class LoadRunner
     }
 
     /// <summary>The columns of an existing table that this load writes, with the types values are cast to.</summary>
-    private static List<TargetColumn> Resolve(TableName table, TableShape shape, IReadOnlyList<ColumnSpec>? declared, bool storesAnyType)
+    internal static List<TargetColumn> Resolve(TableName table, TableShape shape, IReadOnlyList<ColumnSpec>? declared, bool storesAnyType)
     {
         if (!shape.HasLoadIdColumn)
         {
@@ -379,7 +379,7 @@ internal static class LoadRunner
     }
 
     /// <summary>Maps one source's header onto the target columns; everything that cannot work fails here, before a row is read.</summary>
-    private static CopyPlan Plan(TableName table, IRowSource source, IReadOnlyList<TargetColumn> targets, Dictionary<string, TargetColumn> byName, bool fromHeader)
+    internal static CopyPlan Plan(TableName table, IRowSource source, IReadOnlyList<TargetColumn> targets, Dictionary<string, TargetColumn> byName, bool fromHeader)
     {
         CheckHeader(source);
         var columns = new List<TargetColumn>(source.Columns.Count);

@@ -8,7 +8,12 @@ namespace Intake.Warehouse.Loading;
 internal sealed record ExistingColumn(string Name, ColumnType? Type, string StoreType, bool Nullable, bool HasDefault);
 
 /// <summary>An existing table: its columns other than <c>_intake_load_id</c>.</summary>
-internal sealed record TableShape(IReadOnlyList<ExistingColumn> Columns, bool HasLoadIdColumn);
+internal sealed record TableShape(IReadOnlyList<ExistingColumn> Columns, bool HasLoadIdColumn)
+{
+    /// <summary>Whether both describe the same columns, in the same order (a record compares its list by reference).</summary>
+    public bool SameAs(TableShape? other) =>
+        other is not null && HasLoadIdColumn == other.HasLoadIdColumn && Columns.SequenceEqual(other.Columns);
+}
 
 /// <summary>A column rows are written to, with the type values are cast to.</summary>
 /// <param name="Writable">False for an existing column of a type Intake has no cast for; loading it is a schema error.</param>

@@ -29,6 +29,12 @@ internal sealed class PgBinaryCopyWriter
     // COPY BINARY header: signature, flags (no OIDs), header extension length.
     private static ReadOnlySpan<byte> Header => [(byte)'P', (byte)'G', (byte)'C', (byte)'O', (byte)'P', (byte)'Y', 0x0A, 0xFF, 0x0D, 0x0A, 0x00];
 
+    /// <summary>What <see cref="WriteHeader"/> writes: the header, flags and extension length, for rows encoded without it.</summary>
+    public static ReadOnlyMemory<byte> HeaderBytes { get; } = (byte[])[.. Header, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    /// <summary>What <see cref="WriteTrailerAsync"/> writes: the end of the rows (a field count of -1).</summary>
+    public static ReadOnlyMemory<byte> TrailerBytes { get; } = new byte[] { 0xFF, 0xFF };
+
     private static readonly DateOnly PgEpochDate = new(2000, 1, 1);
     private static readonly long PgEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -39,7 +45,7 @@ internal sealed class PgBinaryCopyWriter
     private readonly bool[] _jsonb;
     private readonly int _needed;
     private readonly long _loadId;
-    private byte[] _buffer = new byte[BufferSize];
+    private byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize);
     private int _position;
 
     /// <param name="output">The COPY stream.</param>
@@ -71,7 +77,8 @@ internal sealed class PgBinaryCopyWriter
         await FlushAsync(cancellationToken);
     }
 
-    private async ValueTask FlushAsync(CancellationToken cancellationToken)
+    /// <summary>Writes what is encoded so far to the output.</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         if (_position > 0)
         {

@@ -185,6 +185,50 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     /// <summary>The table's shape (null when missing), after the session's name when not sent yet, and the earlier rows of <paramref name="deleteLoad"/> deleted in the same round trip.</summary>
     private async Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeAndDeleteAsync(TableName table, long? deleteLoad, CancellationToken cancellationToken)
     {
+        var delete = deleteLoad is { } loadId ? DeleteEarlierCommand(table, loadId) : null;
+        var (shape, _) = await DescribeThenAsync(table, delete, null, cancellationToken);
+        return (shape, delete?.RecordsAffected);
+    }
+
+    /// <summary>
+    /// The first round trip of a group of small loads into one table (<see cref="LoadGroups"/>): the session's name, the
+    /// table's columns, and the earlier rows of every load of the group deleted, with how many each load had.
+    /// </summary>
+    public async Task<(TableShape? Shape, IReadOnlyDictionary<long, long> EarlierRowsDeleted)> DescribeForGroupAsync(
+        TableName table, IReadOnlyList<long> loadIds, CancellationToken cancellationToken)
+    {
+        // As DeleteEarlierCommand for many loads: the EXISTS test (no row of the table in it) runs once, before the scan,
+        // and skips it when no load of the group ever committed a row here, the usual case.
+        var delete = new NpgsqlBatchCommand($"""
+            with d as (
+              delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = any($1)
+                and (exists (select from {SqlIdentifier.LedgerTable} where load_id = any($1))
+                     or exists (select from {SqlIdentifier.StreamedTable} where load_id = any($1)))
+              returning {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)})
+            select {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)}, count(*) from d group by 1
+            """)
+        {
+            Parameters = { new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = [.. loadIds] } },
+        };
+        var deleted = new Dictionary<long, long>();
+        var (shape, _) = await DescribeThenAsync(table, delete, async reader =>
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                deleted[reader.GetInt64(0)] = reader.GetInt64(1);
+            }
+        }, cancellationToken);
+        _knownTables?.Update(table, shape);
+        return (shape, deleted);
+    }
+
+    /// <summary>
+    /// The table's shape (null when missing), after the session's name when not sent yet, with <paramref name="then"/> in
+    /// the same round trip (its rows, if any, given to <paramref name="readThen"/>).
+    /// </summary>
+    private async Task<(TableShape? Shape, bool Named)> DescribeThenAsync(
+        TableName table, NpgsqlBatchCommand? then, Func<NpgsqlDataReader, Task>? readThen, CancellationToken cancellationToken)
+    {
         // One row per column; one row of nulls for a table without columns; no row when the table is missing.
         // The type's name by a subquery rather than a join: prepared, the statement runs a generic plan, which would
         // hash the whole of pg_type (600 rows) for a join; the subquery looks up each column's type by its index.
@@ -204,11 +248,9 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
 
         var describe = new NpgsqlBatchCommand(sql) { Parameters = { new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = Qualified(table) } } };
         batch.BatchCommands.Add(describe);
-        NpgsqlBatchCommand? delete = null;
-        if (deleteLoad is { } loadId)
+        if (then is not null)
         {
-            delete = DeleteEarlierCommand(table, loadId);
-            batch.BatchCommands.Add(delete);
+            batch.BatchCommands.Add(then);
         }
 
         if (naming)
@@ -249,13 +291,18 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
                 columns.Add(new ExistingColumn(name, TypeOf(storeType), storeType, Nullable: !reader.GetBoolean(2), HasDefault: reader.GetBoolean(3)));
             }
 
+            if (await reader.NextResultAsync(cancellationToken) && readThen is not null)
+            {
+                await readThen(reader);
+            }
+
             while (await reader.NextResultAsync(cancellationToken))
             {
             }
         }
 
         _named = true;
-        return (exists ? new TableShape(columns, hasLoadId) : null, delete?.RecordsAffected);
+        return (exists ? new TableShape(columns, hasLoadId) : null, naming);
     }
 
     public async Task LockSchemaChangesAsync(CancellationToken cancellationToken)
@@ -362,10 +409,80 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         Parameters = { new NpgsqlParameter<long> { NpgsqlDbType = NpgsqlDbType.Bigint, TypedValue = loadId } },
     };
 
-    public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
+    /// <summary>The binary COPY statement for a plan's columns and the load id.</summary>
+    public static string CopySql(TableName table, CopyPlan plan)
     {
         var columnList = string.Join(", ", plan.Columns.Select(c => SqlIdentifier.Quote(c.Name)).Append(SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)));
-        var copySql = $"copy {Qualified(table)} ({columnList}) from stdin (format binary)";
+        return $"copy {Qualified(table)} ({columnList}) from stdin (format binary)";
+    }
+
+    /// <summary>
+    /// Opens a binary COPY (<see cref="CopySql"/>) on this session's connection with its header written, for rows
+    /// encoded elsewhere (<see cref="PgBinaryCopyWriter"/> without its header); <see cref="EndCopyAsync"/> completes it.
+    /// </summary>
+    public async Task<NpgsqlRawCopyStream> BeginCopyAsync(string copySql, CancellationToken cancellationToken)
+    {
+        await NameAsync(cancellationToken);
+        var copy = await _connection.BeginRawBinaryCopyAsync(copySql, cancellationToken);
+        try
+        {
+            await copy.WriteAsync(PgBinaryCopyWriter.HeaderBytes, cancellationToken);
+            return copy;
+        }
+        catch
+        {
+            await CancelQuietlyAsync(copy);
+            throw;
+        }
+    }
+
+    /// <summary>Writes the trailer and completes a COPY <see cref="BeginCopyAsync"/> opened; the server has then accepted every row, or thrown.</summary>
+    public static async Task EndCopyAsync(NpgsqlRawCopyStream copy, CancellationToken cancellationToken)
+    {
+        var completed = false;
+        try
+        {
+            await copy.WriteAsync(PgBinaryCopyWriter.TrailerBytes, cancellationToken);
+            await copy.DisposeAsync();
+            completed = true;
+        }
+        finally
+        {
+            if (!completed)
+            {
+                await CancelQuietlyAsync(copy);
+            }
+        }
+    }
+
+    /// <summary>One COPY of rows encoded already (each part a whole number of rows), in this session's transaction.</summary>
+    public async Task CopyEncodedAsync(string copySql, IEnumerable<ReadOnlyMemory<byte>> parts, CancellationToken cancellationToken)
+    {
+        var copy = await BeginCopyAsync(copySql, cancellationToken);
+        var written = false;
+        try
+        {
+            foreach (var part in parts)
+            {
+                await copy.WriteAsync(part, cancellationToken);
+            }
+
+            written = true;
+        }
+        finally
+        {
+            if (!written)
+            {
+                await CancelQuietlyAsync(copy);
+            }
+        }
+
+        await EndCopyAsync(copy, cancellationToken);
+    }
+
+    public async Task<CopyCount> CopyAsync(TableName table, CopyPlan plan, IRowSource source, long loadId, CancellationToken cancellationToken)
+    {
+        var copySql = CopySql(table, plan);
         if (Streams > 1 && !_changedSchema && !await HasUniqueIndexAsync(table, cancellationToken))
         {
             return await ParallelCopy.RunAsync(_dataSource, _name, table, copySql, plan, source, loadId, Streams, cancellationToken);

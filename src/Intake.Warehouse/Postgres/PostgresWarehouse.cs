@@ -25,6 +25,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
     private readonly KnownTables _knownTables = new();
     private readonly TimeProvider _clock;
     private readonly WarehouseMigrations _migrations;
+    private readonly LoadGroups _groups;
 
     /// <param name="name">The warehouse's name in the configuration, used in messages.</param>
     /// <param name="connectionString">An Npgsql connection string; a malformed one is a configuration error.</param>
@@ -35,6 +36,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         Name = name;
         _clock = timeProvider ?? TimeProvider.System;
         _migrations = new WarehouseMigrations(name, _clock);
+        _groups = new LoadGroups(OpenSessionAsync, _clock);
         try
         {
             var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -69,6 +71,9 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
 
     public string Name { get; }
 
+    /// <summary>Small loads committed together (for tests).</summary>
+    internal LoadGroups Groups => _groups;
+
     public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
     {
         LoadRunner.Validate(request);
@@ -81,7 +86,16 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 return await LoadInStreamsAsync(request, sources, cancellationToken);
             }
 
-            await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t, _knownTables), cancellationToken);
+            // A small first attempt into a table this process has seen, with nothing but its rows to write: encoded at
+            // once, committed with the other small loads handed over meanwhile. A retry goes alone, so that its session
+            // ends the backends of the load's earlier attempts first (PostgresSession.OpenAsync).
+            var table = TableName.Parse(request.Table);
+            if (request is { Small: true, Attempt: 1, Constants.Count: 0, ReplaceWhere.Count: 0 } && _knownTables.Shape(table) is { } shape)
+            {
+                return await _groups.LoadAsync(request, table, shape, sources, cancellationToken);
+            }
+
+            await using var session = await OpenSessionAsync(new SessionTag(request.LoadId, request.Step, request.Attempt), cancellationToken);
             return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
@@ -89,6 +103,10 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
             throw translated;
         }
     }
+
+    /// <summary>A load's session on the loads' pool, once the warehouse's migrations are applied.</summary>
+    private Task<PostgresSession> OpenSessionAsync(SessionTag tag, CancellationToken cancellationToken) =>
+        _migrations.OpenAsync(t => PostgresSession.OpenAsync(_dataSource, tag, t, _knownTables), cancellationToken);
 
     /// <summary>
     /// A load through several COPY connections (<c>load.streams</c>). The table is created or widened first, in a

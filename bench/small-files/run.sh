@@ -5,6 +5,7 @@
 #   CATALOG=postgres bench/small-files/run.sh    PostgreSQL catalog and warehouse (a throwaway server on its own port)
 #   FILES=200 bench/small-files/run.sh           a quick check that the script works
 #   SMALL_WORKERS=0 bench/small-files/run.sh     2 workers and no small-load workers (the default adds 3 per processor)
+#   SMALL_BATCH=1 bench/small-files/run.sh       small-load workers take one load at a time (defaults.small_load_batch; default 4)
 #   INTAKE="dotnet /path/intake.dll" ...         measure another build (the "before" of a change)
 # CATALOG=sqlite is the embedded default: SQLite catalog, local store, SQLite warehouse. The bare tool is one
 # `sqlite3` session doing one `.import` per file (each file its own transaction and commit, as Intake commits each
@@ -28,6 +29,7 @@ workers=${WORKERS:-2}
 # SMALL_WORKERS: --small-workers for Intake (workers that take only small loads, beside WORKERS); unset: the default (3 per processor)
 small_workers=${SMALL_WORKERS:+--small-workers $SMALL_WORKERS}
 small_label=${SMALL_WORKERS:+ --small-workers $SMALL_WORKERS}; [ -n "${SMALL_WORKERS:-}" ] || small_label=" (+ the default small-load workers)"
+small_label+=${SMALL_BATCH:+, small_load_batch $SMALL_BATCH}
 strace_files=${STRACE_FILES:-200}
 # INTAKE: the command to measure (default this checkout's launcher), e.g. INTAKE="dotnet /tmp/before/intake.dll" for a before/after pair.
 read -r -a intake <<< "${INTAKE:-$repo/intake}"
@@ -90,7 +92,7 @@ project() {  # project DIR TABLE: an Intake project reading DIR/incoming
 catalog: { kind: postgres, connection: "${conn/Database=intake/Database=$2_catalog}" }
 stores: { local: { kind: local, root: .intake/store } }
 warehouses: { main: { kind: postgres, connection: "$conn" } }
-defaults: { warehouse: main }
+defaults: { warehouse: main${SMALL_BATCH:+, small_load_batch: $SMALL_BATCH} }
 YAML
     $psql_ -c "create database $2_catalog"
   else
@@ -98,7 +100,7 @@ YAML
 catalog: { kind: sqlite, path: .intake/catalog.db }
 stores: { local: { kind: local, root: .intake/store } }
 warehouses: { main: { kind: sqlite, path: .intake/warehouse.db } }
-defaults: { warehouse: main }
+defaults: { warehouse: main${SMALL_BATCH:+, small_load_batch: $SMALL_BATCH} }
 YAML
   fi
   cat > "$1/pipelines/small.yaml" <<YAML

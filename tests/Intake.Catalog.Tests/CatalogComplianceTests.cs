@@ -415,6 +415,67 @@ public abstract partial class CatalogComplianceTests : IAsyncLifetime
         (await Catalog.ClaimWithHistoryAsync(request, None)).ShouldBeNull();
     }
 
+    [CatalogFact]
+    public async Task ClaimSome_TakesTheOldestInTheClaimsOrderOfStatuses_UnderOneLease_WithTheirSteps()
+    {
+        var archiving = (await RegisterAsync("a.csv")).Load.Id;
+        await ClaimAsync("w0");
+        await Catalog.TransitionAsync(archiving, LoadStatus.Ingesting, LoadStatus.ReadyForArchiving, null, None);
+        var fresh = (await RegisterAsync("b.csv")).Load.Id;
+        var retried = (await RegisterAsync("c.csv")).Load.Id;
+        var stepId = await Catalog.StartStepAsync(retried, "fetch", 1, "w0", None);
+        await Catalog.FinishStepAsync(stepId, StepResult.Failed(ErrorKind.Transient, "timeout"), None);
+        var later = (await RegisterAsync("d.csv")).Load.Id;
+        var request = new ClaimRequest { Worker = "w1", From = LoadStatus.ReadyForArchiving, ThenFrom = [LoadStatus.Ready], Lease = Lease };
+
+        var claimed = await Catalog.ClaimSomeWithHistoryAsync(request, 3, None);
+
+        claimed.Select(c => c.Load.Id).ShouldBe([archiving, fresh, retried]);
+        claimed.Select(c => c.Load.Status).ShouldBe([LoadStatus.Archiving, LoadStatus.Ingesting, LoadStatus.Ingesting]);
+        claimed.ShouldAllBe(c => c.Load.LeaseOwner == "w1" && c.Load.LeaseExpiresAt != null);
+        claimed.Select(c => c.Load.Attempts).ShouldBe([1, 1, 1]); // only the claims from ready count an attempt
+        for (var i = 0; i < claimed.Count; i++)
+        {
+            claimed[i].Load.ShouldBe(await LoadAsync(claimed[i].Load.Id));
+        }
+
+        claimed[0].Steps.ShouldBeEmpty();
+        claimed[1].Steps.ShouldBeEmpty();
+        claimed[2].Steps.Select(s => (s.Id, s.Step, s.Outcome)).ShouldBe([(stepId, "fetch", StepOutcome.Failed)]);
+        (await Catalog.ClaimSomeWithHistoryAsync(request, 3, None)).Select(c => c.Load.Id).ShouldBe([later]); // fewer than asked for
+        (await Catalog.ClaimSomeWithHistoryAsync(request, 3, None)).ShouldBeEmpty();
+    }
+
+    [CatalogFact]
+    public async Task ClaimSome_BySeveralWorkersAtOnce_NeverGivesTheSameLoadTwice()
+    {
+        for (var i = 0; i < 30; i++)
+        {
+            await RegisterAsync($"f{i:D2}.csv");
+        }
+
+        var workers = Enumerable.Range(1, 4).Select(n => (Name: $"w{n}", Catalog: Open())).ToList();
+
+        var claimedPerWorker = await Task.WhenAll(workers.Select(w => Task.Run(async () =>
+        {
+            var mine = new List<Load>();
+            while (await w.Catalog.ClaimSomeWithHistoryAsync(new ClaimRequest { Worker = w.Name, Lease = Lease }, 4, None) is { Count: > 0 } some)
+            {
+                mine.AddRange(some.Select(c => c.Load));
+            }
+
+            return mine;
+        })));
+
+        var all = claimedPerWorker.SelectMany(l => l).ToList();
+        all.Select(l => l.Id).Distinct().Count().ShouldBe(30);
+        all.Count.ShouldBe(30);
+        foreach (var (worker, claimed) in workers.Zip(claimedPerWorker))
+        {
+            claimed.ShouldAllBe(l => l.LeaseOwner == worker.Name);
+        }
+    }
+
     // ---- leases ----
 
     [CatalogFact]

@@ -183,6 +183,31 @@ public sealed class ConfigLoaderTests : IDisposable
         defaults.SmallLoadLanes(overridden: 1).ShouldBe(1);
     }
 
+    [Theory]
+    [InlineData("", 4)]
+    [InlineData("  small_load_batch: 1\n", 1)]
+    [InlineData("  small_load_batch: 16\n", 16)]
+    public void Load_SmallLoadBatch_FourUnlessSet(string yaml, int expected)
+    {
+        var file = Write("intake.yaml", MinimalIntake + "\ndefaults:\n" + yaml);
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        ConfigLoader.Load(file).Defaults.SmallLoadBatch.ShouldBe(expected);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("65")]
+    public void Load_SmallLoadBatchOutOfRange_NamesTheKey(string value)
+    {
+        var file = Write("intake.yaml", MinimalIntake + $"\ndefaults:\n  small_load_batch: {value}\n");
+        Write("pipelines/sales.yaml", MinimalPipeline);
+
+        var e = Should.Throw<ConfigException>(() => ConfigLoader.Load(file));
+
+        e.Errors.ShouldHaveSingleItem().Key.ShouldBe("defaults.small_load_batch");
+    }
+
     [Fact]
     public void Load_SmallLoadWorkersOutOfRange_NamesTheKey()
     {

@@ -32,10 +32,16 @@ namespace Intake.Warehouse.Postgres;
 /// the rest of its rows into a transaction of its own, as a big load does.
 /// </para>
 /// </remarks>
-internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<PostgresSession>> open, TimeProvider clock)
+/// <param name="open">Opens a load's session.</param>
+/// <param name="loadAlone">Loads as any load that is not small: for a load the table's columns as last seen do not take.</param>
+/// <param name="clock">The clock for ledger rows.</param>
+internal sealed class LoadGroups(
+    Func<SessionTag, CancellationToken, Task<PostgresSession>> open,
+    Func<WarehouseLoadRequest, IAsyncEnumerable<IRowSource>, CancellationToken, Task<WarehouseLoadResult>> loadAlone,
+    TimeProvider clock)
 {
-    /// <summary>The encoded rows a load may hold in memory while it waits for its group.</summary>
-    public const int MaxBufferedBytes = 4 * 1024 * 1024;
+    /// <summary>The encoded rows a load may hold in memory while it waits for its group (settable for tests).</summary>
+    internal int MaxBufferedBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>The most loads one group takes: its ledger rows and their COPY stay a modest transaction.</summary>
     private const int MaxGroup = 32;
@@ -50,21 +56,61 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
     /// <summary>Loads committed in those groups (for tests).</summary>
     internal long LoadsCommittedInGroups => Interlocked.Read(ref _grouped);
 
-    /// <summary>Encodes the load's rows for <paramref name="shape"/>, then commits them in the next group (or alone, when they outgrow the buffer).</summary>
+    /// <summary>Loads handed over and not answered yet (for tests).</summary>
+    internal int Waiting => Volatile.Read(ref _waiting);
+
+    private int _waiting;
+
+    /// <summary>
+    /// Encodes the load's rows for <paramref name="shape"/>, then commits them in the next group (or alone, when they
+    /// outgrow the buffer). When the columns seen do not take the load's first source (the table may have changed since),
+    /// nothing is encoded yet and the load goes as any other (<c>loadAlone</c>), which reads the table's columns anew.
+    /// </summary>
     public async Task<WarehouseLoadResult> LoadAsync(
         WarehouseLoadRequest request, TableName table, TableShape shape, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
     {
-        var targets = LoadRunner.Resolve(table, shape, request.Columns, storesAnyType: false);
+        var fromHeader = request.Columns is null;
+        List<TargetColumn> targets;
+        try
+        {
+            targets = LoadRunner.Resolve(table, shape, request.Columns, storesAnyType: false);
+        }
+        catch (IntakeException e) when (e.Kind == ErrorKind.Schema)
+        {
+            return await loadAlone(request, sources, cancellationToken);
+        }
+
         var byName = targets.ToDictionary(t => t.Name, StringComparer.OrdinalIgnoreCase);
         var member = new Member(request, shape);
         Alone? alone = null;
+        await using var enumerator = sources.GetAsyncEnumerator(cancellationToken);
         try
         {
-            await foreach (var source in sources.WithCancellation(cancellationToken))
+            while (await enumerator.MoveNextAsync())
             {
+                var source = enumerator.Current;
+                CopyPlan plan;
+                try
+                {
+                    plan = LoadRunner.Plan(table, source, targets, byName, fromHeader);
+                }
+                catch (IntakeException e) when (e.Kind == ErrorKind.Schema && member.Parts.Count == 0 && alone is null)
+                {
+                    return await loadAlone(request, Rest(source, enumerator), cancellationToken);
+                }
+                catch (IntakeException e) when (e.Kind == ErrorKind.Schema)
+                {
+                    await source.DisposeAsync();
+                    throw await TableNowAsync(request, table) is { } now && !now.SameAs(shape) ? TableChanged(table) : e;
+                }
+                catch
+                {
+                    await source.DisposeAsync();
+                    throw;
+                }
+
                 await using (source)
                 {
-                    var plan = LoadRunner.Plan(table, source, targets, byName, fromHeader: request.Columns is null);
                     if (alone is not null)
                     {
                         member.Read += (await alone.Session.CopyAsync(table, plan, source, request.LoadId, cancellationToken)).Read;
@@ -86,7 +132,7 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
                     }
                     else
                     {
-                        member.Parts.Add((copySql, output.Encoded));
+                        member.Parts.Add(new Part(copySql, output.Encoded, plan.Columns));
                         member.Buffered += output.Encoded.Length;
                     }
                 }
@@ -108,11 +154,28 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
         }
 
         return await CommitAsync(table, member, cancellationToken);
+
+        static async IAsyncEnumerable<IRowSource> Rest(IRowSource first, IAsyncEnumerator<IRowSource> rest)
+        {
+            yield return first;
+            while (await rest.MoveNextAsync())
+            {
+                yield return rest.Current;
+            }
+        }
+    }
+
+    /// <summary>The table's columns as they are now (a round trip of its own), for telling a stale view from a bad source.</summary>
+    private async Task<TableShape?> TableNowAsync(WarehouseLoadRequest request, TableName table)
+    {
+        await using var session = await open(new SessionTag(request.LoadId, request.Step, request.Attempt), CancellationToken.None);
+        return (await session.DescribeForGroupAsync(table, [], CancellationToken.None)).Shape;
     }
 
     /// <summary>Hands the encoded load to the next group of its table and waits for its answer.</summary>
     private Task<WarehouseLoadResult> CommitAsync(TableName table, Member member, CancellationToken cancellationToken)
     {
+        Interlocked.Increment(ref _waiting);
         _queues.GetOrAdd(table, t => new GroupQueue<Member>(group => CommitGroupAsync(t, group), MaxGroup)).Add(member);
 
         // A worker that stops waiting (its lease lost, a shutdown) may still see its rows committed with their ledger
@@ -125,17 +188,29 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
     {
         try
         {
+            await CommitOrEachAloneAsync(table, group);
+        }
+        finally
+        {
+            Interlocked.Add(ref _waiting, -group.Count);
+        }
+    }
+
+    private async Task CommitOrEachAloneAsync(TableName table, List<Member> group)
+    {
+        try
+        {
             // Not any one worker's cancellation: the group commits for all of its loads (statements still time out).
             var results = await RunAsync(table, group, CancellationToken.None);
-            for (var i = 0; i < group.Count; i++)
-            {
-                group[i].Done.TrySetResult(results[i]);
-            }
-
             if (group.Count > 1)
             {
                 Interlocked.Increment(ref _groups);
                 Interlocked.Add(ref _grouped, group.Count);
+            }
+
+            for (var i = 0; i < group.Count; i++)
+            {
+                group[i].Done.TrySetResult(results[i]);
             }
         }
         catch (Exception e) when (group.Count == 1)
@@ -164,7 +239,7 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
         var first = group[0].Request;
         await using var session = await open(new SessionTag(first.LoadId, first.Step, first.Attempt), cancellationToken);
         var (shape, deleted) = await session.DescribeForGroupAsync(table, [.. group.Select(m => m.Request.LoadId)], cancellationToken);
-        if (group.Any(m => !m.Shape.SameAs(shape)))
+        if (group.Any(m => !m.Shape.SameAs(shape) && !StillFits(m, shape)))
         {
             throw TableChanged(table);
         }
@@ -192,7 +267,7 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
         try
         {
             var (shape, deleted) = await session.DescribeForGroupAsync(table, [request.LoadId], cancellationToken);
-            if (!member.Shape.SameAs(shape))
+            if (!member.Shape.SameAs(shape) && !StillFits(member, shape))
             {
                 throw TableChanged(table);
             }
@@ -211,6 +286,16 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
         }
     }
 
+    /// <summary>
+    /// Whether rows encoded for the columns the load saw still go into the table as it is now: every column they name is
+    /// there with the same type. A column added since takes its default, as in any load that does not write it; a new
+    /// column that needs a value fails the COPY, and the load alone then.
+    /// </summary>
+    private static bool StillFits(Member member, TableShape? now) =>
+        now is { HasLoadIdColumn: true }
+        && member.Parts.SelectMany(p => p.Columns).All(c => now.Columns.Any(e =>
+            string.Equals(e.Name, c.Name, StringComparison.Ordinal) && e.Type == c.Type && e.StoreType == c.StoreType));
+
     private static IntakeException TableChanged(TableName table) =>
         IntakeException.Transient($"Table '{table}' changed while the load encoded its rows for it; the load runs again with its new columns.");
 
@@ -221,7 +306,7 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
 
         public TableShape Shape { get; } = shape;
 
-        public List<(string CopySql, ReadOnlyMemory<byte> Rows)> Parts { get; } = [];
+        public List<Part> Parts { get; } = [];
 
         public long Read { get; set; }
 
@@ -231,6 +316,9 @@ internal sealed class LoadGroups(Func<SessionTag, CancellationToken, Task<Postgr
     }
 
     private sealed record Alone(PostgresSession Session, long EarlierRowsDeleted);
+
+    /// <summary>Rows of one source, encoded for these columns of the table, to go in the COPY of that column list.</summary>
+    private sealed record Part(string CopySql, ReadOnlyMemory<byte> Rows, IReadOnlyList<TargetColumn> Columns);
 
     /// <summary>
     /// Where a load's encoder writes: memory up to a limit; past it, a COPY of the load's own (opened by

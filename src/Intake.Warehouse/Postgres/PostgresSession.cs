@@ -211,15 +211,25 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
             Parameters = { new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = [.. loadIds] } },
         };
         var deleted = new Dictionary<long, long>();
-        var (shape, _) = await DescribeThenAsync(table, delete, async reader =>
+        try
         {
-            while (await reader.ReadAsync(cancellationToken))
+            var (shape, _) = await DescribeThenAsync(table, delete, async reader =>
             {
-                deleted[reader.GetInt64(0)] = reader.GetInt64(1);
-            }
-        }, cancellationToken);
-        _knownTables?.Update(table, shape);
-        return (shape, deleted);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    deleted[reader.GetInt64(0)] = reader.GetInt64(1);
+                }
+            }, cancellationToken);
+            _knownTables?.Update(table, shape);
+            return (shape, deleted);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn)
+        {
+            // Dropped (or made again without _intake_load_id) since this process last saw it: the transaction is spent,
+            // and the group's loads, encoded for the table that was, cannot go in.
+            _knownTables?.Forget(table);
+            return (null, deleted);
+        }
     }
 
     /// <summary>

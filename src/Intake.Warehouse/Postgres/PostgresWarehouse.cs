@@ -36,7 +36,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         Name = name;
         _clock = timeProvider ?? TimeProvider.System;
         _migrations = new WarehouseMigrations(name, _clock);
-        _groups = new LoadGroups(OpenSessionAsync, _clock);
+        _groups = new LoadGroups(OpenSessionAsync, LoadAloneAsync, _clock);
         try
         {
             var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -95,13 +95,19 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 return await _groups.LoadAsync(request, table, shape, sources, cancellationToken);
             }
 
-            await using var session = await OpenSessionAsync(new SessionTag(request.LoadId, request.Step, request.Attempt), cancellationToken);
-            return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
+            return await LoadAloneAsync(request, sources, cancellationToken);
         }
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.Table) is { } translated)
         {
             throw translated;
         }
+    }
+
+    /// <summary>A load in a transaction of its own, its rows streamed into one COPY per source.</summary>
+    private async Task<WarehouseLoadResult> LoadAloneAsync(WarehouseLoadRequest request, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    {
+        await using var session = await OpenSessionAsync(new SessionTag(request.LoadId, request.Step, request.Attempt), cancellationToken);
+        return await LoadRunner.RunAsync(session, request, sources, _clock, cancellationToken);
     }
 
     /// <summary>A load's session on the loads' pool, once the warehouse's migrations are applied.</summary>

@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using Intake.Core.Model;
 using Intake.Core.Ports;
+using Intake.Shared.Batching;
 
 namespace Intake.Catalog;
 
@@ -23,27 +24,12 @@ public abstract partial class SqlCatalog
     /// <summary>The most ends one commit takes: its statements' parameters stay well within either database's limit.</summary>
     private const int MaxGroup = 32;
 
-    private readonly Lock _endsGate = new();
-    private List<QueuedEnd> _queuedEnds = [];
-    private bool _committingEnds;
+    private GroupQueue<QueuedEnd>? _ends;
 
     public Task<LoadStatus?> EndStageAsync(StageEnd end, CancellationToken cancellationToken)
     {
         var queued = Queued(end);
-        bool lead;
-        lock (_endsGate)
-        {
-            _queuedEnds.Add(queued);
-            lead = !_committingEnds;
-            _committingEnds = true;
-        }
-
-        if (lead)
-        {
-            // Runs until its first commit is under way, then goes on by itself; the caller waits for its own answer only.
-            _ = CommitQueuedEndsAsync();
-        }
-
+        LazyInitializer.EnsureInitialized(ref _ends, () => new GroupQueue<QueuedEnd>(CommitAsync, MaxGroup)).Add(queued);
         return queued.Answer.Task.WaitAsync(cancellationToken);
     }
 
@@ -81,36 +67,6 @@ public abstract partial class SqlCatalog
         var group = ends.Select(Queued).ToList();
         var together = await CommitAsync(group);
         return (together, [.. group.Select(q => q.Answer.Task)]);
-    }
-
-    /// <summary>Commits what is queued, group after group, until nothing is left; one committer at a time.</summary>
-    private async Task CommitQueuedEndsAsync()
-    {
-        while (true)
-        {
-            List<QueuedEnd> group;
-            lock (_endsGate)
-            {
-                if (_queuedEnds.Count == 0)
-                {
-                    _committingEnds = false;
-                    return;
-                }
-
-                if (_queuedEnds.Count <= MaxGroup)
-                {
-                    group = _queuedEnds;
-                    _queuedEnds = [];
-                }
-                else
-                {
-                    group = _queuedEnds[..MaxGroup];
-                    _queuedEnds.RemoveRange(0, MaxGroup);
-                }
-            }
-
-            await CommitAsync(group);
-        }
     }
 
     /// <summary>Commits the group in one transaction (true), or else each of its ends alone; answers each end's caller.</summary>

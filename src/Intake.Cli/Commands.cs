@@ -122,7 +122,8 @@ internal static class Commands
     /// <summary><c>--small-workers</c> of run, serve and worker.</summary>
     internal static Option<int?> SmallWorkersOption() => new("--small-workers")
     {
-        Description = "Workers that take only small loads (originals up to defaults.small_loads_up_to), beside --workers " +
+        Description = "Workers that take only small loads (originals up to defaults.small_loads_up_to), beside --workers, " +
+                      "each claiming defaults.small_load_batch of them (4) at once " +
                       "(default: defaults.small_load_workers, else 3 per processor, at most 16; 0: none)",
     };
 

@@ -21,11 +21,13 @@ namespace Intake.Warehouse.Postgres;
 /// </para>
 /// <para>
 /// Each load encodes its rows before it joins, with the columns this process last saw the table with
-/// (<see cref="KnownTables"/>): a bad value or a missing column fails that load alone, named by its file and line, and
-/// no transaction is opened for it. The group checks the table's columns in its first round trip; if they changed,
-/// each load fails with a transient error and its step runs again, reading the new columns. If anything else fails in
-/// a group of several loads (a constraint of the table, a lost connection), the group rolls back and each load is
-/// committed alone from its encoded rows, so one load's failure is reported for that load only.
+/// (<see cref="KnownTables"/>): a bad value fails that load alone, named by its file and line, and no transaction is
+/// opened for it. A file whose header those columns do not take (the table may have changed since) goes as any load
+/// would, reading the columns anew. The group checks the table's columns in its first round trip; if a column a load
+/// encoded for is gone or retyped (or the table is), that load fails as transient and its step runs again, reading the
+/// new columns. If anything else fails in a group of several loads (a constraint of the table, a lost connection), the
+/// group rolls back and each load is committed alone from its encoded rows, so one load's failure is reported for that
+/// load only.
 /// </para>
 /// <para>
 /// Memory stays bounded: a load whose encoded rows outgrow <see cref="MaxBufferedBytes"/> leaves the group and streams

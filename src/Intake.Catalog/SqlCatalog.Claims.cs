@@ -1,5 +1,4 @@
 using System.Data;
-using System.Data.Common;
 using Intake.Core.Model;
 
 namespace Intake.Catalog;
@@ -34,37 +33,15 @@ public abstract partial class SqlCatalog
 
             var claim = Command(connection, "");
             var filter = ClaimFilter(claim, checkedClaim.Pipelines, request.MaxSourceSize);
-            var picks = new List<string>();
-            var statuses = new List<string>();
-            var moves = new List<string>();
-            for (var i = 0; i < checkedClaim.Order.Count; i++)
-            {
-                Add(claim, $"@waiting{i}", checkedClaim.Order[i].ToWord(), DbType.String);
-                Add(claim, $"@working{i}", LoadStateMachine.WorkingStatusFor(checkedClaim.Order[i]).ToWord(), DbType.String);
-                picks.Add($"SELECT pick_id FROM (SELECT id AS pick_id FROM intake_loads WHERE status = @waiting{i}{filter} ORDER BY id LIMIT @count {ClaimRowLock}) p{i}");
-                statuses.Add($"@waiting{i}");
-                moves.Add($"WHEN @waiting{i} THEN @working{i}");
-            }
-
+            Add(claim, "@count", Math.Min(count, MaxClaimed), DbType.Int32);
             // The statuses' picks are appended in order and read only until the count is reached, so a later status's
             // loads are looked at (and locked) only when the ones before it left room.
-            claim.CommandText = $"""
-                WITH picked AS (SELECT pick_id FROM ({string.Join(" UNION ALL ", picks)}) c LIMIT @count)
-                UPDATE intake_loads SET
-                    status = CASE status {string.Join(" ", moves)} END,
-                    lease_owner = @worker,
-                    lease_expires_at = @expires,
-                    attempts = attempts + CASE WHEN status = @ready THEN 1 ELSE 0 END,
-                    updated_at = @now
-                WHERE id IN (SELECT pick_id FROM picked) AND status IN ({string.Join(", ", statuses)})
-                RETURNING {LoadColumns}, EXISTS (SELECT 1 FROM intake_steps s WHERE s.load_id = intake_loads.id)
-                """;
-            var now = Now();
-            Add(claim, "@count", Math.Min(count, MaxClaimed), DbType.Int32);
-            Add(claim, "@worker", request.Worker, DbType.String);
-            Add(claim, "@ready", LoadStatus.Ready.ToWord(), DbType.String);
-            AddTime(claim, "@expires", now + request.Lease);
-            AddTime(claim, "@now", now);
+            claim.CommandText = ClaimUpdate(claim, checkedClaim.Order, request, withHistory: true, waiting =>
+            {
+                var picks = waiting.Select((w, i) =>
+                    $"SELECT pick_id FROM (SELECT id AS pick_id FROM intake_loads WHERE status = {w}{filter} ORDER BY id LIMIT @count {ClaimRowLock}) p{i}");
+                return ($"WITH picked AS (SELECT pick_id FROM ({string.Join(" UNION ALL ", picks)}) c LIMIT @count)\n", "id IN (SELECT pick_id FROM picked)");
+            });
             var rows = await QueryListAsync(claim, r => new ClaimRow(ReadLoad(r), r.GetBoolean(r.FieldCount - 1)), cancellationToken);
             var claimed = new List<ClaimedLoad>(rows.Count);
             foreach (var row in rows.OrderBy(r => r.Load.Id))

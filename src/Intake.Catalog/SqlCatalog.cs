@@ -599,35 +599,48 @@ public abstract partial class SqlCatalog : ICatalog
     /// </summary>
     private Task<ClaimRow?> ClaimInOrderAsync(DbCommand claim, IReadOnlyList<LoadStatus> order, string pipelineFilter, ClaimRequest request, bool withHistory, CancellationToken cancellationToken)
     {
-        var picks = new List<string>();
-        var statuses = new List<string>();
+        string Pick(string waiting) => $"(SELECT id FROM intake_loads WHERE status = {waiting}{pipelineFilter} ORDER BY id LIMIT 1 {ClaimRowLock})";
+        claim.CommandText = ClaimUpdate(claim, order, request, withHistory, waiting =>
+            ("", $"id = {(waiting.Count == 1 ? Pick(waiting[0]) : $"COALESCE({string.Join(", ", waiting.Select(Pick))})")}"));
+        return QuerySingleAsync(claim, r => new ClaimRow(ReadLoad(r), withHistory && r.GetBoolean(r.FieldCount - 1)), cancellationToken);
+    }
+
+    /// <summary>
+    /// The statement of a claim, its parameters added to <paramref name="claim"/>: the loads that <paramref name="pick"/>
+    /// selects (given the parameter of each waiting status, in the claim's order: a <c>WITH</c> part and the condition on
+    /// <c>id</c>) move from their waiting status to its working status under the worker's lease, and only a claim from
+    /// <c>ready</c> counts an attempt. It returns each load and, <paramref name="withHistory"/>, whether it has steps.
+    /// </summary>
+    private string ClaimUpdate(
+        DbCommand claim, IReadOnlyList<LoadStatus> order, ClaimRequest request, bool withHistory, Func<IReadOnlyList<string>, (string With, string Where)> pick)
+    {
+        var waiting = new List<string>();
         var moves = new List<string>();
         for (var i = 0; i < order.Count; i++)
         {
             Add(claim, $"@waiting{i}", order[i].ToWord(), DbType.String);
             Add(claim, $"@working{i}", LoadStateMachine.WorkingStatusFor(order[i]).ToWord(), DbType.String);
-            picks.Add($"(SELECT id FROM intake_loads WHERE status = @waiting{i}{pipelineFilter} ORDER BY id LIMIT 1 {ClaimRowLock})");
-            statuses.Add($"@waiting{i}");
+            waiting.Add($"@waiting{i}");
             moves.Add($"WHEN @waiting{i} THEN @working{i}");
         }
 
-        claim.CommandText = $"""
-            UPDATE intake_loads SET
-                status = CASE status {string.Join(" ", moves)} END,
-                lease_owner = @worker,
-                lease_expires_at = @expires,
-                attempts = attempts + CASE WHEN status = @ready THEN 1 ELSE 0 END,
-                updated_at = @now
-            WHERE id = {(picks.Count == 1 ? picks[0] : $"COALESCE({string.Join(", ", picks)})")}
-              AND status IN ({string.Join(", ", statuses)})
-            RETURNING {LoadColumns}{(withHistory ? ", EXISTS (SELECT 1 FROM intake_steps s WHERE s.load_id = intake_loads.id)" : "")}
-            """;
         var now = Now();
         Add(claim, "@worker", request.Worker, DbType.String);
         Add(claim, "@ready", LoadStatus.Ready.ToWord(), DbType.String);
         AddTime(claim, "@expires", now + request.Lease);
         AddTime(claim, "@now", now);
-        return QuerySingleAsync(claim, r => new ClaimRow(ReadLoad(r), withHistory && r.GetBoolean(r.FieldCount - 1)), cancellationToken);
+        var (with, where) = pick(waiting);
+        return $"""
+            {with}UPDATE intake_loads SET
+                status = CASE status {string.Join(" ", moves)} END,
+                lease_owner = @worker,
+                lease_expires_at = @expires,
+                attempts = attempts + CASE WHEN status = @ready THEN 1 ELSE 0 END,
+                updated_at = @now
+            WHERE {where}
+              AND status IN ({string.Join(", ", waiting)})
+            RETURNING {LoadColumns}{(withHistory ? ", EXISTS (SELECT 1 FROM intake_steps s WHERE s.load_id = intake_loads.id)" : "")}
+            """;
     }
 
     /// <summary>The claim's conditions besides the status: its pipelines and its largest original, with their parameters added to <paramref name="claim"/>.</summary>

@@ -127,7 +127,7 @@ public sealed class Runner
         var finished = new List<Load>();
         var discovery = new Discovery(_runtime);
         var workers = Worker.Pool(_runtime, options.Workers, options.SmallLoadWorkers, _observer);
-        WorkerThreads.Reserve(workers.Count);
+        WorkerThreads.Reserve(workers.Sum(w => w.Batch)); // a thread for each load in flight
 
         while (true)
         {

@@ -148,7 +148,7 @@ internal sealed class WorkerPoolService : BackgroundService
     {
         // The process's workers, then its small-load workers (defaults.small_load_workers), each in a loop of its own.
         var pool = Worker.Pool(_state.Runtime, _state.Options.Workers, _state.Options.SmallLoadWorkers, _state.Metrics);
-        WorkerThreads.Reserve(pool.Count);
+        WorkerThreads.Reserve(pool.Sum(w => w.Batch)); // a thread for each load in flight
         return Task.WhenAll(pool.Select(worker => Task.Run(() => LoopAsync(worker, stoppingToken), CancellationToken.None)));
     }
 

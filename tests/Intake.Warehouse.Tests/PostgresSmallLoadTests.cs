@@ -172,6 +172,25 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
         (await ScalarAsync<string>($"select zip from {_table} where _intake_load_id = 2")).ShouldBe("007");
     }
 
+    [PostgresFact]
+    public async Task SmallLoads_IntoATableThisProcessHasNotSeen_OneGoesFirst_TheOthersWaitForItInsteadOfEachOpeningASession()
+    {
+        // A warehouse of its own, whose pooled connections are told apart by their name (a session names itself only
+        // for its transaction; idle in the pool it shows the connection string's name).
+        var name = "intake-first-" + Guid.NewGuid().ToString("N")[..8];
+        await using var warehouse = new PostgresWarehouse("wh", new NpgsqlConnectionStringBuilder(_connectionString) { ApplicationName = name }.ConnectionString);
+
+        var results = await Task.WhenAll(Enumerable.Range(1, 12).Select(id => Task.Run(() =>
+            warehouse.LoadAsync(new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load", Small = true }, new[] { (IRowSource)Rows(id * 100, 3) }.ToAsyncEnumerable(), default))));
+
+        results.ShouldAllBe(r => r.RowsWritten == 3);
+        (await ScalarAsync<long>($"select count(*) from {_table}")).ShouldBe(36);
+        // Twelve loads each alone would have opened twelve connections at once (and queued on the schema lock to create
+        // the table); one first, then the others in groups, need a few.
+        (await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name = '{name}'")).ShouldBeLessThanOrEqualTo(4);
+        warehouse.Groups.LoadsCommittedInGroups.ShouldBeGreaterThan(0);
+    }
+
     /// <summary>Starts the loads while a test transaction keeps the table's COPY waiting, and lets go once all are handed over.</summary>
     private async Task<Task<WarehouseLoadResult>[]> WhileTheTableIsLockedAsync(Func<Task<WarehouseLoadResult>[]> start, int handedOver)
     {

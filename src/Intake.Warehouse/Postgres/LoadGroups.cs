@@ -30,18 +30,27 @@ namespace Intake.Warehouse.Postgres;
 /// load only.
 /// </para>
 /// <para>
+/// The first small load into a table this process has not seen goes alone (creating the table when missing) and the
+/// others into that table wait for it, so that a start with many loads in flight opens one session, not one each.
+/// </para>
+/// <para>
 /// Memory stays bounded: a load whose encoded rows outgrow <see cref="MaxBufferedBytes"/> leaves the group and streams
 /// the rest of its rows into a transaction of its own, as a big load does.
 /// </para>
 /// </remarks>
 /// <param name="open">Opens a load's session.</param>
 /// <param name="loadAlone">Loads as any load that is not small: for a load the table's columns as last seen do not take.</param>
+/// <param name="knownTables">The tables this process has seen, with their columns.</param>
 /// <param name="clock">The clock for ledger rows.</param>
 internal sealed class LoadGroups(
     Func<SessionTag, CancellationToken, Task<PostgresSession>> open,
     Func<WarehouseLoadRequest, IAsyncEnumerable<IRowSource>, CancellationToken, Task<WarehouseLoadResult>> loadAlone,
+    KnownTables knownTables,
     TimeProvider clock)
 {
+    /// <summary>The load that goes first into a table this process has not seen, per table, while it runs.</summary>
+    private readonly ConcurrentDictionary<TableName, Task> _firstLoads = new();
+
     /// <summary>The encoded rows a load may hold in memory while it waits for its group (settable for tests).</summary>
     internal int MaxBufferedBytes { get; set; } = 4 * 1024 * 1024;
 
@@ -68,7 +77,44 @@ internal sealed class LoadGroups(
     /// outgrow the buffer). When the columns seen do not take the load's first source (the table may have changed since),
     /// nothing is encoded yet and the load goes as any other (<c>loadAlone</c>), which reads the table's columns anew.
     /// </summary>
-    public async Task<WarehouseLoadResult> LoadAsync(
+    public async Task<WarehouseLoadResult> LoadAsync(WarehouseLoadRequest request, TableName table, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
+    {
+        if (knownTables.Shape(table) is { } shape)
+        {
+            return await EncodeAndCommitAsync(request, table, shape, sources, cancellationToken);
+        }
+
+        // A table this process has not seen (or not since it changed): one small load goes alone and shows it (creating
+        // it when missing), and the others into that table wait for it, instead of each opening a session of its own,
+        // describing the table and queueing on the schema lock to create it.
+        var mine = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = _firstLoads.GetOrAdd(table, mine.Task);
+        if (first == mine.Task)
+        {
+            try
+            {
+                var result = await loadAlone(request, sources, cancellationToken);
+                if (knownTables.Shape(table) is null)
+                {
+                    await TableNowAsync(request, table); // it created the table: its columns, for the loads waiting
+                }
+
+                return result;
+            }
+            finally
+            {
+                _firstLoads.TryRemove(KeyValuePair.Create(table, mine.Task));
+                mine.SetResult();
+            }
+        }
+
+        await first.WaitAsync(cancellationToken);
+        return knownTables.Shape(table) is { } seen
+            ? await EncodeAndCommitAsync(request, table, seen, sources, cancellationToken)
+            : await loadAlone(request, sources, cancellationToken); // the first load failed before it saw the table
+    }
+
+    private async Task<WarehouseLoadResult> EncodeAndCommitAsync(
         WarehouseLoadRequest request, TableName table, TableShape shape, IAsyncEnumerable<IRowSource> sources, CancellationToken cancellationToken)
     {
         var fromHeader = request.Columns is null;

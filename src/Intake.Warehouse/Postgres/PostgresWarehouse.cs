@@ -36,7 +36,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         Name = name;
         _clock = timeProvider ?? TimeProvider.System;
         _migrations = new WarehouseMigrations(name, _clock);
-        _groups = new LoadGroups(OpenSessionAsync, LoadAloneAsync, _clock);
+        _groups = new LoadGroups(OpenSessionAsync, LoadAloneAsync, _knownTables, _clock);
         try
         {
             var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -86,13 +86,12 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
                 return await LoadInStreamsAsync(request, sources, cancellationToken);
             }
 
-            // A small first attempt into a table this process has seen, with nothing but its rows to write: encoded at
-            // once, committed with the other small loads handed over meanwhile. A retry goes alone, so that its session
-            // ends the backends of the load's earlier attempts first (PostgresSession.OpenAsync).
-            var table = TableName.Parse(request.Table);
-            if (request is { Small: true, Attempt: 1, Constants.Count: 0, ReplaceWhere.Count: 0 } && _knownTables.Shape(table) is { } shape)
+            // A small first attempt with nothing but its rows to write: encoded at once, committed with the other small
+            // loads handed over meanwhile. A retry goes alone, so that its session ends the backends of the load's
+            // earlier attempts first (PostgresSession.OpenAsync).
+            if (request is { Small: true, Attempt: 1, Constants.Count: 0, ReplaceWhere.Count: 0 })
             {
-                return await _groups.LoadAsync(request, table, shape, sources, cancellationToken);
+                return await _groups.LoadAsync(request, TableName.Parse(request.Table), sources, cancellationToken);
             }
 
             return await LoadAloneAsync(request, sources, cancellationToken);

@@ -191,6 +191,80 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
         warehouse.Groups.LoadsCommittedInGroups.ShouldBeGreaterThan(0);
     }
 
+    [PostgresFact]
+    public async Task Merges_OfOneProcess_WaitTheirTurnWithoutAConnection_WhileAnotherHoldsTheDatabasesMergeLock()
+    {
+        // A merge's session names itself before it asks for the lock: "intake load N attempt 1 merge".
+        await using var warehouse = new PostgresWarehouse("wh", _connectionString);
+        for (var id = 1; id <= 5; id++)
+        {
+            await warehouse.LoadAsync(new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id * 10, 2) }.ToAsyncEnumerable(), default);
+        }
+
+        // Another process's merge (or table creation) holds the lock merges take: the first merge of this process waits
+        // for it on the server, the other four wait in the process.
+        var holder = await database.ConnectionStringAsync();
+        await using var connection = new NpgsqlConnection(holder);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var lockAll = new NpgsqlCommand("select pg_advisory_xact_lock(x'496E74616B6501'::bigint)", connection, transaction))
+        {
+            await lockAll.ExecuteNonQueryAsync();
+        }
+
+        var target = _table + "_app";
+        var merges = Enumerable.Range(1, 5).Select(id => warehouse.MergeAsync(new WarehouseMergeRequest
+        {
+            StagingTable = _table, LoadId = id, TargetTable = target, KeyColumns = ["id"], Step = "merge",
+            SetupSql = $"create table if not exists {target} (id text primary key, name text)",
+        }, default)).ToList();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name like 'intake load % merge' and wait_event_type = 'Lock'") == 0
+               && waited.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(20);
+        }
+
+        await Task.Delay(300); // time enough for the other four to connect, had they not waited in the process
+        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load % merge'");
+        await transaction.RollbackAsync();
+
+        (await Task.WhenAll(merges)).ShouldAllBe(r => r.RowsInStaging == 2);
+        connections.ShouldBe(1);
+        (await ScalarAsync<long>($"select count(*) from {target}")).ShouldBe(10);
+    }
+
+    [PostgresFact]
+    public async Task FirstLoadsOfAProcess_ShareOneCheckOfTheWarehousesMigrations_TheOthersWaitWithoutAConnection()
+    {
+        // A new warehouse object checks the warehouse's own migrations before its first load, under the lock merges and
+        // table creations take; held here by another session, so every load of this process waits for that check.
+        await using var warehouse = new PostgresWarehouse("wh", _connectionString);
+        await using var connection = new NpgsqlConnection(_connectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var lockAll = new NpgsqlCommand("select pg_advisory_xact_lock(x'496E74616B6501'::bigint)", connection, transaction))
+        {
+            await lockAll.ExecuteNonQueryAsync();
+        }
+
+        var loads = Enumerable.Range(1, 5).Select(id => warehouse.LoadAsync(
+            new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id * 10, 2) }.ToAsyncEnumerable(), default)).ToList();
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load % load' and wait_event_type = 'Lock'") == 0
+               && waited.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(20);
+        }
+
+        await Task.Delay(300); // time enough for the other four to connect, had they not waited in the process
+        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load % load'");
+        await transaction.RollbackAsync();
+
+        (await Task.WhenAll(loads)).ShouldAllBe(r => r.RowsWritten == 2);
+        connections.ShouldBe(1);
+    }
+
     /// <summary>Starts the loads while a test transaction keeps the table's COPY waiting, and lets go once all are handed over.</summary>
     private async Task<Task<WarehouseLoadResult>[]> WhileTheTableIsLockedAsync(Func<Task<WarehouseLoadResult>[]> start, int handedOver)
     {

@@ -26,6 +26,7 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
     private readonly TimeProvider _clock;
     private readonly WarehouseMigrations _migrations;
     private readonly LoadGroups _groups;
+    private readonly SemaphoreSlim _merging = new(1, 1);
 
     /// <param name="name">The warehouse's name in the configuration, used in messages.</param>
     /// <param name="connectionString">An Npgsql connection string; a malformed one is a configuration error.</param>
@@ -161,6 +162,10 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
     public async Task<WarehouseMergeResult> MergeAsync(WarehouseMergeRequest request, CancellationToken cancellationToken)
     {
         MergeRunner.Validate(request);
+        // Merges run one at a time per database (MergeRunner takes the schema lock): the merges of this process wait
+        // their turn here, holding no connection, rather than each holding one while it queues on the lock (with many
+        // small loads in flight that ran the server out of connections).
+        await _merging.WaitAsync(cancellationToken);
         try
         {
             await using var session = await _migrations.OpenAsync(t => PostgresSession.OpenAsync(_mergeSource, new SessionTag(request.LoadId, request.Step, request.Attempt), t), cancellationToken);
@@ -169,6 +174,10 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
         catch (Exception e) when (PostgresErrors.Translate(e, Name, request.TargetTable) is { } translated)
         {
             throw translated;
+        }
+        finally
+        {
+            _merging.Release();
         }
     }
 
@@ -257,11 +266,13 @@ public sealed class PostgresWarehouse : IWarehouse, IAsyncDisposable, IDisposabl
     {
         await _dataSource.DisposeAsync();
         await _mergeSource.DisposeAsync();
+        _merging.Dispose();
     }
 
     public void Dispose()
     {
         _dataSource.Dispose();
         _mergeSource.Dispose();
+        _merging.Dispose();
     }
 }

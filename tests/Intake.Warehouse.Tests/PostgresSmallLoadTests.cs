@@ -194,11 +194,12 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
     [PostgresFact]
     public async Task Merges_OfOneProcess_WaitTheirTurnWithoutAConnection_WhileAnotherHoldsTheDatabasesMergeLock()
     {
+        // Load ids of this test alone: other tests' sessions run beside it on the same server.
         // A merge's session names itself before it asks for the lock: "intake load N attempt 1 merge".
         await using var warehouse = new PostgresWarehouse("wh", _connectionString);
-        for (var id = 1; id <= 5; id++)
+        for (var id = 950_001; id <= 950_005; id++)
         {
-            await warehouse.LoadAsync(new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id * 10, 2) }.ToAsyncEnumerable(), default);
+            await warehouse.LoadAsync(new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id % 1000 * 10, 2) }.ToAsyncEnumerable(), default);
         }
 
         // Another process's merge (or table creation) holds the lock merges take: the first merge of this process waits
@@ -213,20 +214,20 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
         }
 
         var target = _table + "_app";
-        var merges = Enumerable.Range(1, 5).Select(id => warehouse.MergeAsync(new WarehouseMergeRequest
+        var merges = Enumerable.Range(950_001, 5).Select(id => warehouse.MergeAsync(new WarehouseMergeRequest
         {
             StagingTable = _table, LoadId = id, TargetTable = target, KeyColumns = ["id"], Step = "merge",
             SetupSql = $"create table if not exists {target} (id text primary key, name text)",
         }, default)).ToList();
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name like 'intake load % merge' and wait_event_type = 'Lock'") == 0
+        while (await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name like 'intake load 95000_ attempt 1 merge' and wait_event_type = 'Lock'") == 0
                && waited.Elapsed < TimeSpan.FromSeconds(20))
         {
             await Task.Delay(20);
         }
 
         await Task.Delay(300); // time enough for the other four to connect, had they not waited in the process
-        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load % merge'");
+        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load 95000_ attempt 1 merge'");
         await transaction.RollbackAsync();
 
         (await Task.WhenAll(merges)).ShouldAllBe(r => r.RowsInStaging == 2);
@@ -237,6 +238,7 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
     [PostgresFact]
     public async Task FirstLoadsOfAProcess_ShareOneCheckOfTheWarehousesMigrations_TheOthersWaitWithoutAConnection()
     {
+        // Load ids of this test alone: other tests' sessions run beside it on the same server.
         // A new warehouse object checks the warehouse's own migrations before its first load, under the lock merges and
         // table creations take; held here by another session, so every load of this process waits for that check.
         await using var warehouse = new PostgresWarehouse("wh", _connectionString);
@@ -248,17 +250,17 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
             await lockAll.ExecuteNonQueryAsync();
         }
 
-        var loads = Enumerable.Range(1, 5).Select(id => warehouse.LoadAsync(
-            new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id * 10, 2) }.ToAsyncEnumerable(), default)).ToList();
+        var loads = Enumerable.Range(940_001, 5).Select(id => warehouse.LoadAsync(
+            new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id % 1000 * 10, 2) }.ToAsyncEnumerable(), default)).ToList();
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load % load' and wait_event_type = 'Lock'") == 0
+        while (await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load 94000_ attempt 1 load' and wait_event_type = 'Lock'") == 0
                && waited.Elapsed < TimeSpan.FromSeconds(20))
         {
             await Task.Delay(20);
         }
 
         await Task.Delay(300); // time enough for the other four to connect, had they not waited in the process
-        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load % load'");
+        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load 94000_ attempt 1 load'");
         await transaction.RollbackAsync();
 
         (await Task.WhenAll(loads)).ShouldAllBe(r => r.RowsWritten == 2);

@@ -123,12 +123,7 @@ public sealed class Worker
         }
 
         var claimed = await Catalog.ClaimSomeWithHistoryAsync(Claim(pipelines), Batch, cancellationToken);
-        return claimed.Count switch
-        {
-            0 => [],
-            1 => [await ProcessAsync(claimed[0].Load, claimed[0].Steps, cancellationToken)],
-            _ => await Task.WhenAll(claimed.Select(c => ProcessAsync(c.Load, c.Steps, cancellationToken))),
-        };
+        return await Task.WhenAll(claimed.Select(c => ProcessAsync(c.Load, c.Steps, cancellationToken)));
     }
 
     /// <summary>One claim statement for the three waiting statuses, in this order of preference.</summary>

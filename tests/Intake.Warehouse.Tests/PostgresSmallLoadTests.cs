@@ -204,14 +204,7 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
 
         // Another process's merge (or table creation) holds the lock merges take: the first merge of this process waits
         // for it on the server, the other four wait in the process.
-        var holder = await database.ConnectionStringAsync();
-        await using var connection = new NpgsqlConnection(holder);
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var lockAll = new NpgsqlCommand("select pg_advisory_xact_lock(x'496E74616B6501'::bigint)", connection, transaction))
-        {
-            await lockAll.ExecuteNonQueryAsync();
-        }
+        await using var held = await HoldTheSchemaLockAsync();
 
         var target = _table + "_app";
         var merges = Enumerable.Range(950_001, 5).Select(id => warehouse.MergeAsync(new WarehouseMergeRequest
@@ -219,16 +212,8 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
             StagingTable = _table, LoadId = id, TargetTable = target, KeyColumns = ["id"], Step = "merge",
             SetupSql = $"create table if not exists {target} (id text primary key, name text)",
         }, default)).ToList();
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name like 'intake load 95000_ attempt 1 merge' and wait_event_type = 'Lock'") == 0
-               && waited.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            await Task.Delay(20);
-        }
-
-        await Task.Delay(300); // time enough for the other four to connect, had they not waited in the process
-        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load 95000_ attempt 1 merge'");
-        await transaction.RollbackAsync();
+        var connections = await SessionsOnceOneWaitsAsync("intake load 95000_ attempt 1 merge");
+        await held.CloseAsync();
 
         (await Task.WhenAll(merges)).ShouldAllBe(r => r.RowsInStaging == 2);
         connections.ShouldBe(1);
@@ -242,29 +227,43 @@ public sealed class PostgresLoadGroupTests(PostgresDatabaseFixture database) : I
         // A new warehouse object checks the warehouse's own migrations before its first load, under the lock merges and
         // table creations take; held here by another session, so every load of this process waits for that check.
         await using var warehouse = new PostgresWarehouse("wh", _connectionString);
-        await using var connection = new NpgsqlConnection(_connectionString);
+        await using var held = await HoldTheSchemaLockAsync();
+
+        var loads = Enumerable.Range(940_001, 5).Select(id => warehouse.LoadAsync(
+            new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id % 1000 * 10, 2) }.ToAsyncEnumerable(), default)).ToList();
+        var connections = await SessionsOnceOneWaitsAsync("intake load 94000_ attempt 1 load");
+        await held.CloseAsync();
+
+        (await Task.WhenAll(loads)).ShouldAllBe(r => r.RowsWritten == 2);
+        connections.ShouldBe(1);
+    }
+
+    /// <summary>A connection of the test's own, in a transaction holding the lock merges, migrations and table creations take; closing it lets go.</summary>
+    private async Task<NpgsqlConnection> HoldTheSchemaLockAsync()
+    {
+        var connection = new NpgsqlConnection(_connectionString);
         await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
+        var transaction = await connection.BeginTransactionAsync();
         await using (var lockAll = new NpgsqlCommand("select pg_advisory_xact_lock(x'496E74616B6501'::bigint)", connection, transaction))
         {
             await lockAll.ExecuteNonQueryAsync();
         }
 
-        var loads = Enumerable.Range(940_001, 5).Select(id => warehouse.LoadAsync(
-            new WarehouseLoadRequest { Table = _table, LoadId = id, Step = "load" }, new[] { (IRowSource)Rows(id % 1000 * 10, 2) }.ToAsyncEnumerable(), default)).ToList();
+        return connection;
+    }
+
+    /// <summary>The sessions named like <paramref name="name"/> (a LIKE pattern) once one of them waits on a lock, and a moment more.</summary>
+    private async Task<long> SessionsOnceOneWaitsAsync(string name)
+    {
         var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load 94000_ attempt 1 load' and wait_event_type = 'Lock'") == 0
+        while (await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name like '{name}' and wait_event_type = 'Lock'") == 0
                && waited.Elapsed < TimeSpan.FromSeconds(20))
         {
             await Task.Delay(20);
         }
 
-        await Task.Delay(300); // time enough for the other four to connect, had they not waited in the process
-        var connections = await ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'intake load 94000_ attempt 1 load'");
-        await transaction.RollbackAsync();
-
-        (await Task.WhenAll(loads)).ShouldAllBe(r => r.RowsWritten == 2);
-        connections.ShouldBe(1);
+        await Task.Delay(300); // time enough for the others to connect, had they not waited in the process
+        return await ScalarAsync<long>($"select count(*) from pg_stat_activity where application_name like '{name}'");
     }
 
     /// <summary>Starts the loads while a test transaction keeps the table's COPY waiting, and lets go once all are handed over.</summary>

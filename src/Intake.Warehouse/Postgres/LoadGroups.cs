@@ -129,7 +129,7 @@ internal sealed class LoadGroups(
         }
 
         var byName = targets.ToDictionary(t => t.Name, StringComparer.OrdinalIgnoreCase);
-        var member = new Member(request, shape);
+        var member = new Member(request);
         Alone? alone = null;
         await using var enumerator = sources.GetAsyncEnumerator(cancellationToken);
         try
@@ -166,7 +166,7 @@ internal sealed class LoadGroups(
                     }
 
                     var copySql = PostgresSession.CopySql(table, plan);
-                    var output = new GroupBuffer(MaxBufferedBytes - member.Buffered, async t =>
+                    var output = new GroupBuffer(MaxBufferedBytes - member.Parts.Sum(p => p.Rows.Length), async t =>
                     {
                         alone = await OpenAloneAsync(member, table, t);
                         return await alone.Session.BeginCopyAsync(copySql, t);
@@ -181,7 +181,6 @@ internal sealed class LoadGroups(
                     else
                     {
                         member.Parts.Add(new Part(copySql, output.Encoded, plan.Columns));
-                        member.Buffered += output.Encoded.Length;
                     }
                 }
             }
@@ -284,48 +283,51 @@ internal sealed class LoadGroups(
     /// <summary>One transaction: name, columns checked, earlier rows deleted; one COPY per column list; the ledger rows with the COMMIT.</summary>
     private async Task<WarehouseLoadResult[]> RunAsync(TableName table, List<Member> group, CancellationToken cancellationToken)
     {
-        var first = group[0].Request;
-        await using var session = await open(new SessionTag(first.LoadId, first.Step, first.Attempt), cancellationToken);
-        var (shape, deleted) = await session.DescribeForGroupAsync(table, [.. group.Select(m => m.Request.LoadId)], cancellationToken);
-        if (group.Any(m => !m.Shape.SameAs(shape) && !StillFits(m, shape)))
+        var (session, deleted) = await OpenWithRowsAsync(table, group, cancellationToken);
+        await using (session)
         {
-            throw TableChanged(table);
+            var now = clock.GetUtcNow();
+            foreach (var member in group)
+            {
+                await session.RecordLedgerAsync(member.Request, member.Read, now, cancellationToken);
+            }
+
+            await session.CommitAsync(cancellationToken);
         }
 
-        foreach (var copy in group.SelectMany(m => m.Parts).GroupBy(p => p.CopySql))
-        {
-            await session.CopyEncodedAsync(copy.Key, copy.Select(p => p.Rows), cancellationToken);
-        }
-
-        var now = clock.GetUtcNow();
-        foreach (var member in group)
-        {
-            await session.RecordLedgerAsync(member.Request, member.Read, now, cancellationToken);
-        }
-
-        await session.CommitAsync(cancellationToken);
         return [.. group.Select(m => new WarehouseLoadResult(m.Read, m.Read, deleted.GetValueOrDefault(m.Request.LoadId)))];
     }
 
     /// <summary>A transaction of the load's own, for rows that outgrew the buffer: its earlier rows deleted, the rows encoded so far sent.</summary>
     private async Task<Alone> OpenAloneAsync(Member member, TableName table, CancellationToken cancellationToken)
     {
-        var request = member.Request;
-        var session = await open(new SessionTag(request.LoadId, request.Step, request.Attempt), cancellationToken);
+        var (session, deleted) = await OpenWithRowsAsync(table, [member], cancellationToken);
+        return new Alone(session, deleted.GetValueOrDefault(member.Request.LoadId));
+    }
+
+    /// <summary>
+    /// A session (the first load's) with the loads' earlier rows deleted, the table's columns checked against what the
+    /// loads encoded for, and their encoded rows sent, one COPY per column list; not committed.
+    /// </summary>
+    private async Task<(PostgresSession Session, IReadOnlyDictionary<long, long> EarlierRowsDeleted)> OpenWithRowsAsync(
+        TableName table, IReadOnlyList<Member> members, CancellationToken cancellationToken)
+    {
+        var first = members[0].Request;
+        var session = await open(new SessionTag(first.LoadId, first.Step, first.Attempt), cancellationToken);
         try
         {
-            var (shape, deleted) = await session.DescribeForGroupAsync(table, [request.LoadId], cancellationToken);
-            if (!member.Shape.SameAs(shape) && !StillFits(member, shape))
+            var (shape, deleted) = await session.DescribeForGroupAsync(table, [.. members.Select(m => m.Request.LoadId)], cancellationToken);
+            if (members.Any(m => !StillFits(m, shape)))
             {
                 throw TableChanged(table);
             }
 
-            foreach (var copy in member.Parts.GroupBy(p => p.CopySql))
+            foreach (var copy in members.SelectMany(m => m.Parts).GroupBy(p => p.CopySql))
             {
                 await session.CopyEncodedAsync(copy.Key, copy.Select(p => p.Rows), cancellationToken);
             }
 
-            return new Alone(session, deleted.GetValueOrDefault(request.LoadId));
+            return (session, deleted);
         }
         catch
         {
@@ -348,17 +350,13 @@ internal sealed class LoadGroups(
         IntakeException.Transient($"Table '{table}' changed while the load encoded its rows for it; the load runs again with its new columns.");
 
     /// <summary>A load waiting for its group: its rows encoded for the table's columns as it saw them, per COPY column list.</summary>
-    private sealed class Member(WarehouseLoadRequest request, TableShape shape)
+    private sealed class Member(WarehouseLoadRequest request)
     {
         public WarehouseLoadRequest Request { get; } = request;
-
-        public TableShape Shape { get; } = shape;
 
         public List<Part> Parts { get; } = [];
 
         public long Read { get; set; }
-
-        public int Buffered { get; set; }
 
         public TaskCompletionSource<WarehouseLoadResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -186,20 +186,21 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     private async Task<(TableShape? Shape, long? EarlierRowsDeleted)> DescribeAndDeleteAsync(TableName table, long? deleteLoad, CancellationToken cancellationToken)
     {
         var delete = deleteLoad is { } loadId ? DeleteEarlierCommand(table, loadId) : null;
-        var (shape, _) = await DescribeThenAsync(table, delete, null, cancellationToken);
+        var shape = await DescribeThenAsync(table, delete, null, cancellationToken);
         return (shape, delete?.RecordsAffected);
     }
 
     /// <summary>
     /// The first round trip of a group of small loads into one table (<see cref="LoadGroups"/>): the session's name, the
-    /// table's columns, and the earlier rows of every load of the group deleted, with how many each load had.
+    /// table's columns, and the earlier rows of every load of the group deleted, with how many each load had (none given:
+    /// the columns alone).
     /// </summary>
     public async Task<(TableShape? Shape, IReadOnlyDictionary<long, long> EarlierRowsDeleted)> DescribeForGroupAsync(
         TableName table, IReadOnlyList<long> loadIds, CancellationToken cancellationToken)
     {
         // As DeleteEarlierCommand for many loads: the EXISTS test (no row of the table in it) runs once, before the scan,
         // and skips it when no load of the group ever committed a row here, the usual case.
-        var delete = new NpgsqlBatchCommand($"""
+        var delete = loadIds.Count == 0 ? null : new NpgsqlBatchCommand($"""
             with d as (
               delete from {Qualified(table)} where {SqlIdentifier.Quote(SqlIdentifier.LoadIdColumn)} = any($1)
                 and (exists (select from {SqlIdentifier.LedgerTable} where load_id = any($1))
@@ -213,7 +214,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         var deleted = new Dictionary<long, long>();
         try
         {
-            var (shape, _) = await DescribeThenAsync(table, delete, async reader =>
+            var shape = await DescribeThenAsync(table, delete, async reader =>
             {
                 while (await reader.ReadAsync(cancellationToken))
                 {
@@ -236,7 +237,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
     /// The table's shape (null when missing), after the session's name when not sent yet, with <paramref name="then"/> in
     /// the same round trip (its rows, if any, given to <paramref name="readThen"/>).
     /// </summary>
-    private async Task<(TableShape? Shape, bool Named)> DescribeThenAsync(
+    private async Task<TableShape?> DescribeThenAsync(
         TableName table, NpgsqlBatchCommand? then, Func<NpgsqlDataReader, Task>? readThen, CancellationToken cancellationToken)
     {
         // One row per column; one row of nulls for a table without columns; no row when the table is missing.
@@ -312,7 +313,7 @@ internal sealed class PostgresSession : SqlWarehouseSession, IWarehouseSession
         }
 
         _named = true;
-        return (exists ? new TableShape(columns, hasLoadId) : null, naming);
+        return exists ? new TableShape(columns, hasLoadId) : null;
     }
 
     public async Task LockSchemaChangesAsync(CancellationToken cancellationToken)

@@ -185,18 +185,7 @@ public abstract partial class SqlCatalog : IApiKeyStore, IScheduleStore, ICatalo
         return RunAsync(connection =>
         {
             var select = Command(connection, "");
-            var filter = "";
-            if (names is not null)
-            {
-                var parameters = new string[names.Length];
-                for (var i = 0; i < names.Length; i++)
-                {
-                    parameters[i] = $"@p{i}";
-                    Add(select, parameters[i], names[i], DbType.String);
-                }
-
-                filter = $" WHERE pipeline IN ({string.Join(", ", parameters)})";
-            }
+            var filter = names is null ? "" : $" WHERE pipeline IN ({InList(select, "@p", names)})";
 
             select.CommandText = $"SELECT pipeline, partition_key, value, updated_at FROM intake_watermarks{filter} ORDER BY pipeline, partition_key";
             return QueryListAsync(select, r => new Watermark(r.GetString(0), r.GetString(1), r.GetString(2), GetTime(r, 3)), cancellationToken);

@@ -57,18 +57,7 @@ public abstract partial class SqlCatalog : ITableStore
         return RunAsync(async connection =>
         {
             var select = Command(connection, "");
-            var filter = "";
-            if (names is not null)
-            {
-                var parameters = new string[names.Length];
-                for (var i = 0; i < names.Length; i++)
-                {
-                    parameters[i] = $"@pipeline{i}";
-                    Add(select, parameters[i], names[i], DbType.String);
-                }
-
-                filter = $" WHERE t.pipeline IN ({string.Join(", ", parameters)})";
-            }
+            var filter = names is null ? "" : $" WHERE t.pipeline IN ({InList(select, "@pipeline", names)})";
 
             // One row per (table, status of its loads); a table without loads comes once with a NULL status.
             select.CommandText = $"""

@@ -646,18 +646,7 @@ public abstract partial class SqlCatalog : ICatalog
     /// <summary>The claim's conditions besides the status: its pipelines and its largest original, with their parameters added to <paramref name="claim"/>.</summary>
     private static string ClaimFilter(DbCommand claim, string[]? pipelines, long? maxSourceSize)
     {
-        var filter = "";
-        if (pipelines is not null)
-        {
-            var names = new string[pipelines.Length];
-            for (var i = 0; i < pipelines.Length; i++)
-            {
-                names[i] = $"@pipeline{i}";
-                Add(claim, names[i], pipelines[i], DbType.String);
-            }
-
-            filter = $" AND pipeline IN ({string.Join(", ", names)})";
-        }
+        var filter = pipelines is null ? "" : $" AND pipeline IN ({InList(claim, "@pipeline", pipelines)})";
 
         if (maxSourceSize is { } maxSize)
         {
@@ -1058,6 +1047,19 @@ public abstract partial class SqlCatalog : ICatalog
         return command;
     }
 #pragma warning restore CA2100
+
+    /// <summary>A parameter for each of <paramref name="values"/> (<c>@prefix0</c>, <c>@prefix1</c>, …), added to the command; their names for an <c>IN (…)</c>.</summary>
+    private static string InList(DbCommand command, string prefix, IReadOnlyList<string> values)
+    {
+        var names = new string[values.Count];
+        for (var i = 0; i < values.Count; i++)
+        {
+            names[i] = $"{prefix}{i}";
+            Add(command, names[i], values[i], DbType.String);
+        }
+
+        return string.Join(", ", names);
+    }
 
     private static void Add(DbCommand command, string name, object? value, DbType type)
     {
